@@ -1,0 +1,105 @@
+//! `meshgen build` and `meshgen check`.
+
+use std::io::Write as _;
+
+use anyhow::{Context as _, Result};
+
+use super::args::{BuildArgs, CheckArgs};
+use super::compile::compile;
+use super::{EXIT_FAILURE, EXIT_FINDINGS};
+use crate::emit::{self, Drift};
+
+/// Compiles and writes (or checks) the output.
+pub(super) fn run(args: &BuildArgs, color: bool) -> Result<u8> {
+    let mut c = compile(&args.project, true)?;
+    c.print_diagnostics(&args.project, color);
+    let Some(manifests) = c.manifests.take() else {
+        let (errors, _) = c.diags.counts();
+        eprintln!("error: the inventory has {errors} error{}; nothing was written", if errors == 1 { "" } else { "s" });
+        return Ok(EXIT_FINDINGS);
+    };
+    if args.stdout {
+        let stdout = std::io::stdout();
+        let mut lock = stdout.lock();
+        emit::to_writer(&manifests, &mut lock).context("failed to write to stdout")?;
+        return Ok(0);
+    }
+    let layout = args.layout.unwrap_or(c.project.layout);
+    let out = args.out.clone().unwrap_or_else(|| c.project.output.clone());
+    let plan = emit::plan(&manifests, layout)?;
+    if args.check {
+        let drift = emit::check(&out, &plan)?;
+        if drift.is_empty() {
+            if !args.quiet {
+                eprintln!(
+                    "`{}` is up to date ({} objects in {} files)",
+                    out.display(),
+                    manifests.len(),
+                    plan.files.len()
+                );
+            }
+            return Ok(0);
+        }
+        report_drift(&out, &plan, &drift);
+        return Ok(EXIT_FINDINGS);
+    }
+    let report = emit::write(&out, &plan)?;
+    if !args.quiet {
+        eprintln!(
+            "built {} objects into `{}`: {} written, {} removed, {} unchanged",
+            manifests.len(),
+            out.display(),
+            report.written,
+            report.removed,
+            report.unchanged
+        );
+    }
+    Ok(0)
+}
+
+/// Prints what is out of date, with a diff of each changed file (the first few).
+fn report_drift(out: &std::path::Path, plan: &emit::Plan, drift: &[Drift]) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "`{}` is out of date ({} file{}):",
+        out.display(),
+        drift.len(),
+        if drift.len() == 1 { "" } else { "s" }
+    );
+    for d in drift {
+        let what = match d {
+            Drift::Missing(_) => "missing",
+            Drift::Changed(..) => "changed",
+            Drift::Stale(_) => "stale",
+            Drift::Foreign(_) => "not written by meshgen",
+        };
+        let _ = writeln!(err, "  {what}: {}", d.path());
+    }
+    for d in drift.iter().filter(|d| matches!(d, Drift::Changed(..))).take(5) {
+        if let Drift::Changed(path, old) = d {
+            let diff = similar::TextDiff::from_lines(old.as_str(), plan.files[path].as_str());
+            let _ = write!(err, "{}", diff.unified_diff().header(&format!("a/{path}"), &format!("b/{path}")));
+        }
+    }
+    let _ = writeln!(err, "run `meshgen build` and commit the result");
+}
+
+/// Analyses the inventory and prints the findings.
+pub(super) fn check(args: &CheckArgs, color: bool) -> Result<u8> {
+    let c = compile(&args.project, true)?;
+    c.print_diagnostics(&args.project, color);
+    let (errors, warnings) = c.diags.counts();
+    if errors > 0 {
+        return Ok(EXIT_FINDINGS);
+    }
+    if args.project.format == crate::diag::render::Format::Human {
+        let services = c.inventory.as_ref().map_or(0, |i| i.services.len() + i.externals.len());
+        eprintln!(
+            "checked {services} entities: no errors{}",
+            if warnings > 0 { format!(", {warnings} warnings") } else { String::new() }
+        );
+    }
+    let _ = EXIT_FAILURE;
+    Ok(0)
+}

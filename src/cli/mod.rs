@@ -1,0 +1,68 @@
+//! The command line: parses arguments, composes the pipeline stages, prints diagnostics once,
+//! and maps outcomes to exit codes. Only this module composes stages.
+//!
+//! Exit codes: 0 success; 1 the inventory has errors, or `build --check` found the output
+//! out of date; 2 usage, I/O or template errors.
+
+pub mod args;
+mod build;
+mod compile;
+mod templates;
+
+use std::ffi::OsString;
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+use args::{Cli, Color, Command};
+
+/// Exit code: the inventory has errors, or the output is out of date.
+pub const EXIT_FINDINGS: u8 = 1;
+/// Exit code: usage, I/O or template failure.
+pub const EXIT_FAILURE: u8 = 2;
+
+/// Runs meshgen with the given arguments.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_FAILURE } else { 0 });
+        }
+    };
+    let color = match cli.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    };
+    let result = match cli.command {
+        Command::Build(a) => build::run(&a, color),
+        Command::Check(a) => build::check(&a, color),
+        Command::Templates(t) => templates::run(t),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// A closed stdout (`meshgen build --stdout | head`) is not a failure.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn verify_cli() {
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,205 @@
+//! Finds the line and column of a YAML path in a source file.
+//!
+//! serde_yaml gives positions only for the first syntax or shape error of a document, and none
+//! for values checked after deserialisation. This locator walks the file's YAML events once
+//! (yaml-rust2's event parser, which carries positions) and indexes every node by its YAML
+//! path. It runs only when a diagnostic is printed, so clean builds never pay for it.
+
+use std::collections::HashMap;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+use super::{Part, join_path};
+
+/// A 1-based line and column plus the width of the node's first line, for carets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (in characters).
+    pub col: usize,
+    /// How many characters to underline.
+    pub width: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    key: Option<Position>,
+    value: Position,
+}
+
+/// An index from (document, YAML path) to source positions for one file.
+#[derive(Debug, Default)]
+pub struct Locator {
+    entries: HashMap<(usize, String), Entry>,
+}
+
+enum Frame {
+    Map { path: String, key: Option<(String, Position)> },
+    Seq { path: String, index: usize },
+}
+
+#[derive(Default)]
+struct Walker {
+    entries: HashMap<(usize, String), Entry>,
+    stack: Vec<Frame>,
+    doc: usize,
+    started: bool,
+}
+
+fn position(mark: Marker, width: usize) -> Position {
+    // yaml-rust2 columns are 0-based; lines are 1-based.
+    Position { line: mark.line(), col: mark.col() + 1, width: width.max(1) }
+}
+
+impl Walker {
+    /// The path of the node that starts now, and the key position if it is a mapping value.
+    /// Returns None when the node is a mapping key.
+    fn place(&mut self) -> Option<(String, Option<Position>)> {
+        match self.stack.last_mut() {
+            None => Some((String::new(), None)),
+            Some(Frame::Map { path, key }) => {
+                let (k, pos) = key.take()?;
+                Some((join_path(path, &k), Some(pos)))
+            }
+            Some(Frame::Seq { path, index }) => {
+                let p = join_path(path, &format!("[{index}]"));
+                *index += 1;
+                Some((p, None))
+            }
+        }
+    }
+
+    fn record(&mut self, path: String, key: Option<Position>, value: Position) {
+        self.entries.entry((self.doc, path)).or_insert(Entry { key, value });
+    }
+}
+
+impl MarkedEventReceiver for Walker {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        match ev {
+            Event::DocumentStart => {
+                if self.started {
+                    self.doc += 1;
+                }
+                self.started = true;
+                self.stack.clear();
+            }
+            Event::Scalar(value, style, _, _) => {
+                let width = match style {
+                    TScalarStyle::Plain => value.chars().count(),
+                    TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => value.chars().count() + 2,
+                    _ => 1,
+                };
+                let pos = position(mark, width);
+                match self.place() {
+                    Some((path, key)) => self.record(path, key, pos),
+                    None => {
+                        if let Some(Frame::Map { key, .. }) = self.stack.last_mut() {
+                            *key = Some((value, pos));
+                        }
+                    }
+                }
+            }
+            Event::Alias(_) => {
+                if let Some((path, key)) = self.place() {
+                    self.record(path, key, position(mark, 1));
+                } else if let Some(Frame::Map { key, .. }) = self.stack.last_mut() {
+                    *key = Some(("*".into(), position(mark, 1)));
+                }
+            }
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                let is_map = matches!(ev, Event::MappingStart(..));
+                // A collection used as a mapping key is rare; index it under a placeholder.
+                let (path, key) = match self.place() {
+                    Some(p) => p,
+                    None => {
+                        if let Some(Frame::Map { key, .. }) = self.stack.last_mut() {
+                            *key = Some(("?".into(), position(mark, 1)));
+                        }
+                        ("?".into(), None)
+                    }
+                };
+                self.record(path.clone(), key, position(mark, 1));
+                self.stack.push(if is_map { Frame::Map { path, key: None } } else { Frame::Seq { path, index: 0 } });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                self.stack.pop();
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Locator {
+    /// Indexes `text`. A file that does not parse is indexed up to the error.
+    pub fn new(text: &str) -> Locator {
+        let mut walker = Walker::default();
+        let mut parser = Parser::new_from_str(text);
+        // Errors are ignored on purpose: serde_yaml has already reported them with a position.
+        let _ = parser.load(&mut walker, true);
+        Locator { entries: walker.entries }
+    }
+
+    /// The position of `path` in document `doc`. When the exact path is absent (a missing
+    /// field), the closest existing ancestor is returned.
+    pub fn find(&self, doc: usize, path: &str, part: Part) -> Option<Position> {
+        let mut p = path.to_string();
+        let mut exact = true;
+        loop {
+            if let Some(e) = self.entries.get(&(doc, p.clone())) {
+                return Some(match (part, e.key, exact) {
+                    (Part::Key, Some(k), true) => k,
+                    (_, Some(k), false) => k,
+                    _ => e.value,
+                });
+            }
+            if p.is_empty() {
+                return None;
+            }
+            exact = false;
+            p = parent_path(&p);
+        }
+    }
+}
+
+/// The YAML path of the parent node (`a.b[2]` → `a.b`, `a.b` → `a`, `a` → ``).
+pub fn parent_path(path: &str) -> String {
+    match path.rfind(['.', '[']) {
+        Some(i) => path[..i].to_string(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SRC: &str = "services:\n  catalog:\n    host: catalog.shop\n    vms:\n      - address: 10.0.0.1\n      - {address: \"10.0.0.2\", labels: {version: v2}}\n---\nexternals:\n  pay: {hosts: [a.com]}\n";
+
+    #[test]
+    fn finds_values_keys_and_ancestors() {
+        let l = Locator::new(SRC);
+        let p = l.find(0, "services.catalog.host", Part::Value).unwrap();
+        assert_eq!((p.line, p.col, p.width), (3, 11, 12));
+        let k = l.find(0, "services.catalog.host", Part::Key).unwrap();
+        assert_eq!((k.line, k.col), (3, 5));
+        let v = l.find(0, "services.catalog.vms[1].address", Part::Value).unwrap();
+        assert_eq!((v.line, v.col, v.width), (6, 19, 10));
+        let lab = l.find(0, "services.catalog.vms[1].labels.version", Part::Value).unwrap();
+        assert_eq!((lab.line, lab.col), (6, 49));
+        // A missing field points at the key of the closest ancestor.
+        let m = l.find(0, "services.catalog.ports", Part::Value).unwrap();
+        assert_eq!((m.line, m.col), (2, 3));
+        let h = l.find(1, "externals.pay.hosts[0]", Part::Value).unwrap();
+        assert_eq!((h.line, h.col), (9, 17));
+    }
+
+    #[test]
+    fn deep_or_broken_input_does_not_panic() {
+        let deep = "[".repeat(100_000);
+        let _ = Locator::new(&deep).find(0, "x", Part::Value);
+        let _ = Locator::new("a: [b\nc: d").find(0, "c", Part::Value);
+    }
+}

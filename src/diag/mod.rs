@@ -1,0 +1,190 @@
+//! Diagnostics: what is wrong with an inventory, where, and how to fix it.
+//!
+//! Every stage reports problems in the user's input as [`Diagnostic`]s. They are collected
+//! (never returned as the first `Err`), so one run shows every problem. A diagnostic names its
+//! place as a file plus a YAML path; the line and column are looked up only when the
+//! diagnostic is printed ([`locate`]), so a clean build never pays for position tracking.
+
+pub mod locate;
+pub mod render;
+pub mod suggest;
+
+use std::fmt;
+use std::sync::Arc;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The build refuses to write anything.
+    Error,
+    /// Reported, but the build goes on.
+    Warning,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        })
+    }
+}
+
+/// Which part of a YAML mapping entry a diagnostic points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Part {
+    /// The value at the path (the default).
+    #[default]
+    Value,
+    /// The key of the mapping entry at the path (e.g. an unknown field name).
+    Key,
+}
+
+/// Where in the inventory a diagnostic points.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Origin {
+    /// The file, relative to the project directory, with `/` separators.
+    pub file: Arc<str>,
+    /// The 0-based index of the YAML document in the file.
+    pub doc: usize,
+    /// The YAML path, e.g. `services.catalog.vms[1].address` (empty for the document root).
+    pub path: String,
+    /// Whether to point at the key or at the value.
+    pub part: Part,
+    /// A position known up front (YAML syntax errors come with one); 1-based line and column.
+    pub position: Option<(usize, usize)>,
+}
+
+impl Origin {
+    /// An origin pointing at the value at `path` in document `doc` of `file`.
+    pub fn new(file: &Arc<str>, doc: usize, path: impl Into<String>) -> Origin {
+        Origin { file: file.clone(), doc, path: path.into(), part: Part::Value, position: None }
+    }
+
+    /// The same place, pointing at the mapping key instead of the value.
+    pub fn key(mut self) -> Origin {
+        self.part = Part::Key;
+        self
+    }
+
+    /// A child path: `field` is appended with a `.` (or as is when it starts with `[`).
+    pub fn child(&self, field: &str) -> Origin {
+        let path = join_path(&self.path, field);
+        Origin { file: self.file.clone(), doc: self.doc, path, part: Part::Value, position: None }
+    }
+
+    /// A sequence element of the value at this origin.
+    pub fn index(&self, i: usize) -> Origin {
+        self.child(&format!("[{i}]"))
+    }
+}
+
+/// Joins a YAML path and a child segment (`a.b` + `c` = `a.b.c`, `a` + `[0]` = `a[0]`).
+pub fn join_path(base: &str, field: &str) -> String {
+    if base.is_empty() {
+        field.to_string()
+    } else if field.starts_with('[') {
+        format!("{base}{field}")
+    } else {
+        format!("{base}.{field}")
+    }
+}
+
+/// One problem found in the inventory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// A stable kebab-case code, documented in the README (e.g. `unknown-field`).
+    pub code: &'static str,
+    /// What is wrong: lowercase, no trailing period, names in backticks.
+    pub message: String,
+    /// Where it is wrong.
+    pub origin: Origin,
+    /// Other places that explain the problem ("the first definition is here").
+    pub related: Vec<(Origin, String)>,
+    /// How to fix it.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// A new error.
+    pub fn error(code: &'static str, origin: Origin, message: impl Into<String>) -> Diagnostic {
+        Diagnostic { severity: Severity::Error, code, message: message.into(), origin, related: Vec::new(), help: None }
+    }
+
+    /// A new warning.
+    pub fn warning(code: &'static str, origin: Origin, message: impl Into<String>) -> Diagnostic {
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, origin, message) }
+    }
+
+    /// Adds a fix hint.
+    pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Adds a hint when there is one.
+    pub fn maybe_help(mut self, help: Option<String>) -> Diagnostic {
+        if help.is_some() {
+            self.help = help;
+        }
+        self
+    }
+
+    /// Adds a related location.
+    pub fn related(mut self, origin: Origin, note: impl Into<String>) -> Diagnostic {
+        self.related.push((origin, note.into()));
+        self
+    }
+}
+
+/// A growing list of diagnostics, the common currency of all stages.
+#[derive(Debug, Default, Clone)]
+pub struct Diagnostics {
+    items: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    /// Records one diagnostic.
+    pub fn push(&mut self, d: Diagnostic) {
+        self.items.push(d);
+    }
+
+    /// Records all of `other`.
+    pub fn extend(&mut self, other: Diagnostics) {
+        self.items.extend(other.items);
+    }
+
+    /// True when any error (not warning) was recorded.
+    pub fn has_errors(&self) -> bool {
+        self.items.iter().any(|d| d.severity == Severity::Error)
+    }
+
+    /// Number of errors and warnings.
+    pub fn counts(&self) -> (usize, usize) {
+        let errors = self.items.iter().filter(|d| d.severity == Severity::Error).count();
+        (errors, self.items.len() - errors)
+    }
+
+    /// True when nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The diagnostics in a stable order: by file, document, path, then code and message.
+    pub fn sorted(mut self) -> Vec<Diagnostic> {
+        self.items.sort_by(|a, b| {
+            (&a.origin.file, a.origin.doc, &a.origin.path, a.code, &a.message).cmp(&(
+                &b.origin.file,
+                b.origin.doc,
+                &b.origin.path,
+                b.code,
+                &b.message,
+            ))
+        });
+        self.items.dedup();
+        self.items
+    }
+}

@@ -1,0 +1,159 @@
+//! Stage 3, `graph`: who calls whom.
+//!
+//! Takes the [`Inventory`] and returns a [`MeshGraph`]: a petgraph digraph with one node per
+//! service or external API and one edge per declared dependency (consumer → target). A
+//! dependency on a name the inventory does not declare is an error with a "did you mean";
+//! dependency cycles are reported as warnings (mutual calls are legal, but usually worth a
+//! second look). The graph answers the questions later stages ask, such as which namespaces
+//! consume a service (for `exportTo: consumers`).
+
+use std::collections::{BTreeSet, HashMap};
+
+use petgraph::algo::tarjan_scc;
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
+
+use crate::diag::suggest::hint;
+use crate::diag::{Diagnostic, Diagnostics, Origin};
+use crate::model::{Dependency, Inventory};
+
+/// What a node stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    /// A mesh service.
+    Service,
+    /// An external API.
+    External,
+}
+
+/// One node of the graph.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// Entity name.
+    pub name: String,
+    /// Entity namespace.
+    pub namespace: String,
+    /// Service or external.
+    pub kind: NodeKind,
+    /// Where the entity is declared.
+    pub origin: Origin,
+}
+
+/// The dependency graph of an inventory.
+#[derive(Debug, Default)]
+pub struct MeshGraph {
+    graph: DiGraph<Node, Origin>,
+    index: HashMap<String, NodeIndex>,
+}
+
+impl MeshGraph {
+    /// The node of an entity.
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.index.get(name).map(|i| &self.graph[*i])
+    }
+
+    /// The entities that depend on `name` (its consumers), sorted by name.
+    pub fn consumers(&self, name: &str) -> Vec<&Node> {
+        let Some(&i) = self.index.get(name) else { return Vec::new() };
+        let mut v: Vec<&Node> =
+            self.graph.neighbors_directed(i, petgraph::Direction::Incoming).map(|n| &self.graph[n]).collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v.dedup_by(|a, b| a.name == b.name);
+        v
+    }
+
+    /// The namespaces of `name`'s consumers, sorted.
+    pub fn consumer_namespaces(&self, name: &str) -> BTreeSet<String> {
+        self.consumers(name).into_iter().map(|n| n.namespace.clone()).collect()
+    }
+
+    /// The entities `name` depends on, sorted by name.
+    pub fn dependencies(&self, name: &str) -> Vec<&Node> {
+        let Some(&i) = self.index.get(name) else { return Vec::new() };
+        let mut v: Vec<&Node> = self.graph.edges(i).map(|e| &self.graph[e.target()]).collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v.dedup_by(|a, b| a.name == b.name);
+        v
+    }
+
+    /// Number of nodes and edges.
+    pub fn size(&self) -> (usize, usize) {
+        (self.graph.node_count(), self.graph.edge_count())
+    }
+}
+
+/// Builds the graph and reports unknown targets and cycles.
+pub fn build(inv: &Inventory, diags: &mut Diagnostics) -> MeshGraph {
+    let mut g = MeshGraph::default();
+    let entities = inv
+        .services
+        .iter()
+        .map(|s| (&s.name, &s.namespace, NodeKind::Service, &s.origin, &s.depends_on[..]))
+        .chain(inv.externals.iter().map(|e| (&e.name, &e.namespace, NodeKind::External, &e.origin, &[][..])));
+    let mut edges: Vec<(NodeIndex, &[Dependency])> = Vec::new();
+    for (name, namespace, kind, origin, deps) in entities {
+        let i =
+            g.graph.add_node(Node { name: name.clone(), namespace: namespace.clone(), kind, origin: origin.clone() });
+        g.index.insert(name.clone(), i);
+        edges.push((i, deps));
+    }
+    let mut names: Vec<&str> = g.index.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    for (from, deps) in edges {
+        let mut seen = BTreeSet::new();
+        for dep in deps {
+            match g.index.get(&dep.target) {
+                None => diags.push(
+                    Diagnostic::error(
+                        "unknown-dependency",
+                        dep.origin.clone(),
+                        format!(
+                            "`{}` depends on unknown `{}`",
+                            g.graph[from].name,
+                            crate::model::validate::shown(&dep.target)
+                        ),
+                    )
+                    .maybe_help(hint(&dep.target, "services and externals", &names)),
+                ),
+                Some(&to) if to == from => diags.push(
+                    Diagnostic::warning(
+                        "self-dependency",
+                        dep.origin.clone(),
+                        format!("`{}` depends on itself", dep.target),
+                    )
+                    .help("remove it: a service may always call itself"),
+                ),
+                Some(&to) => {
+                    if !seen.insert(to) {
+                        diags.push(
+                            Diagnostic::warning(
+                                "duplicate-dependency",
+                                dep.origin.clone(),
+                                format!("`{}` is listed twice", dep.target),
+                            )
+                            .help("remove the duplicate"),
+                        );
+                        continue;
+                    }
+                    g.graph.add_edge(from, to, dep.origin.clone());
+                }
+            }
+        }
+    }
+    for scc in tarjan_scc(&g.graph) {
+        if scc.len() < 2 {
+            continue;
+        }
+        let mut members: Vec<&Node> = scc.iter().map(|i| &g.graph[*i]).collect();
+        members.sort_by(|a, b| a.name.cmp(&b.name));
+        let list: Vec<String> = members.iter().map(|n| format!("`{}`", n.name)).collect();
+        let first = members[0];
+        let mut d = Diagnostic::warning("dependency-cycle", first.origin.clone().key(), format!("dependency cycle between {}", list.join(", ")))
+            .help("cycles are legal in a mesh, but make startup order and failure isolation harder; check that each call is needed");
+        for n in &members[1..] {
+            d = d.related(n.origin.clone().key(), format!("`{}` is part of the cycle", n.name));
+        }
+        diags.push(d);
+    }
+    g
+}

@@ -1,0 +1,25 @@
+//! meshgen: a GitOps compiler for Istio.
+//!
+//! An inventory of VMs, Kubernetes pods and external APIs, and who depends on whom, is
+//! compiled into ServiceEntry, WorkloadEntry, WorkloadGroup, DestinationRule, Gateway and
+//! VirtualService manifests. Data flows one way, one stage per module:
+//!
+//! ```text
+//! load ──► model ──► graph ──► render ──► emit ──► out/ | stdout
+//!  └─────────┴──────────┴──────────┴──► diag (diagnostics, printed once by cli)
+//! ```
+//!
+//! - [`load`]: walk the inventory, read files, parse YAML.
+//! - [`model`]: typed, validated inventory with defaults applied.
+//! - [`graph`]: the dependency graph (petgraph).
+//! - [`render`]: objects and their YAML through Tera templates.
+//! - [`emit`]: files in the output directory (atomic) or one stream.
+//! - [`cli`]: composes the stages.
+
+pub mod cli;
+pub mod diag;
+pub mod emit;
+pub mod graph;
+pub mod load;
+pub mod model;
+pub mod render;

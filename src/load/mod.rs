@@ -1,0 +1,155 @@
+//! Stage 1, `load`: find the project file and the inventory files, read them, parse YAML.
+//!
+//! Takes paths, returns [`Source`]s: each file's text and its YAML documents as
+//! `serde_yaml::Value`s. Files are walked in a reproducible order (sorted, with explicit ignore
+//! settings) so the same tree always loads the same way, on a laptop or in an Argo CD sidecar.
+//! Problems with a file's content (too large, not UTF-8, not YAML) are diagnostics; problems
+//! reading the disk are errors.
+
+mod yaml;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::diag::{Diagnostic, Diagnostics, Origin};
+
+pub use yaml::parse_documents;
+
+/// The default name of the project file.
+pub const PROJECT_FILE: &str = "meshgen.yaml";
+
+/// One YAML file of the project, read and parsed.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The path shown to users and written into annotations: relative to the project
+    /// directory, `/`-separated.
+    pub name: Arc<str>,
+    /// The path on disk.
+    pub path: PathBuf,
+    /// The file's text.
+    pub text: String,
+    /// Its YAML documents (null documents are kept, so indices match the file).
+    pub docs: Vec<serde_yaml::Value>,
+}
+
+/// Limits that keep hostile input from exhausting the machine.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest inventory file accepted, in bytes.
+    pub max_file_size: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { max_file_size: 32 * 1024 * 1024 }
+    }
+}
+
+/// Reads the project file. A missing file is an error that says how to create one.
+pub fn project_file(path: &Path, limits: Limits, diags: &mut Diagnostics) -> Result<Source> {
+    if !path.is_file() {
+        bail!(
+            "no project file at `{}`: create a `{PROJECT_FILE}` (see docs/inventory.md) or pass --project",
+            path.display()
+        );
+    }
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    read_source(path, name, limits, diags)
+}
+
+/// Walks each inventory directory (or file) and reads every `*.yaml`/`*.yml` file in it.
+///
+/// `root` is the project directory (names are made relative to it); `exclude` lists paths
+/// never to read (the project file, the output directory). The result is sorted by name.
+pub fn inventory(
+    root: &Path,
+    dirs: &[PathBuf],
+    exclude: &[PathBuf],
+    limits: Limits,
+    diags: &mut Diagnostics,
+) -> Result<Vec<Source>> {
+    let mut files = Vec::new();
+    for dir in dirs {
+        if !dir.exists() {
+            bail!(
+                "inventory directory `{}` does not exist: fix `inventory` in {PROJECT_FILE}",
+                display_name(root, dir)
+            );
+        }
+        let walker = ignore::WalkBuilder::new(dir)
+            .standard_filters(true)
+            .hidden(true)
+            .git_global(false)
+            .git_exclude(false)
+            .require_git(false)
+            .follow_links(false)
+            .add_custom_ignore_filename(".meshgenignore")
+            .sort_by_file_name(|a, b| a.cmp(b))
+            .build();
+        for entry in walker {
+            let entry = entry.with_context(|| format!("failed to walk `{}`", dir.display()))?;
+            let path = entry.path();
+            let is_file = entry.file_type().is_some_and(|t| t.is_file());
+            let yaml = matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
+            if is_file && yaml && !exclude.iter().any(|x| path.starts_with(x)) {
+                files.push(path.to_path_buf());
+            }
+        }
+    }
+    files.sort();
+    files.dedup();
+    files.into_iter().map(|p| read_source(&p, display_name(root, &p), limits, diags)).collect()
+}
+
+/// `path` relative to `root`, with `/` separators, for messages and annotations.
+pub fn display_name(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    let parts: Vec<String> = rel
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    parts.join("/")
+}
+
+fn read_source(path: &Path, name: String, limits: Limits, diags: &mut Diagnostics) -> Result<Source> {
+    let name: Arc<str> = name.into();
+    let mut source = Source { name: name.clone(), path: path.to_path_buf(), text: String::new(), docs: Vec::new() };
+    let meta = std::fs::metadata(path).with_context(|| format!("failed to read `{}`", path.display()))?;
+    if meta.len() > limits.max_file_size {
+        diags.push(
+            Diagnostic::error(
+                "file-too-large",
+                Origin::new(&name, 0, ""),
+                format!("file is {} bytes, over the limit of {} bytes", meta.len(), limits.max_file_size),
+            )
+            .help("split the inventory into several files, or raise `limits.maxFileSize` in meshgen.yaml"),
+        );
+        return Ok(source);
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))?;
+    match String::from_utf8(bytes) {
+        Ok(text) => source.text = text,
+        Err(e) => {
+            let bytes = e.as_bytes();
+            let at = e.utf8_error().valid_up_to();
+            let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+            let col = at - bytes[..at].iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1) + 1;
+            let mut origin = Origin::new(&name, 0, "");
+            origin.position = Some((line, col));
+            diags.push(
+                Diagnostic::error(
+                    "invalid-utf8",
+                    origin,
+                    format!("file is not valid UTF-8 (byte {at} at line {line}, column {col})"),
+                )
+                .help("save the file as UTF-8"),
+            );
+            return Ok(source);
+        }
+    }
+    source.docs = parse_documents(&source.text, &name, diags);
+    Ok(source)
+}

@@ -1,0 +1,388 @@
+//! Builds an [`External`] API from its raw form: derives the resolution from the hosts and
+//! endpoints, and enforces the ServiceEntry rules Istio's admission would otherwise be the
+//! first to reject (see `istio-rules.md` §2.1: SE-09, SE-18, SE-21, SE-23/24, SE-28, SE-29,
+//! SE-32…35, SE-38) plus the DestinationRule TLS rules (DR-30…33).
+
+use super::names::{self, AddressKind};
+use super::raw::{RawExternal, RawTls, ShortOr};
+use super::validate::{Checker, shown};
+use super::{External, Port, Project, Resolution, Tls, Workload};
+use crate::diag::{Diagnostics, Origin};
+
+/// Validates one external API; `None` when it has errors (they are in `diags`).
+pub(super) fn build(
+    project: &Project,
+    name: &str,
+    doc_ns: &str,
+    raw: RawExternal,
+    origin: Origin,
+    diags: &mut Diagnostics,
+) -> Option<External> {
+    let before = diags.counts().0;
+    let mut cx = Checker::new(diags);
+    let namespace = raw.namespace.clone().unwrap_or_else(|| doc_ns.to_string());
+    cx.namespace(&namespace, &origin.child("namespace"));
+
+    let mut hosts: Vec<String> = Vec::new();
+    match &raw.hosts {
+        None => cx.error(
+            "missing-field",
+            origin.child("hosts"),
+            "no hosts declared",
+            Some("add the API's host names, e.g. `hosts: [api.example.com]`".into()),
+        ),
+        Some(list) if list.is_empty() => cx.error(
+            "missing-field",
+            origin.child("hosts"),
+            "no hosts declared",
+            Some("add the API's host names, e.g. `hosts: [api.example.com]`".into()),
+        ),
+        Some(list) => {
+            for (i, h) in list.iter().enumerate() {
+                let ho = origin.child("hosts").index(i);
+                if cx.host(h, true, &ho) {
+                    if hosts.contains(h) {
+                        cx.error("invalid-value", ho, format!("host `{h}` is listed twice"), None);
+                    } else {
+                        hosts.push(h.clone());
+                    }
+                }
+            }
+        }
+    }
+    hosts.sort();
+    let wildcard = hosts.iter().any(|h| h.starts_with('*'));
+    let ports = cx.ports(raw.ports.as_ref(), &origin.child("ports"));
+
+    let location = match raw.location.as_deref() {
+        None | Some("MESH_EXTERNAL") => "MESH_EXTERNAL",
+        Some("MESH_INTERNAL") => "MESH_INTERNAL",
+        Some(other) => {
+            cx.one_of("location", other, &["MESH_EXTERNAL", "MESH_INTERNAL"], &origin.child("location"));
+            "MESH_EXTERNAL"
+        }
+    };
+
+    let mut addresses = Vec::new();
+    for (i, a) in raw.addresses.iter().flatten().enumerate() {
+        if cx.ip_or_cidr(a, &origin.child("addresses").index(i)) {
+            addresses.push(a.clone());
+        }
+    }
+
+    let mut endpoints: Vec<Workload> = Vec::new();
+    for (i, e) in raw.endpoints.iter().flatten().enumerate() {
+        let eo = origin.child("endpoints").index(i);
+        let kind = match names::address(&e.address) {
+            Ok(k) => k,
+            Err(err) => {
+                cx.error(
+                    "invalid-value",
+                    eo.child("address"),
+                    format!("endpoint address `{}` {err}", shown(&e.address)),
+                    Some("give an IP address, a DNS name, or `unix:///path/to.sock`".into()),
+                );
+                continue;
+            }
+        };
+        let labels = e.labels.clone().unwrap_or_default();
+        cx.labels(&labels, &eo.child("labels"));
+        if let Some(l) = &e.locality {
+            cx.locality(l, &eo.child("locality"));
+        }
+        if let Some(n) = &e.network {
+            cx.network(n, &eo.child("network"));
+        }
+        if e.weight == Some(0) {
+            cx.error("invalid-value", eo.child("weight"), "weight 0 is not allowed", Some("weights start at 1".into()));
+        }
+        let port_map = e.ports.clone().unwrap_or_default();
+        cx.port_overrides(&port_map, &ports, &eo.child("ports"));
+        if kind == AddressKind::Unix && !port_map.is_empty() {
+            cx.error(
+                "invalid-value",
+                eo.child("ports"),
+                "a unix socket endpoint has no ports",
+                Some("remove `ports` from this endpoint".into()),
+            );
+        }
+        endpoints.push(Workload {
+            name: String::new(),
+            address: e.address.clone(),
+            kind,
+            labels,
+            locality: e.locality.clone(),
+            network: e.network.clone(),
+            weight: e.weight,
+            ports: port_map,
+            service_account: None,
+            origin: eo,
+        });
+    }
+    // Inline endpoints are emitted in a stable order, whatever the order they were written in.
+    endpoints.sort_by(|a, b| (&a.address, &a.ports).cmp(&(&b.address, &b.ports)));
+
+    let resolution = resolution(&mut cx, &raw, &hosts, &endpoints, &ports, &addresses, &origin);
+
+    let tls = raw.tls.as_ref().and_then(|ShortOr(t)| tls(&mut cx, t, &ports, &origin.child("tls")));
+    let egress = raw.egress.as_ref().map(|ShortOr(e)| {
+        let eo = origin.child("egress");
+        if let Some(d) = &e.destination {
+            if cx.host(d, false, &eo.child("destination")) && !hosts.iter().any(|h| covers(h, d)) {
+                cx.error("invalid-value", eo.child("destination"), format!("destination `{d}` is not one of the API's hosts"), Some("the gateway can only forward to a host the API declares (or one under its wildcard)".into()));
+            }
+        } else if wildcard {
+            cx.error("missing-field", eo.clone(), "a wildcard host needs a concrete `destination` for the egress gateway", Some("write `egress: {destination: www.example.com}`: the gateway forwards to one host".into()));
+        }
+        for p in &ports {
+            if !(p.protocol.is_http() || p.protocol.is_tls()) {
+                cx.error("invalid-value", eo.clone(), format!("port `{}` ({}) cannot go through the egress gateway", p.name, p.protocol.as_str()), Some("meshgen routes HTTP ports by host and TLS/HTTPS ports by SNI through the gateway; opaque TCP needs addresses per host".into()));
+            }
+        }
+        if location == "MESH_INTERNAL" {
+            cx.error("invalid-value", eo.clone(), "egress gateway routing is for MESH_EXTERNAL APIs", None);
+        }
+        e.destination.clone()
+    });
+
+    let own = raw.traffic.clone().unwrap_or_default();
+    cx.traffic(&own, &origin.child("traffic"));
+    let traffic = own.over(&project.defaults.traffic);
+    let mut subject_alt_names = raw.subject_alt_names.clone().unwrap_or_default();
+    subject_alt_names.sort();
+    subject_alt_names.dedup();
+    let export_to = match &raw.export_to {
+        Some(e) => cx.export_to(&e.0, &origin.child("exportTo")),
+        None => project.defaults.export_to.clone(),
+    };
+    if diags.counts().0 > before {
+        return None;
+    }
+    Some(External {
+        name: name.to_string(),
+        namespace,
+        origin,
+        hosts,
+        ports,
+        resolution,
+        location,
+        addresses,
+        endpoints,
+        tls,
+        egress,
+        subject_alt_names,
+        export_to,
+        traffic,
+    })
+}
+
+/// True when `pattern` (a host, maybe `*.`-prefixed) covers `host`.
+pub(crate) fn covers(pattern: &str, host: &str) -> bool {
+    match pattern.strip_prefix('*') {
+        Some(suffix) => host.ends_with(suffix) && host.len() > suffix.len(),
+        None => pattern == host,
+    }
+}
+
+fn resolution(
+    cx: &mut Checker<'_>,
+    raw: &RawExternal,
+    hosts: &[String],
+    endpoints: &[Workload],
+    ports: &[Port],
+    addresses: &[String],
+    origin: &Origin,
+) -> Resolution {
+    let ro = origin.child("resolution");
+    let wildcard = hosts.iter().any(|h| h.starts_with('*'));
+    let any = |k: AddressKind| endpoints.iter().any(|e| e.kind == k);
+    let res = match raw.resolution.as_deref() {
+        Some(s) => match Resolution::parse(s) {
+            Some(r) => r,
+            None => {
+                cx.one_of("resolution", s, &["NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN", "DYNAMIC_DNS"], &ro);
+                return Resolution::None;
+            }
+        },
+        // Derived: endpoints decide; without them a wildcard can only pass through (NONE),
+        // and a concrete host is resolved by the proxy (DNS).
+        None if any(AddressKind::Dns) => Resolution::Dns,
+        None if !endpoints.is_empty() => Resolution::Static,
+        None if wildcard => Resolution::None,
+        None => Resolution::Dns,
+    };
+    let has_endpoints = raw.endpoints.is_some();
+    match res {
+        Resolution::None if has_endpoints => cx.error(
+            "invalid-value",
+            ro.clone(),
+            "resolution NONE cannot have endpoints",
+            Some("remove `endpoints`, or use `resolution: STATIC` (IPs) or `DNS` (names)".into()),
+        ),
+        Resolution::Static => {
+            if endpoints.is_empty() {
+                cx.error(
+                    "missing-field",
+                    origin.child("endpoints"),
+                    "resolution STATIC needs endpoints",
+                    Some("list the IP addresses under `endpoints`, or use `resolution: DNS`".into()),
+                );
+            }
+            if any(AddressKind::Dns) {
+                cx.error(
+                    "invalid-value",
+                    ro.clone(),
+                    "resolution STATIC needs IP or unix socket endpoints, not DNS names",
+                    Some("use `resolution: DNS` for endpoints known by name".into()),
+                );
+            }
+        }
+        Resolution::Dns | Resolution::DnsRoundRobin => {
+            if any(AddressKind::Unix) {
+                cx.error(
+                    "invalid-value",
+                    ro.clone(),
+                    "unix socket endpoints need resolution STATIC",
+                    Some("use `resolution: STATIC`".into()),
+                );
+            }
+            if endpoints.is_empty() && wildcard {
+                cx.error(
+                    "invalid-value",
+                    origin.child("hosts"),
+                    "the proxy cannot resolve a wildcard host by DNS",
+                    Some("give `endpoints` to resolve, use `resolution: NONE` (pass-through), or `DYNAMIC_DNS`".into()),
+                );
+            }
+            if res == Resolution::DnsRoundRobin && endpoints.len() > 1 {
+                cx.error(
+                    "invalid-value",
+                    origin.child("endpoints"),
+                    "resolution DNS_ROUND_ROBIN allows at most one endpoint",
+                    Some("use `resolution: DNS` for several endpoints".into()),
+                );
+            }
+        }
+        Resolution::DynamicDns => {
+            if !hosts.iter().all(|h| h.starts_with('*')) {
+                cx.error(
+                    "invalid-value",
+                    origin.child("hosts"),
+                    "resolution DYNAMIC_DNS needs wildcard hosts only",
+                    None,
+                );
+            }
+            if !addresses.is_empty() || has_endpoints {
+                cx.error(
+                    "invalid-value",
+                    ro.clone(),
+                    "resolution DYNAMIC_DNS cannot have addresses or endpoints",
+                    None,
+                );
+            }
+            for p in ports {
+                if !matches!(
+                    p.protocol,
+                    super::Protocol::Http | super::Protocol::Tls | super::Protocol::Grpc | super::Protocol::Http2
+                ) {
+                    cx.error(
+                        "invalid-value",
+                        origin.child("ports").child(&p.name),
+                        format!("resolution DYNAMIC_DNS does not support {} ports", p.protocol.as_str()),
+                        Some("use HTTP, HTTP2, GRPC or TLS".into()),
+                    );
+                }
+            }
+        }
+        Resolution::None => {}
+    }
+    if addresses.iter().any(|a| a.contains('/')) && !matches!(res, Resolution::None | Resolution::Static) {
+        cx.error("invalid-value", origin.child("addresses"), "CIDR addresses need resolution NONE or STATIC", None);
+    }
+    if any(AddressKind::Unix) && ports.len() != 1 {
+        cx.error("invalid-value", origin.child("ports"), "a unix socket API has exactly one port", None);
+    }
+    if hosts.len() > 1 && res != Resolution::None {
+        for p in ports {
+            if !(p.protocol.is_http() || p.protocol.is_tls()) {
+                cx.error("invalid-value", origin.child("ports").child(&p.name), format!("several hosts share the {} port `{}`", p.protocol.as_str(), p.name), Some("Istio tells hosts apart only on HTTP and TLS ports: split the hosts into separate APIs, or use `resolution: NONE`".into()));
+            }
+        }
+    }
+    res
+}
+
+fn tls(cx: &mut Checker<'_>, t: &RawTls, ports: &[Port], o: &Origin) -> Option<Tls> {
+    let mode = match t.mode.as_deref() {
+        None | Some("SIMPLE") => "SIMPLE",
+        Some("MUTUAL") => "MUTUAL",
+        Some(other) => {
+            cx.one_of("TLS mode", other, &["SIMPLE", "MUTUAL"], &o.child("mode"));
+            return None;
+        }
+    };
+    let port = t.port.unwrap_or(443);
+    cx.port_number(port, &o.child("port"));
+    if !ports.iter().any(|p| p.protocol.is_http()) {
+        let help = if ports.iter().any(|p| p.protocol.is_tls()) {
+            "the application already speaks TLS on its ports; remove `tls`, or declare the plain port it calls, e.g. `http: 80`"
+        } else {
+            "declare the plain HTTP port the application calls, e.g. `ports: {http: 80}`; the sidecar upgrades it to TLS"
+        };
+        cx.error("invalid-value", o.clone(), "TLS origination needs an HTTP port to originate from", Some(help.into()));
+    }
+    let has_paths = t.client_certificate.is_some() || t.private_key.is_some() || t.ca_certificates.is_some();
+    if t.credential_name.is_some() && has_paths {
+        cx.error("invalid-value", o.child("credentialName"), "credentialName excludes certificate paths", Some("use either `credentialName` (a Kubernetes secret) or `clientCertificate`/`privateKey`/`caCertificates`".into()));
+    }
+    if mode == "MUTUAL" && t.credential_name.is_none() {
+        for (f, v) in [("clientCertificate", &t.client_certificate), ("privateKey", &t.private_key)] {
+            if v.is_none() {
+                cx.error(
+                    "missing-field",
+                    o.child(f),
+                    format!("mutual TLS needs `{f}`"),
+                    Some(
+                        "give the paths of the client certificate and key mounted in the proxy, or a `credentialName`"
+                            .into(),
+                    ),
+                );
+            }
+        }
+    }
+    let sans = t.subject_alt_names.clone().unwrap_or_default();
+    if t.insecure_skip_verify == Some(true)
+        && (t.ca_certificates.is_some() || !sans.is_empty() || (mode == "SIMPLE" && t.credential_name.is_some()))
+    {
+        cx.error(
+            "invalid-value",
+            o.child("insecureSkipVerify"),
+            "insecureSkipVerify cannot be combined with CA certificates or subjectAltNames",
+            None,
+        );
+    }
+    if let Some(sni) = &t.sni {
+        cx.host(sni, false, &o.child("sni"));
+    }
+    for (f, v) in [
+        ("caCertificates", &t.ca_certificates),
+        ("clientCertificate", &t.client_certificate),
+        ("privateKey", &t.private_key),
+        ("credentialName", &t.credential_name),
+    ] {
+        if v.as_ref().is_some_and(|s| s.is_empty() || s.chars().any(char::is_control)) {
+            cx.error("invalid-value", o.child(f), format!("`{f}` must be a non-empty single-line string"), None);
+        }
+    }
+    Some(Tls {
+        mode,
+        port,
+        sni: t.sni.clone(),
+        ca_certificates: t.ca_certificates.clone(),
+        client_certificate: t.client_certificate.clone(),
+        private_key: t.private_key.clone(),
+        credential_name: t.credential_name.clone(),
+        subject_alt_names: sans,
+        insecure_skip_verify: t.insecure_skip_verify,
+    })
+}

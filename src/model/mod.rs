@@ -1,0 +1,490 @@
+//! Stage 2, `model`: the typed, validated inventory.
+//!
+//! Takes the loaded [`Source`]s and returns an [`Inventory`]: every entity checked field by
+//! field, defaults applied, names derived, everything sorted so that the order of files,
+//! keys and entities in the input never shows in the output. Problems become diagnostics at
+//! the entity's or field's YAML path; an entity with errors is left out, so later stages only
+//! ever see valid entities.
+
+mod external;
+pub mod names;
+pub mod project;
+pub mod raw;
+mod service;
+pub mod traffic;
+pub mod validate;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use crate::diag::suggest::did_you_mean;
+use crate::diag::{Diagnostic, Diagnostics, Origin, Part, join_path};
+use crate::load::Source;
+pub use project::{ApiVersion, Layout, Project};
+use raw::{HttpMatch, Labels, Probe, RawDocument, Rewrite};
+use traffic::{Fault, Retries, Traffic};
+
+/// An Istio port protocol, canonical upper case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Protocol {
+    /// HTTP/1.1.
+    Http,
+    /// HTTP/2.
+    Http2,
+    /// HTTPS (TLS carrying HTTP, opaque to the sidecar).
+    Https,
+    /// gRPC.
+    Grpc,
+    /// gRPC-Web.
+    GrpcWeb,
+    /// HTTP proxy (CONNECT).
+    HttpProxy,
+    /// TLS (opaque, routed by SNI).
+    Tls,
+    /// Opaque TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+    /// MongoDB.
+    Mongo,
+    /// Redis.
+    Redis,
+    /// MySQL.
+    Mysql,
+}
+
+impl Protocol {
+    /// The protocol names Istio knows.
+    pub const NAMES: &'static [&'static str] =
+        &["HTTP", "HTTP2", "HTTPS", "GRPC", "GRPC-WEB", "HTTP_PROXY", "TLS", "TCP", "UDP", "MONGO", "REDIS", "MYSQL"];
+
+    /// Parses a protocol name (case-insensitive, as istiod does).
+    pub fn parse(s: &str) -> Option<Protocol> {
+        Some(match s.to_ascii_uppercase().as_str() {
+            "HTTP" => Protocol::Http,
+            "HTTP2" => Protocol::Http2,
+            "HTTPS" => Protocol::Https,
+            "GRPC" => Protocol::Grpc,
+            "GRPC-WEB" => Protocol::GrpcWeb,
+            "HTTP_PROXY" => Protocol::HttpProxy,
+            "TLS" => Protocol::Tls,
+            "TCP" => Protocol::Tcp,
+            "UDP" => Protocol::Udp,
+            "MONGO" => Protocol::Mongo,
+            "REDIS" => Protocol::Redis,
+            "MYSQL" => Protocol::Mysql,
+            _ => return None,
+        })
+    }
+
+    /// Istio's port naming convention: `<protocol>[-<suffix>]`.
+    pub fn from_port_name(name: &str) -> Option<Protocol> {
+        if name.starts_with("grpc-web") {
+            return Some(Protocol::GrpcWeb);
+        }
+        let head = name.split('-').next().unwrap_or(name);
+        match head {
+            "http-proxy" => None,
+            other => Protocol::parse(other).filter(|p| *p != Protocol::HttpProxy),
+        }
+    }
+
+    /// The canonical name written into manifests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Http => "HTTP",
+            Protocol::Http2 => "HTTP2",
+            Protocol::Https => "HTTPS",
+            Protocol::Grpc => "GRPC",
+            Protocol::GrpcWeb => "GRPC-WEB",
+            Protocol::HttpProxy => "HTTP_PROXY",
+            Protocol::Tls => "TLS",
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+            Protocol::Mongo => "MONGO",
+            Protocol::Redis => "REDIS",
+            Protocol::Mysql => "MYSQL",
+        }
+    }
+
+    /// Protocols whose requests the sidecar parses as HTTP (HTTP routes apply).
+    pub fn is_http(self) -> bool {
+        matches!(self, Protocol::Http | Protocol::Http2 | Protocol::Grpc | Protocol::GrpcWeb | Protocol::HttpProxy)
+    }
+
+    /// Protocols routed by SNI (TLS routes apply).
+    pub fn is_tls(self) -> bool {
+        matches!(self, Protocol::Https | Protocol::Tls)
+    }
+}
+
+/// A declared port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Port {
+    /// Port name (DNS label).
+    pub name: String,
+    /// Port number clients use.
+    pub number: u32,
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Port on the workload, when different.
+    pub target_port: Option<u32>,
+}
+
+/// Visibility of an entity's objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportTo {
+    /// Explicit namespaces (`.`, `*`, `~`, names).
+    Namespaces(Vec<String>),
+    /// Only the entity's own namespace and its consumers' (decided by the graph).
+    Consumers,
+}
+
+/// How a ServiceEntry finds its endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// No resolution: traffic goes to the address the caller used.
+    None,
+    /// Endpoints are IPs (or selected workloads).
+    Static,
+    /// The proxy resolves DNS names, using every address.
+    Dns,
+    /// The proxy resolves DNS names, using one address at a time.
+    DnsRoundRobin,
+    /// Wildcard hosts resolved per request.
+    DynamicDns,
+}
+
+impl Resolution {
+    /// The Istio enum name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resolution::None => "NONE",
+            Resolution::Static => "STATIC",
+            Resolution::Dns => "DNS",
+            Resolution::DnsRoundRobin => "DNS_ROUND_ROBIN",
+            Resolution::DynamicDns => "DYNAMIC_DNS",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Resolution> {
+        Some(match s {
+            "NONE" => Resolution::None,
+            "STATIC" => Resolution::Static,
+            "DNS" => Resolution::Dns,
+            "DNS_ROUND_ROBIN" => Resolution::DnsRoundRobin,
+            "DYNAMIC_DNS" => Resolution::DynamicDns,
+            _ => return None,
+        })
+    }
+}
+
+/// A dependency edge as written: the target's name and where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependency {
+    /// Name of the service or external API depended on.
+    pub target: String,
+    /// Where the name appears.
+    pub origin: Origin,
+}
+
+/// An endpoint of a service or external API: a VM's WorkloadEntry or a ServiceEntry endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workload {
+    /// Object name (WorkloadEntry) — empty for inline endpoints.
+    pub name: String,
+    /// IP, DNS name or unix socket.
+    pub address: String,
+    /// What kind of address.
+    pub kind: names::AddressKind,
+    /// All labels, selector labels included.
+    pub labels: Labels,
+    /// Locality.
+    pub locality: Option<String>,
+    /// Network.
+    pub network: Option<String>,
+    /// Load-balancing weight.
+    pub weight: Option<u32>,
+    /// Port name to number overrides.
+    pub ports: BTreeMap<String, u32>,
+    /// Service account of the sidecar (none when the VM has no sidecar).
+    pub service_account: Option<String>,
+    /// Where it was declared.
+    pub origin: Origin,
+}
+
+/// A DestinationRule subset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subset {
+    /// Subset name.
+    pub name: String,
+    /// Labels that select its endpoints.
+    pub labels: Labels,
+}
+
+/// A routing rule, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// Rule name.
+    pub name: Option<String>,
+    /// Match conditions (empty: everything).
+    pub matches: Vec<HttpMatch>,
+    /// Weighted destinations: subset (none: the whole service) and weight.
+    pub destinations: Vec<(Option<String>, Option<u32>)>,
+    /// Timeout.
+    pub timeout: Option<String>,
+    /// Retries.
+    pub retries: Option<Retries>,
+    /// Fault injection.
+    pub fault: Option<Fault>,
+    /// Mirror: subset and percentage.
+    pub mirror: Option<(Option<String>, Option<f64>)>,
+    /// Rewrite.
+    pub rewrite: Option<Rewrite>,
+    /// Where the rule is.
+    pub origin: Origin,
+}
+
+/// A mesh service: VMs and/or pods behind one host.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// Entity name.
+    pub name: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Where it is declared (`services.<name>`).
+    pub origin: Origin,
+    /// The host clients call.
+    pub host: String,
+    /// Whether meshgen emits a ServiceEntry (false: a Kubernetes Service already registers the host).
+    pub service_entry: bool,
+    /// Ports, by number.
+    pub ports: Vec<Port>,
+    /// Service account of the workloads.
+    pub service_account: Option<String>,
+    /// Whether the VMs run sidecars.
+    pub sidecar: bool,
+    /// Labels that select all of the service's workloads.
+    pub selector: Labels,
+    /// VMs, by name.
+    pub vms: Vec<Workload>,
+    /// Pod selector, when the service has pods.
+    pub pods: Option<Labels>,
+    /// Subsets, by name.
+    pub subsets: Vec<Subset>,
+    /// Virtual IPs.
+    pub addresses: Vec<String>,
+    /// SANs.
+    pub subject_alt_names: Vec<String>,
+    /// ServiceEntry resolution.
+    pub resolution: Resolution,
+    /// WorkloadGroup request, with its optional probe.
+    pub workload_group: Option<Option<Probe>>,
+    /// Traffic policy, defaults merged in.
+    pub traffic: Traffic,
+    /// Routing rules.
+    pub routes: Vec<Route>,
+    /// Dependencies.
+    pub depends_on: Vec<Dependency>,
+    /// Visibility.
+    pub export_to: Option<ExportTo>,
+}
+
+/// TLS origination towards an external API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tls {
+    /// `SIMPLE` or `MUTUAL`.
+    pub mode: &'static str,
+    /// The remote TLS port the plain HTTP ports are sent to.
+    pub port: u32,
+    /// SNI.
+    pub sni: Option<String>,
+    /// CA bundle.
+    pub ca_certificates: Option<String>,
+    /// Client certificate.
+    pub client_certificate: Option<String>,
+    /// Client key.
+    pub private_key: Option<String>,
+    /// Secret with the client credentials.
+    pub credential_name: Option<String>,
+    /// SANs to verify.
+    pub subject_alt_names: Vec<String>,
+    /// Skip verification.
+    pub insecure_skip_verify: Option<bool>,
+}
+
+/// An external API.
+#[derive(Debug, Clone)]
+pub struct External {
+    /// Entity name.
+    pub name: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Where it is declared (`externals.<name>`).
+    pub origin: Origin,
+    /// Hosts.
+    pub hosts: Vec<String>,
+    /// Ports, by number.
+    pub ports: Vec<Port>,
+    /// Resolution.
+    pub resolution: Resolution,
+    /// `MESH_EXTERNAL` or `MESH_INTERNAL`.
+    pub location: &'static str,
+    /// VIPs / CIDRs.
+    pub addresses: Vec<String>,
+    /// Inline endpoints.
+    pub endpoints: Vec<Workload>,
+    /// TLS origination.
+    pub tls: Option<Tls>,
+    /// Egress gateway routing: Some(destination override for wildcard hosts).
+    pub egress: Option<Option<String>>,
+    /// SANs.
+    pub subject_alt_names: Vec<String>,
+    /// Visibility.
+    pub export_to: Option<ExportTo>,
+    /// Traffic policy, defaults merged in.
+    pub traffic: Traffic,
+}
+
+/// The whole validated inventory, sorted by (namespace, name).
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    /// The project settings.
+    pub project: Project,
+    /// Mesh services.
+    pub services: Vec<Service>,
+    /// External APIs.
+    pub externals: Vec<External>,
+}
+
+/// Deserialises `value` into `T`, turning serde's error into a diagnostic at the exact YAML
+/// path (unknown fields get "did you mean").
+pub fn from_value<T: DeserializeOwned>(
+    value: &serde_yaml::Value,
+    origin: &Origin,
+    diags: &mut Diagnostics,
+) -> Option<T> {
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            diags.push(shape_error(&e, origin));
+            None
+        }
+    }
+}
+
+fn shape_error(e: &serde_path_to_error::Error<serde_yaml::Error>, origin: &Origin) -> Diagnostic {
+    let inner = e.path().to_string();
+    let inner = if inner == "." { String::new() } else { inner };
+    let path = join_path(&origin.path, &inner);
+    let message = e.inner().to_string();
+    let mut at = Origin { path, ..origin.clone() };
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let field = rest.split('`').next().unwrap_or_default().to_string();
+        let expected: Vec<&str> =
+            message.split("expected ").nth(1).unwrap_or_default().split('`').skip(1).step_by(2).collect();
+        at.path = join_path(&at.path, &field);
+        at.part = Part::Key;
+        let help = match did_you_mean(&field, expected.iter().copied()) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!(
+                "known fields here: {}",
+                expected.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
+            ),
+        };
+        return Diagnostic::error("unknown-field", at, format!("unknown field `{}`", validate::shown(&field)))
+            .help(help);
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let field = rest.split('`').next().unwrap_or_default();
+        return Diagnostic::error("missing-field", at, format!("missing field `{field}`"))
+            .help(format!("add `{field}`; see docs/inventory.md"));
+    }
+    if message.starts_with("invalid type") || message.starts_with("invalid value") {
+        let help = if message.contains("expected a string") {
+            "write a string; quote values YAML reads as numbers or booleans, e.g. `\"1.0\"` or `\"true\"`".to_string()
+        } else {
+            "see docs/inventory.md for the shape of this field".to_string()
+        };
+        return Diagnostic::error("invalid-type", at, message).help(help);
+    }
+    Diagnostic::error("invalid-value", at, message)
+}
+
+/// Builds the inventory from the project and the loaded sources.
+pub fn build(project: &Project, sources: &[Source], diags: &mut Diagnostics) -> Inventory {
+    let mut services = Vec::new();
+    let mut externals = Vec::new();
+    // name → origin of the first declaration, to report duplicates with both places.
+    let mut seen: BTreeMap<String, Origin> = BTreeMap::new();
+    for source in sources {
+        for (i, doc) in source.docs.iter().enumerate() {
+            if doc.is_null() {
+                continue;
+            }
+            let origin = Origin::new(&source.name, i, "");
+            let Some(raw) = from_value::<RawDocument>(doc, &origin, diags) else { continue };
+            let doc_ns = raw.namespace.clone();
+            if let Some(ns) = &doc_ns {
+                validate::Checker::new(diags).namespace(ns, &origin.child("namespace"));
+            }
+            for (kind, map) in [("services", &raw.services), ("externals", &raw.externals)] {
+                for (key, value) in map.iter().flatten() {
+                    let Some(name) = key.as_str() else {
+                        diags.push(
+                            Diagnostic::error(
+                                "invalid-type",
+                                origin.child(kind),
+                                format!("{kind} must be keyed by name"),
+                            )
+                            .help("write `name: {...}` entries"),
+                        );
+                        continue;
+                    };
+                    let eorigin = origin.child(kind).child(name);
+                    if !validate::Checker::new(diags).entity_name(kind.trim_end_matches('s'), name, &eorigin) {
+                        continue;
+                    }
+                    if let Some(first) = seen.get(name) {
+                        diags.push(
+                            Diagnostic::error(
+                                "duplicate-name",
+                                eorigin.clone().key(),
+                                format!("`{name}` is declared twice"),
+                            )
+                            .related(first.clone().key(), "first declared here")
+                            .help(
+                                "names are unique across services and external APIs in the whole inventory; rename one",
+                            ),
+                        );
+                        continue;
+                    }
+                    seen.insert(name.to_string(), eorigin.clone());
+                    let ns = doc_ns.as_deref().unwrap_or(&project.defaults.namespace);
+                    if kind == "services" {
+                        if let Some(r) = from_value(value, &eorigin, diags) {
+                            services.extend(service::build(project, name, ns, r, eorigin, diags));
+                        }
+                    } else if let Some(r) = from_value(value, &eorigin, diags) {
+                        externals.extend(external::build(project, name, ns, r, eorigin, diags));
+                    }
+                }
+            }
+        }
+    }
+    services.sort_by(|a: &Service, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    externals.sort_by(|a: &External, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    Inventory { project: project.clone(), services, externals }
+}
+
+/// The file name to show for an origin: used by renderers for the source annotation.
+pub fn source_ref(origin: &Origin) -> String {
+    format!("{}#{}", origin.file, origin.path)
+}
+
+/// Shared `Arc<str>` for tests and callers that build origins by hand.
+pub fn file_name(s: &str) -> Arc<str> {
+    Arc::from(s)
+}

@@ -1,0 +1,305 @@
+//! Syntax of the values that end up in Istio objects: names, hosts, addresses, labels,
+//! durations, localities. Each check mirrors what Istio or Kubernetes enforce (see
+//! `istio-rules.md` §1), so that the API server and istiod never see a value they refuse.
+
+use std::net::IpAddr;
+
+/// A DNS-1123 label as Kubernetes requires for namespaces and as meshgen requires for entity
+/// names (they become object names and file names): lowercase, ≤63 characters.
+pub fn dns_label(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if s.len() > 63 {
+        return Err(format!("is {} characters long, the limit is 63", s.len()));
+    }
+    let ok_chars = s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let ok_ends = !s.starts_with('-') && !s.ends_with('-');
+    if !ok_chars || !ok_ends {
+        return Err(
+            "must consist of lowercase letters, digits and `-`, and start and end with a letter or digit".into()
+        );
+    }
+    Ok(())
+}
+
+/// A DNS-1123 subdomain (Kubernetes object names): dot-separated labels, ≤253 characters.
+pub fn dns_subdomain(s: &str) -> Result<(), String> {
+    if s.len() > 253 {
+        return Err(format!("is {} characters long, the limit is 253", s.len()));
+    }
+    for label in s.split('.') {
+        dns_label(label).map_err(|e| format!("has a part `{label}` that {e}"))?;
+    }
+    Ok(())
+}
+
+/// A port or subset name: a DNS-1123 label of at most 62 characters. Istio accepts upper
+/// case, but the CRD's CEL rule for endpoint port maps needs `size < 63`, and lowercase keeps
+/// names consistent with Kubernetes.
+pub fn port_name(s: &str) -> Result<(), String> {
+    dns_label(s)?;
+    if s.len() > 62 {
+        return Err("is 63 characters long, the limit is 62".into());
+    }
+    Ok(())
+}
+
+fn host_label(label: &str) -> bool {
+    !label.is_empty()
+        && label.len() <= 63
+        && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+}
+
+/// A host name, optionally with a leading wildcard label (`*.example.com`), as Istio's
+/// `ValidateWildcardDomain` accepts it; `*` alone, IP addresses and partial wildcards are
+/// refused.
+pub fn host(s: &str, allow_wildcard: bool) -> Result<(), String> {
+    if s.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if s.len() > 255 {
+        return Err(format!("is {} characters long, the limit is 255", s.len()));
+    }
+    if s == "*" {
+        return Err("`*` alone would capture every host; name the hosts".into());
+    }
+    if s.parse::<IpAddr>().is_ok() {
+        return Err("is an IP address; hosts are DNS names (put IPs in `addresses` or `endpoints`)".into());
+    }
+    let name = s.strip_suffix('.').unwrap_or(s);
+    let mut labels = name.split('.');
+    let first = labels.next().unwrap_or_default();
+    let rest: Vec<&str> = labels.collect();
+    if first == "*" {
+        if !allow_wildcard {
+            return Err("wildcards are not allowed here".into());
+        }
+        if rest.is_empty() {
+            return Err("`*` alone would capture every host; name the hosts".into());
+        }
+    } else if first.contains('*') {
+        return Err("has a partial wildcard; only a whole first label `*.` is allowed".into());
+    } else if !host_label(first) {
+        return Err(format!("has an invalid label `{first}`"));
+    }
+    for l in &rest {
+        if !host_label(l) {
+            return Err(format!("has an invalid label `{l}`"));
+        }
+    }
+    if let Some(last) = rest.last().or(Some(&first)) {
+        if last.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("has an all-numeric top-level label `{last}`"));
+        }
+    }
+    Ok(())
+}
+
+/// An IP address or a CIDR block.
+pub fn ip_or_cidr(s: &str) -> Result<(), String> {
+    match s.split_once('/') {
+        None => s.parse::<IpAddr>().map(|_| ()).map_err(|_| "is not a valid IP address".into()),
+        Some((ip, bits)) => {
+            let ip: IpAddr = ip.parse().map_err(|_| "is not a valid CIDR block".to_string())?;
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            match bits.parse::<u8>() {
+                Ok(b) if b <= max => Ok(()),
+                _ => Err(format!("is not a valid CIDR block (prefix length 0–{max})")),
+            }
+        }
+    }
+}
+
+/// What an endpoint or VM address is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressKind {
+    /// An IPv4 or IPv6 address.
+    Ip,
+    /// A DNS name, resolved by the proxy.
+    Dns,
+    /// A `unix://` socket path.
+    Unix,
+}
+
+/// Classifies and checks an endpoint address: an IP, a DNS name (no wildcard), or
+/// `unix:///absolute/path` / `unix://@abstract`.
+pub fn address(s: &str) -> Result<AddressKind, String> {
+    if let Some(rest) = s.strip_prefix("unix://") {
+        if rest.starts_with('@') && rest.len() > 1 {
+            return Ok(AddressKind::Unix);
+        }
+        if !rest.starts_with('/') || rest.ends_with('/') {
+            return Err("is not `unix:///absolute/path` or `unix://@abstract`".into());
+        }
+        return Ok(AddressKind::Unix);
+    }
+    if s.parse::<IpAddr>().is_ok() {
+        return Ok(AddressKind::Ip);
+    }
+    if s.contains('/') {
+        return Err("is not an IP address or DNS name (CIDRs belong in `addresses`)".into());
+    }
+    host(s, false).map(|_| AddressKind::Dns).map_err(|e| format!("is not an IP address or DNS name: it {e}"))
+}
+
+fn label_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && s.as_bytes()[0].is_ascii_alphanumeric()
+        && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric()
+}
+
+/// A Kubernetes label key: `[prefix/]name`, prefix a DNS subdomain.
+pub fn label_key(s: &str) -> Result<(), String> {
+    let (prefix, name) = match s.split_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, s),
+    };
+    if let Some(p) = prefix {
+        dns_subdomain(p).map_err(|e| format!("has a prefix that {e}"))?;
+    }
+    if !label_name(name) {
+        return Err("must be at most 63 letters, digits, `-`, `_` or `.`, starting and ending with a letter or digit (with an optional `prefix/`)".into());
+    }
+    Ok(())
+}
+
+/// A Kubernetes label value: empty, or ≤63 letters, digits, `-`, `_`, `.`, alphanumeric at both ends.
+pub fn label_value(s: &str) -> Result<(), String> {
+    if s.is_empty() || label_name(s) {
+        Ok(())
+    } else {
+        Err("must be at most 63 letters, digits, `-`, `_` or `.`, starting and ending with a letter or digit".into())
+    }
+}
+
+/// Parses a Go duration (`10s`, `1.5s`, `250ms`, `1h30m`) into nanoseconds.
+pub fn parse_duration(s: &str) -> Result<u128, String> {
+    if s.is_empty() {
+        return Err("is empty".into());
+    }
+    let mut total: f64 = 0.0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        if num_len == 0 {
+            return Err("must be a number followed by a unit (`h`, `m`, `s`, `ms`, `us`, `ns`), e.g. `10s`".into());
+        }
+        let value: f64 =
+            rest[..num_len].parse().map_err(|_| format!("has an invalid number `{}`", &rest[..num_len]))?;
+        rest = &rest[num_len..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        let scale = match unit {
+            "h" => 3_600e9,
+            "m" => 60e9,
+            "s" => 1e9,
+            "ms" => 1e6,
+            "us" | "µs" => 1e3,
+            "ns" => 1.0,
+            "" => return Err("is missing a unit (`h`, `m`, `s`, `ms`), e.g. `10s`".into()),
+            u => return Err(format!("has an unknown unit `{u}` (use `h`, `m`, `s`, `ms`)")),
+        };
+        total += value * scale;
+        rest = &rest[unit_len..];
+    }
+    Ok(total.round() as u128)
+}
+
+/// A duration Istio accepts: at least 1ms and a whole number of milliseconds.
+pub fn duration(s: &str) -> Result<(), String> {
+    let ns = parse_duration(s)?;
+    if ns < 1_000_000 {
+        return Err("must be at least 1ms".into());
+    }
+    if ns % 1_000_000 != 0 {
+        return Err("must be a whole number of milliseconds".into());
+    }
+    Ok(())
+}
+
+/// A locality `region[/zone[/subzone]]`: no empty parts, no wildcards, DNS-ish characters.
+pub fn locality(s: &str) -> Result<(), String> {
+    let parts: Vec<&str> = s.split('/').collect();
+    if parts.len() > 3 {
+        return Err("must be `region`, `region/zone` or `region/zone/subzone`".into());
+    }
+    for p in parts {
+        if p.is_empty() || !label_name(p) {
+            return Err(format!("has an invalid part `{p}` (letters, digits, `-`, `_`, `.`)"));
+        }
+    }
+    Ok(())
+}
+
+/// A network name (Istio's `topology.istio.io/network` label value).
+pub fn network(s: &str) -> Result<(), String> {
+    label_value(s).and_then(|_| if s.is_empty() { Err("must not be empty".into()) } else { Ok(()) })
+}
+
+/// Lowercases and replaces every run of characters outside `[a-z0-9]` with `-`, to derive an
+/// object name from an address (`10.0.1.11` → `10-0-1-11`).
+pub fn slug(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        assert!(host("api.example.com", false).is_ok());
+        assert!(host("*.example.com", true).is_ok());
+        assert!(host("*.example.com", false).is_err());
+        assert!(host("*", true).is_err());
+        assert!(host("*foo.com", true).is_err());
+        assert!(host("10.0.0.1", true).is_err());
+        assert!(host("foo..com", true).is_err());
+        assert!(host("a.123", true).is_err());
+        assert!(host("foo", true).is_ok());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1h30m").unwrap(), 5_400_000_000_000);
+        assert_eq!(parse_duration("1.5s").unwrap(), 1_500_000_000);
+        assert!(duration("250ms").is_ok());
+        assert!(duration("0s").is_err());
+        assert!(duration("1500us").is_err());
+        assert!(duration("10").is_err());
+        assert!(duration("10d").is_err());
+    }
+
+    #[test]
+    fn addresses_and_labels() {
+        assert_eq!(address("10.0.0.1"), Ok(AddressKind::Ip));
+        assert_eq!(address("fd00::1"), Ok(AddressKind::Ip));
+        assert_eq!(address("db.example.com"), Ok(AddressKind::Dns));
+        assert_eq!(address("unix:///var/run/a.sock"), Ok(AddressKind::Unix));
+        assert!(address("unix://rel.sock").is_err());
+        assert!(address("*.x.com").is_err());
+        assert!(ip_or_cidr("10.0.0.0/33").is_err());
+        assert!(ip_or_cidr("10.0.0.0/8").is_ok());
+        assert!(label_key("app.kubernetes.io/name").is_ok());
+        assert!(label_key("a/b/c").is_err());
+        assert!(label_value("-bad").is_err());
+        assert!(dns_label("Shop").is_err());
+        assert!(dns_label("../x").is_err());
+        assert_eq!(slug("fd00::1"), "fd00-1");
+        assert!(locality("eu-west1/eu-west1-a").is_ok());
+        assert!(locality("eu//a").is_err());
+    }
+}

@@ -1,0 +1,247 @@
+//! The project file, `meshgen.yaml`: where the inventory lives, where output goes, which
+//! Istio API version to emit, and the defaults every entity inherits.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::raw::{Labels, RawExportTo, ShortOr};
+use super::traffic::Traffic;
+use super::validate::Checker;
+use super::{ExportTo, from_value};
+use crate::diag::{Diagnostics, Origin};
+use crate::load::{Limits, Source};
+
+/// How generated objects are spread over files in the output directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// One file per object: `<namespace>/<kind>-<name>.yaml`.
+    #[default]
+    Object,
+    /// One file per inventory entity: `<namespace>/<entity>.yaml`.
+    Service,
+    /// One file per namespace: `<namespace>.yaml`.
+    Namespace,
+}
+
+/// The networking API version of the generated objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ApiVersion {
+    /// `networking.istio.io/v1` (Istio 1.22 and later).
+    #[default]
+    V1,
+    /// `networking.istio.io/v1beta1` (older Istio releases).
+    V1beta1,
+}
+
+impl ApiVersion {
+    /// The full `apiVersion` string.
+    pub fn networking(self) -> &'static str {
+        match self {
+            ApiVersion::V1 => "networking.istio.io/v1",
+            ApiVersion::V1beta1 => "networking.istio.io/v1beta1",
+        }
+    }
+}
+
+/// Where the egress gateway is, for externals routed through it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EgressGateway {
+    /// Labels that select the gateway's pods.
+    pub selector: Labels,
+    /// The gateway's Kubernetes service host.
+    pub host: String,
+}
+
+/// Settings every entity inherits unless it sets its own.
+#[derive(Debug, Clone, Default)]
+pub struct Defaults {
+    /// Namespace of entities that name none.
+    pub namespace: String,
+    /// exportTo of entities that set none.
+    pub export_to: Option<ExportTo>,
+    /// Whether VMs run a sidecar.
+    pub sidecar: bool,
+    /// Traffic policy under every entity's own.
+    pub traffic: Traffic,
+}
+
+/// The parsed, validated project file.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The directory holding the project file; relative paths start here.
+    pub root: PathBuf,
+    /// The project file's display name.
+    pub file: Arc<str>,
+    /// Inventory directories.
+    pub inventory: Vec<PathBuf>,
+    /// Output directory.
+    pub output: PathBuf,
+    /// Directory of templates that override the built-in ones.
+    pub templates: Option<PathBuf>,
+    /// File layout of the output.
+    pub layout: Layout,
+    /// Networking API version.
+    pub api_version: ApiVersion,
+    /// SPIFFE trust domain of the mesh.
+    pub trust_domain: String,
+    /// The egress gateway.
+    pub egress_gateway: EgressGateway,
+    /// Entity defaults.
+    pub defaults: Defaults,
+    /// Input limits.
+    pub limits: Limits,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawProject {
+    inventory: Option<OneOrMany>,
+    output: Option<String>,
+    templates: Option<String>,
+    layout: Option<Layout>,
+    istio: Option<RawIstio>,
+    defaults: Option<RawDefaults>,
+    limits: Option<RawLimits>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawIstio {
+    api_version: Option<String>,
+    trust_domain: Option<String>,
+    egress_gateway: Option<RawEgressGateway>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawEgressGateway {
+    selector: Option<BTreeMap<String, String>>,
+    host: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawDefaults {
+    namespace: Option<String>,
+    export_to: Option<ShortOr<RawExportTo>>,
+    sidecar: Option<bool>,
+    traffic: Option<Traffic>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawLimits {
+    max_file_size: Option<u64>,
+}
+
+/// Reads the limits alone, before the inventory is loaded (the full parse comes later).
+pub fn limits(source: &Source) -> Limits {
+    let mut limits = Limits::default();
+    if let Some(n) =
+        source.docs.first().and_then(|d| d.get("limits")).and_then(|l| l.get("maxFileSize")).and_then(|n| n.as_u64())
+    {
+        limits.max_file_size = n;
+    }
+    limits
+}
+
+/// Parses and validates the project file. Problems become diagnostics; the returned project
+/// falls back to defaults for the fields in error so later stages can still report theirs.
+pub fn parse(source: &Source, diags: &mut Diagnostics) -> Project {
+    let root = source.path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let root = if root.as_os_str().is_empty() { PathBuf::from(".") } else { root };
+    let file = source.name.clone();
+    let origin = Origin::new(&file, 0, "");
+    let null = serde_yaml::Value::Null;
+    let doc = source.docs.first().unwrap_or(&null);
+    let raw: Option<RawProject> = if doc.is_null() { Some(empty_project()) } else { from_value(doc, &origin, diags) };
+    let raw = raw.unwrap_or_else(empty_project);
+    let mut cx = Checker::new(diags);
+
+    let inventory = match raw.inventory {
+        None => vec!["inventory".to_string()],
+        Some(OneOrMany::One(s)) => vec![s],
+        Some(OneOrMany::Many(v)) => v,
+    };
+    let api_version = match raw.istio.as_ref().and_then(|i| i.api_version.as_deref()) {
+        None | Some("networking.istio.io/v1" | "v1") => ApiVersion::V1,
+        Some("networking.istio.io/v1beta1" | "v1beta1") => ApiVersion::V1beta1,
+        Some(other) => {
+            cx.error(
+                "invalid-value",
+                origin.child("istio.apiVersion"),
+                format!("unsupported Istio API version `{other}`"),
+                Some("use `networking.istio.io/v1` (Istio 1.22+) or `networking.istio.io/v1beta1`".into()),
+            );
+            ApiVersion::V1
+        }
+    };
+    let trust_domain =
+        raw.istio.as_ref().and_then(|i| i.trust_domain.clone()).unwrap_or_else(|| "cluster.local".to_string());
+    cx.host(&trust_domain, false, &origin.child("istio.trustDomain"));
+
+    let gw = raw.istio.as_ref().and_then(|i| i.egress_gateway.as_ref());
+    let egress_gateway = EgressGateway {
+        selector: gw
+            .and_then(|g| g.selector.clone())
+            .unwrap_or_else(|| BTreeMap::from([("istio".to_string(), "egressgateway".to_string())])),
+        host: gw
+            .and_then(|g| g.host.clone())
+            .unwrap_or_else(|| "istio-egressgateway.istio-system.svc.cluster.local".to_string()),
+    };
+    cx.labels(&egress_gateway.selector, &origin.child("istio.egressGateway.selector"));
+    cx.host(&egress_gateway.host, false, &origin.child("istio.egressGateway.host"));
+
+    let rd = raw.defaults;
+    let dorigin = origin.child("defaults");
+    let namespace = rd.as_ref().and_then(|d| d.namespace.clone()).unwrap_or_else(|| "default".to_string());
+    cx.namespace(&namespace, &dorigin.child("namespace"));
+    let export_to =
+        rd.as_ref().and_then(|d| d.export_to.as_ref()).and_then(|e| cx.export_to(&e.0, &dorigin.child("exportTo")));
+    let traffic = rd.as_ref().and_then(|d| d.traffic.clone()).unwrap_or_default();
+    cx.traffic(&traffic, &dorigin.child("traffic"));
+    let defaults =
+        Defaults { namespace, export_to, sidecar: rd.as_ref().and_then(|d| d.sidecar).unwrap_or(true), traffic };
+
+    let mut limits = Limits::default();
+    if let Some(n) = raw.limits.and_then(|l| l.max_file_size) {
+        limits.max_file_size = n;
+    }
+
+    Project {
+        inventory: inventory.iter().map(|p| root.join(p)).collect(),
+        output: root.join(raw.output.as_deref().unwrap_or("out")),
+        templates: raw.templates.map(|t| root.join(t)),
+        layout: raw.layout.unwrap_or_default(),
+        api_version,
+        trust_domain,
+        egress_gateway,
+        defaults,
+        limits,
+        root,
+        file,
+    }
+}
+
+fn empty_project() -> RawProject {
+    RawProject {
+        inventory: None,
+        output: None,
+        templates: None,
+        layout: None,
+        istio: None,
+        defaults: None,
+        limits: None,
+    }
+}

@@ -1,0 +1,491 @@
+//! The inventory language as written: serde types that mirror the YAML users write.
+//!
+//! Every struct denies unknown fields (a misspelt field is an error with "did you mean"), and
+//! none uses `#[serde(flatten)]`, which breaks both error positions and unknown-field checks.
+//! Field names follow Istio's own (camelCase) wherever the concept is Istio's, so someone who
+//! knows Istio reads an inventory without docs. Several fields accept a short form (a number
+//! or a word) as well as the full mapping; [`ShortForm`] implements that once.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+use super::traffic::{Fault, Retries, Traffic};
+
+/// Labels as written (`key: value`), kept sorted for deterministic output.
+pub type Labels = BTreeMap<String, String>;
+
+/// One inventory document: entities grouped by kind, with an optional default namespace.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawDocument {
+    /// Namespace for the entities of this document that do not set one.
+    pub namespace: Option<String>,
+    /// Mesh services (VMs and/or pods), by name.
+    pub services: Option<serde_yaml::Mapping>,
+    /// External APIs, by name.
+    pub externals: Option<serde_yaml::Mapping>,
+}
+
+/// A port: `http: 8080` or `http: {number: 8080, protocol: HTTP, targetPort: 9080}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawPort {
+    /// The port number clients use.
+    pub number: u32,
+    /// Istio protocol; inferred from the port name (`http`, `grpc-web`, `tls-foo`…) when absent.
+    pub protocol: Option<String>,
+    /// The port on the workload, when it differs.
+    pub target_port: Option<u32>,
+}
+
+impl ShortForm for RawPort {
+    const EXPECTING: &'static str = "a port number or a mapping with `number`";
+    fn from_u64(n: u64) -> Result<Self, String> {
+        let number = u32::try_from(n).map_err(|_| format!("port {n} is out of range"))?;
+        Ok(RawPort { number, protocol: None, target_port: None })
+    }
+}
+
+/// A mesh service: VMs, pods, or both behind one host.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawService {
+    /// Kubernetes namespace of the generated objects.
+    pub namespace: Option<String>,
+    /// The host clients call (default `<name>.<namespace>.svc.cluster.local`).
+    pub host: Option<String>,
+    /// Ports by name.
+    pub ports: Option<BTreeMap<String, ShortOr<RawPort>>>,
+    /// The service account the workloads' sidecars run as.
+    pub service_account: Option<String>,
+    /// Whether the VMs run an Istio sidecar (default true).
+    pub sidecar: Option<bool>,
+    /// Labels that identify the service's workloads (default `app: <name>`, or `pods`).
+    pub labels: Option<Labels>,
+    /// Virtual machines.
+    pub vms: Option<Vec<RawVm>>,
+    /// Label selector of the Kubernetes pods of this service.
+    pub pods: Option<Labels>,
+    /// Extra subsets by name (subsets per `version` label are derived).
+    pub subsets: Option<BTreeMap<String, Labels>>,
+    /// Virtual IPs of the service.
+    pub addresses: Option<Vec<String>>,
+    /// Identities the workloads may present.
+    pub subject_alt_names: Option<Vec<String>>,
+    /// Default network of the VMs.
+    pub network: Option<String>,
+    /// Emit a WorkloadGroup (for VM auto-registration).
+    pub workload_group: Option<ShortOr<RawWorkloadGroup>>,
+    /// Traffic policy, merged over the project defaults.
+    pub traffic: Option<Traffic>,
+    /// HTTP/TCP routing rules, in order.
+    pub routes: Option<Vec<RawRoute>>,
+    /// Services and external APIs this service calls.
+    pub depends_on: Option<Vec<String>>,
+    /// Visibility: a list of namespaces (`.`, `*`, names) or `consumers`.
+    pub export_to: Option<ShortOr<RawExportTo>>,
+}
+
+/// One virtual machine of a service.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawVm {
+    /// IP address or DNS name.
+    pub address: String,
+    /// WorkloadEntry name (default `<service>-<address>`).
+    pub name: Option<String>,
+    /// Extra labels (e.g. `version`).
+    pub labels: Option<Labels>,
+    /// `region/zone/subzone`.
+    pub locality: Option<String>,
+    /// Network the VM is on (multi-network meshes).
+    pub network: Option<String>,
+    /// Load-balancing weight.
+    pub weight: Option<u32>,
+    /// Per-port overrides: port name to the number the VM listens on.
+    pub ports: Option<BTreeMap<String, u32>>,
+    /// Overrides the service account for this VM.
+    pub service_account: Option<String>,
+}
+
+/// A WorkloadGroup request: `workloadGroup: true` or with a readiness probe.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawWorkloadGroup {
+    /// Readiness probe run by the VM's sidecar (Istio's ReadinessProbe shape).
+    pub probe: Option<Probe>,
+}
+
+/// Istio's ReadinessProbe for WorkloadGroups: exactly one of `httpGet`, `tcpSocket`, `exec`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Probe {
+    /// Seconds before the first probe.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initial_delay_seconds: Option<u32>,
+    /// Seconds before a probe times out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u32>,
+    /// Seconds between probes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period_seconds: Option<u32>,
+    /// Successes to become ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub success_threshold: Option<u32>,
+    /// Failures to become unready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_threshold: Option<u32>,
+    /// HTTP GET probe.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_get: Option<HttpGetProbe>,
+    /// TCP connect probe.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_socket: Option<TcpProbe>,
+    /// Command probe.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exec: Option<ExecProbe>,
+}
+
+/// An HTTP GET readiness probe.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpGetProbe {
+    /// Path to request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Port on the VM.
+    pub port: u32,
+    /// Host to connect to (default the VM).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// HTTP or HTTPS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
+}
+
+/// A TCP connect readiness probe.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TcpProbe {
+    /// Host to connect to (default the VM).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Port on the VM.
+    pub port: u32,
+}
+
+/// A command readiness probe.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExecProbe {
+    /// Command and arguments.
+    pub command: Vec<String>,
+}
+
+impl ShortForm for RawWorkloadGroup {
+    const EXPECTING: &'static str = "`true` or a mapping with `probe`";
+    fn from_bool(b: bool) -> Result<Self, String> {
+        if b { Ok(RawWorkloadGroup::default()) } else { Err("use `true` or leave the field out".into()) }
+    }
+}
+
+/// exportTo: a list, or the word `consumers` (only the namespaces that depend on it).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExportTo {
+    /// Namespaces (`.`, `*`, `~` or names).
+    pub namespaces: Vec<String>,
+}
+
+impl ShortForm for RawExportTo {
+    const EXPECTING: &'static str = "a list of namespaces or `consumers`";
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(RawExportTo { namespaces: vec![s.to_string()] })
+    }
+    fn from_seq(items: Vec<String>) -> Result<Self, String> {
+        Ok(RawExportTo { namespaces: items })
+    }
+}
+
+/// A routing rule of a service.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawRoute {
+    /// Name of the rule (shown in Envoy stats).
+    pub name: Option<String>,
+    /// Conditions (any of them); none means "everything else".
+    #[serde(rename = "match")]
+    pub matches: Option<Vec<HttpMatch>>,
+    /// Weighted split across subsets: subset name to weight.
+    pub split: Option<BTreeMap<String, u32>>,
+    /// Send everything to one subset.
+    pub subset: Option<String>,
+    /// Request timeout for this rule.
+    pub timeout: Option<String>,
+    /// Retry policy for this rule.
+    pub retries: Option<Retries>,
+    /// Fault injection for this rule.
+    pub fault: Option<Fault>,
+    /// Mirror a share of the traffic to a subset.
+    pub mirror: Option<RawMirror>,
+    /// Rewrite the URI or authority.
+    pub rewrite: Option<Rewrite>,
+}
+
+/// Mirroring of a route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawMirror {
+    /// Subset that receives the copies.
+    pub subset: Option<String>,
+    /// Share of requests mirrored, 0–100 (default 100).
+    pub percentage: Option<f64>,
+}
+
+/// Istio's HTTPRewrite.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Rewrite {
+    /// Replaces the path (or the matched prefix).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    /// Replaces the Host/Authority header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
+}
+
+/// Istio's StringMatch: exactly one of exact, prefix, regex.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StringMatch {
+    /// Exact match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exact: Option<String>,
+    /// Prefix match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// RE2 regular expression.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+}
+
+/// Istio's HTTPMatchRequest (the fields that concern services in an inventory).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpMatch {
+    /// Name of the match, prefixed to the route's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// URI match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uri: Option<StringMatch>,
+    /// URI scheme match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<StringMatch>,
+    /// HTTP method match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<StringMatch>,
+    /// Authority match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authority: Option<StringMatch>,
+    /// Header matches (lowercase names).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<String, StringMatch>>,
+    /// Header absence matches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub without_headers: Option<BTreeMap<String, StringMatch>>,
+    /// Query parameter matches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_params: Option<BTreeMap<String, StringMatch>>,
+    /// Case-insensitive URI matching.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ignore_uri_case: Option<bool>,
+    /// Port the request arrived on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u32>,
+    /// Labels of the calling workload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_labels: Option<Labels>,
+    /// Namespace of the calling workload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_namespace: Option<String>,
+}
+
+/// An external API: hosts outside the mesh (or inside it, without sidecars).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawExternal {
+    /// Kubernetes namespace of the generated objects.
+    pub namespace: Option<String>,
+    /// Hosts (wildcards such as `*.example.com` allowed).
+    pub hosts: Option<Vec<String>>,
+    /// Ports by name.
+    pub ports: Option<BTreeMap<String, ShortOr<RawPort>>>,
+    /// NONE, STATIC, DNS, DNS_ROUND_ROBIN or DYNAMIC_DNS (derived when absent).
+    pub resolution: Option<String>,
+    /// MESH_EXTERNAL (default) or MESH_INTERNAL.
+    pub location: Option<String>,
+    /// Virtual IPs or CIDRs.
+    pub addresses: Option<Vec<String>>,
+    /// Explicit endpoints (IPs, DNS names or `unix://` sockets).
+    pub endpoints: Option<Vec<RawEndpoint>>,
+    /// TLS origination: `originate`, or a mapping.
+    pub tls: Option<ShortOr<RawTls>>,
+    /// Route through the egress gateway: `gateway`, or a mapping.
+    pub egress: Option<ShortOr<RawEgress>>,
+    /// SANs to verify on the server certificate.
+    pub subject_alt_names: Option<Vec<String>>,
+    /// Visibility: a list of namespaces or `consumers`.
+    pub export_to: Option<ShortOr<RawExportTo>>,
+    /// Traffic policy, merged over the project defaults.
+    pub traffic: Option<Traffic>,
+}
+
+/// One endpoint of an external API.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawEndpoint {
+    /// IP, DNS name or `unix:///path`.
+    pub address: String,
+    /// Per-port overrides: port name to number.
+    pub ports: Option<BTreeMap<String, u32>>,
+    /// Endpoint labels.
+    pub labels: Option<Labels>,
+    /// `region/zone/subzone`.
+    pub locality: Option<String>,
+    /// Network of the endpoint.
+    pub network: Option<String>,
+    /// Load-balancing weight.
+    pub weight: Option<u32>,
+}
+
+/// TLS the sidecar originates towards an external API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawTls {
+    /// SIMPLE (default) or MUTUAL.
+    pub mode: Option<String>,
+    /// The TLS port on the remote side (default 443).
+    pub port: Option<u32>,
+    /// SNI to present (default: the host).
+    pub sni: Option<String>,
+    /// CA bundle path on the proxy.
+    pub ca_certificates: Option<String>,
+    /// Client certificate path (MUTUAL).
+    pub client_certificate: Option<String>,
+    /// Client key path (MUTUAL).
+    pub private_key: Option<String>,
+    /// Kubernetes secret with the client certificate (instead of paths).
+    pub credential_name: Option<String>,
+    /// SANs to verify (default: the API's subjectAltNames).
+    pub subject_alt_names: Option<Vec<String>>,
+    /// Skip server certificate verification (discouraged).
+    pub insecure_skip_verify: Option<bool>,
+}
+
+impl ShortForm for RawTls {
+    const EXPECTING: &'static str = "`originate` or a mapping";
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "originate" => Ok(RawTls {
+                mode: None,
+                port: None,
+                sni: None,
+                ca_certificates: None,
+                client_certificate: None,
+                private_key: None,
+                credential_name: None,
+                subject_alt_names: None,
+                insecure_skip_verify: None,
+            }),
+            other => Err(format!("unknown TLS setting `{other}`, expected `originate` or a mapping")),
+        }
+    }
+}
+
+/// Routing through the egress gateway.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawEgress {
+    /// For wildcard hosts: the concrete host the gateway forwards to.
+    pub destination: Option<String>,
+}
+
+impl ShortForm for RawEgress {
+    const EXPECTING: &'static str = "`gateway` or a mapping";
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "gateway" => Ok(RawEgress::default()),
+            other => Err(format!("unknown egress mode `{other}`, expected `gateway`")),
+        }
+    }
+}
+
+/// A type with a short form in YAML (a scalar or a list) besides its full mapping form.
+pub trait ShortForm: Sized + for<'de> Deserialize<'de> {
+    /// What the short and long forms look like, for error messages.
+    const EXPECTING: &'static str;
+    /// From a string.
+    fn from_str(_s: &str) -> Result<Self, String> {
+        Err(format!("expected {}", Self::EXPECTING))
+    }
+    /// From an unsigned integer.
+    fn from_u64(_n: u64) -> Result<Self, String> {
+        Err(format!("expected {}", Self::EXPECTING))
+    }
+    /// From a boolean.
+    fn from_bool(_b: bool) -> Result<Self, String> {
+        Err(format!("expected {}", Self::EXPECTING))
+    }
+    /// From a list of strings.
+    fn from_seq(_items: Vec<String>) -> Result<Self, String> {
+        Err(format!("expected {}", Self::EXPECTING))
+    }
+}
+
+/// Wraps a [`ShortForm`] type so that it deserialises from either form; positions and
+/// unknown-field checks of the long form are kept because the map is handed on unchanged.
+#[derive(Debug, Clone)]
+pub struct ShortOr<T>(pub T);
+
+impl<'de, T: ShortForm> Deserialize<'de> for ShortOr<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: ShortForm> Visitor<'de> for V<T> {
+            type Value = ShortOr<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(T::EXPECTING)
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                T::from_str(s).map(ShortOr).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Self::Value, E> {
+                T::from_u64(n).map(ShortOr).map_err(E::custom)
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Self::Value, E> {
+                match u64::try_from(n) {
+                    Ok(n) => self.visit_u64(n),
+                    Err(_) => Err(E::custom(format!("{n} is negative, expected {}", T::EXPECTING))),
+                }
+            }
+            fn visit_bool<E: de::Error>(self, b: bool) -> Result<Self::Value, E> {
+                T::from_bool(b).map(ShortOr).map_err(E::custom)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    items.push(s);
+                }
+                T::from_seq(items).map(ShortOr).map_err(de::Error::custom)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(ShortOr)
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}

@@ -1,0 +1,486 @@
+//! Builds a [`Service`] from its raw form: derives the host, selector, VM names and subsets,
+//! merges the traffic defaults, and checks every field.
+
+use std::collections::BTreeMap;
+
+use super::names::{self, AddressKind};
+use super::raw::{Labels, RawRoute, RawService, RawVm, ShortOr};
+use super::validate::{Checker, shown};
+use super::{Dependency, Port, Project, Resolution, Route, Service, Subset, Workload};
+use crate::diag::suggest::hint;
+use crate::diag::{Diagnostics, Origin};
+
+/// Validates one service; `None` when it has errors (they are in `diags`).
+pub(super) fn build(
+    project: &Project,
+    name: &str,
+    doc_ns: &str,
+    raw: RawService,
+    origin: Origin,
+    diags: &mut Diagnostics,
+) -> Option<Service> {
+    let before = diags.counts().0;
+    let mut cx = Checker::new(diags);
+    let namespace = raw.namespace.clone().unwrap_or_else(|| doc_ns.to_string());
+    cx.namespace(&namespace, &origin.child("namespace"));
+
+    let host = match &raw.host {
+        Some(h) => {
+            cx.host(h, false, &origin.child("host"));
+            h.clone()
+        }
+        None => format!("{name}.{namespace}.svc.cluster.local"),
+    };
+    let ports = cx.ports(raw.ports.as_ref(), &origin.child("ports"));
+    if let Some(sa) = &raw.service_account {
+        cx.service_account(sa, &origin.child("serviceAccount"));
+    }
+    let sidecar = raw.sidecar.unwrap_or(project.defaults.sidecar);
+
+    if let Some(l) = &raw.labels {
+        cx.labels(l, &origin.child("labels"));
+    }
+    if let Some(p) = &raw.pods {
+        cx.selector(p, &origin.child("pods"));
+    }
+    // One selector spans the pods and the VMs' WorkloadEntries (the migration case).
+    let selector: Labels = raw
+        .pods
+        .clone()
+        .or_else(|| raw.labels.clone())
+        .unwrap_or_else(|| BTreeMap::from([("app".to_string(), name.to_string())]));
+    if let Some(net) = &raw.network {
+        cx.network(net, &origin.child("network"));
+    }
+
+    let mut vms = Vec::new();
+    for (i, vm) in raw.vms.iter().flatten().enumerate() {
+        let vo = origin.child("vms").index(i);
+        if let Some(w) = vm_workload(&mut cx, name, vm, &raw, &selector, &ports, sidecar, vo) {
+            if let Some(other) = vms.iter().find(|o: &&Workload| o.address == w.address) {
+                let d = crate::diag::Diagnostic::error(
+                    "duplicate-address",
+                    w.origin.child("address"),
+                    format!("address `{}` is listed twice", w.address),
+                )
+                .related(other.origin.child("address"), "first listed here")
+                .help("each VM has its own address; remove the duplicate");
+                cx.push(d);
+                continue;
+            }
+            if let Some(other) = vms.iter().find(|o: &&Workload| o.name == w.name) {
+                let d = crate::diag::Diagnostic::error(
+                    "duplicate-name",
+                    w.origin.clone(),
+                    format!("two VMs are named `{}`", w.name),
+                )
+                .related(other.origin.clone(), "the other one");
+                cx.push(d.help("set distinct `name`s"));
+                continue;
+            }
+            vms.push(w);
+        }
+    }
+    vms.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let subsets = subsets(&mut cx, &raw, &vms, &origin);
+    let mut addresses = Vec::new();
+    for (i, a) in raw.addresses.iter().flatten().enumerate() {
+        if cx.ip_or_cidr(a, &origin.child("addresses").index(i)) {
+            addresses.push(a.clone());
+        }
+    }
+    let resolution = if vms.iter().any(|v| v.kind == AddressKind::Dns) { Resolution::Dns } else { Resolution::Static };
+    if resolution == Resolution::Dns && addresses.iter().any(|a| a.contains('/')) {
+        cx.error("invalid-value", origin.child("addresses"), "CIDR addresses need IP VMs", Some("VMs known by DNS name make the ServiceEntry use DNS resolution, which Istio allows only with single IP addresses".into()));
+    }
+
+    let workload_group = raw.workload_group.as_ref().map(|ShortOr(wg)| {
+        if let Some(p) = &wg.probe {
+            probe(&mut cx, p, &origin.child("workloadGroup").child("probe"));
+        }
+        wg.probe.clone()
+    });
+    if workload_group.is_some() && raw.vms.is_none() && raw.pods.is_some() {
+        cx.error(
+            "invalid-value",
+            origin.child("workloadGroup"),
+            "a WorkloadGroup describes VMs, but this service has only pods",
+            Some("remove `workloadGroup`".into()),
+        );
+    }
+
+    let own = raw.traffic.clone().unwrap_or_default();
+    cx.traffic(&own, &origin.child("traffic"));
+    let traffic = own.over(&project.defaults.traffic);
+
+    let routes = routes(&mut cx, raw.routes.as_deref().unwrap_or_default(), &subsets, &ports, &origin.child("routes"));
+
+    let mut subject_alt_names = raw.subject_alt_names.clone().unwrap_or_default();
+    subject_alt_names.sort();
+    subject_alt_names.dedup();
+    let depends_on = dependencies(raw.depends_on.as_deref(), &origin);
+    let export_to = match &raw.export_to {
+        Some(e) => cx.export_to(&e.0, &origin.child("exportTo")),
+        None => project.defaults.export_to.clone(),
+    };
+
+    let service_entry = !vms.is_empty() || raw.host.is_some() || workload_group.is_some();
+    if !service_entry && raw.pods.is_none() {
+        cx.error(
+            "missing-field",
+            origin.clone(),
+            format!("service `{name}` has no workloads"),
+            Some("add `vms`, `pods` (a label selector), or both".into()),
+        );
+    }
+    if diags.counts().0 > before {
+        return None;
+    }
+    Some(Service {
+        name: name.to_string(),
+        namespace,
+        origin,
+        host,
+        service_entry,
+        ports,
+        service_account: if sidecar { raw.service_account.clone() } else { None },
+        sidecar,
+        selector,
+        vms,
+        pods: raw.pods,
+        subsets,
+        addresses,
+        subject_alt_names,
+        resolution,
+        workload_group,
+        traffic,
+        routes,
+        depends_on,
+        export_to,
+    })
+}
+
+/// The dependency list, with the origin of each name.
+pub(super) fn dependencies(raw: Option<&[String]>, origin: &Origin) -> Vec<Dependency> {
+    raw.unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Dependency { target: t.clone(), origin: origin.child("dependsOn").index(i) })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn vm_workload(
+    cx: &mut Checker<'_>,
+    service: &str,
+    vm: &RawVm,
+    raw: &RawService,
+    selector: &Labels,
+    ports: &[Port],
+    sidecar: bool,
+    vo: Origin,
+) -> Option<Workload> {
+    let kind = match names::address(&vm.address) {
+        Ok(AddressKind::Unix) => {
+            cx.error(
+                "invalid-value",
+                vo.child("address"),
+                format!("VM address `{}` is a unix socket", shown(&vm.address)),
+                Some("VMs are reached over the network: give an IP address or DNS name".into()),
+            );
+            return None;
+        }
+        Ok(k) => k,
+        Err(e) => {
+            cx.error(
+                "invalid-value",
+                vo.child("address"),
+                format!("VM address `{}` {e}", shown(&vm.address)),
+                Some("give an IP address (`10.0.1.11`) or a DNS name (`vm1.corp.example`)".into()),
+            );
+            return None;
+        }
+    };
+    let name = match &vm.name {
+        Some(n) => {
+            if !cx.object_name(n, &vo.child("name")) {
+                return None;
+            }
+            n.clone()
+        }
+        None => {
+            let derived = format!("{service}-{}", names::slug(&vm.address));
+            if derived.len() > 253 {
+                cx.error(
+                    "invalid-value",
+                    vo.child("address"),
+                    "the WorkloadEntry name derived from this address is too long",
+                    Some("set `name`".into()),
+                );
+                return None;
+            }
+            derived
+        }
+    };
+    let mut labels = selector.clone();
+    if let Some(extra) = &raw.labels {
+        labels.extend(extra.clone());
+    }
+    if let Some(own) = &vm.labels {
+        if !cx.labels(own, &vo.child("labels")) {
+            return None;
+        }
+        for (k, v) in own {
+            if selector.get(k).is_some_and(|s| s != v) {
+                cx.error(
+                    "invalid-value",
+                    vo.child("labels").child(k),
+                    format!("label `{k}: {}` contradicts the service selector `{k}: {}`", shown(v), selector[k]),
+                    Some("the service's ServiceEntry selects its VMs by these labels; drop the override".into()),
+                );
+                return None;
+            }
+        }
+        labels.extend(own.clone());
+    }
+    if !sidecar {
+        // Without this label, a WorkloadEntry with a service account is assumed to have a sidecar.
+        labels.insert("security.istio.io/tlsMode".into(), "disabled".into());
+    }
+    if let Some(l) = &vm.locality {
+        cx.locality(l, &vo.child("locality"));
+    }
+    let network = vm.network.clone().or_else(|| raw.network.clone());
+    if let Some(n) = &vm.network {
+        cx.network(n, &vo.child("network"));
+    }
+    if vm.weight == Some(0) {
+        cx.error(
+            "invalid-value",
+            vo.child("weight"),
+            "weight 0 is not allowed",
+            Some("weights start at 1; remove the VM to take it out of rotation".into()),
+        );
+    }
+    let port_overrides = vm.ports.clone().unwrap_or_default();
+    cx.port_overrides(&port_overrides, ports, &vo.child("ports"));
+    if let Some(sa) = &vm.service_account {
+        cx.service_account(sa, &vo.child("serviceAccount"));
+        if !sidecar {
+            cx.error(
+                "invalid-value",
+                vo.child("serviceAccount"),
+                "a VM without a sidecar has no service account identity",
+                Some("remove `serviceAccount`, or set `sidecar: true`".into()),
+            );
+        }
+    }
+    let service_account =
+        if sidecar { vm.service_account.clone().or_else(|| raw.service_account.clone()) } else { None };
+    Some(Workload {
+        name,
+        address: vm.address.clone(),
+        kind,
+        labels,
+        locality: vm.locality.clone(),
+        network,
+        weight: vm.weight,
+        ports: port_overrides,
+        service_account,
+        origin: vo,
+    })
+}
+
+fn subsets(cx: &mut Checker<'_>, raw: &RawService, vms: &[Workload], origin: &Origin) -> Vec<Subset> {
+    let mut out: BTreeMap<String, Labels> = BTreeMap::new();
+    // One subset per `version` label value of the VMs, named after the version.
+    for vm in vms {
+        if let Some(v) = vm.labels.get("version") {
+            let name = names::slug(v);
+            if names::port_name(&name).is_ok() {
+                out.insert(name, BTreeMap::from([("version".to_string(), v.clone())]));
+            }
+        }
+    }
+    for (name, labels) in raw.subsets.iter().flatten() {
+        let so = origin.child("subsets").child(name);
+        if let Err(e) = names::port_name(name) {
+            cx.error(
+                "invalid-value",
+                so.clone().key(),
+                format!("subset name `{}` {e}", shown(name)),
+                Some("subset names are lowercase DNS labels, e.g. `v2`".into()),
+            );
+            continue;
+        }
+        if cx.selector(labels, &so) {
+            out.insert(name.clone(), labels.clone());
+        }
+    }
+    out.into_iter().map(|(name, labels)| Subset { name, labels }).collect()
+}
+
+fn routes(cx: &mut Checker<'_>, raw: &[RawRoute], subsets: &[Subset], ports: &[Port], origin: &Origin) -> Vec<Route> {
+    let names: Vec<&str> = subsets.iter().map(|s| s.name.as_str()).collect();
+    let has_http = ports.iter().any(|p| p.protocol.is_http());
+    let mut out = Vec::new();
+    for (i, r) in raw.iter().enumerate() {
+        let ro = origin.index(i);
+        let check_subset = |cx: &mut Checker<'_>, s: &str, at: Origin| {
+            if !names.contains(&s) {
+                let help = hint(s, "subsets", &names)
+                    .or_else(|| Some("subsets come from the VMs' `version` labels or from `subsets`".into()));
+                cx.error("unknown-subset", at, format!("route sends traffic to unknown subset `{}`", shown(s)), help);
+            }
+        };
+        let destinations = match (&r.split, &r.subset) {
+            (Some(_), Some(_)) => {
+                cx.error(
+                    "invalid-value",
+                    ro.clone(),
+                    "a route sets both `split` and `subset`",
+                    Some("use `subset: v2` for one subset or `split: {v1: 90, v2: 10}` for several".into()),
+                );
+                continue;
+            }
+            (Some(split), None) => {
+                for s in split.keys() {
+                    check_subset(cx, s, ro.child("split").child(s).key());
+                }
+                if split.is_empty() || split.values().all(|w| *w == 0) {
+                    cx.error(
+                        "invalid-value",
+                        ro.child("split"),
+                        "split weights are all zero",
+                        Some("give at least one subset a positive weight".into()),
+                    );
+                }
+                split.iter().map(|(s, w)| (Some(s.clone()), Some(*w))).collect()
+            }
+            (None, Some(s)) => {
+                check_subset(cx, s, ro.child("subset"));
+                vec![(Some(s.clone()), None)]
+            }
+            (None, None) => vec![(None, None)],
+        };
+        let http_only = r.matches.is_some()
+            || r.timeout.is_some()
+            || r.retries.is_some()
+            || r.fault.is_some()
+            || r.mirror.is_some()
+            || r.rewrite.is_some();
+        if http_only && !has_http {
+            cx.error("invalid-value", ro.clone(), "this route uses HTTP features but the service has no HTTP port", Some("matches, timeouts, retries, faults, mirrors and rewrites need an HTTP, HTTP2, GRPC or GRPC-WEB port".into()));
+        }
+        for (j, m) in r.matches.iter().flatten().enumerate() {
+            let mo = ro.child("match").index(j);
+            for (f, sm) in [("uri", &m.uri), ("scheme", &m.scheme), ("method", &m.method), ("authority", &m.authority)]
+            {
+                if let Some(sm) = sm {
+                    cx.string_match(sm, &mo.child(f));
+                }
+            }
+            for (f, map) in
+                [("headers", &m.headers), ("withoutHeaders", &m.without_headers), ("queryParams", &m.query_params)]
+            {
+                for (k, sm) in map.iter().flatten() {
+                    cx.string_match(sm, &mo.child(f).child(k));
+                    if f != "queryParams"
+                        && (k.is_empty()
+                            || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)))
+                    {
+                        cx.error(
+                            "invalid-value",
+                            mo.child(f).child(k).key(),
+                            format!("`{}` is not a valid header name", shown(k)),
+                            Some("header names are HTTP tokens, e.g. `x-user`".into()),
+                        );
+                    }
+                }
+            }
+            if let Some(p) = m.port {
+                if !ports.iter().any(|q| q.number == p) {
+                    cx.error("unknown-port", mo.child("port"), format!("the service has no port {p}"), None);
+                }
+            }
+            if let Some(l) = &m.source_labels {
+                cx.labels(l, &mo.child("sourceLabels"));
+            }
+            if let Some(ns) = &m.source_namespace {
+                cx.namespace(ns, &mo.child("sourceNamespace"));
+            }
+        }
+        if let Some(t) = &r.timeout {
+            cx.duration(t, &ro.child("timeout"));
+        }
+        if let Some(rt) = &r.retries {
+            cx.retries(rt, &ro.child("retries"));
+        }
+        if let Some(f) = &r.fault {
+            cx.fault(f, &ro.child("fault"));
+        }
+        let mirror = r.mirror.as_ref().map(|m| {
+            if let Some(s) = &m.subset {
+                check_subset(cx, s, ro.child("mirror").child("subset"));
+            }
+            if let Some(p) = m.percentage {
+                cx.percent(p, &ro.child("mirror").child("percentage"));
+            }
+            (m.subset.clone(), m.percentage)
+        });
+        if let Some(rw) = &r.rewrite {
+            if rw.uri.is_none() && rw.authority.is_none() {
+                cx.error("invalid-value", ro.child("rewrite"), "rewrite sets neither `uri` nor `authority`", None);
+            }
+        }
+        if let Some(n) = &r.name {
+            if n.is_empty() || n.chars().any(char::is_control) {
+                cx.error("invalid-value", ro.child("name"), "route names are non-empty single-line strings", None);
+            }
+        }
+        out.push(Route {
+            name: r.name.clone(),
+            matches: r.matches.clone().unwrap_or_default(),
+            destinations,
+            timeout: r.timeout.clone(),
+            retries: r.retries.clone(),
+            fault: r.fault.clone(),
+            mirror,
+            rewrite: r.rewrite.clone(),
+            origin: ro,
+        });
+    }
+    for (i, r) in out.iter().enumerate() {
+        if r.matches.is_empty() && i + 1 < out.len() {
+            cx.error(
+                "unreachable-route",
+                r.origin.clone(),
+                "a route without `match` catches everything, so the routes after it never apply",
+                Some("move the route without `match` to the end".into()),
+            );
+        }
+    }
+    out
+}
+
+fn probe(cx: &mut Checker<'_>, p: &super::raw::Probe, o: &Origin) {
+    let methods = [p.http_get.is_some(), p.tcp_socket.is_some(), p.exec.is_some()].iter().filter(|m| **m).count();
+    if methods != 1 {
+        cx.error("invalid-value", o.clone(), "a probe needs exactly one of `httpGet`, `tcpSocket`, `exec`", None);
+    }
+    if let Some(h) = &p.http_get {
+        cx.port_number(h.port, &o.child("httpGet").child("port"));
+        if let Some(s) = &h.scheme {
+            cx.one_of("scheme", s, &["HTTP", "HTTPS"], &o.child("httpGet").child("scheme"));
+        }
+    }
+    if let Some(t) = &p.tcp_socket {
+        cx.port_number(t.port, &o.child("tcpSocket").child("port"));
+    }
+    if let Some(e) = &p.exec {
+        if e.command.is_empty() {
+            cx.error("invalid-value", o.child("exec").child("command"), "exec probe has no command", None);
+        }
+    }
+}

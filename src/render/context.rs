@@ -1,0 +1,564 @@
+//! Maps the model onto Istio objects: one [`Object`] per manifest, holding the template
+//! context (the documented template API: Istio field names, values already decided).
+//!
+//! The Istio knowledge lives here: which objects an entity needs, how VMs and pods share one
+//! ServiceEntry, when a DestinationRule or VirtualService is worth emitting, how TLS
+//! origination and egress-gateway routing are wired. Templates only lay the values out.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::graph::MeshGraph;
+use crate::model::names::slug;
+use crate::model::traffic::{Retries, Traffic};
+use crate::model::{ExportTo, External, Inventory, Port, Route, Service, Workload, source_ref};
+
+/// The kinds of object meshgen emits, in output order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// networking.istio.io ServiceEntry.
+    ServiceEntry,
+    /// networking.istio.io WorkloadGroup.
+    WorkloadGroup,
+    /// networking.istio.io WorkloadEntry.
+    WorkloadEntry,
+    /// networking.istio.io DestinationRule.
+    DestinationRule,
+    /// networking.istio.io Gateway.
+    Gateway,
+    /// networking.istio.io VirtualService.
+    VirtualService,
+}
+
+impl Kind {
+    /// The Kubernetes kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::ServiceEntry => "ServiceEntry",
+            Kind::WorkloadGroup => "WorkloadGroup",
+            Kind::WorkloadEntry => "WorkloadEntry",
+            Kind::DestinationRule => "DestinationRule",
+            Kind::Gateway => "Gateway",
+            Kind::VirtualService => "VirtualService",
+        }
+    }
+
+    /// The template that renders this kind.
+    pub fn template(self) -> &'static str {
+        match self {
+            Kind::ServiceEntry => "istio/service-entry.yaml",
+            Kind::WorkloadGroup => "istio/workload-group.yaml",
+            Kind::WorkloadEntry => "istio/workload-entry.yaml",
+            Kind::DestinationRule => "istio/destination-rule.yaml",
+            Kind::Gateway => "istio/gateway.yaml",
+            Kind::VirtualService => "istio/virtual-service.yaml",
+        }
+    }
+}
+
+/// One object to render.
+#[derive(Debug, Clone)]
+pub struct Object {
+    /// Kind.
+    pub kind: Kind,
+    /// metadata.name.
+    pub name: String,
+    /// metadata.namespace.
+    pub namespace: String,
+    /// The inventory entity it comes from.
+    pub entity: String,
+    /// The template context.
+    pub context: Value,
+}
+
+/// The label every generated object carries.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "meshgen");
+/// The annotation naming the inventory file and entity an object comes from.
+pub const SOURCE_ANNOTATION: &str = "meshgen.dev/source";
+
+struct Builder<'a> {
+    inv: &'a Inventory,
+    graph: &'a MeshGraph,
+    out: Vec<Object>,
+}
+
+impl Builder<'_> {
+    fn push(
+        &mut self,
+        kind: Kind,
+        name: &str,
+        namespace: &str,
+        entity: &str,
+        source: &str,
+        mut fields: Map<String, Value>,
+    ) {
+        fields.insert("api_version".into(), json!(self.inv.project.api_version.networking()));
+        fields.insert(
+            "metadata".into(),
+            json!({
+                "name": name,
+                "namespace": namespace,
+                "labels": {MANAGED_BY.0: MANAGED_BY.1},
+                "annotations": {SOURCE_ANNOTATION: source},
+            }),
+        );
+        self.out.push(Object {
+            kind,
+            name: name.to_string(),
+            namespace: namespace.to_string(),
+            entity: entity.to_string(),
+            context: Value::Object(fields),
+        });
+    }
+
+    /// exportTo as a list: `consumers` becomes the entity's namespace plus its consumers'.
+    /// DestinationRules and VirtualServices cannot use `~`, so it becomes `.` for them.
+    fn export_to(&self, e: &Option<ExportTo>, namespace: &str, entity: &str, allow_none: bool) -> Value {
+        match e {
+            None => Value::Null,
+            Some(ExportTo::Consumers) => {
+                let mut list = vec![".".to_string()];
+                list.extend(self.graph.consumer_namespaces(entity).into_iter().filter(|ns| ns != namespace));
+                json!(list)
+            }
+            Some(ExportTo::Namespaces(list)) => {
+                let mapped: Vec<String> =
+                    list.iter().map(|n| if n == "~" && !allow_none { ".".to_string() } else { n.clone() }).collect();
+                json!(mapped)
+            }
+        }
+    }
+}
+
+fn ports_json(ports: &[Port], target: impl Fn(&Port) -> Option<u32>) -> Value {
+    Value::Array(
+        ports
+            .iter()
+            .map(|p| {
+                let mut m = json!({"name": p.name, "number": p.number, "protocol": p.protocol.as_str()});
+                if let Some(t) = target(p) {
+                    m["targetPort"] = json!(t);
+                }
+                m
+            })
+            .collect(),
+    )
+}
+
+fn non_empty<T: serde::Serialize>(v: &T) -> Value {
+    match serde_json::to_value(v).unwrap_or(Value::Null) {
+        Value::Array(a) if a.is_empty() => Value::Null,
+        Value::Object(o) if o.is_empty() => Value::Null,
+        other => other,
+    }
+}
+
+fn fields(pairs: Vec<(&str, Value)>) -> Map<String, Value> {
+    pairs.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// The DestinationRule-side part of a traffic policy (Istio's TrafficPolicy).
+fn destination_policy(t: &Traffic) -> Map<String, Value> {
+    fields(vec![
+        ("connectionPool", non_empty(&t.connection_pool)),
+        ("outlierDetection", non_empty(&t.outlier_detection)),
+        ("loadBalancer", non_empty(&t.load_balancer)),
+    ])
+}
+
+fn endpoint_json(w: &Workload) -> Value {
+    Value::Object(fields(vec![
+        ("address", json!(w.address)),
+        ("ports", non_empty(&w.ports)),
+        ("labels", non_empty(&w.labels)),
+        ("locality", json!(w.locality)),
+        ("network", json!(w.network)),
+        ("weight", json!(w.weight)),
+        ("serviceAccount", json!(w.service_account)),
+    ]))
+}
+
+fn destination(host: &str, subset: Option<&str>, port: Option<u32>) -> Value {
+    Value::Object(fields(vec![
+        ("host", json!(host)),
+        ("subset", json!(subset)),
+        ("port", port.map_or(Value::Null, |n| json!({"number": n}))),
+    ]))
+}
+
+/// One HTTP rule of a service's VirtualService.
+fn http_rule(svc: &Service, route: Option<&Route>, port: Option<u32>, add_port_match: bool) -> Value {
+    let t = &svc.traffic;
+    let mut matches: Vec<Value> = route
+        .map(|r| r.matches.iter().map(|m| serde_json::to_value(m).unwrap_or(Value::Null)).collect())
+        .unwrap_or_default();
+    if add_port_match {
+        let n = port.unwrap_or_default();
+        if matches.is_empty() {
+            matches.push(json!({"port": n}));
+        } else {
+            for m in &mut matches {
+                m["port"] = json!(n);
+            }
+        }
+    }
+    let dests: Vec<Value> = match route {
+        Some(r) => r
+            .destinations
+            .iter()
+            .map(|(subset, weight)| {
+                let mut d = json!({"destination": destination(&svc.host, subset.as_deref(), port)});
+                if let Some(w) = weight {
+                    d["weight"] = json!(w);
+                }
+                d
+            })
+            .collect(),
+        None => vec![json!({"destination": destination(&svc.host, None, port)})],
+    };
+    let retries: Option<Retries> = match (route.and_then(|r| r.retries.as_ref()), t.retries.as_ref()) {
+        (Some(r), Some(base)) => Some(r.over(base)),
+        (r, base) => r.or(base).cloned(),
+    };
+    let name = route.and_then(|r| r.name.clone()).map(|n| match (add_port_match, port) {
+        (true, Some(p)) => format!("{n}-{p}"),
+        _ => n,
+    });
+    let mirror = route.and_then(|r| r.mirror.as_ref());
+    Value::Object(fields(vec![
+        ("name", json!(name)),
+        ("match", if matches.is_empty() { Value::Null } else { json!(matches) }),
+        ("route", json!(dests)),
+        ("timeout", json!(route.and_then(|r| r.timeout.clone()).or_else(|| t.timeout.clone()))),
+        ("retries", non_empty(&retries)),
+        ("fault", non_empty(&route.and_then(|r| r.fault.clone()).or_else(|| t.fault.clone()))),
+        ("mirror", mirror.map_or(Value::Null, |(s, _)| destination(&svc.host, s.as_deref(), port))),
+        ("mirrorPercentage", mirror.and_then(|(_, p)| *p).map_or(Value::Null, |p| json!({"value": p}))),
+        ("rewrite", non_empty(&route.and_then(|r| r.rewrite.clone()))),
+    ]))
+}
+
+fn service(b: &mut Builder<'_>, svc: &Service) {
+    let source = source_ref(&svc.origin);
+    let ns = &svc.namespace;
+    if svc.service_entry {
+        b.push(
+            Kind::ServiceEntry,
+            &svc.name,
+            ns,
+            &svc.name,
+            &source,
+            fields(vec![
+                ("hosts", json!([svc.host])),
+                ("addresses", non_empty(&svc.addresses)),
+                ("ports", ports_json(&svc.ports, |p| p.target_port)),
+                ("location", json!("MESH_INTERNAL")),
+                ("resolution", json!(svc.resolution.as_str())),
+                ("workloadSelector", json!(svc.selector)),
+                ("subjectAltNames", non_empty(&svc.subject_alt_names)),
+                ("exportTo", b.export_to(&svc.export_to, ns, &svc.name, true)),
+            ]),
+        );
+    }
+    if let Some(probe) = &svc.workload_group {
+        let template = fields(vec![
+            ("serviceAccount", json!(svc.service_account)),
+            ("network", json!(svc.vms.first().and_then(|v| v.network.clone()))),
+        ]);
+        b.push(
+            Kind::WorkloadGroup,
+            &svc.name,
+            ns,
+            &svc.name,
+            &source,
+            fields(vec![
+                ("labels", json!(svc.selector)),
+                ("template", Value::Object(template)),
+                ("probe", non_empty(probe)),
+            ]),
+        );
+    }
+    for vm in &svc.vms {
+        let mut f = endpoint_json(vm).as_object().cloned().unwrap_or_default();
+        f.insert("labels".into(), json!(vm.labels));
+        b.push(Kind::WorkloadEntry, &vm.name, ns, &svc.name, &format!("{}#{}", svc.origin.file, vm.origin.path), f);
+    }
+
+    let mut policy = destination_policy(&svc.traffic);
+    if svc.sidecar && !svc.vms.is_empty() {
+        policy.insert("tls".into(), json!({"mode": "ISTIO_MUTUAL"}));
+    }
+    let subsets: Vec<Value> = svc.subsets.iter().map(|s| json!({"name": s.name, "labels": s.labels})).collect();
+    if !policy.is_empty() || !subsets.is_empty() {
+        b.push(
+            Kind::DestinationRule,
+            &svc.name,
+            ns,
+            &svc.name,
+            &source,
+            fields(vec![
+                ("host", json!(svc.host)),
+                ("trafficPolicy", if policy.is_empty() { Value::Null } else { Value::Object(policy) }),
+                ("subsets", non_empty(&subsets)),
+                ("exportTo", b.export_to(&svc.export_to, ns, &svc.name, false)),
+            ]),
+        );
+    }
+
+    let (http, tcp) = service_routes(svc);
+    if !http.is_empty() || !tcp.is_empty() {
+        b.push(
+            Kind::VirtualService,
+            &svc.name,
+            ns,
+            &svc.name,
+            &source,
+            fields(vec![
+                ("hosts", json!([svc.host])),
+                ("http", non_empty(&http)),
+                ("tcp", non_empty(&tcp)),
+                ("exportTo", b.export_to(&svc.export_to, ns, &svc.name, false)),
+            ]),
+        );
+    }
+}
+
+/// HTTP and TCP rules of a service. A service with one port needs no port in destinations;
+/// with several, each rule is repeated per port with a port match, because Istio cannot pick
+/// the destination port of a multi-port service on its own.
+fn service_routes(svc: &Service) -> (Vec<Value>, Vec<Value>) {
+    let http_ports: Vec<&Port> = svc.ports.iter().filter(|p| p.protocol.is_http()).collect();
+    let tcp_ports: Vec<&Port> = svc.ports.iter().filter(|p| !p.protocol.is_http() && !p.protocol.is_tls()).collect();
+    let multi = svc.ports.len() > 1;
+    let t = &svc.traffic;
+    let wants_http = !svc.routes.is_empty() || t.timeout.is_some() || t.retries.is_some() || t.fault.is_some();
+    let mut http = Vec::new();
+    if wants_http {
+        for p in &http_ports {
+            let port = multi.then_some(p.number);
+            for r in &svc.routes {
+                http.push(http_rule(svc, Some(r), port, multi));
+            }
+            // Every request needs a rule: add a catch-all unless the last route is one.
+            if svc.routes.last().is_none_or(|r| !r.matches.is_empty()) {
+                http.push(http_rule(svc, None, port, multi));
+            }
+        }
+    }
+    let mut tcp = Vec::new();
+    let tcp_routes: Vec<&Route> =
+        svc.routes.iter().filter(|r| r.matches.is_empty() && r.destinations.iter().any(|(s, _)| s.is_some())).collect();
+    for p in &tcp_ports {
+        for r in &tcp_routes {
+            let dests: Vec<Value> = r
+                .destinations
+                .iter()
+                .map(|(s, w)| {
+                    let mut d = json!({"destination": destination(&svc.host, s.as_deref(), multi.then_some(p.number))});
+                    if let Some(w) = w {
+                        d["weight"] = json!(w);
+                    }
+                    d
+                })
+                .collect();
+            let m = if multi { json!([{"port": p.number}]) } else { Value::Null };
+            tcp.push(Value::Object(fields(vec![("match", m), ("route", json!(dests))])));
+        }
+    }
+    (http, tcp)
+}
+
+fn external(b: &mut Builder<'_>, ext: &External) {
+    let source = source_ref(&ext.origin);
+    let ns = &ext.namespace;
+    let tls_port = ext.tls.as_ref().map(|t| t.port);
+    // With TLS origination the app's plain HTTP ports are sent to the remote TLS port.
+    let target = |p: &Port| p.target_port.or_else(|| if p.protocol.is_http() { tls_port } else { None });
+    let endpoints: Vec<Value> = ext.endpoints.iter().map(endpoint_json).collect();
+    b.push(
+        Kind::ServiceEntry,
+        &ext.name,
+        ns,
+        &ext.name,
+        &source,
+        fields(vec![
+            ("hosts", json!(ext.hosts)),
+            ("addresses", non_empty(&ext.addresses)),
+            ("ports", ports_json(&ext.ports, target)),
+            ("location", json!(ext.location)),
+            ("resolution", json!(ext.resolution.as_str())),
+            ("endpoints", non_empty(&endpoints)),
+            ("subjectAltNames", non_empty(&ext.subject_alt_names)),
+            ("exportTo", b.export_to(&ext.export_to, ns, &ext.name, true)),
+        ]),
+    );
+
+    // One DestinationRule per host: the SNI to originate with differs per host.
+    let base_policy = destination_policy(&ext.traffic);
+    for host in &ext.hosts {
+        let mut policy = base_policy.clone();
+        if let Some(tls) = &ext.tls {
+            let sans = if tls.subject_alt_names.is_empty() { &ext.subject_alt_names } else { &tls.subject_alt_names };
+            let sni = tls.sni.clone().or_else(|| (!host.starts_with('*')).then(|| host.clone()));
+            let settings = fields(vec![
+                ("mode", json!(tls.mode)),
+                ("sni", json!(sni)),
+                ("caCertificates", json!(tls.ca_certificates)),
+                ("clientCertificate", json!(tls.client_certificate)),
+                ("privateKey", json!(tls.private_key)),
+                ("credentialName", json!(tls.credential_name)),
+                ("subjectAltNames", non_empty(sans)),
+                ("insecureSkipVerify", json!(tls.insecure_skip_verify)),
+            ]);
+            let per_port: Vec<Value> = ext
+                .ports
+                .iter()
+                .filter(|p| p.protocol.is_http())
+                .map(|p| json!({"port": {"number": p.number}, "tls": settings}))
+                .collect();
+            policy.insert("portLevelSettings".into(), json!(per_port));
+        }
+        if policy.is_empty() {
+            continue;
+        }
+        let name = if ext.hosts.len() == 1 { ext.name.clone() } else { format!("{}-{}", ext.name, host_slug(host)) };
+        b.push(
+            Kind::DestinationRule,
+            &name,
+            ns,
+            &ext.name,
+            &source,
+            fields(vec![
+                ("host", json!(host)),
+                ("trafficPolicy", Value::Object(policy)),
+                ("exportTo", b.export_to(&ext.export_to, ns, &ext.name, false)),
+            ]),
+        );
+    }
+
+    match &ext.egress {
+        Some(dest) => egress(b, ext, dest.as_deref(), &source),
+        None => {
+            let t = &ext.traffic;
+            let http_ports: Vec<&Port> = ext.ports.iter().filter(|p| p.protocol.is_http()).collect();
+            if (t.timeout.is_some() || t.retries.is_some() || t.fault.is_some()) && !http_ports.is_empty() {
+                let host = &ext.hosts[0];
+                let rules: Vec<Value> = http_ports
+                    .iter()
+                    .map(|p| {
+                        Value::Object(fields(vec![
+                            ("match", if ext.ports.len() > 1 { json!([{"port": p.number}]) } else { Value::Null }),
+                            ("route", json!([{"destination": destination(host, None, Some(p.number))}])),
+                            ("timeout", json!(t.timeout)),
+                            ("retries", non_empty(&t.retries)),
+                            ("fault", non_empty(&t.fault)),
+                        ]))
+                    })
+                    .collect();
+                b.push(
+                    Kind::VirtualService,
+                    &ext.name,
+                    ns,
+                    &ext.name,
+                    &source,
+                    fields(vec![
+                        ("hosts", json!(ext.hosts)),
+                        ("http", json!(rules)),
+                        ("exportTo", b.export_to(&ext.export_to, ns, &ext.name, false)),
+                    ]),
+                );
+            }
+        }
+    }
+}
+
+fn host_slug(host: &str) -> String {
+    slug(&host.replace('*', "wildcard"))
+}
+
+/// The Gateway + VirtualService pair that sends an external API's traffic through the egress
+/// gateway: the mesh's sidecars route to the gateway, the gateway routes to the API (HTTP by
+/// port, TLS by SNI, passed through untouched).
+fn egress(b: &mut Builder<'_>, ext: &External, dest: Option<&str>, source: &str) {
+    let ns = &ext.namespace;
+    let gw_name = format!("{}-egress", ext.name);
+    let gw_ref = format!("{ns}/{gw_name}");
+    let gw_host = b.inv.project.egress_gateway.host.clone();
+    let servers: Vec<Value> = ext
+        .ports
+        .iter()
+        .map(|p| {
+            if p.protocol.is_tls() {
+                json!({"port": {"number": p.number, "name": p.name, "protocol": "TLS"}, "hosts": ext.hosts, "tls": {"mode": "PASSTHROUGH"}})
+            } else {
+                json!({"port": {"number": p.number, "name": p.name, "protocol": "HTTP"}, "hosts": ext.hosts})
+            }
+        })
+        .collect();
+    b.push(
+        Kind::Gateway,
+        &gw_name,
+        ns,
+        &ext.name,
+        source,
+        fields(vec![("selector", json!(b.inv.project.egress_gateway.selector)), ("servers", json!(servers))]),
+    );
+
+    // Where the gateway forwards each host: itself, or the destination for wildcards.
+    let targets: BTreeMap<&str, &str> = ext.hosts.iter().map(|h| (h.as_str(), dest.unwrap_or(h.as_str()))).collect();
+    let t = &ext.traffic;
+    let mut http = Vec::new();
+    let mut tls = Vec::new();
+    for p in &ext.ports {
+        if p.protocol.is_tls() {
+            tls.push(json!({"match": [{"gateways": ["mesh"], "port": p.number, "sniHosts": ext.hosts}], "route": [{"destination": destination(&gw_host, None, Some(p.number))}]}));
+            for (h, to) in &targets {
+                tls.push(json!({"match": [{"gateways": [gw_ref], "port": p.number, "sniHosts": [h]}], "route": [{"destination": destination(to, None, Some(p.number))}]}));
+            }
+        } else {
+            http.push(Value::Object(fields(vec![
+                ("match", json!([{"gateways": ["mesh"], "port": p.number}])),
+                ("route", json!([{"destination": destination(&gw_host, None, Some(p.number))}])),
+                ("timeout", json!(t.timeout)),
+                ("retries", non_empty(&t.retries)),
+                ("fault", non_empty(&t.fault)),
+            ])));
+            for (h, to) in &targets {
+                let mut m = json!({"gateways": [gw_ref], "port": p.number});
+                if targets.len() > 1 {
+                    m["authority"] = json!({"exact": h});
+                }
+                http.push(json!({"match": [m], "route": [{"destination": destination(to, None, Some(p.number))}]}));
+            }
+        }
+    }
+    b.push(
+        Kind::VirtualService,
+        &ext.name,
+        ns,
+        &ext.name,
+        source,
+        fields(vec![
+            ("hosts", json!(ext.hosts)),
+            ("gateways", json!(["mesh", gw_ref])),
+            ("http", non_empty(&http)),
+            ("tls", non_empty(&tls)),
+            ("exportTo", b.export_to(&ext.export_to, ns, &ext.name, false)),
+        ]),
+    );
+}
+
+/// Every object the inventory produces, in a stable order: by namespace, kind, name.
+pub fn objects(inv: &Inventory, graph: &MeshGraph) -> Vec<Object> {
+    let mut b = Builder { inv, graph, out: Vec::new() };
+    for s in &inv.services {
+        service(&mut b, s);
+    }
+    for e in &inv.externals {
+        external(&mut b, e);
+    }
+    let mut out = b.out;
+    out.sort_by(|a, b| (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name)));
+    out
+}

@@ -1,0 +1,160 @@
+//! Built-in Tera templates, embedded in the binary, and the user's overrides.
+//!
+//! Each file of the top-level `templates/` directory is compiled in under `builtin/<name>`.
+//! A project may name a templates directory in `meshgen.yaml`; a file there with the same
+//! relative name replaces the built-in one (and may `{% extends "builtin/<name>" %}` or
+//! include built-in partials). Because an override is arbitrary text, its output is parsed
+//! back and checked before it is accepted (see [`super::verify`]).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use tera::Tera;
+
+use super::filters;
+
+/// The built-in templates: public name and text.
+pub const BUILTINS: &[(&str, &str)] = &[
+    ("_metadata.yaml", include_str!("../../templates/_metadata.yaml")),
+    ("istio/destination-rule.yaml", include_str!("../../templates/istio/destination-rule.yaml")),
+    ("istio/gateway.yaml", include_str!("../../templates/istio/gateway.yaml")),
+    ("istio/service-entry.yaml", include_str!("../../templates/istio/service-entry.yaml")),
+    ("istio/virtual-service.yaml", include_str!("../../templates/istio/virtual-service.yaml")),
+    ("istio/workload-entry.yaml", include_str!("../../templates/istio/workload-entry.yaml")),
+    ("istio/workload-group.yaml", include_str!("../../templates/istio/workload-group.yaml")),
+];
+
+const PREFIX: &str = "builtin/";
+
+/// The templates in use: built-ins plus overrides, ready to render.
+pub struct Templates {
+    tera: Tera,
+    overridden: BTreeSet<String>,
+}
+
+impl Templates {
+    /// Loads the built-ins and, when `dir` is given, the user's overrides from it.
+    pub fn load(dir: Option<&Path>) -> Result<Templates> {
+        let mut tera = Tera::default();
+        tera.autoescape_on(vec![]);
+        tera.register_filter("q", filters::q_filter);
+        tera.register_filter("yaml", filters::yaml_filter);
+        let builtins: Vec<(String, &str)> = BUILTINS.iter().map(|(n, t)| (format!("{PREFIX}{n}"), *t)).collect();
+        let mut overridden = BTreeSet::new();
+        let mut user: Vec<(String, String)> = Vec::new();
+        if let Some(dir) = dir {
+            if !dir.is_dir() {
+                bail!("templates directory `{}` does not exist: fix `templates` in meshgen.yaml", dir.display());
+            }
+            for (name, path) in user_files(dir)? {
+                if !BUILTINS.iter().any(|(b, _)| *b == name) {
+                    let known: Vec<&str> = BUILTINS.iter().map(|(b, _)| *b).collect();
+                    let hint = crate::diag::suggest::hint(&name, "templates", &known).unwrap_or_default();
+                    bail!("template `{}` overrides no built-in template; {hint}", path.display());
+                }
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("failed to read template `{}`", path.display()))?;
+                overridden.insert(name.clone());
+                user.push((name, text));
+            }
+        }
+        // Every built-in is reachable as `builtin/<name>` (for `extends`) and, unless the user
+        // overrides it, under its public name, which is what built-ins include and render.
+        let mut all: Vec<(String, &str)> = builtins.iter().map(|(n, t)| (n.clone(), *t)).collect();
+        all.extend(BUILTINS.iter().filter(|(n, _)| !overridden.contains(*n)).map(|(n, t)| (n.to_string(), *t)));
+        all.extend(user.iter().map(|(n, t)| (n.clone(), t.as_str())));
+        tera.add_raw_templates(all)
+            .map_err(|e| anyhow::anyhow!("{}", tera_chain(&e)))
+            .context("failed to parse templates")?;
+        Ok(Templates { tera, overridden })
+    }
+
+    /// True when the user overrides `name`.
+    pub fn is_overridden(&self, name: &str) -> bool {
+        self.overridden.contains(name)
+    }
+
+    /// Renders the template `name` with a JSON context.
+    pub fn render(&self, name: &str, context: &serde_json::Value) -> Result<String> {
+        let ctx = tera::Context::from_value(context.clone()).map_err(|e| anyhow::anyhow!("{}", tera_chain(&e)))?;
+        self.tera
+            .render(name, &ctx)
+            .map_err(|e| anyhow::anyhow!("failed to render template `{name}`: {}", tera_chain(&e)))
+    }
+}
+
+/// Tera nests the useful message in its error's sources; print them all.
+fn tera_chain(e: &tera::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        parts.push(s.to_string());
+        src = s.source();
+    }
+    parts.join(": ")
+}
+
+/// The template files under `dir`, as (relative `/` name, path), sorted.
+fn user_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).with_context(|| format!("failed to read `{}`", d.display()))? {
+            let entry = entry?;
+            let path = entry.path();
+            let ty = entry.file_type()?;
+            if ty.is_dir() {
+                stack.push(path);
+            } else if ty.is_file() && !entry.file_name().to_string_lossy().starts_with('.') {
+                out.push((crate::load::display_name(dir, &path), path));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Copies built-in templates into `dir` (all, or those named), refusing to overwrite
+/// existing files unless `force`. Returns the paths written.
+pub fn eject(dir: &Path, names: &[String], force: bool) -> Result<Vec<PathBuf>> {
+    let known: Vec<&str> = BUILTINS.iter().map(|(n, _)| *n).collect();
+    for n in names {
+        if !known.contains(&n.as_str()) {
+            let hint = crate::diag::suggest::hint(n, "templates", &known).unwrap_or_default();
+            bail!("no built-in template `{n}`; {hint}");
+        }
+    }
+    let chosen: Vec<&(&str, &str)> =
+        BUILTINS.iter().filter(|(n, _)| names.is_empty() || names.iter().any(|x| x == n)).collect();
+    for (n, _) in &chosen {
+        let path = dir.join(n);
+        if path.exists() && !force {
+            bail!("`{}` already exists; pass --force to overwrite it", path.display());
+        }
+    }
+    let mut written = Vec::new();
+    for (n, text) in chosen {
+        let path = dir.join(n);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("failed to create `{}`", parent.display()))?;
+        }
+        std::fs::write(&path, text).with_context(|| format!("failed to write `{}`", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The embedded list and the `templates/` directory must not drift apart.
+    #[test]
+    fn builtins_match_templates_dir() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let on_disk: Vec<String> = user_files(&dir).unwrap().into_iter().map(|(n, _)| n).collect();
+        let listed: Vec<String> = BUILTINS.iter().map(|(n, _)| n.to_string()).collect();
+        assert_eq!(on_disk, listed);
+    }
+}
