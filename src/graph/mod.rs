@@ -103,6 +103,8 @@ pub fn build(inv: &Inventory, diags: &mut Diagnostics) -> MeshGraph {
         let mut seen = BTreeSet::new();
         for dep in deps {
             match g.index.get(&dep.target) {
+                // Declared but invalid: its own errors are already reported.
+                None if inv.invalid.contains(&dep.target) => {}
                 None => diags.push(
                     Diagnostic::error(
                         "unknown-dependency",

@@ -146,7 +146,7 @@ pub(super) fn build(
     });
 
     let own = raw.traffic.clone().unwrap_or_default();
-    cx.traffic(&own, &origin.child("traffic"));
+    cx.traffic(&own, &origin.child("traffic"), project.defaults.traffic.outlier_detection.is_some());
     let traffic = own.over(&project.defaults.traffic);
     let mut subject_alt_names = raw.subject_alt_names.clone().unwrap_or_default();
     subject_alt_names.sort();

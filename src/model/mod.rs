@@ -14,7 +14,7 @@ mod service;
 pub mod traffic;
 pub mod validate;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -357,6 +357,9 @@ pub struct Inventory {
     pub services: Vec<Service>,
     /// External APIs.
     pub externals: Vec<External>,
+    /// Names declared in the inventory whose entity had errors (and so is absent above):
+    /// references to them are not reported again as unknown.
+    pub invalid: BTreeSet<String>,
 }
 
 /// Deserialises `value` into `T`, turning serde's error into a diagnostic at the exact YAML
@@ -419,6 +422,7 @@ pub fn build(project: &Project, sources: &[Source], diags: &mut Diagnostics) -> 
     let mut externals = Vec::new();
     // name → origin of the first declaration, to report duplicates with both places.
     let mut seen: BTreeMap<String, Origin> = BTreeMap::new();
+    let mut invalid = BTreeSet::new();
     for source in sources {
         for (i, doc) in source.docs.iter().enumerate() {
             if doc.is_null() {
@@ -463,12 +467,17 @@ pub fn build(project: &Project, sources: &[Source], diags: &mut Diagnostics) -> 
                     }
                     seen.insert(name.to_string(), eorigin.clone());
                     let ns = doc_ns.as_deref().unwrap_or(&project.defaults.namespace);
-                    if kind == "services" {
-                        if let Some(r) = from_value(value, &eorigin, diags) {
-                            services.extend(service::build(project, name, ns, r, eorigin, diags));
-                        }
-                    } else if let Some(r) = from_value(value, &eorigin, diags) {
-                        externals.extend(external::build(project, name, ns, r, eorigin, diags));
+                    let built = if kind == "services" {
+                        from_value(value, &eorigin, diags)
+                            .and_then(|r| service::build(project, name, ns, r, eorigin, diags))
+                            .map(|s| services.push(s))
+                    } else {
+                        from_value(value, &eorigin, diags)
+                            .and_then(|r| external::build(project, name, ns, r, eorigin, diags))
+                            .map(|e| externals.push(e))
+                    };
+                    if built.is_none() {
+                        invalid.insert(name.to_string());
                     }
                 }
             }
@@ -476,7 +485,7 @@ pub fn build(project: &Project, sources: &[Source], diags: &mut Diagnostics) -> 
     }
     services.sort_by(|a: &Service, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     externals.sort_by(|a: &External, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    Inventory { project: project.clone(), services, externals }
+    Inventory { project: project.clone(), services, externals, invalid }
 }
 
 /// The file name to show for an origin: used by renderers for the source annotation.

@@ -145,6 +145,12 @@ struct RawLimits {
     max_file_size: Option<u64>,
 }
 
+/// `path` relative to the project root; kept as written when the root is the current
+/// directory, so messages say `out`, not `./out`.
+fn under(root: &Path, path: &str) -> PathBuf {
+    if root == Path::new(".") { PathBuf::from(path) } else { root.join(path) }
+}
+
 /// Reads the limits alone, before the inventory is loaded (the full parse comes later).
 pub fn limits(source: &Source) -> Limits {
     let mut limits = Limits::default();
@@ -210,7 +216,7 @@ pub fn parse(source: &Source, diags: &mut Diagnostics) -> Project {
     let export_to =
         rd.as_ref().and_then(|d| d.export_to.as_ref()).and_then(|e| cx.export_to(&e.0, &dorigin.child("exportTo")));
     let traffic = rd.as_ref().and_then(|d| d.traffic.clone()).unwrap_or_default();
-    cx.traffic(&traffic, &dorigin.child("traffic"));
+    cx.traffic(&traffic, &dorigin.child("traffic"), false);
     let defaults =
         Defaults { namespace, export_to, sidecar: rd.as_ref().and_then(|d| d.sidecar).unwrap_or(true), traffic };
 
@@ -220,9 +226,9 @@ pub fn parse(source: &Source, diags: &mut Diagnostics) -> Project {
     }
 
     Project {
-        inventory: inventory.iter().map(|p| root.join(p)).collect(),
-        output: root.join(raw.output.as_deref().unwrap_or("out")),
-        templates: raw.templates.map(|t| root.join(t)),
+        inventory: inventory.iter().map(|p| under(&root, p)).collect(),
+        output: under(&root, raw.output.as_deref().unwrap_or("out")),
+        templates: raw.templates.map(|t| under(&root, &t)),
         layout: raw.layout.unwrap_or_default(),
         api_version,
         trust_domain,

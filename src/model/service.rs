@@ -111,7 +111,7 @@ pub(super) fn build(
     }
 
     let own = raw.traffic.clone().unwrap_or_default();
-    cx.traffic(&own, &origin.child("traffic"));
+    cx.traffic(&own, &origin.child("traffic"), project.defaults.traffic.outlier_detection.is_some());
     let traffic = own.over(&project.defaults.traffic);
 
     let routes = routes(&mut cx, raw.routes.as_deref().unwrap_or_default(), &subsets, &ports, &origin.child("routes"));

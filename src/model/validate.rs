@@ -311,8 +311,10 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// Traffic policy values: durations, enums, ranges.
-    pub fn traffic(&mut self, t: &Traffic, origin: &Origin) {
+    /// Traffic policy values: durations, enums, ranges. `inherits_outlier` says whether the
+    /// policy this one is merged over (the project defaults) sets outlier detection, which
+    /// locality failover relies on.
+    pub fn traffic(&mut self, t: &Traffic, origin: &Origin, inherits_outlier: bool) {
         if let Some(d) = &t.timeout {
             self.duration(d, &origin.child("timeout"));
         }
@@ -403,7 +405,7 @@ impl<'a> Checker<'a> {
             }
         }
         if let Some(ShortOr(lb)) = &t.load_balancer {
-            self.load_balancer(lb, &origin.child("loadBalancer"), t.outlier_detection.is_some());
+            self.load_balancer(lb, &origin.child("loadBalancer"), t.outlier_detection.is_some() || inherits_outlier);
         }
     }
 
@@ -619,7 +621,8 @@ impl<'a> Checker<'a> {
             }
             let fails_over = l.failover.is_some() || l.failover_priority.is_some();
             if fails_over && !has_outlier {
-                self.error("missing-field", lo.clone(), "locality failover needs outlier detection", Some("add `outlierDetection` (e.g. `{consecutive5xxErrors: 5, interval: 10s, baseEjectionTime: 30s}`) to the same traffic policy; Envoy fails over only when it ejects unhealthy endpoints".into()));
+                // Istio only warns (DR-25), but without ejection Envoy never fails over.
+                self.push(Diagnostic::warning("failover-without-outlier-detection", lo.clone(), "locality failover needs outlier detection").help("add `outlierDetection` (e.g. `{consecutive5xxErrors: 5, interval: 10s, baseEjectionTime: 30s}`) to the same traffic policy; Envoy fails over only when it ejects unhealthy endpoints"));
             }
         }
     }

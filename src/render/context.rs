@@ -505,6 +505,24 @@ fn egress(b: &mut Builder<'_>, ext: &External, dest: Option<&str>, source: &str)
         fields(vec![("selector", json!(b.inv.project.egress_gateway.selector)), ("servers", json!(servers))]),
     );
 
+    // A wildcard host has no address of its own: the gateway forwards to one concrete
+    // server, which needs its own ServiceEntry so that Envoy can resolve it.
+    if let Some(dest) = dest {
+        b.push(
+            Kind::ServiceEntry,
+            &format!("{}-destination", ext.name),
+            ns,
+            &ext.name,
+            source,
+            fields(vec![
+                ("hosts", json!([dest])),
+                ("ports", ports_json(&ext.ports, |p| p.target_port)),
+                ("location", json!("MESH_EXTERNAL")),
+                ("resolution", json!("DNS")),
+                ("exportTo", b.export_to(&ext.export_to, ns, &ext.name, true)),
+            ]),
+        );
+    }
     // Where the gateway forwards each host: itself, or the destination for wildcards.
     let targets: BTreeMap<&str, &str> = ext.hosts.iter().map(|h| (h.as_str(), dest.unwrap_or(h.as_str()))).collect();
     let t = &ext.traffic;

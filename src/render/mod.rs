@@ -69,11 +69,10 @@ pub fn render(
 
 fn render_one(o: &Object, templates: &Templates, api: &str) -> Result<Manifest> {
     let name = o.kind.template();
-    let mut text = templates.render(name, &o.context)?;
-    // Templates end with a newline or not depending on taste; the output always has one.
-    while text.ends_with('\n') {
-        text.pop();
-    }
+    let rendered = templates.render(name, &o.context)?;
+    // Templates start and end with blank lines or not depending on taste (and on how their
+    // leading comment is closed); the output has none before and exactly one newline after.
+    let mut text = rendered.trim_start_matches('\n').trim_end_matches('\n').to_string();
     text.push('\n');
     if templates.is_overridden(name) || templates.is_overridden("_metadata.yaml") {
         verify(&text, o, api).map_err(|e| {
