@@ -14,9 +14,12 @@
 //! - [`graph`]: the dependency graph (petgraph).
 //! - [`render`]: objects and their YAML through Tera templates.
 //! - [`emit`]: files in the output directory (atomic) or one stream.
+//! - [`crd`]: validation of objects against CustomResourceDefinitions (OpenAPI schema and
+//!   CEL rules), for `--validate` and the tests.
 //! - [`cli`]: composes the stages.
 
 pub mod cli;
+pub mod crd;
 pub mod diag;
 pub mod emit;
 pub mod graph;

@@ -14,8 +14,10 @@ pub(super) fn run(args: &BuildArgs, color: bool) -> Result<u8> {
     let mut c = compile(&args.project, true)?;
     c.print_diagnostics(&args.project, color);
     let Some(manifests) = c.manifests.take() else {
-        let (errors, _) = c.diags.counts();
-        eprintln!("error: the inventory has {errors} error{}; nothing was written", if errors == 1 { "" } else { "s" });
+        // Machine-readable formats keep stderr parseable: the findings say it all.
+        if args.project.format == crate::diag::render::Format::Human {
+            eprintln!("error: nothing was written");
+        }
         return Ok(EXIT_FINDINGS);
     };
     if args.stdout {

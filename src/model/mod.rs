@@ -388,7 +388,10 @@ fn shape_error(e: &serde_path_to_error::Error<serde_yaml::Error>, origin: &Origi
         let field = rest.split('`').next().unwrap_or_default().to_string();
         let expected: Vec<&str> =
             message.split("expected ").nth(1).unwrap_or_default().split('`').skip(1).step_by(2).collect();
-        at.path = join_path(&at.path, &field);
+        // serde_path_to_error's path already ends with the unknown key in some shapes.
+        if !at.path.ends_with(&format!(".{field}")) && at.path != field {
+            at.path = join_path(&at.path, &field);
+        }
         at.part = Part::Key;
         let help = match did_you_mean(&field, expected.iter().copied()) {
             Some(s) => format!("did you mean `{s}`?"),
@@ -482,6 +485,20 @@ pub fn build(project: &Project, sources: &[Source], diags: &mut Diagnostics) -> 
                 }
             }
         }
+    }
+    if services.is_empty() && externals.is_empty() && seen.is_empty() && !project.allow_empty {
+        diags.push(
+            Diagnostic::error(
+                "empty-inventory",
+                Origin::new(&project.file, 0, "inventory"),
+                "the inventory declares no services and no external APIs",
+            )
+            .help(format!(
+                "check `inventory` in {} (it reads {}); if an empty inventory is intended, add `allowEmpty: true`",
+                project.file,
+                project.inventory.iter().map(|p| format!("`{}`", p.display())).collect::<Vec<_>>().join(", ")
+            )),
+        );
     }
     services.sort_by(|a: &Service, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     externals.sort_by(|a: &External, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));

@@ -90,10 +90,10 @@ pub fn host(s: &str, allow_wildcard: bool) -> Result<(), String> {
             return Err(format!("has an invalid label `{l}`"));
         }
     }
-    if let Some(last) = rest.last().or(Some(&first)) {
-        if last.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("has an all-numeric top-level label `{last}`"));
-        }
+    if let Some(last) = rest.last().or(Some(&first))
+        && last.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(format!("has an all-numeric top-level label `{last}`"));
     }
     Ok(())
 }

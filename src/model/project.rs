@@ -94,6 +94,9 @@ pub struct Project {
     pub defaults: Defaults,
     /// Input limits.
     pub limits: Limits,
+    /// Whether an inventory without any entity is intended (otherwise it is an error: an
+    /// empty render applied with pruning would delete everything meshgen manages).
+    pub allow_empty: bool,
 }
 
 #[derive(Deserialize)]
@@ -106,6 +109,7 @@ struct RawProject {
     istio: Option<RawIstio>,
     defaults: Option<RawDefaults>,
     limits: Option<RawLimits>,
+    allow_empty: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -235,6 +239,7 @@ pub fn parse(source: &Source, diags: &mut Diagnostics) -> Project {
         egress_gateway,
         defaults,
         limits,
+        allow_empty: raw.allow_empty.unwrap_or(false),
         root,
         file,
     }
@@ -249,5 +254,6 @@ fn empty_project() -> RawProject {
         istio: None,
         defaults: None,
         limits: None,
+        allow_empty: None,
     }
 }

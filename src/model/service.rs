@@ -399,10 +399,10 @@ fn routes(cx: &mut Checker<'_>, raw: &[RawRoute], subsets: &[Subset], ports: &[P
                     }
                 }
             }
-            if let Some(p) = m.port {
-                if !ports.iter().any(|q| q.number == p) {
-                    cx.error("unknown-port", mo.child("port"), format!("the service has no port {p}"), None);
-                }
+            if let Some(p) = m.port
+                && !ports.iter().any(|q| q.number == p)
+            {
+                cx.error("unknown-port", mo.child("port"), format!("the service has no port {p}"), None);
             }
             if let Some(l) = &m.source_labels {
                 cx.labels(l, &mo.child("sourceLabels"));
@@ -429,15 +429,16 @@ fn routes(cx: &mut Checker<'_>, raw: &[RawRoute], subsets: &[Subset], ports: &[P
             }
             (m.subset.clone(), m.percentage)
         });
-        if let Some(rw) = &r.rewrite {
-            if rw.uri.is_none() && rw.authority.is_none() {
-                cx.error("invalid-value", ro.child("rewrite"), "rewrite sets neither `uri` nor `authority`", None);
-            }
+        if let Some(rw) = &r.rewrite
+            && rw.uri.is_none()
+            && rw.authority.is_none()
+        {
+            cx.error("invalid-value", ro.child("rewrite"), "rewrite sets neither `uri` nor `authority`", None);
         }
-        if let Some(n) = &r.name {
-            if n.is_empty() || n.chars().any(char::is_control) {
-                cx.error("invalid-value", ro.child("name"), "route names are non-empty single-line strings", None);
-            }
+        if let Some(n) = &r.name
+            && (n.is_empty() || n.chars().any(char::is_control))
+        {
+            cx.error("invalid-value", ro.child("name"), "route names are non-empty single-line strings", None);
         }
         out.push(Route {
             name: r.name.clone(),
@@ -478,9 +479,9 @@ fn probe(cx: &mut Checker<'_>, p: &super::raw::Probe, o: &Origin) {
     if let Some(t) = &p.tcp_socket {
         cx.port_number(t.port, &o.child("tcpSocket").child("port"));
     }
-    if let Some(e) = &p.exec {
-        if e.command.is_empty() {
-            cx.error("invalid-value", o.child("exec").child("command"), "exec probe has no command", None);
-        }
+    if let Some(e) = &p.exec
+        && e.command.is_empty()
+    {
+        cx.error("invalid-value", o.child("exec").child("command"), "exec probe has no command", None);
     }
 }

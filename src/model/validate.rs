@@ -633,10 +633,10 @@ impl<'a> Checker<'a> {
         if n != 1 {
             self.error("invalid-value", o.clone(), "a match needs exactly one of `exact`, `prefix`, `regex`", None);
         }
-        if let Some(r) = &m.regex {
-            if r.is_empty() || r.len() > 1024 {
-                self.error("invalid-value", o.child("regex"), "regex must be 1–1024 characters", None);
-            }
+        if let Some(r) = &m.regex
+            && (r.is_empty() || r.len() > 1024)
+        {
+            self.error("invalid-value", o.child("regex"), "regex must be 1–1024 characters", None);
         }
     }
 }

@@ -306,8 +306,8 @@ fn service(b: &mut Builder<'_>, svc: &Service) {
         );
     }
 
-    let (http, tcp) = service_routes(svc);
-    if !http.is_empty() || !tcp.is_empty() {
+    let StreamRules { http, tcp, tls } = service_routes(svc);
+    if !http.is_empty() || !tcp.is_empty() || !tls.is_empty() {
         b.push(
             Kind::VirtualService,
             &svc.name,
@@ -317,6 +317,7 @@ fn service(b: &mut Builder<'_>, svc: &Service) {
             fields(vec![
                 ("hosts", json!([svc.host])),
                 ("http", non_empty(&http)),
+                ("tls", non_empty(&tls)),
                 ("tcp", non_empty(&tcp)),
                 ("exportTo", b.export_to(&svc.export_to, ns, &svc.name, false)),
             ]),
@@ -324,12 +325,18 @@ fn service(b: &mut Builder<'_>, svc: &Service) {
     }
 }
 
-/// HTTP and TCP rules of a service. A service with one port needs no port in destinations;
-/// with several, each rule is repeated per port with a port match, because Istio cannot pick
-/// the destination port of a multi-port service on its own.
-fn service_routes(svc: &Service) -> (Vec<Value>, Vec<Value>) {
+/// The rules of a service's VirtualService, by protocol.
+struct StreamRules {
+    http: Vec<Value>,
+    tcp: Vec<Value>,
+    tls: Vec<Value>,
+}
+
+/// HTTP, TCP and TLS rules of a service. A service with one port needs no port in
+/// destinations; with several, each rule is repeated per port with a port match, because
+/// Istio cannot pick the destination port of a multi-port service on its own.
+fn service_routes(svc: &Service) -> StreamRules {
     let http_ports: Vec<&Port> = svc.ports.iter().filter(|p| p.protocol.is_http()).collect();
-    let tcp_ports: Vec<&Port> = svc.ports.iter().filter(|p| !p.protocol.is_http() && !p.protocol.is_tls()).collect();
     let multi = svc.ports.len() > 1;
     let t = &svc.traffic;
     let wants_http = !svc.routes.is_empty() || t.timeout.is_some() || t.retries.is_some() || t.fault.is_some();
@@ -346,27 +353,44 @@ fn service_routes(svc: &Service) -> (Vec<Value>, Vec<Value>) {
             }
         }
     }
-    let mut tcp = Vec::new();
-    let tcp_routes: Vec<&Route> =
+    // TCP and TLS traffic can only be split, not matched on requests: the routes without
+    // request matches apply; TLS rules must name the SNI hosts they match (Istio requires it).
+    let stream_routes: Vec<&Route> =
         svc.routes.iter().filter(|r| r.matches.is_empty() && r.destinations.iter().any(|(s, _)| s.is_some())).collect();
-    for p in &tcp_ports {
-        for r in &tcp_routes {
-            let dests: Vec<Value> = r
-                .destinations
-                .iter()
-                .map(|(s, w)| {
-                    let mut d = json!({"destination": destination(&svc.host, s.as_deref(), multi.then_some(p.number))});
-                    if let Some(w) = w {
-                        d["weight"] = json!(w);
-                    }
-                    d
-                })
-                .collect();
-            let m = if multi { json!([{"port": p.number}]) } else { Value::Null };
-            tcp.push(Value::Object(fields(vec![("match", m), ("route", json!(dests))])));
+    let stream_rule = |p: &Port, r: &Route, tls: bool| {
+        let dests: Vec<Value> = r
+            .destinations
+            .iter()
+            .map(|(s, w)| {
+                let mut d = json!({"destination": destination(&svc.host, s.as_deref(), multi.then_some(p.number))});
+                if let Some(w) = w {
+                    d["weight"] = json!(w);
+                }
+                d
+            })
+            .collect();
+        let mut m = serde_json::Map::new();
+        if multi {
+            m.insert("port".into(), json!(p.number));
+        }
+        if tls {
+            m.insert("sniHosts".into(), json!([svc.host]));
+        }
+        let m = if m.is_empty() { Value::Null } else { json!([m]) };
+        Value::Object(fields(vec![("match", m), ("route", json!(dests))]))
+    };
+    let mut tcp = Vec::new();
+    let mut tls = Vec::new();
+    for p in &svc.ports {
+        for r in &stream_routes {
+            if p.protocol.is_tls() {
+                tls.push(stream_rule(p, r, true));
+            } else if !p.protocol.is_http() {
+                tcp.push(stream_rule(p, r, false));
+            }
         }
     }
-    (http, tcp)
+    StreamRules { http, tcp, tls }
 }
 
 fn external(b: &mut Builder<'_>, ext: &External) {

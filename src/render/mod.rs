@@ -145,18 +145,18 @@ fn check_collisions(inv: &Inventory, objects: &[Object], diags: &mut Diagnostics
         .collect();
     let mut seen: HashMap<(Kind, &str, &str), &str> = HashMap::new();
     for o in objects {
-        if let Some(first) = seen.insert((o.kind, &o.namespace, &o.name), &o.entity) {
-            if let (Some(a), Some(b)) = (origins.get(o.entity.as_str()), origins.get(first)) {
-                diags.push(
-                    Diagnostic::error(
-                        "name-collision",
-                        (*a).clone().key(),
-                        format!("{} `{}/{}` would be generated twice", o.kind.as_str(), o.namespace, o.name),
-                    )
-                    .related((*b).clone().key(), format!("`{first}` generates it too"))
-                    .help("rename one of the entities (or set an explicit VM `name`)"),
-                );
-            }
+        if let Some(first) = seen.insert((o.kind, &o.namespace, &o.name), &o.entity)
+            && let (Some(a), Some(b)) = (origins.get(o.entity.as_str()), origins.get(first))
+        {
+            diags.push(
+                Diagnostic::error(
+                    "name-collision",
+                    (*a).clone().key(),
+                    format!("{} `{}/{}` would be generated twice", o.kind.as_str(), o.namespace, o.name),
+                )
+                .related((*b).clone().key(), format!("`{first}` generates it too"))
+                .help("rename one of the entities (or set an explicit VM `name`)"),
+            );
         }
     }
 }

@@ -1,0 +1,199 @@
+//! Hostile and broken inventories: each gives a clear diagnostic naming file:line:col and
+//! the YAML path, exit code 1, no panic, and leaves a previously built `out/` untouched.
+
+mod common;
+
+use std::fs;
+
+use common::{meshgen, project, tree};
+
+const PROJECT: &str = "inventory: [inventory]\ndefaults: {namespace: apps}\n";
+const GOOD: &str = "services:\n  web:\n    ports: {http: 8080}\n    pods: {app: web}\n    traffic: {timeout: 5s}\n";
+
+/// Builds a good project, adds `inventory/bad.yaml` with `bad`, rebuilds, and checks that
+/// the build fails with every `expected` fragment on stderr and `out/` is unchanged.
+fn rejects(bad: &[u8], expected: &[&str]) -> String {
+    let tmp = project(&[("meshgen.yaml", PROJECT), ("inventory/good.yaml", GOOD)]);
+    let first = meshgen(tmp.path(), &["build"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let before = tree(&tmp.path().join("out"));
+    assert!(before.len() >= 2, "the good build wrote its files");
+    fs::write(tmp.path().join("inventory/bad.yaml"), bad).unwrap();
+    let r = meshgen(tmp.path(), &["build"]);
+    assert_eq!(r.code, 1, "expected exit 1, got {}:\n{}", r.code, r.stderr);
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    for e in expected {
+        assert!(r.stderr.contains(e), "expected `{e}` in:\n{}", r.stderr);
+    }
+    assert!(r.stderr.contains("nothing was written"), "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+    assert_eq!(tree(&tmp.path().join("out")), before, "out/ changed after a failed build");
+    // No staging directory is left behind.
+    let leftovers: Vec<_> = fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("staging"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    r.stderr
+}
+
+#[test]
+fn malformed_yaml() {
+    rejects(b"services:\n  api: {ports: [}\n", &["error[yaml-syntax]", "inventory/bad.yaml:2:"]);
+}
+
+#[test]
+fn unknown_field_suggests_the_right_one() {
+    rejects(
+        b"services:\n  api:\n    hots: api.apps.internal\n    pods: {app: api}\n",
+        &[
+            "error[unknown-field]",
+            "unknown field `hots`",
+            "inventory/bad.yaml:3:5 (services.api.hots)",
+            "did you mean `host`?",
+        ],
+    );
+}
+
+#[test]
+fn wrong_type() {
+    rejects(
+        b"services:\n  api:\n    ports: {http: eighty}\n    pods: {app: api}\n",
+        &["inventory/bad.yaml:3:19 (services.api.ports.http)", "expected a port number"],
+    );
+    rejects(
+        b"services:\n  api:\n    ports: {http: 80}\n    pods: [app, api]\n",
+        &["error[invalid-type]", "inventory/bad.yaml:4:11 (services.api.pods)"],
+    );
+}
+
+#[test]
+fn duplicate_service_points_at_both_declarations() {
+    let err = rejects(
+        b"externals:\n  web:\n    hosts: [web.example.com]\n    ports: {https: 443}\n",
+        &["error[duplicate-name]", "`web` is declared twice", "inventory/bad.yaml:2:3"],
+    );
+    assert!(err.contains("inventory/good.yaml:2:3"), "the first declaration is shown:\n{err}");
+}
+
+#[test]
+fn dangling_dependency_suggests_a_known_name() {
+    rejects(
+        b"services:\n  api:\n    ports: {http: 80}\n    pods: {app: api}\n    dependsOn: [wbe]\n",
+        &["error[unknown-dependency]", "inventory/bad.yaml:5:17 (services.api.dependsOn[0])", "did you mean `web`?"],
+    );
+}
+
+#[test]
+fn invalid_addresses_hosts_and_ports() {
+    rejects(
+        b"services:\n  db:\n    host: \"bad host\"\n    addresses: [10.0.0.0/33]\n    ports: {tcp: 70000, tcp-b: 0}\n    vms: [{address: 10.0.0.300}]\n",
+        &[
+            "inventory/bad.yaml:3:11 (services.db.host)",
+            "inventory/bad.yaml:4:17 (services.db.addresses[0])",
+            "port number 70000 is out of range",
+            "port number 0 is out of range",
+            "inventory/bad.yaml:6:21 (services.db.vms[0].address)",
+        ],
+    );
+    rejects(
+        b"externals:\n  x:\n    hosts: [\"*\"]\n    ports: {https: 443}\n",
+        &["inventory/bad.yaml:3:13 (externals.x.hosts[0])"],
+    );
+}
+
+#[test]
+fn names_that_would_escape_out_or_break_kubernetes() {
+    rejects(
+        b"services:\n  ../../etc:\n    pods: {app: x}\n    ports: {http: 80}\n",
+        &["error[invalid-value]", "inventory/bad.yaml:2:3", "`../../etc`"],
+    );
+    rejects(
+        b"services:\n  Billing:\n    pods: {app: x}\n    ports: {http: 80}\n",
+        &["inventory/bad.yaml:2:3", "`Billing`"],
+    );
+    rejects(
+        b"services:\n  a:\n    namespace: ../kube-system\n    pods: {app: x}\n    ports: {http: 80}\n",
+        &["inventory/bad.yaml:3:16 (services.a.namespace)"],
+    );
+    rejects(
+        b"services:\n  a:\n    pods: {app: x}\n    ports: {http: 80}\n    vms: [{address: 10.0.0.1, name: ../x}]\n",
+        &["(services.a.vms[0].name)"],
+    );
+}
+
+#[test]
+fn alias_bomb_is_refused_quickly() {
+    let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"].iter().zip(["b", "c", "d", "e", "f", "g", "h", "i"]) {
+        bomb.push_str(&format!("{name}: &{name} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+    }
+    bomb.push_str("services: *i\n");
+    rejects(bomb.as_bytes(), &["error[yaml-syntax]", "inventory/bad.yaml"]);
+}
+
+#[test]
+fn deep_nesting_is_refused() {
+    let deep = format!("services: {}", "[".repeat(100_000));
+    rejects(deep.as_bytes(), &["error[yaml-syntax]", "inventory/bad.yaml:1:"]);
+}
+
+#[test]
+fn huge_file_is_refused_before_parsing() {
+    let line = "# padding padding padding padding padding padding padding padding\n";
+    let huge = line.repeat(50 * 1024 * 1024 / line.len() + 1);
+    rejects(huge.as_bytes(), &["error[file-too-large]", "inventory/bad.yaml"]);
+}
+
+#[test]
+fn non_utf8_file() {
+    rejects(b"services:\n  web\xff: {}\n", &["error[invalid-utf8]", "inventory/bad.yaml:2:"]);
+}
+
+#[test]
+fn empty_inventory_is_an_error_unless_allowed() {
+    let tmp = project(&[("meshgen.yaml", PROJECT), ("inventory/empty.yaml", "# nothing yet\n")]);
+    let r = meshgen(tmp.path(), &["build"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("error[empty-inventory]"), "{}", r.stderr);
+    assert!(!tmp.path().join("out").exists(), "nothing is written");
+
+    fs::write(tmp.path().join("meshgen.yaml"), format!("{PROJECT}allowEmpty: true\n")).unwrap();
+    let r = meshgen(tmp.path(), &["build", "--stdout"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""), "{}", r.stderr);
+}
+
+#[test]
+fn errors_are_all_reported_in_one_run_and_as_json() {
+    let tmp = project(&[
+        ("meshgen.yaml", PROJECT),
+        ("inventory/a.yaml", "services:\n  a:\n    hots: x\n"),
+        ("inventory/b.yaml", "services:\n  b:\n    ports: {http: 80}\n    pods: {app: b}\n    dependsOn: [nope]\n"),
+    ]);
+    let r = meshgen(tmp.path(), &["build", "--format", "json"]);
+    assert_eq!(r.code, 1);
+    let v: serde_json::Value =
+        serde_json::from_str(&r.stderr).unwrap_or_else(|e| panic!("stderr is not JSON ({e}):\n{}", r.stderr));
+    let text = v.to_string();
+    for e in ["unknown-field", "unknown-dependency", "inventory/a.yaml", "inventory/b.yaml"] {
+        assert!(text.contains(e), "`{e}` missing from {text}");
+    }
+}
+
+#[test]
+fn a_foreign_file_in_out_is_never_overwritten_or_deleted() {
+    let tmp = project(&[("meshgen.yaml", PROJECT), ("inventory/good.yaml", GOOD)]);
+    let mine = tmp.path().join("out/apps/virtualservice-web.yaml");
+    fs::create_dir_all(mine.parent().unwrap()).unwrap();
+    fs::write(&mine, "hand written\n").unwrap();
+    fs::write(tmp.path().join("out/README.md"), "keep me\n").unwrap();
+    let r = meshgen(tmp.path(), &["build"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("virtualservice-web.yaml"), "{}", r.stderr);
+    assert_eq!(fs::read_to_string(&mine).unwrap(), "hand written\n");
+    fs::remove_file(&mine).unwrap();
+    let r = meshgen(tmp.path(), &["build"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(fs::read_to_string(tmp.path().join("out/README.md")).unwrap(), "keep me\n");
+}

@@ -1,0 +1,132 @@
+//! Helpers shared by the integration tests: running the real binary on a project directory,
+//! copying fixtures into scratch directories, and reading whole output trees.
+
+#![allow(dead_code, unreachable_pub)] // each test crate uses a different subset
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every fixture directory under `tests/fixtures`, sorted by name.
+pub fn fixtures() -> Vec<(String, PathBuf)> {
+    let mut v: Vec<(String, PathBuf)> = fs::read_dir(root().join("tests/fixtures"))
+        .expect("tests/fixtures exists")
+        .map(|e| e.expect("readable fixture dir").path())
+        .filter(|p| p.join("meshgen.yaml").is_file())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), p))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The result of one run of the binary.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(o.stdout).expect("stdout is UTF-8"),
+            stderr: String::from_utf8(o.stderr).expect("stderr is UTF-8"),
+        }
+    }
+}
+
+/// Runs `meshgen ARGS` in `dir`, without colour.
+pub fn meshgen(dir: &Path, args: &[&str]) -> Run {
+    Command::new(env!("CARGO_BIN_EXE_meshgen"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the meshgen binary runs")
+        .into()
+}
+
+/// `meshgen build --stdout` in `dir`; panics with the diagnostics unless it succeeds.
+pub fn build_stdout(dir: &Path) -> String {
+    let r = meshgen(dir, &["build", "--stdout"]);
+    assert_eq!(r.code, 0, "build failed in {}:\n{}", dir.display(), r.stderr);
+    r.stdout
+}
+
+/// Copies a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// A scratch copy of a project directory (without its `out/`).
+pub fn scratch_copy(from: &Path) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_name() == "out" || e.file_name() == "target" {
+            continue;
+        }
+        let target = tmp.path().join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            fs::copy(e.path(), target).unwrap();
+        }
+    }
+    tmp
+}
+
+/// A scratch project from files given as (relative path, content).
+pub fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    for (path, text) in files {
+        let p = tmp.path().join(path);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, text).unwrap();
+    }
+    tmp
+}
+
+/// Every file under `dir` with its bytes, keyed by relative path (`/`-separated).
+pub fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        let Ok(rd) = fs::read_dir(dir) else { return };
+        for e in rd {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                let rel = p.strip_prefix(base).unwrap().to_string_lossy().replace('\\', "/");
+                out.insert(rel, fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// Splits a `---`-separated stream into parsed documents.
+pub fn documents(stream: &str) -> Vec<serde_yaml::Value> {
+    use serde::Deserialize as _;
+    serde_yaml::Deserializer::from_str(stream)
+        .map(|d| serde_yaml::Value::deserialize(d).expect("meshgen output is valid YAML"))
+        .filter(|v| !v.is_null())
+        .collect()
+}
