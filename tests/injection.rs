@@ -1,0 +1,176 @@
+//! No value from the inventory can change the structure of the output. Hostile strings go
+//! into every free-form field that reaches a template (header and query matches, URIs,
+//! rewrites, TLS file paths, probe commands, query parameter names); the build either
+//! rejects them with a diagnostic or emits YAML in which each reads back as exactly the same
+//! string, in exactly the same place, with no object or field added.
+
+mod common;
+
+use common::{documents, meshgen, project};
+use proptest::prelude::*;
+use serde_yaml::Value;
+
+/// Fragments that mean something to YAML, to Tera, or to a terminal.
+const NASTY: &[&str] = &[
+    "\n", "\r\n", ": ", " #", "#", "---", "...", "- ", "? ", "{", "}", "[", "]", ",", "&a", "*a", "!!str", "!x",
+    "|", ">", "'", "\"", "''", "\\", "\\n", "%TAG", "@", "`", "{{", "}}", "{%", "%}", "{#", "#}", "\t", " ",
+    "\u{85}", "\u{2028}", "\u{2029}", "\u{feff}", "\u{0}", "\u{1b}[31m", "null", "~", "true", "no", "0x1F", "1e3",
+    "<<", "=", "spec:", "\nkind: Secret\n", "  evil: true", "é", "🦀",
+];
+
+fn hostile() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::collection::vec(prop::sample::select(NASTY), 1..6).prop_map(|v| v.concat()),
+        any::<String>(),
+        (prop::sample::select(NASTY), "[a-z/]{0,8}", prop::sample::select(NASTY))
+            .prop_map(|(a, b, c)| format!("{a}{b}{c}")),
+    ]
+}
+
+fn map(pairs: &[(&str, Value)]) -> Value {
+    Value::Mapping(pairs.iter().map(|(k, v)| (Value::String((*k).into()), v.clone())).collect())
+}
+
+fn s(v: &str) -> Value {
+    Value::String(v.into())
+}
+
+/// An inventory (built as a value, so the input itself is correctly escaped) that carries
+/// `x` in every free-form field.
+fn inventory(x: &str) -> String {
+    let string_match = |m: &str| map(&[(m, s(x))]);
+    let route = map(&[
+        ("name", s("hostile")),
+        (
+            "match",
+            Value::Sequence(vec![map(&[
+                ("uri", string_match("prefix")),
+                ("headers", map(&[("x-test", string_match("exact"))])),
+                ("queryParams", Value::Mapping([(s(x), string_match("exact"))].into_iter().collect())),
+                ("authority", string_match("exact")),
+            ])]),
+        ),
+        ("rewrite", map(&[("uri", s(x))])),
+        ("timeout", s("3s")),
+    ]);
+    let web = map(&[
+        ("host", s("web.apps.internal")),
+        ("ports", map(&[("http", Value::Number(8080.into()))])),
+        ("serviceAccount", s("web")),
+        ("vms", Value::Sequence(vec![map(&[("address", s("10.0.0.1"))])])),
+        (
+            "workloadGroup",
+            map(&[("probe", map(&[("exec", map(&[("command", Value::Sequence(vec![s("check"), s(x)]))]))]))]),
+        ),
+        ("routes", Value::Sequence(vec![route])),
+    ]);
+    let bank = map(&[
+        ("hosts", Value::Sequence(vec![s("api.bank.example")])),
+        ("ports", map(&[("http", Value::Number(80.into()))])),
+        (
+            "tls",
+            map(&[
+                ("mode", s("MUTUAL")),
+                ("clientCertificate", s(x)),
+                ("privateKey", s(x)),
+                ("caCertificates", s(x)),
+            ]),
+        ),
+    ]);
+    serde_yaml::to_string(&map(&[("services", map(&[("web", web)])), ("externals", map(&[("bank", bank)]))])).unwrap()
+}
+
+/// The shape of a document: every path to a leaf, without the leaf values; a key equal to
+/// the hostile value `x` is written `<x>`.
+fn shape(v: &Value, x: &str, at: String, out: &mut Vec<String>) {
+    match v {
+        Value::Mapping(m) => {
+            for (k, v) in m {
+                let key = match k.as_str() {
+                    Some(k) if k == x => "<x>".to_string(),
+                    Some(k) => k.to_string(),
+                    None => format!("{k:?}"),
+                };
+                shape(v, x, format!("{at}.{key}"), out);
+            }
+        }
+        Value::Sequence(s) => {
+            for (i, v) in s.iter().enumerate() {
+                shape(v, x, format!("{at}[{i}]"), out);
+            }
+        }
+        _ => out.push(at),
+    }
+}
+
+fn build(x: &str) -> (i32, String, String) {
+    let tmp = project(&[
+        ("meshgen.yaml", "inventory: [inventory]\ndefaults: {namespace: apps}\n"),
+        ("inventory/hostile.yaml", &inventory(x)),
+    ]);
+    let r = meshgen(tmp.path(), &["build", "--stdout"]);
+    (r.code, r.stdout, r.stderr)
+}
+
+/// Everything the values should read back as, by (kind, path).
+fn probes(docs: &[Value]) -> Vec<Value> {
+    let find = |kind: &str| docs.iter().find(|d| d["kind"].as_str() == Some(kind)).expect(kind).clone();
+    let vs = find("VirtualService");
+    let m = &vs["spec"]["http"][0]["match"][0];
+    let dr = find("DestinationRule");
+    let tls = &dr["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"];
+    let wg = find("WorkloadGroup");
+    let query_key = m["queryParams"].as_mapping().and_then(|q| q.keys().next().cloned()).unwrap_or(Value::Null);
+    vec![
+        m["uri"]["prefix"].clone(),
+        m["headers"]["x-test"]["exact"].clone(),
+        m["authority"]["exact"].clone(),
+        query_key,
+        vs["spec"]["http"][0]["rewrite"]["uri"].clone(),
+        tls["clientCertificate"].clone(),
+        tls["privateKey"].clone(),
+        tls["caCertificates"].clone(),
+        wg["spec"]["probe"]["exec"]["command"][1].clone(),
+    ]
+}
+
+fn shapes(docs: &[Value], x: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for d in docs {
+        shape(d, x, String::new(), &mut out);
+    }
+    out
+}
+
+#[test]
+fn a_benign_value_reads_back_everywhere() {
+    let (code, out, err) = build("/plain");
+    assert_eq!(code, 0, "{err}");
+    let docs = documents(&out);
+    assert!(probes(&docs).iter().all(|v| v.as_str() == Some("/plain")), "{:?}", probes(&docs));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn hostile_values_never_change_the_structure(x in hostile()) {
+        let (_, baseline, _) = build("/plain");
+        let baseline = documents(&baseline);
+        let (code, out, err) = build(&x);
+        prop_assert!(code == 0 || code == 1, "exit {code}: {err}");
+        prop_assert!(!err.contains("panicked"), "{err}");
+        if code == 1 {
+            // Rejected: with a diagnostic, and nothing on stdout.
+            prop_assert!(err.contains("error["), "{err}");
+            prop_assert!(out.is_empty());
+        } else {
+            let docs = documents(&out);
+            prop_assert_eq!(docs.len(), baseline.len());
+            prop_assert_eq!(shapes(&docs, &x), shapes(&baseline, "/plain"));
+            for v in probes(&docs) {
+                prop_assert_eq!(v.as_str(), Some(x.as_str()), "in:\n{}", out);
+            }
+        }
+    }
+}
