@@ -45,7 +45,11 @@ impl Templates {
         let mut user: Vec<(String, String)> = Vec::new();
         if let Some(dir) = dir {
             if !dir.is_dir() {
-                bail!("templates directory `{}` does not exist: fix `templates` in meshgen.yaml", dir.display());
+                bail!(
+                    "templates directory `{}` does not exist: fix `templates` in meshgen.yaml or `--templates`, or run `meshgen templates eject --to {}`",
+                    dir.display(),
+                    dir.display()
+                );
             }
             for (name, path) in user_files(dir)? {
                 if !BUILTINS.iter().any(|(b, _)| *b == name) {
@@ -115,18 +119,35 @@ fn user_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
+/// The built-in template a user means by `name`: its full name (`istio/gateway.yaml`), or a
+/// unique file name with or without `.yaml` (`gateway`).
+fn resolve(name: &str) -> Result<&'static (&'static str, &'static str)> {
+    let bare = |n: &str| n.rsplit('/').next().unwrap_or(n).trim_end_matches(".yaml").to_string();
+    let matches: Vec<&(&str, &str)> =
+        BUILTINS.iter().filter(|(n, _)| *n == name || bare(n) == bare(name) && !name.contains('/')).collect();
+    match matches[..] {
+        [one] => Ok(one),
+        _ => {
+            // Suggest by file name too: `virtal-service` is far from `istio/virtual-service.yaml`.
+            let known: Vec<&str> = BUILTINS.iter().map(|(n, _)| *n).collect();
+            let short: Vec<String> = known.iter().map(|n| bare(n)).collect();
+            let hint = match crate::diag::suggest::did_you_mean(&bare(name), short.iter().map(String::as_str)) {
+                Some(s) => format!("did you mean `{}`?", known[short.iter().position(|k| k == s).unwrap_or(0)]),
+                None => crate::diag::suggest::hint(name, "templates", &known).unwrap_or_default(),
+            };
+            bail!("no built-in template `{name}`; {hint}")
+        }
+    }
+}
+
 /// Copies built-in templates into `dir` (all, or those named), refusing to overwrite
 /// existing files unless `force`. Returns the paths written.
 pub fn eject(dir: &Path, names: &[String], force: bool) -> Result<Vec<PathBuf>> {
-    let known: Vec<&str> = BUILTINS.iter().map(|(n, _)| *n).collect();
-    for n in names {
-        if !known.contains(&n.as_str()) {
-            let hint = crate::diag::suggest::hint(n, "templates", &known).unwrap_or_default();
-            bail!("no built-in template `{n}`; {hint}");
-        }
-    }
-    let chosen: Vec<&(&str, &str)> =
-        BUILTINS.iter().filter(|(n, _)| names.is_empty() || names.iter().any(|x| x == n)).collect();
+    let chosen: Vec<&(&str, &str)> = if names.is_empty() {
+        BUILTINS.iter().collect()
+    } else {
+        names.iter().map(|n| resolve(n)).collect::<Result<_>>()?
+    };
     for (n, _) in &chosen {
         let path = dir.join(n);
         if path.exists() && !force {
@@ -150,6 +171,15 @@ mod tests {
     use super::*;
 
     /// The embedded list and the `templates/` directory must not drift apart.
+    #[test]
+    fn templates_are_found_by_full_or_short_name() {
+        for n in ["istio/gateway.yaml", "gateway.yaml", "gateway"] {
+            assert_eq!(resolve(n).unwrap().0, "istio/gateway.yaml");
+        }
+        assert!(resolve("istio/gatewy.yaml").unwrap_err().to_string().contains("did you mean"));
+        assert!(resolve("other/gateway.yaml").is_err());
+    }
+
     #[test]
     fn builtins_match_templates_dir() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");

@@ -1,0 +1,142 @@
+//! The command line end to end: templates (list, eject, override, verification of overridden
+//! output), `build --check`, stale-file removal, warnings, and exit codes.
+
+mod common;
+
+use std::fs;
+
+use common::{meshgen, root, scratch_copy, tree};
+
+fn fixture(name: &str) -> tempfile::TempDir {
+    scratch_copy(&root().join("tests/fixtures").join(name))
+}
+
+#[test]
+fn templates_list_and_eject() {
+    let tmp = fixture("weighted-split");
+    let r = meshgen(tmp.path(), &["templates", "list"]);
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains("istio/virtual-service.yaml\tbuilt-in"), "{}", r.stdout);
+
+    let r = meshgen(tmp.path(), &["templates", "eject", "virtual-service"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ejected = tmp.path().join("templates/istio/virtual-service.yaml");
+    assert_eq!(
+        fs::read_to_string(&ejected).unwrap(),
+        fs::read_to_string(root().join("templates/istio/virtual-service.yaml")).unwrap()
+    );
+    // Ejecting again would overwrite a customised copy: refused without --force.
+    let r = meshgen(tmp.path(), &["templates", "eject", "virtual-service"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--force"), "{}", r.stderr);
+    let r = meshgen(tmp.path(), &["templates", "eject", "virtal-service.yaml"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("did you mean"), "{}", r.stderr);
+
+    let r = meshgen(tmp.path(), &["templates", "list", "--templates", "templates"]);
+    assert!(r.stdout.contains("istio/virtual-service.yaml\toverridden"), "{}", r.stdout);
+}
+
+#[test]
+fn an_overriding_template_is_used_and_its_output_verified() {
+    let tmp = fixture("weighted-split");
+    let plain = meshgen(tmp.path(), &["build", "--stdout"]);
+    assert_eq!(plain.code, 0);
+    meshgen(tmp.path(), &["templates", "eject", "virtual-service"]);
+    let path = tmp.path().join("templates/istio/virtual-service.yaml");
+    let text = fs::read_to_string(&path).unwrap();
+    fs::write(&path, text.replace("kind: VirtualService", "kind: VirtualService\n# reviewed by the platform team"))
+        .unwrap();
+    fs::write(
+        tmp.path().join("meshgen.yaml"),
+        "inventory: [inventory]\ntemplates: templates\ndefaults: {namespace: apps}\n",
+    )
+    .unwrap();
+    let custom = meshgen(tmp.path(), &["build", "--stdout"]);
+    assert_eq!(custom.code, 0, "{}", custom.stderr);
+    assert!(custom.stdout.contains("# reviewed by the platform team"));
+    assert_eq!(custom.stdout.replace("# reviewed by the platform team\n", ""), plain.stdout);
+
+    // A template that emits something else than the object it is for is refused.
+    for (bad, expected) in [
+        (
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: reviews, namespace: apps}\n",
+            "produced an invalid VirtualService `apps/reviews`",
+        ),
+        (&format!("{text}\n---\napiVersion: v1\nkind: Secret\n"), "produced an invalid VirtualService"),
+        ("{{ nope }}", "failed to render template `istio/virtual-service.yaml`"),
+        ("{% if %}", "failed to parse templates"),
+    ] {
+        fs::write(&path, bad).unwrap();
+        let r = meshgen(tmp.path(), &["build"]);
+        assert_eq!(r.code, 2, "{bad}: {}", r.stderr);
+        assert!(r.stderr.contains(expected), "{bad}: {}", r.stderr);
+        assert!(!tmp.path().join("out").exists());
+    }
+}
+
+#[test]
+fn build_check_reports_drift_with_a_diff() {
+    let tmp = fixture("weighted-split");
+    let r = meshgen(tmp.path(), &["build", "--check"]);
+    assert_eq!(r.code, 1, "nothing built yet: {}", r.stderr);
+    assert!(r.stderr.contains("missing: apps/virtualservice-reviews.yaml"), "{}", r.stderr);
+
+    assert_eq!(meshgen(tmp.path(), &["build"]).code, 0);
+    let r = meshgen(tmp.path(), &["build", "--check"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    let inv = tmp.path().join("inventory/services.yaml");
+    fs::write(&inv, fs::read_to_string(&inv).unwrap().replace("v1: 50, v2: 50", "v1: 90, v2: 10")).unwrap();
+    let r = meshgen(tmp.path(), &["build", "--check"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("changed: apps/virtualservice-reviews.yaml"), "{}", r.stderr);
+    assert!(r.stderr.contains("-          weight: 50") && r.stderr.contains("+          weight: 90"), "{}", r.stderr);
+}
+
+#[test]
+fn objects_no_longer_produced_are_removed() {
+    let tmp = fixture("workload-group");
+    assert_eq!(meshgen(tmp.path(), &["build"]).code, 0);
+    assert!(tree(&tmp.path().join("out")).contains_key("apps/workloadgroup-indexer.yaml"));
+    let inv = tmp.path().join("inventory/services.yaml");
+    let text = fs::read_to_string(&inv).unwrap();
+    let cut = text.find("  indexer:").unwrap();
+    fs::write(&inv, &text[..cut]).unwrap();
+    let r = meshgen(tmp.path(), &["build"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let files = tree(&tmp.path().join("out"));
+    assert!(files.keys().all(|k| !k.contains("indexer")), "{:?}", files.keys());
+    assert!(files.contains_key("apps/workloadgroup-batch.yaml"));
+    let kustomization = String::from_utf8(files["kustomization.yaml"].clone()).unwrap();
+    assert!(!kustomization.contains("indexer"));
+}
+
+#[test]
+fn dependency_cycles_are_warnings() {
+    let tmp = common::project(&[
+        ("meshgen.yaml", "defaults: {namespace: apps}\n"),
+        (
+            "inventory/a.yaml",
+            "services:\n  a:\n    ports: {http: 80}\n    pods: {app: a}\n    dependsOn: [b]\n  b:\n    ports: {http: 80}\n    pods: {app: b}\n    dependsOn: [a]\n",
+        ),
+    ]);
+    let r = meshgen(tmp.path(), &["build", "--stdout"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("warning[dependency-cycle]"), "{}", r.stderr);
+    assert!(r.stderr.contains("`a`") && r.stderr.contains("`b`"), "{}", r.stderr);
+}
+
+#[test]
+fn usage_and_missing_project_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = meshgen(tmp.path(), &["build"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("meshgen.yaml"), "{}", r.stderr);
+    assert_eq!(meshgen(tmp.path(), &["build", "--no-such-flag"]).code, 2);
+    let r = meshgen(tmp.path(), &["--version"]);
+    assert_eq!(r.code, 0);
+    // -C runs elsewhere.
+    let r = meshgen(tmp.path(), &["check", "-C", root().join("tests/fixtures/vm-service").to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
