@@ -220,3 +220,82 @@ proptest! {
         }
     }
 }
+
+/// Every object context the fixtures and the bundled inventory produce, through the library.
+fn all_contexts() -> Vec<meshgen::render::context::Object> {
+    use meshgen::{diag::Diagnostics, graph, load, model};
+    let mut projects: Vec<std::path::PathBuf> = common::fixtures().into_iter().map(|(_, p)| p).collect();
+    projects.push(common::root());
+    let mut out = Vec::new();
+    for dir in projects {
+        let mut diags = Diagnostics::default();
+        let src = load::project_file(&dir.join("meshgen.yaml"), load::Limits::default(), &mut diags).unwrap();
+        let project = model::project::parse(&src, &mut diags);
+        let sources = load::inventory(&project.root, &project.inventory, &[], project.limits, &mut diags).unwrap();
+        let inv = model::build(&project, &sources, &mut diags);
+        let g = graph::build(&inv, &mut diags);
+        assert!(!diags.has_errors(), "{}: {diags:?}", dir.display());
+        out.extend(meshgen::render::context::objects(&inv, &g));
+    }
+    out
+}
+
+/// The context with every string leaf replaced by `x` (keys and numbers kept).
+fn poison(v: &serde_json::Value, x: &str) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        J::String(_) => J::String(x.into()),
+        J::Array(a) => J::Array(a.iter().map(|v| poison(v, x)).collect()),
+        J::Object(m) => J::Object(m.iter().map(|(k, v)| (k.clone(), poison(v, x))).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Paths of the string leaves equal to `x`, and the shape of everything else.
+fn leaves(v: &Value, x: &str, at: String, marked: &mut Vec<String>, other: &mut Vec<String>) {
+    match v {
+        Value::Mapping(m) => {
+            for (k, v) in m {
+                leaves(v, x, format!("{at}.{}", k.as_str().unwrap_or("?")), marked, other);
+            }
+        }
+        Value::Sequence(s) => {
+            for (i, v) in s.iter().enumerate() {
+                leaves(v, x, format!("{at}[{i}]"), marked, other);
+            }
+        }
+        Value::String(s) if s == x => marked.push(at),
+        leaf => other.push(format!("{at}={leaf:?}")),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Below validation: every string that reaches any built-in template, whatever it holds,
+    /// comes back as the same scalar in the same place (`marked`), and nothing else moves.
+    #[test]
+    fn every_string_field_of_every_builtin_template_round_trips(x in hostile()) {
+        let benign = "benign-value";
+        // Templates omit empty optional fields (`{% if serviceAccount %}`); validation never lets
+        // an empty string through, so only non-empty values matter here.
+        prop_assume!(x != benign && !x.is_empty());
+        let templates = meshgen::render::Templates::load(None).unwrap();
+        let objects = all_contexts();
+        let kinds: std::collections::BTreeSet<&str> = objects.iter().map(|o| o.kind.as_str()).collect();
+        prop_assert_eq!(kinds.len(), 6, "every template is exercised: {:?}", kinds);
+        for o in &objects {
+            let name = o.kind.template();
+            let render = |s: &str| templates.render(name, &poison(&o.context, s)).unwrap();
+            let (good, bad) = (render(benign), render(&x));
+            let (good, bad) = (documents(&good), documents(&bad));
+            prop_assert_eq!(bad.len(), 1, "{} became {} documents", name, bad.len());
+            let (mut m1, mut o1, mut m2, mut o2) = (vec![], vec![], vec![], vec![]);
+            leaves(&good[0], benign, String::new(), &mut m1, &mut o1);
+            leaves(&bad[0], &x, String::new(), &mut m2, &mut o2);
+            prop_assert!(!m1.is_empty());
+            prop_assert_eq!(m1, m2, "{}: a value moved or changed", name);
+            prop_assert_eq!(o1, o2, "{}: the structure changed", name);
+        }
+    }
+}
