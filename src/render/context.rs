@@ -77,28 +77,38 @@ pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "meshgen")
 /// The annotation naming the inventory file and entity an object comes from.
 pub const SOURCE_ANNOTATION: &str = "meshgen.dev/source";
 
+/// Collects the objects of the entity being compiled (`namespace`, `entity`, `source`).
 struct Builder<'a> {
     inv: &'a Inventory,
     graph: &'a MeshGraph,
     out: Vec<Object>,
+    namespace: String,
+    entity: String,
+    source: String,
 }
 
 impl Builder<'_> {
-    fn push(
-        &mut self,
-        kind: Kind,
-        name: &str,
-        namespace: &str,
-        entity: &str,
-        source: &str,
-        mut fields: Map<String, Value>,
-    ) {
+    /// Starts the objects of another entity.
+    fn entity(&mut self, namespace: &str, name: &str, origin: &crate::diag::Origin) {
+        self.namespace = namespace.to_string();
+        self.entity = name.to_string();
+        self.source = source_ref(origin);
+    }
+
+    /// Adds an object of the current entity.
+    fn push(&mut self, kind: Kind, name: &str, fields: Map<String, Value>) {
+        let source = self.source.clone();
+        self.push_sourced(kind, name, source, fields);
+    }
+
+    /// Adds an object of the current entity that comes from one part of it (e.g. a VM).
+    fn push_sourced(&mut self, kind: Kind, name: &str, source: String, mut fields: Map<String, Value>) {
         fields.insert("api_version".into(), json!(self.inv.project.api_version.networking()));
         fields.insert(
             "metadata".into(),
             json!({
                 "name": name,
-                "namespace": namespace,
+                "namespace": self.namespace,
                 "labels": {MANAGED_BY.0: MANAGED_BY.1},
                 "annotations": {SOURCE_ANNOTATION: source},
             }),
@@ -106,8 +116,8 @@ impl Builder<'_> {
         self.out.push(Object {
             kind,
             name: name.to_string(),
-            namespace: namespace.to_string(),
-            entity: entity.to_string(),
+            namespace: self.namespace.clone(),
+            entity: self.entity.clone(),
             context: Value::Object(fields),
         });
     }
@@ -240,15 +250,12 @@ fn http_rule(svc: &Service, route: Option<&Route>, port: Option<u32>, add_port_m
 }
 
 fn service(b: &mut Builder<'_>, svc: &Service) {
-    let source = source_ref(&svc.origin);
+    b.entity(&svc.namespace, &svc.name, &svc.origin);
     let ns = &svc.namespace;
     if svc.service_entry {
         b.push(
             Kind::ServiceEntry,
             &svc.name,
-            ns,
-            &svc.name,
-            &source,
             fields(vec![
                 ("hosts", json!([svc.host])),
                 ("addresses", non_empty(&svc.addresses)),
@@ -269,9 +276,6 @@ fn service(b: &mut Builder<'_>, svc: &Service) {
         b.push(
             Kind::WorkloadGroup,
             &svc.name,
-            ns,
-            &svc.name,
-            &source,
             fields(vec![
                 ("labels", json!(svc.selector)),
                 ("template", Value::Object(template)),
@@ -282,7 +286,7 @@ fn service(b: &mut Builder<'_>, svc: &Service) {
     for vm in &svc.vms {
         let mut f = endpoint_json(vm).as_object().cloned().unwrap_or_default();
         f.insert("labels".into(), json!(vm.labels));
-        b.push(Kind::WorkloadEntry, &vm.name, ns, &svc.name, &format!("{}#{}", svc.origin.file, vm.origin.path), f);
+        b.push_sourced(Kind::WorkloadEntry, &vm.name, format!("{}#{}", svc.origin.file, vm.origin.path), f);
     }
 
     let mut policy = destination_policy(&svc.traffic);
@@ -294,9 +298,6 @@ fn service(b: &mut Builder<'_>, svc: &Service) {
         b.push(
             Kind::DestinationRule,
             &svc.name,
-            ns,
-            &svc.name,
-            &source,
             fields(vec![
                 ("host", json!(svc.host)),
                 ("trafficPolicy", if policy.is_empty() { Value::Null } else { Value::Object(policy) }),
@@ -311,9 +312,6 @@ fn service(b: &mut Builder<'_>, svc: &Service) {
         b.push(
             Kind::VirtualService,
             &svc.name,
-            ns,
-            &svc.name,
-            &source,
             fields(vec![
                 ("hosts", json!([svc.host])),
                 ("http", non_empty(&http)),
@@ -394,7 +392,7 @@ fn service_routes(svc: &Service) -> StreamRules {
 }
 
 fn external(b: &mut Builder<'_>, ext: &External) {
-    let source = source_ref(&ext.origin);
+    b.entity(&ext.namespace, &ext.name, &ext.origin);
     let ns = &ext.namespace;
     let tls_port = ext.tls.as_ref().map(|t| t.port);
     // With TLS origination the app's plain HTTP ports are sent to the remote TLS port.
@@ -403,9 +401,6 @@ fn external(b: &mut Builder<'_>, ext: &External) {
     b.push(
         Kind::ServiceEntry,
         &ext.name,
-        ns,
-        &ext.name,
-        &source,
         fields(vec![
             ("hosts", json!(ext.hosts)),
             ("addresses", non_empty(&ext.addresses)),
@@ -450,9 +445,6 @@ fn external(b: &mut Builder<'_>, ext: &External) {
         b.push(
             Kind::DestinationRule,
             &name,
-            ns,
-            &ext.name,
-            &source,
             fields(vec![
                 ("host", json!(host)),
                 ("trafficPolicy", Value::Object(policy)),
@@ -462,7 +454,7 @@ fn external(b: &mut Builder<'_>, ext: &External) {
     }
 
     match &ext.egress {
-        Some(dest) => egress(b, ext, dest.as_deref(), &source),
+        Some(dest) => egress(b, ext, dest.as_deref()),
         None => {
             let t = &ext.traffic;
             let http_ports: Vec<&Port> = ext.ports.iter().filter(|p| p.protocol.is_http()).collect();
@@ -483,9 +475,6 @@ fn external(b: &mut Builder<'_>, ext: &External) {
                 b.push(
                     Kind::VirtualService,
                     &ext.name,
-                    ns,
-                    &ext.name,
-                    &source,
                     fields(vec![
                         ("hosts", json!(ext.hosts)),
                         ("http", json!(rules)),
@@ -504,7 +493,7 @@ fn host_slug(host: &str) -> String {
 /// The Gateway + VirtualService pair that sends an external API's traffic through the egress
 /// gateway: the mesh's sidecars route to the gateway, the gateway routes to the API (HTTP by
 /// port, TLS by SNI, passed through untouched).
-fn egress(b: &mut Builder<'_>, ext: &External, dest: Option<&str>, source: &str) {
+fn egress(b: &mut Builder<'_>, ext: &External, dest: Option<&str>) {
     let ns = &ext.namespace;
     let gw_name = format!("{}-egress", ext.name);
     let gw_ref = format!("{ns}/{gw_name}");
@@ -523,9 +512,6 @@ fn egress(b: &mut Builder<'_>, ext: &External, dest: Option<&str>, source: &str)
     b.push(
         Kind::Gateway,
         &gw_name,
-        ns,
-        &ext.name,
-        source,
         fields(vec![("selector", json!(b.inv.project.egress_gateway.selector)), ("servers", json!(servers))]),
     );
 
@@ -535,9 +521,6 @@ fn egress(b: &mut Builder<'_>, ext: &External, dest: Option<&str>, source: &str)
         b.push(
             Kind::ServiceEntry,
             &format!("{}-destination", ext.name),
-            ns,
-            &ext.name,
-            source,
             fields(vec![
                 ("hosts", json!([dest])),
                 ("ports", ports_json(&ext.ports, |p| p.target_port)),
@@ -578,9 +561,6 @@ fn egress(b: &mut Builder<'_>, ext: &External, dest: Option<&str>, source: &str)
     b.push(
         Kind::VirtualService,
         &ext.name,
-        ns,
-        &ext.name,
-        source,
         fields(vec![
             ("hosts", json!(ext.hosts)),
             ("gateways", json!(["mesh", gw_ref])),
@@ -593,7 +573,8 @@ fn egress(b: &mut Builder<'_>, ext: &External, dest: Option<&str>, source: &str)
 
 /// Every object the inventory produces, in a stable order: by namespace, kind, name.
 pub fn objects(inv: &Inventory, graph: &MeshGraph) -> Vec<Object> {
-    let mut b = Builder { inv, graph, out: Vec::new() };
+    let mut b =
+        Builder { inv, graph, out: Vec::new(), namespace: String::new(), entity: String::new(), source: String::new() };
     for s in &inv.services {
         service(&mut b, s);
     }
