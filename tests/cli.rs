@@ -140,3 +140,80 @@ fn usage_and_missing_project_exit_2() {
     let r = meshgen(tmp.path(), &["check", "-C", root().join("tests/fixtures/vm-service").to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
+
+const CYCLE: &str = "services:\n  a:\n    ports: {http: 80}\n    pods: {app: a}\n    dependsOn: [b]\n  b:\n    ports: {http: 80}\n    pods: {app: b}\n    dependsOn: [a, a]\n";
+
+#[test]
+fn findings_are_suppressed_per_entity_or_per_run_and_warnings_can_be_denied() {
+    let tmp = common::project(&[("meshgen.yaml", "defaults: {namespace: apps}\n"), ("inventory/a.yaml", CYCLE)]);
+    let r = meshgen(tmp.path(), &["check", "--format", "concise"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("warning[dependency-cycle]") && r.stdout.contains("warning[duplicate-dependency]"));
+
+    // --deny warnings: the same findings fail the run, and build writes nothing.
+    let r = meshgen(tmp.path(), &["build", "--deny", "warnings", "--format", "concise"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("error[dependency-cycle]"), "{}", r.stderr);
+    assert!(!tmp.path().join("out").exists());
+
+    // --allow silences one code for the run.
+    let r =
+        meshgen(tmp.path(), &["check", "--format", "concise", "--allow", "duplicate-dependency", "--deny", "warnings"]);
+    assert_eq!(r.code, 1);
+    assert!(!r.stdout.contains("duplicate-dependency") && r.stdout.contains("dependency-cycle"), "{}", r.stdout);
+
+    // `ignore:` on the entity, with a reason, silences it there.
+    let ignored = CYCLE.replacen(
+        "    dependsOn: [b]\n",
+        "    dependsOn: [b]\n    ignore: [{code: dependency-cycle, reason: \"a and b call back by design\"}]\n",
+        1,
+    );
+    fs::write(tmp.path().join("inventory/a.yaml"), ignored).unwrap();
+    let r =
+        meshgen(tmp.path(), &["check", "--format", "concise", "--allow", "duplicate-dependency", "--deny", "warnings"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    // Errors cannot be suppressed; unknown codes get a suggestion; a stale ignore is reported.
+    let r = meshgen(tmp.path(), &["check", "--allow", "duplicate-name"]);
+    assert_eq!(r.code, 2);
+    let r = meshgen(tmp.path(), &["check", "--allow", "dependncy-cycle"]);
+    assert!(r.code == 2 && r.stderr.contains("did you mean `dependency-cycle`?"), "{}", r.stderr);
+    fs::write(
+        tmp.path().join("inventory/a.yaml"),
+        "services:\n  a:\n    ports: {http: 80}\n    pods: {app: a}\n    ignore: [{code: self-dependency, reason: old}]\n",
+    )
+    .unwrap();
+    let r = meshgen(tmp.path(), &["check", "--format", "concise"]);
+    assert!(r.stdout.contains("inventory/a.yaml:5:14: warning[unused-ignore]"), "{}", r.stdout);
+}
+
+#[test]
+fn diagnostics_in_sarif_and_github_formats() {
+    let tmp = common::project(&[
+        ("meshgen.yaml", "defaults: {namespace: apps}\n"),
+        ("inventory/a.yaml", "services:\n  a:\n    hots: x\n"),
+    ]);
+    let r = meshgen(tmp.path(), &["check", "--format", "sarif"]);
+    assert_eq!(r.code, 1);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("SARIF on stdout");
+    let result = &v["runs"][0]["results"][0];
+    assert_eq!(result["ruleId"], "unknown-field");
+    assert_eq!(result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "inventory/a.yaml");
+    assert_eq!(result["locations"][0]["physicalLocation"]["region"]["startLine"], 3);
+
+    // A clean run still gives a SARIF log, with no results.
+    fs::write(tmp.path().join("inventory/a.yaml"), "services:\n  a:\n    ports: {http: 80}\n    pods: {app: a}\n")
+        .unwrap();
+    let r = meshgen(tmp.path(), &["check", "--format", "sarif"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("SARIF on stdout");
+    assert_eq!(v["runs"][0]["results"].as_array().map(Vec::len), Some(0));
+    fs::write(tmp.path().join("inventory/a.yaml"), "services:\n  a:\n    hots: x\n").unwrap();
+
+    let r = meshgen(tmp.path(), &["check", "--format", "github"]);
+    assert_eq!(
+        r.stdout,
+        "::error file=inventory/a.yaml,line=3,col=5,title=meshgen unknown-field::unknown field `hots` \
+         (services.a.hots)%0Ahelp: did you mean `host`?\n"
+    );
+}

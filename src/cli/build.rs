@@ -12,7 +12,7 @@ use crate::emit::{self, Drift};
 /// Compiles and writes (or checks) the output.
 pub(super) fn run(args: &BuildArgs, color: bool) -> Result<u8> {
     let mut c = compile(&args.project, true)?;
-    c.print_diagnostics(&args.project, color);
+    c.print_diagnostics(&args.project, color, false)?;
     let Some(manifests) = c.manifests.take() else {
         // Machine-readable formats keep stderr parseable: the findings say it all.
         if args.project.format == crate::diag::render::Format::Human {
@@ -90,7 +90,7 @@ fn report_drift(out: &std::path::Path, plan: &emit::Plan, drift: &[Drift]) {
 /// Analyses the inventory and prints the findings.
 pub(super) fn check(args: &CheckArgs, color: bool) -> Result<u8> {
     let c = compile(&args.project, true)?;
-    c.print_diagnostics(&args.project, color);
+    c.print_diagnostics(&args.project, color, true)?;
     let (errors, warnings) = c.diags.counts();
     if errors > 0 {
         return Ok(EXIT_FINDINGS);

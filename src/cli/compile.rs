@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use super::args::ProjectArgs;
 use crate::diag::Diagnostics;
-use crate::diag::render::{SourceMap, Style, render};
+use crate::diag::render::{Format, SourceMap, Style, render};
 use crate::load::{self, Source};
 use crate::model::{self, Inventory, Project};
 use crate::render::{self as rendering, Manifest, Templates};
@@ -21,17 +21,25 @@ pub(super) struct Compiled {
 }
 
 impl Compiled {
-    /// Prints the diagnostics (to stderr) in the chosen format.
-    pub(super) fn print_diagnostics(&self, args: &ProjectArgs, color: bool) {
-        if self.diags.is_empty() {
-            return;
+    /// Prints the diagnostics in the chosen format: to stderr for `build` (whose stdout may
+    /// carry manifests), to stdout for `check` (the report is its output).
+    pub(super) fn print_diagnostics(&self, args: &ProjectArgs, color: bool, to_stdout: bool) -> Result<()> {
+        // JSON and SARIF consumers expect a document even when there is nothing to report.
+        if self.diags.is_empty() && !matches!(args.format, Format::Json | Format::Sarif) {
+            return Ok(());
         }
         let mut map = SourceMap::new();
         for s in &self.sources {
             map.add(&s.name, &s.text);
         }
         let sorted = self.diags.clone().sorted();
-        eprint!("{}", render(&sorted, &mut map, args.format, Style::new(color)));
+        let text = render(&sorted, &mut map, args.format, Style::new(color));
+        if to_stdout {
+            std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes())?;
+        } else {
+            eprint!("{text}");
+        }
+        Ok(())
     }
 }
 
@@ -58,6 +66,22 @@ pub(super) fn compile(args: &ProjectArgs, render: bool) -> Result<Compiled> {
     sources.extend(load::inventory(&project.root, &project.inventory, &exclude, project.limits, &mut diags)?);
     let inventory = model::build(&project, &sources[1..], &mut diags);
     let graph = crate::graph::build(&inventory, &mut diags);
+    for code in &args.allow {
+        match crate::diag::codes::lookup(code) {
+            Some(c) if c.suppressible => {}
+            Some(c) => anyhow::bail!("`--allow {}`: this finding cannot be suppressed", c.name),
+            None => {
+                let names: Vec<&str> = crate::diag::codes::CODES.iter().map(|c| c.name).collect();
+                let hint = crate::diag::suggest::hint(code, "codes", &names).unwrap_or_default();
+                anyhow::bail!("`--allow {code}`: unknown code; {hint}");
+            }
+        }
+    }
+    let scopes: Vec<_> = inventory.suppressions.iter().map(|s| (&s.scope, s.code, &s.origin)).collect();
+    diags.suppress(&args.allow, &scopes);
+    if args.deny.is_some() {
+        diags.deny_warnings();
+    }
     let manifests = if render && !diags.has_errors() {
         let templates = Templates::load(project.templates.as_deref())?;
         let m = rendering::render(&inventory, &graph, &templates, &mut diags)?;

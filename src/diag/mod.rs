@@ -5,7 +5,9 @@
 //! place as a file plus a YAML path; the line and column are looked up only when the
 //! diagnostic is printed ([`locate`]), so a clean build never pays for position tracking.
 
+pub mod codes;
 pub mod locate;
+mod machine;
 pub mod render;
 pub mod suggest;
 
@@ -91,6 +93,13 @@ pub fn join_path(base: &str, field: &str) -> String {
     }
 }
 
+/// True when `o` is `scope` or inside it (same file and document, path below).
+fn within(o: &Origin, scope: &Origin) -> bool {
+    o.file == scope.file
+        && o.doc == scope.doc
+        && o.path.strip_prefix(&scope.path).is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+}
+
 /// One problem found in the inventory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
@@ -171,6 +180,42 @@ impl Diagnostics {
     /// True when nothing was recorded.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
+    }
+
+    /// Drops suppressed findings: those whose code is in `allow` (`--allow`), and those at
+    /// or below a scope with an `ignore` entry for their code (`scopes`: scope, code, where
+    /// the entry is). Unsuppressible codes are kept whatever is asked. An `ignore` entry
+    /// that suppressed nothing becomes an `unused-ignore` warning, so stale ones get cleaned.
+    pub fn suppress(&mut self, allow: &[String], scopes: &[(&Origin, &'static str, &Origin)]) {
+        let mut used = vec![false; scopes.len()];
+        self.items.retain(|d| {
+            if !codes::lookup(d.code).is_some_and(|c| c.suppressible) {
+                return true;
+            }
+            if allow.iter().any(|a| a == d.code) {
+                return false;
+            }
+            let hit = scopes.iter().position(|(scope, code, _)| *code == d.code && within(&d.origin, scope));
+            if let Some(i) = hit {
+                used[i] = true;
+            }
+            hit.is_none()
+        });
+        for ((_, code, at), used) in scopes.iter().zip(used) {
+            if !used && !allow.iter().any(|a| a == "unused-ignore") {
+                self.items.push(
+                    Diagnostic::warning("unused-ignore", (*at).clone(), format!("nothing to ignore: no `{code}` here"))
+                        .help("remove this entry"),
+                );
+            }
+        }
+    }
+
+    /// Turns every warning into an error (`--deny warnings`).
+    pub fn deny_warnings(&mut self) {
+        for d in &mut self.items {
+            d.severity = Severity::Error;
+        }
     }
 
     /// The diagnostics in a stable order: by file, document, path, then code and message.

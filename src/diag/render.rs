@@ -1,13 +1,11 @@
 //! Prints diagnostics: `human` (source excerpt with carets), `concise` (one line each, for
-//! grep and editors) and `json` (for machines).
+//! grep and editors), and the machine formats of [`super::machine`].
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use serde::Serialize;
-
 use super::locate::{Locator, Position};
-use super::{Diagnostic, Origin, Severity};
+use super::{Diagnostic, Origin, Severity, machine};
 
 /// The output format of diagnostics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -18,6 +16,10 @@ pub enum Format {
     Concise,
     /// A JSON array, one object per diagnostic.
     Json,
+    /// SARIF 2.1.0, for code scanning.
+    Sarif,
+    /// GitHub Actions workflow commands (annotations on the pull request).
+    Github,
 }
 
 /// The text of the inventory files, so that diagnostics can quote them and find positions.
@@ -38,7 +40,7 @@ impl<'a> SourceMap<'a> {
         self.texts.insert(name, text);
     }
 
-    fn position(&mut self, o: &Origin) -> Option<Position> {
+    pub(super) fn position(&mut self, o: &Origin) -> Option<Position> {
         if let Some((line, col)) = o.position {
             return Some(Position { line, col, width: 1 });
         }
@@ -70,36 +72,12 @@ impl Style {
     }
 }
 
-#[derive(Serialize)]
-struct JsonLocation<'a> {
-    file: &'a str,
-    line: Option<usize>,
-    column: Option<usize>,
-    path: &'a str,
-}
-
-#[derive(Serialize)]
-struct JsonRelated<'a> {
-    #[serde(flatten)]
-    location: JsonLocation<'a>,
-    message: &'a str,
-}
-
-#[derive(Serialize)]
-struct JsonDiagnostic<'a> {
-    severity: Severity,
-    code: &'a str,
-    message: &'a str,
-    #[serde(flatten)]
-    location: JsonLocation<'a>,
-    help: Option<&'a str>,
-    related: Vec<JsonRelated<'a>>,
-}
-
 /// Renders diagnostics in the given format, followed (in the human format) by a summary line.
 pub fn render(diags: &[Diagnostic], sources: &mut SourceMap<'_>, format: Format, style: Style) -> String {
     match format {
-        Format::Json => render_json(diags, sources),
+        Format::Json => machine::render_json(diags, sources),
+        Format::Sarif => machine::render_sarif(diags, sources),
+        Format::Github => machine::render_github(diags, sources),
         Format::Concise => {
             let mut out = String::new();
             for d in diags {
@@ -194,32 +172,4 @@ fn excerpt(out: &mut String, sources: &SourceMap<'_>, file: &str, p: Position, s
         shown.chars().take(p.col.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
     let width = p.width.min(shown.chars().count().saturating_sub(p.col - 1).max(1));
     let _ = writeln!(out, " {pad} | {indent}{}", style.paint(color, &"^".repeat(width)));
-}
-
-fn render_json(diags: &[Diagnostic], sources: &mut SourceMap<'_>) -> String {
-    let items: Vec<JsonDiagnostic<'_>> = diags
-        .iter()
-        .map(|d| {
-            let pos = sources.position(&d.origin);
-            JsonDiagnostic {
-                severity: d.severity,
-                code: d.code,
-                message: &d.message,
-                location: json_location(&d.origin, pos),
-                help: d.help.as_deref(),
-                related: d
-                    .related
-                    .iter()
-                    .map(|(o, m)| JsonRelated { location: json_location(o, sources.position(o)), message: m })
-                    .collect(),
-            }
-        })
-        .collect();
-    let mut s = serde_json::to_string_pretty(&items).unwrap_or_else(|_| "[]".into());
-    s.push('\n');
-    s
-}
-
-fn json_location(o: &Origin, pos: Option<Position>) -> JsonLocation<'_> {
-    JsonLocation { file: &o.file, line: pos.map(|p| p.line), column: pos.map(|p| p.col), path: &o.path }
 }

@@ -357,9 +357,56 @@ pub struct Inventory {
     pub services: Vec<Service>,
     /// External APIs.
     pub externals: Vec<External>,
+    /// Findings suppressed by `ignore:` entries of entities.
+    pub suppressions: Vec<Suppression>,
     /// Names declared in the inventory whose entity had errors (and so is absent above):
     /// references to them are not reported again as unknown.
     pub invalid: BTreeSet<String>,
+}
+
+/// A finding suppressed for one entity (`ignore:`).
+#[derive(Debug, Clone)]
+pub struct Suppression {
+    /// The entity it applies to (diagnostics at or below this origin).
+    pub scope: Origin,
+    /// The suppressed code.
+    pub code: &'static str,
+    /// Where the `ignore` entry is, to report it when it suppresses nothing.
+    pub origin: Origin,
+}
+
+/// Validates an entity's `ignore:` entries into suppressions.
+fn suppressions(entries: &[raw::RawIgnore], scope: &Origin, diags: &mut Diagnostics, out: &mut Vec<Suppression>) {
+    for (i, e) in entries.iter().enumerate() {
+        let at = scope.child("ignore").index(i);
+        if e.reason.trim().is_empty() {
+            diags.push(
+                Diagnostic::error("missing-field", at.child("reason"), "an ignored finding needs a reason")
+                    .help("say why the finding does not apply here; reviewers read it"),
+            );
+        }
+        match crate::diag::codes::lookup(&e.code) {
+            Some(c) if c.suppressible => {
+                out.push(Suppression { scope: scope.clone(), code: c.name, origin: at });
+            }
+            Some(c) => diags.push(
+                Diagnostic::error("invalid-value", at.child("code"), format!("`{}` cannot be ignored", c.name))
+                    .help("it would make the output wrong or rejected by Istio; fix the inventory instead"),
+            ),
+            None => diags.push(
+                Diagnostic::error(
+                    "invalid-value",
+                    at.child("code"),
+                    format!("unknown code `{}`", validate::shown(&e.code)),
+                )
+                .maybe_help(crate::diag::suggest::hint(
+                    &e.code,
+                    "codes",
+                    &crate::diag::codes::CODES.iter().map(|c| c.name).collect::<Vec<_>>(),
+                )),
+            ),
+        }
+    }
 }
 
 /// Deserialises `value` into `T`, turning serde's error into a diagnostic at the exact YAML
@@ -426,6 +473,7 @@ pub fn build(project: &Project, sources: &[Source], diags: &mut Diagnostics) -> 
     // name → origin of the first declaration, to report duplicates with both places.
     let mut seen: BTreeMap<String, Origin> = BTreeMap::new();
     let mut invalid = BTreeSet::new();
+    let mut suppressed = Vec::new();
     for source in sources {
         for (i, doc) in source.docs.iter().enumerate() {
             if doc.is_null() {
@@ -471,12 +519,20 @@ pub fn build(project: &Project, sources: &[Source], diags: &mut Diagnostics) -> 
                     seen.insert(name.to_string(), eorigin.clone());
                     let ns = doc_ns.as_deref().unwrap_or(&project.defaults.namespace);
                     let built = if kind == "services" {
-                        from_value(value, &eorigin, diags)
-                            .and_then(|r| service::build(project, name, ns, r, eorigin, diags))
+                        from_value::<raw::RawService>(value, &eorigin, diags)
+                            .and_then(|mut r| {
+                                let ignore = r.ignore.take().unwrap_or_default();
+                                suppressions(&ignore, &eorigin, diags, &mut suppressed);
+                                service::build(project, name, ns, r, eorigin, diags)
+                            })
                             .map(|s| services.push(s))
                     } else {
-                        from_value(value, &eorigin, diags)
-                            .and_then(|r| external::build(project, name, ns, r, eorigin, diags))
+                        from_value::<raw::RawExternal>(value, &eorigin, diags)
+                            .and_then(|mut r| {
+                                let ignore = r.ignore.take().unwrap_or_default();
+                                suppressions(&ignore, &eorigin, diags, &mut suppressed);
+                                external::build(project, name, ns, r, eorigin, diags)
+                            })
                             .map(|e| externals.push(e))
                     };
                     if built.is_none() {
@@ -502,7 +558,7 @@ pub fn build(project: &Project, sources: &[Source], diags: &mut Diagnostics) -> 
     }
     services.sort_by(|a: &Service, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     externals.sort_by(|a: &External, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    Inventory { project: project.clone(), services, externals, invalid }
+    Inventory { project: project.clone(), services, externals, suppressions: suppressed, invalid }
 }
 
 /// The file name to show for an origin: used by renderers for the source annotation.

@@ -88,6 +88,18 @@ pub struct RawService {
     pub depends_on: Option<Vec<String>>,
     /// Visibility: a list of namespaces (`.`, `*`, names) or `consumers`.
     pub export_to: Option<ShortOr<RawExportTo>>,
+    /// Findings to suppress for this entity, each with a reason.
+    pub ignore: Option<Vec<RawIgnore>>,
+}
+
+/// `ignore: [{code: dependency-cycle, reason: "…"}]`: a suppressed finding.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIgnore {
+    /// The diagnostic code.
+    pub code: String,
+    /// Why it is fine here (required: a suppression without a reason is not reviewable).
+    pub reason: String,
 }
 
 /// One virtual machine of a service.
@@ -343,6 +355,8 @@ pub struct RawExternal {
     pub export_to: Option<ShortOr<RawExportTo>>,
     /// Traffic policy, merged over the project defaults.
     pub traffic: Option<Traffic>,
+    /// Findings to suppress for this entity, each with a reason.
+    pub ignore: Option<Vec<RawIgnore>>,
 }
 
 /// One endpoint of an external API.

@@ -1,0 +1,86 @@
+//! The registry of diagnostic codes: every code meshgen can report, with a one-line summary.
+//! Codes are stable (scripts, `ignore:` entries and `--allow` name them); `docs/checks.md`
+//! has a section per code, and a test keeps the three in step.
+
+/// One diagnostic code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Code {
+    /// The kebab-case code.
+    pub name: &'static str,
+    /// What it reports, in a few words.
+    pub summary: &'static str,
+    /// Whether it can be suppressed (`ignore:` on an entity, `--allow`). Errors that would
+    /// make the output wrong or rejected by Istio cannot be.
+    pub suppressible: bool,
+}
+
+const fn code(name: &'static str, summary: &'static str, suppressible: bool) -> Code {
+    Code { name, summary, suppressible }
+}
+
+/// Every code, sorted by name.
+pub const CODES: &[Code] = &[
+    code("dependency-cycle", "services depend on each other in a cycle", true),
+    code("duplicate-address", "two workloads or endpoints of one entity share an address", false),
+    code("duplicate-dependency", "the same dependency is listed twice", true),
+    code("duplicate-name", "two entities share a name", false),
+    code("duplicate-port", "two ports share a number", false),
+    code("empty-inventory", "the inventory declares nothing", false),
+    code("failover-without-outlier-detection", "locality failover without outlier detection never fails over", true),
+    code("file-too-large", "an inventory file exceeds the size limit", false),
+    code("invalid-type", "a value has the wrong YAML type", false),
+    code("invalid-utf8", "a file is not UTF-8", false),
+    code("invalid-value", "a value is not valid for its field", false),
+    code("missing-field", "a required field is missing", false),
+    code("name-collision", "two entities would produce objects with the same name", false),
+    code("self-dependency", "an entity depends on itself", true),
+    code("unknown-dependency", "a dependency names nothing in the inventory", false),
+    code("unknown-field", "a field is not part of the inventory language", false),
+    code("unknown-port", "a route or override names a port the service does not have", false),
+    code("unknown-subset", "a route names a subset the service does not have", false),
+    code("unreachable-route", "a route can never match because an earlier one catches everything", false),
+    code("unused-ignore", "an `ignore` entry suppressed nothing", true),
+    code("yaml-syntax", "a file is not valid YAML", false),
+];
+
+/// The registry entry of `name`.
+pub fn lookup(name: &str) -> Option<&'static Code> {
+    CODES.iter().find(|c| c.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_sorted_unique_and_kebab_case() {
+        assert!(CODES.windows(2).all(|w| w[0].name < w[1].name));
+        for c in CODES {
+            assert!(c.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'), "{}", c.name);
+        }
+    }
+
+    /// Every code reported anywhere in the source is registered.
+    #[test]
+    fn every_code_in_the_source_is_registered() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut stack = vec![src];
+        let re = regex::Regex::new(r#"(?:error|warning)\(\s*"([a-z0-9-]+)""#).unwrap();
+        let mut seen = 0;
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "rs") && !p.ends_with("codes.rs") {
+                    let text = std::fs::read_to_string(&p).unwrap();
+                    for c in re.captures_iter(&text) {
+                        seen += 1;
+                        assert!(lookup(&c[1]).is_some(), "`{}` in {} is not in CODES", &c[1], p.display());
+                    }
+                }
+            }
+        }
+        assert!(seen > 50, "found only {seen} reports");
+    }
+}
