@@ -128,7 +128,9 @@ pub(super) fn build(
     let egress = raw.egress.as_ref().map(|ShortOr(e)| {
         let eo = origin.child("egress");
         if let Some(d) = &e.destination {
-            if cx.host(d, false, &eo.child("destination")) && !hosts.iter().any(|h| covers(h, d)) {
+            if !wildcard {
+                cx.error("invalid-value", eo.child("destination"), "`destination` is for wildcard hosts", Some("the gateway forwards each concrete host to itself; write `egress: gateway`".into()));
+            } else if cx.host(d, false, &eo.child("destination")) && !hosts.iter().any(|h| covers(h, d)) {
                 cx.error("invalid-value", eo.child("destination"), format!("destination `{d}` is not one of the API's hosts"), Some("the gateway can only forward to a host the API declares (or one under its wildcard)".into()));
             }
         } else if wildcard {
@@ -144,6 +146,19 @@ pub(super) fn build(
         }
         e.destination.clone()
     });
+
+    if let Some(t) = &tls {
+        let to = origin.child("tls");
+        // With NONE the proxy connects to the original destination port: the port switch TLS
+        // origination relies on (targetPort) never happens. Through the gateway, the
+        // destination is a concrete host resolved by DNS, where it does.
+        if wildcard && !matches!(&egress, Some(Some(_))) {
+            cx.error("invalid-value", to.clone(), "TLS origination towards a wildcard host needs the egress gateway", Some("add `egress: {destination: <host>}`: the gateway originates TLS to that host; without it Envoy connects to the original port in plain text".into()));
+        }
+        if t.credential_name.is_some() && egress.is_none() {
+            cx.error("invalid-value", to.child("credentialName"), "sidecars do not read `credentialName` from this DestinationRule", Some("give `clientCertificate`/`privateKey` paths mounted in the proxy, or route through the egress gateway (`egress: gateway`), which reads the secret".into()));
+        }
+    }
 
     let own = raw.traffic.clone().unwrap_or_default();
     cx.traffic(&own, &origin.child("traffic"), project.defaults.traffic.outlier_detection.is_some());
@@ -208,7 +223,8 @@ fn resolution(
         // and a concrete host is resolved by the proxy (DNS).
         None if any(AddressKind::Dns) => Resolution::Dns,
         None if !endpoints.is_empty() => Resolution::Static,
-        None if wildcard => Resolution::None,
+        // A wildcard or a CIDR range names no single server: pass through to the original one.
+        None if wildcard || addresses.iter().any(|a| a.contains('/')) => Resolution::None,
         None => Resolution::Dns,
     };
     let has_endpoints = raw.endpoints.is_some();

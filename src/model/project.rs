@@ -54,6 +54,8 @@ pub struct EgressGateway {
     pub selector: Labels,
     /// The gateway's Kubernetes service host.
     pub host: String,
+    /// The gateway's namespace (from its host, `<service>.<namespace>.svc…`).
+    pub namespace: String,
 }
 
 /// Settings every entity inherits unless it sets its own.
@@ -132,6 +134,7 @@ struct RawIstio {
 struct RawEgressGateway {
     selector: Option<BTreeMap<String, String>>,
     host: Option<String>,
+    namespace: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -202,13 +205,21 @@ pub fn parse(source: &Source, diags: &mut Diagnostics) -> Project {
     cx.host(&trust_domain, false, &origin.child("istio.trustDomain"));
 
     let gw = raw.istio.as_ref().and_then(|i| i.egress_gateway.as_ref());
+    let gw_host = gw
+        .and_then(|g| g.host.clone())
+        .unwrap_or_else(|| "istio-egressgateway.istio-system.svc.cluster.local".to_string());
+    // A Kubernetes service host names its namespace second: `<service>.<namespace>.svc…`.
+    let gw_namespace = gw
+        .and_then(|g| g.namespace.clone())
+        .or_else(|| gw_host.split('.').nth(1).map(str::to_string))
+        .unwrap_or_else(|| "istio-system".to_string());
+    cx.namespace(&gw_namespace, &origin.child("istio.egressGateway.namespace"));
     let egress_gateway = EgressGateway {
         selector: gw
             .and_then(|g| g.selector.clone())
             .unwrap_or_else(|| BTreeMap::from([("istio".to_string(), "egressgateway".to_string())])),
-        host: gw
-            .and_then(|g| g.host.clone())
-            .unwrap_or_else(|| "istio-egressgateway.istio-system.svc.cluster.local".to_string()),
+        host: gw_host,
+        namespace: gw_namespace,
     };
     cx.labels(&egress_gateway.selector, &origin.child("istio.egressGateway.selector"));
     cx.host(&egress_gateway.host, false, &origin.child("istio.egressGateway.host"));

@@ -109,6 +109,14 @@ pub(super) fn build(
             Some("remove `workloadGroup`".into()),
         );
     }
+    if workload_group.is_some() && !sidecar {
+        cx.error(
+            "invalid-value",
+            origin.child("workloadGroup"),
+            "a WorkloadGroup registers VMs through their sidecar, but this service runs without one",
+            Some("remove `workloadGroup`, or run the VMs with a sidecar".into()),
+        );
+    }
 
     let own = raw.traffic.clone().unwrap_or_default();
     cx.traffic(&own, &origin.child("traffic"), project.defaults.traffic.outlier_detection.is_some());

@@ -58,7 +58,7 @@ impl Traffic {
     pub fn over(&self, base: &Traffic) -> Traffic {
         Traffic {
             timeout: self.timeout.clone().or_else(|| base.timeout.clone()),
-            retries: merge_opt(&self.retries, &base.retries, Retries::over),
+            retries: merge_opt(&self.retries, &base.retries, Retries::over).map(Retries::normalized),
             fault: self.fault.clone().or_else(|| base.fault.clone()),
             connection_pool: merge_opt(&self.connection_pool, &base.connection_pool, ConnectionPool::over),
             outlier_detection: merge_opt(&self.outlier_detection, &base.outlier_detection, OutlierDetection::over),
@@ -90,6 +90,14 @@ pub struct Retries {
     pub retry_remote_localities: Option<bool>,
 }
 fieldwise_or!(Retries { attempts, per_try_timeout, retry_on, retry_remote_localities });
+
+impl Retries {
+    /// `attempts: 0` turns retries off, and Istio then rejects any other retry setting; so
+    /// an entity that switches off inherited retries keeps only `attempts: 0`.
+    pub fn normalized(self) -> Retries {
+        if self.attempts == Some(0) { Retries { attempts: Some(0), ..Retries::default() } } else { self }
+    }
+}
 
 fn percentage<S: Serializer>(p: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
     #[derive(Serialize)]

@@ -122,6 +122,19 @@ impl Builder<'_> {
         });
     }
 
+    /// exportTo of an external API's objects. Through the egress gateway, the gateway's own
+    /// namespace must see them too, or its leg of the route finds no host.
+    fn external_export(&self, ext: &External, allow_none: bool) -> Value {
+        let mut v = self.export_to(&ext.export_to, &ext.namespace, &ext.name, allow_none);
+        if let (Some(_), Value::Array(list)) = (&ext.egress, &mut v) {
+            let gw = &self.inv.project.egress_gateway.namespace;
+            if !list.iter().any(|n| n == "*" || n == gw.as_str()) && gw != &ext.namespace {
+                list.push(json!(gw));
+            }
+        }
+        v
+    }
+
     /// exportTo as a list: `consumers` becomes the entity's namespace plus its consumers'.
     /// DestinationRules and VirtualServices cannot use `~`, so it becomes `.` for them.
     fn export_to(&self, e: &Option<ExportTo>, namespace: &str, entity: &str, allow_none: bool) -> Value {
@@ -198,11 +211,18 @@ fn destination(host: &str, subset: Option<&str>, port: Option<u32>) -> Value {
 }
 
 /// One HTTP rule of a service's VirtualService.
-fn http_rule(svc: &Service, route: Option<&Route>, port: Option<u32>, add_port_match: bool) -> Value {
+/// One HTTP rule of a service's VirtualService, for one port when the service has several
+/// (`add_port_match`); `None` when the route's matches all name other ports.
+fn http_rule(svc: &Service, route: Option<&Route>, port: Option<u32>, add_port_match: bool) -> Option<Value> {
     let t = &svc.traffic;
-    let mut matches: Vec<Value> = route
-        .map(|r| r.matches.iter().map(|m| serde_json::to_value(m).unwrap_or(Value::Null)).collect())
-        .unwrap_or_default();
+    let written = route.map(|r| &r.matches[..]).unwrap_or_default();
+    // A match that names a port applies on that port only.
+    let here: Vec<&crate::model::raw::HttpMatch> =
+        written.iter().filter(|m| !add_port_match || m.port.is_none() || m.port == port).collect();
+    if !written.is_empty() && here.is_empty() {
+        return None;
+    }
+    let mut matches: Vec<Value> = here.iter().map(|m| serde_json::to_value(m).unwrap_or(Value::Null)).collect();
     if add_port_match {
         let n = port.unwrap_or_default();
         if matches.is_empty() {
@@ -228,7 +248,7 @@ fn http_rule(svc: &Service, route: Option<&Route>, port: Option<u32>, add_port_m
         None => vec![json!({"destination": destination(&svc.host, None, port)})],
     };
     let retries: Option<Retries> = match (route.and_then(|r| r.retries.as_ref()), t.retries.as_ref()) {
-        (Some(r), Some(base)) => Some(r.over(base)),
+        (Some(r), Some(base)) => Some(r.over(base).normalized()),
         (r, base) => r.or(base).cloned(),
     };
     let name = route.and_then(|r| r.name.clone()).map(|n| match (add_port_match, port) {
@@ -236,7 +256,7 @@ fn http_rule(svc: &Service, route: Option<&Route>, port: Option<u32>, add_port_m
         _ => n,
     });
     let mirror = route.and_then(|r| r.mirror.as_ref());
-    Value::Object(fields(vec![
+    Some(Value::Object(fields(vec![
         ("name", json!(name)),
         ("match", if matches.is_empty() { Value::Null } else { json!(matches) }),
         ("route", json!(dests)),
@@ -246,7 +266,7 @@ fn http_rule(svc: &Service, route: Option<&Route>, port: Option<u32>, add_port_m
         ("mirror", mirror.map_or(Value::Null, |(s, _)| destination(&svc.host, s.as_deref(), port))),
         ("mirrorPercentage", mirror.and_then(|(_, p)| *p).map_or(Value::Null, |p| json!({"value": p}))),
         ("rewrite", non_empty(&route.and_then(|r| r.rewrite.clone()))),
-    ]))
+    ])))
 }
 
 fn service(b: &mut Builder<'_>, svc: &Service) {
@@ -343,11 +363,11 @@ fn service_routes(svc: &Service) -> StreamRules {
         for p in &http_ports {
             let port = multi.then_some(p.number);
             for r in &svc.routes {
-                http.push(http_rule(svc, Some(r), port, multi));
+                http.extend(http_rule(svc, Some(r), port, multi));
             }
             // Every request needs a rule: add a catch-all unless the last route is one.
             if svc.routes.last().is_none_or(|r| !r.matches.is_empty()) {
-                http.push(http_rule(svc, None, port, multi));
+                http.extend(http_rule(svc, None, port, multi));
             }
         }
     }
@@ -393,11 +413,12 @@ fn service_routes(svc: &Service) -> StreamRules {
 
 fn external(b: &mut Builder<'_>, ext: &External) {
     b.entity(&ext.namespace, &ext.name, &ext.origin);
-    let ns = &ext.namespace;
     let tls_port = ext.tls.as_ref().map(|t| t.port);
     // With TLS origination the app's plain HTTP ports are sent to the remote TLS port.
     let target = |p: &Port| p.target_port.or_else(|| if p.protocol.is_http() { tls_port } else { None });
     let endpoints: Vec<Value> = ext.endpoints.iter().map(endpoint_json).collect();
+    let export_se = b.external_export(ext, true);
+    let export = b.external_export(ext, false);
     b.push(
         Kind::ServiceEntry,
         &ext.name,
@@ -409,80 +430,115 @@ fn external(b: &mut Builder<'_>, ext: &External) {
             ("resolution", json!(ext.resolution.as_str())),
             ("endpoints", non_empty(&endpoints)),
             ("subjectAltNames", non_empty(&ext.subject_alt_names)),
-            ("exportTo", b.export_to(&ext.export_to, ns, &ext.name, true)),
+            ("exportTo", export_se.clone()),
         ]),
     );
 
-    // One DestinationRule per host: the SNI to originate with differs per host.
+    // A wildcard host behind the egress gateway is forwarded to one concrete server, which
+    // needs its own ServiceEntry so that Envoy can resolve it; TLS is originated towards it.
+    let dest = ext.egress.as_ref().and_then(|d| d.as_deref());
+    if let Some(dest) = dest {
+        b.push(
+            Kind::ServiceEntry,
+            &format!("{}-destination", ext.name),
+            fields(vec![
+                ("hosts", json!([dest])),
+                ("ports", ports_json(&ext.ports, target)),
+                ("location", json!("MESH_EXTERNAL")),
+                ("resolution", json!("DNS")),
+                ("exportTo", export_se),
+            ]),
+        );
+    }
+
+    // One DestinationRule per host, since the SNI to originate with differs per host; the
+    // TLS settings go where TLS is originated: each concrete host, or the destination.
+    let mut dr_hosts: Vec<(String, &str, bool)> = ext
+        .hosts
+        .iter()
+        .map(|h| {
+            let name = if ext.hosts.len() == 1 { ext.name.clone() } else { format!("{}-{}", ext.name, host_slug(h)) };
+            (name, h.as_str(), !(h.starts_with('*') && dest.is_some()))
+        })
+        .collect();
+    if let Some(d) = dest {
+        dr_hosts.push((format!("{}-destination", ext.name), d, true));
+    }
     let base_policy = destination_policy(&ext.traffic);
-    for host in &ext.hosts {
+    for (name, host, with_tls) in dr_hosts {
         let mut policy = base_policy.clone();
-        if let Some(tls) = &ext.tls {
-            let sans = if tls.subject_alt_names.is_empty() { &ext.subject_alt_names } else { &tls.subject_alt_names };
-            let sni = tls.sni.clone().or_else(|| (!host.starts_with('*')).then(|| host.clone()));
-            let settings = fields(vec![
-                ("mode", json!(tls.mode)),
-                ("sni", json!(sni)),
-                ("caCertificates", json!(tls.ca_certificates)),
-                ("clientCertificate", json!(tls.client_certificate)),
-                ("privateKey", json!(tls.private_key)),
-                ("credentialName", json!(tls.credential_name)),
-                ("subjectAltNames", non_empty(sans)),
-                ("insecureSkipVerify", json!(tls.insecure_skip_verify)),
-            ]);
-            let per_port: Vec<Value> = ext
-                .ports
-                .iter()
-                .filter(|p| p.protocol.is_http())
-                .map(|p| json!({"port": {"number": p.number}, "tls": settings}))
-                .collect();
-            policy.insert("portLevelSettings".into(), json!(per_port));
+        if let Some(tls) = ext.tls.as_ref().filter(|_| with_tls) {
+            policy.insert("portLevelSettings".into(), json!(tls_settings(ext, tls, host)));
         }
         if policy.is_empty() {
             continue;
         }
-        let name = if ext.hosts.len() == 1 { ext.name.clone() } else { format!("{}-{}", ext.name, host_slug(host)) };
         b.push(
             Kind::DestinationRule,
             &name,
-            fields(vec![
-                ("host", json!(host)),
-                ("trafficPolicy", Value::Object(policy)),
-                ("exportTo", b.export_to(&ext.export_to, ns, &ext.name, false)),
-            ]),
+            fields(vec![("host", json!(host)), ("trafficPolicy", Value::Object(policy)), ("exportTo", export.clone())]),
         );
     }
 
     match &ext.egress {
         Some(dest) => egress(b, ext, dest.as_deref()),
-        None => {
-            let t = &ext.traffic;
-            let http_ports: Vec<&Port> = ext.ports.iter().filter(|p| p.protocol.is_http()).collect();
-            if (t.timeout.is_some() || t.retries.is_some() || t.fault.is_some()) && !http_ports.is_empty() {
-                let host = &ext.hosts[0];
-                let rules: Vec<Value> = http_ports
-                    .iter()
-                    .map(|p| {
-                        Value::Object(fields(vec![
-                            ("match", if ext.ports.len() > 1 { json!([{"port": p.number}]) } else { Value::Null }),
-                            ("route", json!([{"destination": destination(host, None, Some(p.number))}])),
-                            ("timeout", json!(t.timeout)),
-                            ("retries", non_empty(&t.retries)),
-                            ("fault", non_empty(&t.fault)),
-                        ]))
-                    })
-                    .collect();
-                b.push(
-                    Kind::VirtualService,
-                    &ext.name,
-                    fields(vec![
-                        ("hosts", json!(ext.hosts)),
-                        ("http", json!(rules)),
-                        ("exportTo", b.export_to(&ext.export_to, ns, &ext.name, false)),
-                    ]),
-                );
-            }
-        }
+        None => direct_routes(b, ext, &export),
+    }
+}
+
+/// The TLS origination settings of an external API towards `host`, per plain HTTP port.
+fn tls_settings(ext: &External, tls: &crate::model::Tls, host: &str) -> Vec<Value> {
+    // Istio refuses SANs next to insecureSkipVerify, including the API-wide ones.
+    let sans: &[String] = match (tls.insecure_skip_verify, tls.subject_alt_names.is_empty()) {
+        (Some(true), _) => &[],
+        (_, true) => &ext.subject_alt_names,
+        (_, false) => &tls.subject_alt_names,
+    };
+    let sni = tls.sni.clone().or_else(|| (!host.starts_with('*')).then(|| host.to_string()));
+    let settings = fields(vec![
+        ("mode", json!(tls.mode)),
+        ("sni", json!(sni)),
+        ("caCertificates", json!(tls.ca_certificates)),
+        ("clientCertificate", json!(tls.client_certificate)),
+        ("privateKey", json!(tls.private_key)),
+        ("credentialName", json!(tls.credential_name)),
+        ("subjectAltNames", non_empty(&sans)),
+        ("insecureSkipVerify", json!(tls.insecure_skip_verify)),
+    ]);
+    ext.ports
+        .iter()
+        .filter(|p| p.protocol.is_http())
+        .map(|p| json!({"port": {"number": p.number}, "tls": settings}))
+        .collect()
+}
+
+/// Timeouts, retries and faults of an external API reached directly: a VirtualService per
+/// host, since each host's rule must route to that host.
+fn direct_routes(b: &mut Builder<'_>, ext: &External, export: &Value) {
+    let t = &ext.traffic;
+    let http_ports: Vec<&Port> = ext.ports.iter().filter(|p| p.protocol.is_http()).collect();
+    if (t.timeout.is_none() && t.retries.is_none() && t.fault.is_none()) || http_ports.is_empty() {
+        return;
+    }
+    for host in &ext.hosts {
+        let rules: Vec<Value> = http_ports
+            .iter()
+            .map(|p| {
+                Value::Object(fields(vec![
+                    ("match", if ext.ports.len() > 1 { json!([{"port": p.number}]) } else { Value::Null }),
+                    ("route", json!([{"destination": destination(host, None, Some(p.number))}])),
+                    ("timeout", json!(t.timeout)),
+                    ("retries", non_empty(&t.retries)),
+                    ("fault", non_empty(&t.fault)),
+                ]))
+            })
+            .collect();
+        let name = if ext.hosts.len() == 1 { ext.name.clone() } else { format!("{}-{}", ext.name, host_slug(host)) };
+        b.push(
+            Kind::VirtualService,
+            &name,
+            fields(vec![("hosts", json!([host])), ("http", json!(rules)), ("exportTo", export.clone())]),
+        );
     }
 }
 
@@ -515,21 +571,6 @@ fn egress(b: &mut Builder<'_>, ext: &External, dest: Option<&str>) {
         fields(vec![("selector", json!(b.inv.project.egress_gateway.selector)), ("servers", json!(servers))]),
     );
 
-    // A wildcard host has no address of its own: the gateway forwards to one concrete
-    // server, which needs its own ServiceEntry so that Envoy can resolve it.
-    if let Some(dest) = dest {
-        b.push(
-            Kind::ServiceEntry,
-            &format!("{}-destination", ext.name),
-            fields(vec![
-                ("hosts", json!([dest])),
-                ("ports", ports_json(&ext.ports, |p| p.target_port)),
-                ("location", json!("MESH_EXTERNAL")),
-                ("resolution", json!("DNS")),
-                ("exportTo", b.export_to(&ext.export_to, ns, &ext.name, true)),
-            ]),
-        );
-    }
     // Where the gateway forwards each host: itself, or the destination for wildcards.
     let targets: BTreeMap<&str, &str> = ext.hosts.iter().map(|h| (h.as_str(), dest.unwrap_or(h.as_str()))).collect();
     let t = &ext.traffic;
@@ -566,7 +607,7 @@ fn egress(b: &mut Builder<'_>, ext: &External, dest: Option<&str>) {
             ("gateways", json!(["mesh", gw_ref])),
             ("http", non_empty(&http)),
             ("tls", non_empty(&tls)),
-            ("exportTo", b.export_to(&ext.export_to, ns, &ext.name, false)),
+            ("exportTo", b.external_export(ext, false)),
         ]),
     );
 }
