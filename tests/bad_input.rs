@@ -197,3 +197,23 @@ fn a_foreign_file_in_out_is_never_overwritten_or_deleted() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(fs::read_to_string(tmp.path().join("out/README.md")).unwrap(), "keep me\n");
 }
+
+#[test]
+fn settings_istio_would_drop_or_misroute_are_refused() {
+    rejects(
+        b"services:\n  api:\n    ports: {http: 80}\n    pods: {app: api}\n    addresses: [10.9.0.1]\n",
+        &["inventory/bad.yaml:5:16 (services.api.addresses)", "needs a ServiceEntry"],
+    );
+    rejects(
+        b"externals:\n  x:\n    hosts: [a.example.com]\n    ports: {http: 80}\n    tls: {mode: MUTUAL, credentialName: cert}\n",
+        &["(externals.x.tls.credentialName)", "sidecars do not read `credentialName`"],
+    );
+    rejects(
+        b"externals:\n  x:\n    hosts: [\"*.example.com\"]\n    ports: {http: 80}\n    tls: originate\n",
+        &["(externals.x.tls)", "needs the egress gateway"],
+    );
+    rejects(
+        b"externals:\n  x:\n    hosts: [a.example.com]\n    ports: {http: 80}\n    egress: {destination: a.example.com}\n",
+        &["(externals.x.egress.destination)", "`destination` is for wildcard hosts"],
+    );
+}

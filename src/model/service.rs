@@ -134,6 +134,17 @@ pub(super) fn build(
     };
 
     let service_entry = !vms.is_empty() || raw.host.is_some() || workload_group.is_some();
+    // Without a ServiceEntry these would be silently lost: the Kubernetes Service owns them.
+    for (field, set) in [("addresses", raw.addresses.is_some()), ("subjectAltNames", raw.subject_alt_names.is_some())] {
+        if !service_entry && set {
+            cx.error(
+                "invalid-value",
+                origin.child(field),
+                format!("`{field}` needs a ServiceEntry, which a pods-only service gets only with a `host`"),
+                Some("set `host` to register the pods under their own host, or remove the field (the Kubernetes Service already provides it)".into()),
+            );
+        }
+    }
     if !service_entry && raw.pods.is_none() {
         cx.error(
             "missing-field",
