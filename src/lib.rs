@@ -12,12 +12,14 @@
 //! - [`load`]: walk the inventory, read files, parse YAML.
 //! - [`model`]: typed, validated inventory with defaults applied.
 //! - [`graph`]: the dependency graph (petgraph).
+//! - [`check`]: cross-entity analysis (conflicts, visibility, splits), through indexes.
 //! - [`render`]: objects and their YAML through Tera templates.
 //! - [`emit`]: files in the output directory (atomic) or one stream.
 //! - [`crd`]: validation of objects against CustomResourceDefinitions (OpenAPI schema and
 //!   CEL rules), for `--validate` and the tests.
 //! - [`cli`]: composes the stages.
 
+pub mod check;
 pub mod cli;
 pub mod crd;
 pub mod diag;

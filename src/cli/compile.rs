@@ -66,6 +66,7 @@ pub(super) fn compile(args: &ProjectArgs, render: bool) -> Result<Compiled> {
     sources.extend(load::inventory(&project.root, &project.inventory, &exclude, project.limits, &mut diags)?);
     let inventory = model::build(&project, &sources[1..], &mut diags);
     let graph = crate::graph::build(&inventory, &mut diags);
+    crate::check::run(&inventory, &graph, &mut diags);
     for code in &args.allow {
         match crate::diag::codes::lookup(code) {
             Some(c) if c.suppressible => {}

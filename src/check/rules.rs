@@ -1,0 +1,335 @@
+//! The cross-entity rules. Each takes the inventory (and the graph where visibility or
+//! consumers matter) and reports through `diags`; none compares every pair of entities.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+
+use super::Visibility;
+use crate::diag::{Diagnostic, Diagnostics, Origin};
+use crate::graph::MeshGraph;
+use crate::model::{ExportTo, Inventory, Port};
+
+/// One entity's claim on a host.
+struct Claim<'a> {
+    entity: &'a str,
+    what: &'static str,
+    ports: Vec<u32>,
+    vis: Visibility,
+    origin: Origin,
+}
+
+/// `host-conflict`: two entities declare one host and port, visible in a common namespace.
+/// Istio keeps only one ServiceEntry per host and port for a namespace's proxies, so the
+/// other's endpoints and settings silently disappear.
+pub(super) fn host_claims(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) {
+    let mut by_host: BTreeMap<&str, Vec<Claim<'_>>> = BTreeMap::new();
+    for s in &inv.services {
+        by_host.entry(&s.host).or_default().push(Claim {
+            entity: &s.name,
+            what: if s.service_entry { "service" } else { "service (its Kubernetes Service)" },
+            ports: s.ports.iter().map(|p| p.number).collect(),
+            vis: Visibility::of(&s.export_to, &s.namespace, &s.name, graph),
+            origin: s.origin.child("host"),
+        });
+    }
+    for e in &inv.externals {
+        for (i, h) in e.hosts.iter().enumerate() {
+            by_host.entry(h).or_default().push(Claim {
+                entity: &e.name,
+                what: "external API",
+                ports: e.ports.iter().map(|p| p.number).collect(),
+                vis: Visibility::of(&e.export_to, &e.namespace, &e.name, graph),
+                origin: e.origin.child("hosts").index(i),
+            });
+        }
+    }
+    for (host, claims) in by_host {
+        for (j, later) in claims.iter().enumerate().skip(1) {
+            // Claims per host are few (one, when all is well): this inner loop is bounded by
+            // them, not by the size of the inventory.
+            let Some(first) = claims[..j]
+                .iter()
+                .find(|c| c.vis.overlaps(&later.vis) && c.ports.iter().any(|p| later.ports.contains(p)))
+            else {
+                continue;
+            };
+            let port = first.ports.iter().find(|p| later.ports.contains(p)).copied().unwrap_or_default();
+            diags.push(
+                Diagnostic::error(
+                    "host-conflict",
+                    later.origin.clone(),
+                    format!("host `{host}` port {port} is already claimed by {} `{}`", first.what, first.entity),
+                )
+                .related(first.origin.clone(), "claimed here first")
+                .help("Istio keeps one of two ServiceEntries for a host and port; use another host, or make their `exportTo` disjoint"),
+            );
+        }
+    }
+}
+
+/// An address or CIDR as an inclusive range, with the IP family.
+fn range(a: &str) -> Option<(bool, u128, u128)> {
+    let (ip, prefix) = match a.split_once('/') {
+        Some((ip, p)) => (ip.parse::<IpAddr>().ok()?, Some(p.parse::<u32>().ok()?)),
+        None => (a.parse::<IpAddr>().ok()?, None),
+    };
+    let (v6, value, bits) = match ip {
+        IpAddr::V4(v) => (false, u128::from(u32::from(v)), 32),
+        IpAddr::V6(v) => (true, u128::from(v), 128),
+    };
+    let prefix = prefix.unwrap_or(bits).min(bits);
+    let host_bits = bits - prefix;
+    let mask = if host_bits == 128 { u128::MAX } else { (1u128 << host_bits) - 1 };
+    Some((v6, value & !mask, value | mask))
+}
+
+/// `address-conflict`: virtual IPs or CIDRs of different entities overlap, so the proxy
+/// cannot tell by destination address which one a connection is for. Sorted ranges are
+/// swept once.
+pub(super) fn address_overlaps(inv: &Inventory, diags: &mut Diagnostics) {
+    let mut ranges = Vec::new();
+    let entities = inv
+        .services
+        .iter()
+        .map(|s| (&s.name, &s.addresses, &s.origin))
+        .chain(inv.externals.iter().map(|e| (&e.name, &e.addresses, &e.origin)));
+    for (name, addresses, origin) in entities {
+        for (i, a) in addresses.iter().enumerate() {
+            if let Some((v6, lo, hi)) = range(a) {
+                ranges.push((v6, lo, hi, name, a, origin.child("addresses").index(i)));
+            }
+        }
+    }
+    ranges.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    // The range reaching furthest so far: any later range starting inside it overlaps it.
+    let mut reach: Option<usize> = None;
+    for j in 0..ranges.len() {
+        if let Some(r) = reach {
+            let (cur, prev) = (&ranges[j], &ranges[r]);
+            if cur.0 == prev.0 && cur.1 <= prev.2 && cur.3 != prev.3 {
+                diags.push(
+                    Diagnostic::error(
+                        "address-conflict",
+                        cur.5.clone(),
+                        format!("address `{}` overlaps `{}` of `{}`", cur.4, prev.4, prev.3),
+                    )
+                    .related(prev.5.clone(), "the other address")
+                    .help("the proxy picks the entity by destination address; give each its own addresses"),
+                );
+            }
+        }
+        if reach.is_none_or(|r| ranges[r].0 != ranges[j].0 || ranges[j].2 > ranges[r].2) {
+            reach = Some(j);
+        }
+    }
+}
+
+/// `duplicate-instance-address`: one VM address (on one network) appears in two services.
+/// Each service then gets its own WorkloadEntry for the same machine, and istiod matches a
+/// proxy to only one of them by address, so the other service's identity and labels do not
+/// apply to it.
+pub(super) fn shared_instance_addresses(inv: &Inventory, diags: &mut Diagnostics) {
+    let mut seen: HashMap<(Option<&str>, &str), (&str, &Origin)> = HashMap::new();
+    for s in &inv.services {
+        for vm in &s.vms {
+            let key = (vm.network.as_deref(), vm.address.as_str());
+            match seen.get(&key) {
+                Some((other, at)) if *other != s.name => diags.push(
+                    Diagnostic::warning(
+                        "duplicate-instance-address",
+                        vm.origin.child("address"),
+                        format!("VM `{}` is also an instance of service `{other}`", vm.address),
+                    )
+                    .related((*at).clone(), "declared here too")
+                    .help("istiod matches a VM's proxy to one WorkloadEntry by address; run one service per VM, or put the VMs on different networks if they really are different machines"),
+                ),
+                Some(_) => {}
+                None => {
+                    seen.insert(key, (&s.name, &vm.origin));
+                }
+            }
+        }
+    }
+}
+
+/// Opaque TCP ports (neither HTTP-family nor TLS), where only the address tells services
+/// apart.
+fn tcp_ports(ports: &[Port]) -> impl Iterator<Item = &Port> {
+    ports.iter().filter(|p| !p.protocol.is_http() && !p.protocol.is_tls())
+}
+
+/// `tcp-port-clash`: two entities without addresses share an opaque TCP port. Their
+/// proxies' listener is `0.0.0.0:<port>` for both, and one takes all the traffic.
+pub(super) fn tcp_port_clashes(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) {
+    let mut by_port: BTreeMap<u32, Vec<(&str, Visibility, Origin)>> = BTreeMap::new();
+    for s in inv.services.iter().filter(|s| s.service_entry && s.addresses.is_empty()) {
+        for p in tcp_ports(&s.ports) {
+            let vis = Visibility::of(&s.export_to, &s.namespace, &s.name, graph);
+            by_port.entry(p.number).or_default().push((&s.name, vis, s.origin.child("ports").child(&p.name)));
+        }
+    }
+    for e in inv.externals.iter().filter(|e| e.addresses.is_empty()) {
+        if e.endpoints.iter().any(|w| w.kind == crate::model::names::AddressKind::Unix) {
+            continue;
+        }
+        for p in tcp_ports(&e.ports) {
+            let vis = Visibility::of(&e.export_to, &e.namespace, &e.name, graph);
+            by_port.entry(p.number).or_default().push((&e.name, vis, e.origin.child("ports").child(&p.name)));
+        }
+    }
+    for (port, users) in by_port {
+        for (j, (name, vis, at)) in users.iter().enumerate().skip(1) {
+            if let Some((first, _, first_at)) = users[..j].iter().find(|(_, v, _)| v.overlaps(vis)) {
+                diags.push(
+                    Diagnostic::warning(
+                        "tcp-port-clash",
+                        at.clone(),
+                        format!("TCP port {port} of `{name}` is also used by `{first}`, and neither has an address"),
+                    )
+                    .related(first_at.clone(), "the other TCP port")
+                    .help("Istio tells opaque TCP services apart by destination address only: give each a virtual IP in `addresses`, or make their `exportTo` disjoint"),
+                );
+            }
+        }
+    }
+}
+
+/// `dependency-not-visible`: a consumer depends on an entity whose `exportTo` hides it from
+/// the consumer's namespace; the calls would bypass its routing and policy (or fail).
+pub(super) fn dependency_visibility(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) {
+    let mut targets: HashMap<&str, (&Option<ExportTo>, &str, &Origin)> = HashMap::new();
+    for s in inv.services.iter().filter(|s| s.service_entry) {
+        targets.insert(&s.name, (&s.export_to, &s.namespace, &s.origin));
+    }
+    for e in &inv.externals {
+        targets.insert(&e.name, (&e.export_to, &e.namespace, &e.origin));
+    }
+    for s in &inv.services {
+        for dep in &s.depends_on {
+            let Some((export, ns, at)) = targets.get(dep.target.as_str()) else { continue };
+            if !Visibility::of(export, ns, &dep.target, graph).includes(&s.namespace) {
+                diags.push(
+                    Diagnostic::error(
+                        "dependency-not-visible",
+                        dep.origin.clone(),
+                        format!(
+                            "`{}` (namespace `{}`) cannot see `{}`: its exportTo leaves `{}` out",
+                            s.name, s.namespace, dep.target, s.namespace
+                        ),
+                    )
+                    .related(at.child("exportTo"), "exportTo is here")
+                    .help(format!(
+                        "add `{}` to the exportTo of `{}`, or write `exportTo: consumers`",
+                        s.namespace, dep.target
+                    )),
+                );
+            }
+        }
+    }
+}
+
+/// `unused-external`: an external API nothing depends on, in an inventory that declares its
+/// dependencies (without any `dependsOn`, the graph says nothing about use).
+pub(super) fn unused_externals(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) {
+    if inv.services.iter().all(|s| s.depends_on.is_empty()) {
+        return;
+    }
+    for e in &inv.externals {
+        if graph.consumers(&e.name).is_empty() {
+            diags.push(
+                Diagnostic::warning(
+                    "unused-external",
+                    e.origin.clone().key(),
+                    format!("nothing depends on external API `{}`", e.name),
+                )
+                .help("add it to the `dependsOn` of the services that call it, or remove it"),
+            );
+        }
+    }
+}
+
+/// `subset-selects-nothing` and the weight rules of splits.
+pub(super) fn subsets_and_splits(inv: &Inventory, diags: &mut Diagnostics) {
+    for s in &inv.services {
+        // With pods, a subset may select pods meshgen cannot see; only VM-only services are
+        // known completely.
+        if s.pods.is_none() {
+            for sub in &s.subsets {
+                let selects = s.vms.iter().any(|vm| sub.labels.iter().all(|(k, v)| vm.labels.get(k) == Some(v)));
+                if !selects {
+                    diags.push(
+                        Diagnostic::warning(
+                            "subset-selects-nothing",
+                            s.origin.child("subsets").child(&sub.name),
+                            format!("subset `{}` selects none of the VMs of `{}`", sub.name, s.name),
+                        )
+                        .help("traffic routed to it fails with 503 (no healthy upstream); fix its labels or the VMs' labels"),
+                    );
+                }
+            }
+        }
+        for r in &s.routes {
+            if r.destinations.len() < 2 {
+                continue;
+            }
+            let total: u32 = r.destinations.iter().map(|(_, w)| w.unwrap_or(0)).sum();
+            let at = r.origin.child("split");
+            if total == 0 {
+                diags.push(
+                    Diagnostic::error("split-all-zero", at, "every weight of this split is 0")
+                        .help("Istio rejects a split whose weights add up to 0; give the subsets that should get traffic a weight"),
+                );
+            } else if total != 100 {
+                diags.push(
+                    Diagnostic::warning("split-not-100", at, format!("the weights of this split add up to {total}, not 100"))
+                        .help("Istio shares traffic in proportion to the weights, but a split written in percent that misses 100 is usually a typo"),
+                );
+            }
+        }
+    }
+}
+
+/// `missing-service-account` and `tls-without-ca`.
+pub(super) fn identities_and_tls(inv: &Inventory, diags: &mut Diagnostics) {
+    for s in inv.services.iter().filter(|s| s.sidecar) {
+        let without: Vec<&str> =
+            s.vms.iter().filter(|vm| vm.service_account.is_none()).map(|vm| vm.address.as_str()).collect();
+        if let Some(first) = without.first() {
+            diags.push(
+                Diagnostic::warning(
+                    "missing-service-account",
+                    s.origin.clone().key(),
+                    format!("{} VM(s) of `{}` have no service account (first: `{first}`)", without.len(), s.name),
+                )
+                .help("set `serviceAccount`: the VM's sidecar identity, used by mTLS and authorization; without it the proxy runs as `default`"),
+            );
+        }
+    }
+    for e in &inv.externals {
+        let Some(t) = &e.tls else { continue };
+        if t.ca_certificates.is_none() && t.credential_name.is_none() && t.insecure_skip_verify != Some(true) {
+            diags.push(
+                Diagnostic::warning(
+                    "tls-without-ca",
+                    e.origin.child("tls"),
+                    format!("the proxy originates TLS to `{}` without a CA to verify the server", e.name),
+                )
+                .help("add `caCertificates` (e.g. `/etc/ssl/certs/ca-certificates.crt`); `istioctl analyze` reports this as IST0129"),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::range;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(range("10.0.0.0/24"), Some((false, 0x0a00_0000, 0x0a00_00ff)));
+        assert_eq!(range("10.0.0.7"), Some((false, 0x0a00_0007, 0x0a00_0007)));
+        assert_eq!(range("0.0.0.0/0").map(|r| r.2), Some(0xffff_ffff));
+        assert_eq!(range("::/0").map(|r| r.2), Some(u128::MAX));
+        assert_eq!(range("nope"), None);
+    }
+}
