@@ -100,7 +100,7 @@ pub(super) fn address_overlaps(inv: &Inventory, diags: &mut Diagnostics) {
             }
         }
     }
-    ranges.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    ranges.sort_by_key(|r| (r.0, r.1, r.2));
     // The range reaching furthest so far: any later range starting inside it overlaps it.
     let mut reach: Option<usize> = None;
     for j in 0..ranges.len() {
@@ -129,7 +129,7 @@ pub(super) fn address_overlaps(inv: &Inventory, diags: &mut Diagnostics) {
 /// proxy to only one of them by address, so the other service's identity and labels do not
 /// apply to it.
 pub(super) fn shared_instance_addresses(inv: &Inventory, diags: &mut Diagnostics) {
-    let mut seen: HashMap<(Option<&str>, &str), (&str, &Origin)> = HashMap::new();
+    let mut seen: HashMap<(Option<&str>, &str), (&str, Origin)> = HashMap::new();
     for s in &inv.services {
         for vm in &s.vms {
             let key = (vm.network.as_deref(), vm.address.as_str());
@@ -140,12 +140,12 @@ pub(super) fn shared_instance_addresses(inv: &Inventory, diags: &mut Diagnostics
                         vm.origin.child("address"),
                         format!("VM `{}` is also an instance of service `{other}`", vm.address),
                     )
-                    .related((*at).clone(), "declared here too")
+                    .related(at.clone(), "declared here too")
                     .help("istiod matches a VM's proxy to one WorkloadEntry by address; run one service per VM, or put the VMs on different networks if they really are different machines"),
                 ),
                 Some(_) => {}
                 None => {
-                    seen.insert(key, (&s.name, &vm.origin));
+                    seen.insert(key, (&s.name, vm.origin.child("address")));
                 }
             }
         }
@@ -231,7 +231,8 @@ pub(super) fn dependency_visibility(inv: &Inventory, graph: &MeshGraph, diags: &
 /// `unused-external`: an external API nothing depends on, in an inventory that declares its
 /// dependencies (without any `dependsOn`, the graph says nothing about use).
 pub(super) fn unused_externals(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) {
-    if inv.services.iter().all(|s| s.depends_on.is_empty()) {
+    // A misspelt dependency already has its error; the API it meant is not unused.
+    if inv.services.iter().all(|s| s.depends_on.is_empty()) || diags.has_errors() {
         return;
     }
     for e in &inv.externals {
@@ -272,17 +273,17 @@ pub(super) fn subsets_and_splits(inv: &Inventory, diags: &mut Diagnostics) {
             if r.destinations.len() < 2 {
                 continue;
             }
-            let total: u32 = r.destinations.iter().map(|(_, w)| w.unwrap_or(0)).sum();
-            let at = r.origin.child("split");
-            if total == 0 {
+            // u64: each weight fits in 32 bits, their sum may not.
+            let total: u64 = r.destinations.iter().map(|(_, w)| u64::from(w.unwrap_or(0))).sum();
+            // An all-zero split is refused while reading the route (`split-all-zero`).
+            if total != 100 && total != 0 {
                 diags.push(
-                    Diagnostic::error("split-all-zero", at, "every weight of this split is 0")
-                        .help("Istio rejects a split whose weights add up to 0; give the subsets that should get traffic a weight"),
-                );
-            } else if total != 100 {
-                diags.push(
-                    Diagnostic::warning("split-not-100", at, format!("the weights of this split add up to {total}, not 100"))
-                        .help("Istio shares traffic in proportion to the weights, but a split written in percent that misses 100 is usually a typo"),
+                    Diagnostic::warning(
+                        "split-not-100",
+                        r.origin.child("split"),
+                        format!("the weights of this split add up to {total}, not 100"),
+                    )
+                    .help("Istio shares traffic in proportion to the weights, but a split written in percent that misses 100 is usually a typo"),
                 );
             }
         }

@@ -97,10 +97,13 @@ pub(super) fn check(args: &CheckArgs, color: bool) -> Result<u8> {
     }
     if args.project.format == crate::diag::render::Format::Human {
         let services = c.inventory.as_ref().map_or(0, |i| i.services.len() + i.externals.len());
-        eprintln!(
-            "checked {services} entities: no errors{}",
-            if warnings > 0 { format!(", {warnings} warnings") } else { String::new() }
-        );
+        let entities = if services == 1 { "1 entity".to_string() } else { format!("{services} entities") };
+        let warned = match warnings {
+            0 => String::new(),
+            1 => ", 1 warning".to_string(),
+            n => format!(", {n} warnings"),
+        };
+        eprintln!("checked {entities}: no errors{warned}");
     }
     Ok(0)
 }

@@ -41,11 +41,17 @@ enum Frame {
 }
 
 #[derive(Default)]
-struct Walker {
+struct Walker<'t> {
     entries: HashMap<(usize, String), Entry>,
     stack: Vec<Frame>,
     doc: usize,
     started: bool,
+    /// The source, and the byte offset of each line, to tell flow from block collections.
+    text: &'t str,
+    lines: Vec<usize>,
+    /// A block collection without a key (a list item, the root) whose position is that of
+    /// its first child: yaml-rust2 marks block collections after their first key.
+    pending: Option<String>,
 }
 
 fn position(mark: Marker, width: usize) -> Position {
@@ -53,7 +59,22 @@ fn position(mark: Marker, width: usize) -> Position {
     Position { line: mark.line(), col: mark.col() + 1, width: width.max(1) }
 }
 
-impl Walker {
+impl Walker<'_> {
+    /// The character at a marker, if any.
+    fn char_at(&self, mark: Marker) -> Option<char> {
+        let start = *self.lines.get(mark.line().checked_sub(1)?)?;
+        self.text[start..].chars().nth(mark.col())
+    }
+
+    /// Gives a pending block collection the position of its first child.
+    fn settle(&mut self, pos: Position) {
+        if let Some(path) = self.pending.take()
+            && let Some(e) = self.entries.get_mut(&(self.doc, path))
+        {
+            e.value = pos;
+        }
+    }
+
     /// The path of the node that starts now, and the key position if it is a mapping value.
     /// Returns None when the node is a mapping key.
     fn place(&mut self) -> Option<(String, Option<Position>)> {
@@ -76,8 +97,11 @@ impl Walker {
     }
 }
 
-impl MarkedEventReceiver for Walker {
+impl MarkedEventReceiver for Walker<'_> {
     fn on_event(&mut self, ev: Event, mark: Marker) {
+        if matches!(ev, Event::Scalar(..) | Event::Alias(_) | Event::MappingStart(..) | Event::SequenceStart(..)) {
+            self.settle(position(mark, 1));
+        }
         match ev {
             Event::DocumentStart => {
                 if self.started {
@@ -121,7 +145,17 @@ impl MarkedEventReceiver for Walker {
                         ("?".into(), None)
                     }
                 };
-                self.record(path.clone(), key, position(mark, 1));
+                let flow = matches!(self.char_at(mark), Some('{' | '['));
+                let value = match (flow, key) {
+                    (true, _) => position(mark, 1),
+                    // A block collection under a key: point at the key (`tls:`).
+                    (false, Some(k)) => k,
+                    (false, None) => {
+                        self.pending = Some(path.clone());
+                        position(mark, 1)
+                    }
+                };
+                self.record(path.clone(), key, value);
                 self.stack.push(if is_map { Frame::Map { path, key: None } } else { Frame::Seq { path, index: 0 } });
             }
             Event::MappingEnd | Event::SequenceEnd => {
@@ -135,7 +169,8 @@ impl MarkedEventReceiver for Walker {
 impl Locator {
     /// Indexes `text`. A file that does not parse is indexed up to the error.
     pub fn new(text: &str) -> Locator {
-        let mut walker = Walker::default();
+        let lines = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        let mut walker = Walker { text, lines, ..Walker::default() };
         let mut parser = Parser::new_from_str(text);
         // Errors are ignored on purpose: serde_yaml has already reported them with a position.
         let _ = parser.load(&mut walker, true);
@@ -192,6 +227,14 @@ mod tests {
         // A missing field points at the key of the closest ancestor.
         let m = l.find(0, "services.catalog.ports", Part::Value).unwrap();
         assert_eq!((m.line, m.col), (2, 3));
+        // Block collections: under a key, the key; as a list item, its first child.
+        let vms = l.find(0, "services.catalog.vms", Part::Value).unwrap();
+        assert_eq!((vms.line, vms.col), (4, 5));
+        let vm = l.find(0, "services.catalog.vms[0]", Part::Value).unwrap();
+        assert_eq!((vm.line, vm.col), (5, 9));
+        let flow = l.find(0, "services.catalog.vms[1]", Part::Value).unwrap();
+        assert_eq!((flow.line, flow.col), (6, 9));
+        assert_eq!(l.find(0, "", Part::Value).map(|p| (p.line, p.col)), Some((1, 1)));
         let h = l.find(1, "externals.pay.hosts[0]", Part::Value).unwrap();
         assert_eq!((h.line, h.col), (9, 17));
     }

@@ -192,14 +192,13 @@ impl Diagnostics {
             if !codes::lookup(d.code).is_some_and(|c| c.suppressible) {
                 return true;
             }
-            if allow.iter().any(|a| a == d.code) {
-                return false;
-            }
+            // The entity's own entry is matched first, so that `--allow` does not make it
+            // look unused.
             let hit = scopes.iter().position(|(scope, code, _)| *code == d.code && within(&d.origin, scope));
             if let Some(i) = hit {
                 used[i] = true;
             }
-            hit.is_none()
+            hit.is_none() && !allow.iter().any(|a| a == d.code)
         });
         for ((_, code, at), used) in scopes.iter().zip(used) {
             if !used && !allow.iter().any(|a| a == "unused-ignore") {

@@ -121,6 +121,22 @@ pub(super) fn build(
     }
     // Inline endpoints are emitted in a stable order, whatever the order they were written in.
     endpoints.sort_by(|a, b| (&a.address, &a.ports).cmp(&(&b.address, &b.ports)));
+    // Sorted, duplicates are neighbours; the later-written one is reported.
+    for pair in endpoints.windows(2) {
+        if pair[0].address == pair[1].address {
+            let (first, dup) =
+                if pair[0].origin.path < pair[1].origin.path { (&pair[0], &pair[1]) } else { (&pair[1], &pair[0]) };
+            cx.push(
+                crate::diag::Diagnostic::error(
+                    "duplicate-address",
+                    dup.origin.child("address"),
+                    format!("endpoint `{}` is listed twice", shown(&dup.address)),
+                )
+                .related(first.origin.child("address"), "first listed here")
+                .help("each endpoint has its own address; remove the duplicate"),
+            );
+        }
+    }
 
     let resolution = resolution(&mut cx, &raw, &hosts, &endpoints, &ports, &addresses, &origin);
 

@@ -542,7 +542,8 @@ pub fn build(project: &Project, sources: &[Source], diags: &mut Diagnostics) -> 
             }
         }
     }
-    if services.is_empty() && externals.is_empty() && seen.is_empty() && !project.allow_empty {
+    // After other errors (a file that does not parse), emptiness is only their echo.
+    if services.is_empty() && externals.is_empty() && seen.is_empty() && !project.allow_empty && !diags.has_errors() {
         diags.push(
             Diagnostic::error(
                 "empty-inventory",

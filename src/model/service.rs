@@ -369,10 +369,19 @@ fn routes(cx: &mut Checker<'_>, raw: &[RawRoute], subsets: &[Subset], ports: &[P
                 }
                 if split.is_empty() || split.values().all(|w| *w == 0) {
                     cx.error(
-                        "invalid-value",
+                        "split-all-zero",
                         ro.child("split"),
-                        "split weights are all zero",
-                        Some("give at least one subset a positive weight".into()),
+                        "every weight of this split is 0",
+                        Some("Istio rejects a split whose weights add up to 0; give the subsets that should get traffic a weight".into()),
+                    );
+                }
+                // Istio's weights are 32-bit signed integers.
+                for (sub, w) in split.iter().filter(|(_, w)| **w > i32::MAX as u32) {
+                    cx.error(
+                        "invalid-value",
+                        ro.child("split").child(sub),
+                        format!("weight {w} is above Istio's limit of {}", i32::MAX),
+                        Some("weights are relative; write them as percentages".into()),
                     );
                 }
                 split.iter().map(|(s, w)| (Some(s.clone()), Some(*w))).collect()

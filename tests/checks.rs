@@ -1,0 +1,201 @@
+//! `docs/checks.md` against the code registry and the binary. The page has one section per
+//! code of `meshgen::diag::codes::CODES`, in registry order, with the registry's
+//! suppressibility. Each section's **Fails** inventory must give its code (exit 1 for an
+//! error, 0 for a warning) at a file:line:col with a caret, and its human report is kept as
+//! the snapshot `checks__<code>`; each **Fixed** inventory must check clean.
+
+mod common;
+
+use std::fs;
+
+use common::{Run, meshgen, project};
+use meshgen::diag::codes::{CODES, lookup};
+
+/// The project file every example runs with (docs/checks.md shows it).
+const PROJECT: &str = "inventory: [inventory]\ndefaults: {namespace: apps}\n";
+/// Where each example is written.
+const EXAMPLE: &str = "inventory/example.yaml";
+
+/// Codes documented without an example. Kept short on purpose: only codes that cannot be
+/// shown as one UTF-8 inventory file (or cannot be reached at all) belong here.
+const NOT_SHOWN: &[&str] = &["file-too-large", "invalid-utf8"];
+
+/// Codes whose finding points at the project file rather than at the inventory.
+const IN_PROJECT_FILE: &[&str] = &["empty-inventory"];
+
+#[derive(Debug)]
+struct Section {
+    code: String,
+    error: bool,
+    suppressible: bool,
+    body: Body,
+}
+
+#[derive(Debug)]
+enum Body {
+    Examples {
+        fails: String,
+        fixed: String,
+    },
+    /// A `Not shown as an example: <why>` line (the why is required).
+    NotShown,
+}
+
+/// The code sections of docs/checks.md: each `## \`code\`` heading up to the next one. The
+/// intro before the first of them is free-form; after it, every `##` heading must be a code.
+fn sections() -> Vec<Section> {
+    let text = fs::read_to_string(common::root().join("docs/checks.md")).expect("docs/checks.md exists");
+    let mut raw: Vec<(String, Vec<&str>)> = Vec::new();
+    let mut fenced = false;
+    for line in text.lines() {
+        if line.starts_with("```") {
+            fenced = !fenced;
+        }
+        if !fenced && line.starts_with("## ") {
+            let code = line.strip_prefix("## `").and_then(|r| r.strip_suffix('`'));
+            match code {
+                Some(c) if c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') => {
+                    raw.push((c.to_string(), Vec::new()));
+                    continue;
+                }
+                _ => assert!(raw.is_empty(), "unexpected heading among the code sections: {line}"),
+            }
+        }
+        if let Some((_, lines)) = raw.last_mut() {
+            lines.push(line);
+        }
+    }
+    assert!(!fenced, "docs/checks.md ends inside a code block");
+    raw.into_iter().map(|(code, lines)| parse_section(code, &lines)).collect()
+}
+
+fn parse_section(code: String, lines: &[&str]) -> Section {
+    let meta = lines
+        .iter()
+        .find(|l| l.starts_with("**Severity:**"))
+        .unwrap_or_else(|| panic!("`{code}`: no **Severity:** line"));
+    let (error, suppressible) = match *meta {
+        "**Severity:** error. **Suppressible:** yes." => (true, true),
+        "**Severity:** error. **Suppressible:** no." => (true, false),
+        "**Severity:** warning. **Suppressible:** yes." => (false, true),
+        "**Severity:** warning. **Suppressible:** no." => (false, false),
+        other => panic!("`{code}`: malformed severity line: {other}"),
+    };
+    let not_shown: Vec<&str> =
+        lines.iter().filter_map(|l| l.strip_prefix("Not shown as an example:")).map(str::trim).collect();
+    let fails = yaml_block(&code, lines, "Fails:");
+    let fixed = yaml_block(&code, lines, "Fixed:");
+    let body = match (not_shown.as_slice(), fails, fixed) {
+        ([], Some(fails), Some(fixed)) => Body::Examples { fails, fixed },
+        ([why], None, None) => {
+            assert!(!why.is_empty(), "`{code}`: say why it is not shown");
+            Body::NotShown
+        }
+        _ => panic!("`{code}`: needs either Fails: and Fixed: yaml blocks, or one `Not shown as an example:` line"),
+    };
+    Section { code, error, suppressible, body }
+}
+
+/// The ```yaml block right after the line `label` (blank lines between allowed).
+fn yaml_block(code: &str, lines: &[&str], label: &str) -> Option<String> {
+    let start = lines.iter().position(|l| *l == label)?;
+    let mut rest = lines[start + 1..].iter().skip_while(|l| l.trim().is_empty());
+    assert_eq!(rest.next(), Some(&"```yaml"), "`{code}`: `{label}` must be followed by a ```yaml block");
+    let mut block = String::new();
+    for line in rest {
+        if *line == "```" {
+            return Some(block);
+        }
+        block.push_str(line);
+        block.push('\n');
+    }
+    panic!("`{code}`: the yaml block after `{label}` is not closed");
+}
+
+fn check(inventory: &str, extra: &[&str]) -> Run {
+    let tmp = project(&[("meshgen.yaml", PROJECT), (EXAMPLE, inventory)]);
+    let mut args = vec!["check"];
+    args.extend_from_slice(extra);
+    meshgen(tmp.path(), &args)
+}
+
+#[test]
+fn there_is_one_section_per_registered_code_in_registry_order() {
+    let sections = sections();
+    let documented: Vec<&str> = sections.iter().map(|s| s.code.as_str()).collect();
+    let registered: Vec<&str> = CODES.iter().map(|c| c.name).collect();
+    assert_eq!(documented, registered, "docs/checks.md sections vs meshgen::diag::codes::CODES");
+    for s in &sections {
+        let c = lookup(&s.code).unwrap();
+        assert_eq!(s.suppressible, c.suppressible, "`{}`: **Suppressible:** disagrees with the registry", s.code);
+    }
+    let mut not_shown: Vec<&str> =
+        sections.iter().filter(|s| matches!(s.body, Body::NotShown)).map(|s| s.code.as_str()).collect();
+    not_shown.sort_unstable();
+    assert_eq!(not_shown, NOT_SHOWN, "codes without an example: give the others a Fails/Fixed pair");
+}
+
+/// The line of `report` right after `head` (e.g. `error[duplicate-port]: …`) must be
+/// `  --> <file>:<line>:<col>…`, and the finding must quote the source with a caret.
+fn assert_located(code: &str, report: &str, head: &str, file: &str) {
+    let lines: Vec<&str> = report.lines().collect();
+    let at = lines.iter().position(|l| l.starts_with(head)).unwrap();
+    let arrow = lines.get(at + 1).and_then(|l| l.strip_prefix("  --> ")).unwrap_or_default();
+    let place = arrow.split(' ').next().unwrap_or_default();
+    let mut parts = place.rsplitn(3, ':');
+    let (col, line, in_file) = (parts.next(), parts.next(), parts.next());
+    assert_eq!(in_file, Some(file), "`{code}`: expected `--> {file}:LINE:COL` after `{head}`:\n{report}");
+    for n in [line, col] {
+        assert!(n.and_then(|n| n.parse::<usize>().ok()).is_some_and(|n| n > 0), "`{code}`: bad position:\n{report}");
+    }
+    let caret = lines[at + 2..]
+        .iter()
+        .take_while(|l| !l.is_empty())
+        .any(|l| l.trim_start().starts_with("| ") && l.contains('^'));
+    assert!(caret, "`{code}`: no source excerpt with a caret:\n{report}");
+}
+
+#[test]
+fn every_example_gives_its_code_and_its_fix_checks_clean() {
+    for s in sections() {
+        let Body::Examples { fails, fixed } = &s.body else { continue };
+        let code = s.code.as_str();
+        let severity = if s.error { "error" } else { "warning" };
+
+        let r = check(fails, &[]);
+        assert!(!r.stderr.contains("panicked"), "`{code}`: meshgen panicked:\n{}", r.stderr);
+        assert_eq!(r.code, if s.error { 1 } else { 0 }, "`{code}` Fails: exit code\n{}{}", r.stdout, r.stderr);
+        let head = format!("{severity}[{code}]: ");
+        assert!(r.stdout.contains(&head), "`{code}` Fails: no `{head}` in the report:\n{}", r.stdout);
+        let file = if IN_PROJECT_FILE.contains(&code) { "meshgen.yaml" } else { EXAMPLE };
+        assert_located(code, &r.stdout, &head, file);
+        insta::with_settings!({description => format!("{EXAMPLE}:\n{fails}"), omit_expression => true}, {
+            insta::assert_snapshot!(code, r.stdout);
+        });
+
+        // No other finding is expected on the fixed file: warnings of other codes would have
+        // to be unavoidable, and none is today.
+        let r = check(fixed, &[]);
+        assert_eq!(r.code, 0, "`{code}` Fixed: exit code\n{}{}", r.stdout, r.stderr);
+        assert!(!r.stdout.contains(&format!("[{code}]")), "`{code}` Fixed: still reported:\n{}", r.stdout);
+        assert!(!r.stdout.contains("error["), "`{code}` Fixed: has errors:\n{}", r.stdout);
+        assert!(r.stdout.is_empty(), "`{code}` Fixed: does not check clean:\n{}", r.stdout);
+    }
+}
+
+/// `--allow CODE` silences a suppressible finding, and is refused for the others.
+#[test]
+fn allow_silences_exactly_the_suppressible_codes() {
+    for s in sections() {
+        let Body::Examples { fails, .. } = &s.body else { continue };
+        let code = s.code.as_str();
+        let r = check(fails, &["--allow", code]);
+        if s.suppressible {
+            assert_eq!(r.code, 0, "`{code}`: --allow\n{}{}", r.stdout, r.stderr);
+            assert!(!r.stdout.contains(&format!("[{code}]")), "`{code}`: --allow did not silence it:\n{}", r.stdout);
+        } else {
+            assert_eq!(r.code, 2, "`{code}`: --allow of an unsuppressible code\n{}{}", r.stdout, r.stderr);
+            assert!(r.stderr.contains("cannot be suppressed"), "`{code}`: {}", r.stderr);
+        }
+    }
+}
