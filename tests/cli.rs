@@ -217,3 +217,61 @@ fn diagnostics_in_sarif_and_github_formats() {
          (services.a.hots)%0Ahelp: did you mean `host`?\n"
     );
 }
+
+fn tcp_service(name: &str, vm: &str) -> String {
+    format!(
+        "  {name}:\n    host: {name}.apps.internal\n    ports: {{tcp-db: 5432}}\n    serviceAccount: db\n    vms: [{{address: {vm}}}]\n"
+    )
+}
+
+#[test]
+fn vips_are_allocated_stably_and_committed() {
+    let inv = |names: &[(&str, &str)]| {
+        let mut s = String::from("services:\n");
+        for (n, vm) in names {
+            s.push_str(&tcp_service(n, vm));
+        }
+        s
+    };
+    let tmp = common::project(&[
+        ("meshgen.yaml", "vipRange: 240.240.0.0/29\ndefaults: {namespace: apps}\n"),
+        ("inventory/db.yaml", &inv(&[("orders-db", "10.0.0.1"), ("users-db", "10.0.0.2")])),
+    ]);
+    // Without VIPs these two would clash on 5432; with vipRange they do not.
+    let r = meshgen(tmp.path(), &["build"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("tcp-port-clash"), "{}", r.stderr);
+    let table = fs::read_to_string(tmp.path().join("out/vip-allocations.yaml")).unwrap();
+    let first = meshgen::model::vips::parse(&table);
+    assert_eq!(first.len(), 2);
+    for (key, ip) in &first {
+        let name = key.split('/').nth(1).unwrap();
+        let se = fs::read_to_string(tmp.path().join(format!("out/apps/serviceentry-{name}.yaml"))).unwrap();
+        assert!(se.contains(&format!("- \"{ip}\"")), "{se}");
+    }
+
+    // A newcomer (sorting first) gets a free address; the others keep theirs.
+    fs::write(
+        tmp.path().join("inventory/db.yaml"),
+        inv(&[("a-db", "10.0.0.3"), ("orders-db", "10.0.0.1"), ("users-db", "10.0.0.2")]),
+    )
+    .unwrap();
+    assert_eq!(meshgen(tmp.path(), &["build"]).code, 0);
+    let second = meshgen::model::vips::parse(&fs::read_to_string(tmp.path().join("out/vip-allocations.yaml")).unwrap());
+    assert_eq!(second.len(), 3);
+    for (k, v) in &first {
+        assert_eq!(second.get(k), Some(v), "{k} moved");
+    }
+    let mut ips: Vec<_> = second.values().collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 3, "addresses are unique: {second:?}");
+
+    // The range holds 6 usable addresses: a seventh service cannot get one.
+    let many: Vec<(String, String)> = (0..7).map(|i| (format!("db{i}"), format!("10.0.1.{i}"))).collect();
+    let names: Vec<(&str, &str)> = many.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    fs::write(tmp.path().join("inventory/db.yaml"), inv(&names)).unwrap();
+    let r = meshgen(tmp.path(), &["check", "--format", "concise"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("meshgen.yaml:1:11: error[vip-range-exhausted]"), "{}", r.stdout);
+}

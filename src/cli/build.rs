@@ -28,7 +28,10 @@ pub(super) fn run(args: &BuildArgs, color: bool) -> Result<u8> {
     }
     let layout = args.layout.unwrap_or(c.project.layout);
     let out = args.out.clone().unwrap_or_else(|| c.project.output.clone());
-    let plan = emit::plan(&manifests, layout)?;
+    let mut plan = emit::plan(&manifests, layout)?;
+    if let Some(table) = &c.vip_file {
+        plan.files.insert(crate::model::vips::FILE.to_string(), format!("{}{table}", emit::HEADER));
+    }
     if args.check {
         let drift = emit::check(&out, &plan)?;
         if drift.is_empty() {

@@ -18,6 +18,8 @@ pub(super) struct Compiled {
     pub diags: Diagnostics,
     pub inventory: Option<Inventory>,
     pub manifests: Option<Vec<Manifest>>,
+    /// The VIP allocation table to commit with the output (with `vipRange`).
+    pub vip_file: Option<String>,
 }
 
 impl Compiled {
@@ -61,10 +63,19 @@ pub(super) fn compile(args: &ProjectArgs, render: bool) -> Result<Compiled> {
     let exclude: Vec<PathBuf> = vec![project_source.path.clone(), project.output.clone()];
     let mut sources = vec![project_source];
     if diags.has_errors() {
-        return Ok(Compiled { project, sources, diags, inventory: None, manifests: None });
+        return Ok(Compiled { project, sources, diags, inventory: None, manifests: None, vip_file: None });
     }
     sources.extend(load::inventory(&project.root, &project.inventory, &exclude, project.limits, &mut diags)?);
-    let inventory = model::build(&project, &sources[1..], &mut diags);
+    let mut inventory = model::build(&project, &sources[1..], &mut diags);
+    // VIPs are allocated against the previous table, committed in the output directory.
+    let vip_file = project.vip_range.map(|range| {
+        let previous = std::fs::read_to_string(project.output.join(model::vips::FILE))
+            .map(|t| model::vips::parse(&t))
+            .unwrap_or_default();
+        let at = crate::diag::Origin::new(&project.file, 0, "");
+        let table = model::vips::allocate(&mut inventory, range, &previous, &at, &mut diags);
+        model::vips::render(range, &table)
+    });
     let graph = crate::graph::build(&inventory, &mut diags);
     crate::check::run(&inventory, &graph, &mut diags);
     for code in &args.allow {
@@ -90,5 +101,5 @@ pub(super) fn compile(args: &ProjectArgs, render: bool) -> Result<Compiled> {
     } else {
         None
     };
-    Ok(Compiled { project, sources, diags, inventory: Some(inventory), manifests })
+    Ok(Compiled { project, sources, diags, inventory: Some(inventory), manifests, vip_file })
 }

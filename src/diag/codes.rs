@@ -51,6 +51,7 @@ pub const CODES: &[Code] = &[
     code("unreachable-route", "a route can never match because an earlier one catches everything", false),
     code("unused-external", "an external API nothing depends on", true),
     code("unused-ignore", "an `ignore` entry suppressed nothing", true),
+    code("vip-range-exhausted", "no free address left in `vipRange`", false),
     code("yaml-syntax", "a file is not valid YAML", false),
 ];
 

@@ -13,6 +13,7 @@ pub mod raw;
 mod service;
 pub mod traffic;
 pub mod validate;
+pub mod vips;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -99,6 +99,8 @@ pub struct Project {
     /// Whether an inventory without any entity is intended (otherwise it is an error: an
     /// empty render applied with pruning would delete everything meshgen manages).
     pub allow_empty: bool,
+    /// The IPv4 range virtual IPs are allocated from, for TCP services without addresses.
+    pub vip_range: Option<(std::net::Ipv4Addr, u8)>,
 }
 
 #[derive(Deserialize)]
@@ -112,6 +114,7 @@ struct RawProject {
     defaults: Option<RawDefaults>,
     limits: Option<RawLimits>,
     allow_empty: Option<bool>,
+    vip_range: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -240,6 +243,22 @@ pub fn parse(source: &Source, diags: &mut Diagnostics) -> Project {
         limits.max_file_size = n;
     }
 
+    let vip_range = raw.vip_range.as_deref().and_then(|r| {
+        let parsed = r.split_once('/').and_then(|(ip, p)| Some((ip.parse().ok()?, p.parse::<u8>().ok()?)));
+        match parsed {
+            Some((ip, prefix)) if (8..=30).contains(&prefix) => Some((ip, prefix)),
+            _ => {
+                cx.error(
+                    "invalid-value",
+                    origin.child("vipRange"),
+                    format!("`{}` is not an IPv4 range between /8 and /30", super::validate::shown(r)),
+                    Some("e.g. `vipRange: 240.240.0.0/16` (a range no real address uses)".into()),
+                );
+                None
+            }
+        }
+    });
+
     Project {
         inventory: inventory.iter().map(|p| under(&root, p)).collect(),
         output: under(&root, raw.output.as_deref().unwrap_or("out")),
@@ -251,6 +270,7 @@ pub fn parse(source: &Source, diags: &mut Diagnostics) -> Project {
         defaults,
         limits,
         allow_empty: raw.allow_empty.unwrap_or(false),
+        vip_range,
         root,
         file,
     }
@@ -266,5 +286,6 @@ fn empty_project() -> RawProject {
         defaults: None,
         limits: None,
         allow_empty: None,
+        vip_range: None,
     }
 }
