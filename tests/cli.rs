@@ -275,3 +275,24 @@ fn vips_are_allocated_stably_and_committed() {
     assert_eq!(r.code, 1);
     assert!(r.stdout.contains("meshgen.yaml:1:11: error[vip-range-exhausted]"), "{}", r.stdout);
 }
+
+#[test]
+fn crds_flag_catches_objects_the_api_server_would_reject() {
+    let Some(crds) = meshgen::crd::istio_crds_dir() else {
+        eprintln!("\n*** SKIPPED: Istio CRDs not found (set MESHGEN_ISTIO_CRDS or provide ../shared/istio-crds) ***\n");
+        return;
+    };
+    let crds = crds.to_str().unwrap().to_string();
+    let tmp = fixture("connection-pool");
+    let r = meshgen(tmp.path(), &["check", "--crds", &crds]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // A template override that passes the identity check but breaks the schema.
+    meshgen(tmp.path(), &["templates", "eject", "destination-rule"]);
+    let path = tmp.path().join("templates/istio/destination-rule.yaml");
+    let text = fs::read_to_string(&path).unwrap();
+    fs::write(&path, text.replace("spec:\n", "spec:\n  trafficPolicyy: {}\n")).unwrap();
+    let r = meshgen(tmp.path(), &["check", "--crds", &crds, "--templates", "templates", "--format", "concise"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("error[crd-violation] DestinationRule `apps/inventory`"), "{}", r.stdout);
+    assert!(r.stdout.contains("trafficPolicyy"), "{}", r.stdout);
+}

@@ -63,6 +63,10 @@ pub struct ProjectArgs {
     /// Suppress the (suppressible) finding CODE everywhere; repeatable.
     #[arg(long, value_name = "CODE")]
     pub allow: Vec<String>,
+    /// Also validate every generated object against the CRDs in DIR (e.g. those of the
+    /// cluster's Istio release): OpenAPI schema and CEL rules.
+    #[arg(long, value_name = "DIR")]
+    pub crds: Option<PathBuf>,
     /// Treat warnings as errors (strict CI): `--deny warnings`.
     #[arg(long, value_enum, value_name = "WHAT")]
     pub deny: Option<Deny>,

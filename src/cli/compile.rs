@@ -97,9 +97,53 @@ pub(super) fn compile(args: &ProjectArgs, render: bool) -> Result<Compiled> {
     let manifests = if render && !diags.has_errors() {
         let templates = Templates::load(project.templates.as_deref())?;
         let m = rendering::render(&inventory, &graph, &templates, &mut diags)?;
+        if let Some(dir) = &args.crds {
+            validate_against_crds(dir, &inventory, &m, &mut diags)?;
+        }
         (!diags.has_errors()).then_some(m)
     } else {
         None
     };
     Ok(Compiled { project, sources, diags, inventory: Some(inventory), manifests, vip_file })
+}
+
+/// Validates rendered objects against CRDs; each violation is reported at the entity the
+/// object came from. A safety net: the model's own checks should make it fire never.
+fn validate_against_crds(
+    dir: &std::path::Path,
+    inv: &Inventory,
+    manifests: &[Manifest],
+    diags: &mut crate::diag::Diagnostics,
+) -> Result<()> {
+    let crds = crate::crd::CrdSet::load_dir(dir)
+        .map_err(|e| anyhow::anyhow!("cannot load CRDs from `{}`: {e:#}", dir.display()))?;
+    let origins: std::collections::HashMap<&str, &crate::diag::Origin> = inv
+        .services
+        .iter()
+        .map(|s| (s.name.as_str(), &s.origin))
+        .chain(inv.externals.iter().map(|e| (e.name.as_str(), &e.origin)))
+        .collect();
+    for m in manifests {
+        let doc: serde_json::Value = serde_yaml::from_str(&m.text)?;
+        let violations = crds.validate(&doc);
+        let Some(origin) = origins.get(m.entity.as_str()) else { continue };
+        for v in violations {
+            diags.push(
+                crate::diag::Diagnostic::error(
+                    "crd-violation",
+                    (*origin).clone().key(),
+                    format!(
+                        "{} `{}/{}` would be rejected by the API server: {v}",
+                        m.kind.as_str(),
+                        m.namespace,
+                        m.name
+                    ),
+                )
+                .help(
+                    "this is a meshgen bug or a template override at fault; please report it with the inventory entity",
+                ),
+            );
+        }
+    }
+    Ok(())
 }
