@@ -39,6 +39,7 @@ pub const CODES: &[Code] = &[
     code("missing-field", "a required field is missing", false),
     code("missing-service-account", "VMs with a sidecar but no service account", true),
     code("name-collision", "two entities would produce objects with the same name", false),
+    code("port-name-mismatch", "a port's name says another protocol than its `protocol`", true),
     code("self-dependency", "an entity depends on itself", true),
     code("split-all-zero", "every weight of a split is 0", false),
     code("split-not-100", "the weights of a split do not add up to 100", true),

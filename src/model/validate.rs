@@ -269,11 +269,28 @@ impl<'a> Checker<'a> {
                 self.port_number(t, &at.child("targetPort"));
             }
             let protocol = match &p.protocol {
-                Some(explicit) => Protocol::parse(explicit).or_else(|| {
-                    let help = crate::diag::suggest::hint(explicit, "protocols", Protocol::NAMES);
-                    self.error("invalid-value", at.child("protocol"), format!("unknown protocol `{}`", shown(explicit)), help);
-                    None
-                }),
+                Some(explicit) => match Protocol::parse(explicit) {
+                    Some(given) => {
+                        // Istio goes by `protocol`, but tools (and people) read the name:
+                        // `http-api` declared as TCP says two different things.
+                        if let Some(named) = Protocol::from_port_name(name).filter(|n| *n != given) {
+                            self.push(
+                                Diagnostic::warning(
+                                    "port-name-mismatch",
+                                    at.child("protocol"),
+                                    format!("port `{name}` is named for {} but declared {}", named.as_str(), given.as_str()),
+                                )
+                                .help(format!("rename the port after its protocol (e.g. `{}`), or fix `protocol`", given.as_str().to_ascii_lowercase())),
+                            );
+                        }
+                        Some(given)
+                    }
+                    None => {
+                        let help = crate::diag::suggest::hint(explicit, "protocols", Protocol::NAMES);
+                        self.error("invalid-value", at.child("protocol"), format!("unknown protocol `{}`", shown(explicit)), help);
+                        None
+                    }
+                },
                 None => Protocol::from_port_name(name).or_else(|| {
                     if name_ok {
                         self.error("invalid-value", at.clone().key(), format!("cannot tell the protocol of port `{name}` from its name"), Some(format!("name the port after its protocol (`http`, `grpc`, `tcp`, `tls`, `https`, `mongo`…, optionally with a suffix such as `http-api`) or write `{name}: {{number: {}, protocol: TCP}}`", p.number)));
