@@ -296,3 +296,10 @@ fn crds_flag_catches_objects_the_api_server_would_reject() {
     assert!(r.stdout.contains("error[crd-violation] DestinationRule `apps/inventory`"), "{}", r.stdout);
     assert!(r.stdout.contains("trafficPolicyy"), "{}", r.stdout);
 }
+
+#[test]
+fn the_bundled_inventory_checks_clean() {
+    let r = meshgen(&root(), &["check", "--deny", "warnings", "--format", "concise"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stdout, "", "no findings at all");
+}
