@@ -217,3 +217,73 @@ fn settings_istio_would_drop_or_misroute_are_refused() {
         &["(externals.x.egress.destination)", "`destination` is for wildcard hosts"],
     );
 }
+
+/// Values Istio's admission webhook refuses (rules from istio-rules.md §2), which the CRD
+/// schema alone would let through: meshgen must refuse them first.
+#[test]
+fn values_the_istio_webhook_would_refuse() {
+    let svc = |extra: &str| {
+        format!(
+            "services:\n  api:\n    host: api.apps.internal\n    ports: {{http: 80}}\n    serviceAccount: api\n    vms: [{{address: 10.0.0.9, labels: {{version: v1}}}}]\n{extra}"
+        )
+    };
+    let cases: Vec<(String, &str)> = vec![
+        (svc("    routes: [{match: [{uri: {regex: \"(?=x)\"}}]}]\n"), "is not an RE2 regular expression"), // VS-20
+        (svc("    routes: [{match: [{uri: {regex: \"a{1001}\"}}]}]\n"), "repetition count above 1000"),
+        (svc("    routes: [{match: [{headers: {x-a: {prefix: \"\"}}}]}]\n"), "an empty prefix"), // VS-19
+        (svc("    routes: [{rewrite: {uri: \"\"}}]\n"), "an empty `uri` rewrite"), // VS-44
+        (svc("    traffic: {fault: {abort: {httpStatus: 503, percentage: 0.00001}}}\n"), "percentage 0.00001 is out of range"), // VS-34
+        (svc("    traffic: {retries: {attempts: 2, retryOn: \"5xx, reset\"}}\n"), "unknown retryOn condition ` reset`"), // VS-43
+        (svc("    traffic: {retries: {attempts: 2, retryOn: \"999\"}}\n"), "unknown retryOn condition `999`"),
+        (svc("    traffic: {timeout: 9999999h}\n"), "is too long"), // C-08
+        (svc("    traffic: {timeout: 1999999.5ns}\n"), "whole number of milliseconds"),
+        (svc("    traffic: {loadBalancer: {consistentHash: {httpHeaderName: x, maglev: {}}}}\n"), "maglev needs `tableSize`"), // DR-19
+        (svc("    traffic: {loadBalancer: {consistentHash: {httpCookie: {name: \"\", ttl: 10s}}}}\n"), "the cookie needs a name"), // DR-15
+        (svc("    traffic: {loadBalancer: {consistentHash: {useSourceIp: false, httpHeaderName: x}}}\n"), "`useSourceIp: false`"),
+        (
+            svc("    traffic:\n      outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 1s}\n      loadBalancer: {localityLbSetting: {failover: [{from: us, to: eu}], failoverPriority: [topology.kubernetes.io/zone]}}\n"),
+            "cannot be combined with the topology label",
+        ), // DR-22
+        (svc("    traffic: {connectionPool: {tcp: {maxConnections: 3000000000}}}\n"), "above Istio's limit"), // int32
+        (svc("    routes: [{split: {v1: 2147483647, v2: 2147483647}}]\n    subsets: {v2: {version: v2}}\n"), "more than Istio can count"), // VS-46
+        (svc("    workloadGroup: {probe: {exec: {command: [\"\"]}}}\n"), "an empty command word"), // WG-08
+        ("services:\n  legacy:\n    host: legacy\n    ports: {http: 80}\n    pods: {app: legacy}\n".into(), "is a short name"), // §6.7, GW-04
+        (
+            "externals:\n  x:\n    hosts: [api.x.example]\n    ports: {http: 80}\n    egress: gateway\n    tls: {mode: SIMPLE, credentialName: \"configmap://other/ca\"}\n".into(),
+            "is not a secret name",
+        ), // DR-29
+        (
+            format!("externals:\n  {}:\n    hosts: [api.x.example]\n    ports: {{http: 80}}\n    egress: gateway\n", "a".repeat(57)),
+            "is too long for its Gateway",
+        ), // GW-01
+        (
+            "externals:\n  x:\n    hosts: [\"*.x.example\", api.x.example]\n    ports: {https: 443}\n    egress: gateway\n".into(),
+            "is already covered by",
+        ), // VS-09
+        (
+            "externals:\n  x:\n    hosts: [api.x.example]\n    ports: {http: 80}\n    resolution: NONE\n    tls: originate\n".into(),
+            "needs the egress gateway",
+        ),
+    ];
+    for (inventory, expected) in &cases {
+        rejects(inventory.as_bytes(), &[expected, "inventory/bad.yaml:"]);
+    }
+}
+
+/// exportTo that Istio would refuse as written is normalised: the own namespace is `.`
+/// (never both), and `~` never sits beside the egress gateway's namespace.
+#[test]
+fn export_to_is_written_the_way_istio_accepts_it() {
+    let tmp = project(&[
+        ("meshgen.yaml", PROJECT),
+        (
+            "inventory/x.yaml",
+            "externals:\n  x:\n    hosts: [api.x.example]\n    ports: {http: 80}\n    exportTo: [\".\", apps, web]\n  y:\n    hosts: [api.y.example]\n    ports: {http: 80}\n    exportTo: [\"~\"]\n    egress: gateway\n",
+        ),
+    ]);
+    let r = meshgen(tmp.path(), &["build", "--stdout"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("  exportTo:\n    - \".\"\n    - web\n"), "{}", r.stdout);
+    assert!(!r.stdout.contains("- \"~\""), "{}", r.stdout);
+    assert!(r.stdout.contains("  exportTo:\n    - istio-system\n"), "{}", r.stdout);
+}

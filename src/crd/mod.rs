@@ -278,3 +278,9 @@ pub fn istio_crds_dir() -> Option<PathBuf> {
 
 #[cfg(test)]
 mod tests;
+
+/// Compiles an RE2 (Go `regexp`) pattern as Kubernetes and Envoy read it; for the inventory
+/// checks of regex matches.
+pub fn re2_compile(pattern: &str) -> Result<(), String> {
+    re2::compile(pattern).map(|_| ())
+}

@@ -40,7 +40,7 @@ pub(super) fn build(
         Some(list) => {
             for (i, h) in list.iter().enumerate() {
                 let ho = origin.child("hosts").index(i);
-                if cx.host(h, true, &ho) {
+                if cx.mesh_host(h, true, &ho) {
                     if hosts.contains(h) {
                         cx.error("invalid-value", ho, format!("host `{h}` is listed twice"), None);
                     } else {
@@ -160,6 +160,19 @@ pub(super) fn build(
         if location == "MESH_INTERNAL" {
             cx.error("invalid-value", eo.clone(), "egress gateway routing is for MESH_EXTERNAL APIs", None);
         }
+        // The Gateway is `<name>-egress`, and gateway names are DNS labels.
+        if name.len() + "-egress".len() > 63 {
+            cx.error("invalid-value", origin.clone().key(), format!("the name `{name}` is too long for its Gateway `{name}-egress` (63 characters at most)"), Some("use a name of at most 56 characters".into()));
+        }
+        // One VirtualService carries all hosts; Istio refuses hosts in it that overlap.
+        for (i, h) in hosts.iter().enumerate() {
+            if let Some(other) = hosts.iter().enumerate().find(|(j, o)| *j != i && covers(o, h) && *o != h) {
+                cx.error("invalid-value", origin.child("hosts").index(i), format!("`{h}` is already covered by `{}`", other.1), Some("through the egress gateway the hosts share one VirtualService, which cannot hold overlapping hosts: remove one, or split the API".into()));
+            }
+        }
+        if e.destination.is_some() && hosts.len() > 1 {
+            cx.error("invalid-value", eo.child("destination"), "with a `destination`, the API has exactly one (wildcard) host", Some("every host would be forwarded to the destination: split the other hosts into their own API".into()));
+        }
         e.destination.clone()
     });
 
@@ -168,8 +181,8 @@ pub(super) fn build(
         // With NONE the proxy connects to the original destination port: the port switch TLS
         // origination relies on (targetPort) never happens. Through the gateway, the
         // destination is a concrete host resolved by DNS, where it does.
-        if wildcard && !matches!(&egress, Some(Some(_))) {
-            cx.error("invalid-value", to.clone(), "TLS origination towards a wildcard host needs the egress gateway", Some("add `egress: {destination: <host>}`: the gateway originates TLS to that host; without it Envoy connects to the original port in plain text".into()));
+        if (wildcard || resolution == Resolution::None) && !matches!(&egress, Some(Some(_))) {
+            cx.error("invalid-value", to.clone(), "TLS origination towards a wildcard host (or with resolution NONE) needs the egress gateway", Some("add `egress: {destination: <host>}`: the gateway originates TLS to that host; without it Envoy connects to the original port in plain text".into()));
         }
         if t.credential_name.is_some() && egress.is_none() {
             cx.error("invalid-value", to.child("credentialName"), "sidecars do not read `credentialName` from this DestinationRule", Some("give `clientCertificate`/`privateKey` paths mounted in the proxy, or route through the egress gateway (`egress: gateway`), which reads the secret".into()));
@@ -405,6 +418,18 @@ fn tls(cx: &mut Checker<'_>, t: &RawTls, ports: &[Port], o: &Origin) -> Option<T
         if v.as_ref().is_some_and(|s| s.is_empty() || s.chars().any(char::is_control)) {
             cx.error("invalid-value", o.child(f), format!("`{f}` must be a non-empty single-line string"), None);
         }
+    }
+    // A secret in the configuration's own namespace: Istio refuses `namespace/name` and
+    // `configmap://` references from another namespace.
+    if let Some(c) = &t.credential_name
+        && names::dns_subdomain(c).is_err()
+    {
+        cx.error(
+            "invalid-value",
+            o.child("credentialName"),
+            format!("`{}` is not a secret name", shown(c)),
+            Some("name a Kubernetes secret in the egress gateway's namespace, e.g. `partner-client-cert`".into()),
+        );
     }
     Some(Tls {
         mode,

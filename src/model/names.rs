@@ -177,37 +177,58 @@ pub fn label_value(s: &str) -> Result<(), String> {
     }
 }
 
-/// Parses a Go duration (`10s`, `1.5s`, `250ms`, `1h30m`) into nanoseconds.
+/// Parses a Go duration (`10s`, `1.5s`, `250ms`, `1h30m`) into nanoseconds, exactly as Go's
+/// `time.ParseDuration` does: integer arithmetic, fractions truncated, at most the largest
+/// `int64` nanoseconds (about 2,562,047 hours). Floating point would round where Go
+/// truncates and let Istio refuse what meshgen accepted.
 pub fn parse_duration(s: &str) -> Result<u128, String> {
     if s.is_empty() {
         return Err("is empty".into());
     }
-    let mut total: f64 = 0.0;
+    let mut total: u128 = 0;
     let mut rest = s;
     while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        if num_len == 0 {
+        let int_len = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let (int_part, after) = rest.split_at(int_len);
+        let (frac_part, after) = match after.strip_prefix('.') {
+            Some(f) => f.split_at(f.find(|c: char| !c.is_ascii_digit()).unwrap_or(f.len())),
+            None => ("", after),
+        };
+        if int_part.is_empty() && frac_part.is_empty() {
             return Err("must be a number followed by a unit (`h`, `m`, `s`, `ms`, `us`, `ns`), e.g. `10s`".into());
         }
-        let value: f64 =
-            rest[..num_len].parse().map_err(|_| format!("has an invalid number `{}`", &rest[..num_len]))?;
-        rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let unit = &rest[..unit_len];
-        let scale = match unit {
-            "h" => 3_600e9,
-            "m" => 60e9,
-            "s" => 1e9,
-            "ms" => 1e6,
-            "us" | "µs" => 1e3,
-            "ns" => 1.0,
+        let unit_len = after.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(after.len());
+        let (unit, next) = after.split_at(unit_len);
+        let scale: u128 = match unit {
+            "h" => 3_600_000_000_000,
+            "m" => 60_000_000_000,
+            "s" => 1_000_000_000,
+            "ms" => 1_000_000,
+            "us" | "µs" => 1_000,
+            "ns" => 1,
             "" => return Err("is missing a unit (`h`, `m`, `s`, `ms`), e.g. `10s`".into()),
             u => return Err(format!("has an unknown unit `{u}` (use `h`, `m`, `s`, `ms`)")),
         };
-        total += value * scale;
-        rest = &rest[unit_len..];
+        let too_long = || "is too long (at most about 2562047h)".to_string();
+        let int: u128 = if int_part.is_empty() { 0 } else { int_part.parse().map_err(|_| too_long())? };
+        // Fraction digits beyond what the unit can hold in nanoseconds are dropped (truncation).
+        let mut frac_ns: u128 = 0;
+        let mut place = scale;
+        for d in frac_part.bytes() {
+            place /= 10;
+            frac_ns += u128::from(d - b'0') * place;
+        }
+        total = int
+            .checked_mul(scale)
+            .and_then(|v| v.checked_add(frac_ns))
+            .and_then(|v| v.checked_add(total))
+            .ok_or_else(too_long)?;
+        if total > i64::MAX as u128 {
+            return Err(too_long());
+        }
+        rest = next;
     }
-    Ok(total.round() as u128)
+    Ok(total)
 }
 
 /// A duration Istio accepts: at least 1ms and a whole number of milliseconds.
@@ -258,6 +279,20 @@ pub fn slug(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_follow_go_exactly() {
+        assert_eq!(parse_duration("1.5s"), Ok(1_500_000_000));
+        assert_eq!(parse_duration("1h30m"), Ok(5_400_000_000_000));
+        assert_eq!(parse_duration(".5ms"), Ok(500_000));
+        // Go truncates fractions of a nanosecond; so must we.
+        assert_eq!(parse_duration("1999999.5ns"), Ok(1_999_999));
+        assert!(duration("999999.6ns").is_err());
+        assert!(duration("1999999.5ns").is_err());
+        assert!(duration("9999999h").is_err());
+        assert!(duration("2562047h").is_ok());
+        assert!(duration("10").is_err() && duration("s").is_err() && duration("1x").is_err());
+    }
 
     #[test]
     fn hosts() {

@@ -26,7 +26,7 @@ pub(super) fn build(
 
     let host = match &raw.host {
         Some(h) => {
-            cx.host(h, false, &origin.child("host"));
+            cx.mesh_host(h, false, &origin.child("host"));
             h.clone()
         }
         None => format!("{name}.{namespace}.svc.cluster.local"),
@@ -375,7 +375,15 @@ fn routes(cx: &mut Checker<'_>, raw: &[RawRoute], subsets: &[Subset], ports: &[P
                         Some("Istio rejects a split whose weights add up to 0; give the subsets that should get traffic a weight".into()),
                     );
                 }
-                // Istio's weights are 32-bit signed integers.
+                // Istio's weights, and their sum, are 32-bit signed integers.
+                if split.values().map(|w| u64::from(*w)).sum::<u64>() > i32::MAX as u64 {
+                    cx.error(
+                        "invalid-value",
+                        ro.child("split"),
+                        "the weights of this split add up to more than Istio can count",
+                        Some("weights are relative; write them as percentages".into()),
+                    );
+                }
                 for (sub, w) in split.iter().filter(|(_, w)| **w > i32::MAX as u32) {
                     cx.error(
                         "invalid-value",
@@ -457,11 +465,20 @@ fn routes(cx: &mut Checker<'_>, raw: &[RawRoute], subsets: &[Subset], ports: &[P
             }
             (m.subset.clone(), m.percentage)
         });
-        if let Some(rw) = &r.rewrite
-            && rw.uri.is_none()
-            && rw.authority.is_none()
-        {
-            cx.error("invalid-value", ro.child("rewrite"), "rewrite sets neither `uri` nor `authority`", None);
+        if let Some(rw) = &r.rewrite {
+            if rw.uri.is_none() && rw.authority.is_none() {
+                cx.error("invalid-value", ro.child("rewrite"), "rewrite sets neither `uri` nor `authority`", None);
+            }
+            for (f, v) in [("uri", &rw.uri), ("authority", &rw.authority)] {
+                if v.as_deref() == Some("") {
+                    cx.error(
+                        "invalid-value",
+                        ro.child("rewrite").child(f),
+                        format!("an empty `{f}` rewrite"),
+                        Some("write the replacement, or leave the field out".into()),
+                    );
+                }
+            }
         }
         if let Some(n) = &r.name
             && (n.is_empty() || n.chars().any(char::is_control))
@@ -507,9 +524,24 @@ fn probe(cx: &mut Checker<'_>, p: &super::raw::Probe, o: &Origin) {
     if let Some(t) = &p.tcp_socket {
         cx.port_number(t.port, &o.child("tcpSocket").child("port"));
     }
-    if let Some(e) = &p.exec
-        && e.command.is_empty()
-    {
-        cx.error("invalid-value", o.child("exec").child("command"), "exec probe has no command", None);
+    if let Some(e) = &p.exec {
+        if e.command.is_empty() {
+            cx.error("invalid-value", o.child("exec").child("command"), "exec probe has no command", None);
+        }
+        for (i, _) in e.command.iter().enumerate().filter(|(_, c)| c.is_empty()) {
+            cx.error("invalid-value", o.child("exec").child("command").index(i), "an empty command word", None);
+        }
+    }
+    // Istio's probe fields are 32-bit signed integers.
+    for (f, v) in [
+        ("initialDelaySeconds", p.initial_delay_seconds),
+        ("timeoutSeconds", p.timeout_seconds),
+        ("periodSeconds", p.period_seconds),
+        ("successThreshold", p.success_threshold),
+        ("failureThreshold", p.failure_threshold),
+    ] {
+        if v.is_some_and(|v| v > i32::MAX as u32) {
+            cx.error("invalid-value", o.child(f), format!("`{f}` is above {}", i32::MAX), None);
+        }
     }
 }

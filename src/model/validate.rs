@@ -102,6 +102,40 @@ impl<'a> Checker<'a> {
         )
     }
 
+    /// A host entities are registered under: a valid host with at least one dot. A short
+    /// name is taken literally in a ServiceEntry but expanded with the namespace in a
+    /// DestinationRule or VirtualService (and refused in a Gateway), so they would never meet.
+    pub fn mesh_host(&mut self, host: &str, wildcard: bool, origin: &Origin) -> bool {
+        if !self.host(host, wildcard, origin) {
+            return false;
+        }
+        if !host.trim_end_matches('.').contains('.') {
+            self.error(
+                "invalid-value",
+                origin.clone(),
+                format!("host `{}` is a short name", shown(host)),
+                Some(format!("write the fully qualified name, e.g. `{host}.example.internal`: Istio expands short names differently in each kind")),
+            );
+            return false;
+        }
+        true
+    }
+
+    /// Reports every number in `v` above the 32-bit signed range.
+    fn int32_numbers(&mut self, v: &serde_json::Value, at: &Origin) {
+        match v {
+            serde_json::Value::Number(n) if n.as_u64().is_some_and(|n| n > i32::MAX as u64) => {
+                self.error("invalid-value", at.clone(), format!("{n} is above Istio's limit of {}", i32::MAX), None);
+            }
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    self.int32_numbers(v, &at.child(k));
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// A locality.
     pub fn locality(&mut self, l: &str, origin: &Origin) -> bool {
         self.check("locality", l, origin, "write `region/zone/subzone`, e.g. `eu-west1/eu-west1-a`", names::locality)
@@ -139,14 +173,15 @@ impl<'a> Checker<'a> {
 
     /// A percentage in 0–100.
     pub fn percent(&mut self, p: f64, origin: &Origin) -> bool {
-        if (0.0..=100.0).contains(&p) && p.is_finite() {
+        // Istio's resolution is 0.0001%: anything above 0 and below it is refused.
+        if p == 0.0 || (0.0001..=100.0).contains(&p) {
             return true;
         }
         self.error(
             "invalid-value",
             origin.clone(),
             format!("percentage {p} is out of range"),
-            Some("percentages are 0–100".into()),
+            Some("percentages are 0, or 0.0001–100".into()),
         );
         false
     }
@@ -332,6 +367,16 @@ impl<'a> Checker<'a> {
     /// policy this one is merged over (the project defaults) sets outlier detection, which
     /// locality failover relies on.
     pub fn traffic(&mut self, t: &Traffic, origin: &Origin, inherits_outlier: bool) {
+        // Istio's pool and detection counters are 32-bit signed integers (some unsigned, for
+        // which this bound is stricter than needed but still far beyond any real limit).
+        for (f, v) in [
+            ("connectionPool", serde_json::to_value(&t.connection_pool).ok()),
+            ("outlierDetection", serde_json::to_value(&t.outlier_detection).ok()),
+        ] {
+            if let Some(v) = v {
+                self.int32_numbers(&v, &origin.child(f));
+            }
+        }
         if let Some(d) = &t.timeout {
             self.duration(d, &origin.child("timeout"));
         }
@@ -450,14 +495,18 @@ impl<'a> Checker<'a> {
                 "resource-exhausted",
                 "unavailable",
             ];
-            for item in on.split(',').map(str::trim) {
-                if !KNOWN.contains(&item) && item.parse::<u16>().is_err() {
+            // Istio splits on `,` without trimming, and takes numbers only as HTTP statuses.
+            for item in on.split(',') {
+                let status = item.parse::<u16>().is_ok_and(|n| (100..=599).contains(&n)) && !item.starts_with('0');
+                if !KNOWN.contains(&item) && !status {
                     let help = crate::diag::suggest::hint(item, "retryOn conditions", KNOWN);
                     self.error(
                         "invalid-value",
                         o.child("retryOn"),
                         format!("unknown retryOn condition `{}`", shown(item)),
-                        help,
+                        help.or_else(|| {
+                            Some("conditions are comma-separated without spaces, e.g. `5xx,reset,503`".into())
+                        }),
                     );
                 }
             }
@@ -576,6 +625,25 @@ impl<'a> Checker<'a> {
             if keys.iter().filter(|k| **k).count() != 1 {
                 self.error("invalid-value", co.clone(), "consistentHash needs exactly one of httpHeaderName, httpCookie, useSourceIp, httpQueryParameterName", None);
             }
+            if ch.use_source_ip == Some(false) {
+                self.error(
+                    "invalid-value",
+                    co.child("useSourceIp"),
+                    "`useSourceIp: false` hashes on nothing",
+                    Some("write `useSourceIp: true`, or leave it out".into()),
+                );
+            }
+            if ch.http_cookie.as_ref().is_some_and(|c| c.name.is_empty()) {
+                self.error("invalid-value", co.child("httpCookie").child("name"), "the cookie needs a name", None);
+            }
+            if ch.maglev.as_ref().is_some_and(|m| m.table_size.is_none()) {
+                self.error(
+                    "missing-field",
+                    co.child("maglev").child("tableSize"),
+                    "maglev needs `tableSize`",
+                    Some("a prime, e.g. 65537".into()),
+                );
+            }
             if let Some(ttl) = ch.http_cookie.as_ref().and_then(|c| c.ttl.as_ref()) {
                 self.duration(ttl, &co.child("httpCookie").child("ttl"));
             }
@@ -636,6 +704,20 @@ impl<'a> Checker<'a> {
                     );
                 }
             }
+            const TOPOLOGY: &[&str] =
+                &["topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone"];
+            if l.failover.is_some()
+                && let Some(t) = l.failover_priority.iter().flatten().find(|p| TOPOLOGY.contains(&p.as_str()))
+            {
+                self.error(
+                    "invalid-value",
+                    lo.child("failoverPriority"),
+                    format!("`failover` cannot be combined with the topology label `{t}` in failoverPriority"),
+                    Some(
+                        "drop `failover` (failoverPriority covers region and zone), or drop the topology labels".into(),
+                    ),
+                );
+            }
             let fails_over = l.failover.is_some() || l.failover_priority.is_some();
             if fails_over && !has_outlier {
                 // Istio only warns (DR-25), but without ejection Envoy never fails over.
@@ -650,12 +732,42 @@ impl<'a> Checker<'a> {
         if n != 1 {
             self.error("invalid-value", o.clone(), "a match needs exactly one of `exact`, `prefix`, `regex`", None);
         }
-        if let Some(r) = &m.regex
-            && (r.is_empty() || r.len() > 1024)
-        {
-            self.error("invalid-value", o.child("regex"), "regex must be 1–1024 characters", None);
+        if m.prefix.as_deref() == Some("") {
+            self.error(
+                "invalid-value",
+                o.child("prefix"),
+                "an empty prefix matches everything",
+                Some("remove the match, or write the prefix".into()),
+            );
+        }
+        if let Some(r) = &m.regex {
+            if r.is_empty() || r.len() > 1024 {
+                self.error("invalid-value", o.child("regex"), "regex must be 1–1024 characters", None);
+            } else if let Err(e) = re2(r) {
+                self.error(
+                    "invalid-value",
+                    o.child("regex"),
+                    format!("`{}` is not an RE2 regular expression: {e}", shown(r)),
+                    Some("Envoy uses RE2: no look-around, no backreferences, repetition counts up to 1000".into()),
+                );
+            }
         }
     }
+}
+
+/// Checks an RE2 pattern: the `regex` crate's syntax is RE2's but for a few escapes (which
+/// [`crate::crd`]'s translation handles) and its larger repetition limit.
+fn re2(pattern: &str) -> Result<(), String> {
+    crate::crd::re2_compile(pattern)?;
+    let counts = regex::Regex::new(r"\{(\d+)(?:,(\d*))?\}").map_err(|e| e.to_string())?;
+    for c in counts.captures_iter(pattern) {
+        for n in [c.get(1), c.get(2)].into_iter().flatten() {
+            if !n.as_str().is_empty() && n.as_str().parse::<u32>().map_or(true, |v| v > 1000) {
+                return Err("repetition count above 1000".into());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A value as shown in a message: control characters escaped, at most 80 characters.

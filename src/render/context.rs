@@ -128,8 +128,13 @@ impl Builder<'_> {
         let mut v = self.export_to(&ext.export_to, &ext.namespace, &ext.name, allow_none);
         if let (Some(_), Value::Array(list)) = (&ext.egress, &mut v) {
             let gw = &self.inv.project.egress_gateway.namespace;
+            // `~` (no one) cannot be combined with a namespace: the gateway alone sees it.
+            list.retain(|n| n != "~");
             if !list.iter().any(|n| n == "*" || n == gw.as_str()) && gw != &ext.namespace {
                 list.push(json!(gw));
+            }
+            if list.is_empty() {
+                list.push(json!("."));
             }
         }
         v
@@ -146,8 +151,14 @@ impl Builder<'_> {
                 json!(list)
             }
             Some(ExportTo::Namespaces(list)) => {
-                let mapped: Vec<String> =
-                    list.iter().map(|n| if n == "~" && !allow_none { ".".to_string() } else { n.clone() }).collect();
+                // The own namespace is written `.`; Istio refuses both together.
+                let mut mapped: Vec<String> = Vec::new();
+                for n in list {
+                    let n = if (n == "~" && !allow_none) || n == namespace { "." } else { n.as_str() };
+                    if !mapped.iter().any(|m| m == n) {
+                        mapped.push(n.to_string());
+                    }
+                }
                 json!(mapped)
             }
         }
@@ -343,6 +354,24 @@ fn service(b: &mut Builder<'_>, svc: &Service) {
     }
 }
 
+/// A match that selects only a port (or nothing at all).
+fn port_only(port: Option<u32>) -> crate::model::raw::HttpMatch {
+    crate::model::raw::HttpMatch {
+        name: None,
+        uri: None,
+        scheme: None,
+        method: None,
+        authority: None,
+        headers: None,
+        without_headers: None,
+        query_params: None,
+        ignore_uri_case: None,
+        port,
+        source_labels: None,
+        source_namespace: None,
+    }
+}
+
 /// The rules of a service's VirtualService, by protocol.
 struct StreamRules {
     http: Vec<Value>,
@@ -362,11 +391,22 @@ fn service_routes(svc: &Service) -> StreamRules {
     if wants_http {
         for p in &http_ports {
             let port = multi.then_some(p.number);
+            // Once a rule catches everything on this port (no match, or only this port),
+            // later rules would be unreachable there (and Istio warns): stop.
+            let mut caught = false;
             for r in &svc.routes {
-                http.extend(http_rule(svc, Some(r), port, multi));
+                if let Some(rule) = http_rule(svc, Some(r), port, multi) {
+                    caught = r.matches.is_empty()
+                        || r.matches
+                            .iter()
+                            .any(|m| (!multi || m.port.is_none() || m.port == port) && *m == port_only(m.port));
+                    http.push(rule);
+                    if caught {
+                        break;
+                    }
+                }
             }
-            // Every request needs a rule: add a catch-all unless the last route is one.
-            if svc.routes.last().is_none_or(|r| !r.matches.is_empty()) {
+            if !caught {
                 http.extend(http_rule(svc, None, port, multi));
             }
         }
