@@ -18,9 +18,11 @@ struct Claim<'a> {
     origin: Origin,
 }
 
-/// `host-conflict`: two entities declare one host and port, visible in a common namespace.
-/// Istio keeps only one ServiceEntry per host and port for a namespace's proxies, so the
-/// other's endpoints and settings silently disappear.
+/// `host-conflict`: two entities declare one host, visible in a common namespace. Istio
+/// keeps only one ServiceEntry per host and port for a namespace's proxies, and two mesh
+/// VirtualServices for one host conflict (IST0109) even on different ports, so whatever the
+/// ports, one entity's endpoints, routes or settings silently disappear. An API's egress
+/// destination host counts as a claim too.
 pub(super) fn host_claims(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) {
     let mut by_host: BTreeMap<&str, Vec<Claim<'_>>> = BTreeMap::new();
     for s in &inv.services {
@@ -33,6 +35,15 @@ pub(super) fn host_claims(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagno
         });
     }
     for e in &inv.externals {
+        if let Some(Some(dest)) = &e.egress {
+            by_host.entry(dest).or_default().push(Claim {
+                entity: &e.name,
+                what: "external API (as its egress destination)",
+                ports: e.ports.iter().map(|p| p.number).collect(),
+                vis: Visibility::of(&e.export_to, &e.namespace, &e.name, graph),
+                origin: e.origin.child("egress").child("destination"),
+            });
+        }
         for (i, h) in e.hosts.iter().enumerate() {
             by_host.entry(h).or_default().push(Claim {
                 entity: &e.name,
@@ -47,21 +58,21 @@ pub(super) fn host_claims(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagno
         for (j, later) in claims.iter().enumerate().skip(1) {
             // Claims per host are few (one, when all is well): this inner loop is bounded by
             // them, not by the size of the inventory.
-            let Some(first) = claims[..j]
-                .iter()
-                .find(|c| c.vis.overlaps(&later.vis) && c.ports.iter().any(|p| later.ports.contains(p)))
-            else {
+            let Some(first) = claims[..j].iter().find(|c| c.vis.overlaps(&later.vis)) else {
                 continue;
             };
-            let port = first.ports.iter().find(|p| later.ports.contains(p)).copied().unwrap_or_default();
+            let shared = match first.ports.iter().find(|p| later.ports.contains(p)) {
+                Some(p) => format!(" (both on port {p})"),
+                None => String::new(),
+            };
             diags.push(
                 Diagnostic::error(
                     "host-conflict",
                     later.origin.clone(),
-                    format!("host `{host}` port {port} is already claimed by {} `{}`", first.what, first.entity),
+                    format!("host `{host}` is already claimed by {} `{}`{shared}", first.what, first.entity),
                 )
                 .related(first.origin.clone(), "claimed here first")
-                .help("Istio keeps one of two ServiceEntries for a host and port; use another host, or make their `exportTo` disjoint"),
+                .help("Istio keeps one of two ServiceEntries for a host and port, and merges no two VirtualServices for one host: declare the host once (one entity, several ports), or make their `exportTo` disjoint"),
             );
         }
     }
@@ -177,9 +188,18 @@ pub(super) fn tcp_port_clashes(inv: &Inventory, graph: &MeshGraph, diags: &mut D
             by_port.entry(p.number).or_default().push((&e.name, vis, e.origin.child("ports").child(&p.name)));
         }
     }
-    for (port, users) in by_port {
-        for (j, (name, vis, at)) in users.iter().enumerate().skip(1) {
-            if let Some((first, _, first_at)) = users[..j].iter().find(|(_, v, _)| v.overlaps(vis)) {
+    let mut clashing: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut alone: Vec<(u32, &str, &Origin)> = Vec::new();
+    for (port, users) in &by_port {
+        for (j, (name, vis, at)) in users.iter().enumerate() {
+            let first = users[..j].iter().find(|(_, v, _)| v.overlaps(vis));
+            let later = users[j + 1..].iter().any(|(_, v, _)| v.overlaps(vis));
+            if first.is_none() && !later && !clashing.contains(name) {
+                alone.push((*port, name, at));
+            }
+            if let Some((first, _, first_at)) = first {
+                clashing.insert(name);
+                clashing.insert(first);
                 diags.push(
                     Diagnostic::warning(
                         "tcp-port-clash",
@@ -187,10 +207,24 @@ pub(super) fn tcp_port_clashes(inv: &Inventory, graph: &MeshGraph, diags: &mut D
                         format!("TCP port {port} of `{name}` is also used by `{first}`, and neither has an address"),
                     )
                     .related(first_at.clone(), "the other TCP port")
-                    .help("Istio tells opaque TCP services apart by destination address only: give each a virtual IP in `addresses`, or make their `exportTo` disjoint"),
+                    .help("Istio tells opaque TCP services apart by destination address only: give each a virtual IP in `addresses` (or set `vipRange`), or make their `exportTo` disjoint"),
                 );
             }
         }
+    }
+    // Alone on its port today, but one more TCP service away from a clash (IST0134).
+    alone.retain(|(_, name, _)| !clashing.contains(name));
+    alone.sort_by_key(|(_, _, at)| (at.file.clone(), at.path.clone()));
+    alone.dedup_by_key(|(_, name, _)| *name);
+    for (port, name, at) in alone {
+        diags.push(
+            Diagnostic::warning(
+                "tcp-without-address",
+                at.clone(),
+                format!("`{name}` has TCP port {port} but no `addresses`"),
+            )
+            .help("without a virtual IP the proxy listens on 0.0.0.0:<port> for it, which the next TCP service on that port takes over (`istioctl analyze` IST0134): add `addresses`, or set `vipRange` in meshgen.yaml"),
+        );
     }
 }
 
@@ -308,7 +342,10 @@ pub(super) fn identities_and_tls(inv: &Inventory, diags: &mut Diagnostics) {
     }
     for e in &inv.externals {
         let Some(t) = &e.tls else { continue };
-        if t.ca_certificates.is_none() && t.credential_name.is_none() && t.insecure_skip_verify != Some(true) {
+        // A `credentialName` secret carries its own CA (`ca.crt`), and Istio forbids
+        // `caCertificates` beside it, so there is nothing to fix there; `insecureSkipVerify`
+        // is the very thing this warns about.
+        if t.ca_certificates.is_none() && t.credential_name.is_none() {
             diags.push(
                 Diagnostic::warning(
                     "tls-without-ca",

@@ -45,6 +45,7 @@ pub const CODES: &[Code] = &[
     code("split-not-100", "the weights of a split do not add up to 100", true),
     code("subset-selects-nothing", "a subset selects none of the service's VMs", true),
     code("tcp-port-clash", "two TCP services share a port without addresses", true),
+    code("tcp-without-address", "a TCP service without addresses, alone on its port for now", true),
     code("tls-without-ca", "TLS origination without a CA to verify the server", true),
     code("unknown-dependency", "a dependency names nothing in the inventory", false),
     code("unknown-field", "a field is not part of the inventory language", false),

@@ -467,7 +467,11 @@ impl<'a> Checker<'a> {
             }
         }
         if let Some(ShortOr(lb)) = &t.load_balancer {
-            self.load_balancer(lb, &origin.child("loadBalancer"), t.outlier_detection.is_some() || inherits_outlier);
+            self.load_balancer(
+                lb,
+                &origin.child("loadBalancer"),
+                t.outlier_detection.as_ref().is_some_and(|o| *o != Default::default()) || inherits_outlier,
+            );
         }
     }
 
@@ -677,8 +681,33 @@ impl<'a> Checker<'a> {
                     Some("pick one".into()),
                 );
             }
+            let mut froms = std::collections::BTreeSet::new();
             for (i, d) in l.distribute.iter().flatten().enumerate() {
-                let total: u32 = d.to.values().sum();
+                let di = lo.child("distribute").index(i);
+                // `region/zone/subzone` with `*` only as a whole last part; one entry per `from`.
+                for (what, loc, at) in std::iter::once(("from", &d.from, di.child("from")))
+                    .chain(d.to.keys().map(|k| ("to", k, di.child("to").child(k))))
+                {
+                    let parts: Vec<&str> = loc.split('/').collect();
+                    let bad = parts.len() > 3
+                        || parts.iter().any(|p| p.is_empty())
+                        || parts
+                            .iter()
+                            .enumerate()
+                            .any(|(j, p)| p.contains('*') && (*p != "*" || j + 1 != parts.len()));
+                    if bad {
+                        self.error("invalid-value", at, format!("locality `{}` in `{what}` is not `region[/zone[/subzone]]` with `*` only as its last part", shown(loc)), None);
+                    }
+                }
+                if !froms.insert(d.from.as_str()) {
+                    self.error(
+                        "invalid-value",
+                        di.child("from"),
+                        format!("`{}` is distributed twice", shown(&d.from)),
+                        None,
+                    );
+                }
+                let total: u64 = d.to.values().map(|w| u64::from(*w)).sum();
                 if total != 100 || d.to.values().any(|w| *w == 0 || *w > 100) {
                     self.error(
                         "invalid-value",

@@ -145,6 +145,24 @@ fn check_collisions(inv: &Inventory, objects: &[Object], diags: &mut Diagnostics
         .collect();
     let mut seen: HashMap<(Kind, &str, &str), &str> = HashMap::new();
     for o in objects {
+        // Derived names (`<api>-<host>`) can outgrow what Kubernetes accepts.
+        if crate::model::names::dns_subdomain(&o.name).is_err()
+            && let Some(at) = origins.get(o.entity.as_str())
+        {
+            diags.push(
+                Diagnostic::error(
+                    "invalid-value",
+                    (*at).clone().key(),
+                    format!(
+                        "the {} name derived from `{}` is not a valid object name ({} characters)",
+                        o.kind.as_str(),
+                        o.entity,
+                        o.name.len()
+                    ),
+                )
+                .help("object names are DNS names of at most 253 characters: shorten the entity name or its hosts"),
+            );
+        }
         if let Some(first) = seen.insert((o.kind, &o.namespace, &o.name), &o.entity)
             && let (Some(a), Some(b)) = (origins.get(o.entity.as_str()), origins.get(first))
         {
