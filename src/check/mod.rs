@@ -19,6 +19,7 @@ use crate::model::{ExportTo, Inventory};
 /// Runs every cross-entity rule.
 pub fn run(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) {
     rules::host_claims(inv, graph, diags);
+    rules::gateway_conflicts(inv, diags);
     rules::address_overlaps(inv, diags);
     rules::shared_instance_addresses(inv, diags);
     rules::tcp_port_clashes(inv, graph, diags);

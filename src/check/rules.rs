@@ -78,6 +78,67 @@ pub(super) fn host_claims(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagno
     }
 }
 
+/// `gateway-conflict`: two APIs routed through the egress gateway put overlapping hosts
+/// (equal, or one under the other's wildcard) on one port of the same gateway. Gateways
+/// apply to the gateway pods whatever their namespace, and Envoy cannot serve both
+/// (`istioctl analyze` IST0145). Hosts are indexed by name and wildcards by suffix, so each
+/// host is compared with its few parent domains, not with every other host.
+pub(super) fn gateway_conflicts(inv: &Inventory, diags: &mut Diagnostics) {
+    // (port, host as written) → (entity, where)
+    let mut exact: HashMap<(u32, &str), (&str, Origin)> = HashMap::new();
+    let mut wild: HashMap<(u32, &str), (&str, Origin)> = HashMap::new();
+    let routed = inv.externals.iter().filter(|e| e.egress.is_some());
+    for e in routed.clone() {
+        for p in &e.ports {
+            for (i, h) in e.hosts.iter().enumerate() {
+                let at = e.origin.child("hosts").index(i);
+                match h.strip_prefix('*') {
+                    Some(suffix) => wild.entry((p.number, suffix)).or_insert((&e.name, at)),
+                    None => exact.entry((p.number, h.as_str())).or_insert((&e.name, at)),
+                };
+            }
+        }
+    }
+    let mut reported = std::collections::BTreeSet::new();
+    for e in routed {
+        for p in &e.ports {
+            for (i, h) in e.hosts.iter().enumerate() {
+                let at = e.origin.child("hosts").index(i);
+                let mut others: Vec<&(&str, Origin)> = Vec::new();
+                if let Some(o) = exact.get(&(p.number, h.as_str())) {
+                    others.push(o);
+                }
+                // Every wildcard above this host (or above this wildcard's domain).
+                let name = h.strip_prefix("*.").unwrap_or(h);
+                let mut rest = name;
+                while let Some(dot) = rest.find('.') {
+                    let suffix = &rest[dot..];
+                    if let Some(o) = wild.get(&(p.number, suffix)) {
+                        others.push(o);
+                    }
+                    rest = &rest[dot + 1..];
+                }
+                for (other, other_at) in others {
+                    let pair =
+                        if *other < e.name.as_str() { (*other, e.name.as_str()) } else { (e.name.as_str(), *other) };
+                    if *other == e.name || !reported.insert((pair, p.number)) {
+                        continue;
+                    }
+                    diags.push(
+                        Diagnostic::error(
+                            "gateway-conflict",
+                            at.clone(),
+                            format!("`{h}` on port {} of the egress gateway overlaps a host of `{other}`", p.number),
+                        )
+                        .related(other_at.clone(), "the other host")
+                        .help("the egress gateway serves one of two overlapping hosts on a port: route them through one API, or keep one of them off the gateway"),
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// An address or CIDR as an inclusive range, with the IP family.
 fn range(a: &str) -> Option<(bool, u128, u128)> {
     let (ip, prefix) = match a.split_once('/') {

@@ -32,6 +32,7 @@ pub const CODES: &[Code] = &[
     code("empty-inventory", "the inventory declares nothing", false),
     code("failover-without-outlier-detection", "locality failover without outlier detection never fails over", true),
     code("file-too-large", "an inventory file exceeds the size limit", false),
+    code("gateway-conflict", "two APIs put overlapping hosts on one egress gateway port", false),
     code("host-conflict", "two entities claim one host and port where both are visible", false),
     code("invalid-type", "a value has the wrong YAML type", false),
     code("invalid-utf8", "a file is not UTF-8", false),
