@@ -402,6 +402,19 @@ pub(super) fn identities_and_tls(inv: &Inventory, diags: &mut Diagnostics) {
         }
     }
     for e in &inv.externals {
+        // SE-31: the address cannot tell the hosts apart on a TCP-family port.
+        let tcp_family = e.ports.iter().any(|p| !p.protocol.is_http());
+        let dns = matches!(e.resolution, crate::model::Resolution::Dns | crate::model::Resolution::DnsRoundRobin);
+        if dns && tcp_family && e.hosts.len() > 1 && !e.addresses.is_empty() {
+            diags.push(
+                Diagnostic::warning(
+                    "address-with-several-hosts",
+                    e.origin.child("addresses"),
+                    format!("`{}` gives {} hosts one address on a TCP or TLS port", e.name, e.hosts.len()),
+                )
+                .help("Istio warns that the address cannot tell these hosts apart: split the hosts into APIs of their own, or drop `addresses`"),
+            );
+        }
         let Some(t) = &e.tls else { continue };
         // A `credentialName` secret carries its own CA (`ca.crt`), and Istio forbids
         // `caCertificates` beside it, so there is nothing to fix there; `insecureSkipVerify`

@@ -31,14 +31,15 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_FAILURE } else { 0 });
         }
     };
-    let color = match cli.color {
+    // Colour where the diagnostics go: stderr for build, stdout for check's report.
+    let color = |on_tty: bool| match cli.color {
         Color::Always => true,
         Color::Never => false,
-        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        Color::Auto => on_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
     };
     let result = match cli.command {
-        Command::Build(a) => build::run(&a, color),
-        Command::Check(a) => build::check(&a, color),
+        Command::Build(a) => build::run(&a, color(std::io::stderr().is_terminal())),
+        Command::Check(a) => build::check(&a, color(std::io::stdout().is_terminal())),
         Command::Templates(t) => templates::run(t),
     };
     match result {

@@ -21,6 +21,7 @@ const fn code(name: &'static str, summary: &'static str, suppressible: bool) -> 
 /// Every code, sorted by name.
 pub const CODES: &[Code] = &[
     code("address-conflict", "virtual IPs or CIDRs of two entities overlap", false),
+    code("address-with-several-hosts", "one address for several hosts on a TCP-family port", true),
     code("crd-violation", "a generated object fails the CRD schema or CEL rules (`--crds`)", false),
     code("dependency-cycle", "services depend on each other in a cycle", true),
     code("dependency-not-visible", "a dependency is hidden from the consumer's namespace by exportTo", false),
