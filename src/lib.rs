@@ -28,3 +28,4 @@ pub mod graph;
 pub mod load;
 pub mod model;
 pub mod render;
+pub mod synth;

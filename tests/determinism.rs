@@ -7,28 +7,9 @@ use std::fs;
 use std::path::Path;
 
 use common::{build_stdout, fixtures, meshgen, root, scratch_copy, tree};
+use meshgen::synth::Rng;
 use serde::Deserialize as _;
 use serde_yaml::{Mapping, Value};
-
-/// A small deterministic PRNG (splitmix64), so a failure reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = (self.next() % (i as u64 + 1)) as usize;
-            v.swap(i, j);
-        }
-    }
-}
 
 /// Every mapping's keys in a random order, recursively (sequences keep their order: routes
 /// and matches are ordered by meaning).

@@ -1,0 +1,230 @@
+//! Benchmarks of each pipeline stage on a synthetic 1,000-service inventory.
+//!
+//! ```text
+//! cargo bench --bench pipeline                 # all stages, a few minutes
+//! cargo bench --bench pipeline -- render       # one group
+//! MESHGEN_BENCH_SERVICES=10000 cargo bench --bench pipeline
+//! ```
+//!
+//! Every stage is measured on its own, its input prepared once outside the timed loop, with
+//! the same public functions `meshgen build` composes (see `src/cli/compile.rs`). The
+//! whole-process numbers (wall time and peak RSS for 1k/10k/100k services) come from
+//! `scripts/bench.sh`; these benches are for finding which stage a change moved. (`diff` is
+//! not benchmarked: there is no such command yet.)
+
+use std::cell::OnceCell;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use criterion::{BatchSize, Criterion, SamplingMode, criterion_group, criterion_main};
+use meshgen::diag::Diagnostics;
+use meshgen::graph::{self, MeshGraph};
+use meshgen::load::{self, Source};
+use meshgen::model::{self, Inventory, Layout, Project};
+use meshgen::render::{self, Manifest, Templates};
+use meshgen::{check, emit, synth};
+
+/// The seed of every benchmark inventory: fixed, so runs compare like with like.
+const SEED: u64 = 1;
+
+/// A generated project and the output of each stage, computed once.
+struct Fixture {
+    /// Keeps the generated project alive for the whole run.
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    project_source: Source,
+    project: Project,
+    sources: Vec<Source>,
+    inventory: Inventory,
+    graph: MeshGraph,
+    templates: Templates,
+    manifests: Vec<Manifest>,
+    /// How long one render and the whole pipeline took while the fixture was built: they
+    /// size the measurement time of the slow benchmarks without an extra run.
+    render_time: Duration,
+    pipeline_time: Duration,
+}
+
+impl Fixture {
+    fn new(services: usize) -> Fixture {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let root = dir.path().join("project");
+        let stats = synth::generate(services, SEED, &root).expect("generate the inventory");
+        let started = Instant::now();
+        let mut diags = Diagnostics::default();
+        let project_source = load::project_file(&root.join(load::PROJECT_FILE), load::Limits::default(), &mut diags)
+            .expect("read meshgen.yaml");
+        let project = model::project::parse(&project_source, &mut diags);
+        let sources = load_inventory(&project, &project_source, &mut diags);
+        let inventory = model::build(&project, &sources, &mut diags);
+        let graph = graph::build(&inventory, &mut diags);
+        check::run(&inventory, &graph, &mut diags);
+        let templates = Templates::load(None).expect("built-in templates");
+        let render_started = Instant::now();
+        let manifests = render::render(&inventory, &graph, &templates, &mut diags).expect("render");
+        let (render_time, pipeline_time) = (render_started.elapsed(), started.elapsed());
+        // Benchmarking an inventory that fails would time the error paths instead.
+        assert!(diags.is_empty(), "the generated inventory has findings: {:?}", diags.sorted());
+        eprintln!(
+            "bench inventory: {} services ({} VMs), {} externals, {} files -> {} manifests",
+            stats.services,
+            stats.vms,
+            stats.externals,
+            stats.files,
+            manifests.len()
+        );
+        Fixture {
+            _dir: dir,
+            root,
+            project_source,
+            project,
+            sources,
+            inventory,
+            graph,
+            templates,
+            manifests,
+            render_time,
+            pipeline_time,
+        }
+    }
+}
+
+/// Stage 1 exactly as `compile` calls it: the project file and the output are excluded.
+fn load_inventory(project: &Project, project_source: &Source, diags: &mut Diagnostics) -> Vec<Source> {
+    let exclude = [project_source.path.clone(), project.output.clone()];
+    load::inventory(&project.root, &project.inventory, &exclude, project.limits, diags).expect("load the inventory")
+}
+
+/// Everything `meshgen build --stdout` does after argument parsing, into a sink.
+fn build_to_stdout(root: &Path) {
+    let mut diags = Diagnostics::default();
+    let project_source =
+        load::project_file(&root.join(load::PROJECT_FILE), load::Limits::default(), &mut diags).expect("project");
+    let project = model::project::parse(&project_source, &mut diags);
+    let sources = load_inventory(&project, &project_source, &mut diags);
+    let inventory = model::build(&project, &sources, &mut diags);
+    let graph = graph::build(&inventory, &mut diags);
+    check::run(&inventory, &graph, &mut diags);
+    let templates = Templates::load(project.templates.as_deref()).expect("templates");
+    let manifests = render::render(&inventory, &graph, &templates, &mut diags).expect("render");
+    emit::to_writer(&manifests, &mut std::io::sink()).expect("write");
+    black_box(diags);
+}
+
+/// Measurement time for ten samples of one iteration that took `once`, with some slack.
+fn budget(once: Duration) -> Duration {
+    (once * 12).max(Duration::from_secs(2))
+}
+
+fn services() -> usize {
+    std::env::var("MESHGEN_BENCH_SERVICES").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000)
+}
+
+fn stages(c: &mut Criterion) {
+    let f = Fixture::new(services());
+
+    // Small sample counts: each iteration is milliseconds to a fraction of a second, and
+    // the stages differ by orders of magnitude, so ten samples resolve what matters and keep
+    // the whole run to a few minutes on two cores.
+    let mut g = c.benchmark_group("stage");
+    g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5));
+
+    g.bench_function("load", |b| {
+        b.iter(|| {
+            let mut diags = Diagnostics::default();
+            black_box(load_inventory(&f.project, &f.project_source, &mut diags))
+        })
+    });
+    g.bench_function("model", |b| {
+        b.iter(|| {
+            let mut diags = Diagnostics::default();
+            black_box(model::build(&f.project, &f.sources, &mut diags))
+        })
+    });
+    g.bench_function("graph", |b| {
+        b.iter(|| {
+            let mut diags = Diagnostics::default();
+            black_box(graph::build(&f.inventory, &mut diags))
+        })
+    });
+    g.bench_function("check", |b| {
+        b.iter(|| {
+            let mut diags = Diagnostics::default();
+            check::run(&f.inventory, &f.graph, &mut diags);
+            black_box(diags)
+        })
+    });
+    g.bench_function("emit/stdout", |b| {
+        b.iter(|| emit::to_writer(black_box(&f.manifests), &mut std::io::sink()).expect("write"))
+    });
+    for (name, layout) in [("namespace", Layout::Namespace), ("object", Layout::Object)] {
+        g.bench_function(format!("emit/plan-{name}"), |b| {
+            b.iter(|| black_box(emit::plan(&f.manifests, layout).expect("plan")))
+        });
+        // An up-to-date directory: a rebuild with nothing changed reads and compares every
+        // file and writes none. The first write happens once, and only if the benchmark is
+        // selected (criterion calls the closure once per sample).
+        let plan = emit::plan(&f.manifests, layout).expect("plan");
+        let written = OnceCell::new();
+        g.bench_function(format!("emit/write-unchanged-{name}"), |b| {
+            let (_tmp, out) = written.get_or_init(|| {
+                let tmp = tempfile::tempdir().expect("temporary directory");
+                let out = tmp.path().join("out");
+                emit::write(&out, &plan).expect("write");
+                (tmp, out)
+            });
+            b.iter(|| {
+                let report = emit::write(out, &plan).expect("write");
+                assert_eq!(report.written, 0);
+            })
+        });
+    }
+
+    // The slow ones, a few iterations each: flat sampling (the same iteration count per
+    // sample) and a measurement time sized from one run, so that criterion neither warns that
+    // it cannot finish nor runs a multi-second iteration fifty times. The runs that size them
+    // happen anyway (building the fixture) or are cheap, so a filtered `cargo bench` does not
+    // pay for benchmarks it skips.
+    g.warm_up_time(Duration::from_millis(500)).sampling_mode(SamplingMode::Flat);
+    g.measurement_time(budget(f.render_time));
+    g.bench_function("render", |b| {
+        b.iter(|| {
+            let mut diags = Diagnostics::default();
+            black_box(render::render(&f.inventory, &f.graph, &f.templates, &mut diags).expect("render"))
+        })
+    });
+    // A fresh output directory per iteration (created outside the timing): the cost of a
+    // first build, bound by creating and syncing files. The per-object layout is sized from
+    // the per-namespace one by the number of files, which is what both are bound by.
+    let namespace = emit::plan(&f.manifests, Layout::Namespace).expect("plan");
+    let object = emit::plan(&f.manifests, Layout::Object).expect("plan");
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let started = Instant::now();
+    emit::write(&tmp.path().join("out"), &namespace).expect("write");
+    let per_file = started.elapsed() / namespace.files.len() as u32;
+    for (name, plan) in [("namespace", &namespace), ("object", &object)] {
+        g.measurement_time(budget(per_file * plan.files.len() as u32));
+        g.bench_function(format!("emit/write-fresh-{name}"), |b| {
+            b.iter_batched(
+                || tempfile::tempdir().expect("temporary directory"),
+                |out| {
+                    let report = emit::write(&out.path().join("out"), plan).expect("write");
+                    assert_eq!(report.written, plan.files.len());
+                    out
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("end-to-end");
+    g.sample_size(10).warm_up_time(Duration::from_millis(500)).sampling_mode(SamplingMode::Flat);
+    g.measurement_time(budget(f.pipeline_time));
+    g.bench_function("build-stdout", |b| b.iter(|| build_to_stdout(&f.root)));
+    g.finish();
+}
+
+criterion_group!(benches, stages);
+criterion_main!(benches);

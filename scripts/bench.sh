@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# Whole-process benchmark of `meshgen`: wall time and peak RSS of real builds of synthetic
+# inventories of 1,000 and 10,000 services (and 100,000 with --full), as a markdown table,
+# with the cost ratio between sizes and the targets of issue 6 checked.
+#
+#   scripts/bench.sh                 # 1k and 10k, median of 3 runs per mode
+#   scripts/bench.sh --full          # adds 100k
+#   scripts/bench.sh --sizes "1000 5000" --runs 5 --dir /tmp/mb
+#   scripts/bench.sh --strict        # exit 1 when a target of issue 6 is missed
+#   scripts/bench.sh --layouts namespace   # skip the slow per-object and per-service layouts
+#
+# Modes, per size: `build --stdout >/dev/null`; `check`; and for each layout a first build
+# into an empty directory and a rebuild with nothing changed (which must write no file).
+# Inventories come from `examples/gen_inventory.rs` (seeded, so every run measures the same
+# bytes). Timing uses GNU time when present, else a python3 wrapper (getrusage of the child);
+# neither needs installing anything.
+#
+# Profiling the same builds (symbols of the release profile, full debug info):
+#   cargo build --profile profiling --bin meshgen
+#   perf record -g -o /tmp/perf.data target/profiling/meshgen build -C DIR/inv-10000 --stdout >/dev/null
+#   perf report -i /tmp/perf.data --no-children
+set -euo pipefail
+
+usage() {
+    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+}
+
+sizes="1000 10000"
+full=0
+strict=0
+runs=3
+seed=1
+layouts="namespace service object"
+work="${TMPDIR:-/tmp}/meshgen-bench"
+while (($#)); do
+    case "$1" in
+        --full) full=1 ;;
+        --strict) strict=1 ;;
+        --sizes) sizes="$2"; shift ;;
+        --runs) runs="$2"; shift ;;
+        --layouts) layouts="$2"; shift ;;
+        --seed) seed="$2"; shift ;;
+        --dir) work="$2"; shift ;;
+        -h | --help) usage; exit 0 ;;
+        *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+done
+((full)) && sizes="$sizes 100000"
+[[ "$runs" =~ ^[1-9][0-9]*$ ]] || { echo "--runs needs a positive number" >&2; exit 2; }
+
+cd "$(dirname "$0")/.."
+echo "building release binaries..." >&2
+cargo build --release --quiet --bin meshgen --example gen_inventory
+bin="$PWD/target/release/meshgen"
+gen="$PWD/target/release/examples/gen_inventory"
+mkdir -p "$work"
+# Other work on the machine skews wall times; say how busy it was.
+load_start=$(cut -d' ' -f1 /proc/loadavg)
+results="$work/results.tsv"
+: >"$results"
+
+# measure OUT CMD...: runs CMD and writes "wall_seconds max_rss_kb" to OUT. The command's own
+# stdout and stderr are the caller's redirections.
+if [[ -x /usr/bin/time ]] && /usr/bin/time -f "%e" true 2>/dev/null >/dev/null; then
+    timer="GNU time"
+    measure() {
+        local out="$1"
+        shift
+        /usr/bin/time -f "%e %M" -o "$out" -- "$@"
+    }
+else
+    timer="python3 getrusage"
+    measure() {
+        python3 - "$@" <<'EOF'
+import resource, subprocess, sys, time
+out, cmd = sys.argv[1], sys.argv[2:]
+start = time.perf_counter()
+rc = subprocess.call(cmd)
+wall = time.perf_counter() - start
+# ru_maxrss of waited-for children is in KB on Linux; this process has one child.
+rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+with open(out, "w") as f:
+    f.write(f"{wall:.3f} {rss}\n")
+sys.exit(rc)
+EOF
+    }
+fi
+
+# median of the numbers on stdin
+median() {
+    sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+
+# run N MODE PREPARE CMD...: PREPARE (a shell snippet, untimed) runs before each of the $runs
+# timed runs of CMD; the medians go to the results file.
+run() {
+    local n="$1" mode="$2" prepare="$3"
+    shift 3
+    local walls=() rsss=() i m rss
+    for ((i = 0; i < runs; i++)); do
+        eval "$prepare"
+        if ! measure "$work/time" "$@" >"$work/stdout" 2>"$work/stderr"; then
+            echo "failed: $* (N=$n, $mode)" >&2
+            cat "$work/stderr" >&2
+            exit 1
+        fi
+        read -r m rss <"$work/time"
+        walls+=("$m")
+        rsss+=("$rss")
+    done
+    local wall_med rss_med
+    wall_med=$(printf '%s\n' "${walls[@]}" | median)
+    rss_med=$(printf '%s\n' "${rsss[@]}" | median)
+    printf '%s\t%s\t%s\t%s\t%s\n' "$n" "$mode" "$wall_med" "$rss_med" "${walls[*]}" >>"$results"
+    printf '  %-28s %7.2f s %8.1f MB   (runs: %s)\n' "$mode" "$wall_med" "$(awk -v k="$rss_med" 'BEGIN {print k / 1024}')" "${walls[*]}" >&2
+}
+
+declare -A manifests entities
+for n in $sizes; do
+    proj="$work/inv-$n"
+    rm -rf "$proj"
+    echo "N=$n: generating..." >&2
+    "$gen" --services "$n" --seed "$seed" --out "$proj" 2>"$work/gen.log"
+    sed 's/^/  /' "$work/gen.log" >&2
+    entities[$n]=$(sed -n 's/^wrote \([0-9]*\) services.* and \([0-9]*\) external APIs.*/\1+\2/p' "$work/gen.log")
+    manifests[$n]=$("$bin" build -C "$proj" --stdout | grep -c '^kind: ')
+
+    run "$n" "build --stdout" ":" "$bin" build -C "$proj" --stdout
+    run "$n" "check" ":" "$bin" check -C "$proj"
+    for layout in $layouts; do
+        out="$work/out-$n-$layout"
+        run "$n" "build $layout (fresh)" "rm -rf '$out'" "$bin" build -C "$proj" --layout "$layout" --out "$out"
+        run "$n" "rebuild $layout (unchanged)" ":" "$bin" build -C "$proj" --layout "$layout" --out "$out"
+        # A rebuild with nothing changed must write no file.
+        if ! grep -q ': 0 written, 0 removed' "$work/stderr"; then
+            echo "rebuild $layout (N=$n) wrote files:" >&2
+            cat "$work/stderr" >&2
+            exit 1
+        fi
+        rm -rf "$out"
+    done
+done
+
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+echo
+echo "meshgen $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores ($cpu), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), timer: $timer, median of $runs runs, load average $load_start at start and $(cut -d' ' -f1 /proc/loadavg) at end"
+echo
+echo "| services | entities | manifests | mode | wall s | peak RSS MB |"
+echo "|---:|---:|---:|---|---:|---:|"
+while IFS=$'\t' read -r n mode wall rss _; do
+    printf '| %s | %s | %s | %s | %.2f | %.0f |\n' "$n" "${entities[$n]}" "${manifests[$n]}" "$mode" "$wall" "$(awk -v k="$rss" 'BEGIN {print k / 1024}')"
+done <"$results"
+
+# Ratio of each mode's time between consecutive sizes (linear: 10x the input, <= 11x the time).
+# shellcheck disable=SC2086 # the sizes are words on purpose
+set -- $sizes
+if (($# > 1)); then
+    echo
+    header="| mode |"
+    rule="|---|"
+    prev="$1"
+    for n in "${@:2}"; do
+        header+=" ${n}/${prev} |"
+        rule+="---:|"
+        prev="$n"
+    done
+    echo "$header"
+    echo "$rule"
+    awk -F'\t' -v sizes="$sizes" '
+        BEGIN { k = split(sizes, s, " ") }
+        { wall[$1, $2] = $3; if (!($2 in seen)) { seen[$2] = 1; order[++m] = $2 } }
+        END {
+            for (i = 1; i <= m; i++) {
+                line = "| " order[i] " |"
+                for (j = 2; j <= k; j++) {
+                    a = wall[s[j - 1], order[i]]; b = wall[s[j], order[i]]
+                    line = line sprintf(" %s |", a > 0 ? sprintf("%.1fx (input %.0fx)", b / a, s[j] / s[j - 1]) : "n/a")
+                }
+                print line
+            }
+        }' "$results"
+fi
+
+# The targets of issue 6, where this run measured them.
+echo
+awk -F'\t' '
+    function check(what, ok) { printf "- [%s] %s\n", ok ? "x" : " ", what; fails += !ok }
+    # time(n, mode) <= limit s and, when mb > 0, peak RSS <= mb; modes not run are skipped.
+    function target(n, mode, limit, mb, label,   ok, text) {
+        if (!((n, mode) in wall)) return
+        ok = wall[n, mode] <= limit && (mb == 0 || rss[n, mode] <= mb)
+        text = sprintf("%s: %s <= %.1f s%s (%.2f s, %.0f MB)", label, mode, limit, mb ? sprintf(" and <= %d MB", mb) : "", wall[n, mode], rss[n, mode])
+        check(text, ok)
+    }
+    function ratio(small, big, mode,   r) {
+        if (!((small, mode) in wall) || !((big, mode) in wall)) return
+        r = wall[big, mode] / wall[small, mode]
+        check(sprintf("linear: %s %d/%d <= 11x (%.1fx)", mode, big, small, r), r <= 11)
+    }
+    { wall[$1, $2] = $3; rss[$1, $2] = $4 / 1024 }
+    END {
+        target(10000, "build --stdout", 1.0, 300, "10k")
+        target(10000, "build namespace (fresh)", 1.0, 300, "10k")
+        target(10000, "rebuild namespace (unchanged)", 1.0, 0, "10k")
+        target(10000, "rebuild service (unchanged)", 1.0, 0, "10k")
+        target(10000, "rebuild object (unchanged)", 1.0, 0, "10k")
+        target(10000, "check", 0.5, 0, "10k")
+        target(100000, "build --stdout", 12, 3072, "100k")
+        target(100000, "build namespace (fresh)", 12, 3072, "100k")
+        ratio(1000, 10000, "build --stdout")
+        ratio(10000, 100000, "build --stdout")
+        exit fails > 0
+    }' "$results" || missed=1
+echo
+echo "raw results: $results" >&2
+if ((strict && ${missed:-0})); then
+    exit 1
+fi
