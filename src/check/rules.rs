@@ -299,10 +299,13 @@ pub(super) fn dependency_visibility(inv: &Inventory, graph: &MeshGraph, diags: &
     for e in &inv.externals {
         targets.insert(&e.name, (&e.export_to, &e.namespace, &e.origin));
     }
+    // Each target's visibility is computed once, not once per edge.
+    let mut seen: HashMap<&str, Visibility> = HashMap::new();
     for s in &inv.services {
         for dep in &s.depends_on {
             let Some((export, ns, at)) = targets.get(dep.target.as_str()) else { continue };
-            if !Visibility::of(export, ns, &dep.target, graph).includes(&s.namespace) {
+            let vis = seen.entry(&dep.target).or_insert_with(|| Visibility::of(export, ns, &dep.target, graph));
+            if !vis.includes(&s.namespace) {
                 diags.push(
                     Diagnostic::error(
                         "dependency-not-visible",

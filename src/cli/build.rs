@@ -24,6 +24,7 @@ pub(super) fn run(args: &BuildArgs, color: bool) -> Result<u8> {
         let stdout = std::io::stdout();
         let mut lock = stdout.lock();
         emit::to_writer(&manifests, &mut lock).context("failed to write to stdout")?;
+        exit_without_freeing((c, manifests));
         return Ok(0);
     }
     let layout = args.layout.unwrap_or(c.project.layout);
@@ -49,10 +50,12 @@ pub(super) fn run(args: &BuildArgs, color: bool) -> Result<u8> {
         return Ok(EXIT_FINDINGS);
     }
     let report = emit::write(&out, &plan)?;
+    let count = manifests.len();
+    exit_without_freeing((c, manifests, plan));
     if !args.quiet {
         eprintln!(
             "built {} objects into `{}`: {} written, {} removed, {} unchanged",
-            manifests.len(),
+            count,
             out.display(),
             report.written,
             report.removed,
@@ -92,7 +95,9 @@ fn report_drift(out: &std::path::Path, plan: &emit::Plan, drift: &[Drift]) {
 
 /// Analyses the inventory and prints the findings.
 pub(super) fn check(args: &CheckArgs, color: bool) -> Result<u8> {
-    let c = compile(&args.project, true)?;
+    // Templates run only when their output is validated against CRDs; otherwise the
+    // analysis stops at the objects (names, collisions), which is all a check needs.
+    let c = compile(&args.project, args.project.crds.is_some())?;
     c.print_diagnostics(&args.project, color, true)?;
     let (errors, warnings) = c.diags.counts();
     if errors > 0 {
@@ -108,5 +113,13 @@ pub(super) fn check(args: &CheckArgs, color: bool) -> Result<u8> {
         };
         eprintln!("checked {entities}: no errors{warned}");
     }
+    exit_without_freeing(c);
     Ok(0)
+}
+
+/// The process ends right after a build: freeing hundreds of thousands of small
+/// allocations one by one took 0.5–0.9 s of a 10,000-service build, for memory the
+/// operating system reclaims at once anyway.
+fn exit_without_freeing<T>(everything: T) {
+    std::mem::forget(everything);
 }

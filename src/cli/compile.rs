@@ -94,6 +94,11 @@ pub(super) fn compile(args: &ProjectArgs, render: bool) -> Result<Compiled> {
     if args.deny.is_some() {
         diags.deny_warnings();
     }
+    // Overridden templates are rendered even for `check`: their output is verified.
+    let render = render || project.templates.is_some();
+    if !render {
+        rendering::analyse(&inventory, &graph, &mut diags);
+    }
     let manifests = if render && !diags.has_errors() {
         let templates = Templates::load(project.templates.as_deref())?;
         let m = rendering::render(&inventory, &graph, &templates, &mut diags)?;

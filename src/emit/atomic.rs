@@ -53,8 +53,11 @@ pub(super) fn replace_dir(out: &Path, writes: &BTreeMap<&str, &str>, remove: &[&
         }
         let mut f = fs::File::create(&dest).with_context(|| format!("failed to write `{}`", dest.display()))?;
         f.write_all(text.as_bytes()).with_context(|| format!("failed to write `{}`", dest.display()))?;
-        f.sync_all().with_context(|| format!("failed to sync `{}`", dest.display()))?;
     }
+    // Everything must be on disk before the swap makes it the output. One filesystem-wide
+    // sync costs about what one file's fsync does, instead of one each (77,000 fsyncs took
+    // a minute in the per-object layout).
+    sync_tree(&staging.path, writes.keys().map(|rel| super::path_of(&staging.path, rel)))?;
 
     if out.exists() {
         swap(&staging.path, out)?;
@@ -63,6 +66,24 @@ pub(super) fn replace_dir(out: &Path, writes: &BTreeMap<&str, &str>, remove: &[&
         fs::rename(&staging.path, out)
             .with_context(|| format!("failed to move the new output into `{}`", out.display()))?;
         staging.armed = false;
+    }
+    Ok(())
+}
+
+/// Flushes the written files to disk: `syncfs` on Linux, each file's `fsync` elsewhere.
+#[cfg_attr(not(target_os = "linux"), allow(unused_variables))]
+fn sync_tree(dir: &Path, files: impl Iterator<Item = PathBuf>) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd as _;
+        let d = fs::File::open(dir).with_context(|| format!("failed to open `{}`", dir.display()))?;
+        // SAFETY: the descriptor is valid for the duration of the call.
+        if unsafe { libc::syncfs(d.as_raw_fd()) } == 0 {
+            return Ok(());
+        }
+    }
+    for f in files {
+        fs::File::open(&f).and_then(|h| h.sync_all()).with_context(|| format!("failed to sync `{}`", f.display()))?;
     }
     Ok(())
 }

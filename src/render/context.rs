@@ -654,15 +654,22 @@ fn egress(b: &mut Builder<'_>, ext: &External, dest: Option<&str>) {
 
 /// Every object the inventory produces, in a stable order: by namespace, kind, name.
 pub fn objects(inv: &Inventory, graph: &MeshGraph) -> Vec<Object> {
-    let mut b =
-        Builder { inv, graph, out: Vec::new(), namespace: String::new(), entity: String::new(), source: String::new() };
-    for s in &inv.services {
-        service(&mut b, s);
-    }
-    for e in &inv.externals {
-        external(&mut b, e);
-    }
-    let mut out = b.out;
+    let mut out = objects_in(inv, graph, 0..inv.services.len() + inv.externals.len());
     out.sort_by(|a, b| (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name)));
     out
+}
+
+/// The objects of the entities at positions `range` (services first, then externals), in
+/// entity order: a slice of the work, for rendering in parallel.
+pub fn objects_in(inv: &Inventory, graph: &MeshGraph, range: std::ops::Range<usize>) -> Vec<Object> {
+    let mut b =
+        Builder { inv, graph, out: Vec::new(), namespace: String::new(), entity: String::new(), source: String::new() };
+    let n = inv.services.len();
+    for i in range {
+        match inv.services.get(i) {
+            Some(s) => service(&mut b, s),
+            None => external(&mut b, &inv.externals[i - n]),
+        }
+    }
+    b.out
 }

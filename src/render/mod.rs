@@ -39,43 +39,68 @@ pub struct Manifest {
     pub text: String,
 }
 
-/// Renders every object of the inventory. Two entities whose derived object names collide
-/// are reported as diagnostics; template failures are errors.
+/// Decides every object and reports derived names that collide or are invalid, without
+/// rendering any text: what `meshgen check` needs.
+pub fn analyse(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) {
+    let objects = context::objects(inv, graph);
+    check_collisions(
+        inv,
+        objects.iter().map(|o| (o.kind, o.namespace.as_str(), o.name.as_str(), o.entity.as_str())),
+        diags,
+    );
+}
+
+/// Renders every object of the inventory, in a stable order (namespace, kind, name). Two
+/// entities whose derived object names collide are reported as diagnostics; template
+/// failures are errors.
 pub fn render(
     inv: &Inventory,
     graph: &MeshGraph,
     templates: &Templates,
     diags: &mut Diagnostics,
 ) -> Result<Vec<Manifest>> {
-    let objects = context::objects(inv, graph);
-    check_collisions(inv, &objects, diags);
     let api = inv.project.api_version.networking().to_string();
-    // Rendering is independent per object: split it over the cores, keep the order.
+    // Each thread decides and renders the objects of its share of the entities, and drops
+    // each object's context as soon as its text exists: the contexts of a whole estate
+    // never sit in memory together, and both stages use every core.
+    let entities = inv.services.len() + inv.externals.len();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    let chunk = objects.len().div_ceil(threads).max(64);
+    let share = entities.div_ceil(threads).max(16);
     let results: Vec<Result<Vec<Manifest>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = objects
-            .chunks(chunk)
-            .map(|part| s.spawn(|| part.iter().map(|o| render_one(o, templates, &api)).collect()))
+        let handles: Vec<_> = (0..entities)
+            .step_by(share)
+            .map(|start| {
+                let api = &api;
+                s.spawn(move || {
+                    let objects = context::objects_in(inv, graph, start..(start + share).min(entities));
+                    objects.into_iter().map(|o| render_one(o, templates, api)).collect()
+                })
+            })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| bail!("a render thread panicked"))).collect()
     });
-    let mut out = Vec::with_capacity(objects.len());
+    let mut out = Vec::new();
     for r in results {
         out.extend(r?);
     }
+    out.sort_by(|a, b| (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name)));
+    check_collisions(
+        inv,
+        out.iter().map(|m| (m.kind, m.namespace.as_str(), m.name.as_str(), m.entity.as_str())),
+        diags,
+    );
     Ok(out)
 }
 
-fn render_one(o: &Object, templates: &Templates, api: &str) -> Result<Manifest> {
+fn render_one(mut o: Object, templates: &Templates, api: &str) -> Result<Manifest> {
     let name = o.kind.template();
-    let rendered = templates.render(name, &o.context)?;
+    let rendered = templates.render(name, std::mem::take(&mut o.context))?;
     // Templates start and end with blank lines or not depending on taste (and on how their
     // leading comment is closed); the output has none before and exactly one newline after.
     let mut text = rendered.trim_start_matches('\n').trim_end_matches('\n').to_string();
     text.push('\n');
     if templates.is_overridden(name) || templates.is_overridden("_metadata.yaml") {
-        verify(&text, o, api).map_err(|e| {
+        verify(&text, &o, api).map_err(|e| {
             anyhow::anyhow!(
                 "template `{name}` produced an invalid {} `{}/{}`: {e}",
                 o.kind.as_str(),
@@ -136,7 +161,13 @@ pub fn verify(text: &str, o: &Object, api: &str) -> std::result::Result<(), Stri
     Ok(())
 }
 
-fn check_collisions(inv: &Inventory, objects: &[Object], diags: &mut Diagnostics) {
+/// Reports object names that two entities would both generate, or that are invalid; takes
+/// (kind, namespace, name, entity) of every object.
+fn check_collisions<'a>(
+    inv: &Inventory,
+    objects: impl Iterator<Item = (Kind, &'a str, &'a str, &'a str)>,
+    diags: &mut Diagnostics,
+) {
     let origins: HashMap<&str, &crate::diag::Origin> = inv
         .services
         .iter()
@@ -144,10 +175,10 @@ fn check_collisions(inv: &Inventory, objects: &[Object], diags: &mut Diagnostics
         .chain(inv.externals.iter().map(|e| (e.name.as_str(), &e.origin)))
         .collect();
     let mut seen: HashMap<(Kind, &str, &str), &str> = HashMap::new();
-    for o in objects {
+    for (kind, namespace, name, entity) in objects {
         // Derived names (`<api>-<host>`) can outgrow what Kubernetes accepts.
-        if crate::model::names::dns_subdomain(&o.name).is_err()
-            && let Some(at) = origins.get(o.entity.as_str())
+        if crate::model::names::dns_subdomain(name).is_err()
+            && let Some(at) = origins.get(entity)
         {
             diags.push(
                 Diagnostic::error(
@@ -155,22 +186,22 @@ fn check_collisions(inv: &Inventory, objects: &[Object], diags: &mut Diagnostics
                     (*at).clone().key(),
                     format!(
                         "the {} name derived from `{}` is not a valid object name ({} characters)",
-                        o.kind.as_str(),
-                        o.entity,
-                        o.name.len()
+                        kind.as_str(),
+                        entity,
+                        name.len()
                     ),
                 )
                 .help("object names are DNS names of at most 253 characters: shorten the entity name or its hosts"),
             );
         }
-        if let Some(first) = seen.insert((o.kind, &o.namespace, &o.name), &o.entity)
-            && let (Some(a), Some(b)) = (origins.get(o.entity.as_str()), origins.get(first))
+        if let Some(first) = seen.insert((kind, namespace, name), entity)
+            && let (Some(a), Some(b)) = (origins.get(entity), origins.get(first))
         {
             diags.push(
                 Diagnostic::error(
                     "name-collision",
                     (*a).clone().key(),
-                    format!("{} `{}/{}` would be generated twice", o.kind.as_str(), o.namespace, o.name),
+                    format!("{} `{namespace}/{name}` would be generated twice", kind.as_str()),
                 )
                 .related((*b).clone().key(), format!("`{first}` generates it too"))
                 .help("rename one of the entities (or set an explicit VM `name`)"),

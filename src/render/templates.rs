@@ -80,8 +80,8 @@ impl Templates {
     }
 
     /// Renders the template `name` with a JSON context.
-    pub fn render(&self, name: &str, context: &serde_json::Value) -> Result<String> {
-        let ctx = tera::Context::from_value(context.clone()).map_err(|e| anyhow::anyhow!("{}", tera_chain(&e)))?;
+    pub fn render(&self, name: &str, context: serde_json::Value) -> Result<String> {
+        let ctx = tera::Context::from_value(context).map_err(|e| anyhow::anyhow!("{}", tera_chain(&e)))?;
         self.tera
             .render(name, &ctx)
             .map_err(|e| anyhow::anyhow!("failed to render template `{name}`: {}", tera_chain(&e)))
