@@ -30,7 +30,8 @@ pub struct Source {
     pub path: PathBuf,
     /// The file's text.
     pub text: String,
-    /// Its YAML documents (null documents are kept, so indices match the file).
+    /// Its YAML documents (null documents are kept, so indices match the file). Filled for
+    /// the project file; inventory files are parsed by the model stage as it goes.
     pub docs: Vec<serde_yaml::Value>,
 }
 
@@ -56,7 +57,7 @@ pub fn project_file(path: &Path, limits: Limits, diags: &mut Diagnostics) -> Res
         );
     }
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    read_source(path, name, limits, diags)
+    read_source(path, name, limits, true, diags)
 }
 
 /// Walks each inventory directory (or file) and reads every `*.yaml`/`*.yml` file in it.
@@ -100,7 +101,9 @@ pub fn inventory(
     }
     files.sort();
     files.dedup();
-    files.into_iter().map(|p| read_source(&p, display_name(root, &p), limits, diags)).collect()
+    // Inventory files are parsed by the model stage, file by file, so that the YAML trees
+    // of a whole estate never sit in memory together.
+    files.into_iter().map(|p| read_source(&p, display_name(root, &p), limits, false, diags)).collect()
 }
 
 /// `path` relative to `root`, with `/` separators, for messages and annotations.
@@ -114,7 +117,7 @@ pub fn display_name(root: &Path, path: &Path) -> String {
     parts.join("/")
 }
 
-fn read_source(path: &Path, name: String, limits: Limits, diags: &mut Diagnostics) -> Result<Source> {
+fn read_source(path: &Path, name: String, limits: Limits, parse: bool, diags: &mut Diagnostics) -> Result<Source> {
     let name: Arc<str> = name.into();
     let mut source = Source { name: name.clone(), path: path.to_path_buf(), text: String::new(), docs: Vec::new() };
     let meta = std::fs::metadata(path).with_context(|| format!("failed to read `{}`", path.display()))?;
@@ -150,6 +153,8 @@ fn read_source(path: &Path, name: String, limits: Limits, diags: &mut Diagnostic
             return Ok(source);
         }
     }
-    source.docs = parse_documents(&source.text, &name, diags);
+    if parse {
+        source.docs = parse_documents(&source.text, &name, diags);
+    }
     Ok(source)
 }

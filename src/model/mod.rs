@@ -467,78 +467,125 @@ fn shape_error(e: &serde_path_to_error::Error<serde_yaml::Error>, origin: &Origi
     Diagnostic::error("invalid-value", at, message)
 }
 
-/// Builds the inventory from the project and the loaded sources.
+/// One entity as read from a file, before duplicates across files are known.
+struct Read {
+    name: String,
+    origin: Origin,
+    built: Option<Built>,
+    suppressions: Vec<Suppression>,
+}
+
+/// A validated entity (or none, when it had errors).
+enum Built {
+    Service(Service),
+    External(External),
+}
+
+/// Parses one inventory file and validates its entities. Runs on a worker thread; the YAML
+/// trees are dropped when the file is done.
+fn read_file(project: &Project, source: &Source, diags: &mut Diagnostics) -> Vec<Read> {
+    let docs = if source.docs.is_empty() {
+        crate::load::parse_documents(&source.text, &source.name, diags)
+    } else {
+        source.docs.clone()
+    };
+    let mut out = Vec::new();
+    for (i, doc) in docs.iter().enumerate() {
+        if doc.is_null() {
+            continue;
+        }
+        let origin = Origin::new(&source.name, i, "");
+        let Some(raw) = from_value::<RawDocument>(doc, &origin, diags) else { continue };
+        let doc_ns = raw.namespace.clone();
+        if let Some(ns) = &doc_ns {
+            validate::Checker::new(diags).namespace(ns, &origin.child("namespace"));
+        }
+        for (kind, map) in [("services", &raw.services), ("externals", &raw.externals)] {
+            for (key, value) in map.iter().flatten() {
+                let Some(name) = key.as_str() else {
+                    diags.push(
+                        Diagnostic::error("invalid-type", origin.child(kind), format!("{kind} must be keyed by name"))
+                            .help("write `name: {...}` entries"),
+                    );
+                    continue;
+                };
+                let eorigin = origin.child(kind).child(name);
+                if !validate::Checker::new(diags).entity_name(kind.trim_end_matches('s'), name, &eorigin) {
+                    continue;
+                }
+                let ns = doc_ns.as_deref().unwrap_or(&project.defaults.namespace);
+                let mut sup = Vec::new();
+                let built = if kind == "services" {
+                    from_value::<raw::RawService>(value, &eorigin, diags).and_then(|mut r| {
+                        suppressions(&r.ignore.take().unwrap_or_default(), &eorigin, diags, &mut sup);
+                        service::build(project, name, ns, r, eorigin.clone(), diags).map(Built::Service)
+                    })
+                } else {
+                    from_value::<raw::RawExternal>(value, &eorigin, diags).and_then(|mut r| {
+                        suppressions(&r.ignore.take().unwrap_or_default(), &eorigin, diags, &mut sup);
+                        external::build(project, name, ns, r, eorigin.clone(), diags).map(Built::External)
+                    })
+                };
+                out.push(Read { name: name.to_string(), origin: eorigin, built, suppressions: sup });
+            }
+        }
+    }
+    out
+}
+
+/// Builds the inventory from the project and the loaded sources. Files are parsed and
+/// validated in parallel (each on its own, with its own diagnostics); names are then
+/// checked for duplicates across files, in file order.
 pub fn build(project: &Project, sources: &[Source], diags: &mut Diagnostics) -> Inventory {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let share = sources.len().div_ceil(threads).max(1);
+    let per_file: Vec<(Vec<Read>, Diagnostics)> = std::thread::scope(|s| {
+        let handles: Vec<_> = sources
+            .chunks(share)
+            .map(|files| {
+                s.spawn(move || {
+                    files
+                        .iter()
+                        .map(|f| {
+                            let mut d = Diagnostics::default();
+                            (read_file(project, f, &mut d), d)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        // A panicking worker is a bug; re-raise it rather than lose its files silently.
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+    });
+
     let mut services = Vec::new();
     let mut externals = Vec::new();
     // name → origin of the first declaration, to report duplicates with both places.
     let mut seen: BTreeMap<String, Origin> = BTreeMap::new();
     let mut invalid = BTreeSet::new();
     let mut suppressed = Vec::new();
-    for source in sources {
-        for (i, doc) in source.docs.iter().enumerate() {
-            if doc.is_null() {
+    for (reads, d) in per_file {
+        diags.extend(d);
+        for r in reads {
+            if let Some(first) = seen.get(&r.name) {
+                diags.push(
+                    Diagnostic::error(
+                        "duplicate-name",
+                        r.origin.clone().key(),
+                        format!("`{}` is declared twice", r.name),
+                    )
+                    .related(first.clone().key(), "first declared here")
+                    .help("names are unique across services and external APIs in the whole inventory; rename one"),
+                );
                 continue;
             }
-            let origin = Origin::new(&source.name, i, "");
-            let Some(raw) = from_value::<RawDocument>(doc, &origin, diags) else { continue };
-            let doc_ns = raw.namespace.clone();
-            if let Some(ns) = &doc_ns {
-                validate::Checker::new(diags).namespace(ns, &origin.child("namespace"));
-            }
-            for (kind, map) in [("services", &raw.services), ("externals", &raw.externals)] {
-                for (key, value) in map.iter().flatten() {
-                    let Some(name) = key.as_str() else {
-                        diags.push(
-                            Diagnostic::error(
-                                "invalid-type",
-                                origin.child(kind),
-                                format!("{kind} must be keyed by name"),
-                            )
-                            .help("write `name: {...}` entries"),
-                        );
-                        continue;
-                    };
-                    let eorigin = origin.child(kind).child(name);
-                    if !validate::Checker::new(diags).entity_name(kind.trim_end_matches('s'), name, &eorigin) {
-                        continue;
-                    }
-                    if let Some(first) = seen.get(name) {
-                        diags.push(
-                            Diagnostic::error(
-                                "duplicate-name",
-                                eorigin.clone().key(),
-                                format!("`{name}` is declared twice"),
-                            )
-                            .related(first.clone().key(), "first declared here")
-                            .help(
-                                "names are unique across services and external APIs in the whole inventory; rename one",
-                            ),
-                        );
-                        continue;
-                    }
-                    seen.insert(name.to_string(), eorigin.clone());
-                    let ns = doc_ns.as_deref().unwrap_or(&project.defaults.namespace);
-                    let built = if kind == "services" {
-                        from_value::<raw::RawService>(value, &eorigin, diags)
-                            .and_then(|mut r| {
-                                let ignore = r.ignore.take().unwrap_or_default();
-                                suppressions(&ignore, &eorigin, diags, &mut suppressed);
-                                service::build(project, name, ns, r, eorigin, diags)
-                            })
-                            .map(|s| services.push(s))
-                    } else {
-                        from_value::<raw::RawExternal>(value, &eorigin, diags)
-                            .and_then(|mut r| {
-                                let ignore = r.ignore.take().unwrap_or_default();
-                                suppressions(&ignore, &eorigin, diags, &mut suppressed);
-                                external::build(project, name, ns, r, eorigin, diags)
-                            })
-                            .map(|e| externals.push(e))
-                    };
-                    if built.is_none() {
-                        invalid.insert(name.to_string());
-                    }
+            seen.insert(r.name.clone(), r.origin);
+            suppressed.extend(r.suppressions);
+            match r.built {
+                Some(Built::Service(s)) => services.push(s),
+                Some(Built::External(e)) => externals.push(e),
+                None => {
+                    invalid.insert(r.name);
                 }
             }
         }

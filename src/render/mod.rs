@@ -42,12 +42,15 @@ pub struct Manifest {
 /// Decides every object and reports derived names that collide or are invalid, without
 /// rendering any text: what `meshgen check` needs.
 pub fn analyse(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) {
-    let objects = context::objects(inv, graph);
-    check_collisions(
-        inv,
-        objects.iter().map(|o| (o.kind, o.namespace.as_str(), o.name.as_str(), o.entity.as_str())),
-        diags,
-    );
+    // Entity by entity, keeping only the identities: the contexts are never all alive.
+    let mut keys: Vec<(Kind, String, String, String)> = Vec::new();
+    for i in 0..inv.services.len() + inv.externals.len() {
+        keys.extend(
+            context::objects_in(inv, graph, i..i + 1).into_iter().map(|o| (o.kind, o.namespace, o.name, o.entity)),
+        );
+    }
+    keys.sort();
+    check_collisions(inv, keys.iter().map(|(k, ns, n, e)| (*k, ns.as_str(), n.as_str(), e.as_str())), diags);
 }
 
 /// Renders every object of the inventory, in a stable order (namespace, kind, name). Two
@@ -72,8 +75,13 @@ pub fn render(
             .map(|start| {
                 let api = &api;
                 s.spawn(move || {
-                    let objects = context::objects_in(inv, graph, start..(start + share).min(entities));
-                    objects.into_iter().map(|o| render_one(o, templates, api)).collect()
+                    let mut out = Vec::new();
+                    for i in start..(start + share).min(entities) {
+                        for o in context::objects_in(inv, graph, i..i + 1) {
+                            out.push(render_one(o, templates, api)?);
+                        }
+                    }
+                    Ok(out)
                 })
             })
             .collect();
