@@ -286,7 +286,7 @@ proptest! {
         prop_assert_eq!(kinds.len(), 6, "every template is exercised: {:?}", kinds);
         for o in &objects {
             let name = o.kind.template();
-            let render = |s: &str| templates.render(name, &poison(&o.context, s)).unwrap();
+            let render = |s: &str| templates.render(name, poison(&o.context, s)).unwrap();
             let (good, bad) = (render(benign), render(&x));
             let (good, bad) = (documents(&good), documents(&bad));
             prop_assert_eq!(bad.len(), 1, "{} became {} documents", name, bad.len());
