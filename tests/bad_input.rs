@@ -287,3 +287,13 @@ fn export_to_is_written_the_way_istio_accepts_it() {
     assert!(!r.stdout.contains("- \"~\""), "{}", r.stdout);
     assert!(r.stdout.contains("  exportTo:\n    - istio-system\n"), "{}", r.stdout);
 }
+
+#[test]
+fn missing_directories_named_in_the_project_file_point_at_it() {
+    let tmp = project(&[("meshgen.yaml", "inventory: [inventry]\ntemplates: tpl\n"), ("inventory/good.yaml", GOOD)]);
+    let r = meshgen(tmp.path(), &["build"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("meshgen.yaml:1:13 (inventory[0])"), "{}", r.stderr);
+    assert!(r.stderr.contains("meshgen.yaml:2:12 (templates)") && r.stderr.contains("templates eject"), "{}", r.stderr);
+    assert!(!tmp.path().join("out").exists());
+}

@@ -10,7 +10,7 @@
 
 mod rules;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::diag::Diagnostics;
 use crate::graph::MeshGraph;
@@ -18,12 +18,21 @@ use crate::model::{ExportTo, Inventory};
 
 /// Runs every cross-entity rule.
 pub fn run(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) {
-    rules::host_claims(inv, graph, diags);
+    // Each entity's visibility, computed once (it asks the graph for consumers).
+    let vis: HashMap<&str, Visibility> = inv
+        .services
+        .iter()
+        .map(|s| (s.name.as_str(), Visibility::of(&s.export_to, &s.namespace, &s.name, graph)))
+        .chain(
+            inv.externals.iter().map(|e| (e.name.as_str(), Visibility::of(&e.export_to, &e.namespace, &e.name, graph))),
+        )
+        .collect();
+    rules::host_claims(inv, &vis, diags);
     rules::gateway_conflicts(inv, diags);
     rules::address_overlaps(inv, diags);
     rules::shared_instance_addresses(inv, diags);
-    rules::tcp_port_clashes(inv, graph, diags);
-    rules::dependency_visibility(inv, graph, diags);
+    rules::tcp_port_clashes(inv, &vis, diags);
+    rules::dependency_visibility(inv, &vis, diags);
     rules::unused_externals(inv, graph, diags);
     rules::subsets_and_splits(inv, diags);
     rules::identities_and_tls(inv, diags);
@@ -80,6 +89,48 @@ impl Visibility {
     }
 }
 
+/// Answers "which earlier entry overlaps this visibility first?" over a growing list, in
+/// time proportional to the namespaces involved, not to the length of the list: the
+/// earliest entry seen by all namespaces, and the earliest seen by each namespace.
+#[derive(Debug, Default)]
+pub(crate) struct OverlapIndex {
+    first_all: Option<usize>,
+    first_any: Option<usize>,
+    by_namespace: HashMap<String, usize>,
+}
+
+impl OverlapIndex {
+    /// The earliest inserted entry whose visibility overlaps `v`.
+    pub(crate) fn first_overlapping(&self, v: &Visibility) -> Option<usize> {
+        match v {
+            Visibility::All => self.first_any,
+            Visibility::Only(set) if set.is_empty() => None,
+            Visibility::Only(set) => {
+                let by_ns = set.iter().filter_map(|n| self.by_namespace.get(n)).min().copied();
+                self.first_all.into_iter().chain(by_ns).min()
+            }
+        }
+    }
+
+    /// Adds entry `i` (entries are inserted in increasing order).
+    pub(crate) fn insert(&mut self, v: &Visibility, i: usize) {
+        match v {
+            Visibility::All => {
+                self.first_all.get_or_insert(i);
+                self.first_any.get_or_insert(i);
+            }
+            Visibility::Only(set) => {
+                for n in set {
+                    self.by_namespace.entry(n.clone()).or_insert(i);
+                }
+                if !set.is_empty() {
+                    self.first_any.get_or_insert(i);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +150,19 @@ mod tests {
         assert_eq!(v, only(&["shop", "web"]));
         assert_eq!(Visibility::of(&Some(ExportTo::Namespaces(vec!["~".into()])), "shop", "x", &g), only(&[]));
         assert_eq!(Visibility::of(&None, "shop", "x", &g), Visibility::All);
+    }
+
+    #[test]
+    fn overlap_index_finds_the_earliest_overlap() {
+        let mut idx = OverlapIndex::default();
+        assert_eq!(idx.first_overlapping(&Visibility::All), None);
+        idx.insert(&only(&["a"]), 0);
+        idx.insert(&only(&[]), 1);
+        idx.insert(&Visibility::All, 2);
+        idx.insert(&only(&["b"]), 3);
+        assert_eq!(idx.first_overlapping(&only(&["b"])), Some(2));
+        assert_eq!(idx.first_overlapping(&only(&["a", "b"])), Some(0));
+        assert_eq!(idx.first_overlapping(&Visibility::All), Some(0));
+        assert_eq!(idx.first_overlapping(&only(&[])), None);
     }
 }

@@ -2,19 +2,21 @@
 //! consumers matter) and reports through `diags`; none compares every pair of entities.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
 
-use super::Visibility;
+use super::{OverlapIndex, Visibility};
 use crate::diag::{Diagnostic, Diagnostics, Origin};
 use crate::graph::MeshGraph;
-use crate::model::{ExportTo, Inventory, Port};
+use crate::model::Inventory;
+
+/// Visibility of each entity, by name.
+type Visibilities<'a> = HashMap<&'a str, Visibility>;
 
 /// One entity's claim on a host.
 struct Claim<'a> {
     entity: &'a str,
     what: &'static str,
     ports: Vec<u32>,
-    vis: Visibility,
+    vis: &'a Visibility,
     origin: Origin,
 }
 
@@ -23,14 +25,14 @@ struct Claim<'a> {
 /// VirtualServices for one host conflict (IST0109) even on different ports, so whatever the
 /// ports, one entity's endpoints, routes or settings silently disappear. An API's egress
 /// destination host counts as a claim too.
-pub(super) fn host_claims(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) {
+pub(super) fn host_claims<'a>(inv: &'a Inventory, vis: &'a Visibilities<'a>, diags: &mut Diagnostics) {
     let mut by_host: BTreeMap<&str, Vec<Claim<'_>>> = BTreeMap::new();
     for s in &inv.services {
         by_host.entry(&s.host).or_default().push(Claim {
             entity: &s.name,
             what: if s.service_entry { "service" } else { "service (its Kubernetes Service)" },
             ports: s.ports.iter().map(|p| p.number).collect(),
-            vis: Visibility::of(&s.export_to, &s.namespace, &s.name, graph),
+            vis: &vis[s.name.as_str()],
             origin: s.origin.child("host"),
         });
     }
@@ -40,7 +42,7 @@ pub(super) fn host_claims(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagno
                 entity: &e.name,
                 what: "external API (as its egress destination)",
                 ports: e.ports.iter().map(|p| p.number).collect(),
-                vis: Visibility::of(&e.export_to, &e.namespace, &e.name, graph),
+                vis: &vis[e.name.as_str()],
                 origin: e.origin.child("egress").child("destination"),
             });
         }
@@ -49,18 +51,17 @@ pub(super) fn host_claims(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagno
                 entity: &e.name,
                 what: "external API",
                 ports: e.ports.iter().map(|p| p.number).collect(),
-                vis: Visibility::of(&e.export_to, &e.namespace, &e.name, graph),
+                vis: &vis[e.name.as_str()],
                 origin: e.origin.child("hosts").index(i),
             });
         }
     }
     for (host, claims) in by_host {
-        for (j, later) in claims.iter().enumerate().skip(1) {
-            // Claims per host are few (one, when all is well): this inner loop is bounded by
-            // them, not by the size of the inventory.
-            let Some(first) = claims[..j].iter().find(|c| c.vis.overlaps(&later.vis)) else {
-                continue;
-            };
+        let mut seen = OverlapIndex::default();
+        for (j, later) in claims.iter().enumerate() {
+            let first = seen.first_overlapping(later.vis).map(|i| &claims[i]);
+            seen.insert(later.vis, j);
+            let Some(first) = first else { continue };
             let shared = match first.ports.iter().find(|p| later.ports.contains(p)) {
                 Some(p) => format!(" (both on port {p})"),
                 None => String::new(),
@@ -139,22 +140,6 @@ pub(super) fn gateway_conflicts(inv: &Inventory, diags: &mut Diagnostics) {
     }
 }
 
-/// An address or CIDR as an inclusive range, with the IP family.
-fn range(a: &str) -> Option<(bool, u128, u128)> {
-    let (ip, prefix) = match a.split_once('/') {
-        Some((ip, p)) => (ip.parse::<IpAddr>().ok()?, Some(p.parse::<u32>().ok()?)),
-        None => (a.parse::<IpAddr>().ok()?, None),
-    };
-    let (v6, value, bits) = match ip {
-        IpAddr::V4(v) => (false, u128::from(u32::from(v)), 32),
-        IpAddr::V6(v) => (true, u128::from(v), 128),
-    };
-    let prefix = prefix.unwrap_or(bits).min(bits);
-    let host_bits = bits - prefix;
-    let mask = if host_bits == 128 { u128::MAX } else { (1u128 << host_bits) - 1 };
-    Some((v6, value & !mask, value | mask))
-}
-
 /// `address-conflict`: virtual IPs or CIDRs of different entities overlap, so the proxy
 /// cannot tell by destination address which one a connection is for. Sorted ranges are
 /// swept once.
@@ -167,7 +152,7 @@ pub(super) fn address_overlaps(inv: &Inventory, diags: &mut Diagnostics) {
         .chain(inv.externals.iter().map(|e| (&e.name, &e.addresses, &e.origin)));
     for (name, addresses, origin) in entities {
         for (i, a) in addresses.iter().enumerate() {
-            if let Some((v6, lo, hi)) = range(a) {
+            if let Some((v6, lo, hi)) = crate::model::names::ip_range(a) {
                 ranges.push((v6, lo, hi, name, a, origin.child("addresses").index(i)));
             }
         }
@@ -224,40 +209,58 @@ pub(super) fn shared_instance_addresses(inv: &Inventory, diags: &mut Diagnostics
     }
 }
 
-/// Opaque TCP ports (neither HTTP-family nor TLS), where only the address tells services
-/// apart.
-fn tcp_ports(ports: &[Port]) -> impl Iterator<Item = &Port> {
-    ports.iter().filter(|p| !p.protocol.is_http() && !p.protocol.is_tls())
-}
-
 /// `tcp-port-clash`: two entities without addresses share an opaque TCP port. Their
-/// proxies' listener is `0.0.0.0:<port>` for both, and one takes all the traffic.
-pub(super) fn tcp_port_clashes(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) {
-    let mut by_port: BTreeMap<u32, Vec<(&str, Visibility, Origin)>> = BTreeMap::new();
+/// proxies' listener is `0.0.0.0:<port>` for both, and one takes all the traffic. An entity
+/// that shares its port with no one gets `tcp-without-address` instead: one TCP service
+/// away from the same problem.
+pub(super) fn tcp_port_clashes<'a>(inv: &'a Inventory, vis: &'a Visibilities<'a>, diags: &mut Diagnostics) {
+    let opaque = |ports: &'a [crate::model::Port]| ports.iter().filter(|p| p.protocol.is_opaque());
+    let mut by_port: BTreeMap<u32, Vec<(&str, &Visibility, Origin)>> = BTreeMap::new();
     for s in inv.services.iter().filter(|s| s.service_entry && s.addresses.is_empty()) {
-        for p in tcp_ports(&s.ports) {
-            let vis = Visibility::of(&s.export_to, &s.namespace, &s.name, graph);
-            by_port.entry(p.number).or_default().push((&s.name, vis, s.origin.child("ports").child(&p.name)));
+        for p in opaque(&s.ports) {
+            by_port.entry(p.number).or_default().push((
+                &s.name,
+                &vis[s.name.as_str()],
+                s.origin.child("ports").child(&p.name),
+            ));
         }
     }
     for e in inv.externals.iter().filter(|e| e.addresses.is_empty()) {
         if e.endpoints.iter().any(|w| w.kind == crate::model::names::AddressKind::Unix) {
             continue;
         }
-        for p in tcp_ports(&e.ports) {
-            let vis = Visibility::of(&e.export_to, &e.namespace, &e.name, graph);
-            by_port.entry(p.number).or_default().push((&e.name, vis, e.origin.child("ports").child(&p.name)));
+        for p in opaque(&e.ports) {
+            by_port.entry(p.number).or_default().push((
+                &e.name,
+                &vis[e.name.as_str()],
+                e.origin.child("ports").child(&p.name),
+            ));
         }
     }
     let mut clashing: std::collections::HashSet<&str> = std::collections::HashSet::new();
     let mut alone: Vec<(u32, &str, &Origin)> = Vec::new();
     for (port, users) in &by_port {
-        for (j, (name, vis, at)) in users.iter().enumerate() {
-            let first = users[..j].iter().find(|(_, v, _)| v.overlaps(vis));
-            let later = users[j + 1..].iter().any(|(_, v, _)| v.overlaps(vis));
-            if first.is_none() && !later && !clashing.contains(name) {
+        // Who sees this port's users: entries seen by all namespaces, and per namespace.
+        let (mut all, mut visible, mut per_ns) = (0usize, 0usize, HashMap::<&str, usize>::new());
+        for (_, v, _) in users {
+            match v {
+                Visibility::All => all += 1,
+                Visibility::Only(set) => set.iter().for_each(|n| *per_ns.entry(n).or_default() += 1),
+            }
+            visible += usize::from(v.overlaps(&Visibility::All));
+        }
+        let mut seen = OverlapIndex::default();
+        for (j, (name, v, at)) in users.iter().enumerate() {
+            // Shared with someone else: an All entry sees every namespace a user is seen in.
+            let shared = match v {
+                Visibility::All => visible > 1,
+                Visibility::Only(set) => all > 0 || set.iter().any(|n| per_ns[n.as_str()] > 1),
+            };
+            if !shared {
                 alone.push((*port, name, at));
             }
+            let first = seen.first_overlapping(v).map(|i| &users[i]);
+            seen.insert(v, j);
             if let Some((first, _, first_at)) = first {
                 clashing.insert(name);
                 clashing.insert(first);
@@ -273,7 +276,6 @@ pub(super) fn tcp_port_clashes(inv: &Inventory, graph: &MeshGraph, diags: &mut D
             }
         }
     }
-    // Alone on its port today, but one more TCP service away from a clash (IST0134).
     alone.retain(|(_, name, _)| !clashing.contains(name));
     alone.sort_by_key(|(_, _, at)| (at.file.clone(), at.path.clone()));
     alone.dedup_by_key(|(_, name, _)| *name);
@@ -291,21 +293,20 @@ pub(super) fn tcp_port_clashes(inv: &Inventory, graph: &MeshGraph, diags: &mut D
 
 /// `dependency-not-visible`: a consumer depends on an entity whose `exportTo` hides it from
 /// the consumer's namespace; the calls would bypass its routing and policy (or fail).
-pub(super) fn dependency_visibility(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) {
-    let mut targets: HashMap<&str, (&Option<ExportTo>, &str, &Origin)> = HashMap::new();
-    for s in inv.services.iter().filter(|s| s.service_entry) {
-        targets.insert(&s.name, (&s.export_to, &s.namespace, &s.origin));
-    }
-    for e in &inv.externals {
-        targets.insert(&e.name, (&e.export_to, &e.namespace, &e.origin));
-    }
-    // Each target's visibility is computed once, not once per edge.
-    let mut seen: HashMap<&str, Visibility> = HashMap::new();
+pub(super) fn dependency_visibility(inv: &Inventory, vis: &Visibilities<'_>, diags: &mut Diagnostics) {
+    // A pods-only service without a ServiceEntry is reached through its Kubernetes Service,
+    // which exportTo does not hide.
+    let targets: HashMap<&str, &Origin> = inv
+        .services
+        .iter()
+        .filter(|s| s.service_entry)
+        .map(|s| (s.name.as_str(), &s.origin))
+        .chain(inv.externals.iter().map(|e| (e.name.as_str(), &e.origin)))
+        .collect();
     for s in &inv.services {
         for dep in &s.depends_on {
-            let Some((export, ns, at)) = targets.get(dep.target.as_str()) else { continue };
-            let vis = seen.entry(&dep.target).or_insert_with(|| Visibility::of(export, ns, &dep.target, graph));
-            if !vis.includes(&s.namespace) {
+            let Some(at) = targets.get(dep.target.as_str()) else { continue };
+            if !vis[dep.target.as_str()].includes(&s.namespace) {
                 diags.push(
                     Diagnostic::error(
                         "dependency-not-visible",
@@ -437,7 +438,7 @@ pub(super) fn identities_and_tls(inv: &Inventory, diags: &mut Diagnostics) {
 
 #[cfg(test)]
 mod tests {
-    use super::range;
+    use crate::model::names::ip_range as range;
 
     #[test]
     fn ranges() {

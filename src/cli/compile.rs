@@ -6,6 +6,7 @@ use anyhow::Result;
 
 use super::args::ProjectArgs;
 use crate::diag::Diagnostics;
+use crate::diag::codes::NotSuppressible;
 use crate::diag::render::{Format, SourceMap, Style, render};
 use crate::load::{self, Source};
 use crate::model::{self, Inventory, Project};
@@ -50,6 +51,16 @@ pub(super) fn compile(args: &ProjectArgs, render: bool) -> Result<Compiled> {
     if let Some(dir) = &args.directory {
         std::env::set_current_dir(dir).map_err(|e| anyhow::anyhow!("cannot change to `{}`: {e}", dir.display()))?;
     }
+    // A mistyped `--allow` is a usage error: say so before any work.
+    for code in &args.allow {
+        match crate::diag::codes::suppressible(code) {
+            Ok(_) => {}
+            Err(NotSuppressible::Fixed(name)) => anyhow::bail!("`--allow {name}`: this finding cannot be suppressed"),
+            Err(NotSuppressible::Unknown(hint)) => {
+                anyhow::bail!("`--allow {code}`: unknown code; {}", hint.unwrap_or_default())
+            }
+        }
+    }
     let mut diags = Diagnostics::default();
     // The limits are needed to read the project file itself; it is small, so defaults do.
     let project_source = load::project_file(&args.project, load::Limits::default(), &mut diags)?;
@@ -78,17 +89,6 @@ pub(super) fn compile(args: &ProjectArgs, render: bool) -> Result<Compiled> {
     });
     let graph = crate::graph::build(&inventory, &mut diags);
     crate::check::run(&inventory, &graph, &mut diags);
-    for code in &args.allow {
-        match crate::diag::codes::lookup(code) {
-            Some(c) if c.suppressible => {}
-            Some(c) => anyhow::bail!("`--allow {}`: this finding cannot be suppressed", c.name),
-            None => {
-                let names: Vec<&str> = crate::diag::codes::CODES.iter().map(|c| c.name).collect();
-                let hint = crate::diag::suggest::hint(code, "codes", &names).unwrap_or_default();
-                anyhow::bail!("`--allow {code}`: unknown code; {hint}");
-            }
-        }
-    }
     let scopes: Vec<_> = inventory.suppressions.iter().map(|s| (&s.scope, s.code, &s.origin)).collect();
     diags.suppress(&args.allow, &scopes);
     if args.deny.is_some() {
@@ -96,7 +96,8 @@ pub(super) fn compile(args: &ProjectArgs, render: bool) -> Result<Compiled> {
     }
     // Overridden templates are rendered even for `check`: their output is verified.
     let render = render || project.templates.is_some();
-    if !render {
+    // Derived names are checked with or without rendering (rendering checks them itself).
+    if !render || diags.has_errors() {
         rendering::analyse(&inventory, &graph, &mut diags);
     }
     let manifests = if render && !diags.has_errors() {

@@ -60,6 +60,27 @@ pub const CODES: &[Code] = &[
     code("yaml-syntax", "a file is not valid YAML", false),
 ];
 
+/// Why a code cannot be suppressed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotSuppressible {
+    /// No such code; with a "did you mean" when one is close.
+    Unknown(Option<String>),
+    /// A real code that stays whatever is asked.
+    Fixed(&'static str),
+}
+
+/// The code a user asks to suppress (`ignore:` or `--allow`), or why it cannot be.
+pub fn suppressible(name: &str) -> Result<&'static Code, NotSuppressible> {
+    match lookup(name) {
+        Some(c) if c.suppressible => Ok(c),
+        Some(c) => Err(NotSuppressible::Fixed(c.name)),
+        None => {
+            let names: Vec<&str> = CODES.iter().map(|c| c.name).collect();
+            Err(NotSuppressible::Unknown(super::suggest::hint(name, "codes", &names)))
+        }
+    }
+}
+
 /// The registry entry of `name`.
 pub fn lookup(name: &str) -> Option<&'static Code> {
     CODES.iter().find(|c| c.name == name)

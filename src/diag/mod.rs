@@ -11,6 +11,7 @@ mod machine;
 pub mod render;
 pub mod suggest;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -91,6 +92,13 @@ pub fn join_path(base: &str, field: &str) -> String {
     } else {
         format!("{base}.{field}")
     }
+}
+
+/// The entity part of a YAML path: `services.web` of `services.web.ports.http` (entity
+/// names are DNS labels, so they hold no `.`).
+fn entity_path(path: &str) -> &str {
+    let end = path.match_indices(['.', '[']).nth(1).map_or(path.len(), |(i, _)| i);
+    &path[..end]
 }
 
 /// True when `o` is `scope` or inside it (same file and document, path below).
@@ -188,13 +196,20 @@ impl Diagnostics {
     /// that suppressed nothing becomes an `unused-ignore` warning, so stale ones get cleaned.
     pub fn suppress(&mut self, allow: &[String], scopes: &[(&Origin, &'static str, &Origin)]) {
         let mut used = vec![false; scopes.len()];
+        // Scopes are entities (`services.<name>`): index them by file, document, entity
+        // path and code, and look each diagnostic's entity up instead of scanning them all.
+        let mut index: HashMap<(&str, usize, &str, &str), usize> = HashMap::new();
+        for (i, (scope, code, _)) in scopes.iter().enumerate() {
+            index.entry((&scope.file, scope.doc, entity_path(&scope.path), code)).or_insert(i);
+        }
         self.items.retain(|d| {
             if !codes::lookup(d.code).is_some_and(|c| c.suppressible) {
                 return true;
             }
             // The entity's own entry is matched first, so that `--allow` does not make it
             // look unused.
-            let hit = scopes.iter().position(|(scope, code, _)| *code == d.code && within(&d.origin, scope));
+            let key = (&*d.origin.file, d.origin.doc, entity_path(&d.origin.path), d.code);
+            let hit = index.get(&key).copied().filter(|i| within(&d.origin, scopes[*i].0));
             if let Some(i) = hit {
                 used[i] = true;
             }
@@ -230,5 +245,32 @@ impl Diagnostics {
         });
         self.items.dedup();
         self.items
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entity_paths() {
+        assert_eq!(entity_path("services.web.ports.http"), "services.web");
+        assert_eq!(entity_path("externals.x.hosts[0]"), "externals.x");
+        assert_eq!(entity_path("services.web"), "services.web");
+        assert_eq!(entity_path("services"), "services");
+    }
+
+    #[test]
+    fn an_ignore_entry_suppresses_its_code_inside_its_entity_only() {
+        let f: Arc<str> = Arc::from("a.yaml");
+        let mut d = Diagnostics::default();
+        d.push(Diagnostic::warning("split-not-100", Origin::new(&f, 0, "services.web.routes[0].split"), "x"));
+        d.push(Diagnostic::warning("split-not-100", Origin::new(&f, 0, "services.api.routes[0].split"), "x"));
+        d.push(Diagnostic::warning("split-not-100", Origin::new(&f, 0, "services.webx.routes[0]"), "x"));
+        let scope = Origin::new(&f, 0, "services.web");
+        let at = scope.child("ignore").index(0);
+        d.suppress(&[], &[(&scope, "split-not-100", &at)]);
+        let left: Vec<String> = d.sorted().into_iter().map(|d| d.origin.path).collect();
+        assert_eq!(left, vec!["services.api.routes[0].split", "services.webx.routes[0]"]);
     }
 }

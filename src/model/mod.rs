@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
+use crate::diag::codes::NotSuppressible;
 use crate::diag::suggest::did_you_mean;
 use crate::diag::{Diagnostic, Diagnostics, Origin, Part, join_path};
 use crate::load::Source;
@@ -118,6 +119,12 @@ impl Protocol {
     /// Protocols routed by SNI (TLS routes apply).
     pub fn is_tls(self) -> bool {
         matches!(self, Protocol::Https | Protocol::Tls)
+    }
+
+    /// Opaque TCP: neither HTTP-family nor TLS, so only the destination address tells
+    /// services on one port apart.
+    pub fn is_opaque(self) -> bool {
+        !self.is_http() && !self.is_tls()
     }
 }
 
@@ -386,25 +393,19 @@ fn suppressions(entries: &[raw::RawIgnore], scope: &Origin, diags: &mut Diagnost
                     .help("say why the finding does not apply here; reviewers read it"),
             );
         }
-        match crate::diag::codes::lookup(&e.code) {
-            Some(c) if c.suppressible => {
-                out.push(Suppression { scope: scope.clone(), code: c.name, origin: at });
-            }
-            Some(c) => diags.push(
-                Diagnostic::error("invalid-value", at.child("code"), format!("`{}` cannot be ignored", c.name))
+        match crate::diag::codes::suppressible(&e.code) {
+            Ok(c) => out.push(Suppression { scope: scope.clone(), code: c.name, origin: at }),
+            Err(NotSuppressible::Fixed(name)) => diags.push(
+                Diagnostic::error("invalid-value", at.child("code"), format!("`{name}` cannot be ignored"))
                     .help("it would make the output wrong or rejected by Istio; fix the inventory instead"),
             ),
-            None => diags.push(
+            Err(NotSuppressible::Unknown(hint)) => diags.push(
                 Diagnostic::error(
                     "invalid-value",
                     at.child("code"),
                     format!("unknown code `{}`", validate::shown(&e.code)),
                 )
-                .maybe_help(crate::diag::suggest::hint(
-                    &e.code,
-                    "codes",
-                    &crate::diag::codes::CODES.iter().map(|c| c.name).collect::<Vec<_>>(),
-                )),
+                .maybe_help(hint),
             ),
         }
     }
@@ -484,11 +485,7 @@ enum Built {
 /// Parses one inventory file and validates its entities. Runs on a worker thread; the YAML
 /// trees are dropped when the file is done.
 fn read_file(project: &Project, source: &Source, diags: &mut Diagnostics) -> Vec<Read> {
-    let docs = if source.docs.is_empty() {
-        crate::load::parse_documents(&source.text, &source.name, diags)
-    } else {
-        source.docs.clone()
-    };
+    let docs = crate::load::parse_documents(&source.text, &source.name, diags);
     let mut out = Vec::new();
     for (i, doc) in docs.iter().enumerate() {
         if doc.is_null() {

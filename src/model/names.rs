@@ -177,6 +177,23 @@ pub fn label_value(s: &str) -> Result<(), String> {
     }
 }
 
+/// An IP address or CIDR as an inclusive range of addresses, with its family (`true` for
+/// IPv6); `None` when it is neither.
+pub fn ip_range(a: &str) -> Option<(bool, u128, u128)> {
+    let (ip, prefix) = match a.split_once('/') {
+        Some((ip, p)) => (ip.parse::<IpAddr>().ok()?, Some(p.parse::<u32>().ok()?)),
+        None => (a.parse::<IpAddr>().ok()?, None),
+    };
+    let (v6, value, bits) = match ip {
+        IpAddr::V4(v) => (false, u128::from(u32::from(v)), 32),
+        IpAddr::V6(v) => (true, u128::from(v), 128),
+    };
+    let prefix = prefix.unwrap_or(bits).min(bits);
+    let host_bits = bits - prefix;
+    let mask = if host_bits == 128 { u128::MAX } else { (1u128 << host_bits) - 1 };
+    Some((v6, value & !mask, value | mask))
+}
+
 /// Parses a Go duration (`10s`, `1.5s`, `250ms`, `1h30m`) into nanoseconds, exactly as Go's
 /// `time.ParseDuration` does: integer arithmetic, fractions truncated, at most the largest
 /// `int64` nanoseconds (about 2,562,047 hours). Floating point would round where Go

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::raw::{Labels, RawExportTo, ShortOr};
 use super::traffic::Traffic;
-use super::validate::Checker;
+use super::validate::{Checker, shown};
 use super::{ExportTo, from_value};
 use crate::diag::{Diagnostics, Origin};
 use crate::load::{Limits, Source};
@@ -185,11 +185,33 @@ pub fn parse(source: &Source, diags: &mut Diagnostics) -> Project {
     let raw = raw.unwrap_or_else(empty_project);
     let mut cx = Checker::new(diags);
 
-    let inventory = match raw.inventory {
-        None => vec!["inventory".to_string()],
-        Some(OneOrMany::One(s)) => vec![s],
-        Some(OneOrMany::Many(v)) => v,
+    let (inventory, listed) = match raw.inventory {
+        None => (vec!["inventory".to_string()], false),
+        Some(OneOrMany::One(s)) => (vec![s], false),
+        Some(OneOrMany::Many(v)) => (v, true),
     };
+    // Missing directories are reported here, where the project file gives them a place.
+    for (i, dir) in inventory.iter().enumerate() {
+        if !under(&root, dir).exists() {
+            let at = if listed { origin.child("inventory").index(i) } else { origin.child("inventory") };
+            cx.error(
+                "invalid-value",
+                at,
+                format!("inventory directory `{}` does not exist", shown(dir)),
+                Some("write the path of the directory holding the inventory files, relative to meshgen.yaml".into()),
+            );
+        }
+    }
+    if let Some(t) = &raw.templates
+        && !under(&root, t).is_dir()
+    {
+        cx.error(
+            "invalid-value",
+            origin.child("templates"),
+            format!("templates directory `{}` does not exist", shown(t)),
+            Some(format!("create it with `meshgen templates eject --to {t}`, or remove `templates`")),
+        );
+    }
     let api_version = match raw.istio.as_ref().and_then(|i| i.api_version.as_deref()) {
         None | Some("networking.istio.io/v1" | "v1") => ApiVersion::V1,
         Some("networking.istio.io/v1beta1" | "v1beta1") => ApiVersion::V1beta1,
@@ -251,7 +273,7 @@ pub fn parse(source: &Source, diags: &mut Diagnostics) -> Project {
                 cx.error(
                     "invalid-value",
                     origin.child("vipRange"),
-                    format!("`{}` is not an IPv4 range between /8 and /30", super::validate::shown(r)),
+                    format!("`{}` is not an IPv4 range between /8 and /30", shown(r)),
                     Some("e.g. `vipRange: 240.240.0.0/16` (a range no real address uses)".into()),
                 );
                 None

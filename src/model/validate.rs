@@ -787,8 +787,10 @@ impl<'a> Checker<'a> {
 /// Checks an RE2 pattern: the `regex` crate's syntax is RE2's but for a few escapes (which
 /// [`crate::crd`]'s translation handles) and its larger repetition limit.
 fn re2(pattern: &str) -> Result<(), String> {
+    // Compiled once: every regex match in the inventory goes through here.
+    static COUNTS: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     crate::crd::re2_compile(pattern)?;
-    let counts = regex::Regex::new(r"\{(\d+)(?:,(\d*))?\}").map_err(|e| e.to_string())?;
+    let counts = COUNTS.get_or_init(|| regex::Regex::new(r"\{(\d+)(?:,(\d*))?\}").expect("a valid pattern"));
     for c in counts.captures_iter(pattern) {
         for n in [c.get(1), c.get(2)].into_iter().flatten() {
             if !n.as_str().is_empty() && n.as_str().parse::<u32>().map_or(true, |v| v > 1000) {

@@ -45,7 +45,42 @@ pub fn render(range: (Ipv4Addr, u8), allocations: &BTreeMap<String, Ipv4Addr>) -
 }
 
 fn needs_vip(ports: &[Port], addresses: &[String]) -> bool {
-    addresses.is_empty() && ports.iter().any(|p| !p.protocol.is_http() && !p.protocol.is_tls())
+    addresses.is_empty() && ports.iter().any(|p| p.protocol.is_opaque())
+}
+
+/// The declared addresses that fall in the VIP range, as sorted disjoint ranges: a
+/// candidate is then checked by binary search, not against every declared address.
+fn declared_in(inv: &Inventory, lo: u32, hi: u32) -> Vec<(u32, u32)> {
+    let addresses = inv
+        .services
+        .iter()
+        .flat_map(|s| s.addresses.iter().chain(s.vms.iter().filter(|w| w.kind == AddressKind::Ip).map(|w| &w.address)))
+        .chain(inv.externals.iter().flat_map(|e| e.addresses.iter()));
+    let ranges: Vec<(u32, u32)> = addresses
+        .filter_map(|a| super::names::ip_range(a))
+        .filter(|(v6, a, b)| !v6 && *a <= u128::from(hi) && *b >= u128::from(lo))
+        .map(|(_, a, b)| (a as u32, b as u32))
+        .collect();
+    merge(ranges)
+}
+
+/// Sorts ranges and merges the overlapping or touching ones.
+fn merge(mut ranges: Vec<(u32, u32)>) -> Vec<(u32, u32)> {
+    ranges.sort_unstable();
+    let mut merged: Vec<(u32, u32)> = Vec::with_capacity(ranges.len());
+    for (a, b) in ranges {
+        match merged.last_mut() {
+            Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    merged
+}
+
+/// Whether `n` is in one of the sorted disjoint `ranges`.
+fn covered(ranges: &[(u32, u32)], n: u32) -> bool {
+    let i = ranges.partition_point(|(lo, _)| *lo <= n);
+    i > 0 && ranges[i - 1].1 >= n
 }
 
 /// FNV-1a: a fixed, documented hash, so the first choice of address is the same everywhere.
@@ -65,21 +100,8 @@ pub fn allocate(
     let size = 1u32 << (32 - range.1);
     let base = u32::from(range.0) & !(size - 1);
     // Every address the inventory declares is taken (CIDRs as ranges).
-    let mut declared: Vec<(u32, u32)> = Vec::new();
-    let all_addresses = inv
-        .services
-        .iter()
-        .flat_map(|s| s.addresses.iter().chain(s.vms.iter().filter(|w| w.kind == AddressKind::Ip).map(|w| &w.address)))
-        .chain(inv.externals.iter().flat_map(|e| e.addresses.iter()));
-    for a in all_addresses {
-        let (ip, prefix) = a.split_once('/').map_or((a.as_str(), 32), |(ip, p)| (ip, p.parse().unwrap_or(32)));
-        if let Ok(ip) = ip.parse::<Ipv4Addr>() {
-            let n = u32::from(ip);
-            let mask = if prefix >= 32 { 0 } else { u32::MAX >> prefix };
-            declared.push((n & !mask, n | mask));
-        }
-    }
-    let is_declared = |n: u32| declared.iter().any(|(lo, hi)| (*lo..=*hi).contains(&n));
+    let declared = declared_in(inv, base, base + (size - 1));
+    let is_declared = |n: u32| covered(&declared, n);
 
     // Who needs one, by `namespace/name`, in a stable order.
     let mut wanted: BTreeSet<String> = BTreeSet::new();
@@ -149,6 +171,17 @@ pub fn allocate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn declared_ranges_are_merged_and_searched() {
+        let m = merge(vec![(10, 20), (5, 7), (21, 30), (50, 50), (15, 18)]);
+        assert_eq!(m, vec![(5, 7), (10, 30), (50, 50)]);
+        for (n, expected) in
+            [(4, false), (5, true), (8, false), (10, true), (30, true), (31, false), (50, true), (51, false)]
+        {
+            assert_eq!(covered(&m, n), expected, "{n}");
+        }
+    }
 
     #[test]
     fn the_allocation_file_round_trips() {
