@@ -303,3 +303,32 @@ fn the_bundled_inventory_checks_clean() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(r.stdout, "", "no findings at all");
 }
+
+/// A rule that catches everything on a port ends that port's rules: nothing after it is
+/// emitted there (Istio would flag it unreachable, IST0130), while other ports still get it.
+#[test]
+fn nothing_follows_a_ports_catch_all_rule() {
+    let tmp = common::project(&[
+        ("meshgen.yaml", "defaults: {namespace: apps}\n"),
+        (
+            "inventory/a.yaml",
+            "services:\n  web:\n    host: web.apps.internal\n    ports: {http: 8080, http-admin: 8081}\n    serviceAccount: web\n    vms: [{address: 10.0.0.1, labels: {version: v1}}, {address: 10.0.0.2, labels: {version: v2}}]\n    routes:\n      - {match: [{port: 8080}], subset: v1}\n      - {subset: v2}\n",
+        ),
+    ]);
+    let r = meshgen(tmp.path(), &["build", "--stdout"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let docs = common::documents(&r.stdout);
+    let vs = docs.iter().find(|d| d["kind"] == "VirtualService").expect("a VirtualService");
+    let rules: Vec<(u64, String)> = vs["spec"]["http"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["match"][0]["port"].as_u64().unwrap(),
+                r["route"][0]["destination"]["subset"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(rules, vec![(8080, "v1".to_string()), (8081, "v2".to_string())]);
+}

@@ -286,7 +286,7 @@ pub struct StringMatch {
 }
 
 /// Istio's HTTPMatchRequest (the fields that concern services in an inventory).
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpMatch {
     /// Name of the match, prefixed to the route's name.

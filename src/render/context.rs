@@ -354,24 +354,6 @@ fn service(b: &mut Builder<'_>, svc: &Service) {
     }
 }
 
-/// A match that selects only a port (or nothing at all).
-fn port_only(port: Option<u32>) -> crate::model::raw::HttpMatch {
-    crate::model::raw::HttpMatch {
-        name: None,
-        uri: None,
-        scheme: None,
-        method: None,
-        authority: None,
-        headers: None,
-        without_headers: None,
-        query_params: None,
-        ignore_uri_case: None,
-        port,
-        source_labels: None,
-        source_namespace: None,
-    }
-}
-
 /// The rules of a service's VirtualService, by protocol.
 struct StreamRules {
     http: Vec<Value>,
@@ -397,9 +379,10 @@ fn service_routes(svc: &Service) -> StreamRules {
             for r in &svc.routes {
                 if let Some(rule) = http_rule(svc, Some(r), port, multi) {
                     caught = r.matches.is_empty()
-                        || r.matches
-                            .iter()
-                            .any(|m| (!multi || m.port.is_none() || m.port == port) && *m == port_only(m.port));
+                        || r.matches.iter().any(|m| {
+                            (!multi || m.port.is_none() || m.port == port)
+                                && *m == crate::model::raw::HttpMatch { port: m.port, ..Default::default() }
+                        });
                     http.push(rule);
                     if caught {
                         break;
