@@ -5,18 +5,11 @@
 mod common;
 
 use common::{documents, fixtures, meshgen, root, tree};
-use meshgen::crd::{CrdSet, istio_crds_dir};
+use meshgen::crd::{CrdSet, istio_crds_or_skip};
 
 fn crds() -> Option<CrdSet> {
-    match istio_crds_dir() {
-        Some(dir) => Some(CrdSet::load_dir(&dir).unwrap_or_else(|e| panic!("cannot load {}: {e:#}", dir.display()))),
-        None => {
-            eprintln!(
-                "\n*** SKIPPED: Istio CRDs not found (set MESHGEN_ISTIO_CRDS or provide ../shared/istio-crds) ***\n"
-            );
-            None
-        }
-    }
+    let dir = istio_crds_or_skip()?;
+    Some(CrdSet::load_dir(&dir).unwrap_or_else(|e| panic!("cannot load {}: {e:#}", dir.display())))
 }
 
 /// Validates every document of `stream`; returns the number validated.

@@ -25,7 +25,8 @@ fn perl_class_body(c: char) -> Option<&'static str> {
 pub(crate) fn translate(pattern: &str) -> Result<String, String> {
     let chars: Vec<char> = pattern.chars().collect();
     let mut out = String::with_capacity(pattern.len() + 8);
-    // Depth of (possibly nested) bracket expressions we are in.
+    // Depth of the bracket expression we are in: RE2 classes do not nest, so 0 or 1 (the
+    // output may nest them, for `[\D]`).
     let mut class_depth = 0usize;
     let mut i = 0;
     while i < chars.len() {
@@ -91,6 +92,12 @@ pub(crate) fn translate(pattern: &str) -> Result<String, String> {
                         continue;
                     }
                 }
+                if class_depth > 0 {
+                    // A literal `[` in RE2; the regex crate would open a nested class.
+                    out.push_str("\\[");
+                    i += 1;
+                    continue;
+                }
                 class_depth += 1;
                 out.push('[');
                 i += 1;
@@ -107,6 +114,39 @@ pub(crate) fn translate(pattern: &str) -> Result<String, String> {
             ']' if class_depth > 0 => {
                 class_depth -= 1;
                 out.push(']');
+                i += 1;
+            }
+            // Set operations in the regex crate (`&&`, `~~`, `--`), plain characters in RE2.
+            '&' | '~' if class_depth > 0 => {
+                out.push('\\');
+                out.push(c);
+                i += 1;
+            }
+            '-' if class_depth > 0 && chars.get(i + 1) == Some(&'-') => {
+                out.push_str("-\\-");
+                i += 2;
+            }
+            '{' if class_depth == 0 => {
+                // A repetition `{n}`, `{n,}` or `{n,m}`: Go refuses counts above 1000 (the
+                // regex crate allows more). Anything else is a literal `{` in both.
+                let rest: String = chars[i + 1..].iter().take_while(|c| c.is_ascii_digit() || **c == ',').collect();
+                let (first, second) = rest.split_once(',').map_or((rest.as_str(), None), |(a, b)| (a, Some(b)));
+                let closed = chars.get(i + 1 + rest.chars().count()) == Some(&'}');
+                let repetition = closed && !first.is_empty() && second.is_none_or(|b| !b.contains(','));
+                if !repetition {
+                    out.push_str("\\{");
+                    i += 1;
+                    continue;
+                }
+                if [Some(first), second]
+                    .into_iter()
+                    .flatten()
+                    .filter(|n| !n.is_empty())
+                    .any(|n| n.parse::<u32>().map_or(true, |v| v > 1000))
+                {
+                    return Err(format!("repetition count above 1000 in `{{{rest}}}`"));
+                }
+                out.push('{');
                 i += 1;
             }
             _ => {

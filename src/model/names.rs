@@ -194,58 +194,46 @@ pub fn ip_range(a: &str) -> Option<(bool, u128, u128)> {
     Some((v6, value & !mask, value | mask))
 }
 
-/// Parses a Go duration (`10s`, `1.5s`, `250ms`, `1h30m`) into nanoseconds, exactly as Go's
-/// `time.ParseDuration` does: integer arithmetic, fractions truncated, at most the largest
-/// `int64` nanoseconds (about 2,562,047 hours). Floating point would round where Go
-/// truncates and let Istio refuse what meshgen accepted.
+/// Parses a Go duration (`10s`, `1.5s`, `250ms`, `1h30m`) into nanoseconds. The value is
+/// Go's own (`time.ParseDuration`, as Istio computes it, fractions included); when Go
+/// refuses, [`explain`] says why in inventory terms. Signs are refused: no Istio duration
+/// is negative.
 pub fn parse_duration(s: &str) -> Result<u128, String> {
-    if s.is_empty() {
-        return Err("is empty".into());
+    if s.starts_with(['+', '-']) {
+        return Err("must not have a sign".into());
     }
-    let mut total: u128 = 0;
+    match crate::crd::go_duration(s) {
+        Ok(ns) => Ok(u128::try_from(ns).unwrap_or_default()),
+        Err(go) => Err(explain(s).unwrap_or(go)),
+    }
+}
+
+/// Why Go refuses a duration, in words for the inventory's author.
+fn explain(s: &str) -> Option<String> {
+    if s.is_empty() {
+        return Some("is empty".into());
+    }
     let mut rest = s;
     while !rest.is_empty() {
-        let int_len = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-        let (int_part, after) = rest.split_at(int_len);
-        let (frac_part, after) = match after.strip_prefix('.') {
-            Some(f) => f.split_at(f.find(|c: char| !c.is_ascii_digit()).unwrap_or(f.len())),
-            None => ("", after),
-        };
-        if int_part.is_empty() && frac_part.is_empty() {
-            return Err("must be a number followed by a unit (`h`, `m`, `s`, `ms`, `us`, `ns`), e.g. `10s`".into());
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        if num_len == 0 {
+            return Some("must be a number followed by a unit (`h`, `m`, `s`, `ms`, `us`, `ns`), e.g. `10s`".into());
         }
-        let unit_len = after.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(after.len());
-        let (unit, next) = after.split_at(unit_len);
-        let scale: u128 = match unit {
-            "h" => 3_600_000_000_000,
-            "m" => 60_000_000_000,
-            "s" => 1_000_000_000,
-            "ms" => 1_000_000,
-            "us" | "µs" => 1_000,
-            "ns" => 1,
-            "" => return Err("is missing a unit (`h`, `m`, `s`, `ms`), e.g. `10s`".into()),
-            u => return Err(format!("has an unknown unit `{u}` (use `h`, `m`, `s`, `ms`)")),
-        };
-        let too_long = || "is too long (at most about 2562047h)".to_string();
-        let int: u128 = if int_part.is_empty() { 0 } else { int_part.parse().map_err(|_| too_long())? };
-        // Fraction digits beyond what the unit can hold in nanoseconds are dropped (truncation).
-        let mut frac_ns: u128 = 0;
-        let mut place = scale;
-        for d in frac_part.bytes() {
-            place /= 10;
-            frac_ns += u128::from(d - b'0') * place;
+        let number = &rest[..num_len];
+        if number.matches('.').count() > 1 || number == "." {
+            return Some(format!("has an invalid number `{number}`"));
         }
-        total = int
-            .checked_mul(scale)
-            .and_then(|v| v.checked_add(frac_ns))
-            .and_then(|v| v.checked_add(total))
-            .ok_or_else(too_long)?;
-        if total > i64::MAX as u128 {
-            return Err(too_long());
+        rest = &rest[num_len..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        match &rest[..unit_len] {
+            "h" | "m" | "s" | "ms" | "us" | "µs" | "μs" | "ns" => {}
+            "" => return Some("is missing a unit (`h`, `m`, `s`, `ms`), e.g. `10s`".into()),
+            u => return Some(format!("has an unknown unit `{u}` (use `h`, `m`, `s`, `ms`)")),
         }
-        rest = next;
+        rest = &rest[unit_len..];
     }
-    Ok(total)
+    // Well formed, yet refused: it overflows Go's int64 nanoseconds.
+    Some("is too long (at most about 2562047h)".into())
 }
 
 /// A duration Istio accepts: at least 1ms and a whole number of milliseconds.
@@ -309,6 +297,10 @@ mod tests {
         assert!(duration("9999999h").is_err());
         assert!(duration("2562047h").is_ok());
         assert!(duration("10").is_err() && duration("s").is_err() && duration("1x").is_err());
+        // Go computes fractions in floating point; Istio (Go) sees a whole number of ms here.
+        assert!(duration("0.3333333333333333333h").is_ok());
+        assert_eq!(parse_duration("1.2.3s"), Err("has an invalid number `1.2.3`".into()));
+        assert!(parse_duration("-1s").is_err());
     }
 
     #[test]

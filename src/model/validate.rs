@@ -772,7 +772,7 @@ impl<'a> Checker<'a> {
         if let Some(r) = &m.regex {
             if r.is_empty() || r.len() > 1024 {
                 self.error("invalid-value", o.child("regex"), "regex must be 1–1024 characters", None);
-            } else if let Err(e) = re2(r) {
+            } else if let Err(e) = crate::crd::re2_compile(r) {
                 self.error(
                     "invalid-value",
                     o.child("regex"),
@@ -782,23 +782,6 @@ impl<'a> Checker<'a> {
             }
         }
     }
-}
-
-/// Checks an RE2 pattern: the `regex` crate's syntax is RE2's but for a few escapes (which
-/// [`crate::crd`]'s translation handles) and its larger repetition limit.
-fn re2(pattern: &str) -> Result<(), String> {
-    // Compiled once: every regex match in the inventory goes through here.
-    static COUNTS: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    crate::crd::re2_compile(pattern)?;
-    let counts = COUNTS.get_or_init(|| regex::Regex::new(r"\{(\d+)(?:,(\d*))?\}").expect("a valid pattern"));
-    for c in counts.captures_iter(pattern) {
-        for n in [c.get(1), c.get(2)].into_iter().flatten() {
-            if !n.as_str().is_empty() && n.as_str().parse::<u32>().map_or(true, |v| v > 1000) {
-                return Err("repetition count above 1000".into());
-            }
-        }
-    }
-    Ok(())
 }
 
 /// A value as shown in a message: control characters escaped, at most 80 characters.

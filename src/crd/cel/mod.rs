@@ -31,6 +31,11 @@ mod syntax;
 
 use serde_json::Value;
 
+/// Go's `time.ParseDuration`, for callers outside CEL.
+pub(crate) fn go_duration(s: &str) -> Result<i64, String> {
+    stdlib::parse_duration(s)
+}
+
 use super::schema::Schema;
 
 /// A compiled (parsed and type-checked) validation rule.
