@@ -196,13 +196,19 @@ fn a_benign_value_reads_back_everywhere() {
     assert!(probes(&docs).iter().all(|v| v.as_str() == Some("/plain")), "{:?}", probes(&docs));
 }
 
+/// The benign build every hostile one is compared with (built once, not per case).
+static BASELINE: std::sync::LazyLock<Vec<Value>> = std::sync::LazyLock::new(|| {
+    let (code, out, err) = build("/plain");
+    assert_eq!(code, 0, "{err}");
+    documents(&out)
+});
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn hostile_values_never_change_the_structure(x in hostile()) {
-        let (_, baseline, _) = build("/plain");
-        let baseline = documents(&baseline);
+        let baseline = &*BASELINE;
         let (code, out, err) = build(&x);
         prop_assert!(code == 0 || code == 1, "exit {code}: {err}");
         prop_assert!(!err.contains("panicked"), "{err}");
@@ -213,7 +219,7 @@ proptest! {
         } else {
             let docs = documents(&out);
             prop_assert_eq!(docs.len(), baseline.len());
-            prop_assert_eq!(shapes(&docs, &x), shapes(&baseline, "/plain"));
+            prop_assert_eq!(shapes(&docs, &x), shapes(baseline, "/plain"));
             for v in probes(&docs) {
                 prop_assert_eq!(v.as_str(), Some(x.as_str()), "in:\n{}", out);
             }
@@ -269,6 +275,10 @@ fn leaves(v: &Value, x: &str, at: String, marked: &mut Vec<String>, other: &mut 
     }
 }
 
+/// The built-in templates and every object context of the fixtures (loaded once).
+static TEMPLATE_INPUTS: std::sync::LazyLock<(meshgen::render::Templates, Vec<meshgen::render::context::Object>)> =
+    std::sync::LazyLock::new(|| (meshgen::render::Templates::load(None).unwrap(), all_contexts()));
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -280,11 +290,10 @@ proptest! {
         // Templates omit empty optional fields (`{% if serviceAccount %}`); validation never lets
         // an empty string through, so only non-empty values matter here.
         prop_assume!(x != benign && !x.is_empty());
-        let templates = meshgen::render::Templates::load(None).unwrap();
-        let objects = all_contexts();
+        let (templates, objects) = &*TEMPLATE_INPUTS;
         let kinds: std::collections::BTreeSet<&str> = objects.iter().map(|o| o.kind.as_str()).collect();
         prop_assert_eq!(kinds.len(), 6, "every template is exercised: {:?}", kinds);
-        for o in &objects {
+        for o in objects {
             let name = o.kind.template();
             let render = |s: &str| templates.render(name, poison(&o.context, s)).unwrap();
             let (good, bad) = (render(benign), render(&x));

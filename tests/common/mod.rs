@@ -74,21 +74,12 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A scratch copy of a project directory (without its `out/`).
+/// A scratch copy of a project: its `meshgen.yaml` and `inventory/` only (for the
+/// repository root, not `.git`, the sources or any output).
 pub fn scratch_copy(from: &Path) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_name() == "out" || e.file_name() == "target" {
-            continue;
-        }
-        let target = tmp.path().join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            fs::copy(e.path(), target).unwrap();
-        }
-    }
+    fs::copy(from.join("meshgen.yaml"), tmp.path().join("meshgen.yaml")).unwrap();
+    copy_dir(&from.join("inventory"), &tmp.path().join("inventory"));
     tmp
 }
 
