@@ -12,6 +12,11 @@
 //! `scripts/bench.sh`; these benches are for finding which stage a change moved. (`diff` is
 //! not benchmarked: there is no such command yet.)
 
+/// The allocator the binary uses (src/main.rs), so that the numbers are the binary's.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::cell::OnceCell;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};

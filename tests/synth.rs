@@ -75,8 +75,9 @@ fn addresses_are_unique_across_the_estate() {
     let mut seen = BTreeSet::new();
     for text in tree(tmp.path()).values() {
         let text = std::str::from_utf8(text).unwrap();
-        for (i, _) in text.match_indices("address: ") {
-            let addr: String = text[i + 9..].chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+        // Instances (`address: 10.…`) and virtual IPs (`addresses: [10.…]`) alike.
+        for (i, m) in text.match_indices("address: ").chain(text.match_indices("addresses: [")) {
+            let addr: String = text[i + m.len()..].chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
             if !addr.is_empty() {
                 assert!(addr.parse::<std::net::Ipv4Addr>().is_ok(), "{addr}");
                 assert!(seen.insert(addr.clone()), "{addr} is used twice");
