@@ -2,7 +2,8 @@
 //! code of `meshgen::diag::codes::CODES`, in registry order, with the registry's
 //! suppressibility. Each section's **Fails** inventory must give its code (exit 1 for an
 //! error, 0 for a warning) at a file:line:col with a caret, and its human report is kept as
-//! the snapshot `checks__<code>`; each **Fixed** inventory must check clean.
+//! the snapshot `checks__<code>`; each **Fixed** inventory must check clean. A section may
+//! give its own project file (a yaml block after `With meshgen.yaml:`), used by both.
 
 mod common;
 
@@ -28,6 +29,8 @@ struct Section {
     code: String,
     error: bool,
     suppressible: bool,
+    /// The project file of the examples, when not [`PROJECT`].
+    project: Option<String>,
     body: Body,
 }
 
@@ -83,6 +86,7 @@ fn parse_section(code: String, lines: &[&str]) -> Section {
     };
     let not_shown: Vec<&str> =
         lines.iter().filter_map(|l| l.strip_prefix("Not shown as an example:")).map(str::trim).collect();
+    let project = yaml_block(&code, lines, "With meshgen.yaml:");
     let fails = yaml_block(&code, lines, "Fails:");
     let fixed = yaml_block(&code, lines, "Fixed:");
     let body = match (not_shown.as_slice(), fails, fixed) {
@@ -93,7 +97,7 @@ fn parse_section(code: String, lines: &[&str]) -> Section {
         }
         _ => panic!("`{code}`: needs either Fails: and Fixed: yaml blocks, or one `Not shown as an example:` line"),
     };
-    Section { code, error, suppressible, body }
+    Section { code, error, suppressible, project, body }
 }
 
 /// The ```yaml block right after the line `label` (blank lines between allowed).
@@ -112,8 +116,8 @@ fn yaml_block(code: &str, lines: &[&str], label: &str) -> Option<String> {
     panic!("`{code}`: the yaml block after `{label}` is not closed");
 }
 
-fn check(inventory: &str, extra: &[&str]) -> Run {
-    let tmp = project(&[("meshgen.yaml", PROJECT), (EXAMPLE, inventory)]);
+fn check(s: &Section, inventory: &str, extra: &[&str]) -> Run {
+    let tmp = project(&[("meshgen.yaml", s.project.as_deref().unwrap_or(PROJECT)), (EXAMPLE, inventory)]);
     let mut args = vec!["check"];
     args.extend_from_slice(extra);
     meshgen(tmp.path(), &args)
@@ -162,20 +166,24 @@ fn every_example_gives_its_code_and_its_fix_checks_clean() {
         let code = s.code.as_str();
         let severity = if s.error { "error" } else { "warning" };
 
-        let r = check(fails, &[]);
+        let r = check(&s, fails, &[]);
         assert!(!r.stderr.contains("panicked"), "`{code}`: meshgen panicked:\n{}", r.stderr);
         assert_eq!(r.code, if s.error { 1 } else { 0 }, "`{code}` Fails: exit code\n{}{}", r.stdout, r.stderr);
         let head = format!("{severity}[{code}]: ");
         assert!(r.stdout.contains(&head), "`{code}` Fails: no `{head}` in the report:\n{}", r.stdout);
         let file = if IN_PROJECT_FILE.contains(&code) { "meshgen.yaml" } else { EXAMPLE };
         assert_located(code, &r.stdout, &head, file);
-        insta::with_settings!({description => format!("{EXAMPLE}:\n{fails}"), omit_expression => true}, {
+        let shown = match &s.project {
+            Some(p) => format!("meshgen.yaml:\n{p}\n{EXAMPLE}:\n{fails}"),
+            None => format!("{EXAMPLE}:\n{fails}"),
+        };
+        insta::with_settings!({description => shown, omit_expression => true}, {
             insta::assert_snapshot!(code, r.stdout);
         });
 
         // No other finding is expected on the fixed file: warnings of other codes would have
         // to be unavoidable, and none is today.
-        let r = check(fixed, &[]);
+        let r = check(&s, fixed, &[]);
         assert_eq!(r.code, 0, "`{code}` Fixed: exit code\n{}{}", r.stdout, r.stderr);
         assert!(!r.stdout.contains(&format!("[{code}]")), "`{code}` Fixed: still reported:\n{}", r.stdout);
         assert!(!r.stdout.contains("error["), "`{code}` Fixed: has errors:\n{}", r.stdout);
@@ -189,7 +197,7 @@ fn allow_silences_exactly_the_suppressible_codes() {
     for s in sections() {
         let Body::Examples { fails, .. } = &s.body else { continue };
         let code = s.code.as_str();
-        let r = check(fails, &["--allow", code]);
+        let r = check(&s, fails, &["--allow", code]);
         if s.suppressible {
             assert_eq!(r.code, 0, "`{code}`: --allow\n{}{}", r.stdout, r.stderr);
             assert!(!r.stdout.contains(&format!("[{code}]")), "`{code}`: --allow did not silence it:\n{}", r.stdout);

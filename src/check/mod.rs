@@ -8,6 +8,7 @@
 //! port → services, sorted address ranges), never by comparing every pair of entities, so
 //! the cost stays linear in the size of the inventory.
 
+mod policy;
 mod rules;
 
 use std::collections::{BTreeSet, HashMap};
@@ -36,6 +37,9 @@ pub fn run(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) {
     rules::unused_externals(inv, graph, diags);
     rules::subsets_and_splits(inv, diags);
     rules::identities_and_tls(inv, diags);
+    policy::dependency_ports(inv, graph, diags);
+    policy::coverage(inv, graph, diags);
+    policy::selector_overlaps(inv, diags);
 }
 
 /// The namespaces that can see an entity's objects.

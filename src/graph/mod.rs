@@ -35,6 +35,8 @@ pub struct Node {
     pub namespace: String,
     /// Service or external.
     pub kind: NodeKind,
+    /// Position of the entity in the inventory's services or externals (by `kind`).
+    pub entity: usize,
     /// Where the entity is declared.
     pub origin: Origin,
 }
@@ -42,7 +44,7 @@ pub struct Node {
 /// The dependency graph of an inventory.
 #[derive(Debug, Default)]
 pub struct MeshGraph {
-    graph: DiGraph<Node, Origin>,
+    graph: DiGraph<Node, Dependency>,
     index: HashMap<String, NodeIndex>,
 }
 
@@ -60,6 +62,28 @@ impl MeshGraph {
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v.dedup_by(|a, b| a.name == b.name);
         v
+    }
+
+    /// The consumers of `name` with the dependency each declared on it, sorted by consumer.
+    pub fn consumer_edges(&self, name: &str) -> Vec<(&Node, &Dependency)> {
+        let Some(&i) = self.index.get(name) else { return Vec::new() };
+        let mut v: Vec<(&Node, &Dependency)> = self
+            .graph
+            .edges_directed(i, petgraph::Direction::Incoming)
+            .map(|e| (&self.graph[e.source()], e.weight()))
+            .collect();
+        v.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        v
+    }
+
+    /// Every node, in inventory order (services, then externals).
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
+        self.graph.node_weights()
+    }
+
+    /// Every edge as (consumer, target, dependency), in declaration order.
+    pub fn edges(&self) -> impl Iterator<Item = (&Node, &Node, &Dependency)> {
+        self.graph.edge_references().map(|e| (&self.graph[e.source()], &self.graph[e.target()], e.weight()))
     }
 
     /// The namespaces of `name`'s consumers, sorted.
@@ -88,12 +112,18 @@ pub fn build(inv: &Inventory, diags: &mut Diagnostics) -> MeshGraph {
     let entities = inv
         .services
         .iter()
-        .map(|s| (&s.name, &s.namespace, NodeKind::Service, &s.origin, &s.depends_on[..]))
-        .chain(inv.externals.iter().map(|e| (&e.name, &e.namespace, NodeKind::External, &e.origin, &[][..])));
+        .enumerate()
+        .map(|(i, s)| (&s.name, &s.namespace, NodeKind::Service, i, &s.origin, &s.depends_on[..]))
+        .chain(
+            inv.externals
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (&e.name, &e.namespace, NodeKind::External, i, &e.origin, &[][..])),
+        );
     let mut edges: Vec<(NodeIndex, &[Dependency])> = Vec::new();
-    for (name, namespace, kind, origin, deps) in entities {
-        let i =
-            g.graph.add_node(Node { name: name.clone(), namespace: namespace.clone(), kind, origin: origin.clone() });
+    for (name, namespace, kind, entity, origin, deps) in entities {
+        let node = Node { name: name.clone(), namespace: namespace.clone(), kind, entity, origin: origin.clone() };
+        let i = g.graph.add_node(node);
         g.index.insert(name.clone(), i);
         edges.push((i, deps));
     }
@@ -137,7 +167,7 @@ pub fn build(inv: &Inventory, diags: &mut Diagnostics) -> MeshGraph {
                         );
                         continue;
                     }
-                    g.graph.add_edge(from, to, dep.origin.clone());
+                    g.graph.add_edge(from, to, dep.clone());
                 }
             }
         }

@@ -197,7 +197,7 @@ pub(super) fn build(
     subject_alt_names.dedup();
     let export_to = match &raw.export_to {
         Some(e) => cx.export_to(&e.0, &origin.child("exportTo")),
-        None => project.defaults.export_to.clone(),
+        None => project.default_export_to(&namespace),
     };
     if diags.counts().0 > before {
         return None;

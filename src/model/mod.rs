@@ -194,8 +194,19 @@ impl Resolution {
 pub struct Dependency {
     /// Name of the service or external API depended on.
     pub target: String,
-    /// Where the name appears.
+    /// The target's ports the calls use, by name; `None` for every port.
+    pub ports: Option<Vec<String>>,
+    /// Where the entry appears.
     pub origin: Origin,
+}
+
+/// A caller from outside the inventory that a service's AuthorizationPolicy allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// A SPIFFE principal, `<trust-domain>/ns/<namespace>/sa/<service-account>`.
+    Principal(String),
+    /// Any workload of a namespace.
+    Namespace(String),
 }
 
 /// An endpoint of a service or external API: a VM's WorkloadEntry or a ServiceEntry endpoint.
@@ -296,8 +307,48 @@ pub struct Service {
     pub routes: Vec<Route>,
     /// Dependencies.
     pub depends_on: Vec<Dependency>,
+    /// Whether `dependsOn` is written at all (even empty): only then does the inventory say
+    /// everything the service calls, which Sidecar scoping needs.
+    pub declares_dependencies: bool,
+    /// Callers from outside the inventory its AuthorizationPolicy allows.
+    pub authorization: Vec<Caller>,
     /// Visibility.
     pub export_to: Option<ExportTo>,
+}
+
+impl Service {
+    /// Whether any of its workloads runs an Istio proxy (pods are taken to be injected; VMs
+    /// as the inventory says): only then can Sidecar or AuthorizationPolicy apply to it.
+    pub fn has_proxy(&self) -> bool {
+        self.pods.is_some() || (self.sidecar && !self.vms.is_empty())
+    }
+
+    /// The SPIFFE principals its workloads present, as AuthorizationPolicy matches them
+    /// (`<trust-domain>/ns/<namespace>/sa/<account>`); `None` when some workload has no
+    /// known identity (pods without `serviceAccount`, VMs without one or without a sidecar).
+    pub fn principals(&self, trust_domain: &str) -> Option<BTreeSet<String>> {
+        let pods = self.pods.as_ref().map(|_| self.service_account.as_ref());
+        let vms = self.vms.iter().map(|vm| vm.service_account.as_ref());
+        pods.into_iter()
+            .chain(vms)
+            .map(|sa| sa.map(|sa| format!("{trust_domain}/ns/{}/sa/{sa}", self.namespace)))
+            .collect::<Option<BTreeSet<String>>>()
+            .filter(|set| !set.is_empty())
+    }
+
+    /// The ports its workloads receive on for the named service ports (all of them for
+    /// `None`), as AuthorizationPolicy matches them: after targetPort and per-VM overrides.
+    pub fn workload_ports(&self, names: Option<&[String]>) -> BTreeSet<u32> {
+        let mut out = BTreeSet::new();
+        for p in self.ports.iter().filter(|p| names.is_none_or(|n| n.contains(&p.name))) {
+            let target = p.target_port.unwrap_or(p.number);
+            if self.pods.is_some() || self.vms.iter().any(|vm| !vm.ports.contains_key(&p.name)) {
+                out.insert(target);
+            }
+            out.extend(self.vms.iter().filter_map(|vm| vm.ports.get(&p.name)));
+        }
+        out
+    }
 }
 
 /// TLS origination towards an external API.

@@ -45,6 +45,15 @@ impl ApiVersion {
             ApiVersion::V1beta1 => "networking.istio.io/v1beta1",
         }
     }
+
+    /// The `apiVersion` of security.istio.io objects (AuthorizationPolicy) of the same
+    /// generation: v1 from Istio 1.22, v1beta1 before.
+    pub fn security(self) -> &'static str {
+        match self {
+            ApiVersion::V1 => "security.istio.io/v1",
+            ApiVersion::V1beta1 => "security.istio.io/v1beta1",
+        }
+    }
 }
 
 /// Where the egress gateway is, for externals routed through it.
@@ -69,6 +78,62 @@ pub struct Defaults {
     pub sidecar: bool,
     /// Traffic policy under every entity's own.
     pub traffic: Traffic,
+}
+
+/// Where policy from the graph is generated (`policy.namespaces`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum PolicyScope {
+    /// Nowhere (the default: policy is opt-in).
+    #[default]
+    Nowhere,
+    /// Every namespace of the inventory (`namespaces: "*"`).
+    Everywhere,
+    /// The listed namespaces.
+    Namespaces(std::collections::BTreeSet<String>),
+}
+
+/// Policy that follows from the dependency graph, opt-in per namespace: Sidecar egress
+/// scoping, ALLOW-list AuthorizationPolicies and exportTo minimisation.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Where it applies.
+    pub scope: PolicyScope,
+    /// Emit a Sidecar per consumer workload that declares its dependencies.
+    pub sidecar: bool,
+    /// `outboundTrafficPolicy.mode` of those Sidecars (`REGISTRY_ONLY` or `ALLOW_ANY`).
+    pub outbound_traffic_policy: Option<&'static str>,
+    /// Emit an ALLOW AuthorizationPolicy per service.
+    pub authorization: bool,
+    /// Entities without their own exportTo are exported to their consumers only.
+    pub minimal_export: bool,
+    /// The control plane's namespace, which every Sidecar imports.
+    pub control_plane: String,
+}
+
+impl Policy {
+    /// Whether policy is generated in namespace `ns`.
+    pub fn applies(&self, ns: &str) -> bool {
+        match &self.scope {
+            PolicyScope::Nowhere => false,
+            PolicyScope::Everywhere => true,
+            PolicyScope::Namespaces(set) => set.contains(ns),
+        }
+    }
+
+    /// Whether workloads in `ns` get Sidecars.
+    pub fn sidecar_in(&self, ns: &str) -> bool {
+        self.sidecar && self.applies(ns)
+    }
+
+    /// Whether services in `ns` get AuthorizationPolicies.
+    pub fn authorization_in(&self, ns: &str) -> bool {
+        self.authorization && self.applies(ns)
+    }
+
+    /// Whether entities in `ns` are exported to their consumers only (unless they say otherwise).
+    pub fn minimal_export_in(&self, ns: &str) -> bool {
+        self.minimal_export && self.applies(ns)
+    }
 }
 
 /// The parsed, validated project file.
@@ -101,6 +166,20 @@ pub struct Project {
     pub allow_empty: bool,
     /// The IPv4 range virtual IPs are allocated from, for TCP services without addresses.
     pub vip_range: Option<(std::net::Ipv4Addr, u8)>,
+    /// Policy generated from the graph.
+    pub policy: Policy,
+}
+
+impl Project {
+    /// The exportTo of an entity in `namespace` that sets none: its consumers' namespaces
+    /// where policy minimises exportTo, otherwise the project default.
+    pub fn default_export_to(&self, namespace: &str) -> Option<ExportTo> {
+        if self.policy.minimal_export_in(namespace) {
+            Some(ExportTo::Consumers)
+        } else {
+            self.defaults.export_to.clone()
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -115,6 +194,18 @@ struct RawProject {
     limits: Option<RawLimits>,
     allow_empty: Option<bool>,
     vip_range: Option<String>,
+    policy: Option<RawPolicy>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawPolicy {
+    namespaces: OneOrMany,
+    sidecar: Option<bool>,
+    outbound_traffic_policy: Option<String>,
+    authorization: Option<bool>,
+    export_to: Option<String>,
+    control_plane: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -281,6 +372,8 @@ pub fn parse(source: &Source, diags: &mut Diagnostics) -> Project {
         }
     });
 
+    let policy = raw.policy.map(|p| policy(&mut cx, p, &origin.child("policy"))).unwrap_or_default();
+
     Project {
         inventory: inventory.iter().map(|p| under(&root, p)).collect(),
         output: under(&root, raw.output.as_deref().unwrap_or("out")),
@@ -293,8 +386,62 @@ pub fn parse(source: &Source, diags: &mut Diagnostics) -> Project {
         limits,
         allow_empty: raw.allow_empty.unwrap_or(false),
         vip_range,
+        policy,
         root,
         file,
+    }
+}
+
+/// The `policy` section: where, and which parts.
+fn policy(cx: &mut Checker<'_>, raw: RawPolicy, origin: &Origin) -> Policy {
+    let scope = match raw.namespaces {
+        OneOrMany::One(s) if s == "*" => PolicyScope::Everywhere,
+        OneOrMany::One(ns) => {
+            cx.namespace(&ns, &origin.child("namespaces"));
+            PolicyScope::Namespaces([ns].into())
+        }
+        OneOrMany::Many(list) => {
+            for (i, ns) in list.iter().enumerate() {
+                cx.namespace(ns, &origin.child("namespaces").index(i));
+            }
+            PolicyScope::Namespaces(list.into_iter().collect())
+        }
+    };
+    let outbound_traffic_policy = raw.outbound_traffic_policy.as_deref().and_then(|m| match m {
+        "REGISTRY_ONLY" => Some("REGISTRY_ONLY"),
+        "ALLOW_ANY" => Some("ALLOW_ANY"),
+        other => {
+            cx.error(
+                "invalid-value",
+                origin.child("outboundTrafficPolicy"),
+                format!("`{}` is not an outbound traffic policy a Sidecar accepts", shown(other)),
+                Some("use `REGISTRY_ONLY` (only hosts in the registry) or `ALLOW_ANY`".into()),
+            );
+            None
+        }
+    });
+    let minimal_export = match raw.export_to.as_deref() {
+        None => false,
+        Some("consumers") => true,
+        Some(other) => {
+            cx.error(
+                "invalid-value",
+                origin.child("exportTo"),
+                format!("`{}` is not a policy exportTo", shown(other)),
+                Some("`exportTo: consumers` exports each entity to its consumers' namespaces only; leave it out to keep exportTo as written".into()),
+            );
+            false
+        }
+    };
+    let control_plane = raw.control_plane.unwrap_or_else(|| "istio-system".to_string());
+    cx.namespace(&control_plane, &origin.child("controlPlane"));
+    Policy {
+        scope,
+        sidecar: raw.sidecar.unwrap_or(true),
+        outbound_traffic_policy,
+        authorization: raw.authorization.unwrap_or(true),
+        minimal_export,
+        control_plane,
     }
 }
 
@@ -309,5 +456,6 @@ fn empty_project() -> RawProject {
         limits: None,
         allow_empty: None,
         vip_range: None,
+        policy: None,
     }
 }

@@ -84,12 +84,51 @@ pub struct RawService {
     pub traffic: Option<Traffic>,
     /// HTTP/TCP routing rules, in order.
     pub routes: Option<Vec<RawRoute>>,
-    /// Services and external APIs this service calls.
-    pub depends_on: Option<Vec<String>>,
+    /// Services and external APIs this service calls: names, or `{name, ports}` to allow
+    /// the call on some of the target's ports only.
+    pub depends_on: Option<Vec<ShortOr<RawDependency>>>,
+    /// Who may call this service besides its declared consumers, where the project turns
+    /// on authorization policy for its namespace.
+    pub authorization: Option<RawAuthorization>,
     /// Visibility: a list of namespaces (`.`, `*`, names) or `consumers`.
     pub export_to: Option<ShortOr<RawExportTo>>,
     /// Findings to suppress for this entity, each with a reason.
     pub ignore: Option<Vec<RawIgnore>>,
+}
+
+/// One `dependsOn` entry: `catalog`, or `{name: catalog, ports: [grpc]}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDependency {
+    /// The service or external API called.
+    pub name: String,
+    /// Names of the target's ports the calls use (default: all of them).
+    pub ports: Option<Vec<String>>,
+}
+
+impl ShortForm for RawDependency {
+    const EXPECTING: &'static str = "a service name or a mapping with `name` (and `ports`)";
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(RawDependency { name: s.to_string(), ports: None })
+    }
+}
+
+/// `authorization: {from: [...]}`: callers from outside the inventory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuthorization {
+    /// The extra sources allowed to call every port of the service.
+    pub from: Vec<RawSource>,
+}
+
+/// One extra source: exactly one of a SPIFFE principal or a namespace.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    /// `<trust-domain>/ns/<namespace>/sa/<service-account>`.
+    pub principal: Option<String>,
+    /// Every workload of a namespace (any identity in it).
+    pub namespace: Option<String>,
 }
 
 /// `ignore: [{code: dependency-cycle, reason: "…"}]`: a suppressed finding.

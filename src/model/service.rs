@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use super::names::{self, AddressKind};
-use super::raw::{Labels, RawRoute, RawService, RawVm, ShortOr};
+use super::raw::{Labels, RawAuthorization, RawDependency, RawRoute, RawService, RawVm, ShortOr};
 use super::validate::{Checker, shown};
-use super::{Dependency, Port, Project, Resolution, Route, Service, Subset, Workload};
+use super::{Caller, Dependency, Port, Project, Resolution, Route, Service, Subset, Workload};
 use crate::diag::suggest::hint;
 use crate::diag::{Diagnostics, Origin};
 
@@ -128,9 +128,10 @@ pub(super) fn build(
     subject_alt_names.sort();
     subject_alt_names.dedup();
     let depends_on = dependencies(raw.depends_on.as_deref(), &origin);
+    let authorization = authorization(&mut cx, raw.authorization.as_ref(), &origin.child("authorization"));
     let export_to = match &raw.export_to {
         Some(e) => cx.export_to(&e.0, &origin.child("exportTo")),
-        None => project.defaults.export_to.clone(),
+        None => project.default_export_to(&namespace),
     };
 
     let service_entry = !vms.is_empty() || raw.host.is_some() || workload_group.is_some();
@@ -175,18 +176,57 @@ pub(super) fn build(
         workload_group,
         traffic,
         routes,
+        declares_dependencies: raw.depends_on.is_some(),
         depends_on,
+        authorization,
         export_to,
     })
 }
 
-/// The dependency list, with the origin of each name.
-pub(super) fn dependencies(raw: Option<&[String]>, origin: &Origin) -> Vec<Dependency> {
+/// The dependency list, with the origin of each entry. Port names are checked against the
+/// target by the graph stage, which knows the targets.
+pub(super) fn dependencies(raw: Option<&[ShortOr<RawDependency>]>, origin: &Origin) -> Vec<Dependency> {
     raw.unwrap_or_default()
         .iter()
         .enumerate()
-        .map(|(i, t)| Dependency { target: t.clone(), origin: origin.child("dependsOn").index(i) })
+        .map(|(i, ShortOr(d))| Dependency {
+            target: d.name.clone(),
+            ports: d.ports.clone(),
+            origin: origin.child("dependsOn").index(i),
+        })
         .collect()
+}
+
+/// The extra callers of `authorization.from`: each names exactly one principal or namespace.
+fn authorization(cx: &mut Checker<'_>, raw: Option<&RawAuthorization>, origin: &Origin) -> Vec<Caller> {
+    let mut out = Vec::new();
+    for (i, src) in raw.map(|a| &a.from[..]).unwrap_or_default().iter().enumerate() {
+        let at = origin.child("from").index(i);
+        match (&src.principal, &src.namespace) {
+            (Some(p), None) => {
+                if cx.principal(p, &at.child("principal")) {
+                    out.push(Caller::Principal(p.clone()));
+                }
+            }
+            (None, Some(ns)) => {
+                if cx.namespace(ns, &at.child("namespace")) {
+                    out.push(Caller::Namespace(ns.clone()));
+                }
+            }
+            _ => cx.error(
+                "invalid-value",
+                at,
+                "a source names exactly one of `principal` or `namespace`",
+                Some(
+                    "write `- principal: cluster.local/ns/<namespace>/sa/<account>` or `- namespace: <namespace>`"
+                        .into(),
+                ),
+            ),
+        }
+    }
+    out.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    out.dedup();
+    out
 }
 
 #[allow(clippy::too_many_arguments)]

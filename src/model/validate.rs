@@ -91,6 +91,28 @@ impl<'a> Checker<'a> {
         )
     }
 
+    /// A SPIFFE principal as AuthorizationPolicy matches it: `<trust-domain>/ns/<ns>/sa/<sa>`,
+    /// with `*` allowed only as a prefix or suffix match.
+    pub fn principal(&mut self, p: &str, origin: &Origin) -> bool {
+        self.check(
+            "principal",
+            p,
+            origin,
+            "principals are written `<trust-domain>/ns/<namespace>/sa/<service-account>`, without `spiffe://`",
+            |p: &str| {
+                let inner = p.strip_prefix('*').unwrap_or(p);
+                let inner = inner.strip_suffix('*').unwrap_or(inner);
+                if p.starts_with("spiffe://") {
+                    Err("starts with `spiffe://`, which Istio strips before matching".into())
+                } else if p != "*" && (inner.is_empty() || !inner.chars().all(|c| c.is_ascii_graphic() && c != '*')) {
+                    Err("is not a principal (`*` only at the start or end, no spaces)".into())
+                } else {
+                    Ok(())
+                }
+            },
+        )
+    }
+
     /// A duration Istio accepts.
     pub fn duration(&mut self, d: &str, origin: &Origin) -> bool {
         self.check(

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use crate::graph::MeshGraph;
 use crate::model::names::slug;
 use crate::model::traffic::{Retries, Traffic};
-use crate::model::{ExportTo, External, Inventory, Port, Route, Service, Workload, source_ref};
+use crate::model::{ApiVersion, ExportTo, External, Inventory, Port, Route, Service, Workload, source_ref};
 
 /// The kinds of object meshgen emits, in output order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -29,6 +29,10 @@ pub enum Kind {
     Gateway,
     /// networking.istio.io VirtualService.
     VirtualService,
+    /// networking.istio.io Sidecar (policy from the graph).
+    Sidecar,
+    /// security.istio.io AuthorizationPolicy (policy from the graph).
+    AuthorizationPolicy,
 }
 
 impl Kind {
@@ -41,6 +45,8 @@ impl Kind {
             Kind::DestinationRule => "DestinationRule",
             Kind::Gateway => "Gateway",
             Kind::VirtualService => "VirtualService",
+            Kind::Sidecar => "Sidecar",
+            Kind::AuthorizationPolicy => "AuthorizationPolicy",
         }
     }
 
@@ -53,6 +59,16 @@ impl Kind {
             Kind::DestinationRule => "istio/destination-rule.yaml",
             Kind::Gateway => "istio/gateway.yaml",
             Kind::VirtualService => "istio/virtual-service.yaml",
+            Kind::Sidecar => "istio/sidecar.yaml",
+            Kind::AuthorizationPolicy => "istio/authorization-policy.yaml",
+        }
+    }
+
+    /// The `apiVersion` of this kind in the chosen API generation.
+    pub fn api_version(self, v: ApiVersion) -> &'static str {
+        match self {
+            Kind::AuthorizationPolicy => v.security(),
+            _ => v.networking(),
         }
     }
 }
@@ -103,7 +119,7 @@ impl Builder<'_> {
 
     /// Adds an object of the current entity that comes from one part of it (e.g. a VM).
     fn push_sourced(&mut self, kind: Kind, name: &str, source: String, mut fields: Map<String, Value>) {
-        fields.insert("api_version".into(), json!(self.inv.project.api_version.networking()));
+        fields.insert("api_version".into(), json!(kind.api_version(self.inv.project.api_version)));
         fields.insert(
             "metadata".into(),
             json!({
@@ -351,6 +367,13 @@ fn service(b: &mut Builder<'_>, svc: &Service) {
                 ("exportTo", b.export_to(&svc.export_to, ns, &svc.name, false)),
             ]),
         );
+    }
+
+    if let Some(f) = super::policy::sidecar(b.inv, b.graph, svc) {
+        b.push(Kind::Sidecar, &svc.name, f);
+    }
+    if let Some(f) = super::policy::authorization_policy(b.inv, b.graph, svc) {
+        b.push(Kind::AuthorizationPolicy, &svc.name, f);
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod context;
 pub mod filters;
+mod policy;
 pub mod templates;
 
 use std::collections::HashMap;
@@ -62,7 +63,7 @@ pub fn render(
     templates: &Templates,
     diags: &mut Diagnostics,
 ) -> Result<Vec<Manifest>> {
-    let api = inv.project.api_version.networking().to_string();
+    let api = inv.project.api_version;
     // Each thread decides and renders the objects of its share of the entities, and drops
     // each object's context as soon as its text exists: the contexts of a whole estate
     // never sit in memory together, and both stages use every core.
@@ -73,7 +74,6 @@ pub fn render(
         let handles: Vec<_> = (0..entities)
             .step_by(share)
             .map(|start| {
-                let api = &api;
                 s.spawn(move || {
                     let mut out = Vec::new();
                     for i in start..(start + share).min(entities) {
@@ -100,8 +100,9 @@ pub fn render(
     Ok(out)
 }
 
-fn render_one(mut o: Object, templates: &Templates, api: &str) -> Result<Manifest> {
+fn render_one(mut o: Object, templates: &Templates, api: crate::model::ApiVersion) -> Result<Manifest> {
     let name = o.kind.template();
+    let api = o.kind.api_version(api);
     let rendered = templates.render(name, std::mem::take(&mut o.context))?;
     // Templates start and end with blank lines or not depending on taste (and on how their
     // leading comment is closed); the output has none before and exactly one newline after.

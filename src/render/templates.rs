@@ -17,9 +17,11 @@ use super::filters;
 /// The built-in templates: public name and text.
 pub const BUILTINS: &[(&str, &str)] = &[
     ("_metadata.yaml", include_str!("../../templates/_metadata.yaml")),
+    ("istio/authorization-policy.yaml", include_str!("../../templates/istio/authorization-policy.yaml")),
     ("istio/destination-rule.yaml", include_str!("../../templates/istio/destination-rule.yaml")),
     ("istio/gateway.yaml", include_str!("../../templates/istio/gateway.yaml")),
     ("istio/service-entry.yaml", include_str!("../../templates/istio/service-entry.yaml")),
+    ("istio/sidecar.yaml", include_str!("../../templates/istio/sidecar.yaml")),
     ("istio/virtual-service.yaml", include_str!("../../templates/istio/virtual-service.yaml")),
     ("istio/workload-entry.yaml", include_str!("../../templates/istio/workload-entry.yaml")),
     ("istio/workload-group.yaml", include_str!("../../templates/istio/workload-group.yaml")),

@@ -1,0 +1,113 @@
+//! Policy that follows from the dependency graph, for the namespaces where the project turns
+//! it on (`policy` in meshgen.yaml): a Sidecar per consumer workload, limited to the hosts it
+//! declares it calls, and an ALLOW-list AuthorizationPolicy per service, open to the
+//! identities of its declared consumers only.
+//!
+//! The values are decided here (the template API: Istio field names); which findings a user
+//! sees about them (callers without identity, overlapping selectors…) is `check`'s business.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value, json};
+
+use crate::graph::{MeshGraph, NodeKind};
+use crate::model::{Caller, Inventory, Service};
+
+/// The Sidecar of a service's workloads, when policy scopes them: egress limited to its own
+/// namespace, the control plane and each declared dependency (`namespace/host`, the namespace
+/// its config lives in, so exportTo decides what is visible). `None` when the service's
+/// namespace has no Sidecar policy, it declares no dependency list, or nothing runs a proxy.
+pub(super) fn sidecar(inv: &Inventory, graph: &MeshGraph, svc: &Service) -> Option<Map<String, Value>> {
+    let policy = &inv.project.policy;
+    if !policy.sidecar_in(&svc.namespace) || !svc.declares_dependencies || !svc.has_proxy() {
+        return None;
+    }
+    let mut hosts = vec!["./*".to_string(), format!("{}/*", policy.control_plane)];
+    let mut deps = BTreeSet::new();
+    for host in svc.depends_on.iter().filter_map(|d| graph.node(&d.target)).flat_map(|n| dependency_hosts(inv, n)) {
+        deps.insert(host);
+    }
+    hosts.extend(deps);
+    let mut f = Map::new();
+    f.insert("workloadSelector".into(), json!({"labels": svc.selector}));
+    f.insert("egress".into(), json!([{"hosts": hosts}]));
+    if let Some(mode) = policy.outbound_traffic_policy {
+        f.insert("outboundTrafficPolicy".into(), json!({"mode": mode}));
+    }
+    Some(f)
+}
+
+/// The Sidecar egress hosts a consumer needs to call `node`: its hosts in its namespace, and
+/// the egress gateway when its traffic leaves through it (unless the control plane's
+/// namespace, imported whole, already holds the gateway).
+fn dependency_hosts(inv: &Inventory, node: &crate::graph::Node) -> Vec<String> {
+    match node.kind {
+        NodeKind::Service => {
+            let s = &inv.services[node.entity];
+            vec![format!("{}/{}", s.namespace, s.host)]
+        }
+        NodeKind::External => {
+            let e = &inv.externals[node.entity];
+            let mut v: Vec<String> = e.hosts.iter().map(|h| format!("{}/{h}", e.namespace)).collect();
+            let gw = &inv.project.egress_gateway;
+            if e.egress.is_some() && gw.namespace != inv.project.policy.control_plane {
+                v.push(format!("{}/{}", gw.namespace, gw.host));
+            }
+            v
+        }
+    }
+}
+
+/// The ALLOW AuthorizationPolicy of a service's workloads, when policy asks for one: a rule
+/// for the consumers that call every port (plus `authorization.from`), and one per set of
+/// ports for consumers that declared theirs. Consumers without a known identity are left
+/// out (`check` reports them): an allow-list fails closed. With no rule at all the policy
+/// allows no one, which is what the inventory says (and `check` warns about it).
+pub(super) fn authorization_policy(inv: &Inventory, graph: &MeshGraph, svc: &Service) -> Option<Map<String, Value>> {
+    if !inv.project.policy.authorization_in(&svc.namespace) || !svc.has_proxy() {
+        return None;
+    }
+    let td = &inv.project.trust_domain;
+    // Principals by the workload ports they may reach (`None`: every port).
+    let mut by_ports: BTreeMap<Option<BTreeSet<u32>>, BTreeSet<String>> = BTreeMap::new();
+    for (consumer, dep) in graph.consumer_edges(&svc.name) {
+        let consumer = (consumer.kind == NodeKind::Service).then(|| &inv.services[consumer.entity]);
+        let Some(principals) = consumer.and_then(|c| c.principals(td)) else { continue };
+        let ports = dep.ports.as_deref().map(|names| svc.workload_ports(Some(names)));
+        by_ports.entry(ports).or_default().extend(principals);
+    }
+    let mut extra_principals = BTreeSet::new();
+    let mut namespaces = BTreeSet::new();
+    for caller in &svc.authorization {
+        match caller {
+            Caller::Principal(p) => extra_principals.insert(p.clone()),
+            Caller::Namespace(ns) => namespaces.insert(ns.clone()),
+        };
+    }
+    if !extra_principals.is_empty() {
+        by_ports.entry(None).or_default().extend(extra_principals);
+    }
+    let mut rules = Vec::new();
+    for (ports, principals) in by_ports {
+        let mut from = vec![json!({"source": {"principals": principals}})];
+        if ports.is_none() && !namespaces.is_empty() {
+            from.push(json!({"source": {"namespaces": std::mem::take(&mut namespaces)}}));
+        }
+        let mut rule = json!({"from": from});
+        if let Some(ports) = ports {
+            let ports: Vec<String> = ports.iter().map(u32::to_string).collect();
+            rule["to"] = json!([{"operation": {"ports": ports}}]);
+        }
+        rules.push(rule);
+    }
+    if !namespaces.is_empty() {
+        rules.insert(0, json!({"from": [{"source": {"namespaces": namespaces}}]}));
+    }
+    let mut f = Map::new();
+    f.insert("selector".into(), json!({"matchLabels": svc.selector}));
+    f.insert("action".into(), json!("ALLOW"));
+    if !rules.is_empty() {
+        f.insert("rules".into(), Value::Array(rules));
+    }
+    Some(f)
+}
