@@ -37,6 +37,10 @@ pub enum Command {
     Build(BuildArgs),
     /// Load and analyse the inventory without writing anything.
     Check(CheckArgs),
+    /// Draw the dependency graph (Mermaid, DOT or JSON).
+    Graph(GraphArgs),
+    /// Show what an entity produces and where it comes from, or what depends on it.
+    Explain(ExplainArgs),
     /// List or eject the built-in templates.
     #[command(subcommand)]
     Templates(TemplatesCommand),
@@ -108,6 +112,65 @@ pub struct CheckArgs {
     /// Project options.
     #[command(flatten)]
     pub project: ProjectArgs,
+}
+
+/// `meshgen graph`.
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// Project options.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Graph format.
+    #[arg(long, value_enum, default_value = "mermaid")]
+    pub output: GraphFormat,
+    /// Only these namespaces (with the entities they call or are called by); repeatable.
+    #[arg(long, short = 'n', value_name = "NS", conflicts_with = "focus")]
+    pub namespace: Vec<String>,
+    /// Only this entity and its neighbours (see `--depth`).
+    #[arg(long, value_name = "NAME")]
+    pub focus: Option<String>,
+    /// With `--focus`: how many dependency edges away, in either direction.
+    #[arg(long, default_value_t = 1, requires = "focus")]
+    pub depth: usize,
+}
+
+/// Formats of `meshgen graph`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// A Mermaid flowchart (renders in GitHub Markdown inside a ```mermaid block).
+    Mermaid,
+    /// Graphviz DOT (`dot -Tsvg`).
+    Dot,
+    /// JSON: nodes and edges.
+    Json,
+}
+
+/// `meshgen explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Project options.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// An entity name, an object as `Kind/namespace/name`, or a file of the output directory.
+    pub target: String,
+    /// List everything that depends on the entity, directly and transitively.
+    #[arg(long)]
+    pub impact: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub output: ExplainFormat,
+    /// File layout the output paths are given in (overrides meshgen.yaml).
+    #[arg(long, value_enum)]
+    pub layout: Option<Layout>,
+}
+
+/// Formats of `meshgen explain`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExplainFormat {
+    /// Aligned text.
+    Human,
+    /// JSON.
+    Json,
 }
 
 /// `meshgen templates …`.

@@ -18,6 +18,7 @@ pub(super) struct Compiled {
     pub sources: Vec<Source>,
     pub diags: Diagnostics,
     pub inventory: Option<Inventory>,
+    pub graph: Option<crate::graph::MeshGraph>,
     pub manifests: Option<Vec<Manifest>>,
     /// The VIP allocation table to commit with the output (with `vipRange`).
     pub vip_file: Option<String>,
@@ -44,6 +45,30 @@ impl Compiled {
         }
         Ok(())
     }
+}
+
+/// Compiles without rendering for a command that reads the model (graph, explain): the
+/// diagnostics go to stderr, and an inventory with errors is refused (`Err` holds the exit
+/// code), since a picture of a broken inventory would mislead.
+pub(super) fn compile_clean(args: &ProjectArgs, color: bool) -> Result<std::result::Result<Clean, u8>> {
+    let mut c = compile(args, false)?;
+    c.print_diagnostics(args, color, false)?;
+    match (c.diags.has_errors(), c.inventory.take(), c.graph.take()) {
+        (false, Some(inventory), Some(graph)) => Ok(Ok(Clean { inventory, graph, sources: c.sources })),
+        _ => {
+            if args.format == Format::Human {
+                eprintln!("error: the inventory has errors; fix them first (`meshgen check`)");
+            }
+            Ok(Err(super::EXIT_FINDINGS))
+        }
+    }
+}
+
+/// A compiled inventory without errors, and what it was read from.
+pub(super) struct Clean {
+    pub inventory: Inventory,
+    pub graph: crate::graph::MeshGraph,
+    pub sources: Vec<Source>,
 }
 
 /// Loads, validates, graphs and (when there are no errors and `render` is set) renders.
@@ -74,7 +99,7 @@ pub(super) fn compile(args: &ProjectArgs, render: bool) -> Result<Compiled> {
     let exclude: Vec<PathBuf> = vec![project_source.path.clone(), project.output.clone()];
     let mut sources = vec![project_source];
     if diags.has_errors() {
-        return Ok(Compiled { project, sources, diags, inventory: None, manifests: None, vip_file: None });
+        return Ok(Compiled { project, sources, diags, inventory: None, graph: None, manifests: None, vip_file: None });
     }
     sources.extend(load::inventory(&project.root, &project.inventory, &exclude, project.limits, &mut diags)?);
     let mut inventory = model::build(&project, &sources[1..], &mut diags);
@@ -110,7 +135,7 @@ pub(super) fn compile(args: &ProjectArgs, render: bool) -> Result<Compiled> {
     } else {
         None
     };
-    Ok(Compiled { project, sources, diags, inventory: Some(inventory), manifests, vip_file })
+    Ok(Compiled { project, sources, diags, inventory: Some(inventory), graph: Some(graph), manifests, vip_file })
 }
 
 /// Validates rendered objects against CRDs; each violation is reported at the entity the

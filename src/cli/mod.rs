@@ -7,6 +7,8 @@
 pub mod args;
 mod build;
 mod compile;
+mod explain;
+mod graph;
 mod templates;
 
 use std::ffi::OsString;
@@ -40,6 +42,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let result = match cli.command {
         Command::Build(a) => build::run(&a, color(std::io::stderr().is_terminal())),
         Command::Check(a) => build::check(&a, color(std::io::stdout().is_terminal())),
+        Command::Graph(a) => graph::run(&a, color(std::io::stderr().is_terminal())),
+        Command::Explain(a) => explain::run(&a, color(std::io::stderr().is_terminal())),
         Command::Templates(t) => templates::run(t),
     };
     match result {

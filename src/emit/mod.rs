@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 
 use crate::model::Layout;
-use crate::render::Manifest;
+use crate::render::{Kind, Manifest};
 
 /// The first line of every file meshgen writes; it marks the file as meshgen's to replace.
 pub const HEADER: &str =
@@ -27,10 +27,6 @@ pub const HEADER: &str =
 pub struct Plan {
     /// Files by relative path.
     pub files: BTreeMap<String, String>,
-}
-
-fn kind_slug(m: &Manifest) -> String {
-    m.kind.as_str().to_ascii_lowercase()
 }
 
 /// A path component built from a validated name; checked again here because a path that
@@ -46,17 +42,21 @@ fn component(s: &str) -> Result<&str> {
     Ok(s)
 }
 
+/// The file (relative to the output directory) that holds an object in `layout`.
+pub fn file_of(kind: Kind, namespace: &str, name: &str, entity: &str, layout: Layout) -> Result<String> {
+    let ns = component(namespace)?;
+    Ok(match layout {
+        Layout::Object => format!("{ns}/{}-{}.yaml", kind.as_str().to_ascii_lowercase(), component(name)?),
+        Layout::Service => format!("{ns}/{}.yaml", component(entity)?),
+        Layout::Namespace => format!("{ns}.yaml"),
+    })
+}
+
 /// Lays manifests out in files.
 pub fn plan(manifests: &[Manifest], layout: Layout) -> Result<Plan> {
     let mut groups: BTreeMap<String, Vec<&Manifest>> = BTreeMap::new();
     for m in manifests {
-        let ns = component(&m.namespace)?;
-        let path = match layout {
-            Layout::Object => format!("{ns}/{}-{}.yaml", kind_slug(m), component(&m.name)?),
-            Layout::Service => format!("{ns}/{}.yaml", component(&m.entity)?),
-            Layout::Namespace => format!("{ns}.yaml"),
-        };
-        groups.entry(path).or_default().push(m);
+        groups.entry(file_of(m.kind, &m.namespace, &m.name, &m.entity, layout)?).or_default().push(m);
     }
     let mut files = BTreeMap::new();
     for (path, ms) in &groups {

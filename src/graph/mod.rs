@@ -7,6 +7,8 @@
 //! second look). The graph answers the questions later stages ask, such as which namespaces
 //! consume a service (for `exportTo: consumers`).
 
+pub mod export;
+
 use std::collections::{BTreeSet, HashMap};
 
 use petgraph::algo::tarjan_scc;
@@ -39,6 +41,17 @@ pub struct Node {
     pub entity: usize,
     /// Where the entity is declared.
     pub origin: Origin,
+}
+
+/// An entity affected by a change to another (see [`MeshGraph::impact`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Impact<'a> {
+    /// The dependent entity.
+    pub node: &'a Node,
+    /// How many edges from the changed entity (1: it calls it directly).
+    pub depth: usize,
+    /// The entity it calls on a shortest path towards the changed one.
+    pub via: &'a Node,
 }
 
 /// The dependency graph of an inventory.
@@ -98,6 +111,61 @@ impl MeshGraph {
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v.dedup_by(|a, b| a.name == b.name);
         v
+    }
+
+    /// `name` and every entity within `depth` edges of it, following dependencies in either
+    /// direction.
+    pub fn neighbourhood(&self, name: &str, depth: usize) -> BTreeSet<&str> {
+        let mut seen = BTreeSet::new();
+        let Some(&start) = self.index.get(name) else { return seen };
+        let mut frontier = vec![start];
+        let mut visited = std::collections::HashSet::from([start]);
+        for _ in 0..depth {
+            let mut next = Vec::new();
+            for i in frontier {
+                for n in self.graph.neighbors_undirected(i) {
+                    if visited.insert(n) {
+                        next.push(n);
+                    }
+                }
+            }
+            frontier = next;
+        }
+        seen.extend(visited.into_iter().map(|i| self.graph[i].name.as_str()));
+        seen
+    }
+
+    /// Everything that depends on `name`, directly or through others: each with its distance
+    /// (1 = a direct consumer) and the entity it calls on the way (a shortest path), sorted by
+    /// distance and name.
+    pub fn impact(&self, name: &str) -> Vec<Impact<'_>> {
+        let Some(&start) = self.index.get(name) else { return Vec::new() };
+        let mut out = Vec::new();
+        let mut visited = std::collections::HashSet::from([start]);
+        let mut frontier = vec![start];
+        let mut depth = 0;
+        while !frontier.is_empty() {
+            depth += 1;
+            let mut next = Vec::new();
+            let mut level = Vec::new();
+            // By name, so that `via` is the same whatever order the edges were added in.
+            frontier.sort_by(|a, b| self.graph[*a].name.cmp(&self.graph[*b].name));
+            for i in frontier {
+                let mut callers: Vec<NodeIndex> =
+                    self.graph.neighbors_directed(i, petgraph::Direction::Incoming).collect();
+                callers.sort_by(|a, b| self.graph[*a].name.cmp(&self.graph[*b].name));
+                for c in callers {
+                    if visited.insert(c) {
+                        level.push(Impact { node: &self.graph[c], depth, via: &self.graph[i] });
+                        next.push(c);
+                    }
+                }
+            }
+            level.sort_by(|a, b| a.node.name.cmp(&b.node.name));
+            out.extend(level);
+            frontier = next;
+        }
+        out
     }
 
     /// Number of nodes and edges.

@@ -120,14 +120,16 @@ impl Policy {
         }
     }
 
-    /// Whether workloads in `ns` get Sidecars.
-    pub fn sidecar_in(&self, ns: &str) -> bool {
-        self.sidecar && self.applies(ns)
+    /// Whether `svc` gets a Sidecar: policy scopes its namespace, it says everything it
+    /// calls (`dependsOn`, even empty), and some workload of it runs a proxy.
+    pub fn sidecar_for(&self, svc: &super::Service) -> bool {
+        self.sidecar && self.applies(&svc.namespace) && svc.declares_dependencies && svc.has_proxy()
     }
 
-    /// Whether services in `ns` get AuthorizationPolicies.
-    pub fn authorization_in(&self, ns: &str) -> bool {
-        self.authorization && self.applies(ns)
+    /// Whether `svc` gets an ALLOW-list AuthorizationPolicy: policy covers its namespace and
+    /// some workload of it runs a proxy to enforce it.
+    pub fn authorization_for(&self, svc: &super::Service) -> bool {
+        self.authorization && self.applies(&svc.namespace) && svc.has_proxy()
     }
 
     /// Whether entities in `ns` are exported to their consumers only (unless they say otherwise).

@@ -84,6 +84,8 @@ pub struct Object {
     pub namespace: String,
     /// The inventory entity it comes from.
     pub entity: String,
+    /// The part of the inventory it comes from (the entity, or e.g. one of its VMs).
+    pub origin: crate::diag::Origin,
     /// The template context.
     pub context: Value,
 }
@@ -100,7 +102,7 @@ struct Builder<'a> {
     out: Vec<Object>,
     namespace: String,
     entity: String,
-    source: String,
+    origin: crate::diag::Origin,
 }
 
 impl Builder<'_> {
@@ -108,17 +110,17 @@ impl Builder<'_> {
     fn entity(&mut self, namespace: &str, name: &str, origin: &crate::diag::Origin) {
         self.namespace = namespace.to_string();
         self.entity = name.to_string();
-        self.source = source_ref(origin);
+        self.origin = origin.clone();
     }
 
     /// Adds an object of the current entity.
     fn push(&mut self, kind: Kind, name: &str, fields: Map<String, Value>) {
-        let source = self.source.clone();
-        self.push_sourced(kind, name, source, fields);
+        let origin = self.origin.clone();
+        self.push_sourced(kind, name, origin, fields);
     }
 
     /// Adds an object of the current entity that comes from one part of it (e.g. a VM).
-    fn push_sourced(&mut self, kind: Kind, name: &str, source: String, mut fields: Map<String, Value>) {
+    fn push_sourced(&mut self, kind: Kind, name: &str, origin: crate::diag::Origin, mut fields: Map<String, Value>) {
         fields.insert("api_version".into(), json!(kind.api_version(self.inv.project.api_version)));
         fields.insert(
             "metadata".into(),
@@ -126,7 +128,7 @@ impl Builder<'_> {
                 "name": name,
                 "namespace": self.namespace,
                 "labels": {MANAGED_BY.0: MANAGED_BY.1},
-                "annotations": {SOURCE_ANNOTATION: source},
+                "annotations": {SOURCE_ANNOTATION: source_ref(&origin)},
             }),
         );
         self.out.push(Object {
@@ -134,6 +136,7 @@ impl Builder<'_> {
             name: name.to_string(),
             namespace: self.namespace.clone(),
             entity: self.entity.clone(),
+            origin,
             context: Value::Object(fields),
         });
     }
@@ -333,7 +336,7 @@ fn service(b: &mut Builder<'_>, svc: &Service) {
     for vm in &svc.vms {
         let mut f = endpoint_json(vm).as_object().cloned().unwrap_or_default();
         f.insert("labels".into(), json!(vm.labels));
-        b.push_sourced(Kind::WorkloadEntry, &vm.name, format!("{}#{}", svc.origin.file, vm.origin.path), f);
+        b.push_sourced(Kind::WorkloadEntry, &vm.name, vm.origin.clone(), f);
     }
 
     let mut policy = destination_policy(&svc.traffic);
@@ -369,8 +372,9 @@ fn service(b: &mut Builder<'_>, svc: &Service) {
         );
     }
 
+    // The Sidecar follows from the dependency list, so that is where it points.
     if let Some(f) = super::policy::sidecar(b.inv, b.graph, svc) {
-        b.push(Kind::Sidecar, &svc.name, f);
+        b.push_sourced(Kind::Sidecar, &svc.name, svc.origin.child("dependsOn"), f);
     }
     if let Some(f) = super::policy::authorization_policy(b.inv, b.graph, svc) {
         b.push(Kind::AuthorizationPolicy, &svc.name, f);
@@ -668,8 +672,8 @@ pub fn objects(inv: &Inventory, graph: &MeshGraph) -> Vec<Object> {
 /// The objects of the entities at positions `range` (services first, then externals), in
 /// entity order: a slice of the work, for rendering in parallel.
 pub fn objects_in(inv: &Inventory, graph: &MeshGraph, range: std::ops::Range<usize>) -> Vec<Object> {
-    let mut b =
-        Builder { inv, graph, out: Vec::new(), namespace: String::new(), entity: String::new(), source: String::new() };
+    let origin = crate::diag::Origin::new(&inv.project.file, 0, "");
+    let mut b = Builder { inv, graph, out: Vec::new(), namespace: String::new(), entity: String::new(), origin };
     let n = inv.services.len();
     for i in range {
         match inv.services.get(i) {

@@ -19,7 +19,7 @@ use crate::model::{Caller, Inventory, Service};
 /// namespace has no Sidecar policy, it declares no dependency list, or nothing runs a proxy.
 pub(super) fn sidecar(inv: &Inventory, graph: &MeshGraph, svc: &Service) -> Option<Map<String, Value>> {
     let policy = &inv.project.policy;
-    if !policy.sidecar_in(&svc.namespace) || !svc.declares_dependencies || !svc.has_proxy() {
+    if !policy.sidecar_for(svc) {
         return None;
     }
     let mut hosts = vec!["./*".to_string(), format!("{}/*", policy.control_plane)];
@@ -64,7 +64,7 @@ fn dependency_hosts(inv: &Inventory, node: &crate::graph::Node) -> Vec<String> {
 /// out (`check` reports them): an allow-list fails closed. With no rule at all the policy
 /// allows no one, which is what the inventory says (and `check` warns about it).
 pub(super) fn authorization_policy(inv: &Inventory, graph: &MeshGraph, svc: &Service) -> Option<Map<String, Value>> {
-    if !inv.project.policy.authorization_in(&svc.namespace) || !svc.has_proxy() {
+    if !inv.project.policy.authorization_for(svc) {
         return None;
     }
     let td = &inv.project.trust_domain;

@@ -1,0 +1,298 @@
+//! `meshgen explain`: the way from inventory to output and back. For an entity: what it is,
+//! what it calls and is called by, the objects it produces (with their file in the output
+//! directory and the inventory line behind each); for an object or an output file: the
+//! entity it came from; with `--impact`: everything that depends on the entity.
+
+use std::collections::HashMap;
+
+use anyhow::{Result, bail};
+use serde_json::{Value, json};
+
+use super::args::{ExplainArgs, ExplainFormat};
+use super::compile::{Clean, compile_clean};
+use crate::diag::Origin;
+use crate::diag::locate::Locator;
+use crate::graph::{MeshGraph, Node, NodeKind};
+use crate::model::{Inventory, Layout};
+use crate::render::context::{Object, objects};
+
+/// One output object with where it goes and where it comes from.
+struct Row<'a> {
+    object: &'a Object,
+    file: String,
+    source: String,
+}
+
+/// Prints the explanation; exit 1 when the inventory has errors, 2 for an unknown target.
+pub(super) fn run(args: &ExplainArgs, color: bool) -> Result<u8> {
+    let clean = match compile_clean(&args.project, color)? {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    let Clean { inventory: inv, graph, sources } = &clean;
+    let layout = args.layout.unwrap_or(inv.project.layout);
+    let all = objects(inv, graph);
+    let mut lines = Lines::new(sources);
+
+    // An entity by name first; then an object or an output file.
+    let entity = graph.node(&args.target);
+    let chosen: Vec<&Object> = match entity {
+        Some(node) => all.iter().filter(|o| o.entity == node.name).collect(),
+        None => find_objects(&args.target, &all, inv, layout)?,
+    };
+    let mut rows: Vec<Row<'_>> = Vec::new();
+    for o in chosen {
+        let file = crate::emit::file_of(o.kind, &o.namespace, &o.name, &o.entity, layout)?;
+        let file = inv.project.output.join(file).display().to_string();
+        rows.push(Row { object: o, file, source: lines.at(&o.origin) });
+    }
+
+    let text = match (entity, args.impact, args.output) {
+        (None, true, _) => bail!("`--impact` needs an entity name, not an object"),
+        (Some(node), true, ExplainFormat::Human) => impact_text(node, graph),
+        (Some(node), true, ExplainFormat::Json) => pretty(&impact_json(node, graph)),
+        (Some(node), false, ExplainFormat::Human) => entity_text(node, inv, graph, &rows, &mut lines),
+        (Some(node), false, ExplainFormat::Json) => pretty(&entity_json(node, inv, graph, &rows, &mut lines)),
+        (None, false, ExplainFormat::Human) => objects_text(&rows, inv, &mut lines),
+        (None, false, ExplainFormat::Json) => pretty(&json!({"objects": rows_json(&rows, inv, &mut lines)})),
+    };
+    std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes())?;
+    Ok(0)
+}
+
+/// The objects a non-entity target names: `Kind/namespace/name`, or a file of the output
+/// directory (as given, or relative to it).
+fn find_objects<'a>(target: &str, all: &'a [Object], inv: &Inventory, layout: Layout) -> Result<Vec<&'a Object>> {
+    let parts: Vec<&str> = target.split('/').collect();
+    if let [kind, ns, name] = parts[..]
+        && !target.ends_with(".yaml")
+    {
+        let found: Vec<&Object> = all
+            .iter()
+            .filter(|o| o.kind.as_str().eq_ignore_ascii_case(kind) && o.namespace == ns && o.name == name)
+            .collect();
+        if found.is_empty() {
+            bail!("no {kind} `{ns}/{name}` is generated from this inventory");
+        }
+        return Ok(found);
+    }
+    if target.ends_with(".yaml") || target.ends_with(".yml") {
+        let out = inv.project.output.display().to_string();
+        let relative = target.strip_prefix(&out).map_or(target, |r| r.trim_start_matches('/'));
+        let found: Vec<&Object> = all
+            .iter()
+            .filter(|o| {
+                crate::emit::file_of(o.kind, &o.namespace, &o.name, &o.entity, layout).is_ok_and(|f| f == relative)
+            })
+            .collect();
+        if found.is_empty() {
+            bail!("no generated object goes to `{target}` in the {layout:?} layout (paths are relative to `{out}`)");
+        }
+        return Ok(found);
+    }
+    let names: Vec<&str> =
+        inv.services.iter().map(|s| s.name.as_str()).chain(inv.externals.iter().map(|e| e.name.as_str())).collect();
+    let hint = crate::diag::suggest::hint(target, "services and externals", &names);
+    bail!(
+        "`{target}` is neither an entity nor an object (`Kind/namespace/name`) nor an output file{}",
+        hint.map(|h| format!("; {h}")).unwrap_or_default()
+    )
+}
+
+/// Source positions, one locator per file, built when first needed.
+struct Lines<'a> {
+    texts: HashMap<&'a str, &'a str>,
+    locators: HashMap<String, Locator>,
+}
+
+impl<'a> Lines<'a> {
+    fn new(sources: &'a [crate::load::Source]) -> Lines<'a> {
+        Lines { texts: sources.iter().map(|s| (&*s.name, s.text.as_str())).collect(), locators: HashMap::new() }
+    }
+
+    /// `file:line:col (path)` of an origin.
+    fn at(&mut self, o: &Origin) -> String {
+        let Some(text) = self.texts.get(&*o.file) else { return format!("{} ({})", o.file, o.path) };
+        let loc = self.locators.entry(o.file.to_string()).or_insert_with(|| Locator::new(text));
+        match loc.find(o.doc, &o.path, crate::diag::Part::Key) {
+            Some(p) => format!("{}:{}:{} ({})", o.file, p.line, p.col, o.path),
+            None => format!("{} ({})", o.file, o.path),
+        }
+    }
+}
+
+fn pretty(v: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// What an entity is, in a few words.
+fn describe(node: &Node, inv: &Inventory) -> (String, Vec<String>) {
+    match node.kind {
+        NodeKind::Service => {
+            let s = &inv.services[node.entity];
+            let what = match (s.vms.is_empty(), s.pods.is_some()) {
+                (false, true) => "service on VMs and pods",
+                (false, false) => "service on VMs",
+                _ => "service on pods",
+            };
+            (what.to_string(), vec![s.host.clone()])
+        }
+        NodeKind::External => {
+            let e = &inv.externals[node.entity];
+            let what = if e.egress.is_some() { "external API, through the egress gateway" } else { "external API" };
+            (what.to_string(), e.hosts.clone())
+        }
+    }
+}
+
+/// The policy that covers a service, in words (empty when none).
+fn policy_words(node: &Node, inv: &Inventory) -> Vec<&'static str> {
+    let Some(s) = (node.kind == NodeKind::Service).then(|| &inv.services[node.entity]) else { return Vec::new() };
+    let p = &inv.project.policy;
+    let mut v = Vec::new();
+    if p.sidecar_for(s) {
+        v.push("Sidecar (egress limited to its dependencies)");
+    }
+    if p.authorization_for(s) {
+        v.push("AuthorizationPolicy (allows its declared callers only)");
+    }
+    v
+}
+
+fn entity_text(node: &Node, inv: &Inventory, graph: &MeshGraph, rows: &[Row<'_>], lines: &mut Lines<'_>) -> String {
+    let (what, hosts) = describe(node, inv);
+    let mut out = format!("`{}`: {what}, namespace `{}`\n", node.name, node.namespace);
+    out.push_str(&format!("  declared at  {}\n", lines.at(&node.origin.clone().key())));
+    out.push_str(&format!("  hosts        {}\n", hosts.join(", ")));
+    let calls: Vec<(&str, String)> = graph
+        .edges()
+        .filter(|(from, _, _)| from.name == node.name)
+        .map(|(_, to, dep)| (to.name.as_str(), lines.at(&dep.origin)))
+        .collect();
+    let callers: Vec<(&str, String)> =
+        graph.consumer_edges(&node.name).into_iter().map(|(c, dep)| (c.name.as_str(), lines.at(&dep.origin))).collect();
+    for (label, list) in [("calls", calls), ("called by", callers)] {
+        if list.is_empty() {
+            out.push_str(&format!("  {label:<11}  nothing\n"));
+            continue;
+        }
+        let width = list.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+        for (i, (name, at)) in list.iter().enumerate() {
+            let head = if i == 0 { label } else { "" };
+            out.push_str(&format!("  {head:<11}  {name:width$}  {at}\n"));
+        }
+    }
+    let policy = policy_words(node, inv);
+    if !policy.is_empty() {
+        out.push_str(&format!("  policy       {}\n", policy.join("; ")));
+    }
+    out.push_str(&format!("\n{} object(s):\n", rows.len()));
+    out.push_str(&table(rows));
+    out
+}
+
+fn objects_text(rows: &[Row<'_>], inv: &Inventory, lines: &mut Lines<'_>) -> String {
+    let mut out = String::new();
+    for r in rows {
+        let o = r.object;
+        out.push_str(&format!("{} {}/{}\n", o.kind.as_str(), o.namespace, o.name));
+        out.push_str(&format!("  file    {}\n", r.file));
+        out.push_str(&format!("  from    {}\n", r.source));
+        if let Some(node) = inv_node(inv, &o.entity) {
+            out.push_str(&format!("  entity  `{}`, declared at {}\n", o.entity, lines.at(&node.clone().key())));
+        }
+    }
+    out
+}
+
+/// Where an entity is declared.
+fn inv_node<'a>(inv: &'a Inventory, name: &str) -> Option<&'a Origin> {
+    inv.services
+        .iter()
+        .find(|s| s.name == name)
+        .map(|s| &s.origin)
+        .or_else(|| inv.externals.iter().find(|e| e.name == name).map(|e| &e.origin))
+}
+
+/// Rows as aligned columns: kind, namespace/name, file, source.
+fn table(rows: &[Row<'_>]) -> String {
+    let cells: Vec<[String; 4]> = rows
+        .iter()
+        .map(|r| {
+            let o = r.object;
+            [o.kind.as_str().to_string(), format!("{}/{}", o.namespace, o.name), r.file.clone(), r.source.clone()]
+        })
+        .collect();
+    let width = |i: usize| cells.iter().map(|c| c[i].len()).max().unwrap_or(0);
+    let (w0, w1, w2) = (width(0), width(1), width(2));
+    cells.iter().map(|c| format!("  {:w0$}  {:w1$}  {:w2$}  {}\n", c[0], c[1], c[2], c[3])).collect()
+}
+
+fn rows_json(rows: &[Row<'_>], inv: &Inventory, lines: &mut Lines<'_>) -> Value {
+    Value::Array(
+        rows.iter()
+            .map(|r| {
+                let o = r.object;
+                let declared = inv_node(inv, &o.entity).map(|origin| lines.at(&origin.clone().key()));
+                json!({
+                    "kind": o.kind.as_str(),
+                    "apiVersion": o.kind.api_version(inv.project.api_version),
+                    "namespace": o.namespace,
+                    "name": o.name,
+                    "file": r.file,
+                    "source": r.source,
+                    "entity": o.entity,
+                    "entityDeclared": declared,
+                })
+            })
+            .collect(),
+    )
+}
+
+fn entity_json(node: &Node, inv: &Inventory, graph: &MeshGraph, rows: &[Row<'_>], lines: &mut Lines<'_>) -> Value {
+    let (what, hosts) = describe(node, inv);
+    let list = |nodes: Vec<&Node>| nodes.iter().map(|n| n.name.clone()).collect::<Vec<_>>();
+    json!({
+        "entity": node.name,
+        "namespace": node.namespace,
+        "kind": what,
+        "hosts": hosts,
+        "declared": lines.at(&node.origin.clone().key()),
+        "calls": list(graph.dependencies(&node.name)),
+        "calledBy": list(graph.consumers(&node.name)),
+        "policy": policy_words(node, inv),
+        "objects": rows_json(rows, inv, lines),
+    })
+}
+
+fn impact_text(node: &Node, graph: &MeshGraph) -> String {
+    let impact = graph.impact(&node.name);
+    if impact.is_empty() {
+        return format!("nothing depends on `{}`\n", node.name);
+    }
+    let direct = impact.iter().filter(|i| i.depth == 1).count();
+    let mut out = format!(
+        "{} entities depend on `{}` ({direct} directly, {} through others):\n",
+        impact.len(),
+        node.name,
+        impact.len() - direct
+    );
+    let width = impact.iter().map(|i| i.node.name.len() + i.node.namespace.len() + 1).max().unwrap_or(0);
+    for i in &impact {
+        let who = format!("{}/{}", i.node.namespace, i.node.name);
+        let how = if i.depth == 1 { "calls it directly".to_string() } else { format!("via `{}`", i.via.name) };
+        out.push_str(&format!("  {}  {who:width$}  {how}\n", i.depth));
+    }
+    out
+}
+
+fn impact_json(node: &Node, graph: &MeshGraph) -> Value {
+    let impact: Vec<Value> = graph
+        .impact(&node.name)
+        .iter()
+        .map(|i| json!({"entity": i.node.name, "namespace": i.node.namespace, "depth": i.depth, "via": i.via.name}))
+        .collect();
+    json!({"entity": node.name, "impact": impact})
+}

@@ -1,0 +1,40 @@
+//! `meshgen graph`: the dependency graph as a Mermaid flowchart, Graphviz DOT or JSON, on
+//! stdout.
+
+use anyhow::{Result, bail};
+
+use super::args::{GraphArgs, GraphFormat};
+use super::compile::compile_clean;
+use crate::graph::export::{self, Selection};
+
+/// Prints the graph; exit 1 when the inventory has errors.
+pub(super) fn run(args: &GraphArgs, color: bool) -> Result<u8> {
+    let (inv, graph) = match compile_clean(&args.project, color)? {
+        Ok(c) => (c.inventory, c.graph),
+        Err(code) => return Ok(code),
+    };
+    let (inv, graph) = (&inv, &graph);
+    let selection = match (&args.focus, args.namespace.is_empty()) {
+        (Some(name), _) => Selection::Focus { name: name.clone(), depth: args.depth },
+        (None, true) => Selection::All,
+        (None, false) => {
+            for ns in &args.namespace {
+                if !graph.nodes().any(|n| &n.namespace == ns) {
+                    let mut known: Vec<&str> = graph.nodes().map(|n| n.namespace.as_str()).collect();
+                    known.sort_unstable();
+                    known.dedup();
+                    bail!("no entity is in namespace `{ns}`; the namespaces are: {}", known.join(", "));
+                }
+            }
+            Selection::Namespaces(args.namespace.iter().cloned().collect())
+        }
+    };
+    let view = export::view(inv, graph, &selection).map_err(anyhow::Error::msg)?;
+    let text = match args.output {
+        GraphFormat::Mermaid => export::mermaid(&view),
+        GraphFormat::Dot => export::dot(&view),
+        GraphFormat::Json => export::json(&view),
+    };
+    std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes())?;
+    Ok(0)
+}
