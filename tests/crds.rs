@@ -70,3 +70,27 @@ fn the_validator_rejects_what_istio_rejects() {
     let v = crds.validate(&bad);
     assert!(v.len() >= 2, "{v:?}");
 }
+
+/// Sidecars and AuthorizationPolicies are checked against their own CRDs, not waved through:
+/// the policy fixture's objects pass, and the same objects with a value outside an enum fail.
+#[test]
+fn policy_objects_are_validated_for_real() {
+    let Some(crds) = crds() else { return };
+    let r = meshgen(&root().join("tests/fixtures/policy"), &["build", "--stdout"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut seen = std::collections::BTreeSet::new();
+    for d in documents(&r.stdout) {
+        let mut json = serde_json::to_value(&d).unwrap();
+        let kind = json["kind"].as_str().unwrap().to_string();
+        let field = match kind.as_str() {
+            "Sidecar" => "/spec/outboundTrafficPolicy/mode",
+            "AuthorizationPolicy" => "/spec/action",
+            _ => continue,
+        };
+        assert!(crds.validate(&json).is_empty(), "{json}");
+        *json.pointer_mut(field).unwrap() = serde_json::json!("OPEN");
+        assert!(!crds.validate(&json).is_empty(), "{kind} with {field}: OPEN passed");
+        seen.insert(kind);
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+}

@@ -277,3 +277,49 @@ fn explain_refuses_what_it_cannot_find() {
         assert!(r.stderr.contains(says), "{args:?}: {}", r.stderr);
     }
 }
+
+/// Mistakes in the policy settings and the new inventory fields are errors at their place.
+#[test]
+fn policy_settings_and_fields_are_validated_where_written() {
+    let inventory =
+        "services:\n  a:\n    pods: {app: a}\n    ports: {http: 80}\n    serviceAccount: a\n    dependsOn: []\n";
+    for (project, extra, says, at) in [
+        ("policy: {namespaces: [Apps]}\n", "", "namespace `Apps`", "meshgen.yaml:3:"),
+        (
+            "policy: {namespaces: [apps], outboundTrafficPolicy: NONE}\n",
+            "",
+            "not an outbound traffic policy",
+            "meshgen.yaml:3:",
+        ),
+        ("policy: {namespaces: [apps], exportTo: everyone}\n", "", "not a policy exportTo", "meshgen.yaml:3:"),
+        ("policy: {namespace: apps}\n", "", "unknown field `namespace`", "meshgen.yaml:3:"),
+        (
+            "policy: {namespaces: [apps]}\n",
+            "  b:\n    pods: {app: b}\n    ports: {http: 80}\n    serviceAccount: b\n    dependsOn: [{name: a, ports: [grpc]}]\n",
+            "`a` has no port named `grpc`",
+            "inventory/x.yaml:11:",
+        ),
+        (
+            "policy: {namespaces: [apps]}\n",
+            "  b:\n    pods: {app: b}\n    ports: {http: 80}\n    dependsOn: []\n    authorization: {from: [{principal: spiffe://cluster.local/ns/x/sa/y}]}\n",
+            "starts with `spiffe://`",
+            "inventory/x.yaml:11:",
+        ),
+        (
+            "policy: {namespaces: [apps]}\n",
+            "  b:\n    pods: {app: b}\n    ports: {http: 80}\n    dependsOn: []\n    authorization: {from: [{principal: a/b, namespace: c}]}\n",
+            "exactly one of `principal` or `namespace`",
+            "inventory/x.yaml:11:",
+        ),
+    ] {
+        let tmp = common::project(&[
+            ("meshgen.yaml", &format!("inventory: [inventory]\ndefaults: {{namespace: apps}}\n{project}")),
+            ("inventory/x.yaml", &format!("{inventory}{extra}")),
+        ]);
+        let r = meshgen(tmp.path(), &["build"]);
+        assert_eq!(r.code, 1, "{project}{extra}: {}", r.stderr);
+        assert!(r.stderr.contains(says), "{project}{extra}: expected `{says}`:\n{}", r.stderr);
+        assert!(r.stderr.contains(&format!("--> {at}")), "{project}{extra}: expected `{at}`:\n{}", r.stderr);
+        assert!(!tmp.path().join("out").exists(), "nothing is written");
+    }
+}
