@@ -275,6 +275,19 @@ fn leaves(v: &Value, x: &str, at: String, marked: &mut Vec<String>, other: &mut 
     }
 }
 
+/// Every object of every fixture renders through the compiled built-ins, not Tera, to the
+/// same bytes as Tera.
+#[test]
+fn compiled_builtins_render_every_fixture_object_like_tera() {
+    let (templates, objects) = &*TEMPLATE_INPUTS;
+    assert!(objects.len() > 100);
+    for o in objects {
+        let name = o.kind.template();
+        let tera = templates.render_with_tera(name, o.context.clone()).unwrap();
+        assert_eq!(templates.render_compiled(name, &o.context).as_deref(), Some(tera.as_str()), "{name}: {}", o.name);
+    }
+}
+
 /// The built-in templates and every object context of the fixtures (loaded once).
 static TEMPLATE_INPUTS: std::sync::LazyLock<(meshgen::render::Templates, Vec<meshgen::render::context::Object>)> =
     std::sync::LazyLock::new(|| (meshgen::render::Templates::load(None).unwrap(), all_contexts()));
@@ -298,6 +311,9 @@ proptest! {
             let name = o.kind.template();
             let render = |s: &str| templates.render(name, poison(&o.context, s)).unwrap();
             let (good, bad) = (render(benign), render(&x));
+            // The compiled built-ins write exactly what Tera writes, hostile values included.
+            let tera = templates.render_with_tera(name, poison(&o.context, &x)).unwrap();
+            prop_assert_eq!(templates.render_compiled(name, &poison(&o.context, &x)), Some(tera), "{}", name);
             let (good, bad) = (documents(&good), documents(&bad));
             prop_assert_eq!(bad.len(), 1, "{} became {} documents", name, bad.len());
             let (mut m1, mut o1, mut m2, mut o2) = (vec![], vec![], vec![], vec![]);

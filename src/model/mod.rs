@@ -548,8 +548,8 @@ fn read_file(project: &Project, source: &Source, diags: &mut Diagnostics) -> Vec
         if let Some(ns) = &doc_ns {
             validate::Checker::new(diags).namespace(ns, &origin.child("namespace"));
         }
-        for (kind, map) in [("services", &raw.services), ("externals", &raw.externals)] {
-            for (key, value) in map.iter().flatten() {
+        for kind in ["services", "externals"] {
+            for (key, value) in doc.get(kind).and_then(serde_yaml::Value::as_mapping).into_iter().flatten() {
                 let Some(name) = key.as_str() else {
                     diags.push(
                         Diagnostic::error("invalid-type", origin.child(kind), format!("{kind} must be keyed by name"))

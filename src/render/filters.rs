@@ -36,10 +36,17 @@ fn literal_ok(c: char) -> bool {
 
 /// A string as a YAML scalar that parses back to exactly `s`.
 pub fn scalar(s: &str) -> String {
-    if plain_ok(s) {
-        return s.to_string();
-    }
     let mut out = String::with_capacity(s.len() + 2);
+    scalar_into(&mut out, s);
+    out
+}
+
+/// [`scalar`], appended to `out`.
+pub fn scalar_into(out: &mut String, s: &str) {
+    if plain_ok(s) {
+        out.push_str(s);
+        return;
+    }
     out.push('"');
     for c in s.chars() {
         match c {
@@ -56,19 +63,25 @@ pub fn scalar(s: &str) -> String {
         }
     }
     out.push('"');
+}
+
+/// A value that is not a non-empty collection, as YAML.
+pub(super) fn leaf(v: &Value) -> String {
+    let mut out = String::new();
+    leaf_into(&mut out, v);
     out
 }
 
-fn leaf(v: &Value) -> String {
+fn leaf_into(out: &mut String, v: &Value) {
     match v {
-        Value::String(s) => scalar(s),
-        Value::Null => "null".to_string(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::Array(a) if a.is_empty() => "[]".to_string(),
-        Value::Object(o) if o.is_empty() => "{}".to_string(),
-        // Non-empty collections never reach here.
-        _ => String::new(),
+        Value::String(s) => scalar_into(out, s),
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::Array(_) => out.push_str("[]"),
+        Value::Object(_) => out.push_str("{}"),
     }
 }
 
@@ -76,34 +89,49 @@ fn is_nested(v: &Value) -> bool {
     matches!(v, Value::Array(a) if !a.is_empty()) || matches!(v, Value::Object(o) if !o.is_empty())
 }
 
-fn emit(out: &mut String, v: &Value, indent: usize) {
-    let pad = " ".repeat(indent);
+fn pad(out: &mut String, indent: usize) {
+    out.extend(std::iter::repeat_n(' ', indent));
+}
+
+/// Writes `v` as block YAML at `indent`. `first` replaces the line break and indentation of
+/// the first line: a list item's `- ` is written by its parent, and the item's first key
+/// follows it on the same line.
+fn emit(out: &mut String, v: &Value, indent: usize, mut first: Option<&str>) {
+    let mut line = |out: &mut String| match first.take() {
+        Some(prefix) => out.push_str(prefix),
+        None => {
+            out.push('\n');
+            pad(out, indent);
+        }
+    };
     match v {
         Value::Object(map) if !map.is_empty() => {
             for (k, child) in map {
-                let _ = write!(out, "\n{pad}{}:", scalar(k));
+                line(out);
+                scalar_into(out, k);
+                out.push(':');
                 if is_nested(child) {
-                    emit(out, child, indent + 2);
+                    emit(out, child, indent + 2, None);
                 } else {
-                    let _ = write!(out, " {}", leaf(child));
+                    out.push(' ');
+                    leaf_into(out, child);
                 }
             }
         }
         Value::Array(items) if !items.is_empty() => {
             for item in items {
+                line(out);
+                out.push_str("- ");
                 if is_nested(item) {
-                    // Emit the item one level deeper, then turn its first indentation into "- ".
-                    let mut inner = String::new();
-                    emit(&mut inner, item, indent + 2);
-                    let body = &inner[1 + indent + 2..];
-                    let _ = write!(out, "\n{pad}- {body}");
+                    emit(out, item, indent + 2, Some(""));
                 } else {
-                    let _ = write!(out, "\n{pad}- {}", leaf(item));
+                    leaf_into(out, item);
                 }
             }
         }
         other => {
-            let _ = write!(out, " {}", leaf(other));
+            out.push(' ');
+            leaf_into(out, other);
         }
     }
 }
@@ -112,8 +140,13 @@ fn emit(out: &mut String, v: &Value, indent: usize) {
 /// starts on a new line indented by `indent`; anything else follows the key after a space.
 pub fn block(v: &Value, indent: usize) -> String {
     let mut out = String::new();
-    emit(&mut out, v, indent);
+    block_into(&mut out, v, indent);
     out
+}
+
+/// [`block`], appended to `out`.
+pub fn block_into(out: &mut String, v: &Value, indent: usize) {
+    emit(out, v, indent, None);
 }
 
 /// Tera filter `q`: a string (or number or boolean) as a YAML scalar.

@@ -7,6 +7,7 @@
 //! could emit anything; the built-ins are proven safe by test instead, because re-parsing
 //! every document would cost more than the rest of a large build.
 
+mod compiled;
 pub mod context;
 pub mod filters;
 mod policy;
@@ -171,7 +172,8 @@ pub fn verify(text: &str, o: &Object, api: &str) -> std::result::Result<(), Stri
 }
 
 /// Reports object names that two entities would both generate, or that are invalid; takes
-/// (kind, namespace, name, entity) of every object.
+/// (kind, namespace, name, entity) of every object, sorted so that equal identities are
+/// adjacent (a collision is then a neighbour, found without a table of every name).
 fn check_collisions<'a>(
     inv: &Inventory,
     objects: impl Iterator<Item = (Kind, &'a str, &'a str, &'a str)>,
@@ -183,7 +185,7 @@ fn check_collisions<'a>(
         .map(|s| (s.name.as_str(), &s.origin))
         .chain(inv.externals.iter().map(|e| (e.name.as_str(), &e.origin)))
         .collect();
-    let mut seen: HashMap<(Kind, &str, &str), &str> = HashMap::new();
+    let mut previous: Option<(Kind, &str, &str, &str)> = None;
     for (kind, namespace, name, entity) in objects {
         // Derived names (`<api>-<host>`) can outgrow what Kubernetes accepts.
         if crate::model::names::dns_subdomain(name).is_err()
@@ -203,7 +205,9 @@ fn check_collisions<'a>(
                 .help("object names are DNS names of at most 253 characters: shorten the entity name or its hosts"),
             );
         }
-        if let Some(first) = seen.insert((kind, namespace, name), entity)
+        let first = previous.filter(|p| (p.0, p.1, p.2) == (kind, namespace, name)).map(|p| p.3);
+        previous = Some((kind, namespace, name, first.unwrap_or(entity)));
+        if let Some(first) = first
             && let (Some(a), Some(b)) = (origins.get(entity), origins.get(first))
         {
             diags.push(

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use tera::Tera;
 
+use super::compiled::Program;
 use super::filters;
 
 /// The built-in templates: public name and text.
@@ -32,6 +33,8 @@ const PREFIX: &str = "builtin/";
 /// The templates in use: built-ins plus overrides, ready to render.
 pub struct Templates {
     tera: Tera,
+    /// The built-ins compiled (see `compiled`), when nothing is overridden.
+    program: Option<Program>,
     overridden: BTreeSet<String>,
 }
 
@@ -73,7 +76,10 @@ impl Templates {
         tera.add_raw_templates(all)
             .map_err(|e| anyhow::anyhow!("{}", tera_chain(&e)))
             .context("failed to parse templates")?;
-        Ok(Templates { tera, overridden })
+        // Overrides run on Tera alone: they may use the whole language, and a compiled
+        // built-in could include an overridden one.
+        let program = overridden.is_empty().then(|| Program::new(BUILTINS.iter().copied()));
+        Ok(Templates { tera, program, overridden })
     }
 
     /// True when the user overrides `name`.
@@ -83,6 +89,21 @@ impl Templates {
 
     /// Renders the template `name` with a JSON context.
     pub fn render(&self, name: &str, context: serde_json::Value) -> Result<String> {
+        if let Some(text) = self.program.as_ref().and_then(|p| p.render(name, &context)) {
+            return Ok(text);
+        }
+        self.render_with_tera(name, context)
+    }
+
+    /// The compiled built-in alone: `None` where [`Templates::render`] would fall back to Tera
+    /// (overrides in use, or a value the compiled form leaves to Tera). For the tests that
+    /// hold both to the same bytes.
+    pub fn render_compiled(&self, name: &str, context: &serde_json::Value) -> Option<String> {
+        self.program.as_ref()?.render(name, context)
+    }
+
+    /// Renders with Tera, whatever the templates are (the reference for the compiled ones).
+    pub fn render_with_tera(&self, name: &str, context: serde_json::Value) -> Result<String> {
         let ctx = tera::Context::from_value(context).map_err(|e| anyhow::anyhow!("{}", tera_chain(&e)))?;
         self.tera
             .render(name, &ctx)
