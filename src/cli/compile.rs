@@ -123,7 +123,7 @@ pub(super) fn compile(args: &ProjectArgs, render: bool) -> Result<Compiled> {
     let render = render || project.templates.is_some();
     // Derived names are checked with or without rendering (rendering checks them itself).
     if !render || diags.has_errors() {
-        rendering::analyse(&inventory, &graph, &mut diags);
+        rendering::analyse(&inventory, &graph, &mut diags)?;
     }
     let manifests = if render && !diags.has_errors() {
         let templates = Templates::load(project.templates.as_deref())?;

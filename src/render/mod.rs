@@ -43,16 +43,45 @@ pub struct Manifest {
 
 /// Decides every object and reports derived names that collide or are invalid, without
 /// rendering any text: what `meshgen check` needs.
-pub fn analyse(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) {
-    // Entity by entity, keeping only the identities: the contexts are never all alive.
-    let mut keys: Vec<(Kind, String, String, String)> = Vec::new();
-    for i in 0..inv.services.len() + inv.externals.len() {
-        keys.extend(
-            context::objects_in(inv, graph, i..i + 1).into_iter().map(|o| (o.kind, o.namespace, o.name, o.entity)),
-        );
-    }
+pub fn analyse(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) -> Result<()> {
+    // Keeping only the identities: the contexts are never all alive.
+    let mut keys = per_object(inv, graph, |o| Ok((o.kind, o.namespace, o.name, o.entity)))?;
     keys.sort();
     check_collisions(inv, keys.iter().map(|(k, ns, n, e)| (*k, ns.as_str(), n.as_str(), e.as_str())), diags);
+    Ok(())
+}
+
+/// Decides the objects of every entity and maps each through `f`, on every core: each thread
+/// takes a share of the entities and drops each object's context as soon as `f` is done
+/// with it, so the contexts of a whole estate never sit in memory together. The results
+/// come back in entity order.
+fn per_object<T: Send>(inv: &Inventory, graph: &MeshGraph, f: impl Fn(Object) -> Result<T> + Sync) -> Result<Vec<T>> {
+    let entities = inv.services.len() + inv.externals.len();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let share = entities.div_ceil(threads).max(16);
+    let f = &f;
+    let results: Vec<Result<Vec<T>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..entities)
+            .step_by(share)
+            .map(|start| {
+                s.spawn(move || {
+                    let mut out = Vec::new();
+                    for i in start..(start + share).min(entities) {
+                        for o in context::objects_in(inv, graph, i..i + 1) {
+                            out.push(f(o)?);
+                        }
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| bail!("a worker thread panicked"))).collect()
+    });
+    let mut out = Vec::new();
+    for r in results {
+        out.extend(r?);
+    }
+    Ok(out)
 }
 
 /// Renders every object of the inventory, in a stable order (namespace, kind, name). Two
@@ -65,33 +94,7 @@ pub fn render(
     diags: &mut Diagnostics,
 ) -> Result<Vec<Manifest>> {
     let api = inv.project.api_version;
-    // Each thread decides and renders the objects of its share of the entities, and drops
-    // each object's context as soon as its text exists: the contexts of a whole estate
-    // never sit in memory together, and both stages use every core.
-    let entities = inv.services.len() + inv.externals.len();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    let share = entities.div_ceil(threads).max(16);
-    let results: Vec<Result<Vec<Manifest>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..entities)
-            .step_by(share)
-            .map(|start| {
-                s.spawn(move || {
-                    let mut out = Vec::new();
-                    for i in start..(start + share).min(entities) {
-                        for o in context::objects_in(inv, graph, i..i + 1) {
-                            out.push(render_one(o, templates, api)?);
-                        }
-                    }
-                    Ok(out)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| bail!("a render thread panicked"))).collect()
-    });
-    let mut out = Vec::new();
-    for r in results {
-        out.extend(r?);
-    }
+    let mut out = per_object(inv, graph, |o| render_one(o, templates, api))?;
     out.sort_by(|a, b| (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name)));
     check_collisions(
         inv,
