@@ -32,6 +32,16 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind meshgen emits.
+    pub const ALL: [Kind; 6] = [
+        Kind::ServiceEntry,
+        Kind::WorkloadGroup,
+        Kind::WorkloadEntry,
+        Kind::DestinationRule,
+        Kind::Gateway,
+        Kind::VirtualService,
+    ];
+
     /// The Kubernetes kind.
     pub fn as_str(self) -> &'static str {
         match self {
