@@ -31,8 +31,11 @@ pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool) -> Result<u8> {
         Some(dir) => (against(dir, &manifests, namespace, &normalizer)?, dir.display().to_string()),
         None => (cluster(args, c.project.api_version.networking(), &manifests, &normalizer)?, "live".to_string()),
     };
-    let after = if args.against.is_some() { "build" } else { "desired" };
-    let text = report::render(&plan, args.output, Sides { before: &before, after }, color);
+    let (after, title) = match &args.against {
+        Some(_) => ("build", format!("`{before}`")),
+        None => ("desired", "the live cluster".to_string()),
+    };
+    let text = report::render(&plan, args.output, Sides { before: &before, after, title: &title }, color);
     std::io::stdout().lock().write_all(text.as_bytes()).context("failed to write the report to stdout")?;
     Ok(if plan.has_changes() { EXIT_CHANGES } else { 0 })
 }

@@ -27,6 +27,8 @@ pub struct Sides<'a> {
     pub before: &'a str,
     /// This build.
     pub after: &'a str,
+    /// The other side in a sentence (`the live cluster`, `` `out/` ``).
+    pub title: &'a str,
 }
 
 /// GitHub refuses comments longer than 65,536 characters; the diffs stop short of that.
@@ -165,10 +167,10 @@ fn cell(s: &str) -> String {
 fn markdown(plan: &Plan, sides: Sides<'_>) -> String {
     let mut out = String::from("### meshgen diff\n\n");
     if !plan.has_changes() {
-        let _ = writeln!(out, "No changes against `{}`: {} objects unchanged.", sides.before, plan.unchanged);
+        let _ = writeln!(out, "No changes against {}: {} objects unchanged.", sides.title, plan.unchanged);
         return out;
     }
-    let _ = writeln!(out, "Against `{}`: **{}**.\n", sides.before, summary(plan));
+    let _ = writeln!(out, "Against {}: **{}**.\n", sides.title, summary(plan));
     out.push_str("| Action | Kind | Namespace | Name | Changed paths |\n|---|---|---|---|---|\n");
     for c in &plan.changes {
         let mut paths: Vec<String> = c.paths.iter().take(5).map(|p| format!("`{}`", cell(p))).collect();
