@@ -21,11 +21,11 @@ const EXIT_CHANGES: u8 = 1;
 pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool) -> Result<u8> {
     let mut c = compile(&args.project, true)?;
     c.print_diagnostics(&args.project, color_err, false)?;
-    let Some(manifests) = c.manifests.take() else {
+    let Some(all) = c.manifests.take() else {
         bail!("the inventory has errors, so there is nothing to compare: fix them first (`meshgen check` lists them)");
     };
     let namespace = args.namespace.as_deref();
-    let manifests: Vec<&Manifest> = manifests.iter().filter(|m| namespace.is_none_or(|ns| m.namespace == ns)).collect();
+    let manifests: Vec<&Manifest> = all.iter().filter(|m| namespace.is_none_or(|ns| m.namespace == ns)).collect();
     let normalizer = Normalizer::new(args.ignore.clone());
     let (plan, before) = match &args.against {
         Some(dir) => (against(dir, &manifests, namespace, &normalizer)?, dir.display().to_string()),
@@ -37,7 +37,11 @@ pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool) -> Result<u8> {
     };
     let text = report::render(&plan, args.output, Sides { before: &before, after, title: &title }, color);
     std::io::stdout().lock().write_all(text.as_bytes()).context("failed to write the report to stdout")?;
-    Ok(if plan.has_changes() { EXIT_CHANGES } else { 0 })
+    let code = if plan.has_changes() { EXIT_CHANGES } else { 0 };
+    // The process ends here: freeing every manifest one by one would cost more than the
+    // comparison (see `build::exit_without_freeing`).
+    std::mem::forget((c, all, plan));
+    Ok(code)
 }
 
 /// This build against another output directory. Documents whose text is identical on both
@@ -68,6 +72,8 @@ fn against(
     }
     let mut plan = diff::compare(desired, others, normalizer);
     plan.unchanged += identical;
+    // Tens of thousands of file contents, about to be freed with the process anyway.
+    std::mem::forget(rendered);
     Ok(plan)
 }
 
