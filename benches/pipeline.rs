@@ -9,8 +9,9 @@
 //! Every stage is measured on its own, its input prepared once outside the timed loop, with
 //! the same public functions `meshgen build` composes (see `src/cli/compile.rs`). The
 //! whole-process numbers (wall time and peak RSS for 1k/10k/100k services) come from
-//! `scripts/bench.sh`; these benches are for finding which stage a change moved. (`diff` is
-//! not benchmarked: there is no such command yet.)
+//! `scripts/bench.sh`; these benches are for finding which stage a change moved. `diff` is
+//! measured as `meshgen diff --against` runs it after compiling: reading another build's
+//! directory (1% of its objects changed), pairing identical documents, comparing the rest.
 
 /// The allocator the binary uses (src/main.rs), so that the numbers are the binary's.
 #[cfg(feature = "mimalloc")]
@@ -28,7 +29,7 @@ use meshgen::graph::{self, MeshGraph};
 use meshgen::load::{self, Source};
 use meshgen::model::{self, Inventory, Layout, Project};
 use meshgen::render::{self, Manifest, Templates};
-use meshgen::{check, emit, synth};
+use meshgen::{check, diff, emit, synth};
 
 /// The seed of every benchmark inventory: fixed, so runs compare like with like.
 const SEED: u64 = 1;
@@ -185,6 +186,26 @@ fn stages(c: &mut Criterion) {
             })
         });
     }
+
+    // `diff --against` a build in which every hundredth object differs (a label added).
+    let mut older = f.manifests.clone();
+    for m in older.iter_mut().step_by(100) {
+        m.text = m.text.replacen("  labels:\n", "  labels:\n    changed: \"yes\"\n", 1);
+    }
+    let base = tempfile::tempdir().expect("temporary directory");
+    emit::write(&base.path().join("out"), &emit::plan(&older, Layout::Object).expect("plan")).expect("write");
+    g.bench_function("diff/against-1pct-object-layout", |b| {
+        b.iter(|| {
+            let rendered = diff::rendered::read(&base.path().join("out")).expect("read");
+            let texts: Vec<&str> = f.manifests.iter().map(|m| m.text.as_str()).collect();
+            let (desired, other, identical) = diff::split_identical(texts, rendered.documents());
+            let desired = desired.into_iter().map(|t| diff::Object::from_yaml(t).expect("object")).collect();
+            let other = other.into_iter().map(|d| diff::Object::from_yaml(d.text).expect("object")).collect();
+            let plan = diff::compare(desired, other, &diff::Normalizer::default());
+            assert_eq!(plan.unchanged + identical + plan.changes.len(), f.manifests.len());
+            black_box((plan, identical))
+        })
+    });
 
     // The slow ones, a few iterations each: flat sampling (the same iteration count per
     // sample) and a measurement time sized from one run, so that criterion neither warns that

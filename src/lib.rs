@@ -17,12 +17,18 @@
 //! - [`emit`]: files in the output directory (atomic) or one stream.
 //! - [`crd`]: validation of objects against CustomResourceDefinitions (OpenAPI schema and
 //!   CEL rules), for `--validate` and the tests.
+//! - [`diff`]: desired objects against another build's or the cluster's: normalise,
+//!   compare, report.
+//! - `cluster` (feature `cluster`): reads live objects through the kube client.
 //! - [`cli`]: composes the stages.
 
 pub mod check;
 pub mod cli;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod crd;
 pub mod diag;
+pub mod diff;
 pub mod emit;
 pub mod graph;
 pub mod load;

@@ -41,6 +41,9 @@ pub enum Command {
     Graph(GraphArgs),
     /// Show what an entity produces and where it comes from, or what depends on it.
     Explain(ExplainArgs),
+    /// Show what would change: on the live cluster (`--cluster`) or against another build
+    /// (`--against DIR`). Exit 0 no change, 1 changes, 2 or more on error.
+    Diff(DiffArgs),
     /// List or eject the built-in templates.
     #[command(subcommand)]
     Templates(TemplatesCommand),
@@ -171,6 +174,63 @@ pub enum ExplainFormat {
     Human,
     /// JSON.
     Json,
+}
+
+/// `meshgen diff`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["cluster", "against"])))]
+pub struct DiffArgs {
+    /// Project options.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Compare with the live objects of the cluster of the current kubeconfig context
+    /// (read-only: GET and LIST only, unless `--server-side`).
+    #[arg(long)]
+    pub cluster: bool,
+    /// Compare with another rendered output directory (e.g. `out/` of the main branch),
+    /// whatever its layout; no cluster needed.
+    #[arg(long, value_name = "DIR", conflicts_with = "cluster")]
+    pub against: Option<PathBuf>,
+    /// The kubeconfig file (default: `$KUBECONFIG`, then `~/.kube/config`, then the
+    /// in-cluster service account).
+    #[arg(long, value_name = "FILE", requires = "cluster")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: its current context).
+    #[arg(long, value_name = "NAME", requires = "cluster")]
+    pub context: Option<String>,
+    /// Compare only the objects of this namespace (default: every namespace).
+    #[arg(long, short = 'n', value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// How long each request to the API server may take: `30s`, `2m`, `500ms`.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, requires = "cluster")]
+    pub timeout: std::time::Duration,
+    /// Compare against what a server-side dry-run apply would store (defaults included);
+    /// needs the `patch` verb, changes nothing.
+    #[arg(long, requires = "cluster")]
+    pub server_side: bool,
+    /// A field to leave out of the comparison on both sides, e.g. `spec.exportTo` or
+    /// `metadata.annotations["example.com/owner"]`; repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub ignore: Vec<crate::diff::IgnorePath>,
+    /// How to print the report.
+    #[arg(long, value_enum, default_value = "human")]
+    pub output: crate::diff::report::Output,
+}
+
+/// Parses `30s`, `2m`, `500ms` or a number of seconds.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = s.find(|c: char| !c.is_ascii_digit() && c != '.').map_or((s, "s"), |i| s.split_at(i));
+    let n: f64 = number.parse().map_err(|_| format!("`{s}` is not a duration (e.g. `30s`, `2m`, `500ms`)"))?;
+    let seconds = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use `ms`, `s` or `m`)")),
+    };
+    if seconds <= 0.0 {
+        return Err(format!("`{s}`: the timeout must be positive"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
 /// `meshgen templates …`.

@@ -2,11 +2,13 @@
 //! and maps outcomes to exit codes. Only this module composes stages.
 //!
 //! Exit codes: 0 success; 1 the inventory has errors, or `build --check` found the output
-//! out of date; 2 usage, I/O or template errors.
+//! out of date, or `diff` found changes; 2 usage, I/O, template or cluster errors (and
+//! `diff` on an inventory with errors, since 1 means changes there).
 
 pub mod args;
 mod build;
 mod compile;
+mod diff;
 mod explain;
 mod graph;
 mod templates;
@@ -44,6 +46,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Check(a) => build::check(&a, color(std::io::stdout().is_terminal())),
         Command::Graph(a) => graph::run(&a, color(std::io::stderr().is_terminal())),
         Command::Explain(a) => explain::run(&a, color(std::io::stderr().is_terminal())),
+        Command::Diff(a) => {
+            diff::run(&a, color(std::io::stdout().is_terminal()), color(std::io::stderr().is_terminal()))
+        }
         Command::Templates(t) => templates::run(t),
     };
     match result {

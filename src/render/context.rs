@@ -36,6 +36,18 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind meshgen emits.
+    pub const ALL: [Kind; 8] = [
+        Kind::ServiceEntry,
+        Kind::WorkloadGroup,
+        Kind::WorkloadEntry,
+        Kind::DestinationRule,
+        Kind::Gateway,
+        Kind::VirtualService,
+        Kind::Sidecar,
+        Kind::AuthorizationPolicy,
+    ];
+
     /// The Kubernetes kind.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -1,0 +1,371 @@
+//! Stage 6, `diff`: what would change between the desired objects and another set of
+//! objects (the live cluster's, or another build's).
+//!
+//! Takes both sides as parsed documents ([`Object`]s), returns a [`Plan`]: per object, whether
+//! it would be created, updated or pruned, with the changed paths and the normalised YAML of
+//! both sides; unchanged objects are only counted. Before comparing, [`Normalizer`] strips
+//! what is not the inventory's to decide: fields the API server writes, annotations and
+//! labels other controllers own, and the user's `--ignore` paths. It does so on both sides
+//! alike, so an ignored difference can never count as a change.
+//!
+//! The stage is pure (no I/O, no cluster client): [`rendered`] reads another build's output
+//! directory, and `crate::cluster` (behind the `cluster` feature) reads live objects.
+
+pub mod ignore;
+pub mod rendered;
+pub mod report;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::hash::{Hash as _, Hasher as _};
+
+use serde_json::{Map, Value};
+
+pub use ignore::IgnorePath;
+
+/// The identity of an object: what makes two documents the same object. Sorting by it gives
+/// the report's order (kind, namespace, name).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct Key {
+    /// `kind`.
+    pub kind: String,
+    /// `metadata.namespace` (empty for cluster-scoped objects).
+    pub namespace: String,
+    /// `metadata.name`.
+    pub name: String,
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.namespace.is_empty() {
+            write!(f, "{} {}", self.kind, self.name)
+        } else {
+            write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+        }
+    }
+}
+
+/// One parsed document and its identity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Object {
+    /// Identity.
+    pub key: Key,
+    /// `apiVersion`.
+    pub api_version: String,
+    /// The whole document.
+    pub value: Value,
+}
+
+impl Object {
+    /// Takes a parsed document; fails with the reason when it is not a Kubernetes object
+    /// (no `kind`, `apiVersion` or `metadata.name`).
+    pub fn from_value(value: Value) -> Result<Object, String> {
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+        let kind = text(value.get("kind")).ok_or("it has no `kind`")?;
+        let api_version = text(value.get("apiVersion")).ok_or("it has no `apiVersion`")?;
+        let metadata = value.get("metadata");
+        let name = text(metadata.and_then(|m| m.get("name"))).ok_or("it has no `metadata.name`")?;
+        let namespace = text(metadata.and_then(|m| m.get("namespace"))).unwrap_or_default();
+        Ok(Object { key: Key { kind, namespace, name }, api_version, value })
+    }
+
+    /// Parses one YAML document.
+    pub fn from_yaml(text: &str) -> Result<Object, String> {
+        let value: Value = serde_yaml::from_str(text).map_err(|e| format!("it is not valid YAML: {e}"))?;
+        Object::from_value(value)
+    }
+}
+
+/// What applying the desired objects would do to one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Desired, absent on the other side.
+    Create,
+    /// On both sides, different after normalisation.
+    Update,
+    /// On the other side only (live objects carrying meshgen's label that the inventory no
+    /// longer produces, or documents of the other build that this one no longer has).
+    Prune,
+}
+
+impl Action {
+    /// The verb, as printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Prune => "prune",
+        }
+    }
+}
+
+/// One object that would change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// What would happen.
+    pub action: Action,
+    /// Which object.
+    pub key: Key,
+    /// The desired `apiVersion` (the other side's for a prune).
+    pub api_version: String,
+    /// The changed paths (`spec.hosts[1]`), for updates; sorted, deepest differing node.
+    pub paths: Vec<String>,
+    /// The other side's normalised YAML (empty for a create).
+    pub before: String,
+    /// The desired normalised YAML (empty for a prune).
+    pub after: String,
+}
+
+/// The outcome of a comparison.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    /// Objects that would change, sorted by [`Key`].
+    pub changes: Vec<Change>,
+    /// How many objects are the same on both sides.
+    pub unchanged: usize,
+}
+
+impl Plan {
+    /// How many changes of the action.
+    pub fn count(&self, action: Action) -> usize {
+        self.changes.iter().filter(|c| c.action == action).count()
+    }
+
+    /// Whether anything would change.
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty()
+    }
+}
+
+/// Metadata fields the API server writes; never part of what meshgen decides.
+const SERVER_METADATA: &[&str] =
+    &["uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink"];
+
+/// Prefixes of annotation and label keys that other tools write onto objects they apply or
+/// track: kubectl (`last-applied-configuration`, `restartedAt`), Argo CD (tracking id,
+/// sync options), Flux. Argo CD's default tracking label, `app.kubernetes.io/instance`, is
+/// listed whole.
+const FOREIGN_KEYS: &[&str] =
+    &["kubectl.kubernetes.io/", "argocd.argoproj.io/", "kustomize.toolkit.fluxcd.io/", "app.kubernetes.io/instance"];
+
+/// Strips from a document what is not the inventory's to decide; the same on both sides.
+#[derive(Debug, Clone, Default)]
+pub struct Normalizer {
+    ignore: Vec<IgnorePath>,
+}
+
+impl Normalizer {
+    /// A normaliser that also drops the given paths.
+    pub fn new(ignore: Vec<IgnorePath>) -> Normalizer {
+        Normalizer { ignore }
+    }
+
+    /// Normalises a document in place.
+    pub fn normalize(&self, doc: &mut Value) {
+        let Some(top) = doc.as_object_mut() else { return };
+        top.remove("status");
+        if let Some(md) = top.get_mut("metadata").and_then(Value::as_object_mut) {
+            for f in SERVER_METADATA {
+                md.remove(*f);
+            }
+            for field in ["annotations", "labels"] {
+                if let Some(map) = md.get_mut(field).and_then(Value::as_object_mut) {
+                    map.retain(|k, _| !FOREIGN_KEYS.iter().any(|p| k.starts_with(p)));
+                }
+            }
+        }
+        for path in &self.ignore {
+            path.remove_from(doc);
+        }
+        canonical_numbers(doc);
+        // An emptied (or server-defaulted empty) map of annotations or labels says nothing.
+        if let Some(md) = doc.get_mut("metadata").and_then(Value::as_object_mut) {
+            md.retain(|k, v| !(matches!(k.as_str(), "annotations" | "labels") && is_empty_or_null(v)));
+        }
+    }
+}
+
+fn is_empty_or_null(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        _ => false,
+    }
+}
+
+/// JSON has one number type: the API server answers `100` where YAML said `100.0`, and
+/// drops `null` fields. Whole floats become integers and null map entries go, on both sides.
+fn canonical_numbers(v: &mut Value) {
+    match v {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|_| n.is_f64())
+                && f.fract() == 0.0
+                && f.abs() < 9.0e15
+            {
+                *v = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(canonical_numbers),
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(canonical_numbers);
+        }
+        _ => {}
+    }
+}
+
+/// Compares the desired objects with the other side's, after normalising both.
+pub fn compare(desired: Vec<Object>, other: Vec<Object>, normalizer: &Normalizer) -> Plan {
+    let mut others: BTreeMap<Key, Object> = other.into_iter().map(|o| (o.key.clone(), o)).collect();
+    let mut plan = Plan::default();
+    for mut want in desired {
+        normalizer.normalize(&mut want.value);
+        let Some(mut have) = others.remove(&want.key) else {
+            plan.changes.push(Change {
+                action: Action::Create,
+                key: want.key,
+                api_version: want.api_version,
+                paths: Vec::new(),
+                before: String::new(),
+                after: to_yaml(&want.value),
+            });
+            continue;
+        };
+        normalizer.normalize(&mut have.value);
+        if have.value == want.value {
+            plan.unchanged += 1;
+            continue;
+        }
+        let mut paths = Vec::new();
+        changed_paths(&have.value, &want.value, &mut String::new(), &mut paths);
+        // The API server and another build order keys their own way: the other side is laid
+        // out in the desired order, so the diff shows values, not reordering.
+        align(&mut have.value, &want.value);
+        plan.changes.push(Change {
+            action: Action::Update,
+            key: want.key,
+            api_version: want.api_version,
+            paths,
+            before: to_yaml(&have.value),
+            after: to_yaml(&want.value),
+        });
+    }
+    for (key, mut have) in others {
+        normalizer.normalize(&mut have.value);
+        plan.changes.push(Change {
+            action: Action::Prune,
+            key,
+            api_version: have.api_version,
+            paths: Vec::new(),
+            before: to_yaml(&have.value),
+            after: String::new(),
+        });
+    }
+    plan.changes.sort_by(|a, b| a.key.cmp(&b.key));
+    plan
+}
+
+fn to_yaml(v: &Value) -> String {
+    // A `serde_json::Value` always serialises.
+    serde_yaml::to_string(v).unwrap_or_default()
+}
+
+/// Appends the paths where `a` and `b` differ: the deepest node where they do (a whole
+/// subtree when a key or element exists on one side only, or the type differs).
+pub fn changed_paths(a: &Value, b: &Value, at: &mut String, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))).collect();
+            keys.sort();
+            for k in keys {
+                let len = at.len();
+                ignore::push_key(at, k);
+                match (x.get(k), y.get(k)) {
+                    (Some(p), Some(q)) => changed_paths(p, q, at, out),
+                    _ => out.push(at.clone()),
+                }
+                at.truncate(len);
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            for i in 0..x.len().max(y.len()) {
+                let len = at.len();
+                at.push_str(&format!("[{i}]"));
+                match (x.get(i), y.get(i)) {
+                    (Some(p), Some(q)) => changed_paths(p, q, at, out),
+                    _ => out.push(at.clone()),
+                }
+                at.truncate(len);
+            }
+        }
+        _ if a != b => out.push(at.clone()),
+        _ => {}
+    }
+}
+
+/// Reorders the keys of `v` to follow `like`'s, recursively (keys `like` lacks go last,
+/// sorted), so both sides print in the same order.
+fn align(v: &mut Value, like: &Value) {
+    match (v, like) {
+        (Value::Object(map), Value::Object(order)) => {
+            let mut old = std::mem::take(map);
+            let mut aligned = Map::new();
+            for (k, o) in order {
+                if let Some(mut x) = old.remove(k) {
+                    align(&mut x, o);
+                    aligned.insert(k.clone(), x);
+                }
+            }
+            let mut rest: Vec<(String, Value)> = old.into_iter().collect();
+            rest.sort_by(|a, b| a.0.cmp(&b.0));
+            aligned.extend(rest);
+            *map = aligned;
+        }
+        (Value::Array(items), Value::Array(order)) => {
+            for (x, o) in items.iter_mut().zip(order) {
+                align(x, o);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A document's text hashed by its length and first bytes only (where the identity is):
+/// equality is then checked on the whole text, and identical texts are the common case.
+fn digest(text: &str) -> u64 {
+    let bytes = text.as_bytes();
+    let mut h = std::hash::DefaultHasher::new();
+    bytes.len().hash(&mut h);
+    bytes[..bytes.len().min(512)].hash(&mut h);
+    h.finish()
+}
+
+/// Pairs byte-identical documents of both sides off: identical text is an identical object,
+/// so only the rest need parsing and comparing. Returns the unpaired documents of each side
+/// (in their original order) and the number of pairs.
+pub fn split_identical<A: AsRef<str>, B: AsRef<str>>(desired: Vec<A>, other: Vec<B>) -> (Vec<A>, Vec<B>, usize) {
+    let mut index: HashMap<u64, Vec<usize>> = HashMap::with_capacity(desired.len());
+    for (i, t) in desired.iter().enumerate() {
+        index.entry(digest(t.as_ref())).or_default().push(i);
+    }
+    let mut paired = vec![false; desired.len()];
+    let mut rest_other = Vec::new();
+    for t in other {
+        let text = t.as_ref();
+        let hit = index.get_mut(&digest(text)).and_then(|candidates| {
+            let at = candidates.iter().position(|&i| desired[i].as_ref() == text)?;
+            Some(candidates.remove(at))
+        });
+        match hit {
+            Some(i) => paired[i] = true,
+            None => rest_other.push(t),
+        }
+    }
+    let pairs = paired.iter().filter(|p| **p).count();
+    let rest_desired = desired.into_iter().zip(paired).filter(|(_, p)| !p).map(|(t, _)| t).collect();
+    (rest_desired, rest_other, pairs)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,152 @@
+//! `meshgen diff --against DIR`: this build against another rendered output directory, in
+//! any layout: actions, exit codes, reports, ignore paths and the namespace filter.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::{Run, meshgen, root, scratch_copy};
+
+/// A scratch copy of the bundled project, with its output built into `base/` in `layout`.
+fn project_with_base(layout: &str) -> tempfile::TempDir {
+    let tmp = scratch_copy(&root());
+    let r = meshgen(tmp.path(), &["build", "--layout", layout, "-o", "base", "-q"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    tmp
+}
+
+fn diff(dir: &Path, extra: &[&str]) -> Run {
+    let mut args = vec!["diff", "--against", "base"];
+    args.extend(extra);
+    meshgen(dir, &args)
+}
+
+fn edit(path: &Path, from: &str, to: &str) {
+    let text = fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "`{from}` not in {}", path.display());
+    fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+fn objects() -> usize {
+    common::documents(&common::build_stdout(&root())).len()
+}
+
+#[test]
+fn the_same_build_in_any_layout_has_no_changes() {
+    for layout in ["object", "service", "namespace"] {
+        let tmp = project_with_base(layout);
+        let r = diff(tmp.path(), &[]);
+        assert_eq!(r.code, 0, "{layout}: {}{}", r.stdout, r.stderr);
+        assert_eq!(r.stdout, format!("no changes: {} objects unchanged\n", objects()), "{layout}");
+        assert!(r.stderr.is_empty(), "{layout}: {}", r.stderr);
+    }
+}
+
+/// `base/` as an older build would have it: one value changed, one object not there yet,
+/// one object this build no longer has, and a file of someone else's in between.
+fn drifted_base() -> tempfile::TempDir {
+    let tmp = project_with_base("object");
+    let base = tmp.path().join("base");
+    edit(&base.join("shop/destinationrule-catalog.yaml"), "consecutive5xxErrors: 5", "consecutive5xxErrors: 7");
+    fs::remove_file(base.join("shop/serviceentry-search.yaml")).unwrap();
+    let old = fs::read_to_string(base.join("shop/gateway-cdn-assets-egress.yaml")).unwrap();
+    fs::write(base.join("shop/gateway-old-egress.yaml"), old.replace("name: cdn-assets-egress", "name: old-egress"))
+        .unwrap();
+    fs::write(base.join("notes.yml"), "# just a comment\n---\n").unwrap();
+    tmp
+}
+
+#[test]
+fn every_action_is_reported_and_exits_1() {
+    let tmp = drifted_base();
+    let r = diff(tmp.path(), &[]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    insta::assert_snapshot!("against_human", r.stdout);
+    let json = diff(tmp.path(), &["--output", "json"]);
+    assert_eq!(json.code, 1);
+    insta::assert_snapshot!("against_json", json.stdout);
+    let md = diff(tmp.path(), &["--output", "markdown"]);
+    assert_eq!(md.code, 1);
+    insta::assert_snapshot!("against_markdown", md.stdout);
+}
+
+#[test]
+fn colour_follows_the_color_flag() {
+    let tmp = drifted_base();
+    let plain = diff(tmp.path(), &[]);
+    assert!(!plain.stdout.contains('\x1b'));
+    let coloured = diff(tmp.path(), &["--color", "always"]);
+    assert!(coloured.stdout.contains("\x1b[31m-      consecutive5xxErrors: 7\x1b[0m"), "{}", coloured.stdout);
+    assert!(coloured.stdout.contains("\x1b[32m+      consecutive5xxErrors: 5\x1b[0m"));
+}
+
+#[test]
+fn ignore_paths_and_namespaces_narrow_the_comparison() {
+    let tmp = project_with_base("namespace");
+    edit(&tmp.path().join("base/shop.yaml"), "consecutive5xxErrors: 5", "consecutive5xxErrors: 7");
+    edit(
+        &tmp.path().join("base/data.yaml"),
+        "app.kubernetes.io/managed-by: meshgen",
+        "app.kubernetes.io/managed-by: meshgen\n    example.com/team: data",
+    );
+    let r = diff(tmp.path(), &[]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout.ends_with(&format!("summary: 0 to create, 2 to update, 0 to prune, {} unchanged\n", objects() - 2)),
+        "{}",
+        r.stdout
+    );
+    let r = diff(
+        tmp.path(),
+        &[
+            "--ignore",
+            "spec.trafficPolicy.outlierDetection.consecutive5xxErrors",
+            "--ignore",
+            "metadata.labels[\"example.com/team\"]",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let r = diff(tmp.path(), &["-n", "platform"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let r = diff(tmp.path(), &["-n", "data"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("~ update ServiceEntry data/inventory-db"), "{}", r.stdout);
+    assert!(!r.stdout.contains("shop/"), "{}", r.stdout);
+}
+
+#[test]
+fn documents_that_are_not_objects_are_skipped_with_a_warning() {
+    let tmp = project_with_base("object");
+    fs::write(tmp.path().join("base/values.yaml"), "replicas: 3\n").unwrap();
+    let r = diff(tmp.path(), &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("warning: skipping a document of `base/values.yaml`: it has no `kind`"), "{}", r.stderr);
+}
+
+#[test]
+fn errors_exit_2() {
+    let tmp = scratch_copy(&root());
+    let r = diff(tmp.path(), &[]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("`base` is not a directory"), "{}", r.stderr);
+
+    let r = meshgen(tmp.path(), &["diff"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--cluster") && r.stderr.contains("--against"), "{}", r.stderr);
+
+    fs::create_dir(tmp.path().join("base")).unwrap();
+    fs::write(tmp.path().join("inventory/broken.yaml"), "services:\n  x: {hots: a.example}\n").unwrap();
+    let r = diff(tmp.path(), &[]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("unknown field `hots`") && r.stderr.contains("nothing to compare"), "{}", r.stderr);
+}
+
+#[cfg(not(feature = "cluster"))]
+#[test]
+fn without_the_cluster_feature_the_cluster_mode_says_so() {
+    let tmp = scratch_copy(&root());
+    let r = meshgen(tmp.path(), &["diff", "--cluster"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("built without the `cluster` feature"), "{}", r.stderr);
+}
