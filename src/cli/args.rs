@@ -74,6 +74,16 @@ pub struct ProjectArgs {
     /// Treat warnings as errors (strict CI): `--deny warnings`.
     #[arg(long, value_enum, value_name = "WHAT")]
     pub deny: Option<Deny>,
+    /// Build for an environment of meshgen.yaml: its overlays and settings over the base
+    /// inventory (docs/environments.md).
+    #[arg(long = "env", value_name = "NAME")]
+    pub environment: Option<String>,
+    /// Build for a cluster of meshgen.yaml, layered over the environment.
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
+    /// Add a label to every generated object; repeatable.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
 }
 
 /// What `--deny` turns into errors.
