@@ -44,6 +44,18 @@ pub enum Command {
     /// List or eject the built-in templates.
     #[command(subcommand)]
     Templates(TemplatesCommand),
+    /// The Argo CD Config Management Plugin, run by its sidecar (docs/argocd.md).
+    #[command(subcommand)]
+    Argocd(ArgocdCommand),
+}
+
+/// `meshgen argocd …`: configured by Argo CD's environment variables, not by flags.
+#[derive(Debug, Subcommand)]
+pub enum ArgocdCommand {
+    /// Render the application in the current directory to stdout (`generate` of plugin.yaml).
+    Generate,
+    /// Announce the plugin's parameters to the Argo CD UI as JSON (`parameters.dynamic`).
+    Parameters,
 }
 
 /// Options shared by every command that reads a project.

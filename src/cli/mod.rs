@@ -4,6 +4,7 @@
 //! Exit codes: 0 success; 1 the inventory has errors, or `build --check` found the output
 //! out of date; 2 usage, I/O or template errors.
 
+mod argocd;
 pub mod args;
 mod build;
 mod compile;
@@ -45,6 +46,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Graph(a) => graph::run(&a, color(std::io::stderr().is_terminal())),
         Command::Explain(a) => explain::run(&a, color(std::io::stderr().is_terminal())),
         Command::Templates(t) => templates::run(t),
+        Command::Argocd(a) => argocd::run(&a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
