@@ -75,8 +75,9 @@ fn overlap(a: &Value, b: &Value, at: &str) -> Option<String> {
     }
 }
 
-/// Whether a patch sets the value at `rel` (a path relative to the patched entity): the
-/// path leads to a node of the patch, or runs through a list or scalar the patch replaced.
+/// Whether a patch sets (or removes) the value at `rel` (a path relative to the patched
+/// entity): the path leads to a node of the patch, or runs through a list, scalar or `null`
+/// the patch put there.
 /// The entity itself (`rel` empty) is never covered: it is declared in the inventory.
 fn covers(node: &Value, at: &str, rel: &str) -> bool {
     if at == rel {
@@ -87,7 +88,8 @@ fn covers(node: &Value, at: &str, rel: &str) -> bool {
     }
     match node {
         Value::Mapping(m) => {
-            m.iter().any(|(k, v)| key_text(k).is_some_and(|k| !v.is_null() && covers(v, &join_path(at, &k), rel)))
+            // A `null` counts: the problem is that the overlay removed the value.
+            m.iter().any(|(k, v)| key_text(k).is_some_and(|k| covers(v, &join_path(at, &k), rel)))
         }
         _ => true,
     }
@@ -388,7 +390,7 @@ mod tests {
         assert!(covers(&p, "", "traffic.timeout"));
         assert!(covers(&p, "", "traffic"));
         assert!(!covers(&p, "", "traffic.retries.attempts"));
-        assert!(!covers(&p, "", "gone"));
+        assert!(covers(&p, "", "gone"), "a value an overlay removed");
         assert!(!covers(&p, "", ""));
         assert!(!covers(&p, "", "vmsx"));
     }

@@ -121,3 +121,19 @@ pub fn documents(stream: &str) -> Vec<serde_yaml::Value> {
         .filter(|v| !v.is_null())
         .collect()
 }
+
+/// Sets every file under `dir` to `file_mode` and every directory (`dir` too) to `dir_mode`,
+/// as Argo CD does to the repository it hands a plugin (directories last, deepest first, so
+/// a read-only mode does not lock the walk out).
+pub fn reset_modes(dir: &Path, file_mode: u32, dir_mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            reset_modes(&p, file_mode, dir_mode);
+        } else {
+            fs::set_permissions(&p, fs::Permissions::from_mode(file_mode)).unwrap();
+        }
+    }
+    fs::set_permissions(dir, fs::Permissions::from_mode(dir_mode)).unwrap();
+}
