@@ -74,12 +74,17 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A scratch copy of a project: its `meshgen.yaml` and `inventory/` only (for the
-/// repository root, not `.git`, the sources or any output).
+/// A scratch copy of a project: its `meshgen.yaml`, `inventory/` and the overlays of its
+/// environments and clusters only (for the repository root, not `.git`, the sources or
+/// any output).
 pub fn scratch_copy(from: &Path) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     fs::copy(from.join("meshgen.yaml"), tmp.path().join("meshgen.yaml")).unwrap();
-    copy_dir(&from.join("inventory"), &tmp.path().join("inventory"));
+    for dir in ["inventory", "environments", "clusters"] {
+        if from.join(dir).is_dir() {
+            copy_dir(&from.join(dir), &tmp.path().join(dir));
+        }
+    }
     tmp
 }
 
