@@ -47,6 +47,18 @@ pub enum Command {
     /// List or eject the built-in templates.
     #[command(subcommand)]
     Templates(TemplatesCommand),
+    /// The Argo CD Config Management Plugin, run by its sidecar (docs/argocd.md).
+    #[command(subcommand)]
+    Argocd(ArgocdCommand),
+}
+
+/// `meshgen argocd …`: configured by Argo CD's environment variables, not by flags.
+#[derive(Debug, Subcommand)]
+pub enum ArgocdCommand {
+    /// Render the application in the current directory to stdout (`generate` of plugin.yaml).
+    Generate,
+    /// Announce the plugin's parameters to the Argo CD UI as JSON (`parameters.dynamic`).
+    Parameters,
 }
 
 /// Options shared by every command that reads a project.
@@ -77,6 +89,16 @@ pub struct ProjectArgs {
     /// Treat warnings as errors (strict CI): `--deny warnings`.
     #[arg(long, value_enum, value_name = "WHAT")]
     pub deny: Option<Deny>,
+    /// Build for an environment of meshgen.yaml: its overlays and settings over the base
+    /// inventory (docs/environments.md).
+    #[arg(long = "env", value_name = "NAME")]
+    pub environment: Option<String>,
+    /// Build for a cluster of meshgen.yaml, layered over the environment.
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
+    /// Add a label to every generated object; repeatable.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
 }
 
 /// What `--deny` turns into errors.

@@ -1,5 +1,6 @@
 //! The pipeline from project file to manifests, shared by `build` and `check`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -9,6 +10,8 @@ use crate::diag::Diagnostics;
 use crate::diag::codes::NotSuppressible;
 use crate::diag::render::{Format, SourceMap, Style, render};
 use crate::load::{self, Source};
+use crate::model::overlay::{Layer, Overlays};
+use crate::model::project::Selection;
 use crate::model::{self, Inventory, Project};
 use crate::render::{self as rendering, Manifest, Templates};
 
@@ -86,23 +89,40 @@ pub(super) fn compile(args: &ProjectArgs, render: bool) -> Result<Compiled> {
             }
         }
     }
+    let labels = labels(&args.labels)?;
     let mut diags = Diagnostics::default();
     // The limits are needed to read the project file itself; it is small, so defaults do.
     let project_source = load::project_file(&args.project, load::Limits::default(), &mut diags)?;
-    let mut project = model::project::parse(&project_source, &mut diags);
+    let selection = Selection { environment: args.environment.clone(), cluster: args.cluster.clone() };
+    let mut project = model::project::parse_selected(&project_source, &selection, &mut diags)?;
+    project.labels = labels;
     if let Some(v) = args.api_version {
         project.api_version = v;
     }
     if let Some(t) = &args.templates {
         project.templates = Some(t.clone());
     }
-    let exclude: Vec<PathBuf> = vec![project_source.path.clone(), project.output.clone()];
+    let never: Vec<PathBuf> = vec![project_source.path.clone(), project.output.clone()];
+    // The directories of environments and clusters are never base inventory, even inside an
+    // inventory directory; only those this build selects are read, as what they are.
+    let mut exclude = never.clone();
+    exclude.extend(project.layer_dirs.iter().filter(|d| !project.inventory.contains(d)).cloned());
     let mut sources = vec![project_source];
     if diags.has_errors() {
+        project.trace.retrace(&mut diags);
         return Ok(Compiled { project, sources, diags, inventory: None, graph: None, manifests: None, vip_file: None });
     }
     sources.extend(load::inventory(&project.root, &project.inventory, &exclude, project.limits, &mut diags)?);
-    let mut inventory = model::build(&project, &sources[1..], &mut diags);
+    let inventory_files = sources.len() - 1;
+    let mut layers = Vec::with_capacity(project.overlays.len());
+    for dir in &project.overlays {
+        let files =
+            load::inventory(&project.root, std::slice::from_ref(&dir.path), &never, project.limits, &mut diags)?;
+        layers.push(Layer { label: dir.label.clone(), sources: files });
+    }
+    let overlays = Overlays::parse(&layers, &mut diags);
+    sources.extend(layers.into_iter().flat_map(|l| l.sources));
+    let mut inventory = model::build_with(&project, &sources[1..=inventory_files], &overlays, &mut diags);
     // VIPs are allocated against the previous table, committed in the output directory.
     let vip_file = project.vip_range.map(|range| {
         let previous = std::fs::read_to_string(project.output.join(model::vips::FILE))
@@ -135,7 +155,36 @@ pub(super) fn compile(args: &ProjectArgs, render: bool) -> Result<Compiled> {
     } else {
         None
     };
+    // Last, once every stage has reported: problems with values an overlay set move there.
+    inventory.trace.retrace(&mut diags);
     Ok(Compiled { project, sources, diags, inventory: Some(inventory), graph: Some(graph), manifests, vip_file })
+}
+
+/// Label keys meshgen never sets: Argo CD's tracking label (and its own keys) and meshgen's.
+const RESERVED_LABELS: &[(&str, &str)] = &[
+    ("app.kubernetes.io/instance", "Argo CD tracks the resources of an application by it"),
+    ("argocd.argoproj.io/", "Argo CD's own labels are set by Argo CD"),
+    ("app.kubernetes.io/managed-by", "meshgen sets it to `meshgen`"),
+];
+
+/// The `--label KEY=VALUE` arguments, checked like labels in the inventory.
+pub(super) fn labels(args: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for a in args {
+        let Some((k, v)) = a.split_once('=') else {
+            anyhow::bail!("`--label {a}`: expected KEY=VALUE, e.g. `--label team=shop`");
+        };
+        if let Some((_, why)) = RESERVED_LABELS.iter().find(|(r, _)| k == *r || (r.ends_with('/') && k.starts_with(r)))
+        {
+            anyhow::bail!("`--label {a}`: meshgen never sets `{k}`: {why}");
+        }
+        model::names::label_key(k).map_err(|e| anyhow::anyhow!("`--label {a}`: label key `{k}` {e}"))?;
+        model::names::label_value(v).map_err(|e| anyhow::anyhow!("`--label {a}`: label value `{v}` {e}"))?;
+        if out.insert(k.to_string(), v.to_string()).is_some_and(|old| old != v) {
+            anyhow::bail!("`--label {k}` is given twice with different values");
+        }
+    }
+    Ok(out)
 }
 
 /// Validates rendered objects against CRDs; each violation is reported at the entity the

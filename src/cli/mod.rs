@@ -5,6 +5,7 @@
 //! out of date, or `diff` found changes; 2 usage, I/O, template or cluster errors (and
 //! `diff` on an inventory with errors, since 1 means changes there).
 
+mod argocd;
 pub mod args;
 mod build;
 mod compile;
@@ -50,6 +51,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             diff::run(&a, color(std::io::stdout().is_terminal()), color(std::io::stderr().is_terminal()))
         }
         Command::Templates(t) => templates::run(t),
+        Command::Argocd(a) => argocd::run(&a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -225,6 +225,11 @@ impl Diagnostics {
         }
     }
 
+    /// Lets `f` amend every diagnostic (e.g. move it to the overlay that set its value).
+    pub fn for_each_mut(&mut self, f: impl FnMut(&mut Diagnostic)) {
+        self.items.iter_mut().for_each(f);
+    }
+
     /// Turns every warning into an error (`--deny warnings`).
     pub fn deny_warnings(&mut self) {
         for d in &mut self.items {

@@ -8,6 +8,7 @@
 
 mod external;
 pub mod names;
+pub mod overlay;
 pub mod project;
 pub mod raw;
 mod service;
@@ -24,6 +25,7 @@ use crate::diag::codes::NotSuppressible;
 use crate::diag::suggest::did_you_mean;
 use crate::diag::{Diagnostic, Diagnostics, Origin, Part, join_path};
 use crate::load::Source;
+use overlay::{Overlays, Trace};
 pub use project::{ApiVersion, Layout, Project};
 use raw::{HttpMatch, Labels, Probe, RawDocument, Rewrite};
 use traffic::{Fault, Retries, Traffic};
@@ -421,6 +423,11 @@ pub struct Inventory {
     /// Names declared in the inventory whose entity had errors (and so is absent above):
     /// references to them are not reported again as unknown.
     pub invalid: BTreeSet<String>,
+    /// Entities left out of this build with `enabled: false`; dependencies on them are
+    /// dropped.
+    pub disabled: BTreeSet<String>,
+    /// Which overlay set which value, to report problems where they were written.
+    pub trace: Trace,
 }
 
 /// A finding suppressed for one entity (`ignore:`).
@@ -525,6 +532,8 @@ struct Read {
     origin: Origin,
     built: Option<Built>,
     suppressions: Vec<Suppression>,
+    /// `enabled: false` (as declared or as patched).
+    disabled: bool,
 }
 
 /// A validated entity (or none, when it had errors).
@@ -535,7 +544,7 @@ enum Built {
 
 /// Parses one inventory file and validates its entities. Runs on a worker thread; the YAML
 /// trees are dropped when the file is done.
-fn read_file(project: &Project, source: &Source, diags: &mut Diagnostics) -> Vec<Read> {
+fn read_file(project: &Project, overlays: &Overlays, source: &Source, diags: &mut Diagnostics) -> Vec<Read> {
     let docs = crate::load::parse_documents(&source.text, &source.name, diags);
     let mut out = Vec::new();
     for (i, doc) in docs.iter().enumerate() {
@@ -561,6 +570,20 @@ fn read_file(project: &Project, source: &Source, diags: &mut Diagnostics) -> Vec
                 if !validate::Checker::new(diags).entity_name(kind.trim_end_matches('s'), name, &eorigin) {
                     continue;
                 }
+                // Overlays patch the entity's YAML before it is validated; `enabled` is
+                // taken out (it is not a field of the entity). The common case, neither,
+                // borrows the value as parsed.
+                let mut owned = overlays.patched(kind, name, value);
+                if owned.is_none() && value.get("enabled").is_some() {
+                    owned = Some(value.clone());
+                }
+                let enabled = owned.as_mut().is_none_or(|v| overlay::take_enabled(v, &eorigin, diags));
+                let value = owned.as_ref().unwrap_or(value);
+                if !enabled {
+                    let (name, origin) = (name.to_string(), eorigin);
+                    out.push(Read { name, origin, built: None, suppressions: Vec::new(), disabled: true });
+                    continue;
+                }
                 let ns = doc_ns.as_deref().unwrap_or(&project.defaults.namespace);
                 let mut sup = Vec::new();
                 let built = if kind == "services" {
@@ -574,7 +597,7 @@ fn read_file(project: &Project, source: &Source, diags: &mut Diagnostics) -> Vec
                         external::build(project, name, ns, r, eorigin.clone(), diags).map(Built::External)
                     })
                 };
-                out.push(Read { name: name.to_string(), origin: eorigin, built, suppressions: sup });
+                out.push(Read { name: name.to_string(), origin: eorigin, built, suppressions: sup, disabled: false });
             }
         }
     }
@@ -585,6 +608,12 @@ fn read_file(project: &Project, source: &Source, diags: &mut Diagnostics) -> Vec
 /// validated in parallel (each on its own, with its own diagnostics); names are then
 /// checked for duplicates across files, in file order.
 pub fn build(project: &Project, sources: &[Source], diags: &mut Diagnostics) -> Inventory {
+    build_with(project, sources, &Overlays::default(), diags)
+}
+
+/// [`build`] for an environment or cluster: each entity is patched by the overlays before
+/// it is validated; patches of undeclared entities are reported.
+pub fn build_with(project: &Project, sources: &[Source], overlays: &Overlays, diags: &mut Diagnostics) -> Inventory {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     let share = sources.len().div_ceil(threads).max(1);
     let per_file: Vec<(Vec<Read>, Diagnostics)> = std::thread::scope(|s| {
@@ -596,7 +625,7 @@ pub fn build(project: &Project, sources: &[Source], diags: &mut Diagnostics) -> 
                         .iter()
                         .map(|f| {
                             let mut d = Diagnostics::default();
-                            (read_file(project, f, &mut d), d)
+                            (read_file(project, overlays, f, &mut d), d)
                         })
                         .collect::<Vec<_>>()
                 })
@@ -611,6 +640,7 @@ pub fn build(project: &Project, sources: &[Source], diags: &mut Diagnostics) -> 
     // name → origin of the first declaration, to report duplicates with both places.
     let mut seen: BTreeMap<String, Origin> = BTreeMap::new();
     let mut invalid = BTreeSet::new();
+    let mut disabled = BTreeSet::new();
     let mut suppressed = Vec::new();
     for (reads, d) in per_file {
         diags.extend(d);
@@ -632,6 +662,9 @@ pub fn build(project: &Project, sources: &[Source], diags: &mut Diagnostics) -> 
             match r.built {
                 Some(Built::Service(s)) => services.push(s),
                 Some(Built::External(e)) => externals.push(e),
+                None if r.disabled => {
+                    disabled.insert(r.name);
+                }
                 None => {
                     invalid.insert(r.name);
                 }
@@ -639,23 +672,36 @@ pub fn build(project: &Project, sources: &[Source], diags: &mut Diagnostics) -> 
         }
     }
     // After other errors (a file that does not parse), emptiness is only their echo.
-    if services.is_empty() && externals.is_empty() && seen.is_empty() && !project.allow_empty && !diags.has_errors() {
-        diags.push(
-            Diagnostic::error(
-                "empty-inventory",
-                Origin::new(&project.file, 0, "inventory"),
-                "the inventory declares no services and no external APIs",
-            )
-            .help(format!(
+    // Every entity disabled (in an environment) empties the build just the same.
+    if services.is_empty() && externals.is_empty() && invalid.is_empty() && !project.allow_empty && !diags.has_errors()
+    {
+        let message = if disabled.is_empty() {
+            "the inventory declares no services and no external APIs"
+        } else {
+            "every entity of the inventory is disabled (`enabled: false`)"
+        };
+        diags.push(Diagnostic::error("empty-inventory", Origin::new(&project.file, 0, "inventory"), message).help(
+            format!(
                 "check `inventory` in {} (it reads {}); if an empty inventory is intended, add `allowEmpty: true`",
                 project.file,
                 project.inventory.iter().map(|p| format!("`{}`", p.display())).collect::<Vec<_>>().join(", ")
-            )),
-        );
+            ),
+        ));
     }
     services.sort_by(|a: &Service, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     externals.sort_by(|a: &External, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    Inventory { project: project.clone(), services, externals, suppressions: suppressed, invalid }
+    // A disabled entity is absent from this build, and so are the calls to it: the callers
+    // are built as if they did not list it (docs/environments.md).
+    if !disabled.is_empty() {
+        for s in &mut services {
+            s.depends_on.retain(|d| !disabled.contains(&d.target));
+        }
+    }
+    let mut trace = project.trace.clone();
+    if !overlays.is_empty() {
+        overlays.finish(&seen, &mut trace, diags);
+    }
+    Inventory { project: project.clone(), services, externals, suppressions: suppressed, invalid, disabled, trace }
 }
 
 /// The file name to show for an origin: used by renderers for the source annotation.

@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::overlay::{Trace, merge};
 use super::raw::{Labels, RawExportTo, ShortOr};
 use super::traffic::Traffic;
 use super::validate::{Checker, shown};
 use super::{ExportTo, from_value};
+use crate::diag::suggest::hint;
 use crate::diag::{Diagnostics, Origin};
 use crate::load::{Limits, Source};
 
@@ -170,6 +172,38 @@ pub struct Project {
     pub vip_range: Option<(std::net::Ipv4Addr, u8)>,
     /// Policy generated from the graph.
     pub policy: Policy,
+    /// The environment built (`--env`), if any.
+    pub environment: Option<String>,
+    /// The cluster built (`--cluster`), if any.
+    pub cluster: Option<String>,
+    /// The overlay directories of the environment and cluster, in the order they apply.
+    pub overlays: Vec<OverlayDir>,
+    /// Every directory some environment or cluster names (inventory or overlays): never
+    /// read as inventory unless the selected environment or cluster lists it.
+    pub layer_dirs: Vec<PathBuf>,
+    /// Extra labels on every generated object (`--label`).
+    pub labels: BTreeMap<String, String>,
+    /// Where the settings merged in from `environments`/`clusters` are written, so that
+    /// their errors point there.
+    pub trace: Trace,
+}
+
+/// The environment and cluster to build (`--env`, `--cluster`); none for the base inventory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// An entry of `environments`.
+    pub environment: Option<String>,
+    /// An entry of `clusters`.
+    pub cluster: Option<String>,
+}
+
+/// One overlay directory (or file) of the selected environment or cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverlayDir {
+    /// What it belongs to, for messages: "environment `prod`".
+    pub label: Arc<str>,
+    /// The directory or file.
+    pub path: PathBuf,
 }
 
 impl Project {
@@ -197,7 +231,30 @@ struct RawProject {
     allow_empty: Option<bool>,
     vip_range: Option<String>,
     policy: Option<RawPolicy>,
+    environments: Option<BTreeMap<String, RawLayer>>,
+    clusters: Option<BTreeMap<String, RawLayer>>,
 }
+
+/// An entry of `environments` or `clusters`. The settings merged over the project's
+/// (`defaults`, `istio`, `policy`) are kept as YAML: they are merged before the project is
+/// parsed, and checked there.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawLayer {
+    inventory: Option<OneOrMany>,
+    overlays: Option<OneOrMany>,
+    output: Option<String>,
+    environment: Option<String>,
+    #[allow(dead_code)] // read by `parse_selected` from the YAML; declared for the shape check
+    defaults: Option<serde_yaml::Value>,
+    #[allow(dead_code)]
+    istio: Option<serde_yaml::Value>,
+    #[allow(dead_code)]
+    policy: Option<serde_yaml::Value>,
+}
+
+/// The project-level settings an environment or cluster may merge over the project's.
+const LAYER_SETTINGS: [&str; 3] = ["defaults", "istio", "policy"];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -216,6 +273,32 @@ enum OneOrMany {
     One(String),
     Many(Vec<String>),
 }
+
+impl OneOrMany {
+    /// The entries, each with its place under `at`.
+    fn entries(&self, at: &Origin) -> Vec<(&str, Origin)> {
+        match self {
+            OneOrMany::One(s) => vec![(s.as_str(), at.clone())],
+            OneOrMany::Many(v) => v.iter().enumerate().map(|(i, s)| (s.as_str(), at.index(i))).collect(),
+        }
+    }
+}
+
+/// Reports each listed path that does not exist, where the project file lists it.
+fn check_paths(cx: &mut Checker<'_>, root: &Path, listed: &[(&str, Origin)], what: &str, help: &str) {
+    for (path, at) in listed {
+        if !under(root, path).exists() {
+            cx.error(
+                "invalid-value",
+                at.clone(),
+                format!("{what} `{}` does not exist", shown(path)),
+                Some(help.to_string()),
+            );
+        }
+    }
+}
+
+const INVENTORY_HELP: &str = "write the path of the directory holding the inventory files, relative to meshgen.yaml";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -265,36 +348,117 @@ pub fn limits(source: &Source) -> Limits {
     limits
 }
 
-/// Parses and validates the project file. Problems become diagnostics; the returned project
-/// falls back to defaults for the fields in error so later stages can still report theirs.
+/// Parses and validates the project file for the base inventory. Problems become
+/// diagnostics; the returned project falls back to defaults for the fields in error so later
+/// stages can still report theirs.
 pub fn parse(source: &Source, diags: &mut Diagnostics) -> Project {
+    let null = serde_yaml::Value::Null;
+    parse_doc(source, source.docs.first().unwrap_or(&null), &[], diags)
+}
+
+/// Which section a layer is declared in, and its name.
+type LayerRef = (&'static str, String);
+
+/// Parses the project file for an environment and/or cluster: their `defaults`, `istio` and
+/// `policy` merged over the project's (environment first, then cluster), their inventory
+/// directories added, their overlays listed. An environment or cluster the file does not
+/// declare is a usage error (`Err`), listing those it does.
+pub fn parse_selected(source: &Source, selection: &Selection, diags: &mut Diagnostics) -> anyhow::Result<Project> {
+    let null = serde_yaml::Value::Null;
+    let doc = source.docs.first().unwrap_or(&null);
+    let layers = resolve(doc, selection)?;
+    if layers.is_empty() {
+        return Ok(parse_doc(source, doc, &[], diags));
+    }
+    let mut merged = doc.clone();
+    let mut trace = Trace::default();
+    let root = Origin::new(&source.name, 0, "");
+    for (section, name) in &layers {
+        let layer = &doc[*section][name.as_str()];
+        let patch: serde_yaml::Mapping = LAYER_SETTINGS
+            .iter()
+            .filter_map(|k| layer.get(*k).map(|v| (serde_yaml::Value::from(*k), v.clone())))
+            .collect();
+        if !patch.is_empty() {
+            let patch = serde_yaml::Value::Mapping(patch);
+            merge(&mut merged, &patch);
+            trace.add(&root, root.child(section).child(name), patch, layer_label(section, name));
+        }
+    }
+    let mut project = parse_doc(source, &merged, &layers, diags);
+    project.trace = trace;
+    Ok(project)
+}
+
+/// "environment `prod`" or "cluster `eu-1`".
+fn layer_label(section: &str, name: &str) -> Arc<str> {
+    Arc::from(format!("{} `{name}`", if section == "environments" { "environment" } else { "cluster" }))
+}
+
+/// The layers a selection names, checked against the file: the environment (given, or the
+/// one the cluster belongs to), then the cluster.
+fn resolve(doc: &serde_yaml::Value, selection: &Selection) -> anyhow::Result<Vec<LayerRef>> {
+    let lookup = |section: &'static str, what: &str, name: &str| -> anyhow::Result<LayerRef> {
+        let known: Vec<&str> = doc
+            .get(section)
+            .and_then(|m| m.as_mapping())
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, _)| k.as_str())
+            .collect();
+        if known.contains(&name) {
+            return Ok((section, name.to_string()));
+        }
+        let help = hint(name, &format!("{what}s"), &known)
+            .unwrap_or_else(|| format!("meshgen.yaml declares no `{section}` (see docs/environments.md)"));
+        anyhow::bail!("unknown {what} `{name}`: {help}")
+    };
+    let mut layers = Vec::new();
+    let cluster = selection.cluster.as_deref().map(|c| lookup("clusters", "cluster", c)).transpose()?;
+    let home = cluster
+        .as_ref()
+        .and_then(|(_, c)| doc["clusters"][c.as_str()].get("environment"))
+        .and_then(|e| e.as_str())
+        .map(str::to_string);
+    let environment = match (&selection.environment, &home, &cluster) {
+        (Some(e), Some(h), Some((_, c))) if e != h => {
+            anyhow::bail!(
+                "cluster `{c}` belongs to environment `{h}` (meshgen.yaml), not `{e}`: drop `--env` or pick `--env {h}`"
+            )
+        }
+        (Some(e), _, _) => Some(e.clone()),
+        (None, h, _) => h.clone(),
+    };
+    if let Some(e) = environment {
+        layers.push(lookup("environments", "environment", &e)?);
+    }
+    layers.extend(cluster);
+    Ok(layers)
+}
+
+fn parse_doc(source: &Source, doc: &serde_yaml::Value, layers: &[LayerRef], diags: &mut Diagnostics) -> Project {
     let root = source.path.parent().map(Path::to_path_buf).unwrap_or_default();
     let root = if root.as_os_str().is_empty() { PathBuf::from(".") } else { root };
     let file = source.name.clone();
     let origin = Origin::new(&file, 0, "");
-    let null = serde_yaml::Value::Null;
-    let doc = source.docs.first().unwrap_or(&null);
     let raw: Option<RawProject> = if doc.is_null() { Some(empty_project()) } else { from_value(doc, &origin, diags) };
     let raw = raw.unwrap_or_else(empty_project);
     let mut cx = Checker::new(diags);
 
-    let (inventory, listed) = match raw.inventory {
-        None => (vec!["inventory".to_string()], false),
-        Some(OneOrMany::One(s)) => (vec![s], false),
-        Some(OneOrMany::Many(v)) => (v, true),
-    };
-    // Missing directories are reported here, where the project file gives them a place.
-    for (i, dir) in inventory.iter().enumerate() {
-        if !under(&root, dir).exists() {
-            let at = if listed { origin.child("inventory").index(i) } else { origin.child("inventory") };
-            cx.error(
-                "invalid-value",
-                at,
-                format!("inventory directory `{}` does not exist", shown(dir)),
-                Some("write the path of the directory holding the inventory files, relative to meshgen.yaml".into()),
-            );
+    let mut inventory: Vec<String> = match &raw.inventory {
+        None => vec!["inventory".to_string()],
+        Some(list) => {
+            // Missing directories are reported here, where the project file gives them a place.
+            let entries = list.entries(&origin.child("inventory"));
+            check_paths(&mut cx, &root, &entries, "inventory directory", INVENTORY_HELP);
+            entries.into_iter().map(|(p, _)| p.to_string()).collect()
         }
+    };
+    if raw.inventory.is_none() && !root.join("inventory").exists() {
+        check_paths(&mut cx, &root, &[("inventory", origin.child("inventory"))], "inventory directory", INVENTORY_HELP);
     }
+    let layered = environments(&mut cx, &root, &raw, &origin, layers);
+    inventory.extend(layered.inventory);
     if let Some(t) = &raw.templates
         && !under(&root, t).is_dir()
     {
@@ -375,10 +539,20 @@ pub fn parse(source: &Source, diags: &mut Diagnostics) -> Project {
     });
 
     let policy = raw.policy.map(|p| policy(&mut cx, p, &origin.child("policy"))).unwrap_or_default();
+    let output = match layered.output {
+        Some(o) => o,
+        // Each environment and cluster builds into its own directory by default: beside the
+        // base output, never inside it (the base build would take its files for stale ones).
+        None if !layers.is_empty() => {
+            let names: Vec<&str> = layers.iter().map(|(_, n)| n.as_str()).collect();
+            format!("{}-{}", raw.output.as_deref().unwrap_or("out").trim_end_matches('/'), names.join("-"))
+        }
+        None => raw.output.clone().unwrap_or_else(|| "out".to_string()),
+    };
 
     Project {
         inventory: inventory.iter().map(|p| under(&root, p)).collect(),
-        output: under(&root, raw.output.as_deref().unwrap_or("out")),
+        output: under(&root, &output),
         templates: raw.templates.map(|t| under(&root, &t)),
         layout: raw.layout.unwrap_or_default(),
         api_version,
@@ -389,9 +563,84 @@ pub fn parse(source: &Source, diags: &mut Diagnostics) -> Project {
         allow_empty: raw.allow_empty.unwrap_or(false),
         vip_range,
         policy,
+        environment: layers.iter().find(|(s, _)| *s == "environments").map(|(_, n)| n.clone()),
+        cluster: layers.iter().find(|(s, _)| *s == "clusters").map(|(_, n)| n.clone()),
+        overlays: layered.overlays.into_iter().map(|(label, p)| OverlayDir { label, path: under(&root, &p) }).collect(),
+        layer_dirs: layered.all_dirs.iter().map(|p| under(&root, p)).collect(),
+        labels: BTreeMap::new(),
+        trace: Trace::default(),
         root,
         file,
     }
+}
+
+/// What the selected environment and cluster add to the project.
+#[derive(Default)]
+struct Layered {
+    inventory: Vec<String>,
+    overlays: Vec<(Arc<str>, String)>,
+    output: Option<String>,
+    /// Every directory any environment or cluster names.
+    all_dirs: Vec<String>,
+}
+
+/// Checks every entry of `environments` and `clusters` (selected or not: a typo in the prod
+/// entry should fail the base build's CI, not prod's deployment) and collects what the
+/// selected ones add.
+fn environments(
+    cx: &mut Checker<'_>,
+    root: &Path,
+    raw: &RawProject,
+    origin: &Origin,
+    selected: &[LayerRef],
+) -> Layered {
+    let mut out = Layered::default();
+    let envs = raw.environments.as_ref();
+    for (section, map) in [("environments", envs), ("clusters", raw.clusters.as_ref())] {
+        for (name, layer) in map.into_iter().flatten() {
+            let at = origin.child(section).child(name);
+            // Names become output directory names.
+            cx.entity_name(if section == "environments" { "environment" } else { "cluster" }, name, &at);
+            let inventory = layer.inventory.as_ref().map(|l| l.entries(&at.child("inventory"))).unwrap_or_default();
+            let overlays = layer.overlays.as_ref().map(|l| l.entries(&at.child("overlays"))).unwrap_or_default();
+            check_paths(cx, root, &inventory, "inventory directory", INVENTORY_HELP);
+            check_paths(
+                cx,
+                root,
+                &overlays,
+                "overlay directory",
+                "write the path of a directory (or file) of overlays, relative to meshgen.yaml",
+            );
+            match (&layer.environment, section) {
+                (Some(_), "environments") => cx.error(
+                    "unknown-field",
+                    at.child("environment").key(),
+                    "an environment cannot belong to another environment",
+                    Some("`environment` names the environment of a cluster; remove it here".into()),
+                ),
+                (Some(e), _) if !envs.is_some_and(|m| m.contains_key(e)) => {
+                    let known: Vec<&str> = envs.into_iter().flatten().map(|(k, _)| k.as_str()).collect();
+                    cx.error(
+                        "invalid-value",
+                        at.child("environment"),
+                        format!("unknown environment `{}`", shown(e)),
+                        hint(e, "environments", &known),
+                    )
+                }
+                _ => {}
+            }
+            out.all_dirs.extend(inventory.iter().chain(&overlays).map(|(p, _)| p.to_string()));
+            if selected.iter().any(|(s, n)| *s == section && n == name) {
+                let label = layer_label(section, name);
+                out.inventory.extend(inventory.iter().map(|(p, _)| p.to_string()));
+                out.overlays.extend(overlays.iter().map(|(p, _)| (label.clone(), p.to_string())));
+                if let Some(o) = &layer.output {
+                    out.output = Some(o.clone());
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The `policy` section: where, and which parts.
@@ -459,5 +708,7 @@ fn empty_project() -> RawProject {
         allow_empty: None,
         vip_range: None,
         policy: None,
+        environments: None,
+        clusters: None,
     }
 }

@@ -134,13 +134,23 @@ impl Builder<'_> {
     /// Adds an object of the current entity that comes from one part of it (e.g. a VM).
     fn push_sourced(&mut self, kind: Kind, name: &str, origin: crate::diag::Origin, mut fields: Map<String, Value>) {
         fields.insert("api_version".into(), json!(kind.api_version(self.inv.project.api_version)));
+        let extra = &self.inv.project.labels;
+        let labels = if extra.is_empty() {
+            json!({MANAGED_BY.0: MANAGED_BY.1})
+        } else {
+            // Sorted with meshgen's own, so the order never depends on how they were given.
+            let mut all: BTreeMap<&str, &str> = extra.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            all.insert(MANAGED_BY.0, MANAGED_BY.1);
+            json!(all)
+        };
         fields.insert(
             "metadata".into(),
             json!({
                 "name": name,
                 "namespace": self.namespace,
-                "labels": {MANAGED_BY.0: MANAGED_BY.1},
-                "annotations": {SOURCE_ANNOTATION: source_ref(&origin)},
+                "labels": labels,
+                // A part an overlay replaced (a VM of an environment) is traced to it.
+                "annotations": {SOURCE_ANNOTATION: source_ref(self.inv.trace.locate(&origin).as_ref().unwrap_or(&origin))},
             }),
         );
         self.out.push(Object {

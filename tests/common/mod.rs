@@ -74,12 +74,17 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A scratch copy of a project: its `meshgen.yaml` and `inventory/` only (for the
-/// repository root, not `.git`, the sources or any output).
+/// A scratch copy of a project: its `meshgen.yaml`, `inventory/` and the overlays of its
+/// environments and clusters only (for the repository root, not `.git`, the sources or
+/// any output).
 pub fn scratch_copy(from: &Path) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     fs::copy(from.join("meshgen.yaml"), tmp.path().join("meshgen.yaml")).unwrap();
-    copy_dir(&from.join("inventory"), &tmp.path().join("inventory"));
+    for dir in ["inventory", "environments", "clusters"] {
+        if from.join(dir).is_dir() {
+            copy_dir(&from.join(dir), &tmp.path().join(dir));
+        }
+    }
     tmp
 }
 
@@ -120,4 +125,20 @@ pub fn documents(stream: &str) -> Vec<serde_yaml::Value> {
         .map(|d| serde_yaml::Value::deserialize(d).expect("meshgen output is valid YAML"))
         .filter(|v| !v.is_null())
         .collect()
+}
+
+/// Sets every file under `dir` to `file_mode` and every directory (`dir` too) to `dir_mode`,
+/// as Argo CD does to the repository it hands a plugin (directories last, deepest first, so
+/// a read-only mode does not lock the walk out).
+pub fn reset_modes(dir: &Path, file_mode: u32, dir_mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            reset_modes(&p, file_mode, dir_mode);
+        } else {
+            fs::set_permissions(&p, fs::Permissions::from_mode(file_mode)).unwrap();
+        }
+    }
+    fs::set_permissions(dir, fs::Permissions::from_mode(dir_mode)).unwrap();
 }

@@ -1,0 +1,173 @@
+//! `meshgen argocd generate` and `meshgen argocd parameters`: meshgen as an Argo CD Config
+//! Management Plugin (sidecar), run by `argocd-cmp-server` in the application's directory
+//! of an extracted repository tarball (deploy/argocd/plugin.yaml, docs/argocd.md).
+//!
+//! Argo CD parses stdout as the application's manifests and shows stderr in its UI, so:
+//! stdout carries Kubernetes objects only, written in one piece after everything succeeded;
+//! every log line and diagnostic goes to stderr and names the application; any problem exits
+//! non-zero, and so does an empty render (with `prune: true` it would delete every object
+//! meshgen manages) unless the project says `allowEmpty: true`. Nothing is written to disk,
+//! `$HOME` is never read, and colour is never used.
+
+mod settings;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
+
+use anyhow::{Context as _, Result};
+
+use super::args::{ArgocdCommand, ProjectArgs};
+use super::compile::compile;
+use super::{EXIT_FAILURE, EXIT_FINDINGS};
+use crate::diag::Severity;
+use crate::diag::render::Format;
+use settings::Settings;
+
+/// Runs a plugin command with the process environment.
+pub(super) fn run(cmd: &ArgocdCommand) -> Result<u8> {
+    let vars: BTreeMap<String, String> =
+        std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
+    match cmd {
+        ArgocdCommand::Generate => Ok(generate(&vars)),
+        ArgocdCommand::Parameters => parameters(&vars),
+    }
+}
+
+/// Renders the application to stdout; returns the exit code. Every failure is reported here,
+/// with the application's name, rather than by the generic error printer.
+fn generate(vars: &BTreeMap<String, String>) -> u8 {
+    let app_name = settings::App {
+        name: vars.get("ARGOCD_APP_NAME").cloned(),
+        namespace: vars.get("ARGOCD_APP_NAMESPACE").cloned(),
+        ..Default::default()
+    }
+    .display();
+    let settings = match settings::from_vars(vars) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: meshgen: app {app_name}: {e:#}");
+            return EXIT_FAILURE;
+        }
+    };
+    match render(&settings) {
+        Ok(Ok(stream)) => {
+            let mut out = std::io::stdout().lock();
+            match out.write_all(&stream).and_then(|()| out.flush()) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("error: meshgen: app {app_name}: cannot write to stdout: {e}");
+                    EXIT_FAILURE
+                }
+            }
+        }
+        Ok(Err((code, why))) => {
+            eprintln!("error: meshgen: app {app_name}: {why}; nothing rendered");
+            code
+        }
+        Err(e) => {
+            eprintln!("error: meshgen: app {app_name}: {e:#}; nothing rendered");
+            EXIT_FAILURE
+        }
+    }
+}
+
+/// The project options a plugin run compiles with: the settings, in the current directory.
+fn project_args(s: &Settings) -> ProjectArgs {
+    ProjectArgs {
+        directory: None,
+        project: crate::load::PROJECT_FILE.into(),
+        api_version: s.api_version,
+        templates: None,
+        format: Format::Human,
+        allow: Vec::new(),
+        crds: None,
+        deny: None,
+        environment: s.environment.clone(),
+        cluster: s.cluster.clone(),
+        labels: s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+    }
+}
+
+/// Compiles and lays out the stream. `Ok(Err((code, why)))` is a refusal already explained
+/// on stderr (findings, an empty render).
+fn render(s: &Settings) -> Result<std::result::Result<Vec<u8>, (u8, String)>> {
+    let app = &s.app;
+    let mut log = std::io::stderr().lock();
+    let _ = writeln!(
+        log,
+        "meshgen {}: rendering app {} at revision {} (environment {}, cluster {}, KUBE_VERSION {})",
+        env!("CARGO_PKG_VERSION"),
+        app.display(),
+        app.revision.as_deref().unwrap_or("(unknown)"),
+        s.environment.as_deref().map_or("(none)".to_string(), |e| format!("`{e}`")),
+        s.cluster.as_deref().map_or("(none)".to_string(), |c| format!("`{c}`")),
+        app.kube_version.as_deref().unwrap_or("(unknown)"),
+    );
+    for note in &s.notes {
+        let _ = writeln!(log, "meshgen: {note}");
+    }
+    drop(log);
+
+    let args = project_args(s);
+    let mut c = compile(&args, true)?;
+    c.print_diagnostics(&args, false, false)?;
+    let Some(manifests) = c.manifests.take() else {
+        let sorted = c.diags.clone().sorted();
+        let errors: Vec<_> = sorted.iter().filter(|d| d.severity == Severity::Error).collect();
+        let files: BTreeSet<&str> = errors.iter().map(|d| &*d.origin.file).collect();
+        let files: Vec<String> = files.iter().map(|f| format!("`{f}`")).collect();
+        let what = if errors.len() == 1 { "1 error".to_string() } else { format!("{} errors", errors.len()) };
+        return Ok(Err((EXIT_FINDINGS, format!("the inventory has {what}, in {}", files.join(", ")))));
+    };
+    let present: BTreeSet<String> = manifests.iter().map(|m| m.namespace.clone()).collect();
+    if let Some(missing) = s.namespaces.iter().find(|n| !present.contains(*n)) {
+        let known: Vec<&str> = present.iter().map(String::as_str).collect();
+        let help = crate::diag::suggest::hint(missing, "namespaces", &known).unwrap_or_default();
+        return Ok(Err((EXIT_FAILURE, format!("parameter `namespaces`: nothing is rendered in `{missing}`: {help}"))));
+    }
+    let kept: Vec<_> =
+        manifests.into_iter().filter(|m| s.namespaces.is_empty() || s.namespaces.contains(&m.namespace)).collect();
+    if kept.is_empty() && !c.project.allow_empty {
+        return Ok(Err((
+            EXIT_FINDINGS,
+            "the render is empty (applied with pruning it would delete every object meshgen manages); add `allowEmpty: true` to meshgen.yaml if that is intended".to_string(),
+        )));
+    }
+    let mut stream = Vec::new();
+    crate::emit::to_writer(&kept, &mut stream).context("cannot lay out the stream")?;
+    let layer =
+        |what: &str, name: &Option<String>| name.as_ref().map(|n| format!(", {what} `{n}`")).unwrap_or_default();
+    eprintln!(
+        "meshgen: rendered {} objects{}{}",
+        kept.len(),
+        layer("environment", &c.project.environment),
+        layer("cluster", &c.project.cluster)
+    );
+    Ok(Ok(stream))
+}
+
+/// Prints the parameter announcement (JSON) for the Argo CD UI. Never fails on a broken
+/// project: the parameters are the same, only the lists of declared names are missing.
+fn parameters(vars: &BTreeMap<String, String>) -> Result<u8> {
+    let (environments, clusters) = declared_layers();
+    let json = settings::announcement(vars, &environments, &clusters);
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, &json)?;
+    writeln!(out)?;
+    Ok(0)
+}
+
+/// The environments and clusters meshgen.yaml in the current directory declares.
+fn declared_layers() -> (Vec<String>, Vec<String>) {
+    let mut diags = crate::diag::Diagnostics::default();
+    let path = std::path::Path::new(crate::load::PROJECT_FILE);
+    let Ok(source) = crate::load::project_file(path, crate::load::Limits::default(), &mut diags) else {
+        return (Vec::new(), Vec::new());
+    };
+    let names = |section: &str| -> Vec<String> {
+        let doc = source.docs.first();
+        let map = doc.and_then(|d| d.get(section)).and_then(|m| m.as_mapping());
+        map.into_iter().flatten().filter_map(|(k, _)| k.as_str().map(str::to_string)).collect()
+    };
+    (names("environments"), names("clusters"))
+}

@@ -1,0 +1,448 @@
+//! The plugin's settings, read from the environment Argo CD gives a Config Management
+//! Plugin: the application's identity (`ARGOCD_APP_*`, `KUBE_VERSION`), the parameters set
+//! in the Application (`ARGOCD_APP_PARAMETERS`, or the `PARAM_*` variables derived from it)
+//! and its plugin env (`ARGOCD_ENV_*`). Argo CD never sends the defaults the plugin
+//! announces, so every default lives here, in [`PARAMETERS`], used by both commands.
+//!
+//! Precedence, per setting: parameter, then `ARGOCD_ENV_` variable, then the default.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Result, bail};
+use serde::Deserialize;
+
+use crate::diag::suggest::hint;
+use crate::model::ApiVersion;
+
+/// The shape of one parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Shape {
+    /// `string:`
+    String,
+    /// `array:`
+    Array,
+    /// `map:`
+    Map,
+}
+
+/// One parameter the plugin announces and reads.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Parameter {
+    /// Its name in `spec.source.plugin.parameters`.
+    pub name: &'static str,
+    /// Its shape.
+    pub shape: Shape,
+    /// The `ARGOCD_ENV_` variable (without the prefix) that sets it when the parameter is not.
+    pub env: &'static str,
+    /// The UI title.
+    pub title: &'static str,
+    /// The UI tooltip: what it does.
+    pub tooltip: &'static str,
+    /// The default of a string parameter (arrays and maps default to empty).
+    pub default: &'static str,
+}
+
+/// Every parameter, in the order the UI shows them.
+pub(super) const PARAMETERS: &[Parameter] = &[
+    Parameter {
+        name: "environment",
+        shape: Shape::String,
+        env: "MESHGEN_ENV",
+        title: "Environment",
+        tooltip: "An entry of `environments` in meshgen.yaml; empty for the base inventory",
+        default: "",
+    },
+    Parameter {
+        name: "cluster",
+        shape: Shape::String,
+        env: "MESHGEN_CLUSTER",
+        title: "Cluster",
+        tooltip: "An entry of `clusters` in meshgen.yaml, layered over the environment; empty for none",
+        default: "",
+    },
+    Parameter {
+        name: "api-version",
+        shape: Shape::String,
+        env: "MESHGEN_API_VERSION",
+        title: "Istio API version",
+        tooltip: "`v1`, `v1beta1`, or `auto`: meshgen.yaml's, but v1beta1 for Kubernetes before 1.27 (no Istio release with the v1 API supports it)",
+        default: "auto",
+    },
+    Parameter {
+        name: "namespaces",
+        shape: Shape::Array,
+        env: "MESHGEN_NAMESPACES",
+        title: "Namespaces",
+        tooltip: "Render only the objects in these namespaces (one application per team from one inventory); empty for all. Env: comma-separated",
+        default: "",
+    },
+    Parameter {
+        name: "labels",
+        shape: Shape::Map,
+        env: "MESHGEN_LABELS",
+        title: "Extra labels",
+        tooltip: "Labels added to every object (not `app.kubernetes.io/instance`, which Argo CD tracks by). Env: comma-separated key=value",
+        default: "",
+    },
+];
+
+/// The Argo CD Application being rendered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct App {
+    /// `ARGOCD_APP_NAME`.
+    pub name: Option<String>,
+    /// `ARGOCD_APP_NAMESPACE`.
+    pub namespace: Option<String>,
+    /// `ARGOCD_APP_REVISION`.
+    pub revision: Option<String>,
+    /// `KUBE_VERSION` as given.
+    pub kube_version: Option<String>,
+}
+
+impl App {
+    /// How messages name the application: `namespace/name`, or a note that Argo CD did not
+    /// say (a local run).
+    pub(super) fn display(&self) -> String {
+        match (&self.namespace, &self.name) {
+            (Some(ns), Some(n)) => format!("`{ns}/{n}`"),
+            (None, Some(n)) => format!("`{n}`"),
+            _ => "(ARGOCD_APP_NAME unset)".to_string(),
+        }
+    }
+
+    /// Kubernetes major and minor version, from `KUBE_VERSION` (`1.29`, `v1.29.3`,
+    /// `1.29+` from some providers).
+    pub(super) fn kube_minor(&self) -> Option<(u32, u32)> {
+        let v = self.kube_version.as_deref()?.trim().trim_start_matches('v');
+        let mut parts = v.split('.');
+        let major = parts.next()?.parse().ok()?;
+        let minor: String = parts.next()?.chars().take_while(char::is_ascii_digit).collect();
+        Some((major, minor.parse().ok()?))
+    }
+}
+
+/// Everything `generate` needs to know.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Settings {
+    /// The application.
+    pub app: App,
+    /// Environment to build, if any.
+    pub environment: Option<String>,
+    /// Cluster to build, if any.
+    pub cluster: Option<String>,
+    /// The API version to force, or `None` for meshgen.yaml's.
+    pub api_version: Option<ApiVersion>,
+    /// Namespaces to keep (empty: all).
+    pub namespaces: Vec<String>,
+    /// Extra labels.
+    pub labels: BTreeMap<String, String>,
+    /// Where each non-default setting came from, for the log.
+    pub notes: Vec<String>,
+}
+
+/// A parameter value as Argo CD sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Value {
+    String(String),
+    Array(Vec<String>),
+    Map(BTreeMap<String, String>),
+}
+
+/// One entry of `ARGOCD_APP_PARAMETERS`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawParameter {
+    name: String,
+    string: Option<String>,
+    array: Option<Vec<String>>,
+    map: Option<BTreeMap<String, String>>,
+}
+
+/// The upper-case form Argo CD gives a parameter name in `PARAM_*` variables.
+fn env_form(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect()
+}
+
+fn lookup(name: &str) -> Result<&'static Parameter> {
+    if let Some(p) = PARAMETERS.iter().find(|p| p.name == name) {
+        return Ok(p);
+    }
+    let names: Vec<&str> = PARAMETERS.iter().map(|p| p.name).collect();
+    bail!("unknown parameter `{name}`: {}", hint(name, "parameters", &names).unwrap_or_default())
+}
+
+/// The parameters set in the Application: from `ARGOCD_APP_PARAMETERS` (exact), or else
+/// from `PARAM_*` (whose map keys Argo CD upper-cases and flattens, so maps are refused).
+fn parameters(vars: &BTreeMap<String, String>) -> Result<BTreeMap<&'static str, Value>> {
+    let mut out = BTreeMap::new();
+    if let Some(json) = vars.get("ARGOCD_APP_PARAMETERS").filter(|j| !j.trim().is_empty()) {
+        let raw: Vec<RawParameter> = serde_json::from_str(json)
+            .map_err(|e| anyhow::anyhow!("ARGOCD_APP_PARAMETERS is not the JSON Argo CD sends: {e}"))?;
+        for r in raw {
+            let p = lookup(&r.name)?;
+            let v = match (p.shape, r.string, r.array, r.map) {
+                (Shape::String, Some(s), None, None) => Value::String(s),
+                (Shape::Array, None, Some(a), None) => Value::Array(a),
+                (Shape::Map, None, None, Some(m)) => Value::Map(m),
+                _ => bail!("parameter `{}` must be set as `{}:`", p.name, shape_word(p.shape)),
+            };
+            if out.insert(p.name, v).is_some() {
+                bail!("parameter `{}` is set twice", p.name);
+            }
+        }
+        return Ok(out);
+    }
+    for (key, value) in vars {
+        let Some(rest) = key.strip_prefix("PARAM_") else { continue };
+        let p = PARAMETERS
+            .iter()
+            .find(|p| rest == env_form(p.name) || rest.starts_with(&format!("{}_", env_form(p.name))))
+            .ok_or_else(|| anyhow::anyhow!("`{key}` names no parameter of meshgen"))?;
+        match p.shape {
+            Shape::String if rest == env_form(p.name) => {
+                out.insert(p.name, Value::String(value.clone()));
+            }
+            Shape::Array => {
+                let index: usize = rest[env_form(p.name).len()..]
+                    .trim_start_matches('_')
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("`{key}`: expected `PARAM_{}_<index>`", env_form(p.name)))?;
+                let Value::Array(items) = out.entry(p.name).or_insert_with(|| Value::Array(Vec::new())) else {
+                    unreachable!("array parameters hold arrays")
+                };
+                // BTreeMap order is textual (`_10` before `_2`): place by index.
+                if items.len() <= index {
+                    items.resize(index + 1, String::new());
+                }
+                items[index] = value.clone();
+            }
+            Shape::Map => bail!(
+                "`{key}`: map parameters are read from ARGOCD_APP_PARAMETERS (PARAM_ variables upper-case their keys); set it as Argo CD does"
+            ),
+            Shape::String => bail!("`{key}` names no parameter of meshgen"),
+        }
+    }
+    Ok(out)
+}
+
+fn shape_word(s: Shape) -> &'static str {
+    match s {
+        Shape::String => "string",
+        Shape::Array => "array",
+        Shape::Map => "map",
+    }
+}
+
+/// Reads the settings from environment variables (all of them; unrelated ones are ignored).
+pub(super) fn from_vars(vars: &BTreeMap<String, String>) -> Result<Settings> {
+    let non_empty = |k: &str| vars.get(k).filter(|v| !v.is_empty()).cloned();
+    let app = App {
+        name: non_empty("ARGOCD_APP_NAME"),
+        namespace: non_empty("ARGOCD_APP_NAMESPACE"),
+        revision: non_empty("ARGOCD_APP_REVISION"),
+        kube_version: non_empty("KUBE_VERSION"),
+    };
+    let params = parameters(vars)?;
+    let mut s = Settings { app, ..Settings::default() };
+    for p in PARAMETERS {
+        let env_key = format!("ARGOCD_ENV_{}", p.env);
+        let from_env = vars.get(&env_key).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let value = match (params.get(p.name), from_env) {
+            (Some(v), env) => {
+                if env.is_some() {
+                    s.notes.push(format!("parameter `{}` is set, so {env_key} is ignored", p.name));
+                }
+                s.notes.push(format!("{} from parameter `{}`", p.name, p.name));
+                v.clone()
+            }
+            (None, Some(text)) => {
+                s.notes.push(format!("{} from {env_key}", p.name));
+                from_env_text(p.shape, text, &env_key)?
+            }
+            // Argo CD never sends defaults: apply them here (`auto` for the API version).
+            (None, None) if p.shape == Shape::String => Value::String(p.default.to_string()),
+            (None, None) => continue,
+        };
+        apply(&mut s, p, value)?;
+    }
+    Ok(s)
+}
+
+/// An `ARGOCD_ENV_` value: arrays are comma-separated, maps comma-separated `key=value`.
+fn from_env_text(shape: Shape, text: &str, key: &str) -> Result<Value> {
+    let items = || text.split(',').map(str::trim).filter(|i| !i.is_empty());
+    Ok(match shape {
+        Shape::String => Value::String(text.to_string()),
+        Shape::Array => Value::Array(items().map(str::to_string).collect()),
+        Shape::Map => Value::Map(
+            items()
+                .map(|i| {
+                    i.split_once('=')
+                        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                        .ok_or_else(|| anyhow::anyhow!("{key}: `{i}` is not `key=value`"))
+                })
+                .collect::<Result<_>>()?,
+        ),
+    })
+}
+
+fn apply(s: &mut Settings, p: &Parameter, value: Value) -> Result<()> {
+    let text = |v: Value| match v {
+        Value::String(t) => Some(t.trim().to_string()).filter(|t| !t.is_empty()),
+        _ => None,
+    };
+    match (p.name, value) {
+        ("environment", v) => s.environment = text(v),
+        ("cluster", v) => s.cluster = text(v),
+        ("api-version", v) => {
+            s.api_version = match text(v).as_deref() {
+                None | Some("auto") => auto_api_version(&s.app, &mut s.notes),
+                Some("v1" | "networking.istio.io/v1") => Some(ApiVersion::V1),
+                Some("v1beta1" | "networking.istio.io/v1beta1") => Some(ApiVersion::V1beta1),
+                Some(other) => bail!("api-version `{other}`: expected `auto`, `v1` or `v1beta1`"),
+            }
+        }
+        ("namespaces", Value::Array(a)) => s.namespaces = a.into_iter().filter(|n| !n.is_empty()).collect(),
+        ("labels", Value::Map(m)) => s.labels = m,
+        (name, _) => unreachable!("parameter `{name}` has the shape PARAMETERS gives it"),
+    }
+    Ok(())
+}
+
+/// The oldest Kubernetes minor release an Istio release with the `v1` APIs (1.22) supports.
+const V1_MIN_KUBE_MINOR: u32 = 27;
+
+/// `auto`: meshgen.yaml's choice, except on a cluster too old for any Istio release that
+/// serves the v1 APIs.
+fn auto_api_version(app: &App, notes: &mut Vec<String>) -> Option<ApiVersion> {
+    match app.kube_minor() {
+        Some((1, minor)) if minor < V1_MIN_KUBE_MINOR => {
+            notes.push(format!(
+                "api-version auto: Kubernetes 1.{minor} (KUBE_VERSION) predates Istio's v1 APIs, using v1beta1"
+            ));
+            Some(ApiVersion::V1beta1)
+        }
+        _ => None,
+    }
+}
+
+/// The settings as the parameters of a dynamic announcement: each parameter with its
+/// effective default (an `ARGOCD_ENV_` value counts, since it applies when the parameter is
+/// unset), and the declared environments and clusters in the tooltips.
+pub(super) fn announcement(
+    vars: &BTreeMap<String, String>,
+    environments: &[String],
+    clusters: &[String],
+) -> serde_json::Value {
+    let list = PARAMETERS
+        .iter()
+        .map(|p| {
+            let from_env = vars.get(&format!("ARGOCD_ENV_{}", p.env)).map(|v| v.trim()).filter(|v| !v.is_empty());
+            let declared = match p.name {
+                "environment" => Some(environments),
+                "cluster" => Some(clusters),
+                _ => None,
+            };
+            let tooltip = match declared {
+                Some(names) if !names.is_empty() => format!("{} (declared: {})", p.tooltip, names.join(", ")),
+                _ => p.tooltip.to_string(),
+            };
+            let mut o = serde_json::json!({
+                "name": p.name,
+                "title": p.title,
+                "tooltip": tooltip,
+                "required": false,
+                "itemType": "string",
+                "collectionType": shape_word(p.shape),
+            });
+            let default = match (p.shape, from_env) {
+                (Shape::String, e) => serde_json::json!(e.unwrap_or(p.default)),
+                (shape, Some(e)) => match from_env_text(shape, e, p.env) {
+                    Ok(Value::Array(a)) => serde_json::json!(a),
+                    Ok(Value::Map(m)) => serde_json::json!(m),
+                    _ => serde_json::Value::Null,
+                },
+                (Shape::Array, None) => serde_json::json!([]),
+                (Shape::Map, None) => serde_json::json!({}),
+            };
+            if !default.is_null() {
+                o[shape_word(p.shape)] = default;
+            }
+            o
+        })
+        .collect();
+    serde_json::Value::Array(list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn nothing_set_gives_the_defaults() {
+        let s = from_vars(&vars(&[])).unwrap();
+        assert_eq!(s.environment, None);
+        assert_eq!(s.api_version, None);
+        assert!(s.namespaces.is_empty() && s.labels.is_empty());
+    }
+
+    #[test]
+    fn parameters_come_from_the_json_and_win_over_env() {
+        let s = from_vars(&vars(&[
+            (
+                "ARGOCD_APP_PARAMETERS",
+                r#"[{"name":"environment","string":"prod"},{"name":"namespaces","array":["shop","data"]},{"name":"labels","map":{"team.example.com/owner":"shop"}}]"#,
+            ),
+            ("ARGOCD_ENV_MESHGEN_ENV", "staging"),
+            ("ARGOCD_ENV_MESHGEN_CLUSTER", "eu-1"),
+            ("PARAM_ENVIRONMENT", "ignored-when-json-is-there"),
+        ]))
+        .unwrap();
+        assert_eq!(s.environment.as_deref(), Some("prod"));
+        assert_eq!(s.cluster.as_deref(), Some("eu-1"));
+        assert_eq!(s.namespaces, ["shop", "data"]);
+        assert_eq!(s.labels["team.example.com/owner"], "shop");
+        assert!(s.notes.iter().any(|n| n.contains("ARGOCD_ENV_MESHGEN_ENV is ignored")), "{:?}", s.notes);
+    }
+
+    #[test]
+    fn param_variables_are_read_without_the_json() {
+        let s = from_vars(&vars(&[
+            ("PARAM_ENVIRONMENT", "prod"),
+            ("PARAM_API_VERSION", "v1beta1"),
+            ("PARAM_NAMESPACES_1", "b"),
+            ("PARAM_NAMESPACES_0", "a"),
+        ]))
+        .unwrap();
+        assert_eq!(s.environment.as_deref(), Some("prod"));
+        assert_eq!(s.api_version, Some(ApiVersion::V1beta1));
+        assert_eq!(s.namespaces, ["a", "b"]);
+        assert!(from_vars(&vars(&[("PARAM_LABELS_TEAM", "x")])).is_err());
+        assert!(from_vars(&vars(&[("PARAM_ENVIRONEMNT", "x")])).is_err());
+    }
+
+    #[test]
+    fn mistakes_are_errors_with_hints() {
+        let e = from_vars(&vars(&[("ARGOCD_APP_PARAMETERS", r#"[{"name":"enviroment","string":"x"}]"#)])).unwrap_err();
+        assert!(e.to_string().contains("did you mean `environment`?"), "{e}");
+        let e = from_vars(&vars(&[("ARGOCD_APP_PARAMETERS", r#"[{"name":"namespaces","string":"x"}]"#)])).unwrap_err();
+        assert!(e.to_string().contains("`array:`"), "{e}");
+        assert!(from_vars(&vars(&[("ARGOCD_ENV_MESHGEN_API_VERSION", "v2")])).is_err());
+        assert!(from_vars(&vars(&[("ARGOCD_ENV_MESHGEN_LABELS", "a=b,c")])).is_err());
+    }
+
+    #[test]
+    fn auto_picks_v1beta1_for_clusters_too_old_for_the_v1_apis() {
+        let at = |kube: &str| from_vars(&vars(&[("KUBE_VERSION", kube)])).unwrap().api_version;
+        assert_eq!(at("1.26"), Some(ApiVersion::V1beta1));
+        assert_eq!(at("v1.25.3"), Some(ApiVersion::V1beta1));
+        assert_eq!(at("1.29+"), None);
+        assert_eq!(at("garbage"), None);
+        let explicit = from_vars(&vars(&[("KUBE_VERSION", "1.20"), ("ARGOCD_ENV_MESHGEN_API_VERSION", "v1")])).unwrap();
+        assert_eq!(explicit.api_version, Some(ApiVersion::V1));
+    }
+}
