@@ -150,3 +150,23 @@ fn without_the_cluster_feature_the_cluster_mode_says_so() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("built without the `cluster` feature"), "{}", r.stderr);
 }
+
+/// `--cluster NAME` selects the cluster's overlays for every command; with `--against` the
+/// diff compares that cluster's build, and a bare `--cluster` only means something to diff.
+#[test]
+fn a_cluster_build_is_compared_with_its_own_output() {
+    let tmp = scratch_copy(&root());
+    let r = meshgen(tmp.path(), &["build", "--cluster", "prod-eu-west2", "-o", "base", "-q"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = diff(tmp.path(), &["--cluster", "prod-eu-west2"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // The base inventory differs from the cluster's build.
+    let r = diff(tmp.path(), &[]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let r = meshgen(tmp.path(), &["build", "--cluster"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("`--cluster` needs the name of a cluster"), "{}", r.stderr);
+    let r = diff(tmp.path(), &["--cluster", "prod-eu-west2", "--server-side"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("cannot be used with"), "{}", r.stderr);
+}

@@ -93,8 +93,9 @@ pub struct ProjectArgs {
     /// inventory (docs/environments.md).
     #[arg(long = "env", value_name = "NAME")]
     pub environment: Option<String>,
-    /// Build for a cluster of meshgen.yaml, layered over the environment.
-    #[arg(long, value_name = "NAME")]
+    /// Build for a cluster of meshgen.yaml, layered over its environment. For `meshgen
+    /// diff`, `--cluster` also says "against the live cluster", and the name may be left out.
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
     pub cluster: Option<String>,
     /// Add a label to every generated object; repeatable.
     #[arg(long = "label", value_name = "KEY=VALUE")]
@@ -200,35 +201,34 @@ pub enum ExplainFormat {
 
 /// `meshgen diff`.
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("target").required(true).args(["cluster", "against"])))]
+#[command(group(clap::ArgGroup::new("target").required(true).multiple(true).args(["cluster", "against"])))]
 pub struct DiffArgs {
     /// Project options.
     #[command(flatten)]
     pub project: ProjectArgs,
-    /// Compare with the live objects of the cluster of the current kubeconfig context
-    /// (read-only: GET and LIST only, unless `--server-side`).
-    #[arg(long)]
-    pub cluster: bool,
+    // `--cluster [NAME]` (in the project options) compares with the live objects of the
+    // cluster of the current kubeconfig context, read-only (GET and LIST only, unless
+    // `--server-side`); its NAME, if given, selects the cluster's overlays of meshgen.yaml.
     /// Compare with another rendered output directory (e.g. `out/` of the main branch),
     /// whatever its layout; no cluster needed.
-    #[arg(long, value_name = "DIR", conflicts_with = "cluster")]
+    #[arg(long, value_name = "DIR")]
     pub against: Option<PathBuf>,
     /// The kubeconfig file (default: `$KUBECONFIG`, then `~/.kube/config`, then the
     /// in-cluster service account).
-    #[arg(long, value_name = "FILE", requires = "cluster")]
+    #[arg(long, value_name = "FILE", requires = "cluster", conflicts_with = "against")]
     pub kubeconfig: Option<PathBuf>,
     /// The kubeconfig context (default: its current context).
-    #[arg(long, value_name = "NAME", requires = "cluster")]
+    #[arg(long, value_name = "NAME", requires = "cluster", conflicts_with = "against")]
     pub context: Option<String>,
     /// Compare only the objects of this namespace (default: every namespace).
     #[arg(long, short = 'n', value_name = "NAMESPACE")]
     pub namespace: Option<String>,
     /// How long each request to the API server may take: `30s`, `2m`, `500ms`.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, requires = "cluster")]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, requires = "cluster", conflicts_with = "against")]
     pub timeout: std::time::Duration,
     /// Compare against what a server-side dry-run apply would store (defaults included);
     /// needs the `patch` verb, changes nothing.
-    #[arg(long, requires = "cluster")]
+    #[arg(long, requires = "cluster", conflicts_with = "against")]
     pub server_side: bool,
     /// A field to leave out of the comparison on both sides, e.g. `spec.exportTo` or
     /// `metadata.annotations["example.com/owner"]`; repeatable.

@@ -93,6 +93,11 @@ pub(super) fn compile(args: &ProjectArgs, render: bool) -> Result<Compiled> {
     let mut diags = Diagnostics::default();
     // The limits are needed to read the project file itself; it is small, so defaults do.
     let project_source = load::project_file(&args.project, load::Limits::default(), &mut diags)?;
+    // A bare `--cluster` is `meshgen diff`'s "against the live cluster", which clears it
+    // before compiling; anywhere else a cluster needs its name.
+    if args.cluster.as_deref() == Some("") {
+        anyhow::bail!("`--cluster` needs the name of a cluster of meshgen.yaml");
+    }
     let selection = Selection { environment: args.environment.clone(), cluster: args.cluster.clone() };
     let mut project = model::project::parse_selected(&project_source, &selection, &mut diags)?;
     project.labels = labels;

@@ -19,8 +19,11 @@ const EXIT_CHANGES: u8 = 1;
 
 /// Runs `meshgen diff`; `color` is for the report on stdout, `color_err` for diagnostics.
 pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool) -> Result<u8> {
-    let mut c = compile(&args.project, true)?;
-    c.print_diagnostics(&args.project, color_err, false)?;
+    // `--cluster` alone means the live cluster with the base inventory (or `--env`'s).
+    let mut project = args.project.clone();
+    project.cluster = project.cluster.filter(|name| !name.is_empty());
+    let mut c = compile(&project, true)?;
+    c.print_diagnostics(&project, color_err, false)?;
     let Some(all) = c.manifests.take() else {
         bail!("the inventory has errors, so there is nothing to compare: fix them first (`meshgen check` lists them)");
     };
