@@ -8,6 +8,7 @@
 //! header line) are never modified or removed. [`check`] reports what `write` would change.
 
 mod atomic;
+mod index;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -116,20 +117,31 @@ impl Drift {
     }
 }
 
-/// What is on disk in the output directory: meshgen's files with content, others by path.
+/// What is on disk in the output directory: meshgen's files, others by path.
 struct Existing {
-    owned: BTreeMap<String, String>,
-    foreign: Vec<String>,
+    owned: BTreeMap<String, Known>,
+    foreign: std::collections::BTreeSet<String>,
+    /// Whether every file of meshgen's was known from the cache (then it needs no update).
+    cached: bool,
+}
+
+/// What is known of one of meshgen's files.
+enum Known {
+    /// Its content, read.
+    Text(String),
+    /// The hash of its content, from the cache (the file was not read).
+    Hash(u64),
 }
 
 fn scan(out: &Path) -> Result<Existing> {
-    let mut existing = Existing { owned: BTreeMap::new(), foreign: Vec::new() };
+    let mut existing = Existing { owned: BTreeMap::new(), foreign: Default::default(), cached: true };
     if !out.exists() {
         return Ok(existing);
     }
     if !out.is_dir() {
         bail!("output path `{}` exists and is not a directory", out.display());
     }
+    let cache = index::Index::load(out);
     let mut stack = vec![out.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).with_context(|| format!("failed to read `{}`", dir.display()))? {
@@ -140,29 +152,47 @@ fn scan(out: &Path) -> Result<Existing> {
             if ty.is_dir() {
                 stack.push(path);
             } else if ty.is_file() && rel.ends_with(".yaml") {
-                let bytes = std::fs::read(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
-                match String::from_utf8(bytes) {
+                if let Some(hash) = entry.metadata().ok().and_then(|m| cache.known(&rel, &m)) {
+                    existing.owned.insert(rel, Known::Hash(hash));
+                    continue;
+                }
+                existing.cached = false;
+                match String::from_utf8(read(&path)?) {
                     Ok(text) if text.starts_with(HEADER) => {
-                        existing.owned.insert(rel, text);
+                        existing.owned.insert(rel, Known::Text(text));
                     }
-                    _ => existing.foreign.push(rel),
+                    _ => {
+                        existing.foreign.insert(rel);
+                    }
                 }
             } else {
-                existing.foreign.push(rel);
+                existing.foreign.insert(rel);
             }
         }
     }
     Ok(existing)
 }
 
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))
+}
+
 /// What [`write`] would change, sorted by path.
 pub fn check(out: &Path, plan: &Plan) -> Result<Vec<Drift>> {
-    let existing = scan(out)?;
+    drift(out, plan, &scan(out)?)
+}
+
+fn drift(out: &Path, plan: &Plan, existing: &Existing) -> Result<Vec<Drift>> {
     let mut drift = Vec::new();
     for (path, text) in &plan.files {
         match existing.owned.get(path) {
-            Some(old) if old == text => {}
-            Some(old) => drift.push(Drift::Changed(path.clone(), old.clone())),
+            Some(Known::Text(old)) if old == text => {}
+            Some(Known::Hash(h)) if *h == index::hash(text) => {}
+            Some(Known::Text(old)) => drift.push(Drift::Changed(path.clone(), old.clone())),
+            Some(Known::Hash(_)) => {
+                let old = String::from_utf8_lossy(&read(&path_of(out, path))?).into_owned();
+                drift.push(Drift::Changed(path.clone(), old));
+            }
             None if existing.foreign.contains(path) => drift.push(Drift::Foreign(path.clone())),
             None => drift.push(Drift::Missing(path.clone())),
         }
@@ -187,9 +217,11 @@ pub struct Report {
     pub unchanged: usize,
 }
 
-/// Makes `out` match the plan, all or nothing. Writes nothing when nothing changed.
+/// Makes `out` match the plan, all or nothing. Writes nothing when nothing changed (but
+/// records the files in the cache of [`index`] when it did not know them all).
 pub fn write(out: &Path, plan: &Plan) -> Result<Report> {
-    let drift = check(out, plan)?;
+    let existing = scan(out)?;
+    let drift = drift(out, plan, &existing)?;
     if let Some(Drift::Foreign(p)) = drift.iter().find(|d| matches!(d, Drift::Foreign(_))) {
         bail!(
             "`{}` exists but was not written by meshgen; move it away or choose another output directory (meshgen never overwrites files it did not write)",
@@ -199,11 +231,19 @@ pub fn write(out: &Path, plan: &Plan) -> Result<Report> {
     let changed: Vec<&str> = drift.iter().filter(|d| !matches!(d, Drift::Stale(_))).map(Drift::path).collect();
     let removed: Vec<&str> = drift.iter().filter(|d| matches!(d, Drift::Stale(_))).map(Drift::path).collect();
     let report = Report { written: changed.len(), removed: removed.len(), unchanged: plan.files.len() - changed.len() };
+    // Small outputs are read back in no time: only large ones are worth a cache entry.
+    let worth_caching = plan.files.len() >= index::MIN_FILES;
     if drift.is_empty() {
+        if !existing.cached && worth_caching {
+            index::Index::save(out, &plan.files);
+        }
         return Ok(report);
     }
     let writes: BTreeMap<&str, &str> = changed.iter().map(|p| (*p, plan.files[*p].as_str())).collect();
     atomic::replace_dir(out, &writes, &removed)?;
+    if worth_caching {
+        index::Index::save(out, &plan.files);
+    }
     Ok(report)
 }
 

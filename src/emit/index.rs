@@ -1,0 +1,214 @@
+//! A cache of what meshgen last wrote into an output directory, so that a rebuild with
+//! nothing changed does not read every file back.
+//!
+//! With one file per object, 10,000 services make 77,000 files, and opening each to compare
+//! it took longer than the whole build. Like git's index, the cache records each file's size,
+//! modification time, inode and a hash of its content; a file whose size, time and inode are
+//! unchanged is taken to hold the recorded content. A file modified after the cache was
+//! written has a later time (or, edited in the same clock tick, a time not older than the
+//! cache's own: such "racy" entries are never trusted) and is read again. Anything unusual (no
+//! cache, a cache that does not parse, another directory) means reading the files.
+//!
+//! The cache lives outside the output directory (which is committed to Git, and must not
+//! carry inode numbers): under `$XDG_CACHE_HOME/meshgen` or `~/.cache/meshgen`, one file per
+//! output directory, named by a hash of its absolute path. Without a cache directory there is
+//! no cache, and nothing else changes.
+
+use std::collections::HashMap;
+use std::hash::{Hash as _, Hasher as _};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// Outputs of fewer files are not cached: reading them back takes milliseconds, and the
+/// cache directory should not fill with entries for every small project (or test) built.
+pub(super) const MIN_FILES: usize = 2000;
+
+/// What a file held when meshgen last wrote or verified it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    size: u64,
+    mtime: (i64, i64),
+    /// The inode change time: no user tool can set it, and every write, rename, link or
+    /// `touch` moves it.
+    ctime: (i64, i64),
+    inode: u64,
+    hash: u64,
+}
+
+/// The recorded state of one output directory.
+#[derive(Debug, Default)]
+pub(super) struct Index {
+    entries: HashMap<String, Entry>,
+    /// When the cache was written: entries of files modified since are not trusted.
+    written: Option<SystemTime>,
+}
+
+/// The hash of a file's content, as recorded.
+pub(super) fn hash(text: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
+}
+
+/// The cache file of output directory `out`, if there is a cache directory.
+fn cache_file(out: &Path) -> Option<PathBuf> {
+    let dir = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".cache")))?;
+    let absolute = std::path::absolute(out).ok()?;
+    Some(dir.join("meshgen").join(format!("out-{:016x}", hash(&absolute.to_string_lossy()))))
+}
+
+#[cfg(unix)]
+fn entry_of(meta: &std::fs::Metadata, hash: u64) -> Entry {
+    use std::os::unix::fs::MetadataExt as _;
+    Entry {
+        size: meta.size(),
+        mtime: (meta.mtime(), meta.mtime_nsec()),
+        ctime: (meta.ctime(), meta.ctime_nsec()),
+        inode: meta.ino(),
+        hash,
+    }
+}
+
+#[cfg(not(unix))]
+fn entry_of(meta: &std::fs::Metadata, hash: u64) -> Entry {
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map_or((0, 0), |d| (d.as_secs() as i64, i64::from(d.subsec_nanos())));
+    Entry { size: meta.len(), mtime, ctime: mtime, inode: 0, hash }
+}
+
+impl Index {
+    /// The cache of `out`, or an empty one.
+    pub(super) fn load(out: &Path) -> Index {
+        cache_file(out).map_or_else(Index::default, |file| Index::load_file(&file))
+    }
+
+    /// The cache in `file`, or an empty one.
+    fn load_file(file: &Path) -> Index {
+        let (Ok(text), Ok(meta)) = (std::fs::read_to_string(file), std::fs::metadata(file)) else {
+            return Index::default();
+        };
+        let mut entries = HashMap::new();
+        for line in text.lines() {
+            // `size sec nsec csec cnsec inode hash path`; paths are DNS names and `/`.
+            let f: Vec<&str> = line.splitn(8, ' ').collect();
+            let parsed = match f[..] {
+                [size, sec, nsec, csec, cnsec, inode, hash, path] => (|| {
+                    let entry = Entry {
+                        size: size.parse().ok()?,
+                        mtime: (sec.parse().ok()?, nsec.parse().ok()?),
+                        ctime: (csec.parse().ok()?, cnsec.parse().ok()?),
+                        inode: inode.parse().ok()?,
+                        hash: u64::from_str_radix(hash, 16).ok()?,
+                    };
+                    Some((path.to_string(), entry))
+                })(),
+                _ => None,
+            };
+            let Some((path, entry)) = parsed else { return Index::default() };
+            entries.insert(path, entry);
+        }
+        Index { entries, written: meta.modified().ok() }
+    }
+
+    /// The recorded hash of `rel`, if its metadata says it is the file recorded and it did
+    /// not change at or after the moment the cache was written.
+    pub(super) fn known(&self, rel: &str, meta: &std::fs::Metadata) -> Option<u64> {
+        let e = self.entries.get(rel)?;
+        let written = self.written?.duration_since(SystemTime::UNIX_EPOCH).ok()?;
+        let now = entry_of(meta, e.hash);
+        let changed = (now.ctime.0, now.ctime.1) >= (written.as_secs() as i64, i64::from(written.subsec_nanos()));
+        (!changed && now == *e).then_some(e.hash)
+    }
+
+    /// Records the files of `plan` as they are now on disk in `out`. A cache that cannot be
+    /// written is no error: the next build reads the files instead.
+    pub(super) fn save(out: &Path, files: &std::collections::BTreeMap<String, String>) {
+        if let Some(file) = cache_file(out) {
+            Index::save_file(&file, out, files);
+        }
+    }
+
+    fn save_file(file: &Path, out: &Path, files: &std::collections::BTreeMap<String, String>) {
+        let mut text = String::with_capacity(files.len() * 96);
+        for (rel, content) in files {
+            let Ok(meta) = std::fs::symlink_metadata(super::path_of(out, rel)) else { return };
+            let e = entry_of(&meta, hash(content));
+            let (m, c) = (e.mtime, e.ctime);
+            text.push_str(&format!("{} {} {} {} {} {} {:016x} {rel}\n", e.size, m.0, m.1, c.0, c.1, e.inode, e.hash));
+        }
+        let Some(dir) = file.parent() else { return };
+        let tmp = file.with_extension(format!("tmp-{}", std::process::id()));
+        let saved = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(&tmp, text))
+            .and_then(|()| std::fs::rename(&tmp, file));
+        if saved.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[test]
+    fn a_file_is_known_until_it_changes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        std::fs::create_dir_all(out.join("ns")).unwrap();
+        let files: BTreeMap<String, String> = [("ns/a.yaml", "a: 1\n"), ("ns/b.yaml", "b: 2\n")]
+            .iter()
+            .map(|(p, t)| (p.to_string(), t.to_string()))
+            .collect();
+        for (rel, text) in &files {
+            std::fs::write(super::super::path_of(&out, rel), text).unwrap();
+        }
+        let cache = tmp.path().join("cache");
+        // Files written in the same clock tick as the cache are "racy": wait for a later one.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        Index::save_file(&cache, &out, &files);
+        let index = Index::load_file(&cache);
+        let meta = |rel: &str| std::fs::metadata(super::super::path_of(&out, rel)).unwrap();
+        assert_eq!(index.known("ns/a.yaml", &meta("ns/a.yaml")), Some(hash("a: 1\n")));
+        assert_eq!(index.known("ns/c.yaml", &meta("ns/a.yaml")), None, "not recorded");
+        // Rewritten with the same size: a new modification time, so not trusted.
+        std::fs::write(super::super::path_of(&out, "ns/b.yaml"), "b: 3\n").unwrap();
+        assert_eq!(index.known("ns/b.yaml", &meta("ns/b.yaml")), None);
+        // Replaced by another file (another inode), even with the old time and size.
+        let b = super::super::path_of(&out, "ns/a.yaml");
+        let old = meta("ns/a.yaml");
+        std::fs::remove_file(&b).unwrap();
+        std::fs::write(&b, "a: 9\n").unwrap();
+        std::fs::File::options().write(true).open(&b).unwrap().set_modified(old.modified().unwrap()).unwrap();
+        assert_eq!(index.known("ns/a.yaml", &meta("ns/a.yaml")), None);
+        // A cache that does not parse is no cache.
+        std::fs::write(&cache, "garbage\n").unwrap();
+        assert_eq!(Index::load_file(&cache).known("ns/a.yaml", &meta("ns/a.yaml")), None);
+    }
+
+    #[test]
+    fn files_modified_as_the_cache_was_written_are_not_trusted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        let files: BTreeMap<String, String> = [("a.yaml".to_string(), "a\n".to_string())].into();
+        std::fs::write(out.join("a.yaml"), "a\n").unwrap();
+        let cache = tmp.path().join("cache");
+        Index::save_file(&cache, &out, &files);
+        // A cache written in the same clock tick as the file: an edit then cannot be told
+        // apart, so the entry is not trusted (here the cache is made to look that old).
+        let changed = std::fs::metadata(out.join("a.yaml")).unwrap().modified().unwrap();
+        std::fs::File::options().write(true).open(&cache).unwrap().set_modified(changed).unwrap();
+        let index = Index::load_file(&cache);
+        let meta = std::fs::metadata(out.join("a.yaml")).unwrap();
+        assert_eq!(index.known("a.yaml", &meta), None);
+    }
+}
