@@ -45,7 +45,8 @@ pub struct Manifest {
 /// rendering any text: what `meshgen check` needs.
 pub fn analyse(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) -> Result<()> {
     // Keeping only the identities: the contexts are never all alive.
-    let mut keys = per_object(inv, graph, |o| Ok((o.kind, o.namespace, o.name, o.entity)))?;
+    let identity = |o: Object| Ok((o.kind, o.namespace, o.name, o.entity));
+    let mut keys = per_object(inv, graph, context::identities_in, identity)?;
     keys.sort();
     check_collisions(inv, keys.iter().map(|(k, ns, n, e)| (*k, ns.as_str(), n.as_str(), e.as_str())), diags);
     Ok(())
@@ -55,7 +56,12 @@ pub fn analyse(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) -> R
 /// takes a share of the entities and drops each object's context as soon as `f` is done
 /// with it, so the contexts of a whole estate never sit in memory together. The results
 /// come back in entity order.
-fn per_object<T: Send>(inv: &Inventory, graph: &MeshGraph, f: impl Fn(Object) -> Result<T> + Sync) -> Result<Vec<T>> {
+fn per_object<T: Send>(
+    inv: &Inventory,
+    graph: &MeshGraph,
+    decide: fn(&Inventory, &MeshGraph, std::ops::Range<usize>) -> Vec<Object>,
+    f: impl Fn(Object) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
     let entities = inv.services.len() + inv.externals.len();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     let share = entities.div_ceil(threads).max(16);
@@ -67,7 +73,7 @@ fn per_object<T: Send>(inv: &Inventory, graph: &MeshGraph, f: impl Fn(Object) ->
                 s.spawn(move || {
                     let mut out = Vec::new();
                     for i in start..(start + share).min(entities) {
-                        for o in context::objects_in(inv, graph, i..i + 1) {
+                        for o in decide(inv, graph, i..i + 1) {
                             out.push(f(o)?);
                         }
                     }
@@ -94,7 +100,7 @@ pub fn render(
     diags: &mut Diagnostics,
 ) -> Result<Vec<Manifest>> {
     let api = inv.project.api_version;
-    let mut out = per_object(inv, graph, |o| render_one(o, templates, api))?;
+    let mut out = per_object(inv, graph, context::objects_in, |o| render_one(o, templates, api))?;
     out.sort_by(|a, b| (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name)));
     check_collisions(
         inv,
