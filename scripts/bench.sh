@@ -8,9 +8,14 @@
 #   scripts/bench.sh --sizes "1000 5000" --runs 5 --dir /tmp/mb
 #   scripts/bench.sh --strict        # exit 1 when a target of issue 6 is missed
 #   scripts/bench.sh --layouts namespace   # skip the slow per-object and per-service layouts
+#   scripts/bench.sh --kustomize "100 300"  # also time `kubectl kustomize` on the same output
 #
-# Modes, per size: `build --stdout >/dev/null`; `check`; and for each layout a first build
-# into an empty directory and a rebuild with nothing changed (which must write no file).
+# Modes, per size: `build --stdout >/dev/null`; `check`; for each layout a first build into
+# an empty directory and a rebuild with nothing changed (which must write no file); and
+# `diff --against` between that build and the inventory with 1% of its services changed
+# (every hundredth service gets another service account: its WorkloadEntries, WorkloadGroup
+# and the allow-lists that name it change). With --kustomize, `kubectl kustomize` of the
+# per-object output of those (smaller) sizes, for comparison.
 # Inventories come from `examples/gen_inventory.rs` (seeded, so every run measures the same
 # bytes). Timing uses GNU time when present, else a python3 wrapper (getrusage of the child);
 # neither needs installing anything.
@@ -31,6 +36,7 @@ strict=0
 runs=3
 seed=1
 layouts="namespace service object"
+kustomize_sizes=""
 work="${TMPDIR:-/tmp}/meshgen-bench"
 while (($#)); do
     case "$1" in
@@ -39,6 +45,7 @@ while (($#)); do
         --sizes) sizes="$2"; shift ;;
         --runs) runs="$2"; shift ;;
         --layouts) layouts="$2"; shift ;;
+        --kustomize) kustomize_sizes="$2"; shift ;;
         --seed) seed="$2"; shift ;;
         --dir) work="$2"; shift ;;
         -h | --help) usage; exit 0 ;;
@@ -125,6 +132,21 @@ for n in $sizes; do
     sed 's/^/  /' "$work/gen.log" >&2
     entities[$n]=$(sed -n 's/^wrote \([0-9]*\) services.* and \([0-9]*\) external APIs.*/\1+\2/p' "$work/gen.log")
     manifests[$n]=$("$bin" build -C "$proj" --stdout | grep -c '^kind: ')
+    # The same inventory with 1% of the services changed, for the diff modes.
+    rm -rf "$proj-changed"
+    cp -r "$proj" "$proj-changed"
+    python3 - "$proj-changed/inventory" <<'PY'
+import pathlib, sys
+k = 0
+for f in sorted(pathlib.Path(sys.argv[1]).rglob("*.yaml")):
+    lines = f.read_text().split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith("    serviceAccount: "):
+            k += 1
+            if k % 100 == 0:
+                lines[i] = line + "-v2"
+    f.write_text("\n".join(lines))
+PY
 
     run "$n" "build --stdout" ":" "$bin" build -C "$proj" --stdout
     run "$n" "check" ":" "$bin" check -C "$proj"
@@ -138,8 +160,29 @@ for n in $sizes; do
             cat "$work/stderr" >&2
             exit 1
         fi
+        if [[ "$layout" != service ]]; then
+            run "$n" "diff $layout (1% changed)" ":" sh -c '"$0" diff -C "$1" --against "$2" >/dev/null; test $? -eq 1' "$bin" "$proj-changed" "$out"
+        fi
         rm -rf "$out"
     done
+    rm -rf "$proj-changed"
+done
+
+# `kubectl kustomize` on meshgen's per-object output (with its kustomization.yaml), against
+# meshgen building the same estate from its inventory.
+for n in $kustomize_sizes; do
+    command -v kubectl >/dev/null || { echo "kubectl not found: skipping --kustomize" >&2; break; }
+    proj="$work/inv-$n"
+    out="$work/out-$n-kustomize"
+    "$gen" --services "$n" --seed "$seed" --out "$proj" 2>"$work/gen.log"
+    entities[$n]=$(sed -n 's/^wrote \([0-9]*\) services.* and \([0-9]*\) external APIs.*/\1+\2/p' "$work/gen.log")
+    manifests[$n]=$("$bin" build -C "$proj" --stdout | grep -c '^kind: ')
+    rm -rf "$out"
+    "$bin" build -C "$proj" --layout object --out "$out" -q
+    echo "N=$n (kustomize comparison):" >&2
+    run "$n" "build --stdout" ":" "$bin" build -C "$proj" --stdout
+    run "$n" "kubectl kustomize" ":" kubectl kustomize "$out"
+    rm -rf "$out"
 done
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
@@ -206,6 +249,8 @@ awk -F'\t' '
         target(10000, "rebuild service (unchanged)", 1.0, 0, "10k")
         target(10000, "rebuild object (unchanged)", 1.0, 0, "10k")
         target(10000, "check", 0.5, 0, "10k")
+        target(10000, "diff namespace (1% changed)", 1.0, 0, "10k")
+        target(10000, "diff object (1% changed)", 1.0, 0, "10k")
         target(100000, "build --stdout", 12, 3072, "100k")
         target(100000, "build namespace (fresh)", 12, 3072, "100k")
         ratio(1000, 10000, "build --stdout")

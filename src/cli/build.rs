@@ -29,7 +29,8 @@ pub(super) fn run(args: &BuildArgs, color: bool) -> Result<u8> {
     }
     let layout = args.layout.unwrap_or(c.project.layout);
     let out = args.out.clone().unwrap_or_else(|| c.project.output.clone());
-    let mut plan = emit::plan(&manifests, layout)?;
+    let count = manifests.len();
+    let mut plan = emit::plan(manifests, layout)?;
     if let Some(table) = &c.vip_file {
         plan.files.insert(crate::model::vips::FILE.to_string(), format!("{}{table}", emit::HEADER));
     }
@@ -37,12 +38,7 @@ pub(super) fn run(args: &BuildArgs, color: bool) -> Result<u8> {
         let drift = emit::check(&out, &plan)?;
         if drift.is_empty() {
             if !args.quiet {
-                eprintln!(
-                    "`{}` is up to date ({} objects in {} files)",
-                    out.display(),
-                    manifests.len(),
-                    plan.files.len()
-                );
+                eprintln!("`{}` is up to date ({} objects in {} files)", out.display(), count, plan.files.len());
             }
             return Ok(0);
         }
@@ -50,8 +46,7 @@ pub(super) fn run(args: &BuildArgs, color: bool) -> Result<u8> {
         return Ok(EXIT_FINDINGS);
     }
     let report = emit::write(&out, &plan)?;
-    let count = manifests.len();
-    exit_without_freeing((c, manifests, plan));
+    exit_without_freeing((c, plan));
     if !args.quiet {
         eprintln!(
             "built {} objects into `{}`: {} written, {} removed, {} unchanged",
