@@ -145,7 +145,10 @@ fn scan(out: &Path) -> Result<Existing> {
     if !out.is_dir() {
         bail!("output path `{}` exists and is not a directory", out.display());
     }
-    let cache = index::Index::load(out);
+    // The directories are listed first; the files are then looked at (a `stat`, and a read
+    // where the cache does not know them) on every core: with one file per object that is
+    // tens of thousands of system calls.
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
     let mut stack = vec![out.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).with_context(|| format!("failed to read `{}`", dir.display()))? {
@@ -156,25 +159,51 @@ fn scan(out: &Path) -> Result<Existing> {
             if ty.is_dir() {
                 stack.push(path);
             } else if ty.is_file() && rel.ends_with(".yaml") {
-                if let Some(hash) = entry.metadata().ok().and_then(|m| cache.known(&rel, &m)) {
-                    existing.owned.insert(rel, Known::Hash(hash));
-                    continue;
-                }
-                existing.cached = false;
-                match String::from_utf8(read(&path)?) {
-                    Ok(text) if text.starts_with(HEADER) => {
-                        existing.owned.insert(rel, Known::Text(text));
-                    }
-                    _ => {
-                        existing.foreign.insert(rel);
-                    }
-                }
+                files.push((rel, path));
             } else {
                 existing.foreign.insert(rel);
             }
         }
     }
+    let cache = index::Index::load(out);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let share = files.len().div_ceil(threads).max(256);
+    let looked: Vec<Result<Vec<(String, Option<Known>)>>> = std::thread::scope(|s| {
+        let cache = &cache;
+        let handles: Vec<_> = files
+            .chunks(share)
+            .map(|chunk| s.spawn(move || chunk.iter().map(|(rel, path)| look(cache, rel, path)).collect()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| bail!("a scanning thread panicked"))).collect()
+    });
+    for part in looked {
+        for (rel, known) in part? {
+            match known {
+                Some(k) => {
+                    existing.cached &= matches!(k, Known::Hash(_));
+                    existing.owned.insert(rel, k);
+                }
+                None => {
+                    existing.cached = false;
+                    existing.foreign.insert(rel);
+                }
+            }
+        }
+    }
     Ok(existing)
+}
+
+/// One YAML file of the output directory: known from the cache, read (meshgen's), or
+/// `None` (someone else's).
+fn look(cache: &index::Index, rel: &str, path: &Path) -> Result<(String, Option<Known>)> {
+    if let Some(hash) = std::fs::symlink_metadata(path).ok().and_then(|m| cache.known(rel, &m)) {
+        return Ok((rel.to_string(), Some(Known::Hash(hash))));
+    }
+    let known = match String::from_utf8(read(path)?) {
+        Ok(text) if text.starts_with(HEADER) => Some(Known::Text(text)),
+        _ => None,
+    };
+    Ok((rel.to_string(), known))
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
