@@ -168,7 +168,7 @@ fn scan(out: &Path) -> Result<Existing> {
     let cache = index::Index::load(out);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     let share = files.len().div_ceil(threads).max(256);
-    let looked: Vec<Result<Vec<(String, Option<Known>)>>> = std::thread::scope(|s| {
+    let looked: Vec<Result<Vec<Looked>>> = std::thread::scope(|s| {
         let cache = &cache;
         let handles: Vec<_> = files
             .chunks(share)
@@ -193,9 +193,12 @@ fn scan(out: &Path) -> Result<Existing> {
     Ok(existing)
 }
 
+/// A file of the output directory by relative path, and what is known of it.
+type Looked = (String, Option<Known>);
+
 /// One YAML file of the output directory: known from the cache, read (meshgen's), or
 /// `None` (someone else's).
-fn look(cache: &index::Index, rel: &str, path: &Path) -> Result<(String, Option<Known>)> {
+fn look(cache: &index::Index, rel: &str, path: &Path) -> Result<Looked> {
     if let Some(hash) = std::fs::symlink_metadata(path).ok().and_then(|m| cache.known(rel, &m)) {
         return Ok((rel.to_string(), Some(Known::Hash(hash))));
     }
