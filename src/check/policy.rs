@@ -16,7 +16,8 @@ use crate::model::{Inventory, Port, Service};
 pub(super) fn dependency_ports(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) {
     for s in &inv.services {
         for dep in &s.depends_on {
-            let (Some(names), Some(node)) = (&dep.ports, graph.node(&dep.target)) else { continue };
+            let Some(names) = &dep.ports else { continue };
+            let Some(node) = graph.node(&dep.target) else { continue };
             let ports: &[Port] = match node.kind {
                 NodeKind::Service => &inv.services[node.entity].ports,
                 NodeKind::External => &inv.externals[node.entity].ports,

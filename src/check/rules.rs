@@ -17,7 +17,17 @@ struct Claim<'a> {
     what: &'static str,
     ports: Vec<u32>,
     vis: &'a Visibility,
-    origin: Origin,
+    /// Where the claim is: the entity, a field of it, and an index in that field. Built into
+    /// an [`Origin`] only for a finding (allocating one per claim cost more than the rule).
+    at: (&'a Origin, &'static str, Option<usize>),
+}
+
+impl Claim<'_> {
+    fn origin(&self) -> Origin {
+        let (entity, field, index) = self.at;
+        let o = entity.child(field);
+        index.map_or(o.clone(), |i| o.index(i))
+    }
 }
 
 /// `host-conflict`: two entities declare one host, visible in a common namespace. Istio
@@ -33,7 +43,7 @@ pub(super) fn host_claims<'a>(inv: &'a Inventory, vis: &'a Visibilities<'a>, dia
             what: if s.service_entry { "service" } else { "service (its Kubernetes Service)" },
             ports: s.ports.iter().map(|p| p.number).collect(),
             vis: &vis[s.name.as_str()],
-            origin: s.origin.child("host"),
+            at: (&s.origin, "host", None),
         });
     }
     for e in &inv.externals {
@@ -43,7 +53,7 @@ pub(super) fn host_claims<'a>(inv: &'a Inventory, vis: &'a Visibilities<'a>, dia
                 what: "external API (as its egress destination)",
                 ports: e.ports.iter().map(|p| p.number).collect(),
                 vis: &vis[e.name.as_str()],
-                origin: e.origin.child("egress").child("destination"),
+                at: (&e.origin, "egress.destination", None),
             });
         }
         for (i, h) in e.hosts.iter().enumerate() {
@@ -52,7 +62,7 @@ pub(super) fn host_claims<'a>(inv: &'a Inventory, vis: &'a Visibilities<'a>, dia
                 what: "external API",
                 ports: e.ports.iter().map(|p| p.number).collect(),
                 vis: &vis[e.name.as_str()],
-                origin: e.origin.child("hosts").index(i),
+                at: (&e.origin, "hosts", Some(i)),
             });
         }
     }
@@ -69,10 +79,10 @@ pub(super) fn host_claims<'a>(inv: &'a Inventory, vis: &'a Visibilities<'a>, dia
             diags.push(
                 Diagnostic::error(
                     "host-conflict",
-                    later.origin.clone(),
+                    later.origin(),
                     format!("host `{host}` is already claimed by {} `{}`{shared}", first.what, first.entity),
                 )
-                .related(first.origin.clone(), "claimed here first")
+                .related(first.origin(), "claimed here first")
                 .help("Istio keeps one of two ServiceEntries for a host and port, and merges no two VirtualServices for one host: declare the host once (one entity, several ports), or make their `exportTo` disjoint"),
             );
         }
@@ -186,7 +196,7 @@ pub(super) fn address_overlaps(inv: &Inventory, diags: &mut Diagnostics) {
 /// proxy to only one of them by address, so the other service's identity and labels do not
 /// apply to it.
 pub(super) fn shared_instance_addresses(inv: &Inventory, diags: &mut Diagnostics) {
-    let mut seen: HashMap<(Option<&str>, &str), (&str, Origin)> = HashMap::new();
+    let mut seen: HashMap<(Option<&str>, &str), (&str, &Origin)> = HashMap::new();
     for s in &inv.services {
         for vm in &s.vms {
             let key = (vm.network.as_deref(), vm.address.as_str());
@@ -197,12 +207,12 @@ pub(super) fn shared_instance_addresses(inv: &Inventory, diags: &mut Diagnostics
                         vm.origin.child("address"),
                         format!("VM `{}` is also an instance of service `{other}`", vm.address),
                     )
-                    .related(at.clone(), "declared here too")
+                    .related(at.child("address"), "declared here too")
                     .help("istiod matches a VM's proxy to one WorkloadEntry by address; run one service per VM, or put the VMs on different networks if they really are different machines"),
                 ),
                 Some(_) => {}
                 None => {
-                    seen.insert(key, (&s.name, vm.origin.child("address")));
+                    seen.insert(key, (&s.name, &vm.origin));
                 }
             }
         }
