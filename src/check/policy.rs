@@ -79,7 +79,7 @@ pub(super) fn coverage(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnosti
         }
         let mut allowed = !s.authorization.is_empty();
         for (consumer, dep) in graph.consumer_edges(&s.name) {
-            let Some(c) = (consumer.kind == NodeKind::Service).then(|| &inv.services[consumer.entity]) else {
+            let Some(c) = consumer.service(inv) else {
                 continue;
             };
             // A declared caller, with an identity or not, means the service is meant to be

@@ -26,7 +26,10 @@ impl Claim<'_> {
     fn origin(&self) -> Origin {
         let (entity, field, index) = self.at;
         let o = entity.child(field);
-        index.map_or(o.clone(), |i| o.index(i))
+        match index {
+            Some(i) => o.index(i),
+            None => o,
+        }
     }
 }
 

@@ -53,8 +53,8 @@ pub(super) fn run(args: &ExplainArgs, color: bool) -> Result<u8> {
         (Some(node), true, ExplainFormat::Json) => pretty(&impact_json(node, graph)),
         (Some(node), false, ExplainFormat::Human) => entity_text(node, inv, graph, &rows, &mut lines),
         (Some(node), false, ExplainFormat::Json) => pretty(&entity_json(node, inv, graph, &rows, &mut lines)),
-        (None, false, ExplainFormat::Human) => objects_text(&rows, inv, &mut lines),
-        (None, false, ExplainFormat::Json) => pretty(&json!({"objects": rows_json(&rows, inv, &mut lines)})),
+        (None, false, ExplainFormat::Human) => objects_text(&rows, graph, &mut lines),
+        (None, false, ExplainFormat::Json) => pretty(&json!({"objects": rows_json(&rows, inv, graph, &mut lines)})),
     };
     std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes())?;
     Ok(0)
@@ -132,9 +132,9 @@ fn describe(node: &Node, inv: &Inventory) -> (String, Vec<String>) {
     match node.kind {
         NodeKind::Service => {
             let s = &inv.services[node.entity];
-            let what = match (s.vms.is_empty(), s.pods.is_some()) {
-                (false, true) => "service on VMs and pods",
-                (false, false) => "service on VMs",
+            let what = match crate::graph::export::workload_kind(s) {
+                "vm+pods" => "service on VMs and pods",
+                "vm" => "service on VMs",
                 _ => "service on pods",
             };
             (what.to_string(), vec![s.host.clone()])
@@ -149,7 +149,7 @@ fn describe(node: &Node, inv: &Inventory) -> (String, Vec<String>) {
 
 /// The policy that covers a service, in words (empty when none).
 fn policy_words(node: &Node, inv: &Inventory) -> Vec<&'static str> {
-    let Some(s) = (node.kind == NodeKind::Service).then(|| &inv.services[node.entity]) else { return Vec::new() };
+    let Some(s) = node.service(inv) else { return Vec::new() };
     let p = &inv.project.policy;
     let mut v = Vec::new();
     if p.sidecar_for(s) {
@@ -193,27 +193,18 @@ fn entity_text(node: &Node, inv: &Inventory, graph: &MeshGraph, rows: &[Row<'_>]
     out
 }
 
-fn objects_text(rows: &[Row<'_>], inv: &Inventory, lines: &mut Lines<'_>) -> String {
+fn objects_text(rows: &[Row<'_>], graph: &MeshGraph, lines: &mut Lines<'_>) -> String {
     let mut out = String::new();
     for r in rows {
         let o = r.object;
         out.push_str(&format!("{} {}/{}\n", o.kind.as_str(), o.namespace, o.name));
         out.push_str(&format!("  file    {}\n", r.file));
         out.push_str(&format!("  from    {}\n", r.source));
-        if let Some(node) = inv_node(inv, &o.entity) {
+        if let Some(node) = graph.node(&o.entity).map(|n| &n.origin) {
             out.push_str(&format!("  entity  `{}`, declared at {}\n", o.entity, lines.at(&node.clone().key())));
         }
     }
     out
-}
-
-/// Where an entity is declared.
-fn inv_node<'a>(inv: &'a Inventory, name: &str) -> Option<&'a Origin> {
-    inv.services
-        .iter()
-        .find(|s| s.name == name)
-        .map(|s| &s.origin)
-        .or_else(|| inv.externals.iter().find(|e| e.name == name).map(|e| &e.origin))
 }
 
 /// Rows as aligned columns: kind, namespace/name, file, source.
@@ -230,12 +221,12 @@ fn table(rows: &[Row<'_>]) -> String {
     cells.iter().map(|c| format!("  {:w0$}  {:w1$}  {:w2$}  {}\n", c[0], c[1], c[2], c[3])).collect()
 }
 
-fn rows_json(rows: &[Row<'_>], inv: &Inventory, lines: &mut Lines<'_>) -> Value {
+fn rows_json(rows: &[Row<'_>], inv: &Inventory, graph: &MeshGraph, lines: &mut Lines<'_>) -> Value {
     Value::Array(
         rows.iter()
             .map(|r| {
                 let o = r.object;
-                let declared = inv_node(inv, &o.entity).map(|origin| lines.at(&origin.clone().key()));
+                let declared = graph.node(&o.entity).map(|n| &n.origin).map(|origin| lines.at(&origin.clone().key()));
                 json!({
                     "kind": o.kind.as_str(),
                     "apiVersion": o.kind.api_version(inv.project.api_version),
@@ -263,7 +254,7 @@ fn entity_json(node: &Node, inv: &Inventory, graph: &MeshGraph, rows: &[Row<'_>]
         "calls": list(graph.dependencies(&node.name)),
         "calledBy": list(graph.consumers(&node.name)),
         "policy": policy_words(node, inv),
-        "objects": rows_json(rows, inv, lines),
+        "objects": rows_json(rows, inv, graph, lines),
     })
 }
 

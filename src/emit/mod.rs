@@ -183,8 +183,8 @@ fn scan(out: &Path) -> Result<Existing> {
                     existing.cached &= matches!(k, Known::Hash(_));
                     existing.owned.insert(rel, k);
                 }
+                // Someone else's file: never in the cache, so no reason to rewrite it.
                 None => {
-                    existing.cached = false;
                     existing.foreign.insert(rel);
                 }
             }

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{MeshGraph, NodeKind};
+use super::MeshGraph;
 use crate::model::{Inventory, Service};
 
 /// Which part of the graph to show.
@@ -107,11 +107,10 @@ pub fn view(inv: &Inventory, graph: &MeshGraph, selection: &Selection) -> Result
         }
     };
     let policy = &inv.project.policy;
-    let service = |kind: NodeKind, i: usize| (kind == NodeKind::Service).then(|| &inv.services[i]);
     let mut nodes: Vec<ViewNode> = graph
         .nodes()
         .filter(|n| shown.contains(n.name.as_str()))
-        .map(|n| match service(n.kind, n.entity) {
+        .map(|n| match n.service(inv) {
             Some(s) => ViewNode {
                 name: n.name.clone(),
                 namespace: n.namespace.clone(),
@@ -143,7 +142,7 @@ pub fn view(inv: &Inventory, graph: &MeshGraph, selection: &Selection) -> Result
         .filter(|(f, t, _)| shown.contains(f.name.as_str()) && shown.contains(t.name.as_str()))
         .filter(|(f, t, _)| core.contains(f.name.as_str()) || core.contains(t.name.as_str()))
         .map(|(f, t, dep)| {
-            let guarded = service(t.kind, t.entity).is_some_and(|s| policy.authorization_for(s));
+            let guarded = t.service(inv).is_some_and(|s| policy.authorization_for(s));
             ViewEdge { from: f.name.clone(), to: t.name.clone(), ports: dep.ports.clone(), authorized: guarded }
         })
         .collect();
@@ -151,7 +150,8 @@ pub fn view(inv: &Inventory, graph: &MeshGraph, selection: &Selection) -> Result
     Ok(View { nodes, edges })
 }
 
-fn workload_kind(s: &Service) -> &'static str {
+/// What runs a service: `vm`, `pods` or `vm+pods`.
+pub fn workload_kind(s: &Service) -> &'static str {
     match (s.vms.is_empty(), s.pods.is_some()) {
         (false, true) => "vm+pods",
         (false, false) => "vm",

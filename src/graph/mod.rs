@@ -54,6 +54,13 @@ pub struct Impact<'a> {
     pub via: &'a Node,
 }
 
+impl Node {
+    /// The service this node stands for (`None` for an external API).
+    pub fn service<'a>(&self, inv: &'a Inventory) -> Option<&'a crate::model::Service> {
+        (self.kind == NodeKind::Service).then(|| &inv.services[self.entity])
+    }
+}
+
 /// The dependency graph of an inventory.
 #[derive(Debug, Default)]
 pub struct MeshGraph {
@@ -116,8 +123,7 @@ impl MeshGraph {
     /// `name` and every entity within `depth` edges of it, following dependencies in either
     /// direction.
     pub fn neighbourhood(&self, name: &str, depth: usize) -> BTreeSet<&str> {
-        let mut seen = BTreeSet::new();
-        let Some(&start) = self.index.get(name) else { return seen };
+        let Some(&start) = self.index.get(name) else { return BTreeSet::new() };
         let mut frontier = vec![start];
         let mut visited = std::collections::HashSet::from([start]);
         for _ in 0..depth {
@@ -131,8 +137,7 @@ impl MeshGraph {
             }
             frontier = next;
         }
-        seen.extend(visited.into_iter().map(|i| self.graph[i].name.as_str()));
-        seen
+        visited.into_iter().map(|i| self.graph[i].name.as_str()).collect()
     }
 
     /// Everything that depends on `name`, directly or through others: each with its distance

@@ -145,11 +145,7 @@ fn truthy(v: &Value) -> bool {
 fn write_value(v: &Value, filter: Filter, out: &mut String) -> Option<()> {
     match filter {
         Filter::Yaml(indent) => filters::block_into(out, v, indent),
-        Filter::Q => match v {
-            Value::String(s) => filters::scalar_into(out, s),
-            Value::Array(_) | Value::Object(_) => return None,
-            other => out.push_str(&filters::leaf(other)),
-        },
+        Filter::Q => filters::q_into(out, v)?,
         Filter::Raw => match v {
             Value::String(s) => out.push_str(s),
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),

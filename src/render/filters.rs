@@ -65,13 +65,7 @@ pub fn scalar_into(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// A value that is not a non-empty collection, as YAML.
-pub(super) fn leaf(v: &Value) -> String {
-    let mut out = String::new();
-    leaf_into(&mut out, v);
-    out
-}
-
+/// A value that is not a non-empty collection, as YAML, appended to `out`.
 fn leaf_into(out: &mut String, v: &Value) {
     match v {
         Value::String(s) => scalar_into(out, s),
@@ -151,11 +145,19 @@ pub fn block_into(out: &mut String, v: &Value, indent: usize) {
 
 /// Tera filter `q`: a string (or number or boolean) as a YAML scalar.
 pub fn q_filter(v: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
-    Ok(Value::String(match v {
-        Value::String(s) => scalar(s),
-        other if !is_nested(other) => leaf(other),
-        _ => return Err(tera::Error::msg("filter `q` takes a string, number or boolean; use `yaml` for collections")),
-    }))
+    let mut out = String::new();
+    q_into(&mut out, v)
+        .ok_or_else(|| tera::Error::msg("filter `q` takes a string, number or boolean; use `yaml` for collections"))?;
+    Ok(Value::String(out))
+}
+
+/// Filter `q`, appended to `out`; `None` for a non-empty collection, which `q` refuses.
+pub fn q_into(out: &mut String, v: &Value) -> Option<()> {
+    if is_nested(v) {
+        return None;
+    }
+    leaf_into(out, v);
+    Some(())
 }
 
 /// Tera filter `yaml(indent=N)`: any value as YAML (see [`block`]).
