@@ -6,6 +6,8 @@
 //! Problems with a file's content (too large, not UTF-8, not YAML) are diagnostics; problems
 //! reading the disk are errors.
 
+mod plain;
+pub use plain::parse as parse_subset;
 mod yaml;
 
 use std::path::{Path, PathBuf};

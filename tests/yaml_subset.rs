@@ -1,0 +1,471 @@
+//! The fast YAML reader (`meshgen::load::parse_subset`) against serde_yaml: wherever the fast
+//! reader answers, it must answer exactly what serde_yaml answers (same documents, same values,
+//! same types, same key order), and it must answer for the YAML meshgen users actually write,
+//! or it would be no faster.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use meshgen::load::parse_subset;
+use meshgen::synth::Rng;
+
+/// serde_yaml's reading of every document of `text`, as comparable text (Debug keeps types,
+/// key order and float spellings), or `None` when it refuses the text.
+fn reference(text: &str) -> Option<String> {
+    let mut out = String::new();
+    for doc in serde_yaml::Deserializer::from_str(text) {
+        let value: serde_yaml::Value = serde::Deserialize::deserialize(doc).ok()?;
+        writeln!(out, "{value:?}").unwrap();
+    }
+    Some(out)
+}
+
+fn fast(text: &str) -> Option<String> {
+    parse_subset(text).map(|docs| docs.iter().map(|d| format!("{d:?}\n")).collect())
+}
+
+/// Asserts agreement; returns whether the fast reader answered.
+fn agrees(text: &str) -> bool {
+    let Some(got) = fast(text) else { return false };
+    match reference(text) {
+        Some(want) => assert_eq!(got, want, "the fast reader disagrees with serde_yaml on:\n{text}"),
+        None => panic!("the fast reader accepted YAML that serde_yaml refuses:\n{text}\nread as {got}"),
+    }
+    true
+}
+
+fn yaml_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            yaml_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn users_yaml_takes_the_fast_path_and_reads_the_same() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The bundled inventory and its committed output: every file must be read by the fast
+    // reader (they are what a typical repository holds).
+    let mut must = Vec::new();
+    yaml_files(&root.join("inventory"), &mut must);
+    yaml_files(&root.join("out"), &mut must);
+    assert!(must.len() > 20, "expected the bundled inventory and out/, found {} files", must.len());
+    for path in &must {
+        let text = std::fs::read_to_string(path).unwrap();
+        assert!(agrees(&text), "{} is not read by the fast reader", path.display());
+    }
+    // A synthetic estate like the benchmarks': all of it on the fast path.
+    let dir = tempfile::tempdir().unwrap();
+    meshgen::synth::generate(300, 7, dir.path()).unwrap();
+    let mut synth = Vec::new();
+    yaml_files(dir.path(), &mut synth);
+    for path in &synth {
+        let text = std::fs::read_to_string(path).unwrap();
+        assert!(agrees(&text), "{} is not read by the fast reader", path.display());
+    }
+    // Fixtures and snapshots, including deliberately odd YAML: agreement wherever the fast
+    // reader answers, and it answers for most of them.
+    let mut other = Vec::new();
+    yaml_files(&root.join("tests"), &mut other);
+    yaml_files(&root.join("deploy"), &mut other);
+    let answered = other.iter().filter(|p| agrees(&std::fs::read_to_string(p).unwrap())).count();
+    assert!(answered * 10 >= other.len() * 8, "only {answered} of {} test files took the fast path", other.len());
+}
+
+#[test]
+fn scalars_resolve_as_serde_yaml_resolves_them() {
+    let scalars = [
+        "a",
+        "a b",
+        "null",
+        "Null",
+        "NULL",
+        "nULL",
+        "~",
+        "true",
+        "True",
+        "TRUE",
+        "tRUE",
+        "false",
+        "yes",
+        "no",
+        "on",
+        "0",
+        "00",
+        "007",
+        "08",
+        "1",
+        "+1",
+        "++1",
+        "+-1",
+        "-1",
+        "-0",
+        "-01",
+        "0x1F",
+        "0X1F",
+        "0x",
+        "0x+1",
+        "-0x1F",
+        "0o17",
+        "0o8",
+        "-0o17",
+        "0b101",
+        "0b2",
+        "-0b1",
+        "18446744073709551615",
+        "18446744073709551616",
+        "-9223372036854775808",
+        "-9223372036854775809",
+        "340282366920938463463374607431768211456",
+        "1.5",
+        "-1.5",
+        "+1.5",
+        "1.",
+        ".5",
+        "1e3",
+        "1E3",
+        "1e",
+        "1e400",
+        "-1e400",
+        ".inf",
+        ".Inf",
+        ".INF",
+        "+.inf",
+        "-.inf",
+        "-.INF",
+        ".nan",
+        ".NaN",
+        ".NAN",
+        "+.nan",
+        "nan",
+        "inf",
+        "infinity",
+        "-inf",
+        "10.0.1.2",
+        "1_000",
+        "1:2",
+        "a:b",
+        "8080",
+        "é",
+        "x#y",
+        "1,2",
+        "a]",
+        "a}",
+        "<<",
+        "=",
+        "$x",
+        "^x",
+        "(a)",
+        "1 2",
+    ];
+    let mut answered = 0;
+    for s in scalars {
+        for text in [format!("{s}\n"), format!("k: {s}\n"), format!("- {s}\n"), format!("{s}: v\n"), format!("[{s}]\n")]
+        {
+            answered += usize::from(agrees(&text));
+        }
+        for text in [format!("k: '{s}'\n"), format!("k: \"{s}\"\n"), format!("{{k: {s}}}\n")] {
+            answered += usize::from(agrees(&text));
+        }
+    }
+    assert!(answered > scalars.len() * 5, "the fast reader answered only {answered} cases");
+}
+
+#[test]
+fn structures_and_documents_read_the_same() {
+    let cases = [
+        "",
+        "\n\n",
+        "# only a comment\n",
+        "---\n",
+        "---\n---\n",
+        "a: 1\n---\n",
+        "---\na: 1\n---\nb: 2\n",
+        "# c\n---\na: 1\n",
+        "--- # c\na: 1\n",
+        "---\n# c\n",
+        "a: 1\n...\n",
+        "--- a\n",
+        "a:\n  b:\n    c: d\n  e: f\ng: h\n",
+        "a:\n- 1\n- 2\nb: 3\n",
+        "a:\n  - 1\n  -\n  - - x\n    - y\n",
+        "- a: 1\n  b: 2\n- c: 3\n",
+        "- - - deep\n",
+        "-\n  a: 1\n",
+        "- \n- x\n",
+        "a:\n\n  b: 1\n\n\nc: 2\n",
+        "a: 1 # c\nb: 2#x\n",
+        "a:    spaced   \n",
+        "a: b\n  c\n",
+        "a: b\n  # comment\nc: d\n",
+        "a:\n  b\n",
+        "a:\n  b\n  c\n",
+        "a: 1\n  b: 2\n",
+        "a:\n    b: 1\n  c: 2\n",
+        "a: 1\na: 2\n",
+        "{a: 1, a: 2}\n",
+        "a : 1\n",
+        "'a' : 1\n",
+        "'a': 1\n\"b\": 2\n",
+        "a: b: c\n",
+        "a: - b\n",
+        "a: [1, 2\n  , 3]\n",
+        "a: [1, 2,]\n",
+        "a: [1, [2, [3]], {b: {c: [d]}}]\n",
+        "a: {b: 1, c: [x, y], d: 'q', e: \"r\"}\n",
+        "a: {b: }\n",
+        "a: {b}\n",
+        "a: [b: c]\n",
+        "a: {b:c}\n",
+        "a: [http://x]\n",
+        "a: http://x\n",
+        "a: [a b, c d]\n",
+        "a: [a #b]\n",
+        "a: []\nb: {}\n",
+        "a: [] x\n",
+        "[a]: b\n",
+        "a: &x 1\nb: *x\n",
+        "a: !t 1\n",
+        "a: |\n  x\n",
+        "a: >\n  x\n",
+        "? a\n: b\n",
+        "a:\tb\n",
+        "a: b\r\n",
+        "a: 'it''s'\n",
+        "a: 'x\n  y'\n",
+        "a: \"x\\ty\\\\z\\\"w\\/v\"\n",
+        "a: \"\\u0041\"\n",
+        "a: \"\\x41\"\n",
+        "a: \"\\e\"\n",
+        "\u{feff}a: 1\n",
+        "a: \u{85}\n",
+        "a: x\u{2028}y\n",
+        "a: café ☕ 𝄞\n",
+        "  a: 1\n  b: 2\n",
+        "  a: 1\nb: 2\n",
+        "a: 1\nb\n",
+        "a:\n- 1\n b: 2\n",
+        "- a\nb: 1\n",
+        "a: 1\n- b\n",
+        "%YAML 1.2\n---\na: 1\n",
+        "a: 1\n--- \nb: 2\n",
+        "---a: 1\n",
+        "a: ---\n",
+        "a: ...\n",
+        "a: 1\n# trailing",
+        "a: 1",
+        "a:",
+        "-",
+        "key with spaces: value with spaces\n",
+        "1: one\n2.5: x\ntrue: y\n~: z\n",
+        "a: [\"x\", 'y', \"\"]\n",
+        "a: ''\n",
+        "'': 1\n",
+        "a: '#'\n",
+        "a: '  '\n",
+        "x: [a,b]\n",
+        "x: [ a , b ]\n",
+        "x: {a: 1,b: 2}\n",
+    ];
+    let mut answered = 0;
+    for text in cases {
+        answered += usize::from(agrees(text));
+    }
+    assert!(answered >= 45, "the fast reader answered only {answered} of {} cases", cases.len());
+    // Deep nesting is handed to serde_yaml (and its recursion limit) rather than read here.
+    let deep = format!("{}x{}\n", "[".repeat(100), "]".repeat(100));
+    assert!(parse_subset(&deep).is_none());
+    let deep_block: String = (0..100).map(|i| format!("{}k{i}:\n", " ".repeat(i))).collect();
+    assert!(parse_subset(&deep_block).is_none());
+}
+
+/// Pieces of YAML lines, ordinary and awkward, for random texts.
+const SCALARS: &[&str] = &[
+    "a",
+    "b",
+    "key",
+    "x y",
+    "1",
+    "0",
+    "007",
+    "1.5",
+    "-3",
+    "+4",
+    "0x1F",
+    ".inf",
+    ".nan",
+    "1e3",
+    "true",
+    "False",
+    "null",
+    "~",
+    "10.0.1.2",
+    "'q'",
+    "'it''s'",
+    "\"d\"",
+    "\"a\\nb\"",
+    "\"\\u0041\"",
+    "''",
+    "x#y",
+    "x #y",
+    "k:v",
+    "-x",
+    "é",
+    "[a, b]",
+    "[a,b]",
+    "{a: 1}",
+    "{a: [1, {b: c}]}",
+    "[]",
+    "{}",
+    "[a, ]",
+    "{a}",
+    "&x a",
+    "*x",
+    "!t a",
+    "|",
+    ">",
+    "? a",
+    "a: b",
+    "- a",
+    "",
+    " ",
+    "#c",
+    "...",
+    "---",
+    "%",
+    "@a",
+    "`a",
+    "a\tb",
+];
+
+fn random_text(rng: &mut Rng) -> String {
+    let mut text = String::new();
+    let pick = |rng: &mut Rng| SCALARS[rng.below(SCALARS.len())];
+    for _ in 0..1 + rng.below(10) {
+        let indent = " ".repeat([0, 0, 1, 2, 2, 3, 4, 4, 6][rng.below(9)]);
+        let line = match rng.below(12) {
+            0..=3 => format!("{indent}{}: {}", pick(rng), pick(rng)),
+            4 | 5 => format!("{indent}- {}", pick(rng)),
+            6 => format!("{indent}- {}: {}", pick(rng), pick(rng)),
+            7 | 8 => format!("{indent}{}:", pick(rng)),
+            9 => format!("{indent}-"),
+            10 => ["---", "...", "# comment", "", "--- # c"][rng.below(5)].to_string(),
+            _ => format!("{indent}{}", pick(rng)),
+        };
+        text.push_str(&line);
+        if rng.below(20) > 0 {
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// A random value written in block style with flow leaves: always valid YAML, so the fast
+/// reader must answer for most of them.
+fn random_tree(rng: &mut Rng, indent: usize, depth: usize, out: &mut String) {
+    let pad = " ".repeat(indent);
+    let leaf = |rng: &mut Rng| {
+        ["x", "1", "true", "'q r'", "[a, 1]", "{k: v, n: [1, 2]}", "10.0.0.1", "\"s\"", "~"][rng.below(9)]
+    };
+    if depth == 0 || rng.below(3) == 0 {
+        writeln!(out, "{pad}{}", leaf(rng)).unwrap();
+        return;
+    }
+    let n = 1 + rng.below(3);
+    let seq = rng.below(2) == 0;
+    for i in 0..n {
+        let head = if seq { format!("{pad}-") } else { format!("{pad}k{i}:") };
+        match rng.below(3) {
+            0 => writeln!(out, "{head} {}", leaf(rng)).unwrap(),
+            1 => {
+                writeln!(out, "{head}").unwrap();
+                random_tree(rng, indent + 2, depth - 1, out);
+            }
+            _ => {
+                // The value begins on the same line (`- k: v` compact mappings and nested
+                // sequences), or a sequence sits at its key's column.
+                if seq {
+                    let mut inner = String::new();
+                    random_tree(rng, indent + 2, depth - 1, &mut inner);
+                    out.push_str(&head);
+                    out.push(' ');
+                    out.push_str(&inner[indent + 2..]);
+                } else {
+                    writeln!(out, "{head}").unwrap();
+                    writeln!(out, "{pad}- {}", leaf(rng)).unwrap();
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn random_texts_never_read_differently() {
+    let mut rng = Rng(20261123);
+    let (mut answered, mut valid) = (0, 0);
+    for _ in 0..20_000 {
+        let text = random_text(&mut rng);
+        valid += usize::from(reference(&text).is_some());
+        answered += usize::from(agrees(&text));
+    }
+    // The soup is mostly invalid or exotic (about 13% of it is YAML at all); the fast reader
+    // must still read a good part of what is valid for the comparison to mean something.
+    assert!(answered * 2 > valid, "the fast reader answered only {answered} of {valid} valid random texts");
+
+    let mut trees = 0;
+    for _ in 0..5_000 {
+        let mut text = String::new();
+        random_tree(&mut rng, 0, 4, &mut text);
+        trees += usize::from(agrees(&text));
+    }
+    assert!(trees > 4_500, "the fast reader answered only {trees} of 5000 valid trees");
+}
+
+#[test]
+fn diff_reads_rendered_objects_as_serde_yaml_does() {
+    // `diff` reads every document of the other build through the fast reader and a
+    // conversion to JSON; the result must be serde_yaml's own YAML-to-JSON reading.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut texts = Vec::new();
+    let mut files = Vec::new();
+    yaml_files(&root.join("out"), &mut files);
+    for path in files {
+        texts.push((path.display().to_string(), std::fs::read_to_string(&path).unwrap()));
+    }
+    // And a synthetic estate's whole output.
+    let dir = tempfile::tempdir().unwrap();
+    meshgen::synth::generate(100, 3, dir.path()).unwrap();
+    let built = std::process::Command::new(env!("CARGO_BIN_EXE_meshgen"))
+        .args(["build", "--stdout", "-C"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    texts.push(("build --stdout".into(), String::from_utf8(built.stdout).unwrap()));
+    let mut objects = 0;
+    for (path, text) in &texts {
+        for doc in meshgen::diff::rendered::split_documents(text) {
+            let Ok(object) = meshgen::diff::Object::from_yaml(doc) else { continue };
+            let want: serde_json::Value = serde_yaml::from_str(doc).unwrap();
+            assert_eq!(object.value, want, "{path}:\n{doc}");
+            objects += 1;
+        }
+    }
+    assert!(objects > 500, "only {objects} objects compared");
+    // Values JSON cannot hold the same way go through serde_yaml.
+    for doc in [
+        "apiVersion: v1\nkind: A\nmetadata: {name: a}\nx: .nan\n",
+        "apiVersion: v1\nkind: A\nmetadata: {name: a}\n1: x\n",
+    ] {
+        let want = serde_yaml::from_str::<serde_json::Value>(doc).map_err(|e| e.to_string());
+        let got = meshgen::diff::Object::from_yaml(doc).map(|o| o.value);
+        assert_eq!(got.is_ok(), want.is_ok(), "{doc}");
+        if let (Ok(got), Ok(want)) = (got, want) {
+            assert_eq!(got, want, "{doc}");
+        }
+    }
+}
