@@ -107,6 +107,9 @@ run() {
     local walls=() rsss=() i m rss
     for ((i = 0; i < runs; i++)); do
         eval "$prepare"
+        # Start from a quiet disk: otherwise the write-back of the previous run's files (77,000
+        # of them after a per-object build) lands in this run's time.
+        sync
         if ! measure "$work/time" "$@" >"$work/stdout" 2>"$work/stderr"; then
             echo "failed: $* (N=$n, $mode)" >&2
             cat "$work/stderr" >&2

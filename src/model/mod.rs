@@ -476,6 +476,11 @@ pub fn from_value<T: DeserializeOwned>(
     origin: &Origin,
     diags: &mut Diagnostics,
 ) -> Option<T> {
+    // Tracking the path costs on every field, and almost every value is valid: only a failed
+    // value is deserialised again, with the path, for the diagnostic.
+    if let Ok(v) = T::deserialize(value) {
+        return Some(v);
+    }
     match serde_path_to_error::deserialize::<_, T>(value) {
         Ok(v) => Some(v),
         Err(e) => {
@@ -635,7 +640,8 @@ pub fn build_with(project: &Project, sources: &[Source], overlays: &Overlays, di
         handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
     });
 
-    let mut services = Vec::new();
+    let entities = per_file.iter().map(|(reads, _)| reads.len()).sum();
+    let mut services = Vec::with_capacity(entities);
     let mut externals = Vec::new();
     // name → origin of the first declaration, to report duplicates with both places.
     let mut seen: BTreeMap<String, Origin> = BTreeMap::new();

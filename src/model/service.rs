@@ -53,7 +53,7 @@ pub(super) fn build(
         cx.network(net, &origin.child("network"));
     }
 
-    let mut vms = Vec::new();
+    let mut vms = Vec::with_capacity(raw.vms.as_ref().map_or(0, Vec::len));
     for (i, vm) in raw.vms.iter().flatten().enumerate() {
         let vo = origin.child("vms").index(i);
         if let Some(w) = vm_workload(&mut cx, name, vm, &raw, &selector, &ports, sidecar, vo) {

@@ -83,9 +83,10 @@ fn per_object<T: Send>(
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| bail!("a worker thread panicked"))).collect()
     });
-    let mut out = Vec::new();
+    let results = results.into_iter().collect::<Result<Vec<_>>>()?;
+    let mut out = Vec::with_capacity(results.iter().map(Vec::len).sum());
     for r in results {
-        out.extend(r?);
+        out.extend(r);
     }
     Ok(out)
 }
@@ -116,7 +117,10 @@ fn render_one(mut o: Object, templates: &Templates, api: crate::model::ApiVersio
     let rendered = templates.render(name, std::mem::take(&mut o.context))?;
     // Templates start and end with blank lines or not depending on taste (and on how their
     // leading comment is closed); the output has none before and exactly one newline after.
-    let mut text = rendered.trim_start_matches('\n').trim_end_matches('\n').to_string();
+    // Sized exactly: 77,000 texts grown by doubling held a third of a large build's memory.
+    let trimmed = rendered.trim_start_matches('\n').trim_end_matches('\n');
+    let mut text = String::with_capacity(trimmed.len() + 1);
+    text.push_str(trimmed);
     text.push('\n');
     if templates.is_overridden(name) || templates.is_overridden("_metadata.yaml") {
         verify(&text, &o, api).map_err(|e| {
