@@ -71,3 +71,58 @@ fn small_outputs_are_not_cached() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!cache.join("meshgen").exists());
 }
+
+#[test]
+fn diff_against_a_recorded_directory_pairs_unchanged_files_without_reading_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (base, changed) = (tmp.path().join("base"), tmp.path().join("changed"));
+    let (cache, no_cache) = (tmp.path().join("cache"), tmp.path().join("empty-cache"));
+    meshgen::synth::generate(300, 5, &base).unwrap();
+    let r = meshgen(&base, &cache, &["build", "-q", "--layout", "object"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The same inventory with every tenth service account changed.
+    meshgen::synth::generate(300, 5, &changed).unwrap();
+    let mut k = 0;
+    for file in common::tree(&changed.join("inventory")).keys() {
+        let path = changed.join("inventory").join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let edited: Vec<String> = text
+            .lines()
+            .map(|l| {
+                if l.starts_with("    serviceAccount: ") {
+                    k += 1;
+                    if k % 10 == 0 {
+                        return format!("{l}-v2");
+                    }
+                }
+                l.to_string()
+            })
+            .collect();
+        std::fs::write(&path, edited.join("\n") + "\n").unwrap();
+    }
+    let against = base.join("out");
+    let against = against.to_str().unwrap();
+    let diff = |cache: &Path| {
+        let r = meshgen(&changed, cache, &["diff", "--against", against, "--output", "json"]);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()
+    };
+    // With the cache of the base build and without any: the same report.
+    let trusted = diff(&cache);
+    assert_eq!(trusted, diff(&no_cache));
+    let summary = &trusted["summary"];
+    assert!(summary["update"].as_u64().unwrap() > 50, "{summary}");
+    assert!(summary["unchanged"].as_u64().unwrap() > 2000, "{summary}");
+
+    // A file of an unchanged object edited by hand after the cache was written is read and
+    // reported, not vouched for.
+    let files = common::tree(&base.join("out"));
+    let victim = files.keys().find(|p| p.contains("serviceentry-")).unwrap();
+    let path = base.join("out").join(victim);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&path, text.replacen("MESH_INTERNAL", "MESH_EXTERNAL", 1)).unwrap();
+    let after = diff(&cache);
+    assert_eq!(after, diff(&no_cache));
+    assert_eq!(after["summary"]["update"].as_u64(), summary["update"].as_u64().map(|n| n + 1), "{}", after["summary"]);
+}

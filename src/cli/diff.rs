@@ -4,6 +4,7 @@
 //! Exit codes follow `kubectl diff`: 0 nothing would change, 1 something would, 2 on any
 //! error (including an inventory with errors: there is nothing to compare then).
 
+use std::collections::HashMap;
 use std::io::Write as _;
 
 use anyhow::{Context as _, Result, bail};
@@ -12,6 +13,7 @@ use super::args::DiffArgs;
 use super::compile::compile;
 use crate::diff::report::{self, Sides};
 use crate::diff::{self, Normalizer, Object, Plan};
+use crate::model::Layout;
 use crate::render::Manifest;
 
 /// Exit code: something would change.
@@ -56,10 +58,31 @@ fn against(
     namespace: Option<&str>,
     normalizer: &Normalizer,
 ) -> Result<Plan> {
-    let rendered = diff::rendered::read(dir)?;
+    // A directory that meshgen built (and recorded in its cache) in the per-object layout
+    // holds each unchanged object in a file the cache vouches for: those are paired off
+    // with one `stat`, not read.
+    let recorded = crate::emit::Recorded::load(dir);
+    let by_file: HashMap<String, usize> = if recorded.is_empty() {
+        HashMap::new()
+    } else {
+        (manifests.iter().enumerate())
+            .filter_map(|(i, m)| {
+                let file = crate::emit::file_of(m.kind, &m.namespace, &m.name, &m.entity, Layout::Object).ok()?;
+                Some((file, i))
+            })
+            .collect()
+    };
+    let rendered = diff::rendered::read_unless(dir, |rel, path| {
+        by_file.get(rel).is_some_and(|&i| recorded.holds_object(rel, path, &manifests[i].text))
+    })?;
+    let mut paired = vec![false; manifests.len()];
+    for rel in &rendered.known {
+        paired[by_file[rel]] = true;
+    }
     let docs = rendered.documents();
-    let texts: Vec<&str> = manifests.iter().map(|m| m.text.as_str()).collect();
+    let texts: Vec<&str> = manifests.iter().zip(&paired).filter(|(_, p)| !**p).map(|(m, _)| m.text.as_str()).collect();
     let (desired, other, identical) = diff::split_identical(texts, docs);
+    let identical = identical + rendered.known.len();
     let desired = desired
         .into_iter()
         .map(Object::from_yaml)

@@ -15,6 +15,8 @@ const BOOKKEEPING: &[&str] = &["kustomization.yaml", "kustomization.yml", crate:
 pub struct Rendered {
     /// Files by relative path.
     pub files: Vec<(String, String)>,
+    /// Files not read because the caller already knew their content (see [`read_unless`]).
+    pub known: Vec<String>,
 }
 
 /// One document of a file.
@@ -44,27 +46,39 @@ impl Rendered {
 
 /// Reads every YAML file below `dir`.
 pub fn read(dir: &Path) -> Result<Rendered> {
+    read_unless(dir, |_, _| false)
+}
+
+/// Reads every YAML file below `dir` except those `known(relative path, path)` vouches for,
+/// which are listed in [`Rendered::known`] instead.
+pub fn read_unless(dir: &Path, known: impl Fn(&str, &Path) -> bool + Sync) -> Result<Rendered> {
     if !dir.is_dir() {
         bail!("`{}` is not a directory: `--against` takes a directory that `meshgen build` wrote", dir.display());
     }
     let mut paths = Vec::new();
-    walk(dir, &mut paths)?;
-    paths.sort();
+    walk(dir, "", &mut paths)?;
+    // In path order (component by component), compared as strings: sorting 77,000
+    // `PathBuf`s by their components was a noticeable part of a diff.
+    paths.sort_unstable_by(|(a, _), (b, _)| a.split('/').cmp(b.split('/')));
     // Per-object layouts mean tens of thousands of small files: reading them is most of the
     // work, so both cores share it.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
     let share = paths.len().div_ceil(threads).max(64);
-    let chunks: Vec<Result<Vec<(String, String)>>> = std::thread::scope(|s| {
+    let known = &known;
+    let chunks: Vec<Result<Vec<Read>>> = std::thread::scope(|s| {
         let handles: Vec<_> = paths
             .chunks(share)
             .map(|chunk| {
                 s.spawn(move || {
                     chunk
                         .iter()
-                        .map(|p| {
+                        .map(|(rel, p)| {
+                            if known(rel, p) {
+                                return Ok((rel.clone(), None));
+                            }
                             let text = std::fs::read_to_string(p)
                                 .with_context(|| format!("failed to read `{}`", p.display()))?;
-                            Ok((crate::load::display_name(dir, p), text))
+                            Ok((rel.clone(), Some(text)))
                         })
                         .collect()
                 })
@@ -72,24 +86,35 @@ pub fn read(dir: &Path) -> Result<Rendered> {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| bail!("a reading thread panicked"))).collect()
     });
-    let mut files = Vec::with_capacity(paths.len());
+    let mut rendered = Rendered { files: Vec::with_capacity(paths.len()), known: Vec::new() };
     for c in chunks {
-        files.extend(c?);
+        for (rel, text) in c? {
+            match text {
+                Some(text) => rendered.files.push((rel, text)),
+                None => rendered.known.push(rel),
+            }
+        }
     }
-    Ok(Rendered { files })
+    Ok(rendered)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+/// A file's relative path and text (`None`: known, not read).
+type Read = (String, Option<String>);
+
+/// Collects the YAML files below `dir` (whose path relative to the root is `rel`, `/`-separated)
+/// with their relative paths.
+fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, PathBuf)>) -> Result<()> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("failed to read `{}`", dir.display()))? {
         let entry = entry.with_context(|| format!("failed to read `{}`", dir.display()))?;
         let path = entry.path();
         let ty = entry.file_type()?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
+        let child = if rel.is_empty() { name.to_string() } else { format!("{rel}/{name}") };
         if ty.is_dir() {
-            walk(&path, out)?;
+            walk(&path, &child, out)?;
         } else if (name.ends_with(".yaml") || name.ends_with(".yml")) && !BOOKKEEPING.contains(&name.as_ref()) {
-            out.push(path);
+            out.push((child, path));
         }
     }
     Ok(())

@@ -149,15 +149,18 @@ fn scan(out: &Path) -> Result<Existing> {
     // where the cache does not know them) on every core: with one file per object that is
     // tens of thousands of system calls.
     let mut files: Vec<(String, PathBuf)> = Vec::new();
-    let mut stack = vec![out.to_path_buf()];
-    while let Some(dir) = stack.pop() {
+    // Directories with their path relative to `out`, which each entry's extends.
+    let mut stack = vec![(out.to_path_buf(), String::new())];
+    while let Some((dir, dir_rel)) = stack.pop() {
         for entry in std::fs::read_dir(&dir).with_context(|| format!("failed to read `{}`", dir.display()))? {
             let entry = entry.with_context(|| format!("failed to read `{}`", dir.display()))?;
             let path = entry.path();
             let ty = entry.file_type()?;
-            let rel = crate::load::display_name(out, &path);
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let rel = if dir_rel.is_empty() { name.into_owned() } else { format!("{dir_rel}/{name}") };
             if ty.is_dir() {
-                stack.push(path);
+                stack.push((path, rel));
             } else if ty.is_file() && rel.ends_with(".yaml") {
                 files.push((rel, path));
             } else {
@@ -281,6 +284,30 @@ pub fn write(out: &Path, plan: &Plan) -> Result<Report> {
         index::Index::save(out, &plan.files);
     }
     Ok(report)
+}
+
+/// What the cache of [`index`] recorded about an output directory, for readers of another
+/// build's output (`meshgen diff --against`): a file it vouches for need not be read.
+pub struct Recorded(index::Index);
+
+impl Recorded {
+    /// The record of `out` (empty without a cache, or for a directory meshgen did not write).
+    pub fn load(out: &Path) -> Recorded {
+        Recorded(index::Index::load(out))
+    }
+
+    /// Whether nothing is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether the file `rel` (at `path`), unchanged since it was recorded, is the file that
+    /// the per-object layout writes for a manifest of text `text`: meshgen's header, then
+    /// the text. Takes one `stat`, no read.
+    pub fn holds_object(&self, rel: &str, path: &Path, text: &str) -> bool {
+        std::fs::symlink_metadata(path).ok().and_then(|m| self.0.known(rel, &m))
+            == Some(index::hash_parts(&[HEADER, text]))
+    }
 }
 
 /// The absolute path of a planned file.
