@@ -24,6 +24,14 @@ pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool) -> Result<u8> {
     // `--cluster` alone means the live cluster with the base inventory (or `--env`'s).
     let mut project = args.project.clone();
     project.cluster = project.cluster.filter(|name| !name.is_empty());
+    // The other build's files are listed (and, where meshgen's cache vouches for them,
+    // `stat`ed instead of read) while this build compiles: neither needs the other.
+    let listing = args.against.clone().map(|dir| {
+        std::thread::spawn(move || {
+            let recorded = crate::emit::Recorded::load(&dir);
+            diff::rendered::list(&dir, |rel, path| recorded.hash_of(rel, path))
+        })
+    });
     let mut c = compile(&project, true)?;
     c.print_diagnostics(&project, color_err, false)?;
     let Some(all) = c.manifests.take() else {
@@ -32,9 +40,12 @@ pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool) -> Result<u8> {
     let namespace = args.namespace.as_deref();
     let manifests: Vec<&Manifest> = all.iter().filter(|m| namespace.is_none_or(|ns| m.namespace == ns)).collect();
     let normalizer = Normalizer::new(args.ignore.clone());
-    let (plan, before) = match &args.against {
-        Some(dir) => (against(dir, &manifests, namespace, &normalizer)?, dir.display().to_string()),
-        None => (cluster(args, c.project.api_version, &manifests, &normalizer)?, "live".to_string()),
+    let (plan, before) = match (&args.against, listing) {
+        (Some(dir), Some(listing)) => {
+            let listing = listing.join().unwrap_or_else(|e| std::panic::resume_unwind(e))?;
+            (against(dir, listing, &manifests, namespace, &normalizer)?, dir.display().to_string())
+        }
+        _ => (cluster(args, c.project.api_version, &manifests, &normalizer)?, "live".to_string()),
     };
     let (after, title) = match &args.against {
         Some(_) => ("build", format!("`{before}`")),
@@ -54,26 +65,28 @@ pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool) -> Result<u8> {
 /// changed ones is what keeps a pull request's diff well under a second.
 fn against(
     dir: &std::path::Path,
+    listing: diff::rendered::Listing,
     manifests: &[&Manifest],
     namespace: Option<&str>,
     normalizer: &Normalizer,
 ) -> Result<Plan> {
     // A directory that meshgen built (and recorded in its cache) in the per-object layout
     // holds each unchanged object in a file the cache vouches for: those are paired off
-    // with one `stat`, not read.
-    let recorded = crate::emit::Recorded::load(dir);
-    let by_file: HashMap<String, usize> = if recorded.is_empty() {
-        HashMap::new()
-    } else {
+    // by their recorded hash, not read.
+    let by_file: HashMap<String, usize> = if listing.has_records() {
         (manifests.iter().enumerate())
             .filter_map(|(i, m)| {
                 let file = crate::emit::file_of(m.kind, &m.namespace, &m.name, &m.entity, Layout::Object).ok()?;
                 Some((file, i))
             })
             .collect()
+    } else {
+        HashMap::new()
     };
-    let rendered = diff::rendered::read_unless(dir, |rel, path| {
-        by_file.get(rel).is_some_and(|&i| recorded.holds_object(rel, path, &manifests[i].text))
+    let rendered = listing.read_unless(|rel, recorded| {
+        recorded.is_some_and(|h| {
+            by_file.get(rel).is_some_and(|&i| crate::emit::Recorded::object_file_hash(&manifests[i].text) == h)
+        })
     })?;
     let mut paired = vec![false; manifests.len()];
     for rel in &rendered.known {

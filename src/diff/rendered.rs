@@ -15,7 +15,8 @@ const BOOKKEEPING: &[&str] = &["kustomization.yaml", "kustomization.yml", crate:
 pub struct Rendered {
     /// Files by relative path.
     pub files: Vec<(String, String)>,
-    /// Files not read because the caller already knew their content (see [`read_unless`]).
+    /// Files not read because the caller already knew their content (see
+    /// [`Listing::read_unless`]).
     pub known: Vec<String>,
 }
 
@@ -46,74 +47,112 @@ impl Rendered {
 
 /// Reads every YAML file below `dir`.
 pub fn read(dir: &Path) -> Result<Rendered> {
-    read_unless(dir, |_, _| false)
+    list(dir, |_, _| None)?.read_unless(|_, _| false)
 }
 
-/// Reads every YAML file below `dir` except those `known(relative path, path)` vouches for,
-/// which are listed in [`Rendered::known`] instead.
-pub fn read_unless(dir: &Path, known: impl Fn(&str, &Path) -> bool + Sync) -> Result<Rendered> {
+/// The YAML files below a directory, listed in path order but not read yet, each with the
+/// content hash a record vouches for, if any.
+#[derive(Debug)]
+pub struct Listing {
+    files: Vec<Listed>,
+}
+
+#[derive(Debug)]
+struct Listed {
+    rel: String,
+    path: PathBuf,
+    recorded: Option<u64>,
+}
+
+/// Lists the YAML files below `dir`; `recorded(relative path, path)` gives what is known of a
+/// file's content without reading it. Independent of the build, so `diff` lists while it
+/// compiles.
+pub fn list(dir: &Path, recorded: impl Fn(&str, &Path) -> Option<u64> + Sync) -> Result<Listing> {
     if !dir.is_dir() {
         bail!("`{}` is not a directory: `--against` takes a directory that `meshgen build` wrote", dir.display());
     }
     let mut paths = Vec::new();
     walk(dir, "", &mut paths)?;
-    // In path order (component by component), compared as strings: sorting 77,000
-    // `PathBuf`s by their components was a noticeable part of a diff.
-    paths.sort_unstable_by(|(a, _), (b, _)| a.split('/').cmp(b.split('/')));
-    // Per-object layouts mean tens of thousands of small files: reading them is most of the
-    // work, so both cores share it.
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
-    let share = paths.len().div_ceil(threads).max(64);
-    let known = &known;
-    let chunks: Vec<Result<Vec<Read>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = paths
-            .chunks(share)
-            .map(|chunk| {
-                s.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|(rel, p)| {
-                            if known(rel, p) {
-                                return Ok((rel.clone(), None));
-                            }
-                            let text = std::fs::read_to_string(p)
-                                .with_context(|| format!("failed to read `{}`", p.display()))?;
-                            Ok((rel.clone(), Some(text)))
-                        })
-                        .collect()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| bail!("a reading thread panicked"))).collect()
-    });
-    let mut rendered = Rendered { files: Vec::with_capacity(paths.len()), known: Vec::new() };
-    for c in chunks {
-        for (rel, text) in c? {
+    let recorded = &recorded;
+    let files = in_parallel(paths, |(rel, path)| {
+        let recorded = recorded(&rel, &path);
+        Ok(Listed { rel, path, recorded })
+    })?;
+    Ok(Listing { files })
+}
+
+impl Listing {
+    /// Whether a record vouches for any file.
+    pub fn has_records(&self) -> bool {
+        self.files.iter().any(|f| f.recorded.is_some())
+    }
+
+    /// Reads every file except those `known(relative path, recorded hash)` vouches for,
+    /// which are listed in [`Rendered::known`] instead.
+    pub fn read_unless(self, known: impl Fn(&str, Option<u64>) -> bool + Sync) -> Result<Rendered> {
+        let known = &known;
+        let read = in_parallel(self.files, |f| {
+            if known(&f.rel, f.recorded) {
+                return Ok((f.rel, None));
+            }
+            let text =
+                std::fs::read_to_string(&f.path).with_context(|| format!("failed to read `{}`", f.path.display()))?;
+            Ok((f.rel, Some(text)))
+        })?;
+        let mut rendered = Rendered { files: Vec::with_capacity(read.len()), known: Vec::new() };
+        for (rel, text) in read {
             match text {
                 Some(text) => rendered.files.push((rel, text)),
                 None => rendered.known.push(rel),
             }
         }
+        Ok(rendered)
     }
-    Ok(rendered)
 }
 
-/// A file's relative path and text (`None`: known, not read).
-type Read = (String, Option<String>);
+/// `f` over `items` on the machine's cores (up to 4), results in order: per-object layouts
+/// mean tens of thousands of small files, and their system calls are most of the work.
+fn in_parallel<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> Result<R> + Sync) -> Result<Vec<R>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+    let share = items.len().div_ceil(threads).max(64);
+    let f = &f;
+    let mut chunks = Vec::new();
+    let mut items = items.into_iter();
+    loop {
+        let chunk: Vec<T> = items.by_ref().take(share).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        chunks.push(chunk);
+    }
+    let done: Vec<Result<Vec<R>>> = std::thread::scope(|s| {
+        let handles: Vec<_> =
+            chunks.into_iter().map(|chunk| s.spawn(move || chunk.into_iter().map(f).collect())).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| bail!("a reading thread panicked"))).collect()
+    });
+    let mut out = Vec::new();
+    for d in done {
+        out.extend(d?);
+    }
+    Ok(out)
+}
 
 /// Collects the YAML files below `dir` (whose path relative to the root is `rel`, `/`-separated)
-/// with their relative paths.
+/// with their relative paths, in path order: each directory's entries sorted by name, a
+/// directory's files where its name sorts (component order, as `Path` compares).
 fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, PathBuf)>) -> Result<()> {
+    let mut entries = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("failed to read `{}`", dir.display()))? {
         let entry = entry.with_context(|| format!("failed to read `{}`", dir.display()))?;
-        let path = entry.path();
-        let ty = entry.file_type()?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let child = if rel.is_empty() { name.to_string() } else { format!("{rel}/{name}") };
-        if ty.is_dir() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        entries.push((name, entry.path(), entry.file_type()?.is_dir()));
+    }
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (name, path, is_dir) in entries {
+        let child = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+        if is_dir {
             walk(&path, &child, out)?;
-        } else if (name.ends_with(".yaml") || name.ends_with(".yml")) && !BOOKKEEPING.contains(&name.as_ref()) {
+        } else if (name.ends_with(".yaml") || name.ends_with(".yml")) && !BOOKKEEPING.contains(&name.as_str()) {
             out.push((child, path));
         }
     }

@@ -125,11 +125,6 @@ impl Index {
         Index { entries, written: meta.modified().ok() }
     }
 
-    /// Whether nothing is recorded.
-    pub(super) fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// The recorded hash of `rel`, if its metadata says it is the file recorded and it did
     /// not change at or after the moment the cache was written.
     pub(super) fn known(&self, rel: &str, meta: &std::fs::Metadata) -> Option<u64> {

@@ -296,17 +296,16 @@ impl Recorded {
         Recorded(index::Index::load(out))
     }
 
-    /// Whether nothing is recorded.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+    /// The recorded content hash of the file `rel` (at `path`), if it is unchanged since it
+    /// was recorded. Takes one `stat`, no read.
+    pub fn hash_of(&self, rel: &str, path: &Path) -> Option<u64> {
+        std::fs::symlink_metadata(path).ok().and_then(|m| self.0.known(rel, &m))
     }
 
-    /// Whether the file `rel` (at `path`), unchanged since it was recorded, is the file that
-    /// the per-object layout writes for a manifest of text `text`: meshgen's header, then
-    /// the text. Takes one `stat`, no read.
-    pub fn holds_object(&self, rel: &str, path: &Path, text: &str) -> bool {
-        std::fs::symlink_metadata(path).ok().and_then(|m| self.0.known(rel, &m))
-            == Some(index::hash_parts(&[HEADER, text]))
+    /// The content hash of the file that the per-object layout writes for a manifest of text
+    /// `text` (meshgen's header, then the text), comparable with [`Recorded::hash_of`].
+    pub fn object_file_hash(text: &str) -> u64 {
+        index::hash_parts(&[HEADER, text])
     }
 }
 
