@@ -271,7 +271,7 @@ pub fn write(out: &Path, plan: &Plan) -> Result<Report> {
     let removed: Vec<&str> = drift.iter().filter(|d| matches!(d, Drift::Stale(_))).map(Drift::path).collect();
     let report = Report { written: changed.len(), removed: removed.len(), unchanged: plan.files.len() - changed.len() };
     // Small outputs are read back in no time: only large ones are worth a cache entry.
-    let worth_caching = plan.files.len() >= index::MIN_FILES;
+    let worth_caching = index::worth_caching(&plan.files);
     if drift.is_empty() {
         if !existing.cached && worth_caching {
             index::Index::save(out, &plan.files);
