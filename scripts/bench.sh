@@ -67,14 +67,21 @@ load_start=$(cut -d' ' -f1 /proc/loadavg)
 results="$work/results.tsv"
 : >"$results"
 
-# measure OUT CMD...: runs CMD and writes "wall_seconds max_rss_kb" to OUT. The command's own
+# measure OUT CMD...: runs CMD and writes "wall_seconds max_rss_kb cpu_seconds" to OUT (cpu:
+# user plus system time, which other tenants of a shared machine disturb less than the wall
+# clock). The command's own
 # stdout and stderr are the caller's redirections.
 if [[ -x /usr/bin/time ]] && /usr/bin/time -f "%e" true 2>/dev/null >/dev/null; then
     timer="GNU time"
     measure() {
         local out="$1"
         shift
-        /usr/bin/time -f "%e %M" -o "$out" -- "$@"
+        local rc=0 last
+        /usr/bin/time -f "%e %M %U %S" -o "$out" -- "$@" || rc=$?
+        # A failing command makes GNU time add a line before the numbers; keep the numbers.
+        last=$(tail -1 "$out")
+        awk '{printf "%s %s %.2f\n", $1, $2, $3 + $4}' <<<"$last" >"$out"
+        return "$rc"
     }
 else
     timer="python3 getrusage"
@@ -86,9 +93,10 @@ start = time.perf_counter()
 rc = subprocess.call(cmd)
 wall = time.perf_counter() - start
 # ru_maxrss of waited-for children is in KB on Linux; this process has one child.
-rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+rss, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 with open(out, "w") as f:
-    f.write(f"{wall:.3f} {rss}\n")
+    f.write(f"{wall:.3f} {rss} {cpu:.2f}\n")
 sys.exit(rc)
 EOF
     }
@@ -104,7 +112,7 @@ median() {
 run() {
     local n="$1" mode="$2" prepare="$3"
     shift 3
-    local walls=() rsss=() i m rss
+    local walls=() rsss=() cpus=() i m rss cpu
     for ((i = 0; i < runs; i++)); do
         eval "$prepare"
         # Start from a quiet disk: otherwise the write-back of the previous run's files (77,000
@@ -115,15 +123,17 @@ run() {
             cat "$work/stderr" >&2
             exit 1
         fi
-        read -r m rss <"$work/time"
+        read -r m rss cpu <"$work/time"
         walls+=("$m")
         rsss+=("$rss")
+        cpus+=("$cpu")
     done
-    local wall_med rss_med
+    local wall_med rss_med cpu_med
     wall_med=$(printf '%s\n' "${walls[@]}" | median)
     rss_med=$(printf '%s\n' "${rsss[@]}" | median)
-    printf '%s\t%s\t%s\t%s\t%s\n' "$n" "$mode" "$wall_med" "$rss_med" "${walls[*]}" >>"$results"
-    printf '  %-28s %7.2f s %8.1f MB   (runs: %s)\n' "$mode" "$wall_med" "$(awk -v k="$rss_med" 'BEGIN {print k / 1024}')" "${walls[*]}" >&2
+    cpu_med=$(printf '%s\n' "${cpus[@]}" | median)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$mode" "$wall_med" "$rss_med" "${walls[*]}" "$cpu_med" >>"$results"
+    printf '  %-28s %7.2f s %8.1f MB %7.2f s cpu   (runs: %s)\n' "$mode" "$wall_med" "$(awk -v k="$rss_med" 'BEGIN {print k / 1024}')" "$cpu_med" "${walls[*]}" >&2
 }
 
 declare -A manifests entities
@@ -192,10 +202,10 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 echo
 echo "meshgen $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores ($cpu), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), timer: $timer, median of $runs runs, load average $load_start at start and $(cut -d' ' -f1 /proc/loadavg) at end"
 echo
-echo "| services | entities | manifests | mode | wall s | peak RSS MB |"
-echo "|---:|---:|---:|---|---:|---:|"
-while IFS=$'\t' read -r n mode wall rss _; do
-    printf '| %s | %s | %s | %s | %.2f | %.0f |\n' "$n" "${entities[$n]}" "${manifests[$n]}" "$mode" "$wall" "$(awk -v k="$rss" 'BEGIN {print k / 1024}')"
+echo "| services | entities | manifests | mode | wall s | cpu s | peak RSS MB |"
+echo "|---:|---:|---:|---|---:|---:|---:|"
+while IFS=$'\t' read -r n mode wall rss _ cpu; do
+    printf '| %s | %s | %s | %s | %.2f | %.2f | %.0f |\n' "$n" "${entities[$n]}" "${manifests[$n]}" "$mode" "$wall" "$cpu" "$(awk -v k="$rss" 'BEGIN {print k / 1024}')"
 done <"$results"
 
 # Ratio of each mode's time between consecutive sizes (linear: 10x the input, <= 11x the time).
@@ -215,13 +225,14 @@ if (($# > 1)); then
     echo "$rule"
     awk -F'\t' -v sizes="$sizes" '
         BEGIN { k = split(sizes, s, " ") }
-        { wall[$1, $2] = $3; if (!($2 in seen)) { seen[$2] = 1; order[++m] = $2 } }
+        { wall[$1, $2] = $3; cpu[$1, $2] = $6; if (!($2 in seen)) { seen[$2] = 1; order[++m] = $2 } }
         END {
             for (i = 1; i <= m; i++) {
                 line = "| " order[i] " |"
                 for (j = 2; j <= k; j++) {
                     a = wall[s[j - 1], order[i]]; b = wall[s[j], order[i]]
-                    line = line sprintf(" %s |", a > 0 ? sprintf("%.1fx (input %.0fx)", b / a, s[j] / s[j - 1]) : "n/a")
+                    ca = cpu[s[j - 1], order[i]]; cb = cpu[s[j], order[i]]
+                    line = line sprintf(" %s |", a > 0 ? sprintf("%.1fx (cpu %s, input %.0fx)", b / a, ca > 0 ? sprintf("%.1fx", cb / ca) : "n/a", s[j] / s[j - 1]) : "n/a")
                 }
                 print line
             }
