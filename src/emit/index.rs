@@ -134,6 +134,11 @@ impl Index {
         Index { entries, written: meta.modified().ok() }
     }
 
+    /// Whether `rel` has an entry.
+    pub(super) fn records(&self, rel: &str) -> bool {
+        self.entries.contains_key(rel)
+    }
+
     /// The recorded hash of `rel`, if its metadata says it is the file recorded and it did
     /// not change at or after the moment the cache was written.
     pub(super) fn known(&self, rel: &str, meta: &std::fs::Metadata) -> Option<u64> {

@@ -299,6 +299,10 @@ impl Recorded {
     /// The recorded content hash of the file `rel` (at `path`), if it is unchanged since it
     /// was recorded. Takes one `stat`, no read.
     pub fn hash_of(&self, rel: &str, path: &Path) -> Option<u64> {
+        // No `stat` for files the cache never recorded (every file, without a cache).
+        if !self.0.records(rel) {
+            return None;
+        }
         std::fs::symlink_metadata(path).ok().and_then(|m| self.0.known(rel, &m))
     }
 

@@ -551,15 +551,7 @@ enum Built {
 /// trees are dropped when the file is done.
 fn read_file(project: &Project, overlays: &Overlays, source: &Source, diags: &mut Diagnostics) -> Vec<Read> {
     let docs = crate::load::parse_documents(&source.text, &source.name, diags);
-    // Sized up front: a `Read` holds a whole entity (over a kilobyte), and growing the vector
-    // by doubling copied them and touched fresh memory for every file.
-    let entities = docs
-        .iter()
-        .flat_map(|d| {
-            ["services", "externals"].map(|k| d.get(k).and_then(serde_yaml::Value::as_mapping).map_or(0, |m| m.len()))
-        })
-        .sum();
-    let mut out = Vec::with_capacity(entities);
+    let mut out = Vec::new();
     for (i, doc) in docs.iter().enumerate() {
         if doc.is_null() {
             continue;
