@@ -29,8 +29,8 @@ pub use templates::Templates;
 pub struct Manifest {
     /// Kind.
     pub kind: Kind,
-    /// apiVersion.
-    pub api_version: String,
+    /// apiVersion (one of a few constants: not allocated per manifest).
+    pub api_version: &'static str,
     /// metadata.namespace.
     pub namespace: String,
     /// metadata.name.
@@ -132,14 +132,7 @@ fn render_one(mut o: Object, templates: &Templates, api: crate::model::ApiVersio
             )
         })?;
     }
-    Ok(Manifest {
-        kind: o.kind,
-        api_version: api.to_string(),
-        namespace: o.namespace.clone(),
-        name: o.name.clone(),
-        entity: o.entity.clone(),
-        text,
-    })
+    Ok(Manifest { kind: o.kind, api_version: api, namespace: o.namespace, name: o.name, entity: o.entity, text })
 }
 
 /// Checks that a rendered document is exactly one mapping with the expected identity.
