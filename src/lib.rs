@@ -33,5 +33,6 @@ pub mod emit;
 pub mod graph;
 pub mod load;
 pub mod model;
+mod par;
 pub mod render;
 pub mod synth;

@@ -74,9 +74,8 @@ pub fn list(dir: &Path, recorded: impl Fn(&str, &Path) -> Option<u64> + Sync) ->
     let mut paths = Vec::new();
     walk(dir, "", &mut paths)?;
     let recorded = &recorded;
-    let files = in_parallel(paths, |(rel, path)| {
-        let recorded = recorded(&rel, &path);
-        Ok(Listed { rel, path, recorded })
+    let files = crate::par::map(&paths, |(rel, path)| {
+        Ok(Listed { rel: rel.clone(), path: path.clone(), recorded: recorded(rel, path) })
     })?;
     Ok(Listing { files })
 }
@@ -91,13 +90,13 @@ impl Listing {
     /// which are listed in [`Rendered::known`] instead.
     pub fn read_unless(self, known: impl Fn(&str, Option<u64>) -> bool + Sync) -> Result<Rendered> {
         let known = &known;
-        let read = in_parallel(self.files, |f| {
+        let read = crate::par::map(&self.files, |f| {
             if known(&f.rel, f.recorded) {
-                return Ok((f.rel, None));
+                return Ok((f.rel.clone(), None));
             }
             let text =
                 std::fs::read_to_string(&f.path).with_context(|| format!("failed to read `{}`", f.path.display()))?;
-            Ok((f.rel, Some(text)))
+            Ok((f.rel.clone(), Some(text)))
         })?;
         let mut rendered = Rendered { files: Vec::with_capacity(read.len()), known: Vec::new() };
         for (rel, text) in read {
@@ -108,33 +107,6 @@ impl Listing {
         }
         Ok(rendered)
     }
-}
-
-/// `f` over `items` on the machine's cores (up to 4), results in order: per-object layouts
-/// mean tens of thousands of small files, and their system calls are most of the work.
-fn in_parallel<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> Result<R> + Sync) -> Result<Vec<R>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
-    let share = items.len().div_ceil(threads).max(64);
-    let f = &f;
-    let mut chunks = Vec::new();
-    let mut items = items.into_iter();
-    loop {
-        let chunk: Vec<T> = items.by_ref().take(share).collect();
-        if chunk.is_empty() {
-            break;
-        }
-        chunks.push(chunk);
-    }
-    let done: Vec<Result<Vec<R>>> = std::thread::scope(|s| {
-        let handles: Vec<_> =
-            chunks.into_iter().map(|chunk| s.spawn(move || chunk.into_iter().map(f).collect())).collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| bail!("a reading thread panicked"))).collect()
-    });
-    let mut out = Vec::new();
-    for d in done {
-        out.extend(d?);
-    }
-    Ok(out)
 }
 
 /// Collects the YAML files below `dir` (whose path relative to the root is `rel`, `/`-separated)

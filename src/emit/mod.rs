@@ -169,27 +169,15 @@ fn scan(out: &Path) -> Result<Existing> {
         }
     }
     let cache = index::Index::load(out);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    let share = files.len().div_ceil(threads).max(256);
-    let looked: Vec<Result<Vec<Looked>>> = std::thread::scope(|s| {
-        let cache = &cache;
-        let handles: Vec<_> = files
-            .chunks(share)
-            .map(|chunk| s.spawn(move || chunk.iter().map(|(rel, path)| look(cache, rel, path)).collect()))
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| bail!("a scanning thread panicked"))).collect()
-    });
-    for part in looked {
-        for (rel, known) in part? {
-            match known {
-                Some(k) => {
-                    existing.cached &= matches!(k, Known::Hash(_));
-                    existing.owned.insert(rel, k);
-                }
-                // Someone else's file: never in the cache, so no reason to rewrite it.
-                None => {
-                    existing.foreign.insert(rel);
-                }
+    for (rel, known) in crate::par::map(&files, |(rel, path)| look(&cache, rel, path))? {
+        match known {
+            Some(k) => {
+                existing.cached &= matches!(k, Known::Hash(_));
+                existing.owned.insert(rel, k);
+            }
+            // Someone else's file: never in the cache, so no reason to rewrite it.
+            None => {
+                existing.foreign.insert(rel);
             }
         }
     }
