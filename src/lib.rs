@@ -35,4 +35,5 @@ pub mod load;
 pub mod model;
 mod par;
 pub mod render;
+mod sort;
 pub mod synth;

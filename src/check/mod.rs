@@ -11,7 +11,9 @@
 mod policy;
 mod rules;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use foldhash::HashMap;
 
 use crate::diag::Diagnostics;
 use crate::graph::MeshGraph;

@@ -6,7 +6,9 @@
 //! the user hears about every such caller, and about workloads that policy leaves unscoped or
 //! cannot reach at all, before anything is applied.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use foldhash::{HashMap, HashMapExt};
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::graph::{MeshGraph, NodeKind};
@@ -78,7 +80,7 @@ pub(super) fn coverage(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnosti
             continue;
         }
         let mut allowed = !s.authorization.is_empty();
-        for (consumer, dep) in graph.consumer_edges(&s.name) {
+        for (consumer, dep) in graph.consumer_edges(inv, &s.name) {
             let Some(c) = consumer.service(inv) else {
                 continue;
             };

@@ -1,7 +1,10 @@
 //! The cross-entity rules. Each takes the inventory (and the graph where visibility or
 //! consumers matter) and reports through `diags`; none compares every pair of entities.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+
+use foldhash::{HashMap, HashMapExt};
 
 use super::{OverlapIndex, Visibility};
 use crate::diag::{Diagnostic, Diagnostics, Origin};
@@ -13,9 +16,10 @@ type Visibilities<'a> = HashMap<&'a str, Visibility>;
 
 /// One entity's claim on a host.
 struct Claim<'a> {
+    host: &'a str,
     entity: &'a str,
     what: &'static str,
-    ports: Vec<u32>,
+    ports: &'a [crate::model::Port],
     vis: &'a Visibility,
     /// Where the claim is: the entity, a field of it, and an index in that field. Built into
     /// an [`Origin`] only for a finding (allocating one per claim cost more than the rule).
@@ -39,51 +43,57 @@ impl Claim<'_> {
 /// ports, one entity's endpoints, routes or settings silently disappear. An API's egress
 /// destination host counts as a claim too.
 pub(super) fn host_claims<'a>(inv: &'a Inventory, vis: &'a Visibilities<'a>, diags: &mut Diagnostics) {
-    let mut by_host: BTreeMap<&str, Vec<Claim<'_>>> = BTreeMap::new();
+    let mut claims: Vec<Claim<'a>> = Vec::with_capacity(inv.services.len() + inv.externals.len());
     for s in &inv.services {
-        by_host.entry(&s.host).or_default().push(Claim {
+        claims.push(Claim {
+            host: &s.host,
             entity: &s.name,
             what: if s.service_entry { "service" } else { "service (its Kubernetes Service)" },
-            ports: s.ports.iter().map(|p| p.number).collect(),
+            ports: &s.ports,
             vis: &vis[s.name.as_str()],
             at: (&s.origin, "host", None),
         });
     }
     for e in &inv.externals {
+        let v = &vis[e.name.as_str()];
         if let Some(Some(dest)) = &e.egress {
-            by_host.entry(dest).or_default().push(Claim {
+            let at = (&e.origin, "egress.destination", None);
+            claims.push(Claim {
+                host: dest,
                 entity: &e.name,
                 what: "external API (as its egress destination)",
-                ports: e.ports.iter().map(|p| p.number).collect(),
-                vis: &vis[e.name.as_str()],
-                at: (&e.origin, "egress.destination", None),
+                ports: &e.ports,
+                vis: v,
+                at,
             });
         }
         for (i, h) in e.hosts.iter().enumerate() {
-            by_host.entry(h).or_default().push(Claim {
-                entity: &e.name,
-                what: "external API",
-                ports: e.ports.iter().map(|p| p.number).collect(),
-                vis: &vis[e.name.as_str()],
-                at: (&e.origin, "hosts", Some(i)),
-            });
+            let at = (&e.origin, "hosts", Some(i));
+            claims.push(Claim { host: h, entity: &e.name, what: "external API", ports: &e.ports, vis: v, at });
         }
     }
-    for (host, claims) in by_host {
+    // Each host's first claim, and the later ones (no allocation for the usual single claim);
+    // hosts in any order, since which claim came first is decided within a host.
+    let mut by_host: HashMap<&str, (usize, Vec<usize>)> = HashMap::with_capacity(claims.len());
+    for (i, c) in claims.iter().enumerate() {
+        by_host.entry(c.host).and_modify(|(_, later)| later.push(i)).or_insert((i, Vec::new()));
+    }
+    for (first, later) in by_host.into_values().filter(|(_, later)| !later.is_empty()) {
         let mut seen = OverlapIndex::default();
-        for (j, later) in claims.iter().enumerate() {
-            let first = seen.first_overlapping(later.vis).map(|i| &claims[i]);
+        let group: Vec<&Claim<'_>> = std::iter::once(first).chain(later).map(|i| &claims[i]).collect();
+        for (j, later) in group.iter().enumerate() {
+            let first = seen.first_overlapping(later.vis).map(|i| group[i]);
             seen.insert(later.vis, j);
             let Some(first) = first else { continue };
-            let shared = match first.ports.iter().find(|p| later.ports.contains(p)) {
-                Some(p) => format!(" (both on port {p})"),
+            let shared = match first.ports.iter().find(|p| later.ports.iter().any(|q| q.number == p.number)) {
+                Some(p) => format!(" (both on port {})", p.number),
                 None => String::new(),
             };
             diags.push(
                 Diagnostic::error(
                     "host-conflict",
                     later.origin(),
-                    format!("host `{host}` is already claimed by {} `{}`{shared}", first.what, first.entity),
+                    format!("host `{}` is already claimed by {} `{}`{shared}", later.host, first.what, first.entity),
                 )
                 .related(first.origin(), "claimed here first")
                 .help("Istio keeps one of two ServiceEntries for a host and port, and merges no two VirtualServices for one host: declare the host once (one entity, several ports), or make their `exportTo` disjoint"),
@@ -199,23 +209,26 @@ pub(super) fn address_overlaps(inv: &Inventory, diags: &mut Diagnostics) {
 /// proxy to only one of them by address, so the other service's identity and labels do not
 /// apply to it.
 pub(super) fn shared_instance_addresses(inv: &Inventory, diags: &mut Diagnostics) {
-    let mut seen: HashMap<(Option<&str>, &str), (&str, &Origin)> = HashMap::new();
+    let vms = inv.services.iter().map(|s| s.vms.len()).sum();
+    let mut seen: HashMap<(Option<&str>, &str), (&str, &Origin)> = HashMap::with_capacity(vms);
     for s in &inv.services {
         for vm in &s.vms {
-            let key = (vm.network.as_deref(), vm.address.as_str());
-            match seen.get(&key) {
-                Some((other, at)) if *other != s.name => diags.push(
-                    Diagnostic::warning(
-                        "duplicate-instance-address",
-                        vm.origin.child("address"),
-                        format!("VM `{}` is also an instance of service `{other}`", vm.address),
-                    )
-                    .related(at.child("address"), "declared here too")
-                    .help("istiod matches a VM's proxy to one WorkloadEntry by address; run one service per VM, or put the VMs on different networks if they really are different machines"),
-                ),
-                Some(_) => {}
-                None => {
-                    seen.insert(key, (&s.name, &vm.origin));
+            match seen.entry((vm.network.as_deref(), vm.address.as_str())) {
+                Entry::Occupied(o) if o.get().0 != s.name => {
+                    let (other, at) = o.get();
+                    diags.push(
+                        Diagnostic::warning(
+                            "duplicate-instance-address",
+                            vm.origin.child("address"),
+                            format!("VM `{}` is also an instance of service `{other}`", vm.address),
+                        )
+                        .related(at.child("address"), "declared here too")
+                        .help("istiod matches a VM's proxy to one WorkloadEntry by address; run one service per VM, or put the VMs on different networks if they really are different machines"),
+                    );
+                }
+                Entry::Occupied(_) => {}
+                Entry::Vacant(v) => {
+                    v.insert((&s.name, &vm.origin));
                 }
             }
         }
@@ -309,17 +322,18 @@ pub(super) fn tcp_port_clashes<'a>(inv: &'a Inventory, vis: &'a Visibilities<'a>
 pub(super) fn dependency_visibility(inv: &Inventory, vis: &Visibilities<'_>, diags: &mut Diagnostics) {
     // A pods-only service without a ServiceEntry is reached through its Kubernetes Service,
     // which exportTo does not hide.
-    let targets: HashMap<&str, &Origin> = inv
+    let targets: HashMap<&str, (&Origin, &Visibility)> = inv
         .services
         .iter()
         .filter(|s| s.service_entry)
         .map(|s| (s.name.as_str(), &s.origin))
         .chain(inv.externals.iter().map(|e| (e.name.as_str(), &e.origin)))
+        .map(|(name, at)| (name, (at, &vis[name])))
         .collect();
     for s in &inv.services {
         for dep in &s.depends_on {
-            let Some(at) = targets.get(dep.target.as_str()) else { continue };
-            if !vis[dep.target.as_str()].includes(&s.namespace) {
+            let Some((at, target_vis)) = targets.get(dep.target.as_str()) else { continue };
+            if !target_vis.includes(&s.namespace) {
                 diags.push(
                     Diagnostic::error(
                         "dependency-not-visible",
@@ -368,7 +382,7 @@ pub(super) fn subsets_and_splits(inv: &Inventory, diags: &mut Diagnostics) {
         // known completely.
         if s.pods.is_none() {
             for sub in &s.subsets {
-                let selects = s.vms.iter().any(|vm| sub.labels.iter().all(|(k, v)| vm.labels.get(k) == Some(v)));
+                let selects = s.vms.iter().any(|vm| sub.labels.is_subset_of(&vm.labels));
                 if !selects {
                     diags.push(
                         Diagnostic::warning(

@@ -21,9 +21,9 @@ pub(super) fn run(args: &BuildArgs, color: bool) -> Result<u8> {
         return Ok(EXIT_FINDINGS);
     };
     if args.stdout {
-        let stdout = std::io::stdout();
-        let mut lock = stdout.lock();
-        emit::to_writer(&manifests, &mut lock).context("failed to write to stdout")?;
+        // Stdout is line-buffered: unbuffered, each manifest was a system call of its own.
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        emit::to_writer(&manifests, &mut out).context("failed to write to stdout")?;
         exit_without_freeing((c, manifests));
         return Ok(0);
     }

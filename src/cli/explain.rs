@@ -167,12 +167,15 @@ fn entity_text(node: &Node, inv: &Inventory, graph: &MeshGraph, rows: &[Row<'_>]
     out.push_str(&format!("  declared at  {}\n", lines.at(&node.origin.clone().key())));
     out.push_str(&format!("  hosts        {}\n", hosts.join(", ")));
     let calls: Vec<(&str, String)> = graph
-        .edges()
+        .edges(inv)
         .filter(|(from, _, _)| from.name == node.name)
         .map(|(_, to, dep)| (to.name.as_str(), lines.at(&dep.origin)))
         .collect();
-    let callers: Vec<(&str, String)> =
-        graph.consumer_edges(&node.name).into_iter().map(|(c, dep)| (c.name.as_str(), lines.at(&dep.origin))).collect();
+    let callers: Vec<(&str, String)> = graph
+        .consumer_edges(inv, &node.name)
+        .into_iter()
+        .map(|(c, dep)| (c.name.as_str(), lines.at(&dep.origin)))
+        .collect();
     for (label, list) in [("calls", calls), ("called by", callers)] {
         if list.is_empty() {
             out.push_str(&format!("  {label:<11}  nothing\n"));

@@ -85,7 +85,7 @@ pub fn view(inv: &Inventory, graph: &MeshGraph, selection: &Selection) -> Result
             let core: BTreeSet<&str> =
                 graph.nodes().filter(|n| set.contains(&n.namespace)).map(|n| n.name.as_str()).collect();
             let mut shown = core.clone();
-            for (from, to, _) in graph.edges() {
+            for (from, to, _) in graph.edges(inv) {
                 if core.contains(from.name.as_str()) || core.contains(to.name.as_str()) {
                     shown.insert(&from.name);
                     shown.insert(&to.name);
@@ -138,7 +138,7 @@ pub fn view(inv: &Inventory, graph: &MeshGraph, selection: &Selection) -> Result
         .collect();
     nodes.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     let mut edges: Vec<ViewEdge> = graph
-        .edges()
+        .edges(inv)
         .filter(|(f, t, _)| shown.contains(f.name.as_str()) && shown.contains(t.name.as_str()))
         .filter(|(f, t, _)| core.contains(f.name.as_str()) || core.contains(t.name.as_str()))
         .map(|(f, t, dep)| {

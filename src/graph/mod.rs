@@ -9,7 +9,9 @@
 
 pub mod export;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use foldhash::HashMap;
 
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -61,10 +63,12 @@ impl Node {
     }
 }
 
-/// The dependency graph of an inventory.
+/// The dependency graph of an inventory. An edge holds the position of its dependency in
+/// the consumer's `dependsOn` (copying 500,000 dependencies into the graph cost more than
+/// the rest of building it); the methods that return dependencies take that inventory.
 #[derive(Debug, Default)]
 pub struct MeshGraph {
-    graph: DiGraph<Node, Dependency>,
+    graph: DiGraph<Node, usize>,
     index: HashMap<String, NodeIndex>,
 }
 
@@ -84,13 +88,20 @@ impl MeshGraph {
         v
     }
 
-    /// The consumers of `name` with the dependency each declared on it, sorted by consumer.
-    pub fn consumer_edges(&self, name: &str) -> Vec<(&Node, &Dependency)> {
+    /// The dependency an edge stands for, in the inventory the graph was built from.
+    fn dependency<'a>(&self, inv: &'a Inventory, e: petgraph::graph::EdgeReference<'_, usize>) -> &'a Dependency {
+        let consumer = &self.graph[e.source()];
+        &inv.services[consumer.entity].depends_on[*e.weight()]
+    }
+
+    /// The consumers of `name` with the dependency each declared on it, sorted by consumer;
+    /// `inv` is the inventory the graph was built from.
+    pub fn consumer_edges<'a>(&'a self, inv: &'a Inventory, name: &str) -> Vec<(&'a Node, &'a Dependency)> {
         let Some(&i) = self.index.get(name) else { return Vec::new() };
         let mut v: Vec<(&Node, &Dependency)> = self
             .graph
             .edges_directed(i, petgraph::Direction::Incoming)
-            .map(|e| (&self.graph[e.source()], e.weight()))
+            .map(|e| (&self.graph[e.source()], self.dependency(inv, e)))
             .collect();
         v.sort_by(|a, b| a.0.name.cmp(&b.0.name));
         v
@@ -101,9 +112,12 @@ impl MeshGraph {
         self.graph.node_weights()
     }
 
-    /// Every edge as (consumer, target, dependency), in declaration order.
-    pub fn edges(&self) -> impl Iterator<Item = (&Node, &Node, &Dependency)> {
-        self.graph.edge_references().map(|e| (&self.graph[e.source()], &self.graph[e.target()], e.weight()))
+    /// Every edge as (consumer, target, dependency), in declaration order; `inv` is the
+    /// inventory the graph was built from.
+    pub fn edges<'a>(&'a self, inv: &'a Inventory) -> impl Iterator<Item = (&'a Node, &'a Node, &'a Dependency)> {
+        self.graph
+            .edge_references()
+            .map(move |e| (&self.graph[e.source()], &self.graph[e.target()], self.dependency(inv, e)))
     }
 
     /// The namespaces of `name`'s consumers, sorted.
@@ -204,7 +218,7 @@ pub fn build(inv: &Inventory, diags: &mut Diagnostics) -> MeshGraph {
     names.sort_unstable();
     for (from, deps) in edges {
         let mut seen = BTreeSet::new();
-        for dep in deps {
+        for (k, dep) in deps.iter().enumerate() {
             match g.index.get(&dep.target) {
                 // Declared but invalid: its own errors are already reported.
                 None if inv.invalid.contains(&dep.target) => {}
@@ -240,7 +254,7 @@ pub fn build(inv: &Inventory, diags: &mut Diagnostics) -> MeshGraph {
                         );
                         continue;
                     }
-                    g.graph.add_edge(from, to, dep.clone());
+                    g.graph.add_edge(from, to, k);
                 }
             }
         }

@@ -7,6 +7,7 @@
 //! ever see valid entities.
 
 mod external;
+pub mod labels;
 pub mod names;
 pub mod overlay;
 pub mod project;
@@ -16,7 +17,7 @@ pub mod traffic;
 pub mod validate;
 pub mod vips;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -302,7 +303,7 @@ pub struct Service {
     /// ServiceEntry resolution.
     pub resolution: Resolution,
     /// WorkloadGroup request, with its optional probe.
-    pub workload_group: Option<Option<Probe>>,
+    pub workload_group: Option<Option<Box<Probe>>>,
     /// Traffic policy, defaults merged in.
     pub traffic: Traffic,
     /// Routing rules.
@@ -644,7 +645,7 @@ pub fn build_with(project: &Project, sources: &[Source], overlays: &Overlays, di
     let mut services = Vec::with_capacity(entities);
     let mut externals = Vec::new();
     // name → origin of the first declaration, to report duplicates with both places.
-    let mut seen: BTreeMap<String, Origin> = BTreeMap::new();
+    let mut seen: HashMap<String, Origin> = HashMap::with_capacity(entities);
     let mut invalid = BTreeSet::new();
     let mut disabled = BTreeSet::new();
     let mut suppressed = Vec::new();
@@ -694,8 +695,11 @@ pub fn build_with(project: &Project, sources: &[Source], overlays: &Overlays, di
             ),
         ));
     }
-    services.sort_by(|a: &Service, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    externals.sort_by(|a: &External, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    // Through a permutation: an entity is over a kilobyte (see `crate::sort`).
+    let order = crate::sort::permutation(&services, |s| (&s.namespace, &s.name));
+    crate::sort::apply(&mut services, &order);
+    let order = crate::sort::permutation(&externals, |e| (&e.namespace, &e.name));
+    crate::sort::apply(&mut externals, &order);
     // A disabled entity is absent from this build, and so are the calls to it: the callers
     // are built as if they did not list it (docs/environments.md).
     if !disabled.is_empty() {

@@ -311,7 +311,7 @@ struct RawIstio {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawEgressGateway {
-    selector: Option<BTreeMap<String, String>>,
+    selector: Option<Labels>,
     host: Option<String>,
     namespace: Option<String>,
 }
@@ -499,7 +499,7 @@ fn parse_doc(source: &Source, doc: &serde_yaml::Value, layers: &[LayerRef], diag
     let egress_gateway = EgressGateway {
         selector: gw
             .and_then(|g| g.selector.clone())
-            .unwrap_or_else(|| BTreeMap::from([("istio".to_string(), "egressgateway".to_string())])),
+            .unwrap_or_else(|| Labels::from([("istio".to_string(), "egressgateway".to_string())])),
         host: gw_host,
         namespace: gw_namespace,
     };

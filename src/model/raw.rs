@@ -15,8 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::traffic::{Fault, Retries, Traffic};
 
-/// Labels as written (`key: value`), kept sorted for deterministic output.
-pub type Labels = BTreeMap<String, String>;
+pub use super::labels::Labels;
 
 /// One inventory document: entities grouped by kind, with an optional default namespace.
 #[derive(Debug, Deserialize)]

@@ -48,7 +48,7 @@ pub(super) fn build(
         .pods
         .clone()
         .or_else(|| raw.labels.clone())
-        .unwrap_or_else(|| BTreeMap::from([("app".to_string(), name.to_string())]));
+        .unwrap_or_else(|| Labels::from([("app".to_string(), name.to_string())]));
     if let Some(net) = &raw.network {
         cx.network(net, &origin.child("network"));
     }
@@ -99,7 +99,7 @@ pub(super) fn build(
         if let Some(p) = &wg.probe {
             probe(&mut cx, p, &origin.child("workloadGroup").child("probe"));
         }
-        wg.probe.clone()
+        wg.probe.clone().map(Box::new)
     });
     if workload_group.is_some() && raw.vms.is_none() && raw.pods.is_some() {
         cx.error(
@@ -358,7 +358,7 @@ fn subsets(cx: &mut Checker<'_>, raw: &RawService, vms: &[Workload], origin: &Or
         if let Some(v) = vm.labels.get("version") {
             let name = names::slug(v);
             if names::port_name(&name).is_ok() {
-                out.insert(name, BTreeMap::from([("version".to_string(), v.clone())]));
+                out.insert(name, Labels::from([("version".to_string(), v.clone())]));
             }
         }
     }

@@ -488,11 +488,11 @@ impl<'a> Checker<'a> {
                 );
             }
         }
-        if let Some(ShortOr(lb)) = &t.load_balancer {
+        if let Some(ShortOr(lb)) = t.load_balancer.as_deref() {
             self.load_balancer(
                 lb,
                 &origin.child("loadBalancer"),
-                t.outlier_detection.as_ref().is_some_and(|o| *o != Default::default()) || inherits_outlier,
+                t.outlier_detection.as_deref().is_some_and(|o| *o != Default::default()) || inherits_outlier,
             );
         }
     }

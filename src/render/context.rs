@@ -322,7 +322,7 @@ fn http_rule(svc: &Service, route: Option<&Route>, port: Option<u32>, add_port_m
         ("route", json!(dests)),
         ("timeout", json!(route.and_then(|r| r.timeout.clone()).or_else(|| t.timeout.clone()))),
         ("retries", non_empty(&retries)),
-        ("fault", non_empty(&route.and_then(|r| r.fault.clone()).or_else(|| t.fault.clone()))),
+        ("fault", non_empty(&route.and_then(|r| r.fault.as_ref()).or(t.fault.as_deref()))),
         ("mirror", mirror.map_or(Value::Null, |(s, _)| destination(&svc.host, s.as_deref(), port))),
         ("mirrorPercentage", mirror.and_then(|(_, p)| *p).map_or(Value::Null, |p| json!({"value": p}))),
         ("rewrite", non_empty(&route.and_then(|r| r.rewrite.clone()))),

@@ -102,7 +102,8 @@ pub fn render(
 ) -> Result<Vec<Manifest>> {
     let api = inv.project.api_version;
     let mut out = per_object(inv, graph, context::objects_in, |o| render_one(o, templates, api))?;
-    out.sort_by(|a, b| (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name)));
+    let order = crate::sort::permutation(&out, |m| (&m.namespace, m.kind, &m.name));
+    crate::sort::apply(&mut out, &order);
     check_collisions(
         inv,
         out.iter().map(|m| (m.kind, m.namespace.as_str(), m.name.as_str(), m.entity.as_str())),

@@ -70,7 +70,7 @@ pub(super) fn authorization_policy(inv: &Inventory, graph: &MeshGraph, svc: &Ser
     let td = &inv.project.trust_domain;
     // Principals by the workload ports they may reach (`None`: every port).
     let mut by_ports: BTreeMap<Option<BTreeSet<u32>>, BTreeSet<String>> = BTreeMap::new();
-    for (consumer, dep) in graph.consumer_edges(&svc.name) {
+    for (consumer, dep) in graph.consumer_edges(inv, &svc.name) {
         let Some(principals) = consumer.service(inv).and_then(|c| c.principals(td)) else { continue };
         let ports = dep.ports.as_deref().map(|names| svc.workload_ports(Some(names)));
         by_ports.entry(ports).or_default().extend(principals);
