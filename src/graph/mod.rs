@@ -214,8 +214,8 @@ pub fn build(inv: &Inventory, diags: &mut Diagnostics) -> MeshGraph {
         g.index.insert(name.clone(), i);
         edges.push((i, deps));
     }
-    let mut names: Vec<&str> = g.index.keys().map(String::as_str).collect();
-    names.sort_unstable();
+    // The names a misspelt target is compared with; gathered at the first one.
+    let mut names: Option<Vec<&str>> = None;
     for (from, deps) in edges {
         let mut seen = BTreeSet::new();
         for (k, dep) in deps.iter().enumerate() {
@@ -232,7 +232,11 @@ pub fn build(inv: &Inventory, diags: &mut Diagnostics) -> MeshGraph {
                             crate::model::validate::shown(&dep.target)
                         ),
                     )
-                    .maybe_help(hint(&dep.target, "services and externals", &names)),
+                    .maybe_help(hint(
+                        &dep.target,
+                        "services and externals",
+                        names.get_or_insert_with(|| g.index.keys().map(String::as_str).collect()),
+                    )),
                 ),
                 Some(&to) if to == from => diags.push(
                     Diagnostic::warning(

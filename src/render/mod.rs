@@ -46,9 +46,11 @@ pub struct Manifest {
 pub fn analyse(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) -> Result<()> {
     // Keeping only the identities: the contexts are never all alive.
     let identity = |o: Object| Ok((o.kind, o.namespace, o.name, o.entity));
-    let mut keys = per_object(inv, graph, context::identities_in, identity)?;
-    keys.sort();
-    check_collisions(inv, keys.iter().map(|(k, ns, n, e)| (*k, ns.as_str(), n.as_str(), e.as_str())), diags);
+    let keys = per_object(inv, graph, context::identities_in, identity)?;
+    // In the order of the output, so that the same object is "first" as in a build.
+    let order = crate::sort::by_group_then_name(&keys, |(k, ns, _, _)| (ns, *k), |(_, _, n, _)| n);
+    let keys = order.iter().map(|&i| &keys[i]);
+    check_collisions(inv, keys.map(|(k, ns, n, e)| (*k, ns.as_str(), n.as_str(), e.as_str())), diags);
     Ok(())
 }
 
@@ -102,7 +104,7 @@ pub fn render(
 ) -> Result<Vec<Manifest>> {
     let api = inv.project.api_version;
     let mut out = per_object(inv, graph, context::objects_in, |o| render_one(o, templates, api))?;
-    let order = crate::sort::permutation(&out, |m| (&m.namespace, m.kind, &m.name));
+    let order = crate::sort::by_group_then_name(&out, |m| (&m.namespace, m.kind), |m| &m.name);
     crate::sort::apply(&mut out, &order);
     check_collisions(
         inv,
