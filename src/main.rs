@@ -13,7 +13,9 @@ mod mi {
     use std::ffi::{c_int, c_long};
 
     /// The position of `mi_option_purge_delay` in mimalloc's `mi_option_t`, the same in its
-    /// versions 2 and 3 (the ones this is known to hold for, see [`known_version`]).
+    /// versions 2 and 3 (the ones this is known to hold for, see [`known_version`]); the
+    /// test below also checks the option's default, so a renumbering within a version
+    /// (Cargo.lock pins the bindings) would not go unnoticed.
     pub(super) const OPTION_PURGE_DELAY: c_int = 15;
 
     unsafe extern "C" {
@@ -35,11 +37,12 @@ mod mi {
 /// a delay (a second in mimalloc 3), and a large build frees, in one stage, memory the next
 /// stage wants back: at 100,000 services that was 36,000 page faults (and up to a second of
 /// system time) against 470 at 10,000 services, whose stages are shorter than the delay. A
-/// build is a short process whose peak is what it needs anyway. `MIMALLOC_PURGE_DELAY`, when
-/// set, wins.
+/// build is a short process whose peak is what it needs anyway. `MIMALLOC_PURGE_DELAY` (or
+/// its older name `MIMALLOC_RESET_DELAY`), when set, wins.
 #[cfg(feature = "mimalloc")]
 fn keep_freed_pages() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() && mi::known_version() {
+    let explicit = ["MIMALLOC_PURGE_DELAY", "MIMALLOC_RESET_DELAY"].iter().any(|v| std::env::var_os(v).is_some());
+    if !explicit && mi::known_version() {
         // SAFETY: setting an option of the allocator is allowed at any time, from any thread.
         unsafe { mi::mi_option_set(mi::OPTION_PURGE_DELAY, -1) };
     }
@@ -63,7 +66,8 @@ mod tests {
         let default = unsafe { mi::mi_option_get(mi::OPTION_PURGE_DELAY) };
         // mimalloc's default purge delay: 10 ms in version 2, 1,000 ms in version 3.
         assert!(matches!(default, 10 | 1000) || std::env::var_os("MIMALLOC_PURGE_DELAY").is_some(), "{default}");
-        keep_freed_pages();
+        // As `keep_freed_pages` does it (which leaves an explicit setting alone).
+        unsafe { mi::mi_option_set(mi::OPTION_PURGE_DELAY, -1) };
         assert_eq!(unsafe { mi::mi_option_get(mi::OPTION_PURGE_DELAY) }, -1);
     }
 }

@@ -42,6 +42,13 @@ pub(crate) fn by_group_then_name<'a, T, G: Ord + std::hash::Hash>(
 /// cycle of the permutation. `order` must be a permutation of `0..items.len()`.
 pub(crate) fn apply<T>(items: &mut [T], order: &[usize]) {
     assert_eq!(order.len(), items.len(), "a permutation names every item");
+    debug_assert!(
+        {
+            let mut seen = vec![false; order.len()];
+            order.iter().all(|&i| i < seen.len() && !std::mem::replace(&mut seen[i], true))
+        },
+        "not a permutation"
+    );
     let mut placed = vec![false; items.len()];
     for start in 0..items.len() {
         // Along a cycle, the item that started at `start` moves ahead of the swaps, and lands

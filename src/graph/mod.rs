@@ -91,7 +91,9 @@ impl MeshGraph {
     /// The dependency an edge stands for, in the inventory the graph was built from.
     fn dependency<'a>(&self, inv: &'a Inventory, e: petgraph::graph::EdgeReference<'_, usize>) -> &'a Dependency {
         let consumer = &self.graph[e.source()];
-        &inv.services[consumer.entity].depends_on[*e.weight()]
+        let service = &inv.services[consumer.entity];
+        debug_assert_eq!(service.name, consumer.name, "a graph is asked with another inventory");
+        &service.depends_on[*e.weight()]
     }
 
     /// The consumers of `name` with the dependency each declared on it, sorted by consumer;
