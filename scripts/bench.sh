@@ -282,7 +282,7 @@ awk -F'\t' '
         check(text, ok)
     }
     # Linear: the median over the rounds of time(big) / time(small), both timed in one round.
-    function linear(small, big,   r, k, n, v, i, j, t, med) {
+    function linear(small, big,   r, n, v, i, j, t, med, list) {
         n = 0
         for (r = 0; r < rounds; r++) {
             if (((r, small) in lw) && ((r, big) in lw) && lw[r, small] > 0) v[++n] = lw[r, big] / lw[r, small]

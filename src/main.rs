@@ -33,6 +33,12 @@ mod mi {
     }
 }
 
+/// Whether the environment sets mimalloc's purge delay (mimalloc reads it at start-up).
+#[cfg(feature = "mimalloc")]
+fn purge_delay_is_set() -> bool {
+    ["MIMALLOC_PURGE_DELAY", "MIMALLOC_RESET_DELAY"].iter().any(|v| std::env::var_os(v).is_some())
+}
+
 /// Keeps the pages meshgen frees for meshgen. mimalloc returns freed memory to the OS after
 /// a delay (a second in mimalloc 3), and a large build frees, in one stage, memory the next
 /// stage wants back: at 100,000 services that was 36,000 page faults (and up to a second of
@@ -41,8 +47,7 @@ mod mi {
 /// its older name `MIMALLOC_RESET_DELAY`), when set, wins.
 #[cfg(feature = "mimalloc")]
 fn keep_freed_pages() {
-    let explicit = ["MIMALLOC_PURGE_DELAY", "MIMALLOC_RESET_DELAY"].iter().any(|v| std::env::var_os(v).is_some());
-    if !explicit && mi::known_version() {
+    if !purge_delay_is_set() && mi::known_version() {
         // SAFETY: setting an option of the allocator is allowed at any time, from any thread.
         unsafe { mi::mi_option_set(mi::OPTION_PURGE_DELAY, -1) };
     }
@@ -65,7 +70,7 @@ mod tests {
         // SAFETY: plain calls into the linked allocator.
         let default = unsafe { mi::mi_option_get(mi::OPTION_PURGE_DELAY) };
         // mimalloc's default purge delay: 10 ms in version 2, 1,000 ms in version 3.
-        assert!(matches!(default, 10 | 1000) || std::env::var_os("MIMALLOC_PURGE_DELAY").is_some(), "{default}");
+        assert!(matches!(default, 10 | 1000) || purge_delay_is_set(), "{default}");
         // As `keep_freed_pages` does it (which leaves an explicit setting alone).
         unsafe { mi::mi_option_set(mi::OPTION_PURGE_DELAY, -1) };
         assert_eq!(unsafe { mi::mi_option_get(mi::OPTION_PURGE_DELAY) }, -1);

@@ -284,7 +284,7 @@ fn vm_workload(
     };
     let mut labels = selector.clone();
     if let Some(extra) = &raw.labels {
-        labels.extend(extra.clone());
+        labels.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
     if let Some(own) = &vm.labels {
         if !cx.labels(own, &vo.child("labels")) {
@@ -301,7 +301,7 @@ fn vm_workload(
                 return None;
             }
         }
-        labels.extend(own.clone());
+        labels.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
     if !sidecar {
         // Without this label, a WorkloadEntry with a service account is assumed to have a sidecar.
