@@ -329,3 +329,32 @@ fn nothing_follows_a_ports_catch_all_rule() {
         .collect();
     assert_eq!(rules, vec![(8080, "v1".to_string()), (8081, "v2".to_string())]);
 }
+
+#[test]
+fn timings_go_to_stderr_and_leave_the_output_alone() {
+    let tmp = fixture("weighted-split");
+    let plain = meshgen(tmp.path(), &["build", "--stdout"]);
+    let timed = meshgen(tmp.path(), &["build", "--stdout", "--timings"]);
+    assert_eq!(timed.code, 0, "{}", timed.stderr);
+    assert_eq!(timed.stdout, plain.stdout, "--timings must not touch the manifests");
+    assert!(!plain.stderr.contains("timings:"), "{}", plain.stderr);
+    let stages: Vec<&str> = timed
+        .stderr
+        .lines()
+        .skip_while(|l| *l != "timings:")
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(stages, ["load", "model", "graph", "check", "render", "stdout", "total"], "{}", timed.stderr);
+
+    let r = meshgen(tmp.path(), &["build", "--timings"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("  layout ") && r.stderr.contains("  write "), "{}", r.stderr);
+    let r = meshgen(tmp.path(), &["check", "--timings"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("  analyse ") && r.stderr.contains(" total "), "{}", r.stderr);
+    assert!(!r.stdout.contains("timings"), "check's report on stdout stays as it was: {}", r.stdout);
+    let r = meshgen(tmp.path(), &["diff", "--timings", "--against", "out"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("  compare "), "{}", r.stderr);
+}

@@ -100,6 +100,9 @@ pub struct ProjectArgs {
     /// Add a label to every generated object; repeatable.
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
+    /// Print how long each stage took (and the peak memory) to stderr at the end.
+    #[arg(long)]
+    pub timings: bool,
 }
 
 /// What `--deny` turns into errors.

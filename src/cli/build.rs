@@ -14,6 +14,7 @@ pub(super) fn run(args: &BuildArgs, color: bool) -> Result<u8> {
     let mut c = compile(&args.project, true)?;
     c.print_diagnostics(&args.project, color, false)?;
     let Some(manifests) = c.manifests.take() else {
+        c.print_timings(&args.project, "diagnostics");
         // Machine-readable formats keep stderr parseable: the findings say it all.
         if args.project.format == crate::diag::render::Format::Human {
             eprintln!("error: nothing was written");
@@ -24,6 +25,8 @@ pub(super) fn run(args: &BuildArgs, color: bool) -> Result<u8> {
         // Stdout is line-buffered: unbuffered, each manifest was a system call of its own.
         let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
         emit::to_writer(&manifests, &mut out).context("failed to write to stdout")?;
+        out.flush().context("failed to write to stdout")?;
+        c.print_timings(&args.project, "stdout");
         exit_without_freeing((c, manifests));
         return Ok(0);
     }
@@ -34,8 +37,10 @@ pub(super) fn run(args: &BuildArgs, color: bool) -> Result<u8> {
     if let Some(table) = &c.vip_file {
         plan.files.insert(crate::model::vips::FILE.to_string(), format!("{}{table}", emit::HEADER));
     }
+    c.timings.mark("layout");
     if args.check {
         let drift = emit::check(&out, &plan)?;
+        c.print_timings(&args.project, "compare");
         if drift.is_empty() {
             if !args.quiet {
                 eprintln!("`{}` is up to date ({} objects in {} files)", out.display(), count, plan.files.len());
@@ -46,6 +51,7 @@ pub(super) fn run(args: &BuildArgs, color: bool) -> Result<u8> {
         return Ok(EXIT_FINDINGS);
     }
     let report = emit::write(&out, &plan)?;
+    c.print_timings(&args.project, "write");
     exit_without_freeing((c, plan));
     if !args.quiet {
         eprintln!(
@@ -92,8 +98,9 @@ fn report_drift(out: &std::path::Path, plan: &emit::Plan, drift: &[Drift]) {
 pub(super) fn check(args: &CheckArgs, color: bool) -> Result<u8> {
     // Templates run only when their output is validated against CRDs; otherwise the
     // analysis stops at the objects (names, collisions), which is all a check needs.
-    let c = compile(&args.project, args.project.crds.is_some())?;
+    let mut c = compile(&args.project, args.project.crds.is_some())?;
     c.print_diagnostics(&args.project, color, true)?;
+    c.print_timings(&args.project, "report");
     let (errors, warnings) = c.diags.counts();
     if errors > 0 {
         return Ok(EXIT_FINDINGS);

@@ -15,6 +15,8 @@ use crate::model::project::Selection;
 use crate::model::{self, Inventory, Project};
 use crate::render::{self as rendering, Manifest, Templates};
 
+use super::timings::Timings;
+
 /// Everything a command may need after compiling.
 pub(super) struct Compiled {
     pub project: Project,
@@ -25,6 +27,8 @@ pub(super) struct Compiled {
     pub manifests: Option<Vec<Manifest>>,
     /// The VIP allocation table to commit with the output (with `vipRange`).
     pub vip_file: Option<String>,
+    /// How long each stage took so far; commands add their own before printing it.
+    pub timings: Timings,
 }
 
 impl Compiled {
@@ -48,6 +52,14 @@ impl Compiled {
         }
         Ok(())
     }
+
+    /// Ends the last stage and, with `--timings`, prints the table to stderr.
+    pub(super) fn print_timings(&mut self, args: &ProjectArgs, last: &'static str) {
+        self.timings.mark(last);
+        if args.timings {
+            eprint!("{}", self.timings.report());
+        }
+    }
 }
 
 /// Compiles without rendering for a command that reads the model (graph, explain): the
@@ -56,6 +68,7 @@ impl Compiled {
 pub(super) fn compile_clean(args: &ProjectArgs, color: bool) -> Result<std::result::Result<Clean, u8>> {
     let mut c = compile(args, false)?;
     c.print_diagnostics(args, color, false)?;
+    c.print_timings(args, "diagnostics");
     match (c.diags.has_errors(), c.inventory.take(), c.graph.take()) {
         (false, Some(inventory), Some(graph)) => Ok(Ok(Clean { inventory, graph, sources: c.sources })),
         _ => {
@@ -76,6 +89,7 @@ pub(super) struct Clean {
 
 /// Loads, validates, graphs and (when there are no errors and `render` is set) renders.
 pub(super) fn compile(args: &ProjectArgs, render: bool) -> Result<Compiled> {
+    let mut timings = Timings::default();
     if let Some(dir) = &args.directory {
         std::env::set_current_dir(dir).map_err(|e| anyhow::anyhow!("cannot change to `{}`: {e}", dir.display()))?;
     }
@@ -115,7 +129,8 @@ pub(super) fn compile(args: &ProjectArgs, render: bool) -> Result<Compiled> {
     let mut sources = vec![project_source];
     if diags.has_errors() {
         project.trace.retrace(&mut diags);
-        return Ok(Compiled { project, sources, diags, inventory: None, graph: None, manifests: None, vip_file: None });
+        let (inventory, graph, manifests, vip_file) = (None, None, None, None);
+        return Ok(Compiled { project, sources, diags, inventory, graph, manifests, vip_file, timings });
     }
     sources.extend(load::inventory(&project.root, &project.inventory, &exclude, project.limits, &mut diags)?);
     let inventory_files = sources.len() - 1;
@@ -127,6 +142,7 @@ pub(super) fn compile(args: &ProjectArgs, render: bool) -> Result<Compiled> {
     }
     let overlays = Overlays::parse(&layers, &mut diags);
     sources.extend(layers.into_iter().flat_map(|l| l.sources));
+    timings.mark("load");
     let mut inventory = model::build_with(&project, &sources[1..=inventory_files], &overlays, &mut diags);
     // VIPs are allocated against the previous table, committed in the output directory.
     let vip_file = project.vip_range.map(|range| {
@@ -137,13 +153,16 @@ pub(super) fn compile(args: &ProjectArgs, render: bool) -> Result<Compiled> {
         let table = model::vips::allocate(&mut inventory, range, &previous, &at, &mut diags);
         model::vips::render(range, &table)
     });
+    timings.mark("model");
     let graph = crate::graph::build(&inventory, &mut diags);
+    timings.mark("graph");
     crate::check::run(&inventory, &graph, &mut diags);
     let scopes: Vec<_> = inventory.suppressions.iter().map(|s| (&s.scope, s.code, &s.origin)).collect();
     diags.suppress(&args.allow, &scopes);
     if args.deny.is_some() {
         diags.deny_warnings();
     }
+    timings.mark("check");
     // Overridden templates are rendered even for `check`: their output is verified.
     let render = render || project.templates.is_some();
     // Derived names are checked with or without rendering (rendering checks them itself).
@@ -162,7 +181,9 @@ pub(super) fn compile(args: &ProjectArgs, render: bool) -> Result<Compiled> {
     };
     // Last, once every stage has reported: problems with values an overlay set move there.
     inventory.trace.retrace(&mut diags);
-    Ok(Compiled { project, sources, diags, inventory: Some(inventory), graph: Some(graph), manifests, vip_file })
+    timings.mark(if render { "render" } else { "analyse" });
+    let (inventory, graph) = (Some(inventory), Some(graph));
+    Ok(Compiled { project, sources, diags, inventory, graph, manifests, vip_file, timings })
 }
 
 /// Label keys meshgen never sets: Argo CD's tracking label (and its own keys) and meshgen's.

@@ -51,8 +51,10 @@ pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool) -> Result<u8> {
         Some(_) => ("build", format!("`{before}`")),
         None => ("desired", "the live cluster".to_string()),
     };
+    c.timings.mark("compare");
     let text = report::render(&plan, args.output, Sides { before: &before, after, title: &title }, color);
     std::io::stdout().lock().write_all(text.as_bytes()).context("failed to write the report to stdout")?;
+    c.print_timings(&project, "report");
     let code = if plan.has_changes() { EXIT_CHANGES } else { 0 };
     // The process ends here: freeing every manifest one by one would cost more than the
     // comparison (see `build::exit_without_freeing`).

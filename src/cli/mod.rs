@@ -13,6 +13,7 @@ mod diff;
 mod explain;
 mod graph;
 mod templates;
+mod timings;
 
 use std::ffi::OsString;
 use std::io::IsTerminal as _;

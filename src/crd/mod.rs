@@ -236,7 +236,8 @@ pub fn istio_crds_dir() -> Option<PathBuf> {
         Some(PathBuf::from("../shared/istio-crds")),
         Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/istio-crds")),
     ];
-    candidates.into_iter().flatten().find(|p| p.is_dir())
+    // Absolute, so that a test running meshgen in a scratch directory can pass it on.
+    candidates.into_iter().flatten().filter(|p| p.is_dir()).find_map(|p| std::fs::canonicalize(p).ok())
 }
 
 /// The Istio CRDs for a test: the directory, or `None` after a loud SKIPPED message so

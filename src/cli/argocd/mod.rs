@@ -85,6 +85,7 @@ fn project_args(s: &Settings) -> ProjectArgs {
         environment: s.environment.clone(),
         cluster: s.cluster.clone(),
         labels: s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        timings: false,
     }
 }
 

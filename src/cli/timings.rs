@@ -1,0 +1,90 @@
+//! `--timings`: how long each stage of a command took, printed to stderr when it ends.
+//!
+//! The benchmark script measures whole processes; this says where inside one the time went
+//! (load, model, graph, check, render, write...), on the user's own inventory, without a
+//! profiler. Marks are taken always (an `Instant::now` each, a handful per run) and printed
+//! only when asked for.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+/// The stages of one run, in the order they ended.
+#[derive(Debug)]
+pub(super) struct Timings {
+    start: Instant,
+    last: Instant,
+    stages: Vec<(&'static str, Duration)>,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        let now = Instant::now();
+        Timings { start: now, last: now, stages: Vec::new() }
+    }
+}
+
+impl Timings {
+    /// Ends the stage `name`: the time since the previous mark (or the start) is its own.
+    pub(super) fn mark(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.stages.push((name, now - self.last));
+        self.last = now;
+    }
+
+    /// The table printed by `--timings`: one line per stage with its share of the total,
+    /// and the process's peak resident memory where the system says it.
+    pub(super) fn report(&self) -> String {
+        let total = self.last - self.start;
+        let mut out = String::from("timings:\n");
+        for (name, took) in &self.stages {
+            let share = if total.is_zero() { 0.0 } else { took.as_secs_f64() / total.as_secs_f64() * 100.0 };
+            let _ = writeln!(out, "  {name:<10} {:>9.1} ms {share:>5.1}%", millis(*took));
+        }
+        let _ = write!(out, "  {:<10} {:>9.1} ms", "total", millis(total));
+        if let Some(kb) = peak_rss_kb() {
+            let _ = write!(out, ", peak RSS {:.0} MB", kb as f64 / 1024.0);
+        }
+        out.push('\n');
+        out
+    }
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The peak resident set size of this process in KiB (`VmHWM`), on Linux; `None` elsewhere.
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_are_reported_in_order_and_sum_to_the_total() {
+        let mut t = Timings::default();
+        std::thread::sleep(Duration::from_millis(2));
+        t.mark("load");
+        t.mark("render");
+        let report = t.report();
+        let lines: Vec<&str> = report.lines().collect();
+        assert_eq!(lines[0], "timings:");
+        assert!(lines[1].trim_start().starts_with("load "), "{report}");
+        assert!(lines[2].trim_start().starts_with("render "), "{report}");
+        assert!(lines[3].trim_start().starts_with("total "), "{report}");
+        let sum: Duration = t.stages.iter().map(|(_, d)| *d).sum();
+        assert_eq!(sum, t.last - t.start);
+        assert!(t.stages[0].1 >= Duration::from_millis(2));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn peak_rss_is_read_on_linux() {
+        let kb = peak_rss_kb().expect("VmHWM in /proc/self/status");
+        assert!(kb > 100, "a test process holds more than 100 KiB: {kb}");
+    }
+}
