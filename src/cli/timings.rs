@@ -8,12 +8,13 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-/// The stages of one run, in the order they ended.
+/// The stages of one run, in the order they ended, with the resident memory (KiB) at the
+/// end of each where the system says it.
 #[derive(Debug)]
 pub(super) struct Timings {
     start: Instant,
     last: Instant,
-    stages: Vec<(&'static str, Duration)>,
+    stages: Vec<(&'static str, Duration, Option<u64>)>,
 }
 
 impl Default for Timings {
@@ -27,22 +28,26 @@ impl Timings {
     /// Ends the stage `name`: the time since the previous mark (or the start) is its own.
     pub(super) fn mark(&mut self, name: &'static str) {
         let now = Instant::now();
-        self.stages.push((name, now - self.last));
+        self.stages.push((name, now - self.last, status_kb("VmRSS:")));
         self.last = now;
     }
 
-    /// The table printed by `--timings`: one line per stage with its share of the total,
-    /// and the process's peak resident memory where the system says it.
+    /// The table printed by `--timings`: one line per stage with its share of the total and
+    /// the resident memory after it, and the process's peak resident memory.
     pub(super) fn report(&self) -> String {
         let total = self.last - self.start;
         let mut out = String::from("timings:\n");
-        for (name, took) in &self.stages {
+        for (name, took, rss) in &self.stages {
             let share = if total.is_zero() { 0.0 } else { took.as_secs_f64() / total.as_secs_f64() * 100.0 };
-            let _ = writeln!(out, "  {name:<10} {:>9.1} ms {share:>5.1}%", millis(*took));
+            let _ = write!(out, "  {name:<11} {:>9.1} ms {share:>5.1}%", millis(*took));
+            if let Some(kb) = rss {
+                let _ = write!(out, "  {:>6} MB", mb(*kb));
+            }
+            out.push('\n');
         }
-        let _ = write!(out, "  {:<10} {:>9.1} ms", "total", millis(total));
-        if let Some(kb) = peak_rss_kb() {
-            let _ = write!(out, ", peak RSS {:.0} MB", kb as f64 / 1024.0);
+        let _ = write!(out, "  {:<11} {:>9.1} ms", "total", millis(total));
+        if let Some(kb) = status_kb("VmHWM:") {
+            let _ = write!(out, "         peak {} MB", mb(kb));
         }
         out.push('\n');
         out
@@ -53,11 +58,16 @@ fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// The peak resident set size of this process in KiB (`VmHWM`), on Linux; `None` elsewhere.
-fn peak_rss_kb() -> Option<u64> {
+fn mb(kb: u64) -> u64 {
+    kb.div_ceil(1024)
+}
+
+/// A memory figure of this process in KiB from `/proc/self/status` (`VmRSS:` now, `VmHWM:`
+/// its peak), on Linux; `None` elsewhere.
+fn status_kb(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim().parse().ok()
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line[field.len()..].trim().trim_end_matches("kB").trim().parse().ok()
 }
 
 #[cfg(test)]
@@ -76,7 +86,7 @@ mod tests {
         assert!(lines[1].trim_start().starts_with("load "), "{report}");
         assert!(lines[2].trim_start().starts_with("render "), "{report}");
         assert!(lines[3].trim_start().starts_with("total "), "{report}");
-        let sum: Duration = t.stages.iter().map(|(_, d)| *d).sum();
+        let sum: Duration = t.stages.iter().map(|(_, d, _)| *d).sum();
         assert_eq!(sum, t.last - t.start);
         assert!(t.stages[0].1 >= Duration::from_millis(2));
     }
@@ -84,7 +94,9 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn peak_rss_is_read_on_linux() {
-        let kb = peak_rss_kb().expect("VmHWM in /proc/self/status");
-        assert!(kb > 100, "a test process holds more than 100 KiB: {kb}");
+        let peak = status_kb("VmHWM:").expect("VmHWM in /proc/self/status");
+        let now = status_kb("VmRSS:").expect("VmRSS in /proc/self/status");
+        assert!(now > 100, "a test process holds more than 100 KiB: {now}");
+        assert!(peak >= now, "the peak {peak} is at least the current {now}");
     }
 }
