@@ -205,8 +205,8 @@ if (($# > 1)); then
                 cat "$work/stderr" >&2
                 exit 1
             fi
-            read -r m rss cpu _ <"$work/time"
-            printf '%s\t%s\t%s\t%s\n' "$r" "$n" "$m" "$cpu" >>"$rounds"
+            read -r m rss cpu user <"$work/time"
+            printf '%s\t%s\t%s\t%s\t%s\n' "$r" "$n" "$m" "$cpu" "$user" >>"$rounds"
         done
     done
 fi

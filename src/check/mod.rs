@@ -30,18 +30,33 @@ pub fn run(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) {
             inv.externals.iter().map(|e| (e.name.as_str(), Visibility::of(&e.export_to, &e.namespace, &e.name, graph))),
         )
         .collect();
-    rules::host_claims(inv, &vis, diags);
-    rules::gateway_conflicts(inv, diags);
-    rules::address_overlaps(inv, diags);
-    rules::shared_instance_addresses(inv, diags);
-    rules::tcp_port_clashes(inv, &vis, diags);
-    rules::dependency_visibility(inv, &vis, diags);
-    rules::unused_externals(inv, graph, diags);
-    rules::subsets_and_splits(inv, diags);
-    rules::identities_and_tls(inv, diags);
-    policy::dependency_ports(inv, graph, diags);
-    policy::coverage(inv, graph, diags);
-    policy::selector_overlaps(inv, diags);
+    // The rules read the inventory and write only their own findings, so they run on two
+    // cores, in halves of about equal cost (at 100,000 services 0.15 s each). The second
+    // half's findings are appended after the first's; diagnostics are sorted before anyone
+    // reads them, so the report is the same as running the rules in turn.
+    let mut second = Diagnostics::default();
+    std::thread::scope(|s| {
+        let other = s.spawn(|| {
+            // `unused_externals` below stays quiet when there are errors; of these rules it
+            // used to run after all but the first, whose findings are warnings only, so it
+            // decides as before.
+            rules::shared_instance_addresses(inv, &mut second);
+            rules::subsets_and_splits(inv, &mut second);
+            rules::identities_and_tls(inv, &mut second);
+            policy::dependency_ports(inv, graph, &mut second);
+            policy::coverage(inv, graph, &mut second);
+            policy::selector_overlaps(inv, &mut second);
+        });
+        rules::host_claims(inv, &vis, diags);
+        rules::gateway_conflicts(inv, diags);
+        rules::address_overlaps(inv, diags);
+        rules::tcp_port_clashes(inv, &vis, diags);
+        rules::dependency_visibility(inv, &vis, diags);
+        rules::unused_externals(inv, graph, diags);
+        // A panicking rule is a bug; re-raise it rather than lose its findings.
+        other.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+    });
+    diags.extend(second);
 }
 
 /// The namespaces that can see an entity's objects.
