@@ -147,8 +147,31 @@ fn scan(out: &Path) -> Result<Existing> {
     }
     // The directories are listed first; the files are then looked at (a `stat`, and a read
     // where the cache does not know them) on every core: with one file per object that is
-    // tens of thousands of system calls.
-    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    // tens of thousands of system calls. The cache (a line per file) is read meanwhile.
+    let (files, cache) = std::thread::scope(|s| {
+        let cache = s.spawn(|| index::Index::load(out));
+        let files = list(out, &mut existing.foreign);
+        (files, cache.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+    });
+    let files = files?;
+    for (rel, known) in crate::par::map(&files, |(rel, path)| look(&cache, rel, path))? {
+        match known {
+            Some(k) => {
+                existing.cached &= matches!(k, Known::Hash(_));
+                existing.owned.insert(rel, k);
+            }
+            // Someone else's file: never in the cache, so no reason to rewrite it.
+            None => {
+                existing.foreign.insert(rel);
+            }
+        }
+    }
+    Ok(existing)
+}
+
+/// The YAML files under `out`, by path relative to it; anything else is `foreign`.
+fn list(out: &Path, foreign: &mut std::collections::BTreeSet<String>) -> Result<Vec<(String, PathBuf)>> {
+    let mut files = Vec::new();
     // Directories with their path relative to `out`, which each entry's extends.
     let mut stack = vec![(out.to_path_buf(), String::new())];
     while let Some((dir, dir_rel)) = stack.pop() {
@@ -164,24 +187,11 @@ fn scan(out: &Path) -> Result<Existing> {
             } else if ty.is_file() && rel.ends_with(".yaml") {
                 files.push((rel, path));
             } else {
-                existing.foreign.insert(rel);
+                foreign.insert(rel);
             }
         }
     }
-    let cache = index::Index::load(out);
-    for (rel, known) in crate::par::map(&files, |(rel, path)| look(&cache, rel, path))? {
-        match known {
-            Some(k) => {
-                existing.cached &= matches!(k, Known::Hash(_));
-                existing.owned.insert(rel, k);
-            }
-            // Someone else's file: never in the cache, so no reason to rewrite it.
-            None => {
-                existing.foreign.insert(rel);
-            }
-        }
-    }
-    Ok(existing)
+    Ok(files)
 }
 
 /// A file of the output directory by relative path, and what is known of it.
@@ -210,20 +220,23 @@ pub fn check(out: &Path, plan: &Plan) -> Result<Vec<Drift>> {
 }
 
 fn drift(out: &Path, plan: &Plan, existing: &Existing) -> Result<Vec<Drift>> {
-    let mut drift = Vec::new();
-    for (path, text) in &plan.files {
-        match existing.owned.get(path) {
-            Some(Known::Text(old)) if old == text => {}
-            Some(Known::Hash(h)) if *h == index::hash(text) => {}
-            Some(Known::Text(old)) => drift.push(Drift::Changed(path.clone(), old.clone())),
+    // Hashing every planned file (tens of megabytes) to compare it with the cache's record
+    // is shared between the cores.
+    let planned: Vec<(&String, &String)> = plan.files.iter().collect();
+    let compared = crate::par::map(&planned, |&(path, text)| {
+        Ok(match existing.owned.get(path) {
+            Some(Known::Text(old)) if old == text => None,
+            Some(Known::Hash(h)) if *h == index::hash(text) => None,
+            Some(Known::Text(old)) => Some(Drift::Changed(path.clone(), old.clone())),
             Some(Known::Hash(_)) => {
                 let old = String::from_utf8_lossy(&read(&path_of(out, path))?).into_owned();
-                drift.push(Drift::Changed(path.clone(), old));
+                Some(Drift::Changed(path.clone(), old))
             }
-            None if existing.foreign.contains(path) => drift.push(Drift::Foreign(path.clone())),
-            None => drift.push(Drift::Missing(path.clone())),
-        }
-    }
+            None if existing.foreign.contains(path) => Some(Drift::Foreign(path.clone())),
+            None => Some(Drift::Missing(path.clone())),
+        })
+    })?;
+    let mut drift: Vec<Drift> = compared.into_iter().flatten().collect();
     for path in existing.owned.keys() {
         if !plan.files.contains_key(path) {
             drift.push(Drift::Stale(path.clone()));
