@@ -2,7 +2,7 @@
 //!
 //! Reading and `stat`ing tens of thousands of small files (a per-object output directory) is
 //! mostly system calls, which both cores share well; the build stages have their own,
-//! entity-shaped splits (see `model::build_with` and `render::per_object`).
+//! entity-shaped splits (see `model::build_with` and `render::per_namespace`).
 
 use anyhow::{Result, bail};
 
