@@ -55,7 +55,10 @@ pub fn file_of(kind: Kind, namespace: &str, name: &str, entity: &str, layout: La
 
 /// Lays manifests out in files. Given the manifests by value, each is dropped once its text
 /// is in its file, so the texts are not held twice (at 100,000 services, 270 MB less).
-pub fn plan<M: std::borrow::Borrow<Manifest>>(manifests: impl IntoIterator<Item = M>, layout: Layout) -> Result<Plan> {
+pub fn plan<M: std::borrow::Borrow<Manifest> + Send>(
+    manifests: impl IntoIterator<Item = M>,
+    layout: Layout,
+) -> Result<Plan> {
     let mut groups: BTreeMap<String, Vec<M>> = BTreeMap::new();
     for m in manifests {
         let b = m.borrow();
@@ -71,8 +74,10 @@ pub fn plan<M: std::borrow::Borrow<Manifest>>(manifests: impl IntoIterator<Item 
             k.push_str(&format!("  - {path}\n"));
         }
     }
-    let mut files = BTreeMap::new();
-    for (path, ms) in groups {
+    // Each file is a copy of its manifests' texts, tens of megabytes in all: made on every
+    // core, each manifest dropped once copied.
+    let groups: Vec<(String, Vec<M>)> = groups.into_iter().collect();
+    let mut files: BTreeMap<String, String> = crate::par::map_owned(groups, |(path, ms)| {
         let mut text =
             String::with_capacity(HEADER.len() + ms.iter().map(|m| m.borrow().text.len() + 4).sum::<usize>());
         text.push_str(HEADER);
@@ -82,8 +87,10 @@ pub fn plan<M: std::borrow::Borrow<Manifest>>(manifests: impl IntoIterator<Item 
             }
             text.push_str(&m.borrow().text);
         }
-        files.insert(path, text);
-    }
+        (path, text)
+    })
+    .into_iter()
+    .collect();
     files.insert("kustomization.yaml".into(), k);
     Ok(Plan { files })
 }
