@@ -64,6 +64,14 @@ impl Namespace {
     fn entities(&self) -> usize {
         self.services.len() + self.externals.len()
     }
+
+    /// Room for the objects its entities make: an entity makes at most one of each of the
+    /// eight kinds besides a WorkloadEntry per VM (should the guess be short, the vector
+    /// grows as any would). Reserved memory that is never touched costs address space only.
+    fn room(&self, inv: &Inventory) -> usize {
+        let vms: usize = inv.services[self.services.clone()].iter().map(|s| s.vms.len()).sum();
+        self.entities() * 8 + vms
+    }
 }
 
 /// The namespaces of the inventory in order, with their entities.
@@ -122,13 +130,18 @@ fn per_namespace<T: Send>(
     if start < groups.len() {
         runs.push(&groups[start..]);
     }
+    // The first thread's results become the output, the others' are appended: it reserves
+    // room for all, so that no array of every object is moved (or first touched) twice.
+    let all: usize = groups.iter().map(|g| g.room(inv)).sum();
     let f = &f;
     let results: Vec<Result<Vec<T>>> = std::thread::scope(|s| {
         let handles: Vec<_> = runs
             .into_iter()
-            .map(|run| {
+            .enumerate()
+            .map(|(i, run)| {
+                let room = if i == 0 { all } else { run.iter().map(|g| g.room(inv)).sum() };
                 s.spawn(move || {
-                    let mut out = Vec::new();
+                    let mut out = Vec::with_capacity(room);
                     for g in run {
                         let from = out.len();
                         for i in g.services.clone().chain(g.externals.clone()) {
@@ -145,10 +158,10 @@ fn per_namespace<T: Send>(
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| bail!("a worker thread panicked"))).collect()
     });
-    let results = results.into_iter().collect::<Result<Vec<_>>>()?;
-    let mut out = Vec::with_capacity(results.iter().map(Vec::len).sum());
-    for r in results {
-        out.extend(r);
+    let mut results = results.into_iter().collect::<Result<Vec<_>>>()?.into_iter();
+    let mut out = results.next().unwrap_or_default();
+    for mut r in results {
+        out.append(&mut r);
     }
     Ok(out)
 }
