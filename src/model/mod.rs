@@ -17,7 +17,7 @@ pub mod traffic;
 pub mod validate;
 pub mod vips;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -645,7 +645,8 @@ pub fn build_with(project: &Project, sources: &[Source], overlays: &Overlays, di
     let mut services = Vec::with_capacity(entities);
     let mut externals = Vec::new();
     // name → origin of the first declaration, to report duplicates with both places.
-    let mut seen: HashMap<String, Origin> = HashMap::with_capacity(entities);
+    let mut seen: foldhash::HashMap<String, Origin> = foldhash::HashMap::default();
+    seen.reserve(entities);
     let mut invalid = BTreeSet::new();
     let mut disabled = BTreeSet::new();
     let mut suppressed = Vec::new();

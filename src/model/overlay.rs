@@ -216,7 +216,7 @@ impl Overlays {
     /// other kind), and records where every applied patch is for [`Trace::retrace`].
     /// `declared` maps each declared name to its declaration (`services.<name>` or
     /// `externals.<name>`).
-    pub fn finish(&self, declared: &HashMap<String, Origin>, trace: &mut Trace, diags: &mut Diagnostics) {
+    pub fn finish(&self, declared: &foldhash::HashMap<String, Origin>, trace: &mut Trace, diags: &mut Diagnostics) {
         for (name, patches) in &self.patches {
             for p in patches {
                 let Some(base) = declared.get(name) else {

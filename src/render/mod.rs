@@ -13,8 +13,6 @@ pub mod filters;
 mod policy;
 pub mod templates;
 
-use std::collections::HashMap;
-
 use anyhow::{Result, bail};
 
 use crate::diag::{Diagnostic, Diagnostics};
@@ -265,7 +263,7 @@ fn check_collisions<'a>(
     objects: impl Iterator<Item = (Kind, &'a str, &'a str, &'a str)>,
     diags: &mut Diagnostics,
 ) {
-    let origins: HashMap<&str, &crate::diag::Origin> = inv
+    let origins: foldhash::HashMap<&str, &crate::diag::Origin> = inv
         .services
         .iter()
         .map(|s| (s.name.as_str(), &s.origin))
