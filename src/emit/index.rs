@@ -14,7 +14,7 @@
 //! output directory, named by a hash of its absolute path. Without a cache directory there is
 //! no cache, and nothing else changes.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::hash::Hasher as _;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -111,7 +111,8 @@ impl Index {
         let (Ok(text), Ok(meta)) = (std::fs::read_to_string(file), std::fs::metadata(file)) else {
             return Index::default();
         };
-        let mut entries = HashMap::new();
+        let mut entries = HashMap::default();
+        entries.reserve(text.len() / 96);
         for line in text.lines() {
             // `size sec nsec csec cnsec inode hash path`; paths are DNS names and `/`.
             let f: Vec<&str> = line.splitn(8, ' ').collect();
