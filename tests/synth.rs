@@ -55,6 +55,14 @@ fn a_generated_inventory_compiles_without_findings() {
     assert_eq!(edges, stats.dependencies);
     // Every VM service yields a ServiceEntry, 5 WorkloadEntries and a DestinationRule at least.
     assert!(manifests.len() > stats.vm_services * 7, "{} manifests", manifests.len());
+    // The output order (namespace, kind, name), where each render thread sorts its own
+    // namespaces, across namespaces holding both services and external APIs.
+    let key = |m: &render::Manifest| (m.namespace.clone(), m.kind, m.name.clone());
+    let mut sorted = manifests.clone();
+    sorted.sort_by_key(key);
+    assert!(manifests.iter().map(key).eq(sorted.iter().map(key)), "manifests out of order");
+    let shared = inv.externals.iter().filter(|e| inv.services.iter().any(|s| s.namespace == e.namespace)).count();
+    assert!(shared > 0, "no namespace holds both a service and an external API");
 }
 
 #[test]
