@@ -9,10 +9,16 @@ use anyhow::{Result, bail};
 /// Fewer items than this per thread are not worth a thread.
 const MIN_SHARE: usize = 64;
 
+/// How many threads a stage splits its work into: the machine's cores, at most 8 (the
+/// stages were measured on 2).
+pub(crate) fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
+}
+
 /// `f` over every item, on up to 8 threads in contiguous shares; the results keep the items'
 /// order. The first error (in item order) is returned; a panicking thread is an error.
 pub(crate) fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> Result<R> + Sync) -> Result<Vec<R>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let threads = threads();
     let share = items.len().div_ceil(threads).max(MIN_SHARE);
     let f = &f;
     let done: Vec<Result<Vec<R>>> = std::thread::scope(|s| {
@@ -30,7 +36,7 @@ pub(crate) fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> Result<R> + S
 /// consumes its share, so what `f` is done with is dropped as it goes (and its memory
 /// reused) instead of living until the end. The results keep the items' order.
 pub(crate) fn map_owned<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let threads = threads();
     let share = items.len().div_ceil(threads).max(MIN_SHARE);
     let mut shares = Vec::with_capacity(threads);
     let mut rest = items;

@@ -620,7 +620,7 @@ pub fn build(project: &Project, sources: &[Source], diags: &mut Diagnostics) -> 
 /// [`build`] for an environment or cluster: each entity is patched by the overlays before
 /// it is validated; patches of undeclared entities are reported.
 pub fn build_with(project: &Project, sources: &[Source], overlays: &Overlays, diags: &mut Diagnostics) -> Inventory {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let threads = crate::par::threads();
     let share = sources.len().div_ceil(threads).max(1);
     let per_file: Vec<(Vec<Read>, Diagnostics)> = std::thread::scope(|s| {
         let handles: Vec<_> = sources

@@ -113,7 +113,7 @@ fn per_namespace<T: Send>(
 ) -> Result<Vec<T>> {
     let groups = namespaces(inv);
     let entities = inv.services.len() + inv.externals.len();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let threads = crate::par::threads();
     // Contiguous runs of namespaces, cut where a thread's share of the entities is reached.
     let share = entities.div_ceil(threads).max(16);
     let mut runs: Vec<&[Namespace]> = Vec::with_capacity(threads);
