@@ -357,4 +357,9 @@ fn timings_go_to_stderr_and_leave_the_output_alone() {
     let r = meshgen(tmp.path(), &["diff", "--timings", "--against", "out"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("  compare "), "{}", r.stderr);
+    let plain = meshgen(tmp.path(), &["graph"]);
+    let r = meshgen(tmp.path(), &["graph", "--timings"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("  graph ") && r.stderr.contains(" total "), "{}", r.stderr);
+    assert_eq!(r.stdout, plain.stdout, "the graph on stdout stays as it was");
 }
