@@ -104,8 +104,19 @@ pub fn inventory(
     files.sort();
     files.dedup();
     // Inventory files are parsed by the model stage, file by file, so that the YAML trees
-    // of a whole estate never sit in memory together.
-    files.into_iter().map(|p| read_source(&p, display_name(root, &p), limits, false, diags)).collect()
+    // of a whole estate never sit in memory together. Reading them (thousands of files in a
+    // large estate) is shared between the cores; findings keep the order of the files.
+    let read = crate::par::map(&files, |p| {
+        let mut found = Diagnostics::default();
+        let source = read_source(p, display_name(root, p), limits, false, &mut found)?;
+        Ok((source, found))
+    })?;
+    let mut sources = Vec::with_capacity(read.len());
+    for (source, found) in read {
+        diags.extend(found);
+        sources.push(source);
+    }
+    Ok(sources)
 }
 
 /// `path` relative to `root`, with `/` separators, for messages and annotations.
