@@ -35,6 +35,10 @@ impl Labels {
         match self.find(&key) {
             Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
             Err(i) => {
+                // Grown one at a time, the vector holds exactly its labels: doubling left
+                // room for four after the first (192 bytes for a VM's usual two labels, at
+                // 450,000 VMs 40 MB of nothing).
+                self.0.reserve_exact(1);
                 self.0.insert(i, (key, value));
                 None
             }
