@@ -383,7 +383,9 @@ fn subsets(cx: &mut Checker<'_>, raw: &RawService, vms: &[Workload], origin: &Or
 fn routes(cx: &mut Checker<'_>, raw: &[RawRoute], subsets: &[Subset], ports: &[Port], origin: &Origin) -> Vec<Route> {
     let names: Vec<&str> = subsets.iter().map(|s| s.name.as_str()).collect();
     let has_http = ports.iter().any(|p| p.protocol.is_http());
-    let mut out = Vec::new();
+    // At most one route per rule written: a route is over 400 bytes, and pushing two into
+    // an empty vector reserves four.
+    let mut out = Vec::with_capacity(raw.len());
     for (i, r) in raw.iter().enumerate() {
         let ro = origin.index(i);
         let check_subset = |cx: &mut Checker<'_>, s: &str, at: Origin| {
