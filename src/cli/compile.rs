@@ -232,7 +232,7 @@ fn validate_against_crds(
     for m in manifests {
         let doc: serde_json::Value = serde_yaml::from_str(&m.text)?;
         let violations = crds.validate(&doc);
-        let Some(origin) = origins.get(m.entity.as_str()) else { continue };
+        let Some(origin) = origins.get(&*m.entity) else { continue };
         for v in violations {
             diags.push(
                 crate::diag::Diagnostic::error(

@@ -38,7 +38,7 @@ pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool) -> Result<u8> {
         bail!("the inventory has errors, so there is nothing to compare: fix them first (`meshgen check` lists them)");
     };
     let namespace = args.namespace.as_deref();
-    let manifests: Vec<&Manifest> = all.iter().filter(|m| namespace.is_none_or(|ns| m.namespace == ns)).collect();
+    let manifests: Vec<&Manifest> = all.iter().filter(|m| namespace.is_none_or(|ns| &*m.namespace == ns)).collect();
     let normalizer = Normalizer::new(args.ignore.clone());
     let (plan, before) = match (&args.against, listing) {
         (Some(dir), Some(listing)) => {

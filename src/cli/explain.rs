@@ -37,7 +37,7 @@ pub(super) fn run(args: &ExplainArgs, color: bool) -> Result<u8> {
     // An entity by name first; then an object or an output file.
     let entity = graph.node(&args.target);
     let chosen: Vec<&Object> = match entity {
-        Some(node) => all.iter().filter(|o| o.entity == node.name).collect(),
+        Some(node) => all.iter().filter(|o| *o.entity == *node.name).collect(),
         None => find_objects(&args.target, &all, inv, layout)?,
     };
     let mut rows: Vec<Row<'_>> = Vec::new();
@@ -69,7 +69,7 @@ fn find_objects<'a>(target: &str, all: &'a [Object], inv: &Inventory, layout: La
     {
         let found: Vec<&Object> = all
             .iter()
-            .filter(|o| o.kind.as_str().eq_ignore_ascii_case(kind) && o.namespace == ns && o.name == name)
+            .filter(|o| o.kind.as_str().eq_ignore_ascii_case(kind) && &*o.namespace == ns && o.name == name)
             .collect();
         if found.is_empty() {
             bail!("no {kind} `{ns}/{name}` is generated from this inventory");
@@ -233,11 +233,11 @@ fn rows_json(rows: &[Row<'_>], inv: &Inventory, graph: &MeshGraph, lines: &mut L
                 json!({
                     "kind": o.kind.as_str(),
                     "apiVersion": o.kind.api_version(inv.project.api_version),
-                    "namespace": o.namespace,
+                    "namespace": &*o.namespace,
                     "name": o.name,
                     "file": r.file,
                     "source": r.source,
-                    "entity": o.entity,
+                    "entity": &*o.entity,
                     "entityDeclared": declared,
                 })
             })

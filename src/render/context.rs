@@ -6,6 +6,7 @@
 //! origination and egress-gateway routing are wired. Templates only lay the values out.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
@@ -92,10 +93,10 @@ pub struct Object {
     pub kind: Kind,
     /// metadata.name.
     pub name: String,
-    /// metadata.namespace.
-    pub namespace: String,
-    /// The inventory entity it comes from.
-    pub entity: String,
+    /// metadata.namespace (shared by the entity's objects).
+    pub namespace: Arc<str>,
+    /// The inventory entity it comes from (shared by its objects).
+    pub entity: Arc<str>,
     /// The part of the inventory it comes from (the entity, or e.g. one of its VMs).
     pub origin: crate::diag::Origin,
     /// The template context.
@@ -112,8 +113,10 @@ struct Builder<'a> {
     inv: &'a Inventory,
     graph: &'a MeshGraph,
     out: Vec<Object>,
-    namespace: String,
-    entity: String,
+    /// Counted references, so that an entity's objects (and their manifests) share one copy:
+    /// a string each was 1.5 million allocations at 100,000 services.
+    namespace: Arc<str>,
+    entity: Arc<str>,
     origin: crate::diag::Origin,
     /// Keep only what identifies each object (for `check`): no metadata, no context.
     identities_only: bool,
@@ -122,8 +125,8 @@ struct Builder<'a> {
 impl Builder<'_> {
     /// Starts the objects of another entity.
     fn entity(&mut self, namespace: &str, name: &str, origin: &crate::diag::Origin) {
-        self.namespace = namespace.to_string();
-        self.entity = name.to_string();
+        self.namespace = Arc::from(namespace);
+        self.entity = Arc::from(name);
         self.origin = origin.clone();
     }
 
@@ -155,7 +158,7 @@ impl Builder<'_> {
             "metadata".into(),
             json!({
                 "name": name,
-                "namespace": self.namespace,
+                "namespace": &*self.namespace,
                 "labels": labels,
                 // A part an overlay replaced (a VM of an environment) is traced to it.
                 "annotations": {SOURCE_ANNOTATION: source_ref(self.inv.trace.locate(&origin).as_ref().unwrap_or(&origin))},
@@ -725,7 +728,7 @@ fn build_objects(
     identities_only: bool,
 ) -> Vec<Object> {
     let origin = crate::diag::Origin::new(&inv.project.file, 0, "");
-    let (namespace, entity) = (String::new(), String::new());
+    let (namespace, entity) = (Arc::from(""), Arc::from(""));
     let mut b = Builder { inv, graph, out: Vec::new(), namespace, entity, origin, identities_only };
     let n = inv.services.len();
     for i in range {

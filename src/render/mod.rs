@@ -13,6 +13,8 @@ pub mod filters;
 mod policy;
 pub mod templates;
 
+use std::sync::Arc;
+
 use anyhow::{Result, bail};
 
 use crate::diag::{Diagnostic, Diagnostics};
@@ -29,12 +31,12 @@ pub struct Manifest {
     pub kind: Kind,
     /// apiVersion (one of a few constants: not allocated per manifest).
     pub api_version: &'static str,
-    /// metadata.namespace.
-    pub namespace: String,
+    /// metadata.namespace (shared with the entity's other manifests).
+    pub namespace: Arc<str>,
     /// metadata.name.
     pub name: String,
-    /// The inventory entity it comes from.
-    pub entity: String,
+    /// The inventory entity it comes from (shared with its other manifests).
+    pub entity: Arc<str>,
     /// The YAML document, ending in one newline, without `---`.
     pub text: String,
 }
@@ -46,7 +48,7 @@ pub fn analyse(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) -> R
     let identity = |o: Object| Ok((o.kind, o.namespace, o.name, o.entity));
     // In the order of the output, so that the same object is "first" as in a build.
     let keys = per_namespace(inv, graph, context::identities_in, identity, |(k, _, n, _)| (*k, n.as_str()))?;
-    check_collisions(inv, keys.iter().map(|(k, ns, n, e)| (*k, ns.as_str(), n.as_str(), e.as_str())), diags);
+    check_collisions(inv, keys.iter().map(|(k, ns, n, e)| (*k, &**ns, n.as_str(), &**e)), diags);
     Ok(())
 }
 
@@ -181,11 +183,7 @@ pub fn render(
         |o| render_one(o, templates, api),
         |m| (m.kind, m.name.as_str()),
     )?;
-    check_collisions(
-        inv,
-        out.iter().map(|m| (m.kind, m.namespace.as_str(), m.name.as_str(), m.entity.as_str())),
-        diags,
-    );
+    check_collisions(inv, out.iter().map(|m| (m.kind, &*m.namespace, m.name.as_str(), &*m.entity)), diags);
     Ok(out)
 }
 
@@ -234,7 +232,7 @@ pub fn verify(text: &str, o: &Object, api: &str) -> std::result::Result<(), Stri
         (&["apiVersion"][..], api),
         (&["kind"][..], o.kind.as_str()),
         (&["metadata", "name"][..], o.name.as_str()),
-        (&["metadata", "namespace"][..], o.namespace.as_str()),
+        (&["metadata", "namespace"][..], &*o.namespace),
     ];
     for (path, want) in expect {
         let got = get(path);

@@ -120,14 +120,16 @@ fn render(s: &Settings) -> Result<std::result::Result<Vec<u8>, (u8, String)>> {
         let what = if errors.len() == 1 { "1 error".to_string() } else { format!("{} errors", errors.len()) };
         return Ok(Err((EXIT_FINDINGS, format!("the inventory has {what}, in {}", files.join(", ")))));
     };
-    let present: BTreeSet<String> = manifests.iter().map(|m| m.namespace.clone()).collect();
-    if let Some(missing) = s.namespaces.iter().find(|n| !present.contains(*n)) {
-        let known: Vec<&str> = present.iter().map(String::as_str).collect();
+    let present: BTreeSet<&str> = manifests.iter().map(|m| &*m.namespace).collect();
+    if let Some(missing) = s.namespaces.iter().find(|n| !present.contains(n.as_str())) {
+        let known: Vec<&str> = present.into_iter().collect();
         let help = crate::diag::suggest::hint(missing, "namespaces", &known).unwrap_or_default();
         return Ok(Err((EXIT_FAILURE, format!("parameter `namespaces`: nothing is rendered in `{missing}`: {help}"))));
     }
-    let kept: Vec<_> =
-        manifests.into_iter().filter(|m| s.namespaces.is_empty() || s.namespaces.contains(&m.namespace)).collect();
+    let kept: Vec<_> = manifests
+        .into_iter()
+        .filter(|m| s.namespaces.is_empty() || s.namespaces.iter().any(|n| **n == *m.namespace))
+        .collect();
     if kept.is_empty() && !c.project.allow_empty {
         return Ok(Err((
             EXIT_FINDINGS,
