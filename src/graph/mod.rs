@@ -205,12 +205,10 @@ pub fn build(inv: &Inventory, diags: &mut Diagnostics) -> MeshGraph {
         graph: DiGraph::with_capacity(entities, calls),
         index: HashMap::with_capacity_and_hasher(entities, Default::default()),
     };
-    let nodes = inv
-        .services
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (&s.name, &s.namespace, NodeKind::Service, i, &s.origin))
-        .chain(inv.externals.iter().enumerate().map(|(i, e)| (&e.name, &e.namespace, NodeKind::External, i, &e.origin)));
+    let nodes =
+        inv.services.iter().enumerate().map(|(i, s)| (&s.name, &s.namespace, NodeKind::Service, i, &s.origin)).chain(
+            inv.externals.iter().enumerate().map(|(i, e)| (&e.name, &e.namespace, NodeKind::External, i, &e.origin)),
+        );
     for (name, namespace, kind, entity, origin) in nodes {
         let node = Node { name: name.clone(), namespace: namespace.clone(), kind, entity, origin: origin.clone() };
         let i = g.graph.add_node(node);
@@ -235,7 +233,11 @@ pub fn build(inv: &Inventory, diags: &mut Diagnostics) -> MeshGraph {
                     Diagnostic::error(
                         "unknown-dependency",
                         dep.origin.clone(),
-                        format!("`{}` depends on unknown `{}`", service.name, crate::model::validate::shown(&dep.target)),
+                        format!(
+                            "`{}` depends on unknown `{}`",
+                            service.name,
+                            crate::model::validate::shown(&dep.target)
+                        ),
                     )
                     .maybe_help(hint(
                         &dep.target,

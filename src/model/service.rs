@@ -282,10 +282,6 @@ fn vm_workload(
             derived
         }
     };
-    let mut labels = selector.clone();
-    if let Some(extra) = &raw.labels {
-        labels.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
-    }
     if let Some(own) = &vm.labels {
         if !cx.labels(own, &vo.child("labels")) {
             return None;
@@ -295,18 +291,20 @@ fn vm_workload(
                 cx.error(
                     "invalid-value",
                     vo.child("labels").child(k),
-                    format!("label `{k}: {}` contradicts the service selector `{k}: {}`", shown(v), selector[k]),
+                    format!("label `{k}: {}` contradicts the service selector `{k}: {}`", shown(v), &selector[k]),
                     Some("the service's ServiceEntry selects its VMs by these labels; drop the override".into()),
                 );
                 return None;
             }
         }
-        labels.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
-    if !sidecar {
+    // Packed once, from every source in order of precedence (a later pair wins).
+    let tls_mode = (!sidecar).then_some(
         // Without this label, a WorkloadEntry with a service account is assumed to have a sidecar.
-        labels.insert("security.istio.io/tlsMode".into(), "disabled".into());
-    }
+        ("security.istio.io/tlsMode", "disabled"),
+    );
+    let labels: Labels =
+        selector.iter().chain(raw.labels.iter().flatten()).chain(vm.labels.iter().flatten()).chain(tls_mode).collect();
     if let Some(l) = &vm.locality {
         cx.locality(l, &vo.child("locality"));
     }
@@ -358,7 +356,7 @@ fn subsets(cx: &mut Checker<'_>, raw: &RawService, vms: &[Workload], origin: &Or
         if let Some(v) = vm.labels.get("version") {
             let name = names::slug(v);
             if names::port_name(&name).is_ok() {
-                out.insert(name, Labels::from([("version".to_string(), v.clone())]));
+                out.insert(name, Labels::from([("version", v)]));
             }
         }
     }
