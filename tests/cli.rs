@@ -125,6 +125,10 @@ fn dependency_cycles_are_warnings() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("warning[dependency-cycle]"), "{}", r.stderr);
     assert!(r.stderr.contains("`a`") && r.stderr.contains("`b`"), "{}", r.stderr);
+    // The inventory's text is released before rendering; the warning, printed after, still
+    // quotes the file read again.
+    assert!(r.stderr.contains("--> inventory/a.yaml:2:3 (services.a)"), "{}", r.stderr);
+    assert!(r.stderr.contains(" 2 |   a:"), "{}", r.stderr);
 }
 
 #[test]

@@ -39,11 +39,24 @@ impl Compiled {
         if self.diags.is_empty() && !matches!(args.format, Format::Json | Format::Sarif) {
             return Ok(());
         }
-        let mut map = SourceMap::new();
-        for s in &self.sources {
-            map.add(&s.name, &s.text);
-        }
+        // Only the files the findings point into are quoted: after rendering, their texts
+        // are read again (see `Source::release_text`).
         let sorted = self.diags.clone().sorted();
+        let cited: std::collections::HashSet<&str> = sorted
+            .iter()
+            .flat_map(|d| std::iter::once(&d.origin).chain(d.related.iter().map(|(o, _)| o)))
+            .map(|o| &*o.file)
+            .collect();
+        let texts: Vec<(&str, std::borrow::Cow<'_, str>)> = self
+            .sources
+            .iter()
+            .filter(|s| cited.contains(&*s.name))
+            .filter_map(|s| Some((&*s.name, s.text_again()?)))
+            .collect();
+        let mut map = SourceMap::new();
+        for (name, text) in &texts {
+            map.add(name, text);
+        }
         let text = render(&sorted, &mut map, args.format, Style::new(color));
         if to_stdout {
             std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes())?;
@@ -170,6 +183,10 @@ pub(super) fn compile(args: &ProjectArgs, render: bool) -> Result<Compiled> {
         rendering::analyse(&inventory, &graph, &mut diags)?;
     }
     let manifests = if render && !diags.has_errors() {
+        // Nothing parses the inventory's text any more: its memory goes to the manifests.
+        for s in &mut sources {
+            s.release_text();
+        }
         let templates = Templates::load(project.templates.as_deref())?;
         let m = rendering::render(&inventory, &graph, &templates, &mut diags)?;
         if let Some(dir) = &args.crds {

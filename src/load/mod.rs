@@ -35,6 +35,38 @@ pub struct Source {
     /// Its YAML documents (null documents are kept, so indices match the file). Filled for
     /// the project file; inventory files are parsed by the model stage as it goes.
     pub docs: Vec<serde_yaml::Value>,
+    /// A hash of the text as read: after [`Source::release_text`], a file read again for
+    /// its diagnostics is only quoted if it is still what was compiled.
+    digest: u64,
+    /// Whether [`Source::release_text`] dropped the text.
+    released: bool,
+}
+
+impl Source {
+    fn digest_of(text: &str) -> u64 {
+        use std::hash::BuildHasher as _;
+        // A fixed seed: the digest is compared within one run only, but need not vary.
+        foldhash::fast::FixedState::with_seed(0).hash_one(text)
+    }
+
+    /// Drops the text once the stages that parse it are done: at 100,000 services that is
+    /// 70 MB, which rendering then reuses instead of taking fresh memory. Diagnostics that
+    /// come later read the file again ([`Source::text_again`]).
+    pub fn release_text(&mut self) {
+        self.text = String::new();
+        self.released = true;
+    }
+
+    /// The text, as read; after [`Source::release_text`], read from disk again, or `None`
+    /// when the file can no longer be read or has changed since (positions in it would be
+    /// wrong).
+    pub fn text_again(&self) -> Option<std::borrow::Cow<'_, str>> {
+        if !self.released {
+            return Some(std::borrow::Cow::Borrowed(&self.text));
+        }
+        let text = std::fs::read_to_string(&self.path).ok()?;
+        (Source::digest_of(&text) == self.digest).then_some(std::borrow::Cow::Owned(text))
+    }
 }
 
 /// Limits that keep hostile input from exhausting the machine.
@@ -132,7 +164,14 @@ pub fn display_name(root: &Path, path: &Path) -> String {
 
 fn read_source(path: &Path, name: String, limits: Limits, parse: bool, diags: &mut Diagnostics) -> Result<Source> {
     let name: Arc<str> = name.into();
-    let mut source = Source { name: name.clone(), path: path.to_path_buf(), text: String::new(), docs: Vec::new() };
+    let mut source = Source {
+        name: name.clone(),
+        path: path.to_path_buf(),
+        text: String::new(),
+        docs: Vec::new(),
+        digest: Source::digest_of(""),
+        released: false,
+    };
     let meta = std::fs::metadata(path).with_context(|| format!("failed to read `{}`", path.display()))?;
     if meta.len() > limits.max_file_size {
         diags.push(
@@ -147,7 +186,10 @@ fn read_source(path: &Path, name: String, limits: Limits, parse: bool, diags: &m
     }
     let bytes = std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))?;
     match String::from_utf8(bytes) {
-        Ok(text) => source.text = text,
+        Ok(text) => {
+            source.digest = Source::digest_of(&text);
+            source.text = text;
+        }
         Err(e) => {
             let bytes = e.as_bytes();
             let at = e.utf8_error().valid_up_to();
@@ -170,4 +212,28 @@ fn read_source(path: &Path, name: String, limits: Limits, parse: bool, diags: &m
         source.docs = parse_documents(&source.text, &name, diags);
     }
     Ok(source)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_released_text_is_read_again_only_while_the_file_is_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.yaml");
+        std::fs::write(&path, "services: {}\n").unwrap();
+        let mut diags = Diagnostics::default();
+        let mut s = read_source(&path, "a.yaml".into(), Limits::default(), false, &mut diags).unwrap();
+        assert!(diags.is_empty());
+        assert!(matches!(s.text_again().as_deref(), Some("services: {}\n")));
+        s.release_text();
+        assert!(s.text.is_empty());
+        assert_eq!(s.text_again().as_deref(), Some("services: {}\n"));
+        // Edited since it was compiled: its positions would not match the findings.
+        std::fs::write(&path, "# edited\nservices: {}\n").unwrap();
+        assert_eq!(s.text_again(), None);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(s.text_again(), None);
+    }
 }
