@@ -190,14 +190,14 @@ fn stages(c: &mut Criterion) {
     // `diff --against` a build in which every hundredth object differs (a label added).
     let mut older = f.manifests.clone();
     for m in older.iter_mut().step_by(100) {
-        m.text = m.text.replacen("  labels:\n", "  labels:\n    changed: \"yes\"\n", 1);
+        m.text = m.text.replacen("  labels:\n", "  labels:\n    changed: \"yes\"\n", 1).into();
     }
     let base = tempfile::tempdir().expect("temporary directory");
     emit::write(&base.path().join("out"), &emit::plan(&older, Layout::Object).expect("plan")).expect("write");
     g.bench_function("diff/against-1pct-object-layout", |b| {
         b.iter(|| {
             let rendered = diff::rendered::read(&base.path().join("out")).expect("read");
-            let texts: Vec<&str> = f.manifests.iter().map(|m| m.text.as_str()).collect();
+            let texts: Vec<&str> = f.manifests.iter().map(|m| &*m.text).collect();
             let (desired, other, identical) = diff::split_identical(texts, rendered.documents());
             let desired = desired.into_iter().map(|t| diff::Object::from_yaml(t).expect("object")).collect();
             let other = other.into_iter().map(|d| diff::Object::from_yaml(d.text).expect("object")).collect();

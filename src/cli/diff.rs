@@ -95,7 +95,7 @@ fn against(
         paired[by_file[rel]] = true;
     }
     let docs = rendered.documents();
-    let texts: Vec<&str> = manifests.iter().zip(&paired).filter(|(_, p)| !**p).map(|(m, _)| m.text.as_str()).collect();
+    let texts: Vec<&str> = manifests.iter().zip(&paired).filter(|(_, p)| !**p).map(|(m, _)| &*m.text).collect();
     let (desired, other, identical) = diff::split_identical(texts, docs);
     let identical = identical + rendered.known.len();
     let desired = desired

@@ -27,18 +27,17 @@ pub use templates::Templates;
 /// One rendered object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
-    /// Kind.
+    /// Kind (its `apiVersion` is in [`Manifest::text`], from [`Kind::api_version`]).
     pub kind: Kind,
-    /// apiVersion (one of a few constants: not allocated per manifest).
-    pub api_version: &'static str,
     /// metadata.namespace (shared with the entity's other manifests).
     pub namespace: Arc<str>,
     /// metadata.name.
-    pub name: String,
+    pub name: Box<str>,
     /// The inventory entity it comes from (shared with its other manifests).
     pub entity: Arc<str>,
-    /// The YAML document, ending in one newline, without `---`.
-    pub text: String,
+    /// The YAML document, ending in one newline, without `---`. Boxed, like the name: a
+    /// manifest is 72 bytes, and 771,000 of them (100,000 services) are held at once.
+    pub text: Box<str>,
 }
 
 /// Decides every object and reports derived names that collide or are invalid, without
@@ -176,14 +175,9 @@ pub fn render(
     diags: &mut Diagnostics,
 ) -> Result<Vec<Manifest>> {
     let api = inv.project.api_version;
-    let out = per_namespace(
-        inv,
-        graph,
-        context::objects_in,
-        |o| render_one(o, templates, api),
-        |m| (m.kind, m.name.as_str()),
-    )?;
-    check_collisions(inv, out.iter().map(|m| (m.kind, &*m.namespace, m.name.as_str(), &*m.entity)), diags);
+    let out =
+        per_namespace(inv, graph, context::objects_in, |o| render_one(o, templates, api), |m| (m.kind, &*m.name))?;
+    check_collisions(inv, out.iter().map(|m| (m.kind, &*m.namespace, &*m.name, &*m.entity)), diags);
     Ok(out)
 }
 
@@ -208,7 +202,8 @@ fn render_one(mut o: Object, templates: &Templates, api: crate::model::ApiVersio
             )
         })?;
     }
-    Ok(Manifest { kind: o.kind, api_version: api, namespace: o.namespace, name: o.name, entity: o.entity, text })
+    let (kind, name, text) = (o.kind, o.name.into_boxed_str(), text.into_boxed_str());
+    Ok(Manifest { kind, namespace: o.namespace, name, entity: o.entity, text })
 }
 
 /// Checks that a rendered document is exactly one mapping with the expected identity.
