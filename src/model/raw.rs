@@ -350,6 +350,43 @@ pub struct StringMatch {
     pub regex: Option<String>,
 }
 
+/// A string-keyed map of a few entries (a route's header and query matches), read and
+/// written as a mapping, kept as a vector sorted by key. A `BTreeMap` node has room for
+/// eleven entries: over a kilobyte for the one header a route usually matches, 30 MB at
+/// 100,000 services.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmallMap<V>(Vec<(String, V)>);
+
+impl<V> SmallMap<V> {
+    /// The entries, in key order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&String, &V)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl<'a, V> IntoIterator for &'a SmallMap<V> {
+    type Item = (&'a String, &'a V);
+    type IntoIter = std::iter::Map<std::slice::Iter<'a, (String, V)>, fn(&'a (String, V)) -> Self::Item>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl<V: Serialize> Serialize for SmallMap<V> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for SmallMap<V> {
+    /// Reads a mapping exactly as a `BTreeMap` does (same errors), then keeps it compact.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<SmallMap<V>, D::Error> {
+        // From the map's iterator, which knows its length: the vector is exactly sized.
+        BTreeMap::<String, V>::deserialize(d).map(|m| SmallMap(m.into_iter().collect()))
+    }
+}
+
 /// Istio's HTTPMatchRequest (the fields that concern services in an inventory).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -371,13 +408,13 @@ pub struct HttpMatch {
     pub authority: Option<StringMatch>,
     /// Header matches (lowercase names).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub headers: Option<BTreeMap<String, StringMatch>>,
+    pub headers: Option<SmallMap<StringMatch>>,
     /// Header absence matches.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub without_headers: Option<BTreeMap<String, StringMatch>>,
+    pub without_headers: Option<SmallMap<StringMatch>>,
     /// Query parameter matches.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub query_params: Option<BTreeMap<String, StringMatch>>,
+    pub query_params: Option<SmallMap<StringMatch>>,
     /// Case-insensitive URI matching.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ignore_uri_case: Option<bool>,

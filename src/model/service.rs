@@ -530,10 +530,10 @@ fn routes(cx: &mut Checker<'_>, raw: &[RawRoute], subsets: &[Subset], ports: &[P
             matches: r.matches.clone().unwrap_or_default(),
             destinations,
             timeout: r.timeout.clone(),
-            retries: r.retries.clone(),
-            fault: r.fault.clone(),
-            mirror,
-            rewrite: r.rewrite.clone(),
+            retries: r.retries.clone().map(Box::new),
+            fault: r.fault.clone().map(Box::new),
+            mirror: mirror.map(Box::new),
+            rewrite: r.rewrite.clone().map(Box::new),
             origin: ro,
         });
     }

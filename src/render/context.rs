@@ -310,7 +310,7 @@ fn http_rule(svc: &Service, route: Option<&Route>, port: Option<u32>, add_port_m
             .collect(),
         None => vec![json!({"destination": destination(&svc.host, None, port)})],
     };
-    let retries: Option<Retries> = match (route.and_then(|r| r.retries.as_ref()), t.retries.as_ref()) {
+    let retries: Option<Retries> = match (route.and_then(|r| r.retries.as_deref()), t.retries.as_ref()) {
         (Some(r), Some(base)) => Some(r.over(base).normalized()),
         (r, base) => r.or(base).cloned(),
     };
@@ -318,17 +318,17 @@ fn http_rule(svc: &Service, route: Option<&Route>, port: Option<u32>, add_port_m
         (true, Some(p)) => format!("{n}-{p}"),
         _ => n,
     });
-    let mirror = route.and_then(|r| r.mirror.as_ref());
+    let mirror = route.and_then(|r| r.mirror.as_deref());
     Some(Value::Object(fields(vec![
         ("name", json!(name)),
         ("match", if matches.is_empty() { Value::Null } else { json!(matches) }),
         ("route", json!(dests)),
         ("timeout", json!(route.and_then(|r| r.timeout.clone()).or_else(|| t.timeout.clone()))),
         ("retries", non_empty(&retries)),
-        ("fault", non_empty(&route.and_then(|r| r.fault.as_ref()).or(t.fault.as_deref()))),
+        ("fault", non_empty(&route.and_then(|r| r.fault.as_deref()).or(t.fault.as_deref()))),
         ("mirror", mirror.map_or(Value::Null, |(s, _)| destination(&svc.host, s.as_deref(), port))),
         ("mirrorPercentage", mirror.and_then(|(_, p)| *p).map_or(Value::Null, |p| json!({"value": p}))),
-        ("rewrite", non_empty(&route.and_then(|r| r.rewrite.clone()))),
+        ("rewrite", non_empty(&route.and_then(|r| r.rewrite.as_deref()))),
     ])))
 }
 
