@@ -41,13 +41,13 @@ impl<'a> SourceMap<'a> {
     }
 
     pub(super) fn position(&mut self, o: &Origin) -> Option<Position> {
-        if let Some((line, col)) = o.position {
+        if let Some(&(line, col)) = o.position.as_deref() {
             return Some(Position { line, col, width: 1 });
         }
         let text = self.texts.get(&*o.file)?;
         let key: &str = self.texts.get_key_value(&*o.file)?.0;
         let loc = self.locators.entry(key).or_insert_with(|| Locator::new(text));
-        loc.find(o.doc, &o.path, o.part)
+        loc.find(o.doc(), &o.path, o.part)
     }
 
     fn line(&self, file: &str, line: usize) -> Option<&'a str> {

@@ -196,7 +196,7 @@ fn read_source(path: &Path, name: String, limits: Limits, parse: bool, diags: &m
             let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
             let col = at - bytes[..at].iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1) + 1;
             let mut origin = Origin::new(&name, 0, "");
-            origin.position = Some((line, col));
+            origin.position = Some(Box::new((line, col)));
             diags.push(
                 Diagnostic::error(
                     "invalid-utf8",

@@ -17,7 +17,7 @@ pub fn parse_documents(text: &str, file: &Arc<str>, diags: &mut Diagnostics) -> 
     }
     if let Some((line, column)) = too_deep_flow(text) {
         let mut origin = Origin::new(file, 0, "");
-        origin.position = Some((line, column));
+        origin.position = Some(Box::new((line, column)));
         diags.push(
             Diagnostic::error(
                 "yaml-syntax",
@@ -43,7 +43,7 @@ pub fn parse_documents(text: &str, file: &Arc<str>, diags: &mut Diagnostics) -> 
 
 fn syntax_error(e: &serde_yaml::Error, file: &Arc<str>, doc: usize) -> Diagnostic {
     let mut origin = Origin::new(file, doc, "");
-    origin.position = e.location().map(|l| (l.line(), l.column()));
+    origin.position = e.location().map(|l| Box::new((l.line(), l.column())));
     let raw = e.to_string();
     // serde_yaml appends " at line L column C"; the position is printed separately.
     let message = match raw.find(" at line ") {

@@ -497,14 +497,14 @@ fn shape_error(e: &serde_path_to_error::Error<serde_yaml::Error>, origin: &Origi
     let inner = if inner == "." { String::new() } else { inner };
     let path = join_path(&origin.path, &inner);
     let message = e.inner().to_string();
-    let mut at = Origin { path, ..origin.clone() };
+    let mut at = Origin { path: path.into(), ..origin.clone() };
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let field = rest.split('`').next().unwrap_or_default().to_string();
         let expected: Vec<&str> =
             message.split("expected ").nth(1).unwrap_or_default().split('`').skip(1).step_by(2).collect();
         // serde_path_to_error's path already ends with the unknown key in some shapes.
-        if !at.path.ends_with(&format!(".{field}")) && at.path != field {
-            at.path = join_path(&at.path, &field);
+        if !at.path.ends_with(&format!(".{field}")) && *at.path != *field {
+            at.path = join_path(&at.path, &field).into();
         }
         at.part = Part::Key;
         let help = match did_you_mean(&field, expected.iter().copied()) {

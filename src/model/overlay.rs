@@ -280,7 +280,7 @@ pub fn take_enabled(value: &mut Value, origin: &Origin, diags: &mut Diagnostics)
 /// root), the patches merged over it, in the order they applied.
 #[derive(Debug, Clone, Default)]
 pub struct Trace {
-    targets: HashMap<(Arc<str>, usize, String), Vec<Traced>>,
+    targets: HashMap<(Arc<str>, u32, Box<str>), Vec<Traced>>,
 }
 
 #[derive(Debug, Clone)]
@@ -319,7 +319,7 @@ impl Trace {
         }
         let entity = entity_of(&o.path);
         for (prefix, is_entity) in [(entity, true), ("", false)] {
-            if let Some(layers) = self.targets.get(&(o.file.clone(), o.doc, prefix.to_string())) {
+            if let Some(layers) = self.targets.get(&(o.file.clone(), o.doc, prefix.into())) {
                 let rel = o.path[prefix.len()..].trim_start_matches('.');
                 return Some((layers, rel, is_entity));
             }
