@@ -213,7 +213,7 @@ pub(super) fn shared_instance_addresses(inv: &Inventory, diags: &mut Diagnostics
     let mut seen: HashMap<(Option<&str>, &str), (&str, &Origin)> = HashMap::with_capacity(vms);
     for s in &inv.services {
         for vm in &s.vms {
-            match seen.entry((vm.network.as_deref(), vm.address.as_str())) {
+            match seen.entry((vm.network.as_deref(), &*vm.address)) {
                 Entry::Occupied(o) if o.get().0 != s.name => {
                     let (other, at) = o.get();
                     diags.push(
@@ -420,7 +420,7 @@ pub(super) fn subsets_and_splits(inv: &Inventory, diags: &mut Diagnostics) {
 pub(super) fn identities_and_tls(inv: &Inventory, diags: &mut Diagnostics) {
     for s in inv.services.iter().filter(|s| s.sidecar) {
         let without: Vec<&str> =
-            s.vms.iter().filter(|vm| vm.service_account.is_none()).map(|vm| vm.address.as_str()).collect();
+            s.vms.iter().filter(|vm| vm.service_account.is_none()).map(|vm| &*vm.address).collect();
         if let Some(first) = without.first() {
             diags.push(
                 Diagnostic::warning(

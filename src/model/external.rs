@@ -107,12 +107,12 @@ pub(super) fn build(
             );
         }
         endpoints.push(Workload {
-            name: String::new(),
-            address: e.address.clone(),
+            name: Box::from(""),
+            address: e.address.as_str().into(),
             kind,
             labels,
-            locality: e.locality.clone(),
-            network: e.network.clone(),
+            locality: e.locality.as_deref().map(Box::from),
+            network: e.network.as_deref().map(Box::from),
             weight: e.weight,
             ports: port_map,
             service_account: None,

@@ -215,24 +215,25 @@ pub enum Caller {
 /// An endpoint of a service or external API: a VM's WorkloadEntry or a ServiceEntry endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workload {
-    /// Object name (WorkloadEntry) — empty for inline endpoints.
-    pub name: String,
+    /// Object name (WorkloadEntry) — empty for inline endpoints. Its strings are boxed (16
+    /// bytes, not 24): there are 450,000 VMs at 100,000 services.
+    pub name: Box<str>,
     /// IP, DNS name or unix socket.
-    pub address: String,
+    pub address: Box<str>,
     /// What kind of address.
     pub kind: names::AddressKind,
     /// All labels, selector labels included.
     pub labels: Labels,
     /// Locality.
-    pub locality: Option<String>,
+    pub locality: Option<Box<str>>,
     /// Network.
-    pub network: Option<String>,
+    pub network: Option<Box<str>>,
     /// Load-balancing weight.
     pub weight: Option<u32>,
     /// Port name to number overrides.
     pub ports: BTreeMap<String, u32>,
     /// Service account of the sidecar (none when the VM has no sidecar).
-    pub service_account: Option<String>,
+    pub service_account: Option<Box<str>>,
     /// Where it was declared.
     pub origin: Origin,
 }
@@ -331,8 +332,8 @@ impl Service {
     /// (`<trust-domain>/ns/<namespace>/sa/<account>`); `None` when some workload has no
     /// known identity (pods without `serviceAccount`, VMs without one or without a sidecar).
     pub fn principals(&self, trust_domain: &str) -> Option<BTreeSet<String>> {
-        let pods = self.pods.as_ref().map(|_| self.service_account.as_ref());
-        let vms = self.vms.iter().map(|vm| vm.service_account.as_ref());
+        let pods = self.pods.as_ref().map(|_| self.service_account.as_deref());
+        let vms = self.vms.iter().map(|vm| vm.service_account.as_deref());
         pods.into_iter()
             .chain(vms)
             .map(|sa| sa.map(|sa| format!("{trust_domain}/ns/{}/sa/{sa}", self.namespace)))

@@ -308,7 +308,7 @@ fn vm_workload(
     if let Some(l) = &vm.locality {
         cx.locality(l, &vo.child("locality"));
     }
-    let network = vm.network.clone().or_else(|| raw.network.clone());
+    let network = vm.network.as_deref().or(raw.network.as_deref());
     if let Some(n) = &vm.network {
         cx.network(n, &vo.child("network"));
     }
@@ -333,18 +333,17 @@ fn vm_workload(
             );
         }
     }
-    let service_account =
-        if sidecar { vm.service_account.clone().or_else(|| raw.service_account.clone()) } else { None };
+    let service_account = if sidecar { vm.service_account.as_deref().or(raw.service_account.as_deref()) } else { None };
     Some(Workload {
-        name,
-        address: vm.address.clone(),
+        name: name.into(),
+        address: vm.address.as_str().into(),
         kind,
         labels,
-        locality: vm.locality.clone(),
-        network,
+        locality: vm.locality.as_deref().map(Box::from),
+        network: network.map(Box::from),
         weight: vm.weight,
         ports: port_overrides,
-        service_account,
+        service_account: service_account.map(Box::from),
         origin: vo,
     })
 }

@@ -54,10 +54,13 @@ fn declared_in(inv: &Inventory, lo: u32, hi: u32) -> Vec<(u32, u32)> {
     let addresses = inv
         .services
         .iter()
-        .flat_map(|s| s.addresses.iter().chain(s.vms.iter().filter(|w| w.kind == AddressKind::Ip).map(|w| &w.address)))
-        .chain(inv.externals.iter().flat_map(|e| e.addresses.iter()));
+        .flat_map(|s| {
+            let vms = s.vms.iter().filter(|w| w.kind == AddressKind::Ip).map(|w| &*w.address);
+            s.addresses.iter().map(String::as_str).chain(vms)
+        })
+        .chain(inv.externals.iter().flat_map(|e| e.addresses.iter().map(String::as_str)));
     let ranges: Vec<(u32, u32)> = addresses
-        .filter_map(|a| super::names::ip_range(a))
+        .filter_map(super::names::ip_range)
         .filter(|(v6, a, b)| !v6 && *a <= u128::from(hi) && *b >= u128::from(lo))
         .map(|(_, a, b)| (a as u32, b as u32))
         .collect();
