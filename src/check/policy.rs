@@ -26,7 +26,7 @@ pub(super) fn dependency_ports(inv: &Inventory, graph: &MeshGraph, diags: &mut D
             };
             if names.is_empty() {
                 diags.push(
-                    Diagnostic::error("invalid-value", dep.origin.child("ports"), "`ports` is empty")
+                    Diagnostic::error("invalid-value", dep.origin(s).child("ports"), "`ports` is empty")
                         .help("list the port names the calls use, or remove `ports` to allow every port"),
                 );
             }
@@ -36,7 +36,7 @@ pub(super) fn dependency_ports(inv: &Inventory, graph: &MeshGraph, diags: &mut D
                     diags.push(
                         Diagnostic::error(
                             "unknown-port",
-                            dep.origin.child("ports").index(i),
+                            dep.origin(s).child("ports").index(i),
                             format!("`{}` has no port named `{}`", dep.target, crate::model::validate::shown(name)),
                         )
                         .help(format!("its ports are: {}", known.join(", "))),
@@ -93,7 +93,7 @@ pub(super) fn coverage(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnosti
             diags.push(
                 Diagnostic::error(
                     "caller-without-identity",
-                    dep.origin.clone(),
+                    dep.origin(c),
                     format!(
                         "`{}` cannot be allowed to call `{}`: {}, so its AuthorizationPolicy would deny it",
                         c.name,

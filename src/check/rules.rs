@@ -337,7 +337,7 @@ pub(super) fn dependency_visibility(inv: &Inventory, vis: &Visibilities<'_>, dia
                 diags.push(
                     Diagnostic::error(
                         "dependency-not-visible",
-                        dep.origin.clone(),
+                        dep.origin(s),
                         format!(
                             "`{}` (namespace `{}`) cannot see `{}`: its exportTo leaves `{}` out",
                             s.name, s.namespace, dep.target, s.namespace

@@ -169,12 +169,13 @@ fn entity_text(node: &Node, inv: &Inventory, graph: &MeshGraph, rows: &[Row<'_>]
     let calls: Vec<(&str, String)> = graph
         .edges(inv)
         .filter(|(from, _, _)| from.name == node.name)
-        .map(|(_, to, dep)| (to.name.as_str(), lines.at(&dep.origin)))
+        // Only services declare dependencies.
+        .filter_map(|(from, to, dep)| Some((to.name.as_str(), lines.at(&dep.origin(from.service(inv)?)))))
         .collect();
     let callers: Vec<(&str, String)> = graph
         .consumer_edges(inv, &node.name)
         .into_iter()
-        .map(|(c, dep)| (c.name.as_str(), lines.at(&dep.origin)))
+        .filter_map(|(c, dep)| Some((c.name.as_str(), lines.at(&dep.origin(c.service(inv)?)))))
         .collect();
     for (label, list) in [("calls", calls), ("called by", callers)] {
         if list.is_empty() {

@@ -232,7 +232,7 @@ pub fn build(inv: &Inventory, diags: &mut Diagnostics) -> MeshGraph {
                 None => diags.push(
                     Diagnostic::error(
                         "unknown-dependency",
-                        dep.origin.clone(),
+                        dep.origin(service),
                         format!(
                             "`{}` depends on unknown `{}`",
                             service.name,
@@ -248,7 +248,7 @@ pub fn build(inv: &Inventory, diags: &mut Diagnostics) -> MeshGraph {
                 Some(to) if to == from => diags.push(
                     Diagnostic::warning(
                         "self-dependency",
-                        dep.origin.clone(),
+                        dep.origin(service),
                         format!("`{}` depends on itself", dep.target),
                     )
                     .help("remove it: a service may always call itself"),
@@ -258,7 +258,7 @@ pub fn build(inv: &Inventory, diags: &mut Diagnostics) -> MeshGraph {
                         diags.push(
                             Diagnostic::warning(
                                 "duplicate-dependency",
-                                dep.origin.clone(),
+                                dep.origin(service),
                                 format!("`{}` is listed twice", dep.target),
                             )
                             .help("remove the duplicate"),

@@ -127,7 +127,7 @@ pub(super) fn build(
     let mut subject_alt_names = raw.subject_alt_names.clone().unwrap_or_default();
     subject_alt_names.sort();
     subject_alt_names.dedup();
-    let depends_on = dependencies(raw.depends_on.as_deref(), &origin);
+    let depends_on = dependencies(raw.depends_on.as_deref());
     let authorization = authorization(&mut cx, raw.authorization.as_ref(), &origin.child("authorization"));
     let export_to = match &raw.export_to {
         Some(e) => cx.export_to(&e.0, &origin.child("exportTo")),
@@ -183,16 +183,17 @@ pub(super) fn build(
     })
 }
 
-/// The dependency list, with the origin of each entry. Port names are checked against the
+/// The dependency list, each entry with its position. Port names are checked against the
 /// target by the graph stage, which knows the targets.
-pub(super) fn dependencies(raw: Option<&[ShortOr<RawDependency>]>, origin: &Origin) -> Vec<Dependency> {
+pub(super) fn dependencies(raw: Option<&[ShortOr<RawDependency>]>) -> Vec<Dependency> {
     raw.unwrap_or_default()
         .iter()
         .enumerate()
         .map(|(i, ShortOr(d))| Dependency {
             target: d.name.clone(),
             ports: d.ports.clone(),
-            origin: origin.child("dependsOn").index(i),
+            // Inventory files are far below four billion entries (see `load::Limits`).
+            index: u32::try_from(i).unwrap_or(u32::MAX),
         })
         .collect()
 }
