@@ -83,6 +83,24 @@ fn duplicate_service_points_at_both_declarations() {
 }
 
 #[test]
+fn duplicate_vm_addresses_and_names_point_at_both() {
+    let stderr = rejects(
+        b"services:\n  api:\n    ports: {http: 80}\n    vms:\n      - {address: 10.0.0.1}\n      - {address: 10.0.0.2, name: api-a}\n      - {address: 10.0.0.1}\n      - {address: 10.0.0.3, name: api-a}\n",
+        &[
+            "error[duplicate-address]",
+            "address `10.0.0.1` is listed twice",
+            "inventory/bad.yaml:7:19 (services.api.vms[2].address)",
+            "inventory/bad.yaml:5:19 (services.api.vms[0].address): first listed here",
+            "error[duplicate-name]",
+            "two VMs are named `api-a`",
+            "inventory/bad.yaml:8:9 (services.api.vms[3])",
+            "inventory/bad.yaml:6:9 (services.api.vms[1]): the other one",
+        ],
+    );
+    assert_eq!(stderr.matches("error[").count(), 2, "{stderr}");
+}
+
+#[test]
 fn dangling_dependency_suggests_a_known_name() {
     rejects(
         b"services:\n  api:\n    ports: {http: 80}\n    pods: {app: api}\n    dependsOn: [wbe]\n",
