@@ -9,7 +9,7 @@ use foldhash::{HashMap, HashMapExt};
 use super::{OverlapIndex, Visibility};
 use crate::diag::{Diagnostic, Diagnostics, Origin};
 use crate::graph::MeshGraph;
-use crate::model::Inventory;
+use crate::model::{Inventory, Service, Workload};
 
 /// Visibility of each entity, by name.
 type Visibilities<'a> = HashMap<&'a str, Visibility>;
@@ -210,25 +210,25 @@ pub(super) fn address_overlaps(inv: &Inventory, diags: &mut Diagnostics) {
 /// apply to it.
 pub(super) fn shared_instance_addresses(inv: &Inventory, diags: &mut Diagnostics) {
     let vms = inv.services.iter().map(|s| s.vms.len()).sum();
-    let mut seen: HashMap<(Option<&str>, &str), (&str, &Origin)> = HashMap::with_capacity(vms);
+    let mut seen: HashMap<(Option<&str>, &str), (&Service, &Workload)> = HashMap::with_capacity(vms);
     for s in &inv.services {
         for vm in &s.vms {
             match seen.entry((vm.network.as_deref(), &*vm.address)) {
-                Entry::Occupied(o) if o.get().0 != s.name => {
-                    let (other, at) = o.get();
+                Entry::Occupied(o) if o.get().0.name != s.name => {
+                    let (other, other_vm) = o.get();
                     diags.push(
                         Diagnostic::warning(
                             "duplicate-instance-address",
-                            vm.origin.child("address"),
-                            format!("VM `{}` is also an instance of service `{other}`", vm.address),
+                            s.vm_origin(vm).child("address"),
+                            format!("VM `{}` is also an instance of service `{}`", vm.address, other.name),
                         )
-                        .related(at.child("address"), "declared here too")
+                        .related(other.vm_origin(other_vm).child("address"), "declared here too")
                         .help("istiod matches a VM's proxy to one WorkloadEntry by address; run one service per VM, or put the VMs on different networks if they really are different machines"),
                     );
                 }
                 Entry::Occupied(_) => {}
                 Entry::Vacant(v) => {
-                    v.insert((&s.name, &vm.origin));
+                    v.insert((s, vm));
                 }
             }
         }

@@ -116,7 +116,7 @@ pub(super) fn build(
             weight: e.weight,
             ports: port_map,
             service_account: None,
-            origin: eo,
+            index: u32::try_from(i).unwrap_or(u32::MAX),
         });
     }
     // Inline endpoints are emitted in a stable order, whatever the order they were written in.
@@ -124,15 +124,15 @@ pub(super) fn build(
     // Sorted, duplicates are neighbours; the later-written one is reported.
     for pair in endpoints.windows(2) {
         if pair[0].address == pair[1].address {
-            let (first, dup) =
-                if pair[0].origin.path < pair[1].origin.path { (&pair[0], &pair[1]) } else { (&pair[1], &pair[0]) };
+            let (first, dup) = if pair[0].index < pair[1].index { (&pair[0], &pair[1]) } else { (&pair[1], &pair[0]) };
+            let at = |w: &Workload| origin.child("endpoints").index(w.index as usize);
             cx.push(
                 crate::diag::Diagnostic::error(
                     "duplicate-address",
-                    dup.origin.child("address"),
+                    at(dup).child("address"),
                     format!("endpoint `{}` is listed twice", shown(&dup.address)),
                 )
-                .related(first.origin.child("address"), "first listed here")
+                .related(at(first).child("address"), "first listed here")
                 .help("each endpoint has its own address; remove the duplicate"),
             );
         }

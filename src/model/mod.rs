@@ -244,8 +244,11 @@ pub struct Workload {
     pub ports: BTreeMap<String, u32>,
     /// Service account of the sidecar (none when the VM has no sidecar).
     pub service_account: Option<Box<str>>,
-    /// Where it was declared.
-    pub origin: Origin,
+    /// Its position in the list it was written in (`vms` or `endpoints`; the list is
+    /// sorted since). Its origin is derived from its entity's ([`Service::vm_origin`],
+    /// [`External::endpoint_origin`]) rather than stored: 450,000 VMs at 100,000 services
+    /// held 48 bytes of origin and a path each.
+    pub index: u32,
 }
 
 /// A DestinationRule subset.
@@ -332,6 +335,11 @@ pub struct Service {
 }
 
 impl Service {
+    /// Where one of its VMs is declared.
+    pub fn vm_origin(&self, vm: &Workload) -> Origin {
+        self.origin.child("vms").index(vm.index as usize)
+    }
+
     /// Whether any of its workloads runs an Istio proxy (pods are taken to be injected; VMs
     /// as the inventory says): only then can Sidecar or AuthorizationPolicy apply to it.
     pub fn has_proxy(&self) -> bool {
@@ -420,6 +428,13 @@ pub struct External {
     pub export_to: Option<ExportTo>,
     /// Traffic policy, defaults merged in.
     pub traffic: Traffic,
+}
+
+impl External {
+    /// Where one of its inline endpoints is declared.
+    pub fn endpoint_origin(&self, endpoint: &Workload) -> Origin {
+        self.origin.child("endpoints").index(endpoint.index as usize)
+    }
 }
 
 /// The whole validated inventory, sorted by (namespace, name).

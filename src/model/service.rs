@@ -59,25 +59,23 @@ pub(super) fn build(
     let (mut by_address, mut by_name) = (FirstOf::default(), FirstOf::default());
     for (i, vm) in raw.vms.iter().flatten().enumerate() {
         let vo = origin.child("vms").index(i);
-        if let Some(w) = vm_workload(&mut cx, name, vm, &raw, &selector, &ports, sidecar, vo) {
+        let at = |w: &Workload| origin.child("vms").index(w.index as usize);
+        if let Some(w) = vm_workload(&mut cx, name, vm, &raw, &selector, &ports, sidecar, vo, i) {
             if let Some(other) = by_address.find(&vms, &w.address, |o| &o.address) {
                 let d = crate::diag::Diagnostic::error(
                     "duplicate-address",
-                    w.origin.child("address"),
+                    at(&w).child("address"),
                     format!("address `{}` is listed twice", w.address),
                 )
-                .related(other.origin.child("address"), "first listed here")
+                .related(at(other).child("address"), "first listed here")
                 .help("each VM has its own address; remove the duplicate");
                 cx.push(d);
                 continue;
             }
             if let Some(other) = by_name.find(&vms, &w.name, |o| &o.name) {
-                let d = crate::diag::Diagnostic::error(
-                    "duplicate-name",
-                    w.origin.clone(),
-                    format!("two VMs are named `{}`", w.name),
-                )
-                .related(other.origin.clone(), "the other one");
+                let d =
+                    crate::diag::Diagnostic::error("duplicate-name", at(&w), format!("two VMs are named `{}`", w.name))
+                        .related(at(other), "the other one");
                 cx.push(d.help("set distinct `name`s"));
                 continue;
             }
@@ -272,6 +270,7 @@ fn vm_workload(
     ports: &[Port],
     sidecar: bool,
     vo: Origin,
+    index: usize,
 ) -> Option<Workload> {
     let kind = match names::address(&vm.address) {
         Ok(AddressKind::Unix) => {
@@ -377,7 +376,8 @@ fn vm_workload(
         weight: vm.weight,
         ports: port_overrides,
         service_account: service_account.map(Box::from),
-        origin: vo,
+        // Inventory files are far below four billion entries (see `load::Limits`).
+        index: u32::try_from(index).unwrap_or(u32::MAX),
     })
 }
 

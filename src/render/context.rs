@@ -376,7 +376,7 @@ fn service(b: &mut Builder<'_>, svc: &Service) {
             };
             f.insert("labels".into(), json!(vm.labels));
         }
-        b.push_sourced(Kind::WorkloadEntry, &vm.name, vm.origin.clone(), f);
+        b.push_sourced(Kind::WorkloadEntry, &vm.name, svc.vm_origin(vm), f);
     }
 
     let mut policy = destination_policy(&svc.traffic);
