@@ -69,14 +69,6 @@ impl Labels {
         self.find(key).ok().map(|i| self.part(2 * i + 1))
     }
 
-    /// Sets `key` to `value`; returns the value it replaces. Repacks the set: labels are
-    /// built once and then only read.
-    pub fn insert(&mut self, key: String, value: String) -> Option<String> {
-        let old = self.get(&key).map(str::to_string);
-        self.extend([(key, value)]);
-        old
-    }
-
     /// The pairs, in key order.
     pub fn iter(&self) -> Iter<'_> {
         Iter { labels: self, range: 0..self.len() }
@@ -225,8 +217,7 @@ mod tests {
     fn sorted_unique_and_last_value_wins() {
         let mut labels = l(&[("version", "v1"), ("app", "a"), ("tier", "web")]);
         assert_eq!(labels.iter().map(|(k, _)| k).collect::<Vec<_>>(), ["app", "tier", "version"]);
-        assert_eq!(labels.insert("app".into(), "b".into()), Some("a".into()));
-        labels.extend([("zone".to_string(), "z".to_string()), ("tier".to_string(), "db".to_string())]);
+        labels.extend([("app", "b"), ("zone", "y"), ("tier", "db"), ("zone", "z")]);
         assert_eq!(labels, l(&[("app", "b"), ("tier", "db"), ("version", "v1"), ("zone", "z")]));
         assert_eq!(labels.get("tier"), Some("db"));
         assert_eq!(labels.get("nope"), None);
@@ -236,15 +227,12 @@ mod tests {
 
     #[test]
     fn many_labels_in_any_order_stay_sorted_and_complete() {
-        // Every pair kept, in key order, whichever order they came in (each insert repacks).
+        // Every pair kept, in key order, whichever order they came in.
         let keys: Vec<String> = (0..1000).map(|i| format!("k{i:04}")).collect();
         for order in [keys.clone(), keys.iter().rev().cloned().collect()] {
-            let mut labels = Labels::new();
-            for k in &order {
-                assert_eq!(labels.insert(k.clone(), format!("v-{k}")), None);
-            }
+            let labels: Labels = order.iter().map(|k| (k.clone(), format!("v-{k}"))).collect();
             assert_eq!(labels.len(), 1000);
-            assert!(labels.iter().map(|(k, _)| k).eq(keys.iter()));
+            assert!(labels.iter().map(|(k, _)| k).eq(keys.iter().map(String::as_str)));
             assert!(labels.iter().all(|(k, v)| *v == format!("v-{k}")));
         }
     }
