@@ -116,7 +116,7 @@ pub(super) fn build(
             weight: e.weight,
             ports: port_map,
             service_account: None,
-            index: u32::try_from(i).unwrap_or(u32::MAX),
+            index: super::position(i),
         });
     }
     // Inline endpoints are emitted in a stable order, whatever the order they were written in.
@@ -125,7 +125,7 @@ pub(super) fn build(
     for pair in endpoints.windows(2) {
         if pair[0].address == pair[1].address {
             let (first, dup) = if pair[0].index < pair[1].index { (&pair[0], &pair[1]) } else { (&pair[1], &pair[0]) };
-            let at = |w: &Workload| origin.child("endpoints").index(w.index as usize);
+            let at = |w: &Workload| w.origin_in(&origin.child("endpoints"));
             cx.push(
                 crate::diag::Diagnostic::error(
                     "duplicate-address",

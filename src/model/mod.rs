@@ -337,7 +337,7 @@ pub struct Service {
 impl Service {
     /// Where one of its VMs is declared.
     pub fn vm_origin(&self, vm: &Workload) -> Origin {
-        self.origin.child("vms").index(vm.index as usize)
+        vm.origin_in(&self.origin.child("vms"))
     }
 
     /// Whether any of its workloads runs an Istio proxy (pods are taken to be injected; VMs
@@ -433,8 +433,21 @@ pub struct External {
 impl External {
     /// Where one of its inline endpoints is declared.
     pub fn endpoint_origin(&self, endpoint: &Workload) -> Origin {
-        self.origin.child("endpoints").index(endpoint.index as usize)
+        endpoint.origin_in(&self.origin.child("endpoints"))
     }
+}
+
+impl Workload {
+    /// Where it is declared, given the origin of the list it was written in.
+    pub fn origin_in(&self, list: &Origin) -> Origin {
+        list.index(self.index as usize)
+    }
+}
+
+/// A position in a list of the inventory, as the model keeps it (inventory files are far
+/// below four billion entries, see `load::Limits`).
+fn position(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
 }
 
 /// The whole validated inventory, sorted by (namespace, name).

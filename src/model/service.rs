@@ -57,9 +57,10 @@ pub(super) fn build(
     // The first VM of each address and of each name, by hash: a scan of the VMs before each
     // new one was quadratic (3 s for one service of 40,000 VMs).
     let (mut by_address, mut by_name) = (FirstOf::default(), FirstOf::default());
+    let vms_at = origin.child("vms");
     for (i, vm) in raw.vms.iter().flatten().enumerate() {
-        let vo = origin.child("vms").index(i);
-        let at = |w: &Workload| origin.child("vms").index(w.index as usize);
+        let vo = vms_at.index(i);
+        let at = |w: &Workload| w.origin_in(&vms_at);
         if let Some(w) = vm_workload(&mut cx, name, vm, &raw, &selector, &ports, sidecar, vo, i) {
             if let Some(other) = by_address.find(&vms, &w.address, |o| &o.address) {
                 let d = crate::diag::Diagnostic::error(
@@ -192,12 +193,7 @@ pub(super) fn dependencies(raw: Option<&[ShortOr<RawDependency>]>) -> Vec<Depend
     raw.unwrap_or_default()
         .iter()
         .enumerate()
-        .map(|(i, ShortOr(d))| Dependency {
-            target: d.name.clone(),
-            ports: d.ports.clone(),
-            // Inventory files are far below four billion entries (see `load::Limits`).
-            index: u32::try_from(i).unwrap_or(u32::MAX),
-        })
+        .map(|(i, ShortOr(d))| Dependency { target: d.name.clone(), ports: d.ports.clone(), index: super::position(i) })
         .collect()
 }
 
@@ -376,8 +372,7 @@ fn vm_workload(
         weight: vm.weight,
         ports: port_overrides,
         service_account: service_account.map(Box::from),
-        // Inventory files are far below four billion entries (see `load::Limits`).
-        index: u32::try_from(index).unwrap_or(u32::MAX),
+        index: super::position(index),
     })
 }
 
