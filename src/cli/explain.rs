@@ -101,13 +101,16 @@ fn find_objects<'a>(target: &str, all: &'a [Object], inv: &Inventory, layout: La
 
 /// Source positions, one locator per file, built when first needed.
 struct Lines<'a> {
-    texts: HashMap<&'a str, &'a str>,
+    texts: HashMap<&'a str, std::borrow::Cow<'a, str>>,
     locators: HashMap<String, Locator>,
 }
 
 impl<'a> Lines<'a> {
     fn new(sources: &'a [crate::load::Source]) -> Lines<'a> {
-        Lines { texts: sources.iter().map(|s| (&*s.name, s.text.as_str())).collect(), locators: HashMap::new() }
+        // Through `text_again`, as the diagnostics do: it borrows a text still held, and
+        // reads back one a rendering build released.
+        let texts = sources.iter().filter_map(|s| Some((&*s.name, s.text_again()?))).collect();
+        Lines { texts, locators: HashMap::new() }
     }
 
     /// `file:line:col (path)` of an origin.
