@@ -103,8 +103,9 @@ fn namespaces(inv: &Inventory) -> Vec<Namespace> {
 /// run of whole namespaces (about as many entities each) and sorts each namespace's few
 /// hundred objects on its own, in cache; the threads' results then follow each other. One
 /// sort of every object after the fact cost 0.2–0.25 s at 771,000 objects, on one core,
-/// its random accesses growing faster than the input (0.01 s at 77,000). Each object's context is dropped as
-/// soon as `f` is done with it, so the contexts of an estate never sit in memory together.
+/// its random accesses growing faster than the input (0.01 s at 77,000). Each object's
+/// context is dropped as soon as `f` is done with it, so the contexts of an estate never sit
+/// in memory together.
 fn per_namespace<T: Send>(
     inv: &Inventory,
     graph: &MeshGraph,
