@@ -82,6 +82,12 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// The highest `maxFileSize` accepted: the model keeps positions within a file (label
+    /// text, list indices, document numbers) in 32 bits.
+    pub const MAX_FILE_SIZE: u64 = u32::MAX as u64;
+}
+
 /// Reads the project file. A missing file is an error that says how to create one.
 pub fn project_file(path: &Path, limits: Limits, diags: &mut Diagnostics) -> Result<Source> {
     if !path.is_file() {

@@ -343,7 +343,8 @@ pub fn limits(source: &Source) -> Limits {
     if let Some(n) =
         source.docs.first().and_then(|d| d.get("limits")).and_then(|l| l.get("maxFileSize")).and_then(|n| n.as_u64())
     {
-        limits.max_file_size = n;
+        // Over the ceiling, the full parse reports it; meanwhile the ceiling applies.
+        limits.max_file_size = n.min(Limits::MAX_FILE_SIZE);
     }
     limits
 }
@@ -519,7 +520,15 @@ fn parse_doc(source: &Source, doc: &serde_yaml::Value, layers: &[LayerRef], diag
 
     let mut limits = Limits::default();
     if let Some(n) = raw.limits.and_then(|l| l.max_file_size) {
-        limits.max_file_size = n;
+        if n > Limits::MAX_FILE_SIZE {
+            cx.error(
+                "invalid-value",
+                origin.child("limits.maxFileSize"),
+                format!("`maxFileSize` is {n} bytes, over the highest accepted, {}", Limits::MAX_FILE_SIZE),
+                Some("split the inventory into smaller files; no file may reach 4 GiB".into()),
+            );
+        }
+        limits.max_file_size = n.min(Limits::MAX_FILE_SIZE);
     }
 
     let vip_range = raw.vip_range.as_deref().and_then(|r| {
