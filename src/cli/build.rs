@@ -6,30 +6,38 @@ use anyhow::{Context as _, Result};
 
 use super::EXIT_FINDINGS;
 use super::args::{BuildArgs, CheckArgs};
-use super::compile::compile;
+use super::compile::{Output, compile};
 use crate::emit::{self, Drift};
 
 /// Compiles and writes (or checks) the output.
 pub(super) fn run(args: &BuildArgs, color: bool) -> Result<u8> {
-    let mut c = compile(&args.project, true)?;
+    let mut c = compile(&args.project, if args.stdout { Output::Stream } else { Output::Manifests })?;
     c.print_diagnostics(&args.project, color, false)?;
-    let Some(manifests) = c.manifests.take() else {
+    let (manifests, stream) = (c.manifests.take(), c.stream.take());
+    if manifests.is_none() && stream.is_none() {
         c.print_timings(&args.project, "diagnostics");
         // Machine-readable formats keep stderr parseable: the findings say it all.
         if args.project.format == crate::diag::render::Format::Human {
             eprintln!("error: nothing was written");
         }
         return Ok(EXIT_FINDINGS);
-    };
+    }
     if args.stdout {
         // Stdout is line-buffered: unbuffered, each manifest was a system call of its own.
         let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-        emit::to_writer(&manifests, &mut out).context("failed to write to stdout")?;
+        match (&stream, &manifests, &c.inventory, &c.graph) {
+            (Some(templates), _, Some(inv), Some(graph)) => {
+                crate::render::stream(inv, graph, templates, &mut out).context("failed to write to stdout")?;
+            }
+            (_, Some(manifests), _, _) => emit::to_writer(manifests, &mut out).context("failed to write to stdout")?,
+            _ => anyhow::bail!("internal error: compiled neither manifests nor what streams them"),
+        }
         out.flush().context("failed to write to stdout")?;
         c.print_timings(&args.project, "stdout");
         exit_without_freeing((c, manifests));
         return Ok(0);
     }
+    let Some(manifests) = manifests else { anyhow::bail!("internal error: compiled for files, got no manifests") };
     let layout = args.layout.unwrap_or(c.project.layout);
     let out = args.out.clone().unwrap_or_else(|| c.project.output.clone());
     let count = manifests.len();
@@ -98,7 +106,8 @@ fn report_drift(out: &std::path::Path, plan: &emit::Plan, drift: &[Drift]) {
 pub(super) fn check(args: &CheckArgs, color: bool) -> Result<u8> {
     // Templates run only when their output is validated against CRDs; otherwise the
     // analysis stops at the objects (names, collisions), which is all a check needs.
-    let mut c = compile(&args.project, args.project.crds.is_some())?;
+    let output = if args.project.crds.is_some() { Output::Manifests } else { Output::Analyse };
+    let mut c = compile(&args.project, output)?;
     c.print_diagnostics(&args.project, color, true)?;
     c.print_timings(&args.project, "report");
     let (errors, warnings) = c.diags.counts();

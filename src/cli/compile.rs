@@ -25,6 +25,8 @@ pub(super) struct Compiled {
     pub inventory: Option<Inventory>,
     pub graph: Option<crate::graph::MeshGraph>,
     pub manifests: Option<Vec<Manifest>>,
+    /// With [`Output::Stream`] and no errors: the templates to render while writing.
+    pub stream: Option<Templates>,
     /// The VIP allocation table to commit with the output (with `vipRange`).
     pub vip_file: Option<String>,
     /// How long each stage took so far; commands add their own before printing it.
@@ -75,11 +77,25 @@ impl Compiled {
     }
 }
 
+/// How far [`compile`] goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Output {
+    /// Up to the objects' identities: no text (unless overridden templates must be verified).
+    Analyse,
+    /// Every manifest, rendered and held.
+    Manifests,
+    /// Everything checked, nothing rendered yet: the caller renders while it writes (see
+    /// `render::stream`), holding a few namespaces' text instead of the estate's. Overridden
+    /// templates and `--crds` need every manifest checked first, so they get
+    /// [`Output::Manifests`] instead.
+    Stream,
+}
+
 /// Compiles without rendering for a command that reads the model (graph, explain): the
 /// diagnostics go to stderr, and an inventory with errors is refused (`Err` holds the exit
 /// code), since a picture of a broken inventory would mislead.
 pub(super) fn compile_clean(args: &ProjectArgs, color: bool) -> Result<std::result::Result<Clean, u8>> {
-    let mut c = compile(args, false)?;
+    let mut c = compile(args, Output::Analyse)?;
     c.print_diagnostics(args, color, false)?;
     c.print_timings(args, "diagnostics");
     match (c.diags.has_errors(), c.inventory.take(), c.graph.take()) {
@@ -100,8 +116,8 @@ pub(super) struct Clean {
     pub sources: Vec<Source>,
 }
 
-/// Loads, validates, graphs and (when there are no errors and `render` is set) renders.
-pub(super) fn compile(args: &ProjectArgs, render: bool) -> Result<Compiled> {
+/// Loads, validates, graphs and (when there are no errors) renders, as far as `output` asks.
+pub(super) fn compile(args: &ProjectArgs, output: Output) -> Result<Compiled> {
     let mut timings = Timings::default();
     if let Some(dir) = &args.directory {
         std::env::set_current_dir(dir).map_err(|e| anyhow::anyhow!("cannot change to `{}`: {e}", dir.display()))?;
@@ -142,8 +158,8 @@ pub(super) fn compile(args: &ProjectArgs, render: bool) -> Result<Compiled> {
     let mut sources = vec![project_source];
     if diags.has_errors() {
         project.trace.retrace(&mut diags);
-        let (inventory, graph, manifests, vip_file) = (None, None, None, None);
-        return Ok(Compiled { project, sources, diags, inventory, graph, manifests, vip_file, timings });
+        let (inventory, graph, manifests, stream, vip_file) = (None, None, None, None, None);
+        return Ok(Compiled { project, sources, diags, inventory, graph, manifests, stream, vip_file, timings });
     }
     sources.extend(load::inventory(&project.root, &project.inventory, &exclude, project.limits, &mut diags)?);
     let inventory_files = sources.len() - 1;
@@ -177,30 +193,36 @@ pub(super) fn compile(args: &ProjectArgs, render: bool) -> Result<Compiled> {
     }
     timings.mark("check");
     // Overridden templates are rendered even for `check`: their output is verified.
-    let render = render || project.templates.is_some();
+    let output = match output {
+        _ if project.templates.is_some() || (output == Output::Stream && args.crds.is_some()) => Output::Manifests,
+        o => o,
+    };
     // Derived names are checked with or without rendering (rendering checks them itself).
-    if !render || diags.has_errors() {
+    if output != Output::Manifests || diags.has_errors() {
         rendering::analyse(&inventory, &graph, &mut diags)?;
     }
-    let manifests = if render && !diags.has_errors() {
+    let (mut manifests, mut stream) = (None, None);
+    if output != Output::Analyse && !diags.has_errors() {
         // Nothing parses the inventory's text any more: its memory goes to the manifests.
         for s in &mut sources {
             s.release_text();
         }
         let templates = Templates::load(project.templates.as_deref())?;
-        let m = rendering::render(&inventory, &graph, &templates, &mut diags)?;
-        if let Some(dir) = &args.crds {
-            validate_against_crds(dir, &inventory, &m, &mut diags)?;
+        if output == Output::Stream {
+            stream = Some(templates);
+        } else {
+            let m = rendering::render(&inventory, &graph, &templates, &mut diags)?;
+            if let Some(dir) = &args.crds {
+                validate_against_crds(dir, &inventory, &m, &mut diags)?;
+            }
+            manifests = (!diags.has_errors()).then_some(m);
         }
-        (!diags.has_errors()).then_some(m)
-    } else {
-        None
-    };
+    }
     // Last, once every stage has reported: problems with values an overlay set move there.
     inventory.trace.retrace(&mut diags);
-    timings.mark(if render { "render" } else { "analyse" });
+    timings.mark(if output == Output::Manifests { "render" } else { "analyse" });
     let (inventory, graph) = (Some(inventory), Some(graph));
-    Ok(Compiled { project, sources, diags, inventory, graph, manifests, vip_file, timings })
+    Ok(Compiled { project, sources, diags, inventory, graph, manifests, stream, vip_file, timings })
 }
 
 /// Label keys meshgen never sets: Argo CD's tracking label (and its own keys) and meshgen's.

@@ -132,18 +132,34 @@ impl Builder<'_> {
 
     /// Adds an object of the current entity.
     fn push(&mut self, kind: Kind, name: &str, fields: Map<String, Value>) {
-        let origin = self.origin.clone();
-        self.push_sourced(kind, name, origin, fields);
+        self.push_with(kind, name, move |_| fields);
     }
 
-    /// Adds an object of the current entity that comes from one part of it (e.g. a VM).
-    fn push_sourced(&mut self, kind: Kind, name: &str, origin: crate::diag::Origin, mut fields: Map<String, Value>) {
+    /// Adds an object of the current entity, its fields made only when contexts are wanted:
+    /// `check` needs the identities alone, and a streamed build (`render::stream`) checks
+    /// them all before it renders anything.
+    fn push_with(&mut self, kind: Kind, name: &str, fields: impl FnOnce(&Self) -> Map<String, Value>) {
+        let origin = self.origin.clone();
+        self.push_sourced(kind, name, || origin, fields);
+    }
+
+    /// Adds an object of the current entity that comes from one part of it (e.g. a VM). An
+    /// identity carries its entity's origin: nothing reads a part's from it.
+    fn push_sourced(
+        &mut self,
+        kind: Kind,
+        name: &str,
+        origin: impl FnOnce() -> crate::diag::Origin,
+        fields: impl FnOnce(&Self) -> Map<String, Value>,
+    ) {
         if self.identities_only {
-            let (namespace, entity) = (self.namespace.clone(), self.entity.clone());
+            let (namespace, entity, origin) = (self.namespace.clone(), self.entity.clone(), self.origin.clone());
             let o = Object { kind, name: name.to_string(), namespace, entity, origin, context: Value::Null };
             self.out.push(o);
             return;
         }
+        let origin = origin();
+        let mut fields = fields(self);
         fields.insert("api_version".into(), json!(kind.api_version(self.inv.project.api_version)));
         let extra = &self.inv.project.labels;
         let labels = if extra.is_empty() {
@@ -336,9 +352,7 @@ fn service(b: &mut Builder<'_>, svc: &Service) {
     b.entity(&svc.namespace, &svc.name, &svc.origin);
     let ns = &svc.namespace;
     if svc.service_entry {
-        b.push(
-            Kind::ServiceEntry,
-            &svc.name,
+        b.push_with(Kind::ServiceEntry, &svc.name, |b| {
             fields(vec![
                 ("hosts", json!([svc.host])),
                 ("addresses", non_empty(&svc.addresses)),
@@ -348,76 +362,76 @@ fn service(b: &mut Builder<'_>, svc: &Service) {
                 ("workloadSelector", json!(svc.selector)),
                 ("subjectAltNames", non_empty(&svc.subject_alt_names)),
                 ("exportTo", b.export_to(&svc.export_to, ns, &svc.name, true)),
-            ]),
-        );
+            ])
+        });
     }
     if let Some(probe) = &svc.workload_group {
-        let template = fields(vec![
-            ("serviceAccount", json!(svc.service_account)),
-            ("network", json!(svc.vms.first().and_then(|v| v.network.clone()))),
-        ]);
-        b.push(
-            Kind::WorkloadGroup,
-            &svc.name,
+        b.push_with(Kind::WorkloadGroup, &svc.name, |_| {
+            let template = fields(vec![
+                ("serviceAccount", json!(svc.service_account)),
+                ("network", json!(svc.vms.first().and_then(|v| v.network.clone()))),
+            ]);
             fields(vec![
                 ("labels", json!(svc.selector)),
                 ("template", Value::Object(template)),
                 ("probe", non_empty(probe)),
-            ]),
-        );
+            ])
+        });
     }
     for vm in &svc.vms {
-        // Most objects of an estate are WorkloadEntries: `check` skips their contexts.
-        let mut f = Map::new();
-        if !b.identities_only {
-            f = match endpoint_json(vm) {
-                Value::Object(m) => m,
-                _ => Map::new(),
-            };
-            f.insert("labels".into(), json!(vm.labels));
-        }
-        b.push_sourced(Kind::WorkloadEntry, &vm.name, svc.vm_origin(vm), f);
+        b.push_sourced(
+            Kind::WorkloadEntry,
+            &vm.name,
+            || svc.vm_origin(vm),
+            |_| {
+                let mut f = match endpoint_json(vm) {
+                    Value::Object(m) => m,
+                    _ => Map::new(),
+                };
+                f.insert("labels".into(), json!(vm.labels));
+                f
+            },
+        );
     }
 
     let mut policy = destination_policy(&svc.traffic);
     if svc.sidecar && !svc.vms.is_empty() {
         policy.insert("tls".into(), json!({"mode": "ISTIO_MUTUAL"}));
     }
-    let subsets: Vec<Value> = svc.subsets.iter().map(|s| json!({"name": s.name, "labels": s.labels})).collect();
-    if !policy.is_empty() || !subsets.is_empty() {
-        b.push(
-            Kind::DestinationRule,
-            &svc.name,
+    if !policy.is_empty() || !svc.subsets.is_empty() {
+        b.push_with(Kind::DestinationRule, &svc.name, |b| {
+            let subsets: Vec<Value> =
+                svc.subsets.iter().map(|s| json!({"name": s.name, "labels": s.labels})).collect();
             fields(vec![
                 ("host", json!(svc.host)),
                 ("trafficPolicy", if policy.is_empty() { Value::Null } else { Value::Object(policy) }),
                 ("subsets", non_empty(&subsets)),
                 ("exportTo", b.export_to(&svc.export_to, ns, &svc.name, false)),
-            ]),
-        );
+            ])
+        });
     }
 
     let StreamRules { http, tcp, tls } = service_routes(svc);
     if !http.is_empty() || !tcp.is_empty() || !tls.is_empty() {
-        b.push(
-            Kind::VirtualService,
-            &svc.name,
+        b.push_with(Kind::VirtualService, &svc.name, |b| {
             fields(vec![
                 ("hosts", json!([svc.host])),
                 ("http", non_empty(&http)),
                 ("tls", non_empty(&tls)),
                 ("tcp", non_empty(&tcp)),
                 ("exportTo", b.export_to(&svc.export_to, ns, &svc.name, false)),
-            ]),
-        );
+            ])
+        });
     }
 
     // The Sidecar follows from the dependency list, so that is where it points.
-    if let Some(f) = super::policy::sidecar(b.inv, b.graph, svc) {
-        b.push_sourced(Kind::Sidecar, &svc.name, svc.origin.child("dependsOn"), f);
+    let policy = &b.inv.project.policy;
+    if policy.sidecar_for(svc) {
+        let origin = || svc.origin.child("dependsOn");
+        b.push_sourced(Kind::Sidecar, &svc.name, origin, |b| super::policy::sidecar(b.inv, b.graph, svc));
     }
-    if let Some(f) = super::policy::authorization_policy(b.inv, b.graph, svc) {
-        b.push(Kind::AuthorizationPolicy, &svc.name, f);
+    if policy.authorization_for(svc) {
+        b.push_with(Kind::AuthorizationPolicy, &svc.name, |b| super::policy::authorization_policy(b.inv, b.graph, svc));
     }
 }
 

@@ -13,9 +13,10 @@ pub mod filters;
 mod policy;
 pub mod templates;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::graph::MeshGraph;
@@ -41,130 +42,180 @@ pub struct Manifest {
 }
 
 /// Decides every object and reports derived names that collide or are invalid, without
-/// rendering any text: what `meshgen check` needs.
+/// rendering any text: what `meshgen check` needs, and what a streamed build (see
+/// [`stream`]) must know before it writes its first byte.
 pub fn analyse(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) -> Result<()> {
+    let origins = origins(inv);
     // Keeping only the identities: the contexts are never all alive.
-    let identity = |o: Object| Ok((o.kind, o.namespace, o.name, o.entity));
-    // In the order of the output, so that the same object is "first" as in a build.
-    let keys = per_namespace(inv, graph, context::identities_in, identity, |(k, _, n, _)| (*k, n.as_str()))?;
-    check_collisions(inv, keys.iter().map(|(k, ns, n, e)| (*k, &**ns, n.as_str(), &**e)), diags);
-    Ok(())
+    let identity = |o: Object| Ok((o.kind, o.name, o.entity));
+    each_namespace(
+        inv,
+        |g| {
+            let keys = objects_of(inv, graph, g, context::identities_in, identity, |(k, n, _)| (*k, n.as_str()))?;
+            let mut found = Diagnostics::default();
+            check_collisions(&origins, keys.iter().map(|(k, n, e)| (*k, g.name, n.as_str(), &**e)), &mut found);
+            Ok(found)
+        },
+        |found| {
+            diags.extend(found);
+            Ok(())
+        },
+    )
 }
 
 /// The entities of one namespace, as positions in the entity order of
 /// [`context::objects_in`] (services, then external APIs): both lists are sorted by
 /// namespace, so each namespace holds a range of each.
-struct Namespace {
+struct Namespace<'a> {
+    name: &'a str,
     services: std::ops::Range<usize>,
     externals: std::ops::Range<usize>,
 }
 
-impl Namespace {
-    fn entities(&self) -> usize {
-        self.services.len() + self.externals.len()
-    }
-
+impl Namespace<'_> {
     /// Room for the objects its entities make: an entity makes at most one of each of the
     /// eight kinds besides a WorkloadEntry per VM (should the guess be short, the vector
     /// grows as any would). Reserved memory that is never touched costs address space only.
     fn room(&self, inv: &Inventory) -> usize {
         let vms: usize = inv.services[self.services.clone()].iter().map(|s| s.vms.len()).sum();
-        self.entities() * 8 + vms
+        (self.services.len() + self.externals.len()) * 8 + vms
     }
 }
 
 /// The namespaces of the inventory in order, with their entities.
-fn namespaces(inv: &Inventory) -> Vec<Namespace> {
+fn namespaces(inv: &Inventory) -> Vec<Namespace<'_>> {
     let n = inv.services.len();
     let (mut s, mut e) = (0, 0);
     let mut out = Vec::new();
     while s < n || e < inv.externals.len() {
-        let ns = match (inv.services.get(s), inv.externals.get(e)) {
+        let name = match (inv.services.get(s), inv.externals.get(e)) {
             (Some(a), Some(b)) => a.namespace.as_str().min(b.namespace.as_str()),
             (Some(a), None) => a.namespace.as_str(),
             (None, Some(b)) => b.namespace.as_str(),
             (None, None) => unreachable!("the loop runs while one list has more"),
         };
         let (s0, e0) = (s, e);
-        while inv.services.get(s).is_some_and(|x| x.namespace == ns) {
+        while inv.services.get(s).is_some_and(|x| x.namespace == name) {
             s += 1;
         }
-        while inv.externals.get(e).is_some_and(|x| x.namespace == ns) {
+        while inv.externals.get(e).is_some_and(|x| x.namespace == name) {
             e += 1;
         }
-        out.push(Namespace { services: s0..s, externals: n + e0..n + e });
+        out.push(Namespace { name, services: s0..s, externals: n + e0..n + e });
     }
     out
 }
 
-/// Decides the objects of every entity, maps each through `f` and returns the results in
-/// the order of the output: by namespace, then by `key` (kind and name), objects with equal
-/// keys in entity order. Every object is in its entity's namespace, so each thread takes a
-/// run of whole namespaces (about as many entities each) and sorts each namespace's few
-/// hundred objects on its own, in cache; the threads' results then follow each other. One
-/// sort of every object after the fact cost 0.2–0.25 s at 771,000 objects, on one core,
-/// its random accesses growing faster than the input (0.01 s at 77,000). Each object's
-/// context is dropped as soon as `f` is done with it, so the contexts of an estate never sit
-/// in memory together.
-fn per_namespace<T: Send>(
+/// Decides the objects of one namespace's entities, maps each through `f` and returns the
+/// results in the order of the output: by `key` (kind and name), objects with equal keys
+/// in entity order. Each object's context is dropped as soon as `f` is done with it.
+fn objects_of<T>(
     inv: &Inventory,
     graph: &MeshGraph,
+    g: &Namespace,
     decide: fn(&Inventory, &MeshGraph, std::ops::Range<usize>) -> Vec<Object>,
-    f: impl Fn(Object) -> Result<T> + Sync,
+    f: impl Fn(Object) -> Result<T>,
     key: for<'a> fn(&'a T) -> (Kind, &'a str),
 ) -> Result<Vec<T>> {
-    let groups = namespaces(inv);
-    let entities = inv.services.len() + inv.externals.len();
-    let threads = crate::par::threads();
-    // Contiguous runs of namespaces, cut where a thread's share of the entities is reached.
-    let share = entities.div_ceil(threads).max(16);
-    let mut runs: Vec<&[Namespace]> = Vec::with_capacity(threads);
-    let (mut start, mut count) = (0, 0);
-    for (i, g) in groups.iter().enumerate() {
-        count += g.entities();
-        if count >= share {
-            runs.push(&groups[start..=i]);
-            (start, count) = (i + 1, 0);
+    let mut out = Vec::with_capacity(g.room(inv));
+    for i in g.services.clone().chain(g.externals.clone()) {
+        for o in decide(inv, graph, i..i + 1) {
+            out.push(f(o)?);
         }
     }
-    if start < groups.len() {
-        runs.push(&groups[start..]);
-    }
-    // The first thread's results become the output, the others' are appended: it reserves
-    // room for all, so that no array of every object is moved (or first touched) twice.
-    let all: usize = groups.iter().map(|g| g.room(inv)).sum();
-    let f = &f;
-    let results: Vec<Result<Vec<T>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = runs
-            .into_iter()
-            .enumerate()
-            .map(|(i, run)| {
-                let room = if i == 0 { all } else { run.iter().map(|g| g.room(inv)).sum() };
-                s.spawn(move || {
-                    let mut out = Vec::with_capacity(room);
-                    for g in run {
-                        let from = out.len();
-                        for i in g.services.clone().chain(g.externals.clone()) {
-                            for o in decide(inv, graph, i..i + 1) {
-                                out.push(f(o)?);
-                            }
-                        }
-                        // Stable: equal keys (a collision, reported later) stay in entity order.
-                        out[from..].sort_by(|a, b| key(a).cmp(&key(b)));
-                    }
-                    Ok(out)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| bail!("a worker thread panicked"))).collect()
-    });
-    let mut results = results.into_iter().collect::<Result<Vec<_>>>()?.into_iter();
-    let mut out = results.next().unwrap_or_default();
-    for mut r in results {
-        out.append(&mut r);
-    }
+    // Stable: equal keys (a collision, reported by the caller) stay in entity order.
+    out.sort_by(|a, b| key(a).cmp(&key(b)));
     Ok(out)
 }
+
+/// Where a namespace's turn to be consumed stands, shared by the workers of
+/// [`each_namespace`].
+struct Turn {
+    /// Namespaces consumed so far (the next one to consume is this one).
+    consumed: usize,
+    /// Set when consuming failed: the workers stop.
+    stop: bool,
+}
+
+/// Runs `work` on every namespace on the machine's cores and hands the results to `consume`,
+/// on the calling thread, in namespace order, each as soon as its turn comes. A namespace
+/// is one thread's (its objects are sorted together, in cache: one sort of every object
+/// after the fact cost 0.2–0.25 s at 771,000 objects, on one core). The workers run at
+/// most two namespaces each ahead of `consume`, so the results of an estate never sit in
+/// memory together unless `consume` keeps them. The first error, of `work` (in namespace
+/// order) or of `consume`, stops the rest and is returned.
+fn each_namespace<R: Send>(
+    inv: &Inventory,
+    work: impl Fn(&Namespace) -> Result<R> + Sync,
+    mut consume: impl FnMut(R) -> Result<()>,
+) -> Result<()> {
+    let groups = namespaces(inv);
+    let threads = crate::par::threads().min(groups.len()).max(1);
+    let ahead = 2 * threads;
+    let next = AtomicUsize::new(0);
+    let turn = (Mutex::new(Turn { consumed: 0, stop: false }), Condvar::new());
+    let (groups, work, next, turn) = (&groups, &work, &next, &turn);
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<R>)>();
+        for _ in 0..threads {
+            let tx = tx.clone();
+            s.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(g) = groups.get(i) else { break };
+                    {
+                        let mut t = turn.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        while !t.stop && i >= t.consumed + ahead {
+                            t = turn.1.wait(t).unwrap_or_else(std::sync::PoisonError::into_inner);
+                        }
+                        if t.stop {
+                            break;
+                        }
+                    }
+                    // A panic is a bug; as an error in its turn it stops the others too.
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(g)))
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a worker thread panicked")));
+                    if tx.send((i, r)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut consumed = 0;
+        let mut step = |i: usize, r: Result<R>| -> Result<()> {
+            waiting.insert(i, r);
+            while let Some(r) = waiting.remove(&consumed) {
+                consume(r?)?;
+                consumed += 1;
+                turn.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).consumed = consumed;
+                turn.1.notify_all();
+            }
+            Ok(())
+        };
+        let result = rx.iter().try_for_each(|(i, r)| step(i, r));
+        if result.is_err() {
+            turn.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).stop = true;
+            turn.1.notify_all();
+        }
+        // Dropping the receiver ends the workers still sending.
+        drop(rx);
+        result
+    })
+}
+
+/// Every entity's origin by name, for findings about the objects it makes.
+fn origins(inv: &Inventory) -> Origins<'_> {
+    inv.services
+        .iter()
+        .map(|s| (s.name.as_str(), &s.origin))
+        .chain(inv.externals.iter().map(|e| (e.name.as_str(), &e.origin)))
+        .collect()
+}
+
+/// Entity name → origin.
+type Origins<'a> = foldhash::HashMap<&'a str, &'a crate::diag::Origin>;
 
 /// Renders every object of the inventory, in a stable order (namespace, kind, name). Two
 /// entities whose derived object names collide are reported as diagnostics; template
@@ -175,11 +226,65 @@ pub fn render(
     templates: &Templates,
     diags: &mut Diagnostics,
 ) -> Result<Vec<Manifest>> {
-    let api = inv.project.api_version;
-    let out =
-        per_namespace(inv, graph, context::objects_in, |o| render_one(o, templates, api), |m| (m.kind, &*m.name))?;
-    check_collisions(inv, out.iter().map(|m| (m.kind, &*m.namespace, &*m.name, &*m.entity)), diags);
+    let origins = origins(inv);
+    // Room for all, reserved once, so that no array of every object grows by copying.
+    let mut out = Vec::with_capacity(namespaces(inv).iter().map(|g| g.room(inv)).sum());
+    each_namespace(
+        inv,
+        |g| {
+            let ms = rendered(inv, graph, g, templates)?;
+            let mut found = Diagnostics::default();
+            check_collisions(&origins, ms.iter().map(|m| (m.kind, g.name, &*m.name, &*m.entity)), &mut found);
+            Ok((ms, found))
+        },
+        |(mut ms, found)| {
+            out.append(&mut ms);
+            diags.extend(found);
+            Ok(())
+        },
+    )?;
     Ok(out)
+}
+
+/// The manifests of one namespace, in output order.
+fn rendered(inv: &Inventory, graph: &MeshGraph, g: &Namespace, templates: &Templates) -> Result<Vec<Manifest>> {
+    let api = inv.project.api_version;
+    objects_of(inv, graph, g, context::objects_in, |o| render_one(o, templates, api), |m| (m.kind, &*m.name))
+}
+
+/// Renders every object, as [`render`] does, and writes them to `w` as one YAML stream
+/// (`---` between documents) while rendering: the text of at most a few namespaces is in
+/// memory at once, instead of all of it. Call it only when [`analyse`] found no errors, and
+/// with templates whose output needs no verification (the built-in ones), so that nothing
+/// can fail halfway but writing; returns the number of objects written.
+pub fn stream(inv: &Inventory, graph: &MeshGraph, templates: &Templates, w: &mut dyn std::io::Write) -> Result<usize> {
+    let mut count = 0;
+    each_namespace(
+        inv,
+        |g| {
+            let ms = rendered(inv, graph, g, templates)?;
+            let mut text = String::with_capacity(ms.iter().map(|m| m.text.len() + 4).sum());
+            for m in &ms {
+                if !text.is_empty() {
+                    text.push_str("---\n");
+                }
+                text.push_str(&m.text);
+            }
+            Ok((ms.len(), text))
+        },
+        |(n, text)| {
+            if n == 0 {
+                return Ok(());
+            }
+            if count > 0 {
+                w.write_all(b"---\n")?;
+            }
+            w.write_all(text.as_bytes())?;
+            count += n;
+            Ok(())
+        },
+    )?;
+    Ok(count)
 }
 
 fn render_one(mut o: Object, templates: &Templates, api: crate::model::ApiVersion) -> Result<Manifest> {
@@ -253,16 +358,10 @@ pub fn verify(text: &str, o: &Object, api: &str) -> std::result::Result<(), Stri
 /// (kind, namespace, name, entity) of every object, sorted so that equal identities are
 /// adjacent (a collision is then a neighbour, found without a table of every name).
 fn check_collisions<'a>(
-    inv: &Inventory,
+    origins: &Origins,
     objects: impl Iterator<Item = (Kind, &'a str, &'a str, &'a str)>,
     diags: &mut Diagnostics,
 ) {
-    let origins: foldhash::HashMap<&str, &crate::diag::Origin> = inv
-        .services
-        .iter()
-        .map(|s| (s.name.as_str(), &s.origin))
-        .chain(inv.externals.iter().map(|e| (e.name.as_str(), &e.origin)))
-        .collect();
     let mut previous: Option<(Kind, &str, &str, &str)> = None;
     for (kind, namespace, name, entity) in objects {
         // Derived names (`<api>-<host>`) can outgrow what Kubernetes accepts.

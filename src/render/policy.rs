@@ -15,13 +15,10 @@ use crate::model::{Caller, Inventory, Service};
 
 /// The Sidecar of a service's workloads, when policy scopes them: egress limited to its own
 /// namespace, the control plane and each declared dependency (`namespace/host`, the namespace
-/// its config lives in, so exportTo decides what is visible). `None` when the service's
-/// namespace has no Sidecar policy, it declares no dependency list, or nothing runs a proxy.
-pub(super) fn sidecar(inv: &Inventory, graph: &MeshGraph, svc: &Service) -> Option<Map<String, Value>> {
+/// its config lives in, so exportTo decides what is visible). Only for a service that has
+/// one: see `Policy::sidecar_for`.
+pub(super) fn sidecar(inv: &Inventory, graph: &MeshGraph, svc: &Service) -> Map<String, Value> {
     let policy = &inv.project.policy;
-    if !policy.sidecar_for(svc) {
-        return None;
-    }
     let mut hosts = vec!["./*".to_string(), format!("{}/*", policy.control_plane)];
     let mut deps = BTreeSet::new();
     for host in svc.depends_on.iter().filter_map(|d| graph.node(&d.target)).flat_map(|n| dependency_hosts(inv, n)) {
@@ -34,7 +31,7 @@ pub(super) fn sidecar(inv: &Inventory, graph: &MeshGraph, svc: &Service) -> Opti
     if let Some(mode) = policy.outbound_traffic_policy {
         f.insert("outboundTrafficPolicy".into(), json!({"mode": mode}));
     }
-    Some(f)
+    f
 }
 
 /// The Sidecar egress hosts a consumer needs to call `node`: its hosts in its namespace, and
@@ -62,11 +59,9 @@ fn dependency_hosts(inv: &Inventory, node: &crate::graph::Node) -> Vec<String> {
 /// for the consumers that call every port (plus `authorization.from`), and one per set of
 /// ports for consumers that declared theirs. Consumers without a known identity are left
 /// out (`check` reports them): an allow-list fails closed. With no rule at all the policy
-/// allows no one, which is what the inventory says (and `check` warns about it).
-pub(super) fn authorization_policy(inv: &Inventory, graph: &MeshGraph, svc: &Service) -> Option<Map<String, Value>> {
-    if !inv.project.policy.authorization_for(svc) {
-        return None;
-    }
+/// allows no one, which is what the inventory says (and `check` warns about it). Only for a
+/// service that has one: see `Policy::authorization_for`.
+pub(super) fn authorization_policy(inv: &Inventory, graph: &MeshGraph, svc: &Service) -> Map<String, Value> {
     let td = &inv.project.trust_domain;
     // Principals by the workload ports they may reach (`None`: every port).
     let mut by_ports: BTreeMap<Option<BTreeSet<u32>>, BTreeSet<String>> = BTreeMap::new();
@@ -108,5 +103,5 @@ pub(super) fn authorization_policy(inv: &Inventory, graph: &MeshGraph, svc: &Ser
     if !rules.is_empty() {
         f.insert("rules".into(), Value::Array(rules));
     }
-    Some(f)
+    f
 }

@@ -17,7 +17,7 @@ use std::io::Write as _;
 use anyhow::{Context as _, Result};
 
 use super::args::{ArgocdCommand, ProjectArgs};
-use super::compile::compile;
+use super::compile::{Output, compile};
 use super::{EXIT_FAILURE, EXIT_FINDINGS};
 use crate::diag::Severity;
 use crate::diag::render::Format;
@@ -110,7 +110,7 @@ fn render(s: &Settings) -> Result<std::result::Result<Vec<u8>, (u8, String)>> {
     drop(log);
 
     let args = project_args(s);
-    let mut c = compile(&args, true)?;
+    let mut c = compile(&args, Output::Manifests)?;
     c.print_diagnostics(&args, false, false)?;
     let Some(manifests) = c.manifests.take() else {
         let sorted = c.diags.clone().sorted();
