@@ -33,7 +33,8 @@ pub(super) fn run(args: &BuildArgs, color: bool) -> Result<u8> {
             _ => anyhow::bail!("internal error: compiled neither manifests nor what streams them"),
         }
         out.flush().context("failed to write to stdout")?;
-        c.print_timings(&args.project, "stdout");
+        // Streamed, rendering and writing are one stage.
+        c.print_timings(&args.project, if stream.is_some() { "stream" } else { "stdout" });
         exit_without_freeing((c, manifests));
         return Ok(0);
     }

@@ -400,8 +400,7 @@ fn service(b: &mut Builder<'_>, svc: &Service) {
     }
     if !policy.is_empty() || !svc.subsets.is_empty() {
         b.push_with(Kind::DestinationRule, &svc.name, |b| {
-            let subsets: Vec<Value> =
-                svc.subsets.iter().map(|s| json!({"name": s.name, "labels": s.labels})).collect();
+            let subsets: Vec<Value> = svc.subsets.iter().map(|s| json!({"name": s.name, "labels": s.labels})).collect();
             fields(vec![
                 ("host", json!(svc.host)),
                 ("trafficPolicy", if policy.is_empty() { Value::Null } else { Value::Object(policy) }),
