@@ -6,39 +6,49 @@ use anyhow::{Context as _, Result};
 
 use super::EXIT_FINDINGS;
 use super::args::{BuildArgs, CheckArgs};
-use super::compile::{Output, compile};
+use super::compile::{Output, Rendered, compile};
 use crate::emit::{self, Drift};
 
 /// Compiles and writes (or checks) the output.
 pub(super) fn run(args: &BuildArgs, color: bool) -> Result<u8> {
     let mut c = compile(&args.project, if args.stdout { Output::Stream } else { Output::Manifests })?;
     c.print_diagnostics(&args.project, color, false)?;
-    let (manifests, stream) = (c.manifests.take(), c.stream.take());
-    if manifests.is_none() && stream.is_none() {
+    let Some(rendered) = c.rendered.take() else {
         c.print_timings(&args.project, "diagnostics");
         // Machine-readable formats keep stderr parseable: the findings say it all.
         if args.project.format == crate::diag::render::Format::Human {
             eprintln!("error: nothing was written");
         }
         return Ok(EXIT_FINDINGS);
-    }
+    };
     if args.stdout {
         // Stdout is line-buffered: unbuffered, each manifest was a system call of its own.
-        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-        match (&stream, &manifests, &c.inventory, &c.graph) {
-            (Some(templates), _, Some(inv), Some(graph)) => {
-                crate::render::stream(inv, graph, templates, &mut out).context("failed to write to stdout")?;
+        let out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        let mut documents = emit::Documents::new(out);
+        let stage = match &rendered {
+            Rendered::Stream(templates) => {
+                let (Some(inv), Some(graph)) = (&c.inventory, &c.graph) else {
+                    anyhow::bail!("internal error: compiled for streaming without an inventory")
+                };
+                crate::render::stream(inv, graph, templates, |ms| {
+                    ms.iter().try_for_each(|m| documents.write(m)).context("failed to write to stdout")
+                })?;
+                // Rendering and writing are one stage.
+                "stream"
             }
-            (_, Some(manifests), _, _) => emit::to_writer(manifests, &mut out).context("failed to write to stdout")?,
-            _ => anyhow::bail!("internal error: compiled neither manifests nor what streams them"),
-        }
-        out.flush().context("failed to write to stdout")?;
-        // Streamed, rendering and writing are one stage.
-        c.print_timings(&args.project, if stream.is_some() { "stream" } else { "stdout" });
-        exit_without_freeing((c, manifests));
+            Rendered::Manifests(ms) => {
+                ms.iter().try_for_each(|m| documents.write(m)).context("failed to write to stdout")?;
+                "stdout"
+            }
+        };
+        documents.finish().context("failed to write to stdout")?;
+        c.print_timings(&args.project, stage);
+        exit_without_freeing((c, rendered));
         return Ok(0);
     }
-    let Some(manifests) = manifests else { anyhow::bail!("internal error: compiled for files, got no manifests") };
+    let Rendered::Manifests(manifests) = rendered else {
+        anyhow::bail!("internal error: compiled for files, got no manifests")
+    };
     let layout = args.layout.unwrap_or(c.project.layout);
     let out = args.out.clone().unwrap_or_else(|| c.project.output.clone());
     let count = manifests.len();

@@ -24,9 +24,8 @@ pub(super) struct Compiled {
     pub diags: Diagnostics,
     pub inventory: Option<Inventory>,
     pub graph: Option<crate::graph::MeshGraph>,
-    pub manifests: Option<Vec<Manifest>>,
-    /// With [`Output::Stream`] and no errors: the templates to render while writing.
-    pub stream: Option<Templates>,
+    /// What was rendered, when there are no errors and `output` asked for it.
+    pub rendered: Option<Rendered>,
     /// The VIP allocation table to commit with the output (with `vipRange`).
     pub vip_file: Option<String>,
     /// How long each stage took so far; commands add their own before printing it.
@@ -75,6 +74,15 @@ impl Compiled {
             eprint!("{}", self.timings.report());
         }
     }
+}
+
+/// The rendering a compile ends with.
+pub(super) enum Rendered {
+    /// Every manifest ([`Output::Manifests`]).
+    Manifests(Vec<Manifest>),
+    /// The templates to render with while writing ([`Output::Stream`]); boxed, as Tera's
+    /// state is far larger than a vector.
+    Stream(Box<Templates>),
 }
 
 /// How far [`compile`] goes.
@@ -158,8 +166,8 @@ pub(super) fn compile(args: &ProjectArgs, output: Output) -> Result<Compiled> {
     let mut sources = vec![project_source];
     if diags.has_errors() {
         project.trace.retrace(&mut diags);
-        let (inventory, graph, manifests, stream, vip_file) = (None, None, None, None, None);
-        return Ok(Compiled { project, sources, diags, inventory, graph, manifests, stream, vip_file, timings });
+        let (inventory, graph, rendered, vip_file) = (None, None, None, None);
+        return Ok(Compiled { project, sources, diags, inventory, graph, rendered, vip_file, timings });
     }
     sources.extend(load::inventory(&project.root, &project.inventory, &exclude, project.limits, &mut diags)?);
     let inventory_files = sources.len() - 1;
@@ -193,15 +201,13 @@ pub(super) fn compile(args: &ProjectArgs, output: Output) -> Result<Compiled> {
     }
     timings.mark("check");
     // Overridden templates are rendered even for `check`: their output is verified.
-    let output = match output {
-        _ if project.templates.is_some() || (output == Output::Stream && args.crds.is_some()) => Output::Manifests,
-        o => o,
-    };
+    let verified = project.templates.is_some() || (output == Output::Stream && args.crds.is_some());
+    let output = if verified { Output::Manifests } else { output };
     // Derived names are checked with or without rendering (rendering checks them itself).
     if output != Output::Manifests || diags.has_errors() {
         rendering::analyse(&inventory, &graph, &mut diags)?;
     }
-    let (mut manifests, mut stream) = (None, None);
+    let mut rendered = None;
     if output != Output::Analyse && !diags.has_errors() {
         // Nothing parses the inventory's text any more: its memory goes to the manifests.
         for s in &mut sources {
@@ -209,20 +215,20 @@ pub(super) fn compile(args: &ProjectArgs, output: Output) -> Result<Compiled> {
         }
         let templates = Templates::load(project.templates.as_deref())?;
         if output == Output::Stream {
-            stream = Some(templates);
+            rendered = Some(Rendered::Stream(Box::new(templates)));
         } else {
             let m = rendering::render(&inventory, &graph, &templates, &mut diags)?;
             if let Some(dir) = &args.crds {
                 validate_against_crds(dir, &inventory, &m, &mut diags)?;
             }
-            manifests = (!diags.has_errors()).then_some(m);
+            rendered = (!diags.has_errors()).then_some(Rendered::Manifests(m));
         }
     }
     // Last, once every stage has reported: problems with values an overlay set move there.
     inventory.trace.retrace(&mut diags);
     timings.mark(if output == Output::Manifests { "render" } else { "analyse" });
     let (inventory, graph) = (Some(inventory), Some(graph));
-    Ok(Compiled { project, sources, diags, inventory, graph, manifests, stream, vip_file, timings })
+    Ok(Compiled { project, sources, diags, inventory, graph, rendered, vip_file, timings })
 }
 
 /// Label keys meshgen never sets: Argo CD's tracking label (and its own keys) and meshgen's.

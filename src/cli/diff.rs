@@ -10,7 +10,7 @@ use std::io::Write as _;
 use anyhow::{Context as _, Result, bail};
 
 use super::args::DiffArgs;
-use super::compile::{Output, compile};
+use super::compile::{Output, Rendered, compile};
 use crate::diff::report::{self, Sides};
 use crate::diff::{self, Normalizer, Object, Plan};
 use crate::model::Layout;
@@ -34,7 +34,7 @@ pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool) -> Result<u8> {
     });
     let mut c = compile(&project, Output::Manifests)?;
     c.print_diagnostics(&project, color_err, false)?;
-    let Some(all) = c.manifests.take() else {
+    let Some(Rendered::Manifests(all)) = c.rendered.take() else {
         bail!("the inventory has errors, so there is nothing to compare: fix them first (`meshgen check` lists them)");
     };
     let namespace = args.namespace.as_deref();

@@ -97,13 +97,40 @@ pub fn plan<M: std::borrow::Borrow<Manifest> + Send>(
 
 /// Writes all manifests as one YAML stream (`---` between documents).
 pub fn to_writer(manifests: &[Manifest], w: &mut dyn Write) -> std::io::Result<()> {
-    for (i, m) in manifests.iter().enumerate() {
-        if i > 0 {
-            w.write_all(b"---\n")?;
-        }
-        w.write_all(m.text.as_bytes())?;
+    let mut documents = Documents::new(w);
+    for m in manifests {
+        documents.write(m)?;
     }
-    w.flush()
+    documents.finish().map(drop)
+}
+
+/// A YAML stream written as the manifests come (`---` between documents): for a build that
+/// renders while it writes (see `render::stream`).
+pub struct Documents<W: Write> {
+    w: W,
+    started: bool,
+}
+
+impl<W: Write> Documents<W> {
+    /// A stream into `w`, nothing written yet.
+    pub fn new(w: W) -> Self {
+        Documents { w, started: false }
+    }
+
+    /// Writes one manifest, after a separator unless it is the first.
+    pub fn write(&mut self, m: &Manifest) -> std::io::Result<()> {
+        if self.started {
+            self.w.write_all(b"---\n")?;
+        }
+        self.started = true;
+        self.w.write_all(m.text.as_bytes())
+    }
+
+    /// Flushes the stream and gives the writer back.
+    pub fn finish(mut self) -> std::io::Result<W> {
+        self.w.flush()?;
+        Ok(self.w)
+    }
 }
 
 /// How a file on disk differs from the plan.

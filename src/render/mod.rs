@@ -252,39 +252,18 @@ fn rendered(inv: &Inventory, graph: &MeshGraph, g: &Namespace, templates: &Templ
     objects_of(inv, graph, g, context::objects_in, |o| render_one(o, templates, api), |m| (m.kind, &*m.name))
 }
 
-/// Renders every object, as [`render`] does, and writes them to `w` as one YAML stream
-/// (`---` between documents) while rendering: the text of at most a few namespaces is in
-/// memory at once, instead of all of it. Call it only when [`analyse`] found no errors, and
-/// with templates whose output needs no verification (the built-in ones), so that nothing
-/// can fail halfway but writing; returns the number of objects written.
-pub fn stream(inv: &Inventory, graph: &MeshGraph, templates: &Templates, w: &mut dyn std::io::Write) -> Result<usize> {
-    let mut count = 0;
-    each_namespace(
-        inv,
-        |g| {
-            let ms = rendered(inv, graph, g, templates)?;
-            let mut text = String::with_capacity(ms.iter().map(|m| m.text.len() + 4).sum());
-            for m in &ms {
-                if !text.is_empty() {
-                    text.push_str("---\n");
-                }
-                text.push_str(&m.text);
-            }
-            Ok((ms.len(), text))
-        },
-        |(n, text)| {
-            if n == 0 {
-                return Ok(());
-            }
-            if count > 0 {
-                w.write_all(b"---\n")?;
-            }
-            w.write_all(text.as_bytes())?;
-            count += n;
-            Ok(())
-        },
-    )?;
-    Ok(count)
+/// Renders every object, as [`render`] does, and hands each namespace's manifests to
+/// `each`, in output order, as soon as its turn comes: a caller that writes them as they
+/// come holds the text of a few namespaces instead of all of it. Call it only when
+/// [`analyse`] found no errors, and with templates whose output needs no verification (the
+/// built-in ones), so that nothing can fail halfway but `each`.
+pub fn stream(
+    inv: &Inventory,
+    graph: &MeshGraph,
+    templates: &Templates,
+    each: impl FnMut(Vec<Manifest>) -> Result<()>,
+) -> Result<()> {
+    each_namespace(inv, |g| rendered(inv, graph, g, templates), each)
 }
 
 fn render_one(mut o: Object, templates: &Templates, api: crate::model::ApiVersion) -> Result<Manifest> {

@@ -17,7 +17,7 @@ use std::io::Write as _;
 use anyhow::{Context as _, Result};
 
 use super::args::{ArgocdCommand, ProjectArgs};
-use super::compile::{Output, compile};
+use super::compile::{Output, Rendered, compile};
 use super::{EXIT_FAILURE, EXIT_FINDINGS};
 use crate::diag::Severity;
 use crate::diag::render::Format;
@@ -112,7 +112,7 @@ fn render(s: &Settings) -> Result<std::result::Result<Vec<u8>, (u8, String)>> {
     let args = project_args(s);
     let mut c = compile(&args, Output::Manifests)?;
     c.print_diagnostics(&args, false, false)?;
-    let Some(manifests) = c.manifests.take() else {
+    let Some(Rendered::Manifests(manifests)) = c.rendered.take() else {
         let sorted = c.diags.clone().sorted();
         let errors: Vec<_> = sorted.iter().filter(|d| d.severity == Severity::Error).collect();
         let files: BTreeSet<&str> = errors.iter().map(|d| &*d.origin.file).collect();
