@@ -229,18 +229,11 @@ proptest! {
 
 /// Every object context the fixtures and the bundled inventory produce, through the library.
 fn all_contexts() -> Vec<meshgen::render::context::Object> {
-    use meshgen::{diag::Diagnostics, graph, load, model};
     let mut projects: Vec<std::path::PathBuf> = common::fixtures().into_iter().map(|(_, p)| p).collect();
     projects.push(common::root());
     let mut out = Vec::new();
     for dir in projects {
-        let mut diags = Diagnostics::default();
-        let src = load::project_file(&dir.join("meshgen.yaml"), load::Limits::default(), &mut diags).unwrap();
-        let project = model::project::parse(&src, &mut diags);
-        let sources = load::inventory(&project.root, &project.inventory, &[], project.limits, &mut diags).unwrap();
-        let inv = model::build(&project, &sources, &mut diags);
-        let g = graph::build(&inv, &mut diags);
-        assert!(!diags.has_errors(), "{}: {diags:?}", dir.display());
+        let (inv, g) = common::compile_model(&dir);
         out.extend(meshgen::render::context::objects(&inv, &g));
     }
     out

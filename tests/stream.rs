@@ -116,23 +116,13 @@ fn a_closed_stdout_stops_the_stream() {
 /// identities skip the template contexts, so each decision must be taken the same way).
 #[test]
 fn identities_are_the_rendered_objects() {
-    use meshgen::diag::Diagnostics;
     use meshgen::render::context::{identities_in, objects_in};
     let tmp = tempfile::tempdir().unwrap();
     meshgen::synth::generate(200, 4, tmp.path()).unwrap();
     let mut dirs: Vec<std::path::PathBuf> = common::fixtures().into_iter().map(|(_, d)| d).collect();
     dirs.push(tmp.path().to_path_buf());
     for dir in dirs {
-        let mut diags = Diagnostics::default();
-        let limits = meshgen::load::Limits::default();
-        let source = meshgen::load::project_file(&dir.join("meshgen.yaml"), limits, &mut diags).unwrap();
-        let project = meshgen::model::project::parse_selected(&source, &Default::default(), &mut diags).unwrap();
-        let exclude = [source.path.clone(), project.output.clone()];
-        let sources =
-            meshgen::load::inventory(&project.root, &project.inventory, &exclude, limits, &mut diags).unwrap();
-        let inv = meshgen::model::build(&project, &sources, &mut diags);
-        let graph = meshgen::graph::build(&inv, &mut diags);
-        assert!(!diags.has_errors(), "{}: {diags:?}", dir.display());
+        let (inv, graph) = common::compile_model(&dir);
         let all = 0..inv.services.len() + inv.externals.len();
         let key = |o: &meshgen::render::context::Object| (o.kind, o.namespace.to_string(), o.name.clone());
         let objects: Vec<_> = objects_in(&inv, &graph, all.clone()).iter().map(key).collect();
