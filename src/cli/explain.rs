@@ -117,7 +117,7 @@ impl<'a> Lines<'a> {
     fn at(&mut self, o: &Origin) -> String {
         let Some(text) = self.texts.get(&*o.file) else { return format!("{} ({})", o.file, o.path) };
         let loc = self.locators.entry(o.file.to_string()).or_insert_with(|| Locator::new(text));
-        match loc.find(o.doc(), &o.path, crate::diag::Part::Key) {
+        match loc.find(o.doc as usize, &o.path, crate::diag::Part::Key) {
             Some(p) => format!("{}:{}:{} ({})", o.file, p.line, p.col, o.path),
             None => format!("{} ({})", o.file, o.path),
         }

@@ -69,11 +69,6 @@ impl Origin {
         Origin { file: file.clone(), doc, path: path.into().into_boxed_str(), part: Part::Value, position: None }
     }
 
-    /// The 0-based index of the YAML document, as an index.
-    pub fn doc(&self) -> usize {
-        self.doc as usize
-    }
-
     /// The same place, pointing at the mapping key instead of the value.
     pub fn key(mut self) -> Origin {
         self.part = Part::Key;

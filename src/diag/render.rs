@@ -47,7 +47,7 @@ impl<'a> SourceMap<'a> {
         let text = self.texts.get(&*o.file)?;
         let key: &str = self.texts.get_key_value(&*o.file)?.0;
         let loc = self.locators.entry(key).or_insert_with(|| Locator::new(text));
-        loc.find(o.doc(), &o.path, o.part)
+        loc.find(o.doc as usize, &o.path, o.part)
     }
 
     fn line(&self, file: &str, line: usize) -> Option<&'a str> {
