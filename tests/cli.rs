@@ -368,3 +368,35 @@ fn timings_go_to_stderr_and_leave_the_output_alone() {
     assert!(r.stderr.contains("  graph ") && r.stderr.contains(" total "), "{}", r.stderr);
     assert_eq!(r.stdout, plain.stdout, "the graph on stdout stays as it was");
 }
+
+/// An overriding DestinationRule template that puts TLS in a port-level entry beside a
+/// destination-level policy (which the port would then lose) is refused, not written.
+#[test]
+fn an_override_that_makes_istio_drop_a_policy_is_refused() {
+    let tmp = fixture("tls-origination");
+    fs::write(
+        tmp.path().join("meshgen.yaml"),
+        "inventory: [inventory]\ntemplates: templates\ndefaults: {namespace: apps, traffic: {outlierDetection: {consecutive5xxErrors: 5}}}\n",
+    )
+    .unwrap();
+    meshgen(tmp.path(), &["templates", "eject", "destination-rule"]);
+    let path = tmp.path().join("templates/istio/destination-rule.yaml");
+    let text = fs::read_to_string(&path).unwrap();
+    // The layout meshgen used before 0.2: `tls` moved into an entry for port 80.
+    let old = text.replace(
+        "  trafficPolicy:{{ trafficPolicy | yaml(indent=4) }}",
+        "  trafficPolicy:\n    outlierDetection: {consecutive5xxErrors: 5}\n    portLevelSettings:\n      - port: {number: 80}\n        tls: {mode: SIMPLE}",
+    );
+    assert_ne!(old, text, "the ejected template changed: update this test");
+    fs::write(&path, old).unwrap();
+    let r = meshgen(tmp.path(), &["build"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "(port 80) has no `outlierDetection`: Istio gives the port its default instead of the destination's"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(!tmp.path().join("out").exists());
+}

@@ -69,3 +69,50 @@ fn layouts_spread_the_same_objects_over_different_files() {
     assert_eq!(contents[0], contents[2]);
     insta::assert_snapshot!("layouts", listings.join("\n"));
 }
+
+/// Istio does not inherit a DestinationRule's destination-level settings into a port-level
+/// entry, and a subset replaces each of them whole: no generated DestinationRule may rely on
+/// either (the layout that TLS origination once had, where an API's only port lost its
+/// outlier detection). Checked over every fixture, the bundled inventory and both API
+/// versions' shapes, since each feature adds ways to write policy at several levels.
+#[test]
+fn no_destination_rule_drops_a_setting_that_istio_does_not_inherit() {
+    let mut projects = fixtures();
+    projects.push(("bundled".into(), root()));
+    let (mut checked, mut with_levels) = (0, 0);
+    for (name, dir) in projects {
+        for doc in documents(&build_stdout(&dir)) {
+            if doc["kind"].as_str() != Some("DestinationRule") {
+                continue;
+            }
+            let problems = meshgen::render::fidelity::destination_rule(&doc["spec"]);
+            assert!(
+                problems.is_empty(),
+                "{name}: {}: {problems:#?}",
+                doc["metadata"]["name"].as_str().unwrap_or_default()
+            );
+            checked += 1;
+            let spec = &doc["spec"];
+            let subset_policy =
+                spec["subsets"].as_sequence().is_some_and(|s| s.iter().any(|s| !s["trafficPolicy"].is_null()));
+            if !spec["trafficPolicy"]["portLevelSettings"].is_null() || subset_policy {
+                with_levels += 1;
+            }
+        }
+    }
+    assert!(checked >= 30 && with_levels >= 4, "{checked} DestinationRules checked, {with_levels} with levels");
+}
+
+/// The bundled `payments` API originates TLS on its only port and ejects failing hosts:
+/// both reach that port, because both are written at the same level.
+#[test]
+fn tls_origination_keeps_the_destination_policy_on_its_port() {
+    let doc = documents(&build_stdout(&root()))
+        .into_iter()
+        .find(|d| d["kind"].as_str() == Some("DestinationRule") && d["metadata"]["name"].as_str() == Some("payments"))
+        .expect("the bundled inventory has a DestinationRule `payments`");
+    let policy = &doc["spec"]["trafficPolicy"];
+    assert_eq!(policy["tls"]["mode"].as_str(), Some("SIMPLE"), "{doc:?}");
+    assert_eq!(policy["outlierDetection"]["consecutive5xxErrors"].as_u64(), Some(5), "{doc:?}");
+    assert!(policy["portLevelSettings"].is_null(), "{doc:?}");
+}

@@ -164,7 +164,7 @@ fn probes(docs: &[Value]) -> Vec<Value> {
     let vs = find("VirtualService");
     let m = &vs["spec"]["http"][0]["match"][0];
     let dr = find("DestinationRule");
-    let tls = &dr["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"];
+    let tls = &dr["spec"]["trafficPolicy"]["tls"];
     let wg = find("WorkloadGroup");
     let query_key = m["queryParams"].as_mapping().and_then(|q| q.keys().next().cloned()).unwrap_or(Value::Null);
     vec![

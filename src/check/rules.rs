@@ -416,12 +416,13 @@ pub(super) fn subsets_and_splits(inv: &Inventory, diags: &mut Diagnostics) {
     }
 }
 
-/// `missing-service-account` and `tls-without-ca`.
+/// `missing-service-account`, `workload-group-without-service-account` and
+/// `tls-without-ca`.
 pub(super) fn identities_and_tls(inv: &Inventory, diags: &mut Diagnostics) {
-    for s in inv.services.iter().filter(|s| s.sidecar) {
+    for s in inv.services.iter() {
         let without: Vec<&str> =
             s.vms.iter().filter(|vm| vm.service_account.is_none()).map(|vm| &*vm.address).collect();
-        if let Some(first) = without.first() {
+        if let (true, Some(first)) = (s.sidecar, without.first()) {
             diags.push(
                 Diagnostic::warning(
                     "missing-service-account",
@@ -430,6 +431,24 @@ pub(super) fn identities_and_tls(inv: &Inventory, diags: &mut Diagnostics) {
                 )
                 .help("set `serviceAccount`: the VM's sidecar identity, used by mTLS and authorization; without it the proxy runs as `default`"),
             );
+        }
+        // `istioctl x workload entry configure` cannot bootstrap a VM from such a group.
+        if s.workload_group.as_ref().is_some_and(|wg| wg.service_account.is_none()) {
+            diags.push(
+                Diagnostic::warning(
+                    "workload-group-without-service-account",
+                    s.origin.child("workloadGroup"),
+                    format!("the WorkloadGroup of `{}` has no service account", s.name),
+                )
+                .help("set `serviceAccount` on the service (or `workloadGroup.serviceAccount`): `istioctl x workload entry configure` needs it to give registering VMs their identity"),
+            );
+        }
+        let ports =
+            s.port_policies.iter().map(|p| (p.tls.as_ref(), format!("ports.{}.tls", port_name(&s.ports, p.port))));
+        let subsets =
+            s.subsets.iter().filter_map(|x| Some((x.policy.as_ref()?.tls.as_ref(), format!("subsets.{}.tls", x.name))));
+        for (t, at) in std::iter::once((s.tls.as_ref(), "tls".to_string())).chain(ports).chain(subsets) {
+            tls_without_ca(t, &s.origin, &at, &s.name, diags);
         }
     }
     for e in &inv.externals {
@@ -446,20 +465,38 @@ pub(super) fn identities_and_tls(inv: &Inventory, diags: &mut Diagnostics) {
                 .help("Istio warns that the address cannot tell these hosts apart: split the hosts into APIs of their own, or drop `addresses`"),
             );
         }
-        let Some(t) = &e.tls else { continue };
-        // A `credentialName` secret carries its own CA (`ca.crt`), and Istio forbids
-        // `caCertificates` beside it, so there is nothing to fix there; `insecureSkipVerify`
-        // is the very thing this warns about.
-        if t.ca_certificates.is_none() && t.credential_name.is_none() {
-            diags.push(
-                Diagnostic::warning(
-                    "tls-without-ca",
-                    e.origin.child("tls"),
-                    format!("the proxy originates TLS to `{}` without a CA to verify the server", e.name),
-                )
-                .help("add `caCertificates` (e.g. `/etc/ssl/certs/ca-certificates.crt`); `istioctl analyze` reports this as IST0129"),
-            );
+        let ports =
+            e.port_policies.iter().map(|p| (p.tls.as_ref(), format!("ports.{}.tls", port_name(&e.ports, p.port))));
+        for (t, at) in std::iter::once((e.tls.as_ref(), "tls".to_string())).chain(ports) {
+            tls_without_ca(t, &e.origin, &at, &e.name, diags);
         }
+    }
+}
+
+fn port_name(ports: &[crate::model::Port], number: u32) -> &str {
+    ports.iter().find(|p| p.number == number).map_or("", |p| p.name.as_str())
+}
+
+/// TLS the proxy originates without a CA: IST0128/IST0129. A `credentialName` secret
+/// carries its own CA (`ca.crt`), and Istio forbids `caCertificates` beside it, so there is
+/// nothing to fix there; `insecureSkipVerify` is the very thing this warns about.
+fn tls_without_ca(
+    t: Option<&crate::model::ClientTls>,
+    origin: &crate::diag::Origin,
+    at: &str,
+    name: &str,
+    diags: &mut Diagnostics,
+) {
+    let Some(t) = t.filter(|t| t.originates()) else { return };
+    if t.ca_certificates.is_none() && t.credential_name.is_none() {
+        diags.push(
+            Diagnostic::warning(
+                "tls-without-ca",
+                origin.child(at),
+                format!("the proxy originates TLS to `{name}` without a CA to verify the server"),
+            )
+            .help("add `caCertificates` (e.g. `/etc/ssl/certs/ca-certificates.crt`); `istioctl analyze` reports this as IST0128/IST0129"),
+        );
     }
 }
 

@@ -31,6 +31,7 @@ pub const CODES: &[Code] = &[
     code("duplicate-instance-address", "one VM address is an instance of two services", true),
     code("duplicate-name", "two entities share a name", false),
     code("duplicate-port", "two ports share a number", false),
+    code("egress-resolution-none", "an API routed through the egress gateway with resolution NONE", false),
     code("empty-inventory", "the inventory declares nothing", false),
     code("failover-without-outlier-detection", "locality failover without outlier detection never fails over", true),
     code("file-too-large", "an inventory file exceeds the size limit", false),
@@ -39,6 +40,7 @@ pub const CODES: &[Code] = &[
     code("invalid-type", "a value has the wrong YAML type", false),
     code("invalid-utf8", "a file is not UTF-8", false),
     code("invalid-value", "a value is not valid for its field", false),
+    code("istio-mutual-without-sidecar", "ISTIO_MUTUAL towards VMs without a sidecar", false),
     code("missing-field", "a required field is missing", false),
     code("missing-service-account", "VMs with a sidecar but no service account", true),
     code("name-collision", "two entities would produce objects with the same name", false),
@@ -64,6 +66,7 @@ pub const CODES: &[Code] = &[
     code("unused-external", "an external API nothing depends on", true),
     code("unused-ignore", "an `ignore` entry suppressed nothing", true),
     code("vip-range-exhausted", "no free address left in `vipRange`", false),
+    code("workload-group-without-service-account", "a WorkloadGroup without a service account", true),
     code("yaml-syntax", "a file is not valid YAML", false),
 ];
 

@@ -4,9 +4,10 @@
 //! SE-32…35, SE-38) plus the DestinationRule TLS rules (DR-30…33).
 
 use super::names::{self, AddressKind};
-use super::raw::{RawExternal, RawTls, ShortOr};
+use super::raw::{RawExternal, ShortOr};
+use super::tls::{self, Owner};
 use super::validate::{Checker, shown};
-use super::{External, Port, Project, Resolution, Tls, Workload};
+use super::{ClientTls, External, Port, Project, Resolution, Workload};
 use crate::diag::{Diagnostics, Origin};
 
 /// Validates one external API; `None` when it has errors (they are in `diags`).
@@ -140,7 +141,11 @@ pub(super) fn build(
 
     let resolution = resolution(&mut cx, &raw, &hosts, &endpoints, &ports, &addresses, &origin);
 
-    let tls = raw.tls.as_ref().and_then(|ShortOr(t)| tls(&mut cx, t, &ports, &origin.child("tls")));
+    let owner = if raw.egress.is_some() { Owner::ExternalViaGateway } else { Owner::External };
+    let tls = raw.tls.as_ref().and_then(|ShortOr(t)| tls::client_tls(&mut cx, t, owner, &origin.child("tls")));
+    let inherits_outlier = project.defaults.traffic.outlier_detection.is_some();
+    let port_policies =
+        tls::port_policies(&mut cx, raw.ports.as_ref(), &ports, owner, inherits_outlier, &origin.child("ports"));
     let egress = raw.egress.as_ref().map(|ShortOr(e)| {
         let eo = origin.child("egress");
         if let Some(d) = &e.destination {
@@ -177,20 +182,24 @@ pub(super) fn build(
     });
 
     if let Some(t) = &tls {
-        let to = origin.child("tls");
-        // With NONE the proxy connects to the original destination port: the port switch TLS
-        // origination relies on (targetPort) never happens. Through the gateway, the
-        // destination is a concrete host resolved by DNS, where it does.
-        if (wildcard || resolution == Resolution::None) && !matches!(&egress, Some(Some(_))) {
-            cx.error("invalid-value", to.clone(), "TLS origination towards a wildcard host (or with resolution NONE) needs the egress gateway", Some("add `egress: {destination: <host>}`: the gateway originates TLS to that host; without it Envoy connects to the original port in plain text".into()));
-        }
-        if t.credential_name.is_some() && egress.is_none() {
-            cx.error("invalid-value", to.child("credentialName"), "sidecars do not read `credentialName` from this DestinationRule", Some("give `clientCertificate`/`privateKey` paths mounted in the proxy, or route through the egress gateway (`egress: gateway`), which reads the secret".into()));
-        }
+        origination(&mut cx, t, &ports, wildcard || resolution == Resolution::None, &egress, &origin.child("tls"));
+    }
+    // Through the gateway with NONE, the gateway forwards to the address it was sent to:
+    // itself (Istio's egress-gateway task requires DNS there). A wildcard's gateway leg goes
+    // to its `destination`, resolved by DNS, and is fine.
+    if resolution == Resolution::None && matches!(egress, Some(None)) {
+        let derived = raw.resolution.is_none();
+        let why = if derived { " (derived from the CIDR `addresses`)" } else { "" };
+        cx.error(
+            "egress-resolution-none",
+            origin.child(if derived { "addresses" } else { "resolution" }),
+            format!("through the egress gateway, resolution NONE{why} makes the gateway forward to itself"),
+            Some("let the gateway resolve the hosts: `resolution: DNS` without CIDR addresses, or `STATIC` with `endpoints`".into()),
+        );
     }
 
     let own = raw.traffic.clone().unwrap_or_default();
-    cx.traffic(&own, &origin.child("traffic"), project.defaults.traffic.outlier_detection.is_some());
+    cx.traffic(&own, &origin.child("traffic"), inherits_outlier);
     let traffic = own.over(&project.defaults.traffic);
     let mut subject_alt_names = raw.subject_alt_names.clone().unwrap_or_default();
     subject_alt_names.sort();
@@ -213,6 +222,7 @@ pub(super) fn build(
         addresses,
         endpoints,
         tls,
+        port_policies,
         egress,
         subject_alt_names,
         export_to,
@@ -357,89 +367,36 @@ fn resolution(
     res
 }
 
-fn tls(cx: &mut Checker<'_>, t: &RawTls, ports: &[Port], o: &Origin) -> Option<Tls> {
-    let mode = match t.mode.as_deref() {
-        None | Some("SIMPLE") => "SIMPLE",
-        Some("MUTUAL") => "MUTUAL",
-        Some(other) => {
-            cx.one_of("TLS mode", other, &["SIMPLE", "MUTUAL"], &o.child("mode"));
-            return None;
-        }
-    };
-    let port = t.port.unwrap_or(443);
-    cx.port_number(port, &o.child("port"));
-    if !ports.iter().any(|p| p.protocol.is_http()) {
-        let help = if ports.iter().any(|p| p.protocol.is_tls()) {
-            "the application already speaks TLS on its ports; remove `tls`, or declare the plain port it calls, e.g. `http: 80`"
-        } else {
-            "declare the plain HTTP port the application calls, e.g. `ports: {http: 80}`; the sidecar upgrades it to TLS"
-        };
-        cx.error("invalid-value", o.clone(), "TLS origination needs an HTTP port to originate from", Some(help.into()));
-    }
-    let has_paths = t.client_certificate.is_some() || t.private_key.is_some() || t.ca_certificates.is_some();
-    if t.credential_name.is_some() && has_paths {
-        cx.error("invalid-value", o.child("credentialName"), "credentialName excludes certificate paths", Some("use either `credentialName` (a Kubernetes secret) or `clientCertificate`/`privateKey`/`caCertificates`".into()));
-    }
-    if mode == "MUTUAL" && t.credential_name.is_none() {
-        for (f, v) in [("clientCertificate", &t.client_certificate), ("privateKey", &t.private_key)] {
-            if v.is_none() {
-                cx.error(
-                    "missing-field",
-                    o.child(f),
-                    format!("mutual TLS needs `{f}`"),
-                    Some(
-                        "give the paths of the client certificate and key mounted in the proxy, or a `credentialName`"
-                            .into(),
-                    ),
-                );
-            }
-        }
-    }
-    let sans = t.subject_alt_names.clone().unwrap_or_default();
-    if t.insecure_skip_verify == Some(true)
-        && (t.ca_certificates.is_some() || !sans.is_empty() || (mode == "SIMPLE" && t.credential_name.is_some()))
-    {
+/// The rules of an external API's entity-wide TLS that depend on its ports and routing.
+fn origination(
+    cx: &mut Checker<'_>,
+    t: &ClientTls,
+    ports: &[Port],
+    pass_through: bool,
+    egress: &Option<Option<String>>,
+    to: &Origin,
+) {
+    if !ports.iter().any(|p| t.applies_to(p)) {
         cx.error(
             "invalid-value",
-            o.child("insecureSkipVerify"),
-            "insecureSkipVerify cannot be combined with CA certificates or subjectAltNames",
-            None,
+            to.clone(),
+            format!("TLS mode {} applies to no port: every port already carries the application's TLS", t.mode),
+            Some("remove `tls`, or declare the plain port the application calls, e.g. `http: 80`; the sidecar upgrades it to TLS".into()),
         );
     }
-    if let Some(sni) = &t.sni {
-        cx.host(sni, false, &o.child("sni"));
+    // With NONE the proxy connects to the original destination port: the port switch of
+    // HTTP origination (targetPort) never happens. Through the gateway, the destination is
+    // a concrete host resolved by DNS, where it does.
+    let switches = t.originates() && ports.iter().any(|p| p.protocol.is_http());
+    if switches && pass_through && !matches!(egress, Some(Some(_))) {
+        cx.error("invalid-value", to.clone(), "TLS origination towards a wildcard host (or with resolution NONE) needs the egress gateway", Some("add `egress: {destination: <host>}`: the gateway originates TLS to that host; without it Envoy connects to the original port in plain text".into()));
     }
-    for (f, v) in [
-        ("caCertificates", &t.ca_certificates),
-        ("clientCertificate", &t.client_certificate),
-        ("privateKey", &t.private_key),
-        ("credentialName", &t.credential_name),
-    ] {
-        if v.as_ref().is_some_and(|s| s.is_empty() || s.chars().any(char::is_control)) {
-            cx.error("invalid-value", o.child(f), format!("`{f}` must be a non-empty single-line string"), None);
-        }
-    }
-    // A secret in the configuration's own namespace: Istio refuses `namespace/name` and
-    // `configmap://` references from another namespace.
-    if let Some(c) = &t.credential_name
-        && names::dns_subdomain(c).is_err()
-    {
+    if t.port.is_some() && !switches {
         cx.error(
             "invalid-value",
-            o.child("credentialName"),
-            format!("`{}` is not a secret name", shown(c)),
-            Some("name a Kubernetes secret in the egress gateway's namespace, e.g. `partner-client-cert`".into()),
+            to.child("port"),
+            "`port` is where plain HTTP ports are sent for TLS origination, and nothing is",
+            Some("remove `port`; opaque TCP ports keep their number (set a port's `targetPort` to change it)".into()),
         );
     }
-    Some(Tls {
-        mode,
-        port,
-        sni: t.sni.clone(),
-        ca_certificates: t.ca_certificates.clone(),
-        client_certificate: t.client_certificate.clone(),
-        private_key: t.private_key.clone(),
-        credential_name: t.credential_name.clone(),
-        subject_alt_names: sans,
-        insecure_skip_verify: t.insecure_skip_verify,
-    })
 }

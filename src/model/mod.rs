@@ -13,6 +13,7 @@ pub mod overlay;
 pub mod project;
 pub mod raw;
 mod service;
+mod tls;
 pub mod traffic;
 pub mod validate;
 pub mod vips;
@@ -251,13 +252,43 @@ pub struct Workload {
     pub index: u32,
 }
 
+/// What a service's WorkloadGroup says of the VMs that register through it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkloadGroup {
+    /// Readiness probe.
+    pub probe: Option<Probe>,
+    /// Labels of the registering VMs: the selector, the service's `labels`, the group's own.
+    pub labels: Labels,
+    /// Per-port overrides: port name to number.
+    pub ports: BTreeMap<String, u32>,
+    /// Locality.
+    pub locality: Option<String>,
+    /// Load-balancing weight.
+    pub weight: Option<u32>,
+    /// Network: the group's own, else the service's, else its first VM's.
+    pub network: Option<String>,
+    /// Service account: the group's own, else the service's.
+    pub service_account: Option<String>,
+}
+
 /// A DestinationRule subset.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Subset {
     /// Subset name.
     pub name: String,
     /// Labels that select its endpoints.
     pub labels: Labels,
+    /// Its own policy, when it has one: boxed, since nearly every subset has none.
+    pub policy: Option<Box<SubsetPolicy>>,
+}
+
+/// A subset's DestinationRule-side policy of its own (`subsets.<name>.traffic`, `.tls`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubsetPolicy {
+    /// Connection pool, outlier detection and load balancing, merged over the service's.
+    pub traffic: Traffic,
+    /// Client TLS, replacing the service's (and its ports') for this subset.
+    pub tls: Option<ClientTls>,
 }
 
 /// A routing rule, validated.
@@ -317,10 +348,17 @@ pub struct Service {
     pub subject_alt_names: Vec<String>,
     /// ServiceEntry resolution.
     pub resolution: Resolution,
-    /// WorkloadGroup request, with its optional probe.
-    pub workload_group: Option<Option<Box<Probe>>>,
+    /// WorkloadGroup request: its probe and template.
+    pub workload_group: Option<Box<WorkloadGroup>>,
     /// Traffic policy, defaults merged in.
     pub traffic: Traffic,
+    /// Client TLS towards the service: as written, else `ISTIO_MUTUAL` when every workload
+    /// is a VM with a sidecar, else none (Istio's auto mutual TLS chooses per endpoint).
+    pub tls: Option<ClientTls>,
+    /// Ports with a policy of their own.
+    pub port_policies: Vec<PortPolicy>,
+    /// The service's default network (of its VMs and its WorkloadGroup).
+    pub network: Option<String>,
     /// Routing rules.
     pub routes: Vec<Route>,
     /// Dependencies.
@@ -374,27 +412,73 @@ impl Service {
     }
 }
 
-/// TLS origination towards an external API.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Tls {
-    /// `SIMPLE` or `MUTUAL`.
+/// Client TLS towards a host, one of its ports or a subset (Istio's ClientTLSSettings),
+/// validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientTls {
+    /// `DISABLE`, `SIMPLE`, `MUTUAL` or `ISTIO_MUTUAL`.
     pub mode: &'static str,
-    /// The remote TLS port the plain HTTP ports are sent to.
-    pub port: u32,
-    /// SNI.
+    /// External APIs: the remote TLS port that plain HTTP ports are sent to, when set.
+    pub port: Option<u32>,
+    /// SNI (default: the host, for `SIMPLE` and `MUTUAL`).
     pub sni: Option<String>,
     /// CA bundle.
     pub ca_certificates: Option<String>,
+    /// Certificate revocation list.
+    pub ca_crl: Option<String>,
     /// Client certificate.
     pub client_certificate: Option<String>,
     /// Client key.
     pub private_key: Option<String>,
     /// Secret with the client credentials.
     pub credential_name: Option<String>,
-    /// SANs to verify.
+    /// SANs to verify (empty: the entity's `subjectAltNames`).
     pub subject_alt_names: Vec<String>,
     /// Skip verification.
     pub insecure_skip_verify: Option<bool>,
+}
+
+impl ClientTls {
+    /// Only the mode: what `tls: ISTIO_MUTUAL` says.
+    pub fn mode(mode: &'static str) -> ClientTls {
+        ClientTls {
+            mode,
+            port: None,
+            sni: None,
+            ca_certificates: None,
+            ca_crl: None,
+            client_certificate: None,
+            private_key: None,
+            credential_name: None,
+            subject_alt_names: Vec::new(),
+            insecure_skip_verify: None,
+        }
+    }
+
+    /// Whether the proxy opens TLS of its own (`SIMPLE`, `MUTUAL`) rather than Istio's mutual
+    /// TLS or none: a port that already carries the application's TLS (HTTPS, TLS) is left
+    /// alone by an entity-wide setting of this kind, which would wrap TLS in TLS.
+    pub fn originates(&self) -> bool {
+        matches!(self.mode, "SIMPLE" | "MUTUAL")
+    }
+
+    /// Whether an entity-wide setting applies to `port`: origination only to ports the
+    /// application speaks in plain text.
+    pub fn applies_to(&self, port: &Port) -> bool {
+        !(self.originates() && port.protocol.is_tls())
+    }
+}
+
+/// A DestinationRule-side policy of its own for one port (`ports.<name>.traffic`, `.tls`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PortPolicy {
+    /// The port's number.
+    pub port: u32,
+    /// Its own connection pool, outlier detection and load balancing (merged over the
+    /// entity's when the policy is laid out).
+    pub traffic: Traffic,
+    /// Its own client TLS, replacing the entity's on this port.
+    pub tls: Option<ClientTls>,
 }
 
 /// An external API.
@@ -418,8 +502,10 @@ pub struct External {
     pub addresses: Vec<String>,
     /// Inline endpoints.
     pub endpoints: Vec<Workload>,
-    /// TLS origination.
-    pub tls: Option<Tls>,
+    /// Client TLS (TLS origination): on every plain port, see [`ClientTls::applies_to`].
+    pub tls: Option<ClientTls>,
+    /// Ports with a policy of their own.
+    pub port_policies: Vec<PortPolicy>,
     /// Egress gateway routing: Some(destination override for wildcard hosts).
     pub egress: Option<Option<String>>,
     /// SANs.

@@ -66,13 +66,17 @@ pub struct RawPort {
     pub protocol: Option<String>,
     /// The port on the workload, when it differs.
     pub target_port: Option<u32>,
+    /// Client TLS towards this port, replacing the entity's `tls` here.
+    pub tls: Option<ShortOr<RawTls>>,
+    /// DestinationRule-side traffic policy of this port, merged over the entity's.
+    pub traffic: Option<Traffic>,
 }
 
 impl ShortForm for RawPort {
     const EXPECTING: &'static str = "a port number or a mapping with `number`";
     fn from_u64(n: u64) -> Result<Self, String> {
         let number = u32::try_from(n).map_err(|_| format!("port {n} is out of range"))?;
-        Ok(RawPort { number, protocol: None, target_port: None })
+        Ok(RawPort { number, protocol: None, target_port: None, tls: None, traffic: None })
     }
 }
 
@@ -96,8 +100,9 @@ pub struct RawService {
     pub vms: Option<Vec<RawVm>>,
     /// Label selector of the Kubernetes pods of this service.
     pub pods: Option<Labels>,
-    /// Extra subsets by name (subsets per `version` label are derived).
-    pub subsets: Option<BTreeMap<String, Labels>>,
+    /// Extra subsets by name (subsets per `version` label are derived): labels, or
+    /// `{labels, traffic, tls}`.
+    pub subsets: Option<BTreeMap<String, RawSubset>>,
     /// Virtual IPs of the service.
     pub addresses: Option<Vec<String>>,
     /// Identities the workloads may present.
@@ -108,6 +113,8 @@ pub struct RawService {
     pub workload_group: Option<ShortOr<RawWorkloadGroup>>,
     /// Traffic policy, merged over the project defaults.
     pub traffic: Option<Traffic>,
+    /// Client TLS towards the service (default `ISTIO_MUTUAL` for VMs with sidecars only).
+    pub tls: Option<ShortOr<RawTls>>,
     /// HTTP/TCP routing rules, in order.
     pub routes: Option<Vec<RawRoute>>,
     /// Services and external APIs this service calls: names, or `{name, ports}` to allow
@@ -195,6 +202,18 @@ pub struct RawVm {
 pub struct RawWorkloadGroup {
     /// Readiness probe run by the VM's sidecar (Istio's ReadinessProbe shape).
     pub probe: Option<Probe>,
+    /// Extra labels of the VMs that register (besides the service's selector and labels).
+    pub labels: Option<Labels>,
+    /// Per-port overrides of the registering VMs: port name to the number they listen on.
+    pub ports: Option<BTreeMap<String, u32>>,
+    /// `region/zone/subzone` of the registering VMs.
+    pub locality: Option<String>,
+    /// Load-balancing weight of each registering VM.
+    pub weight: Option<u32>,
+    /// Network of the registering VMs (default: the service's `network`).
+    pub network: Option<String>,
+    /// Service account of the registering VMs (default: the service's).
+    pub service_account: Option<String>,
 }
 
 /// Istio's ReadinessProbe for WorkloadGroups: exactly one of `httpGet`, `tcpSocket`, `exec`.
@@ -479,47 +498,145 @@ pub struct RawEndpoint {
     pub weight: Option<u32>,
 }
 
-/// TLS the sidecar originates towards an external API.
-#[derive(Debug, Clone, Deserialize)]
+/// Client TLS (Istio's ClientTLSSettings) towards an entity, one of its ports or a subset:
+/// a mode word, `originate` (external APIs: `SIMPLE` origination), or a mapping.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawTls {
-    /// SIMPLE (default) or MUTUAL.
+    /// DISABLE, SIMPLE (default), MUTUAL or ISTIO_MUTUAL.
     pub mode: Option<String>,
-    /// The TLS port on the remote side (default 443).
+    /// External APIs: the TLS port on the remote side that plain HTTP ports are sent to
+    /// (default 443).
     pub port: Option<u32>,
     /// SNI to present (default: the host).
     pub sni: Option<String>,
     /// CA bundle path on the proxy.
     pub ca_certificates: Option<String>,
+    /// Certificate revocation list path on the proxy.
+    pub ca_crl: Option<String>,
     /// Client certificate path (MUTUAL).
     pub client_certificate: Option<String>,
     /// Client key path (MUTUAL).
     pub private_key: Option<String>,
     /// Kubernetes secret with the client certificate (instead of paths).
     pub credential_name: Option<String>,
-    /// SANs to verify (default: the API's subjectAltNames).
+    /// SANs to verify (default: the entity's subjectAltNames).
     pub subject_alt_names: Option<Vec<String>>,
     /// Skip server certificate verification (discouraged).
     pub insecure_skip_verify: Option<bool>,
 }
 
 impl ShortForm for RawTls {
-    const EXPECTING: &'static str = "`originate` or a mapping";
+    const EXPECTING: &'static str =
+        "`originate`, a TLS mode (`DISABLE`, `SIMPLE`, `MUTUAL`, `ISTIO_MUTUAL`) or a mapping";
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
-            "originate" => Ok(RawTls {
-                mode: None,
-                port: None,
-                sni: None,
-                ca_certificates: None,
-                client_certificate: None,
-                private_key: None,
-                credential_name: None,
-                subject_alt_names: None,
-                insecure_skip_verify: None,
-            }),
-            other => Err(format!("unknown TLS setting `{other}`, expected `originate` or a mapping")),
+            "originate" => Ok(RawTls::default()),
+            "DISABLE" | "SIMPLE" | "MUTUAL" | "ISTIO_MUTUAL" => {
+                Ok(RawTls { mode: Some(s.to_string()), ..RawTls::default() })
+            }
+            other => Err(format!(
+                "unknown TLS setting `{other}`, expected `originate`, `DISABLE`, `SIMPLE`, `MUTUAL`, `ISTIO_MUTUAL` or a mapping"
+            )),
         }
+    }
+}
+
+/// A subset as written: its labels (`v2: {version: v2}`), or, when it has a policy of its
+/// own, `{labels: {...}, traffic: {...}, tls: ...}`. The long form is recognised by a
+/// `labels` key holding a mapping (label values are strings, so no label set has one).
+#[derive(Debug, Clone, Default)]
+pub struct RawSubset {
+    /// Labels that select the subset's endpoints.
+    pub labels: Labels,
+    /// DestinationRule-side traffic policy of the subset, merged over the service's.
+    pub traffic: Option<Traffic>,
+    /// Client TLS towards the subset, replacing the service's.
+    pub tls: Option<ShortOr<RawTls>>,
+}
+
+impl<'de> Deserialize<'de> for RawSubset {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// One value of the subset's mapping: a label value, or a part of the long form.
+        enum Entry {
+            Label(String),
+            Labels(Labels),
+            Traffic(Traffic),
+            Tls(RawTls),
+        }
+        /// Reads the value of `key` keeping the deserializer's position tracking: the
+        /// long form's parts are read in place, not from a copy.
+        struct Seed<'k>(&'k str);
+        impl<'de> de::DeserializeSeed<'de> for Seed<'_> {
+            type Value = Entry;
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Entry, D::Error> {
+                d.deserialize_any(self)
+            }
+        }
+        impl<'de> Visitor<'de> for Seed<'_> {
+            type Value = Entry;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Entry, E> {
+                Ok(Entry::Label(s.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Entry, A::Error> {
+                let inner = de::value::MapAccessDeserializer::new(map);
+                match self.0 {
+                    "labels" => Labels::deserialize(inner).map(Entry::Labels),
+                    "traffic" => Traffic::deserialize(inner).map(Entry::Traffic),
+                    "tls" => RawTls::deserialize(inner).map(Entry::Tls),
+                    _ => Err(de::Error::invalid_type(de::Unexpected::Map, &"a string (a label value)")),
+                }
+            }
+        }
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawSubset;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a label mapping, or a mapping with `labels` (and `traffic`, `tls`)")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawSubset, A::Error> {
+                let mut entries: Vec<(String, Entry)> = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    let value = map.next_value_seed(Seed(&key))?;
+                    entries.push((key, value));
+                }
+                let long = entries.iter().any(|(_, e)| matches!(e, Entry::Labels(_)));
+                let mut out = RawSubset::default();
+                if !long {
+                    let mut labels = Vec::with_capacity(entries.len());
+                    for (k, e) in entries {
+                        match e {
+                            Entry::Label(v) => labels.push((k, v)),
+                            _ => {
+                                return Err(de::Error::custom(format!(
+                                    "`{k}` needs `labels` beside it: write `{{labels: {{…}}, {k}: …}}`"
+                                )));
+                            }
+                        }
+                    }
+                    out.labels = labels.into_iter().collect();
+                    return Ok(out);
+                }
+                for (k, e) in entries {
+                    match (k.as_str(), e) {
+                        (_, Entry::Labels(l)) => out.labels = l,
+                        (_, Entry::Traffic(t)) => out.traffic = Some(t),
+                        (_, Entry::Tls(t)) => out.tls = Some(ShortOr(t)),
+                        ("tls", Entry::Label(s)) => {
+                            out.tls = Some(ShortOr(RawTls::from_str(&s).map_err(de::Error::custom)?))
+                        }
+                        (other, _) => {
+                            return Err(de::Error::unknown_field(other, &["labels", "traffic", "tls"]));
+                        }
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 

@@ -4,9 +4,12 @@
 use std::collections::BTreeMap;
 
 use super::names::{self, AddressKind};
-use super::raw::{Labels, RawAuthorization, RawDependency, RawRoute, RawService, RawVm, ShortOr};
+use super::raw::{Labels, RawAuthorization, RawDependency, RawRoute, RawService, RawVm, RawWorkloadGroup, ShortOr};
+use super::tls::{self, Owner};
 use super::validate::{Checker, shown};
-use super::{Caller, Dependency, Port, Project, Resolution, Route, Service, Subset, Workload};
+use super::{
+    Caller, ClientTls, Dependency, Port, Project, Resolution, Route, Service, Subset, Workload, WorkloadGroup,
+};
 use crate::diag::suggest::hint;
 use crate::diag::{Diagnostics, Origin};
 
@@ -87,7 +90,8 @@ pub(super) fn build(
     }
     vms.sort_by(|a, b| a.name.cmp(&b.name));
 
-    let subsets = subsets(&mut cx, &raw, &vms, &origin);
+    let inherits_outlier = project.defaults.traffic.outlier_detection.is_some();
+    let subsets = subsets(&mut cx, &raw, &vms, inherits_outlier, &origin);
     let mut addresses = Vec::new();
     for (i, a) in raw.addresses.iter().flatten().enumerate() {
         if cx.ip_or_cidr(a, &origin.child("addresses").index(i)) {
@@ -100,10 +104,11 @@ pub(super) fn build(
     }
 
     let workload_group = raw.workload_group.as_ref().map(|ShortOr(wg)| {
+        let wo = origin.child("workloadGroup");
         if let Some(p) = &wg.probe {
-            probe(&mut cx, p, &origin.child("workloadGroup").child("probe"));
+            probe(&mut cx, p, &wo.child("probe"));
         }
-        wg.probe.clone().map(Box::new)
+        Box::new(workload_group(&mut cx, wg, &raw, &selector, &vms, &ports, &wo))
     });
     if workload_group.is_some() && raw.vms.is_none() && raw.pods.is_some() {
         cx.error(
@@ -123,8 +128,19 @@ pub(super) fn build(
     }
 
     let own = raw.traffic.clone().unwrap_or_default();
-    cx.traffic(&own, &origin.child("traffic"), project.defaults.traffic.outlier_detection.is_some());
+    cx.traffic(&own, &origin.child("traffic"), inherits_outlier);
     let traffic = own.over(&project.defaults.traffic);
+    let written_tls =
+        raw.tls.as_ref().and_then(|ShortOr(t)| tls::client_tls(&mut cx, t, Owner::Service, &origin.child("tls")));
+    let port_policies = tls::port_policies(
+        &mut cx,
+        raw.ports.as_ref(),
+        &ports,
+        Owner::Service,
+        inherits_outlier,
+        &origin.child("ports"),
+    );
+    let tls = client_tls(&mut cx, written_tls, &raw, &vms, sidecar, (&ports, &port_policies), &subsets, &origin);
 
     let routes = routes(&mut cx, raw.routes.as_deref().unwrap_or_default(), &subsets, &ports, &origin.child("routes"));
 
@@ -179,6 +195,9 @@ pub(super) fn build(
         resolution,
         workload_group,
         traffic,
+        tls,
+        port_policies,
+        network: raw.network.clone(),
         routes,
         declares_dependencies: raw.depends_on.is_some(),
         depends_on,
@@ -310,21 +329,10 @@ fn vm_workload(
             derived
         }
     };
-    if let Some(own) = &vm.labels {
-        if !cx.labels(own, &vo.child("labels")) {
-            return None;
-        }
-        for (k, v) in own {
-            if selector.get(k).is_some_and(|s| s != v) {
-                cx.error(
-                    "invalid-value",
-                    vo.child("labels").child(k),
-                    format!("label `{k}: {}` contradicts the service selector `{k}: {}`", shown(v), &selector[k]),
-                    Some("the service's ServiceEntry selects its VMs by these labels; drop the override".into()),
-                );
-                return None;
-            }
-        }
+    if let Some(own) = &vm.labels
+        && !workload_labels(cx, own, selector, &vo.child("labels"))
+    {
+        return None;
     }
     // Packed once, from every source in order of precedence (a later pair wins).
     let tls_mode = (!sidecar).then_some(
@@ -376,18 +384,24 @@ fn vm_workload(
     })
 }
 
-fn subsets(cx: &mut Checker<'_>, raw: &RawService, vms: &[Workload], origin: &Origin) -> Vec<Subset> {
-    let mut out: BTreeMap<String, Labels> = BTreeMap::new();
+fn subsets(
+    cx: &mut Checker<'_>,
+    raw: &RawService,
+    vms: &[Workload],
+    inherits_outlier: bool,
+    origin: &Origin,
+) -> Vec<Subset> {
+    let mut out: BTreeMap<String, Subset> = BTreeMap::new();
     // One subset per `version` label value of the VMs, named after the version.
     for vm in vms {
         if let Some(v) = vm.labels.get("version") {
             let name = names::slug(v);
             if names::port_name(&name).is_ok() {
-                out.insert(name, Labels::from([("version", v)]));
+                out.insert(name.clone(), Subset { name, labels: Labels::from([("version", v)]), policy: None });
             }
         }
     }
-    for (name, labels) in raw.subsets.iter().flatten() {
+    for (name, written) in raw.subsets.iter().flatten() {
         let so = origin.child("subsets").child(name);
         if let Err(e) = names::port_name(name) {
             cx.error(
@@ -398,11 +412,117 @@ fn subsets(cx: &mut Checker<'_>, raw: &RawService, vms: &[Workload], origin: &Or
             );
             continue;
         }
-        if cx.selector(labels, &so) {
-            out.insert(name.clone(), labels.clone());
+        let policy = tls::subset_policy(cx, written, inherits_outlier, &so);
+        let at = if written.traffic.is_some() || written.tls.is_some() { so.child("labels") } else { so };
+        if cx.selector(&written.labels, &at) {
+            out.insert(name.clone(), Subset { name: name.clone(), labels: written.labels.clone(), policy });
         }
     }
-    out.into_iter().map(|(name, labels)| Subset { name, labels }).collect()
+    out.into_values().collect()
+}
+
+/// The service's client TLS: as written, else Istio's mutual TLS where every workload is a
+/// VM with a sidecar. Where pods are involved it is left to Istio's auto mutual TLS, which
+/// chooses per endpoint (a pod without a sidecar gets plain text); a host-wide
+/// `ISTIO_MUTUAL` would break those pods.
+#[allow(clippy::too_many_arguments)]
+fn client_tls(
+    cx: &mut Checker<'_>,
+    written: Option<ClientTls>,
+    raw: &RawService,
+    vms: &[Workload],
+    sidecar: bool,
+    (declared, ports): (&[Port], &[super::PortPolicy]),
+    subsets: &[Subset],
+    origin: &Origin,
+) -> Option<ClientTls> {
+    // Plain VMs cannot terminate Istio's mutual TLS: valid for Istio, broken at runtime.
+    if !sidecar && !vms.is_empty() {
+        let name = |n: u32| declared.iter().find(|d| d.number == n).map_or("", |d| d.name.as_str());
+        let ports = ports.iter().filter_map(|p| p.tls.as_ref().map(|t| (t, format!("ports.{}.tls", name(p.port)))));
+        let subsets = subsets
+            .iter()
+            .filter_map(|s| s.policy.as_ref()?.tls.as_ref().map(|t| (t, format!("subsets.{}.tls", s.name))));
+        let written_at = written.as_ref().map(|t| (t, "tls".to_string()));
+        for (t, at) in written_at.into_iter().chain(ports).chain(subsets) {
+            if t.mode == "ISTIO_MUTUAL" {
+                cx.error(
+                    "istio-mutual-without-sidecar",
+                    origin.child(&at),
+                    "ISTIO_MUTUAL towards VMs that run without a sidecar: nothing terminates Istio's mutual TLS",
+                    Some("remove the setting (clients then send plain text), or run the VMs with a sidecar (`sidecar: true`)".into()),
+                );
+            }
+        }
+    }
+    if written.is_some() {
+        return written;
+    }
+    (sidecar && !vms.is_empty() && raw.pods.is_none()).then(|| ClientTls::mode("ISTIO_MUTUAL"))
+}
+
+/// Labels a VM (or a registering one) adds to the selector: valid, and none contradicting the
+/// selector, by which the service's ServiceEntry finds the VMs.
+fn workload_labels(cx: &mut Checker<'_>, own: &Labels, selector: &Labels, at: &Origin) -> bool {
+    if !cx.labels(own, at) {
+        return false;
+    }
+    for (k, v) in own {
+        if selector.get(k).is_some_and(|s| s != v) {
+            cx.error(
+                "invalid-value",
+                at.child(k),
+                format!("label `{k}: {}` contradicts the service selector `{k}: {}`", shown(v), &selector[k]),
+                Some("the service's ServiceEntry selects its VMs by these labels; drop the override".into()),
+            );
+            return false;
+        }
+    }
+    true
+}
+
+/// The WorkloadGroup's template: the group's own fields over the service's.
+fn workload_group(
+    cx: &mut Checker<'_>,
+    wg: &RawWorkloadGroup,
+    raw: &RawService,
+    selector: &Labels,
+    vms: &[Workload],
+    ports: &[Port],
+    wo: &Origin,
+) -> WorkloadGroup {
+    if let Some(l) = &wg.labels {
+        workload_labels(cx, l, selector, &wo.child("labels"));
+    }
+    if let Some(l) = &wg.locality {
+        cx.locality(l, &wo.child("locality"));
+    }
+    if let Some(n) = &wg.network {
+        cx.network(n, &wo.child("network"));
+    }
+    if let Some(sa) = &wg.service_account {
+        cx.service_account(sa, &wo.child("serviceAccount"));
+    }
+    if wg.weight == Some(0) {
+        cx.error("invalid-value", wo.child("weight"), "weight 0 is not allowed", Some("weights start at 1".into()));
+    }
+    let port_overrides = wg.ports.clone().unwrap_or_default();
+    cx.port_overrides(&port_overrides, ports, &wo.child("ports"));
+    WorkloadGroup {
+        probe: wg.probe.clone(),
+        labels: selector.iter().chain(raw.labels.iter().flatten()).chain(wg.labels.iter().flatten()).collect(),
+        ports: port_overrides,
+        locality: wg.locality.clone(),
+        weight: wg.weight,
+        // The service's network is what registering VMs join; the first static VM's is the
+        // older fallback for services that set it per VM only.
+        network: wg
+            .network
+            .clone()
+            .or_else(|| raw.network.clone())
+            .or_else(|| vms.iter().find_map(|v| v.network.as_deref().map(String::from))),
+        service_account: wg.service_account.clone().or_else(|| raw.service_account.clone()),
+    }
 }
 
 fn routes(cx: &mut Checker<'_>, raw: &[RawRoute], subsets: &[Subset], ports: &[Port], origin: &Origin) -> Vec<Route> {

@@ -30,6 +30,11 @@ impl<'a> Checker<'a> {
         self.diags.push(d);
     }
 
+    /// The errors reported so far (to tell whether a part added any).
+    pub fn errors(&self) -> usize {
+        self.diags.counts().0
+    }
+
     /// Runs `f` on the value; on failure reports `invalid-value` with "`<what>` `<value>` <reason>".
     fn check(
         &mut self,

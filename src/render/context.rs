@@ -10,9 +10,10 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
+use super::traffic_policy::EntityPolicy;
 use crate::graph::MeshGraph;
 use crate::model::names::slug;
-use crate::model::traffic::{Retries, Traffic};
+use crate::model::traffic::Retries;
 use crate::model::{ApiVersion, ExportTo, External, Inventory, Port, Route, Service, Workload, source_ref};
 
 /// The kinds of object meshgen emits, in output order.
@@ -260,15 +261,6 @@ fn fields(pairs: Vec<(&str, Value)>) -> Map<String, Value> {
     pairs.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.to_string(), v)).collect()
 }
 
-/// The DestinationRule-side part of a traffic policy (Istio's TrafficPolicy).
-fn destination_policy(t: &Traffic) -> Map<String, Value> {
-    fields(vec![
-        ("connectionPool", non_empty(&t.connection_pool)),
-        ("outlierDetection", non_empty(&t.outlier_detection)),
-        ("loadBalancer", non_empty(&t.load_balancer)),
-    ])
-}
-
 fn endpoint_json(w: &Workload) -> Value {
     Value::Object(fields(vec![
         ("address", json!(w.address)),
@@ -365,16 +357,19 @@ fn service(b: &mut Builder<'_>, svc: &Service) {
             ])
         });
     }
-    if let Some(probe) = &svc.workload_group {
+    if let Some(wg) = &svc.workload_group {
         b.push_with(Kind::WorkloadGroup, &svc.name, |_| {
             let template = fields(vec![
-                ("serviceAccount", json!(svc.service_account)),
-                ("network", json!(svc.vms.first().and_then(|v| v.network.clone()))),
+                ("ports", non_empty(&wg.ports)),
+                ("network", json!(wg.network)),
+                ("locality", json!(wg.locality)),
+                ("weight", json!(wg.weight)),
+                ("serviceAccount", json!(wg.service_account)),
             ]);
             fields(vec![
-                ("labels", json!(svc.selector)),
+                ("labels", json!(wg.labels)),
                 ("template", Value::Object(template)),
-                ("probe", non_empty(probe)),
+                ("probe", non_empty(&wg.probe)),
             ])
         });
     }
@@ -394,16 +389,32 @@ fn service(b: &mut Builder<'_>, svc: &Service) {
         );
     }
 
-    let mut policy = destination_policy(&svc.traffic);
-    if svc.sidecar && !svc.vms.is_empty() {
-        policy.insert("tls".into(), json!({"mode": "ISTIO_MUTUAL"}));
-    }
-    if !policy.is_empty() || !svc.subsets.is_empty() {
+    let own_policy = svc.port_policies.iter().any(|p| p.tls.is_some() || p.traffic.has_destination_policy());
+    if svc.traffic.has_destination_policy() || svc.tls.is_some() || own_policy || !svc.subsets.is_empty() {
         b.push_with(Kind::DestinationRule, &svc.name, |b| {
-            let subsets: Vec<Value> = svc.subsets.iter().map(|s| json!({"name": s.name, "labels": s.labels})).collect();
+            let policy = EntityPolicy {
+                ports: &svc.ports,
+                traffic: &svc.traffic,
+                tls: svc.tls.as_ref(),
+                own: &svc.port_policies,
+                host: &svc.host,
+                subject_alt_names: &svc.subject_alt_names,
+            };
+            let subsets: Vec<Value> = svc
+                .subsets
+                .iter()
+                .map(|s| {
+                    let own = s.policy.as_deref().and_then(|p| policy.subset(p));
+                    Value::Object(fields(vec![
+                        ("name", json!(s.name)),
+                        ("labels", json!(s.labels)),
+                        ("trafficPolicy", own.map_or(Value::Null, Value::Object)),
+                    ]))
+                })
+                .collect();
             fields(vec![
                 ("host", json!(svc.host)),
-                ("trafficPolicy", if policy.is_empty() { Value::Null } else { Value::Object(policy) }),
+                ("trafficPolicy", policy.top().map_or(Value::Null, Value::Object)),
                 ("subsets", non_empty(&subsets)),
                 ("exportTo", b.export_to(&svc.export_to, ns, &svc.name, false)),
             ])
@@ -514,11 +525,20 @@ fn service_routes(svc: &Service) -> StreamRules {
     StreamRules { http, tcp, tls }
 }
 
-fn external(b: &mut Builder<'_>, ext: &External) {
+fn external<'a>(b: &mut Builder<'_>, ext: &'a External) {
     b.entity(&ext.namespace, &ext.name, &ext.origin);
-    let tls_port = ext.tls.as_ref().map(|t| t.port);
+    // The policy towards each host differs in its SNI only.
+    let policy_for = |host: &'a str, tls: bool| EntityPolicy {
+        ports: &ext.ports,
+        traffic: &ext.traffic,
+        tls: ext.tls.as_ref().filter(|_| tls),
+        own: &ext.port_policies,
+        host,
+        subject_alt_names: &ext.subject_alt_names,
+    };
     // With TLS origination the app's plain HTTP ports are sent to the remote TLS port.
-    let target = |p: &Port| p.target_port.or_else(|| if p.protocol.is_http() { tls_port } else { None });
+    let any = policy_for("", true);
+    let target = |p: &Port| p.target_port.or_else(|| any.origination_port(p));
     let endpoints: Vec<Value> = ext.endpoints.iter().map(endpoint_json).collect();
     let export_se = b.external_export(ext, true);
     let export = b.external_export(ext, false);
@@ -567,19 +587,17 @@ fn external(b: &mut Builder<'_>, ext: &External) {
     if let Some(d) = dest {
         dr_hosts.push((format!("{}-destination", ext.name), d, true));
     }
-    let base_policy = destination_policy(&ext.traffic);
     for (name, host, with_tls) in dr_hosts {
-        let mut policy = base_policy.clone();
-        if let Some(tls) = ext.tls.as_ref().filter(|_| with_tls) {
-            policy.insert("portLevelSettings".into(), json!(tls_settings(ext, tls, host)));
+        // Without TLS here, the ports' own TLS settings do not apply either.
+        let mut policy = policy_for(host, with_tls);
+        if !with_tls {
+            policy.own = &[];
         }
-        if policy.is_empty() {
-            continue;
-        }
+        let Some(top) = policy.top() else { continue };
         b.push(
             Kind::DestinationRule,
             &name,
-            fields(vec![("host", json!(host)), ("trafficPolicy", Value::Object(policy)), ("exportTo", export.clone())]),
+            fields(vec![("host", json!(host)), ("trafficPolicy", Value::Object(top)), ("exportTo", export.clone())]),
         );
     }
 
@@ -587,32 +605,6 @@ fn external(b: &mut Builder<'_>, ext: &External) {
         Some(dest) => egress(b, ext, dest.as_deref()),
         None => direct_routes(b, ext, &export),
     }
-}
-
-/// The TLS origination settings of an external API towards `host`, per plain HTTP port.
-fn tls_settings(ext: &External, tls: &crate::model::Tls, host: &str) -> Vec<Value> {
-    // Istio refuses SANs next to insecureSkipVerify, including the API-wide ones.
-    let sans: &[String] = match (tls.insecure_skip_verify, tls.subject_alt_names.is_empty()) {
-        (Some(true), _) => &[],
-        (_, true) => &ext.subject_alt_names,
-        (_, false) => &tls.subject_alt_names,
-    };
-    let sni = tls.sni.clone().or_else(|| (!host.starts_with('*')).then(|| host.to_string()));
-    let settings = fields(vec![
-        ("mode", json!(tls.mode)),
-        ("sni", json!(sni)),
-        ("caCertificates", json!(tls.ca_certificates)),
-        ("clientCertificate", json!(tls.client_certificate)),
-        ("privateKey", json!(tls.private_key)),
-        ("credentialName", json!(tls.credential_name)),
-        ("subjectAltNames", non_empty(&sans)),
-        ("insecureSkipVerify", json!(tls.insecure_skip_verify)),
-    ]);
-    ext.ports
-        .iter()
-        .filter(|p| p.protocol.is_http())
-        .map(|p| json!({"port": {"number": p.number}, "tls": settings}))
-        .collect()
 }
 
 /// Timeouts, retries and faults of an external API reached directly: a VirtualService per

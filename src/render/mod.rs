@@ -9,9 +9,11 @@
 
 mod compiled;
 pub mod context;
+pub mod fidelity;
 pub mod filters;
 mod policy;
 pub mod templates;
+mod traffic_policy;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -329,6 +331,14 @@ pub fn verify(text: &str, o: &Object, api: &str) -> std::result::Result<(), Stri
         .and_then(|m| m.keys().find(|k| !matches!(k.as_str(), Some("apiVersion" | "kind" | "metadata" | "spec"))))
     {
         return Err(format!("unexpected top-level field {}", serde_yaml::to_string(k).unwrap_or_default().trim()));
+    }
+    // Valid for Istio, but not what the inventory says (see `fidelity`).
+    let problems = match o.kind {
+        Kind::DestinationRule => fidelity::destination_rule(&doc["spec"]),
+        _ => Vec::new(),
+    };
+    if !problems.is_empty() {
+        return Err(problems.join("; "));
     }
     Ok(())
 }

@@ -1,0 +1,260 @@
+//! Lays out a DestinationRule's `trafficPolicy` so that Istio applies what the inventory
+//! means on every port and subset.
+//!
+//! The inventory inherits field by field: defaults, then the entity, then a port or a
+//! subset. Istio does not. A `portLevelSettings` entry replaces the destination-level
+//! `connectionPool`, `outlierDetection`, `loadBalancer` and `tls` as a whole, and fields it
+//! omits get Istio's defaults, not the destination's (Istio's DestinationRule reference,
+//! `portLevelSettings`); a subset's `trafficPolicy` replaces each of those four fields of
+//! the destination's whole. So every level meshgen writes carries the *effective* policy of
+//! what it covers: the four fields as the inventory's inheritance decides them.
+//!
+//! Layout: when every port has the same effective policy it is the top level alone;
+//! otherwise the top level is the entity's own and each port that differs from it gets an
+//! entry with its complete policy. A subset with a policy of its own is laid out the same
+//! way in its `trafficPolicy`; one without inherits the top level, which Istio does right.
+
+use serde_json::{Map, Value, json};
+
+use crate::model::traffic::Traffic;
+use crate::model::{ClientTls, Port, PortPolicy, SubsetPolicy};
+
+/// One level's settings, in Istio's field order.
+pub(super) type Settings = Map<String, Value>;
+
+/// What the entity says for DestinationRules, before it is laid out per port.
+pub(super) struct EntityPolicy<'a> {
+    /// The entity's ports.
+    pub ports: &'a [Port],
+    /// Its traffic policy, defaults merged in.
+    pub traffic: &'a Traffic,
+    /// Its client TLS.
+    pub tls: Option<&'a ClientTls>,
+    /// Ports with a policy of their own.
+    pub own: &'a [PortPolicy],
+    /// The host the rule is for, the default SNI of TLS origination (none for wildcards).
+    pub host: &'a str,
+    /// The entity's `subjectAltNames`, verified by TLS it originates unless the TLS names
+    /// its own.
+    pub subject_alt_names: &'a [String],
+}
+
+impl EntityPolicy<'_> {
+    /// The TLS of a port: its own, else the entity's where that applies to it.
+    fn port_tls(&self, p: &Port) -> Option<&ClientTls> {
+        match self.own_policy(p).and_then(|o| o.tls.as_ref()) {
+            Some(t) => Some(t),
+            None => self.tls.filter(|t| t.applies_to(p)),
+        }
+    }
+
+    fn own_policy(&self, p: &Port) -> Option<&PortPolicy> {
+        self.own.iter().find(|o| o.port == p.number)
+    }
+
+    /// The traffic of a port: its own merged over the entity's.
+    fn port_traffic(&self, p: &Port) -> Traffic {
+        match self.own_policy(p) {
+            Some(o) => o.traffic.over(self.traffic),
+            None => self.traffic.clone(),
+        }
+    }
+
+    /// The number a plain HTTP port is sent to when the sidecar originates TLS on it
+    /// (external APIs): the TLS's `port`, else the entity's, else 443.
+    pub(super) fn origination_port(&self, p: &Port) -> Option<u32> {
+        let t = self.port_tls(p).filter(|t| t.originates() && p.protocol.is_http())?;
+        Some(t.port.or(self.tls.and_then(|e| e.port)).unwrap_or(443))
+    }
+
+    /// The top-level `trafficPolicy`, or `None` when there is nothing to say.
+    pub(super) fn top(&self) -> Option<Settings> {
+        let all = self.tls.filter(|t| self.ports.iter().all(|p| t.applies_to(p)));
+        let top = self.settings(self.traffic, all, None);
+        let ports: Vec<(u32, Settings)> = self
+            .ports
+            .iter()
+            .map(|p| (p.number, self.settings(&self.port_traffic(p), self.port_tls(p), Some(p))))
+            .collect();
+        lay_out(top, ports)
+    }
+
+    /// A subset's `trafficPolicy`, when it has a policy of its own: its settings win over
+    /// the port's, as Istio's subset level wins over the destination's port level.
+    pub(super) fn subset(&self, s: &SubsetPolicy) -> Option<Settings> {
+        let tls_for = |p: Option<&Port>| match (&s.tls, p) {
+            (Some(t), Some(p)) if t.applies_to(p) => Some(t),
+            (Some(t), None) if self.ports.iter().all(|p| t.applies_to(p)) => Some(t),
+            (_, Some(p)) => self.port_tls(p),
+            (_, None) => self.tls.filter(|t| self.ports.iter().all(|p| t.applies_to(p))),
+        };
+        let top = self.settings(&s.traffic.over(self.traffic), tls_for(None), None);
+        let ports: Vec<(u32, Settings)> = self
+            .ports
+            .iter()
+            .map(|p| (p.number, self.settings(&s.traffic.over(&self.port_traffic(p)), tls_for(Some(p)), Some(p))))
+            .collect();
+        lay_out(top, ports)
+    }
+
+    /// One level: connection pool, outlier detection, load balancing, TLS; for one port, or
+    /// for all of them (`None`).
+    fn settings(&self, t: &Traffic, tls: Option<&ClientTls>, port: Option<&Port>) -> Settings {
+        // The host is presented as SNI where it is an HTTP host; for opaque TCP (a database)
+        // Istio sends none unless told, and the host may be a name nothing serves.
+        let http = match port {
+            Some(p) => p.protocol.is_http(),
+            None => self.ports.iter().all(|p| p.protocol.is_http()),
+        };
+        let sni_host = if http { self.host } else { "" };
+        let mut m = Settings::new();
+        let mut put = |k: &str, v: Value| {
+            if !v.is_null() {
+                m.insert(k.to_string(), v);
+            }
+        };
+        put("connectionPool", non_empty(&t.connection_pool));
+        put("outlierDetection", non_empty(&t.outlier_detection));
+        put("loadBalancer", non_empty(&t.load_balancer));
+        put("tls", tls.map_or(Value::Null, |t| tls_json(t, sni_host, self.subject_alt_names)));
+        m
+    }
+}
+
+/// The top level, and an entry for each port whose policy differs from it; when all ports
+/// agree, their policy is the top level.
+fn lay_out(top: Settings, ports: Vec<(u32, Settings)>) -> Option<Settings> {
+    let same = ports.first().map(|(_, first)| ports.iter().all(|(_, p)| p == first)).unwrap_or(true);
+    let mut top = if same { ports.into_iter().next().map_or(top, |(_, p)| p) } else { lay_out_ports(top, ports) };
+    top.retain(|_, v| !v.is_null());
+    (!top.is_empty()).then_some(top)
+}
+
+fn lay_out_ports(mut top: Settings, ports: Vec<(u32, Settings)>) -> Settings {
+    let entries: Vec<Value> = ports
+        .into_iter()
+        .filter(|(_, p)| *p != top)
+        .map(|(n, p)| {
+            let mut e = Settings::new();
+            e.insert("port".into(), json!({"number": n}));
+            e.extend(p);
+            Value::Object(e)
+        })
+        .collect();
+    if !entries.is_empty() {
+        top.insert("portLevelSettings".into(), Value::Array(entries));
+    }
+    top
+}
+
+/// Istio's ClientTLSSettings, presenting `host` as SNI by default (none when empty).
+fn tls_json(t: &ClientTls, host: &str, entity_sans: &[String]) -> Value {
+    // Origination presents the host and verifies the entity's names unless told otherwise;
+    // Istio's own mutual TLS finds both itself. Istio refuses SANs next to insecureSkipVerify.
+    let originates = t.originates();
+    let sans: &[String] = match (t.insecure_skip_verify, t.subject_alt_names.is_empty()) {
+        (Some(true), _) => &[],
+        (_, true) if originates => entity_sans,
+        _ => &t.subject_alt_names,
+    };
+    let sni =
+        t.sni.clone().or_else(|| (originates && !host.is_empty() && !host.starts_with('*')).then(|| host.to_string()));
+    let mut m = Settings::new();
+    m.insert("mode".into(), json!(t.mode));
+    for (k, v) in [
+        ("sni", &sni),
+        ("caCertificates", &t.ca_certificates),
+        ("caCrl", &t.ca_crl),
+        ("clientCertificate", &t.client_certificate),
+        ("privateKey", &t.private_key),
+        ("credentialName", &t.credential_name),
+    ] {
+        if let Some(v) = v {
+            m.insert(k.into(), json!(v));
+        }
+    }
+    if !sans.is_empty() {
+        m.insert("subjectAltNames".into(), json!(sans));
+    }
+    if let Some(v) = t.insecure_skip_verify {
+        m.insert("insecureSkipVerify".into(), json!(v));
+    }
+    Value::Object(m)
+}
+
+fn non_empty<T: serde::Serialize>(v: &T) -> Value {
+    match serde_json::to_value(v).unwrap_or(Value::Null) {
+        Value::Object(o) if o.is_empty() => Value::Null,
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Protocol;
+    use crate::model::traffic::OutlierDetection;
+
+    fn port(name: &str, number: u32, protocol: Protocol) -> Port {
+        Port { name: name.into(), number, protocol, target_port: None }
+    }
+
+    fn entity<'a>(ports: &'a [Port], traffic: &'a Traffic, tls: &'a ClientTls, host: &'a str) -> EntityPolicy<'a> {
+        EntityPolicy { ports, traffic, tls: Some(tls), own: &[], host, subject_alt_names: &[] }
+    }
+
+    fn ejecting() -> Traffic {
+        Traffic {
+            outlier_detection: Some(Box::new(OutlierDetection {
+                consecutive_5xx_errors: Some(5),
+                ..Default::default()
+            })),
+            ..Traffic::default()
+        }
+    }
+
+    /// The bug this module exists for: TLS on the only port used to go to a port-level
+    /// entry beside a destination-level outlier detection the port then lost.
+    #[test]
+    fn tls_on_every_port_goes_to_the_top_level_beside_the_rest() {
+        let ports = [port("http", 80, Protocol::Http)];
+        let traffic = ejecting();
+        let tls = ClientTls::mode("SIMPLE");
+        let e = entity(&ports, &traffic, &tls, "api.example");
+        let top = Value::Object(e.top().unwrap());
+        assert_eq!(top["tls"], json!({"mode": "SIMPLE", "sni": "api.example"}));
+        assert_eq!(top["outlierDetection"], json!({"consecutive5xxErrors": 5}));
+        assert!(top.get("portLevelSettings").is_none(), "{top}");
+    }
+
+    /// A port entry carries every field of its port's policy, not only the one that differs.
+    #[test]
+    fn a_port_entry_carries_the_whole_effective_policy() {
+        let ports = [port("http", 80, Protocol::Http), port("https", 443, Protocol::Https)];
+        let traffic = ejecting();
+        let tls = ClientTls::mode("SIMPLE");
+        let e = entity(&ports, &traffic, &tls, "api.example");
+        let top = Value::Object(e.top().unwrap());
+        assert!(top.get("tls").is_none(), "origination must not wrap the HTTPS port: {top}");
+        let entries = top["portLevelSettings"].as_array().unwrap();
+        assert_eq!(entries.len(), 1, "{top}");
+        assert_eq!(entries[0]["port"], json!({"number": 80}));
+        assert_eq!(entries[0]["outlierDetection"], top["outlierDetection"]);
+        assert_eq!(entries[0]["tls"]["mode"], json!("SIMPLE"));
+    }
+
+    /// A subset's policy is complete too: it replaces the destination's fields whole.
+    #[test]
+    fn a_subset_policy_is_merged_over_the_entity() {
+        let ports = [port("http", 8080, Protocol::Http)];
+        let traffic = ejecting();
+        let tls = ClientTls::mode("ISTIO_MUTUAL");
+        let interval = OutlierDetection { interval: Some("10s".into()), ..Default::default() };
+        let own = Traffic { outlier_detection: Some(Box::new(interval)), ..Traffic::default() };
+        let s = SubsetPolicy { traffic: own, tls: None };
+        let e = entity(&ports, &traffic, &tls, "svc");
+        let sub = Value::Object(e.subset(&s).unwrap());
+        assert_eq!(sub["outlierDetection"], json!({"consecutive5xxErrors": 5, "interval": "10s"}));
+        assert_eq!(sub["tls"], json!({"mode": "ISTIO_MUTUAL"}));
+    }
+}
