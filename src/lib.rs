@@ -17,6 +17,7 @@
 //! - [`emit`]: files in the output directory (atomic) or one stream.
 //! - [`crd`]: validation of objects against CustomResourceDefinitions (OpenAPI schema and
 //!   CEL rules), for `--validate` and the tests.
+//! - [`jsonpatch`]: JSON Pointer, JSON Patch and JSON Merge Patch, for entities' `patches`.
 //! - [`diff`]: desired objects against another build's or the cluster's: normalise,
 //!   compare, report.
 //! - `cluster` (feature `cluster`): reads live objects through the kube client.
@@ -31,6 +32,7 @@ pub mod diag;
 pub mod diff;
 pub mod emit;
 pub mod graph;
+pub mod jsonpatch;
 pub mod load;
 pub mod model;
 mod par;

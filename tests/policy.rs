@@ -6,28 +6,8 @@ mod common;
 use std::collections::BTreeMap;
 use std::fs;
 
-use common::{build_stdout, documents, fixtures, meshgen, root, scratch_copy};
+use common::{build_stdout, by_id, documents, fixtures, meshgen, root, scratch_copy, strings};
 use serde_yaml::Value;
-
-/// Objects of a stream by `Kind/namespace/name`.
-fn by_id(stream: &str) -> BTreeMap<String, Value> {
-    documents(stream)
-        .into_iter()
-        .map(|d| {
-            let id = format!(
-                "{}/{}/{}",
-                d["kind"].as_str().unwrap(),
-                d["metadata"]["namespace"].as_str().unwrap(),
-                d["metadata"]["name"].as_str().unwrap()
-            );
-            (id, d)
-        })
-        .collect()
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_sequence().map(|s| s.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
-}
 
 /// One new edge (`auditor` → `ledger`, across namespaces) adds exactly one Sidecar host to
 /// the caller and one principal to the target's allow-list; no other object changes.

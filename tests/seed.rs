@@ -6,8 +6,9 @@
 //! fixture's build with the same namespace (`default` where the example has none) and the
 //! same `spec`, once set-like lists are sorted; the API version, meshgen's labels and
 //! annotations do not count. Names must match where the inventory chooses them; where it
-//! cannot, [`EXAMPLES`] says why they differ. Every other object the build emits is listed
-//! with the reason it is equivalent or better.
+//! cannot, [`EXAMPLES`] says why they differ. Where the example's value would not work (or
+//! says less), the table gives the value meshgen writes instead and why ([`Difference`]).
+//! Every other object the build emits is listed with the reason it is equivalent or better.
 //!
 //! Examples the language cannot express yet are in [`PENDING`], with what is missing: the
 //! test prints their current differences and fails when one starts to reproduce, so that
@@ -32,6 +33,19 @@ struct Object {
     meshgen: (&'static str, &'static str),
     /// Why the names differ: required when they do, empty when they do not.
     renamed: &'static str,
+    /// Where meshgen's spec differs from the example's on purpose.
+    differs: &'static [Difference],
+}
+
+/// A value of the example's spec that meshgen writes otherwise, because the example's does
+/// not work or says less: the comparison expects meshgen's value there.
+struct Difference {
+    /// Where in `spec`, as a JSON pointer (`/http/1/match/0/gateways`).
+    at: &'static str,
+    /// What meshgen writes there, as YAML.
+    meshgen: &'static str,
+    /// Why it is equivalent or better.
+    why: &'static str,
 }
 
 /// An object of the fixture's build that the example does not have.
@@ -59,12 +73,19 @@ struct Example {
 
 /// An object meshgen emits under the example's kind and name.
 const fn same(kind: &'static str, name: &'static str) -> Object {
-    Object { example: (kind, name), meshgen: (kind, name), renamed: "" }
+    Object { example: (kind, name), meshgen: (kind, name), renamed: "", differs: &[] }
 }
 
 /// An object meshgen emits under another name, and why.
 const fn renamed(kind: &'static str, name: &'static str, to: &'static str, why: &'static str) -> Object {
-    Object { example: (kind, name), meshgen: (kind, to), renamed: why }
+    Object { example: (kind, name), meshgen: (kind, to), renamed: why, differs: &[] }
+}
+
+impl Object {
+    /// The same object, with the values meshgen writes otherwise.
+    const fn differing(self, differs: &'static [Difference]) -> Object {
+        Object { differs, ..self }
+    }
 }
 
 const AUTO_MTLS: &str = "the WorkloadEntries have a serviceAccount and no `security.istio.io/tlsMode` label, \
@@ -73,6 +94,22 @@ const AUTO_MTLS: &str = "the WorkloadEntries have a serviceAccount and no `secur
 
 const EXTERNAL_DR_NAME: &str = "the DestinationRule of an external with one host is named after the external, \
      like its ServiceEntry (examples 05/06), so both names cannot be chosen";
+
+const GATEWAY_SEES_THE_API: &str = "the egress gateway, in istio-system, forwards the requests to httpbin.com, a host \
+     its proxy knows only from a ServiceEntry exported to its namespace: exported to `egress` alone, as in the \
+     example, the gateway's leg of the route has no host to go to. meshgen adds the gateway's namespace to a \
+     restricted exportTo of every API routed through the gateway";
+
+const GATEWAY_REF: &str = "a gateway named without a namespace is looked up in the VirtualService's own \
+     namespace: `istio-egressgateway` means `egress/istio-egressgateway`, which does not exist (`istioctl analyze` \
+     IST0101), so neither leg of the route would apply at the gateway; meshgen names the Gateway where it is";
+
+const GATEWAY_PORT: &str = "equivalent: without a port Istio sends to the port the request arrived on, 80. \
+     Named, it also suits the gateway's Service, which has several ports (`istioctl analyze` IST0112 asks for the \
+     port of a destination with several), and it says which gateway port the Gateway's server must listen on";
+
+const API_PORT: &str = "equivalent: httpbin.com has one port, 80; meshgen names the port of every destination \
+     of a route through the egress gateway";
 
 const EXAMPLES: &[Example] = &[
     Example {
@@ -87,7 +124,6 @@ const EXAMPLES: &[Example] = &[
         seeds: &["02-workloadentry-details-svc-v1.yaml"],
         fixture: Some("02-details-legacy-vm"),
         objects: &[same("WorkloadEntry", "details-svc")],
-        // The ServiceEntry `details-legacy` is deliberately not listed: see PENDING.
         extra: &[Extra { kind: "DestinationRule", name: "details-legacy", reason: AUTO_MTLS }],
     },
     Example {
@@ -174,19 +210,28 @@ const EXAMPLES: &[Example] = &[
         ],
         fixture: Some("15-httpbin-egress-gateway"),
         objects: &[
-            same("ServiceEntry", "external-svc-httpbin"),
-            renamed(
-                "Gateway",
-                "istio-egressgateway",
-                "external-svc-httpbin-egress",
-                "`egress: gateway` emits a Gateway `<name>-egress` per external; the shared one cannot be named",
-            ),
+            same("ServiceEntry", "external-svc-httpbin").differing(&[Difference {
+                at: "/exportTo",
+                meshgen: "['.', istio-system]",
+                why: GATEWAY_SEES_THE_API,
+            }]),
+            same("Gateway", "istio-egressgateway"),
             renamed(
                 "VirtualService",
                 "gateway-routing",
                 "external-svc-httpbin",
                 "an external's VirtualService is named after the external, like its ServiceEntry (examples 13/14)",
-            ),
+            )
+            .differing(&[
+                Difference { at: "/gateways", meshgen: "[mesh, istio-system/istio-egressgateway]", why: GATEWAY_REF },
+                Difference {
+                    at: "/http/1/match/0/gateways",
+                    meshgen: "[istio-system/istio-egressgateway]",
+                    why: GATEWAY_REF,
+                },
+                Difference { at: "/http/0/route/0/destination/port", meshgen: "{number: 80}", why: GATEWAY_PORT },
+                Difference { at: "/http/1/route/0/destination/port", meshgen: "{number: 80}", why: API_PORT },
+            ]),
         ],
         extra: &[],
     },
@@ -244,32 +289,7 @@ const EXAMPLES: &[Example] = &[
 
 /// Examples the inventory language cannot reproduce yet, and what it lacks. Each must still
 /// fail to reproduce: remove its entry when the feature lands.
-const PENDING: &[(&str, &str)] = &[
-    (
-        "01",
-        "the ServiceEntry of a service is always `location: MESH_INTERNAL`; the example has no location \
-         (MESH_EXTERNAL) and a workloadSelector, which only services have (externals have no selector)",
-    ),
-    (
-        "02",
-        "a VM is declared only under a service, and a service with `vms` always gets its own ServiceEntry \
-         (here `details-legacy` for details-legacy.default.svc.cluster.local); the example's WorkloadEntry \
-         joins a service declared elsewhere, with no ServiceEntry beside it",
-    ),
-    (
-        "11",
-        "an external has no routing: its VirtualService cannot send the TLS traffic of its hosts, matched by \
-         SNI, to another host (internal-egress-firewall.ns1.svc.cluster.local), so no VirtualService is emitted",
-    ),
-    (
-        "15",
-        "`egress: gateway` emits a Gateway per external (`<name>-egress` in the external's namespace, for its \
-         own hosts) and references it as `<namespace>/<name>`; the example uses one shared Gateway \
-         `istio-egressgateway` in istio-system for `*`. Its VirtualService also shares the ServiceEntry's \
-         exportTo (plus istio-system), where the example exports the VirtualService to `*` and the \
-         ServiceEntry to `.` only, and its destinations name port 80",
-    ),
-];
+const PENDING: &[(&str, &str)] = &[];
 
 /// The reference examples, or `None` after a loud SKIPPED message (an error under CI,
 /// where they are promised, like the CRDs).
@@ -345,6 +365,41 @@ fn comparable(doc: &Value) -> String {
     text(&Value::Mapping(out))
 }
 
+/// The example's object with meshgen's values where the table says they differ. Panics on
+/// a difference without a reason, at a place the example does not have, or that changes
+/// nothing.
+fn as_meshgen_writes(doc: &Value, obj: &Object, id: &str) -> Value {
+    let mut doc = doc.clone();
+    for d in obj.differs {
+        let what = format!("example {id}: {:?}: the difference at `{}`", obj.example, d.at);
+        assert!(!d.why.trim().is_empty(), "{what} has no reason");
+        let new: Value = serde_yaml::from_str(d.meshgen).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let path: Vec<&str> =
+            d.at.strip_prefix('/').unwrap_or_else(|| panic!("{what}: not a JSON pointer")).split('/').collect();
+        let (last, parents) = path.split_last().unwrap_or_else(|| panic!("{what}: empty"));
+        let mut v = doc.get_mut("spec").unwrap_or_else(|| panic!("{what}: no spec"));
+        for p in parents {
+            v = match v {
+                Value::Sequence(items) => p.parse::<usize>().ok().and_then(|i| items.get_mut(i)),
+                Value::Mapping(m) => m.get_mut(*p),
+                _ => None,
+            }
+            .unwrap_or_else(|| panic!("{what}: the example has no `{p}` there"));
+        }
+        let old = match v {
+            Value::Sequence(items) => {
+                let i: usize = last.parse().unwrap_or_else(|_| panic!("{what}: `{last}` is no index"));
+                let slot = items.get_mut(i).unwrap_or_else(|| panic!("{what}: the example has no item {i}"));
+                Some(std::mem::replace(slot, new.clone()))
+            }
+            Value::Mapping(m) => m.insert(Value::from(*last), new.clone()),
+            _ => panic!("{what}: the example has no mapping or list there"),
+        };
+        assert_ne!(old.as_ref(), Some(&new), "{what} is the example's own value");
+    }
+    doc
+}
+
 /// The objects of the example's reference files, with the file each came from. Panics on a
 /// table that does not match the files (an object without a mapping, a mapping without an
 /// object, a rename without a reason).
@@ -406,7 +461,7 @@ fn reproduce(seeds: &Path, ex: &Example) -> Result<(), String> {
             let _ = writeln!(report, "{file}: {} {}: meshgen emits no {} {}", obj.example.0, obj.example.1, id.0, id.1);
             continue;
         };
-        let (want, got) = (comparable(want), comparable(got));
+        let (want, got) = (comparable(&as_meshgen_writes(want, obj, ex.id)), comparable(got));
         if want != got {
             let diff = similar::TextDiff::from_lines(&want, &got);
             let _ = write!(

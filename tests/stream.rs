@@ -123,7 +123,9 @@ fn identities_are_the_rendered_objects() {
     dirs.push(tmp.path().to_path_buf());
     for dir in dirs {
         let (inv, graph) = common::compile_model(&dir);
-        let all = 0..inv.services.len() + inv.externals.len();
+        // The position after the last entity is the project's own objects (the shared egress
+        // Gateway), which stream with the namespace they are in.
+        let all = 0..inv.services.len() + inv.externals.len() + 1;
         let key = |o: &meshgen::render::context::Object| (o.kind, o.namespace.to_string(), o.name.clone());
         let objects: Vec<_> = objects_in(&inv, &graph, all.clone()).iter().map(key).collect();
         let identities: Vec<_> = identities_in(&inv, &graph, all).iter().map(key).collect();

@@ -8,7 +8,10 @@
 //! port → services, sorted address ranges), never by comparing every pair of entities, so
 //! the cost stays linear in the size of the inventory.
 
+mod egress;
+mod ingress;
 mod policy;
+mod routes;
 mod rules;
 
 use std::collections::BTreeSet;
@@ -26,9 +29,7 @@ pub fn run(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) {
         .services
         .iter()
         .map(|s| (s.name.as_str(), Visibility::of(&s.export_to, &s.namespace, &s.name, graph)))
-        .chain(
-            inv.externals.iter().map(|e| (e.name.as_str(), Visibility::of(&e.export_to, &e.namespace, &e.name, graph))),
-        )
+        .chain(inv.externals.iter().map(|e| (e.name.as_str(), egress::visibility(e, graph))))
         .collect();
     // The rules read the inventory and write only their own findings, so they run on two
     // cores, in halves of about equal cost (at 100,000 services 0.15 s each). The second
@@ -46,10 +47,14 @@ pub fn run(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) {
             policy::dependency_ports(inv, graph, &mut second);
             policy::coverage(inv, graph, &mut second);
             policy::selector_overlaps(inv, &mut second);
+            routes::route_targets(inv, graph, &mut second);
+            routes::retry_timeouts(inv, &mut second);
         });
         rules::host_claims(inv, &vis, diags);
-        rules::gateway_conflicts(inv, diags);
+        egress::gateway_conflicts(inv, diags);
+        egress::gateway_ports(inv, diags);
         rules::address_overlaps(inv, diags);
+        ingress::run(inv, diags);
         rules::tcp_port_clashes(inv, &vis, diags);
         rules::dependency_visibility(inv, &vis, diags);
         rules::unused_externals(inv, graph, diags);

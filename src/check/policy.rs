@@ -79,7 +79,8 @@ pub(super) fn coverage(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnosti
         if !policy.authorization {
             continue;
         }
-        let mut allowed = !s.authorization.is_empty();
+        // The ingress gateway is a caller too.
+        let mut allowed = !s.authorization.is_empty() || s.ingress.is_some();
         for (consumer, dep) in graph.consumer_edges(inv, &s.name) {
             let Some(c) = consumer.service(inv) else {
                 continue;

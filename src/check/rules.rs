@@ -56,7 +56,7 @@ pub(super) fn host_claims<'a>(inv: &'a Inventory, vis: &'a Visibilities<'a>, dia
     }
     for e in &inv.externals {
         let v = &vis[e.name.as_str()];
-        if let Some(Some(dest)) = &e.egress {
+        if let Some(dest) = e.egress.as_ref().and_then(|g| g.destination.as_ref()) {
             let at = (&e.origin, "egress.destination", None);
             claims.push(Claim {
                 host: dest,
@@ -98,67 +98,6 @@ pub(super) fn host_claims<'a>(inv: &'a Inventory, vis: &'a Visibilities<'a>, dia
                 .related(first.origin(), "claimed here first")
                 .help("Istio keeps one of two ServiceEntries for a host and port, and merges no two VirtualServices for one host: declare the host once (one entity, several ports), or make their `exportTo` disjoint"),
             );
-        }
-    }
-}
-
-/// `gateway-conflict`: two APIs routed through the egress gateway put overlapping hosts
-/// (equal, or one under the other's wildcard) on one port of the same gateway. Gateways
-/// apply to the gateway pods whatever their namespace, and Envoy cannot serve both
-/// (`istioctl analyze` IST0145). Hosts are indexed by name and wildcards by suffix, so each
-/// host is compared with its few parent domains, not with every other host.
-pub(super) fn gateway_conflicts(inv: &Inventory, diags: &mut Diagnostics) {
-    // (port, host as written) → (entity, where)
-    let mut exact: HashMap<(u32, &str), (&str, Origin)> = HashMap::new();
-    let mut wild: HashMap<(u32, &str), (&str, Origin)> = HashMap::new();
-    let routed = inv.externals.iter().filter(|e| e.egress.is_some());
-    for e in routed.clone() {
-        for p in &e.ports {
-            for (i, h) in e.hosts.iter().enumerate() {
-                let at = e.origin.child("hosts").index(i);
-                match h.strip_prefix('*') {
-                    Some(suffix) => wild.entry((p.number, suffix)).or_insert((&e.name, at)),
-                    None => exact.entry((p.number, h.as_str())).or_insert((&e.name, at)),
-                };
-            }
-        }
-    }
-    let mut reported = std::collections::BTreeSet::new();
-    for e in routed {
-        for p in &e.ports {
-            for (i, h) in e.hosts.iter().enumerate() {
-                let at = e.origin.child("hosts").index(i);
-                let mut others: Vec<&(&str, Origin)> = Vec::new();
-                if let Some(o) = exact.get(&(p.number, h.as_str())) {
-                    others.push(o);
-                }
-                // Every wildcard above this host (or above this wildcard's domain).
-                let name = h.strip_prefix("*.").unwrap_or(h);
-                let mut rest = name;
-                while let Some(dot) = rest.find('.') {
-                    let suffix = &rest[dot..];
-                    if let Some(o) = wild.get(&(p.number, suffix)) {
-                        others.push(o);
-                    }
-                    rest = &rest[dot + 1..];
-                }
-                for (other, other_at) in others {
-                    let pair =
-                        if *other < e.name.as_str() { (*other, e.name.as_str()) } else { (e.name.as_str(), *other) };
-                    if *other == e.name || !reported.insert((pair, p.number)) {
-                        continue;
-                    }
-                    diags.push(
-                        Diagnostic::error(
-                            "gateway-conflict",
-                            at.clone(),
-                            format!("`{h}` on port {} of the egress gateway overlaps a host of `{other}`", p.number),
-                        )
-                        .related(other_at.clone(), "the other host")
-                        .help("the egress gateway serves one of two overlapping hosts on a port: route them through one API, or keep one of them off the gateway"),
-                    );
-                }
-            }
         }
     }
 }
@@ -400,13 +339,13 @@ pub(super) fn subsets_and_splits(inv: &Inventory, diags: &mut Diagnostics) {
                 continue;
             }
             // u64: each weight fits in 32 bits, their sum may not.
-            let total: u64 = r.destinations.iter().map(|(_, w)| u64::from(w.unwrap_or(0))).sum();
+            let total: u64 = r.destinations.iter().map(|d| u64::from(d.weight.unwrap_or(0))).sum();
             // An all-zero split is refused while reading the route (`split-all-zero`).
             if total != 100 && total != 0 {
                 diags.push(
                     Diagnostic::warning(
                         "split-not-100",
-                        r.origin.child("split"),
+                        r.origin.child(r.weights_at),
                         format!("the weights of this split add up to {total}, not 100"),
                     )
                     .help("Istio shares traffic in proportion to the weights, but a split written in percent that misses 100 is usually a typo"),

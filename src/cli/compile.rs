@@ -207,19 +207,39 @@ pub(super) fn compile(args: &ProjectArgs, output: Output) -> Result<Compiled> {
     if output != Output::Manifests || diags.has_errors() {
         rendering::analyse(&inventory, &graph, &mut diags)?;
     }
+    // Entities' `patches` are applied and checked before anything is rendered (a streamed
+    // build cannot stop halfway), for `check` too; with CRDs, patched objects are validated
+    // against them on every build.
+    let mut templates = None;
+    let mut crds = None;
+    if !inventory.patches.is_empty() && !diags.has_errors() {
+        let t = Templates::load(project.templates.as_deref())?;
+        if let Some(dir) = args.crds.as_deref().or(project.crds.as_deref()) {
+            crds = Some(load_crds(dir)?);
+        }
+        rendering::patch::check(&inventory, &graph, &t, crds.as_ref(), &mut diags)?;
+        templates = Some(t);
+    }
     let mut rendered = None;
     if output != Output::Analyse && !diags.has_errors() {
         // Nothing parses the inventory's text any more: its memory goes to the manifests.
         for s in &mut sources {
             s.release_text();
         }
-        let templates = Templates::load(project.templates.as_deref())?;
+        let templates = match templates {
+            Some(t) => t,
+            None => Templates::load(project.templates.as_deref())?,
+        };
         if output == Output::Stream {
             rendered = Some(Rendered::Stream(Box::new(templates)));
         } else {
             let m = rendering::render(&inventory, &graph, &templates, &mut diags)?;
             if let Some(dir) = &args.crds {
-                validate_against_crds(dir, &inventory, &m, &mut diags)?;
+                let crds = match crds {
+                    Some(c) => c,
+                    None => load_crds(dir)?,
+                };
+                validate_against_crds(&crds, &inventory, &m, &mut diags)?;
             }
             rendered = (!diags.has_errors()).then_some(Rendered::Manifests(m));
         }
@@ -258,21 +278,25 @@ pub(super) fn labels(args: &[String]) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
+/// Loads the CRDs of `--crds` or `istio.crds`.
+fn load_crds(dir: &std::path::Path) -> Result<crate::crd::CrdSet> {
+    crate::crd::CrdSet::load_dir(dir).map_err(|e| anyhow::anyhow!("cannot load CRDs from `{}`: {e:#}", dir.display()))
+}
+
 /// Validates rendered objects against CRDs; each violation is reported at the entity the
 /// object came from. A safety net: the model's own checks should make it fire never.
 fn validate_against_crds(
-    dir: &std::path::Path,
+    crds: &crate::crd::CrdSet,
     inv: &Inventory,
     manifests: &[Manifest],
     diags: &mut crate::diag::Diagnostics,
 ) -> Result<()> {
-    let crds = crate::crd::CrdSet::load_dir(dir)
-        .map_err(|e| anyhow::anyhow!("cannot load CRDs from `{}`: {e:#}", dir.display()))?;
     let origins: std::collections::HashMap<&str, &crate::diag::Origin> = inv
         .services
         .iter()
         .map(|s| (s.name.as_str(), &s.origin))
         .chain(inv.externals.iter().map(|e| (e.name.as_str(), &e.origin)))
+        .chain(std::iter::once(crate::render::egress::owner(inv)))
         .collect();
     for m in manifests {
         let doc: serde_json::Value = serde_yaml::from_str(&m.text)?;

@@ -21,6 +21,8 @@ struct Row<'a> {
     object: &'a Object,
     file: String,
     source: String,
+    /// The patches applied to it, in order: where each is written, and what it does.
+    patches: Vec<(String, String)>,
 }
 
 /// Prints the explanation; exit 1 when the inventory has errors, 2 for an unknown target.
@@ -44,7 +46,8 @@ pub(super) fn run(args: &ExplainArgs, color: bool) -> Result<u8> {
     for o in chosen {
         let file = crate::emit::file_of(o.kind, &o.namespace, &o.name, &o.entity, layout)?;
         let file = inv.project.output.join(file).display().to_string();
-        rows.push(Row { object: o, file, source: lines.at(&o.origin) });
+        let patches = patches_of(o, &all, inv, &mut lines);
+        rows.push(Row { object: o, file, source: lines.at(&o.origin), patches });
     }
 
     let text = match (entity, args.impact, args.output) {
@@ -97,6 +100,21 @@ fn find_objects<'a>(target: &str, all: &'a [Object], inv: &Inventory, layout: La
         "`{target}` is neither an entity nor an object (`Kind/namespace/name`) nor an output file{}",
         hint.map(|h| format!("; {h}")).unwrap_or_default()
     )
+}
+
+/// The patches of `o`'s entity that apply to it (`all`: every object), in order: where each
+/// is written (in an overlay, when one set it) and what it does.
+fn patches_of(o: &Object, all: &[Object], inv: &Inventory, lines: &mut Lines<'_>) -> Vec<(String, String)> {
+    let Some(patches) = inv.patches.get(&*o.entity) else { return Vec::new() };
+    let siblings: Vec<&Object> = all.iter().filter(|s| s.entity == o.entity).collect();
+    let ids: Vec<_> = siblings.iter().map(|s| (s.kind, s.name.as_str())).collect();
+    let applied = crate::render::patch::by_object(patches, &o.entity, &ids);
+    let mine = applied.into_iter().find(|(i, _)| std::ptr::eq(siblings[*i], o));
+    mine.map(|(_, ps)| ps)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| (lines.at(&inv.trace.locate(&p.origin).unwrap_or_else(|| p.origin.clone())), p.summary()))
+        .collect()
 }
 
 /// Source positions, one locator per file, built when first needed.
@@ -175,11 +193,15 @@ fn entity_text(node: &Node, inv: &Inventory, graph: &MeshGraph, rows: &[Row<'_>]
         // Only services declare dependencies.
         .filter_map(|(from, to, dep)| Some((to.name.as_str(), lines.at(&dep.origin(from.service(inv)?)))))
         .collect();
-    let callers: Vec<(&str, String)> = graph
+    let mut callers: Vec<(&str, String)> = graph
         .consumer_edges(inv, &node.name)
         .into_iter()
         .filter_map(|(c, dep)| Some((c.name.as_str(), lines.at(&dep.origin(c.service(inv)?)))))
         .collect();
+    // A service exposed with `ingress` is called by the ingress gateway too.
+    if node.service(inv).is_some_and(|s| s.ingress.is_some()) {
+        callers.push((crate::graph::export::INGRESS, lines.at(&node.origin.child("ingress"))));
+    }
     for (label, list) in [("calls", calls), ("called by", callers)] {
         if list.is_empty() {
             out.push_str(&format!("  {label:<11}  nothing\n"));
@@ -197,6 +219,16 @@ fn entity_text(node: &Node, inv: &Inventory, graph: &MeshGraph, rows: &[Row<'_>]
     }
     out.push_str(&format!("\n{} object(s):\n", rows.len()));
     out.push_str(&table(rows));
+    let patched: Vec<&Row<'_>> = rows.iter().filter(|r| !r.patches.is_empty()).collect();
+    if !patched.is_empty() {
+        out.push_str("\npatches applied:\n");
+        for r in patched {
+            out.push_str(&format!("  {} {}/{}\n", r.object.kind.as_str(), r.object.namespace, r.object.name));
+            for (i, (at, what)) in r.patches.iter().enumerate() {
+                out.push_str(&format!("    {}. {at}  {what}\n", i + 1));
+            }
+        }
+    }
     out
 }
 
@@ -207,6 +239,9 @@ fn objects_text(rows: &[Row<'_>], graph: &MeshGraph, lines: &mut Lines<'_>) -> S
         out.push_str(&format!("{} {}/{}\n", o.kind.as_str(), o.namespace, o.name));
         out.push_str(&format!("  file    {}\n", r.file));
         out.push_str(&format!("  from    {}\n", r.source));
+        for (at, what) in &r.patches {
+            out.push_str(&format!("  patch   {at}  {what}\n"));
+        }
         if let Some(node) = graph.node(&o.entity).map(|n| &n.origin) {
             out.push_str(&format!("  entity  `{}`, declared at {}\n", o.entity, lines.at(&node.clone().key())));
         }
@@ -234,7 +269,7 @@ fn rows_json(rows: &[Row<'_>], inv: &Inventory, graph: &MeshGraph, lines: &mut L
             .map(|r| {
                 let o = r.object;
                 let declared = graph.node(&o.entity).map(|n| &n.origin).map(|origin| lines.at(&origin.clone().key()));
-                json!({
+                let mut row = json!({
                     "kind": o.kind.as_str(),
                     "apiVersion": o.kind.api_version(inv.project.api_version),
                     "namespace": &*o.namespace,
@@ -243,7 +278,14 @@ fn rows_json(rows: &[Row<'_>], inv: &Inventory, graph: &MeshGraph, lines: &mut L
                     "source": r.source,
                     "entity": &*o.entity,
                     "entityDeclared": declared,
-                })
+                });
+                // Only patched objects say so: the rest read as they always did.
+                if !r.patches.is_empty() {
+                    let list: Vec<Value> =
+                        r.patches.iter().map(|(at, what)| json!({"source": at, "change": what})).collect();
+                    row["patches"] = Value::Array(list);
+                }
+                row
             })
             .collect(),
     )

@@ -226,6 +226,14 @@ fn parse_crd(doc: &Value) -> Result<Crd> {
     Ok(Crd { group, kind: crd_kind, versions: out })
 }
 
+/// The API server's checks of an object's `metadata` (name, namespace, label keys and
+/// values, annotation keys and size), which every Kubernetes object gets, CRDs or not.
+pub fn validate_metadata(meta: Option<&Value>) -> Vec<Violation> {
+    let mut out = Vec::new();
+    meta::validate(meta, &mut out);
+    out
+}
+
 /// The directory of Istio CRDs used by tests and tools: `$MESHGEN_ISTIO_CRDS` if it names a
 /// directory, else `../shared/istio-crds` relative to the current directory, else relative to
 /// this crate's manifest directory's parent. `None` if none exists.

@@ -37,7 +37,7 @@ pub struct ViewNode {
     pub name: String,
     /// Namespace.
     pub namespace: String,
-    /// `vm`, `pods`, `vm+pods` or `external`.
+    /// `vm`, `pods`, `vm+pods`, `external`, or `ingress` for the ingress gateway.
     pub kind: &'static str,
     /// The hosts it is called by.
     pub hosts: Vec<String>,
@@ -136,7 +136,6 @@ pub fn view(inv: &Inventory, graph: &MeshGraph, selection: &Selection) -> Result
             }
         })
         .collect();
-    nodes.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     let mut edges: Vec<ViewEdge> = graph
         .edges(inv)
         .filter(|(f, t, _)| shown.contains(f.name.as_str()) && shown.contains(t.name.as_str()))
@@ -146,8 +145,54 @@ pub fn view(inv: &Inventory, graph: &MeshGraph, selection: &Selection) -> Result
             ViewEdge { from: f.name.clone(), to: t.name.clone(), ports: dep.ports.clone(), authorized: guarded }
         })
         .collect();
+    ingress(inv, selection, (&shown, &core), &mut nodes, &mut edges);
+    nodes.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     edges.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
     Ok(View { nodes, edges })
+}
+
+/// The name of the ingress gateway's node: not a DNS label, so no entity has it.
+pub const INGRESS: &str = "ingress gateway";
+
+/// The ingress gateway as the caller of the services it exposes (`ingress`) that are shown,
+/// with the public hosts it serves them under; faded when a namespace selection leaves out
+/// its namespace.
+fn ingress(
+    inv: &Inventory,
+    selection: &Selection,
+    (shown, core): (&BTreeSet<&str>, &BTreeSet<&str>),
+    nodes: &mut Vec<ViewNode>,
+    edges: &mut Vec<ViewEdge>,
+) {
+    let gw = &inv.project.ingress_gateway;
+    let own = !matches!(selection, Selection::Namespaces(set) if !set.contains(&gw.namespace));
+    let mut hosts = BTreeSet::new();
+    for s in inv.services.iter().filter(|s| shown.contains(s.name.as_str())) {
+        let Some(ing) = s.ingress.as_deref() else { continue };
+        if !own && !core.contains(s.name.as_str()) {
+            continue;
+        }
+        hosts.extend(ing.host_names().into_iter().map(String::from));
+        let authorized = inv.project.policy.authorization_for(s);
+        edges.push(ViewEdge {
+            from: INGRESS.into(),
+            to: s.name.clone(),
+            ports: Some(vec![ing.port.name.clone()]),
+            authorized,
+        });
+    }
+    if !hosts.is_empty() {
+        nodes.push(ViewNode {
+            name: INGRESS.into(),
+            namespace: gw.namespace.clone(),
+            kind: "ingress",
+            hosts: hosts.into_iter().collect(),
+            egress: false,
+            sidecar: false,
+            authorization: false,
+            outside: !own,
+        });
+    }
 }
 
 /// What runs a service: `vm`, `pods` or `vm+pods`.
@@ -159,8 +204,15 @@ pub fn workload_kind(s: &Service) -> &'static str {
     }
 }
 
-/// The second line of a node's label: what it is and which policy covers it.
+/// The second line of a node's label: what it is and which policy covers it (for the
+/// ingress gateway, the public hosts).
 fn caption(n: &ViewNode) -> String {
+    if n.kind == "ingress" {
+        return match n.hosts.len() {
+            0..=3 => n.hosts.join(", "),
+            more => format!("{}, {} and {} more", n.hosts[0], n.hosts[1], more - 2),
+        };
+    }
     let mut parts = vec![
         match n.kind {
             "vm" => "VMs",
@@ -195,6 +247,9 @@ fn by_namespace(view: &View) -> Vec<(&str, Vec<&ViewNode>)> {
 /// A Mermaid identifier: entity names are DNS labels, so `-` → `_` cannot collide, and the
 /// prefix keeps Mermaid keywords (`end`, `graph`…) out.
 fn mermaid_id(prefix: &str, name: &str) -> String {
+    if name == INGRESS {
+        return "gw_ingress".into();
+    }
     format!("{prefix}_{}", name.replace('-', "_"))
 }
 
@@ -209,6 +264,7 @@ pub fn mermaid(view: &View) -> String {
                 "vm" => ("[\"", "\"]"),
                 "pods" => ("(\"", "\")"),
                 "vm+pods" => ("[[\"", "\"]]"),
+                "ingress" => ("[/\"", "\"\\]"),
                 _ => ("{{\"", "\"}}"),
             };
             let _ = writeln!(out, "    {}{open}{label}{close}", mermaid_id("s", &n.name));
@@ -261,6 +317,7 @@ pub fn dot(view: &View) -> String {
                 "vm" => "shape=box",
                 "pods" => "shape=box, style=rounded",
                 "vm+pods" => "shape=box3d",
+                "ingress" => "shape=invhouse",
                 _ => "shape=hexagon, style=dashed",
             };
             let mut attrs = format!("label=\"{}\\n{}\", {shape}", n.name, caption(n));

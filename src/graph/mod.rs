@@ -70,6 +70,9 @@ impl Node {
 pub struct MeshGraph {
     graph: DiGraph<Node, usize>,
     index: HashMap<String, NodeIndex>,
+    /// The services the ingress gateway calls (`ingress`), and the gateway's namespace.
+    exposed: foldhash::HashSet<NodeIndex>,
+    ingress_namespace: String,
 }
 
 impl MeshGraph {
@@ -122,9 +125,14 @@ impl MeshGraph {
             .map(move |e| (&self.graph[e.source()], &self.graph[e.target()], self.dependency(inv, e)))
     }
 
-    /// The namespaces of `name`'s consumers, sorted.
+    /// The namespaces of `name`'s consumers, sorted; the ingress gateway's among them when
+    /// it exposes `name`.
     pub fn consumer_namespaces(&self, name: &str) -> BTreeSet<String> {
-        self.consumers(name).into_iter().map(|n| n.namespace.clone()).collect()
+        let mut set: BTreeSet<String> = self.consumers(name).into_iter().map(|n| n.namespace.clone()).collect();
+        if self.index.get(name).is_some_and(|i| self.exposed.contains(i)) {
+            set.insert(self.ingress_namespace.clone());
+        }
+        set
     }
 
     /// The entities `name` depends on, sorted by name.
@@ -204,6 +212,15 @@ pub fn build(inv: &Inventory, diags: &mut Diagnostics) -> MeshGraph {
     let mut g = MeshGraph {
         graph: DiGraph::with_capacity(entities, calls),
         index: HashMap::with_capacity_and_hasher(entities, Default::default()),
+        // Services are the first nodes, in order: service `i` is node `i`.
+        exposed: inv
+            .services
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.ingress.is_some())
+            .map(|(i, _)| NodeIndex::new(i))
+            .collect(),
+        ingress_namespace: inv.project.ingress_gateway.namespace.clone(),
     };
     let nodes =
         inv.services.iter().enumerate().map(|(i, s)| (&s.name, &s.namespace, NodeKind::Service, i, &s.origin)).chain(

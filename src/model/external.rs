@@ -3,8 +3,10 @@
 //! first to reject (see `istio-rules.md` §2.1: SE-09, SE-18, SE-21, SE-23/24, SE-28, SE-29,
 //! SE-32…35, SE-38) plus the DestinationRule TLS rules (DR-30…33).
 
+use super::egress::{self, Egress};
 use super::names::{self, AddressKind};
 use super::raw::{RawExternal, ShortOr};
+use super::routes;
 use super::tls::{self, Owner};
 use super::validate::{Checker, shown};
 use super::{ClientTls, External, Port, Project, Resolution, Workload};
@@ -97,6 +99,20 @@ pub(super) fn build(
         if e.weight == Some(0) {
             cx.error("invalid-value", eo.child("weight"), "weight 0 is not allowed", Some("weights start at 1".into()));
         }
+        if let Some(sa) = &e.service_account {
+            cx.service_account(sa, &eo.child("serviceAccount"));
+            if location != "MESH_INTERNAL" {
+                cx.error(
+                    "invalid-value",
+                    eo.child("serviceAccount"),
+                    "a service account is the identity of an endpoint's sidecar, and MESH_EXTERNAL endpoints have none",
+                    Some(
+                        "set `location: MESH_INTERNAL` for endpoints that run a sidecar, or remove `serviceAccount`"
+                            .into(),
+                    ),
+                );
+            }
+        }
         let port_map = e.ports.clone().unwrap_or_default();
         cx.port_overrides(&port_map, &ports, &eo.child("ports"));
         if kind == AddressKind::Unix && !port_map.is_empty() {
@@ -116,7 +132,7 @@ pub(super) fn build(
             network: e.network.as_deref().map(Box::from),
             weight: e.weight,
             ports: port_map,
-            service_account: None,
+            service_account: e.service_account.as_deref().map(Box::from),
             index: super::position(i),
         });
     }
@@ -147,38 +163,8 @@ pub(super) fn build(
     let port_policies =
         tls::port_policies(&mut cx, raw.ports.as_ref(), &ports, owner, inherits_outlier, &origin.child("ports"));
     let egress = raw.egress.as_ref().map(|ShortOr(e)| {
-        let eo = origin.child("egress");
-        if let Some(d) = &e.destination {
-            if !wildcard {
-                cx.error("invalid-value", eo.child("destination"), "`destination` is for wildcard hosts", Some("the gateway forwards each concrete host to itself; write `egress: gateway`".into()));
-            } else if cx.host(d, false, &eo.child("destination")) && !hosts.iter().any(|h| covers(h, d)) {
-                cx.error("invalid-value", eo.child("destination"), format!("destination `{d}` is not one of the API's hosts"), Some("the gateway can only forward to a host the API declares (or one under its wildcard)".into()));
-            }
-        } else if wildcard {
-            cx.error("missing-field", eo.clone(), "a wildcard host needs a concrete `destination` for the egress gateway", Some("write `egress: {destination: www.example.com}`: the gateway forwards to one host".into()));
-        }
-        for p in &ports {
-            if !(p.protocol.is_http() || p.protocol.is_tls()) {
-                cx.error("invalid-value", eo.clone(), format!("port `{}` ({}) cannot go through the egress gateway", p.name, p.protocol.as_str()), Some("meshgen routes HTTP ports by host and TLS/HTTPS ports by SNI through the gateway; opaque TCP needs addresses per host".into()));
-            }
-        }
-        if location == "MESH_INTERNAL" {
-            cx.error("invalid-value", eo.clone(), "egress gateway routing is for MESH_EXTERNAL APIs", None);
-        }
-        // The Gateway is `<name>-egress`, and gateway names are DNS labels.
-        if name.len() + "-egress".len() > 63 {
-            cx.error("invalid-value", origin.clone().key(), format!("the name `{name}` is too long for its Gateway `{name}-egress` (63 characters at most)"), Some("use a name of at most 56 characters".into()));
-        }
-        // One VirtualService carries all hosts; Istio refuses hosts in it that overlap.
-        for (i, h) in hosts.iter().enumerate() {
-            if let Some(other) = hosts.iter().enumerate().find(|(j, o)| *j != i && covers(o, h) && *o != h) {
-                cx.error("invalid-value", origin.child("hosts").index(i), format!("`{h}` is already covered by `{}`", other.1), Some("through the egress gateway the hosts share one VirtualService, which cannot hold overlapping hosts: remove one, or split the API".into()));
-            }
-        }
-        if e.destination.is_some() && hosts.len() > 1 {
-            cx.error("invalid-value", eo.child("destination"), "with a `destination`, the API has exactly one (wildcard) host", Some("every host would be forwarded to the destination: split the other hosts into their own API".into()));
-        }
-        e.destination.clone()
+        let api = egress::Api { name, hosts: &hosts, ports: &ports, location, origin: &origin };
+        egress::build(&mut cx, e, &api, project)
     });
 
     if let Some(t) = &tls {
@@ -187,7 +173,7 @@ pub(super) fn build(
     // Through the gateway with NONE, the gateway forwards to the address it was sent to:
     // itself (Istio's egress-gateway task requires DNS there). A wildcard's gateway leg goes
     // to its `destination`, resolved by DNS, and is fine.
-    if resolution == Resolution::None && matches!(egress, Some(None)) {
+    if resolution == Resolution::None && egress.as_ref().is_some_and(|e| e.destination.is_none()) {
         let derived = raw.resolution.is_none();
         let why = if derived { " (derived from the CIDR `addresses`)" } else { "" };
         cx.error(
@@ -200,6 +186,16 @@ pub(super) fn build(
 
     let own = raw.traffic.clone().unwrap_or_default();
     cx.traffic(&own, &origin.child("traffic"), inherits_outlier);
+    let scope = routes::Scope { subsets: &[], ports: &ports, what: "API" };
+    let routes = routes::routes(&mut cx, raw.routes.as_deref().unwrap_or_default(), &scope, &origin.child("routes"));
+    if !routes.is_empty() && raw.egress.is_some() {
+        cx.error(
+            "invalid-value",
+            origin.child("routes"),
+            "routes of an API behind the egress gateway are not supported",
+            Some("route the API directly, or give the sidecar-to-gateway leg its policy through `traffic`".into()),
+        );
+    }
     let traffic = own.over(&project.defaults.traffic);
     let mut subject_alt_names = raw.subject_alt_names.clone().unwrap_or_default();
     subject_alt_names.sort();
@@ -227,6 +223,7 @@ pub(super) fn build(
         subject_alt_names,
         export_to,
         traffic,
+        routes,
     })
 }
 
@@ -373,7 +370,7 @@ fn origination(
     t: &ClientTls,
     ports: &[Port],
     pass_through: bool,
-    egress: &Option<Option<String>>,
+    egress: &Option<Egress>,
     to: &Origin,
 ) {
     if !ports.iter().any(|p| t.applies_to(p)) {
@@ -388,7 +385,7 @@ fn origination(
     // HTTP origination (targetPort) never happens. Through the gateway, the destination is
     // a concrete host resolved by DNS, where it does.
     let switches = t.originates() && ports.iter().any(|p| p.protocol.is_http());
-    if switches && pass_through && !matches!(egress, Some(Some(_))) {
+    if switches && pass_through && egress.as_ref().is_none_or(|e| e.destination.is_none()) {
         cx.error("invalid-value", to.clone(), "TLS origination towards a wildcard host (or with resolution NONE) needs the egress gateway", Some("add `egress: {destination: <host>}`: the gateway originates TLS to that host; without it Envoy connects to the original port in plain text".into()));
     }
     if t.port.is_some() && !switches {

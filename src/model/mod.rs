@@ -6,12 +6,17 @@
 //! the entity's or field's YAML path; an entity with errors is left out, so later stages only
 //! ever see valid entities.
 
+pub mod egress;
 mod external;
+pub mod http;
+pub mod ingress;
 pub mod labels;
 pub mod names;
 pub mod overlay;
+pub mod patch;
 pub mod project;
 pub mod raw;
+mod routes;
 mod service;
 mod tls;
 pub mod traffic;
@@ -298,8 +303,10 @@ pub struct Route {
     pub name: Option<String>,
     /// Match conditions (empty: everything).
     pub matches: Vec<HttpMatch>,
-    /// Weighted destinations: subset (none: the whole service) and weight.
-    pub destinations: Vec<(Option<String>, Option<u32>)>,
+    /// Weighted destinations; empty for a redirect or a direct response.
+    pub destinations: Vec<Destination>,
+    /// Where the weights were written: `split` or `to`.
+    pub weights_at: &'static str,
     /// Timeout.
     pub timeout: Option<String>,
     /// Retries. This and the other rarely set policies are boxed: a route was 416 bytes,
@@ -307,12 +314,80 @@ pub struct Route {
     pub retries: Option<Box<Retries>>,
     /// Fault injection.
     pub fault: Option<Box<Fault>>,
-    /// Mirror: subset and percentage.
-    pub mirror: Option<Box<(Option<String>, Option<f64>)>>,
+    /// Mirror: where copies go, and the share of requests copied.
+    pub mirror: Option<Box<Mirror>>,
     /// Rewrite.
     pub rewrite: Option<Box<Rewrite>>,
+    /// What Istio's HTTP rule takes as written: headers, CORS, redirect, direct response.
+    pub http: Option<Box<HttpExtras>>,
     /// Where the rule is.
     pub origin: Origin,
+}
+
+impl Route {
+    /// Whether the rule matches on what TCP and TLS traffic carries only (`sniHosts`,
+    /// `destinationSubnets`): it is a `tcp`/`tls` rule, never an HTTP one.
+    pub fn is_stream(&self) -> bool {
+        self.matches.iter().any(|m| m.sni_hosts.is_some() || m.destination_subnets.is_some())
+    }
+
+    /// Whether some destination or the mirror is a host other than the entity's own.
+    pub fn leaves_the_host(&self) -> bool {
+        self.destinations.iter().any(|d| d.target != Target::Own)
+            || self.mirror.as_ref().is_some_and(|m| m.target != Target::Own)
+    }
+}
+
+/// What an HTTP rule passes to Istio as written.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HttpExtras {
+    /// Header changes.
+    pub headers: Option<http::Headers>,
+    /// CORS policy.
+    pub cors_policy: Option<http::CorsPolicy>,
+    /// Redirect instead of routing.
+    pub redirect: Option<http::Redirect>,
+    /// Direct response instead of routing.
+    pub direct_response: Option<http::DirectResponse>,
+}
+
+/// The host a route destination or mirror names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The entity's own host (each host of an external API).
+    Own,
+    /// Another entity of the inventory, by name (the graph checks it exists).
+    Entity(String),
+    /// Any host.
+    Host(String),
+}
+
+/// One weighted destination of a route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Destination {
+    /// The host.
+    pub target: Target,
+    /// Subset of that host.
+    pub subset: Option<String>,
+    /// Port of that host, when written.
+    pub port: Option<u32>,
+    /// Relative weight.
+    pub weight: Option<u32>,
+    /// Header changes for this destination.
+    pub headers: Option<Box<http::Headers>>,
+}
+
+/// Where a route copies requests to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mirror {
+    /// The host.
+    pub target: Target,
+    /// Subset of that host.
+    pub subset: Option<String>,
+    /// Port of that host, when written.
+    pub port: Option<u32>,
+    /// Share of requests, 0–100 (none: all).
+    pub percentage: Option<f64>,
 }
 
 /// A mesh service: VMs and/or pods behind one host.
@@ -328,6 +403,8 @@ pub struct Service {
     pub host: String,
     /// Whether meshgen emits a ServiceEntry (false: a Kubernetes Service already registers the host).
     pub service_entry: bool,
+    /// The ServiceEntry's `location`.
+    pub location: &'static str,
     /// Ports, by number.
     pub ports: Vec<Port>,
     /// Service account of the workloads.
@@ -368,6 +445,8 @@ pub struct Service {
     pub declares_dependencies: bool,
     /// Callers from outside the inventory its AuthorizationPolicy allows.
     pub authorization: Vec<Caller>,
+    /// Exposure through the ingress gateway: boxed, since few services have one.
+    pub ingress: Option<Box<ingress::Ingress>>,
     /// Visibility.
     pub export_to: Option<ExportTo>,
 }
@@ -506,14 +585,16 @@ pub struct External {
     pub tls: Option<ClientTls>,
     /// Ports with a policy of their own.
     pub port_policies: Vec<PortPolicy>,
-    /// Egress gateway routing: Some(destination override for wildcard hosts).
-    pub egress: Option<Option<String>>,
+    /// Egress gateway routing, when the API goes through the gateway.
+    pub egress: Option<egress::Egress>,
     /// SANs.
     pub subject_alt_names: Vec<String>,
     /// Visibility.
     pub export_to: Option<ExportTo>,
     /// Traffic policy, defaults merged in.
     pub traffic: Traffic,
+    /// Routing rules of its hosts.
+    pub routes: Vec<Route>,
 }
 
 impl External {
@@ -555,6 +636,8 @@ pub struct Inventory {
     pub disabled: BTreeSet<String>,
     /// Which overlay set which value, to report problems where they were written.
     pub trace: Trace,
+    /// The `patches` of each entity that has some, by entity name, in the order written.
+    pub patches: BTreeMap<String, Vec<patch::Patch>>,
 }
 
 /// A finding suppressed for one entity (`ignore:`).
@@ -666,6 +749,8 @@ struct Read {
     suppressions: Vec<Suppression>,
     /// `enabled: false` (as declared or as patched).
     disabled: bool,
+    /// Its `patches`, checked.
+    patches: Vec<patch::Patch>,
 }
 
 /// A validated entity (or none, when it had errors).
@@ -713,23 +798,41 @@ fn read_file(project: &Project, overlays: &Overlays, source: &Source, diags: &mu
                 let value = owned.as_ref().unwrap_or(value);
                 if !enabled {
                     let (name, origin) = (name.to_string(), eorigin);
-                    out.push(Read { name, origin, built: None, suppressions: Vec::new(), disabled: true });
+                    out.push(Read {
+                        name,
+                        origin,
+                        built: None,
+                        suppressions: Vec::new(),
+                        disabled: true,
+                        patches: Vec::new(),
+                    });
                     continue;
                 }
                 let ns = doc_ns.as_deref().unwrap_or(&project.defaults.namespace);
                 let mut sup = Vec::new();
+                let mut patches = Vec::new();
                 let built = if kind == "services" {
                     from_value::<raw::RawService>(value, &eorigin, diags).and_then(|mut r| {
                         suppressions(&r.ignore.take().unwrap_or_default(), &eorigin, diags, &mut sup);
+                        patches = patch::build(r.patches.take().unwrap_or_default(), &eorigin, diags);
                         service::build(project, name, ns, r, eorigin.clone(), diags).map(Built::Service)
                     })
                 } else {
                     from_value::<raw::RawExternal>(value, &eorigin, diags).and_then(|mut r| {
                         suppressions(&r.ignore.take().unwrap_or_default(), &eorigin, diags, &mut sup);
+                        patches = patch::build(r.patches.take().unwrap_or_default(), &eorigin, diags);
                         external::build(project, name, ns, r, eorigin.clone(), diags).map(Built::External)
                     })
                 };
-                out.push(Read { name: name.to_string(), origin: eorigin, built, suppressions: sup, disabled: false });
+                let patches = if built.is_some() { patches } else { Vec::new() };
+                out.push(Read {
+                    name: name.to_string(),
+                    origin: eorigin,
+                    built,
+                    suppressions: sup,
+                    disabled: false,
+                    patches,
+                });
             }
         }
     }
@@ -776,6 +879,7 @@ pub fn build_with(project: &Project, sources: &[Source], overlays: &Overlays, di
     let mut invalid = BTreeSet::new();
     let mut disabled = BTreeSet::new();
     let mut suppressed = Vec::new();
+    let mut patches = BTreeMap::new();
     for (reads, d) in per_file {
         diags.extend(d);
         for r in reads {
@@ -793,6 +897,9 @@ pub fn build_with(project: &Project, sources: &[Source], overlays: &Overlays, di
             }
             seen.insert(r.name.clone(), r.origin);
             suppressed.extend(r.suppressions);
+            if !r.patches.is_empty() {
+                patches.insert(r.name.clone(), r.patches);
+            }
             match r.built {
                 Some(Built::Service(s)) => services.push(s),
                 Some(Built::External(e)) => externals.push(e),
@@ -838,7 +945,16 @@ pub fn build_with(project: &Project, sources: &[Source], overlays: &Overlays, di
     if !overlays.is_empty() {
         overlays.finish(&seen, &mut trace, diags);
     }
-    Inventory { project: project.clone(), services, externals, suppressions: suppressed, invalid, disabled, trace }
+    Inventory {
+        project: project.clone(),
+        services,
+        externals,
+        suppressions: suppressed,
+        invalid,
+        disabled,
+        trace,
+        patches,
+    }
 }
 
 /// The file name to show for an origin: used by renderers for the source annotation.

@@ -67,6 +67,12 @@ pub struct EgressGateway {
     pub host: String,
     /// The gateway's namespace (from its host, `<service>.<namespace>.svc…`).
     pub namespace: String,
+    /// One Gateway for every API routed through the gateway, instead of one per API.
+    pub shared: Option<super::egress::SharedGateway>,
+    /// Mutual TLS between sidecars and the gateway for the APIs that do not say.
+    pub mtls: bool,
+    /// `istio.egressGateway` in the project file: the source of the objects it makes.
+    pub origin: Origin,
 }
 
 /// Settings every entity inherits unless it sets its own.
@@ -159,8 +165,13 @@ pub struct Project {
     pub api_version: ApiVersion,
     /// SPIFFE trust domain of the mesh.
     pub trust_domain: String,
+    /// Directory of the cluster's Istio CRDs (`istio.crds`), against which every patched
+    /// object is validated (`--crds` overrides it).
+    pub crds: Option<PathBuf>,
     /// The egress gateway.
     pub egress_gateway: EgressGateway,
+    /// The ingress gateway, which serves services' `ingress` hosts.
+    pub ingress_gateway: super::ingress::IngressGateway,
     /// Entity defaults.
     pub defaults: Defaults,
     /// Input limits.
@@ -305,7 +316,9 @@ const INVENTORY_HELP: &str = "write the path of the directory holding the invent
 struct RawIstio {
     api_version: Option<String>,
     trust_domain: Option<String>,
+    crds: Option<String>,
     egress_gateway: Option<RawEgressGateway>,
+    ingress_gateway: Option<super::ingress::RawIngressGateway>,
 }
 
 #[derive(Deserialize)]
@@ -314,6 +327,8 @@ struct RawEgressGateway {
     selector: Option<Labels>,
     host: Option<String>,
     namespace: Option<String>,
+    shared: Option<ShortOr<super::egress::RawShared>>,
+    mtls: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -486,6 +501,17 @@ fn parse_doc(source: &Source, doc: &serde_yaml::Value, layers: &[LayerRef], diag
     let trust_domain =
         raw.istio.as_ref().and_then(|i| i.trust_domain.clone()).unwrap_or_else(|| "cluster.local".to_string());
     cx.host(&trust_domain, false, &origin.child("istio.trustDomain"));
+    let crds = raw.istio.as_ref().and_then(|i| i.crds.as_deref()).map(|d| {
+        if !under(&root, d).is_dir() {
+            cx.error(
+                "invalid-value",
+                origin.child("istio.crds"),
+                format!("CRD directory `{}` does not exist", shown(d)),
+                Some("point it at the Istio CRDs of your clusters' release (kept outside the repository), or remove `istio.crds`".into()),
+            );
+        }
+        under(&root, d)
+    });
 
     let gw = raw.istio.as_ref().and_then(|i| i.egress_gateway.as_ref());
     let gw_host = gw
@@ -497,15 +523,26 @@ fn parse_doc(source: &Source, doc: &serde_yaml::Value, layers: &[LayerRef], diag
         .or_else(|| gw_host.split('.').nth(1).map(str::to_string))
         .unwrap_or_else(|| "istio-system".to_string());
     cx.namespace(&gw_namespace, &origin.child("istio.egressGateway.namespace"));
+    let gw_origin = origin.child("istio.egressGateway");
+    let shared = gw.and_then(|g| g.shared.as_ref());
+    let shared = super::egress::shared(&mut cx, shared, &gw_host, &gw_namespace, &gw_origin.child("shared"));
     let egress_gateway = EgressGateway {
         selector: gw
             .and_then(|g| g.selector.clone())
             .unwrap_or_else(|| Labels::from([("istio".to_string(), "egressgateway".to_string())])),
         host: gw_host,
         namespace: gw_namespace,
+        shared,
+        mtls: gw.and_then(|g| g.mtls).unwrap_or(false),
+        origin: gw_origin,
     };
     cx.labels(&egress_gateway.selector, &origin.child("istio.egressGateway.selector"));
     cx.host(&egress_gateway.host, false, &origin.child("istio.egressGateway.host"));
+    let ingress_gateway = super::ingress::gateway(
+        &mut cx,
+        raw.istio.as_ref().and_then(|i| i.ingress_gateway.as_ref()),
+        &origin.child("istio.ingressGateway"),
+    );
 
     let rd = raw.defaults;
     let dorigin = origin.child("defaults");
@@ -566,7 +603,9 @@ fn parse_doc(source: &Source, doc: &serde_yaml::Value, layers: &[LayerRef], diag
         layout: raw.layout.unwrap_or_default(),
         api_version,
         trust_domain,
+        crds,
         egress_gateway,
+        ingress_gateway,
         defaults,
         limits,
         allow_empty: raw.allow_empty.unwrap_or(false),

@@ -13,6 +13,7 @@ use std::marker::PhantomData;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+use super::http::{CorsPolicy, DirectResponse, Headers, Redirect, RegexRewrite};
 use super::traffic::{Fault, Retries, Traffic};
 
 pub use super::labels::Labels;
@@ -115,6 +116,11 @@ pub struct RawService {
     pub traffic: Option<Traffic>,
     /// Client TLS towards the service (default `ISTIO_MUTUAL` for VMs with sidecars only).
     pub tls: Option<ShortOr<RawTls>>,
+    /// `false`: no ServiceEntry; the host is registered elsewhere (a Kubernetes Service, or
+    /// a ServiceEntry meshgen does not make) whose selector picks the VMs.
+    pub service_entry: Option<bool>,
+    /// The ServiceEntry's `location`: `MESH_INTERNAL` (default) or `MESH_EXTERNAL`.
+    pub location: Option<String>,
     /// HTTP/TCP routing rules, in order.
     pub routes: Option<Vec<RawRoute>>,
     /// Services and external APIs this service calls: names, or `{name, ports}` to allow
@@ -123,10 +129,14 @@ pub struct RawService {
     /// Who may call this service besides its declared consumers, where the project turns
     /// on authorization policy for its namespace.
     pub authorization: Option<RawAuthorization>,
+    /// Public hosts the ingress gateway serves the service under (`model::ingress`).
+    pub ingress: Option<ShortOr<super::ingress::RawIngress>>,
     /// Visibility: a list of namespaces (`.`, `*`, names) or `consumers`.
     pub export_to: Option<ShortOr<RawExportTo>>,
     /// Findings to suppress for this entity, each with a reason.
     pub ignore: Option<Vec<RawIgnore>>,
+    /// Changes to the generated objects, applied after rendering.
+    pub patches: Option<Vec<super::patch::RawPatch>>,
 }
 
 /// One `dependsOn` entry: `catalog`, or `{name: catalog, ports: [grpc]}`.
@@ -326,16 +336,51 @@ pub struct RawRoute {
     pub retries: Option<Retries>,
     /// Fault injection for this rule.
     pub fault: Option<Fault>,
-    /// Mirror a share of the traffic to a subset.
+    /// Mirror a share of the traffic to a subset or another host.
     pub mirror: Option<RawMirror>,
     /// Rewrite the URI or authority.
     pub rewrite: Option<Rewrite>,
+    /// Weighted destinations on this host or others (instead of `subset` and `split`).
+    pub to: Option<Vec<RawDestination>>,
+    /// Header changes of the rule's requests and responses.
+    pub headers: Option<Headers>,
+    /// CORS policy.
+    pub cors_policy: Option<CorsPolicy>,
+    /// Answer with a redirect instead of routing.
+    pub redirect: Option<Redirect>,
+    /// Answer directly instead of routing.
+    pub direct_response: Option<DirectResponse>,
+}
+
+/// One destination of a route: the entity's own host, another inventory entity (by name)
+/// or any host.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawDestination {
+    /// A service or external API of the inventory, whose host receives the traffic.
+    pub service: Option<String>,
+    /// Any host (one the inventory does not declare).
+    pub host: Option<String>,
+    /// Subset of the destination host.
+    pub subset: Option<String>,
+    /// Port of the destination host.
+    pub port: Option<u32>,
+    /// Relative weight.
+    pub weight: Option<u32>,
+    /// Header changes for this destination.
+    pub headers: Option<Headers>,
 }
 
 /// Mirroring of a route.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawMirror {
+    /// A service or external API of the inventory that receives the copies.
+    pub service: Option<String>,
+    /// Any host that receives the copies.
+    pub host: Option<String>,
+    /// Port of the mirror host.
+    pub port: Option<u32>,
     /// Subset that receives the copies.
     pub subset: Option<String>,
     /// Share of requests mirrored, 0–100 (default 100).
@@ -352,6 +397,9 @@ pub struct Rewrite {
     /// Replaces the Host/Authority header.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authority: Option<String>,
+    /// Rewrites the path by a regular expression (instead of `uri`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uri_regex_rewrite: Option<RegexRewrite>,
 }
 
 /// Istio's StringMatch: exactly one of exact, prefix, regex.
@@ -446,6 +494,12 @@ pub struct HttpMatch {
     /// Namespace of the calling workload.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_namespace: Option<String>,
+    /// TLS and TCP rules only: SNI names (TLS ports).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sni_hosts: Option<Vec<String>>,
+    /// TLS and TCP rules only: destination IPs or CIDRs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_subnets: Option<Vec<String>>,
 }
 
 /// An external API: hosts outside the mesh (or inside it, without sidecars).
@@ -476,8 +530,12 @@ pub struct RawExternal {
     pub export_to: Option<ShortOr<RawExportTo>>,
     /// Traffic policy, merged over the project defaults.
     pub traffic: Option<Traffic>,
+    /// Routing rules of the API's hosts, in order.
+    pub routes: Option<Vec<RawRoute>>,
     /// Findings to suppress for this entity, each with a reason.
     pub ignore: Option<Vec<RawIgnore>>,
+    /// Changes to the generated objects, applied after rendering.
+    pub patches: Option<Vec<super::patch::RawPatch>>,
 }
 
 /// One endpoint of an external API.
@@ -496,6 +554,9 @@ pub struct RawEndpoint {
     pub network: Option<String>,
     /// Load-balancing weight.
     pub weight: Option<u32>,
+    /// Service account of the endpoint's sidecar (a `MESH_INTERNAL` API whose endpoints run
+    /// one).
+    pub service_account: Option<String>,
 }
 
 /// Client TLS (Istio's ClientTLSSettings) towards an entity, one of its ports or a subset:
@@ -646,6 +707,10 @@ impl<'de> Deserialize<'de> for RawSubset {
 pub struct RawEgress {
     /// For wildcard hosts: the concrete host the gateway forwards to.
     pub destination: Option<String>,
+    /// exportTo of the API's VirtualService, when it differs from the API's own.
+    pub export_to: Option<ShortOr<RawExportTo>>,
+    /// Mutual TLS between the sidecars and the gateway (default: `istio.egressGateway.mtls`).
+    pub mtls: Option<bool>,
 }
 
 impl ShortForm for RawEgress {

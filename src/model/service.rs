@@ -4,13 +4,11 @@
 use std::collections::BTreeMap;
 
 use super::names::{self, AddressKind};
-use super::raw::{Labels, RawAuthorization, RawDependency, RawRoute, RawService, RawVm, RawWorkloadGroup, ShortOr};
+use super::raw::{Labels, RawAuthorization, RawDependency, RawService, RawVm, RawWorkloadGroup, ShortOr};
+use super::routes;
 use super::tls::{self, Owner};
 use super::validate::{Checker, shown};
-use super::{
-    Caller, ClientTls, Dependency, Port, Project, Resolution, Route, Service, Subset, Workload, WorkloadGroup,
-};
-use crate::diag::suggest::hint;
+use super::{Caller, ClientTls, Dependency, Port, Project, Resolution, Service, Subset, Workload, WorkloadGroup};
 use crate::diag::{Diagnostics, Origin};
 
 /// Validates one service; `None` when it has errors (they are in `diags`).
@@ -142,7 +140,8 @@ pub(super) fn build(
     );
     let tls = client_tls(&mut cx, written_tls, &raw, &vms, sidecar, (&ports, &port_policies), &subsets, &origin);
 
-    let routes = routes(&mut cx, raw.routes.as_deref().unwrap_or_default(), &subsets, &ports, &origin.child("routes"));
+    let scope = routes::Scope { subsets: &subsets, ports: &ports, what: "service" };
+    let routes = routes::routes(&mut cx, raw.routes.as_deref().unwrap_or_default(), &scope, &origin.child("routes"));
 
     let mut subject_alt_names = raw.subject_alt_names.clone().unwrap_or_default();
     subject_alt_names.sort();
@@ -153,20 +152,59 @@ pub(super) fn build(
         Some(e) => cx.export_to(&e.0, &origin.child("exportTo")),
         None => project.default_export_to(&namespace),
     };
+    let ingress = raw.ingress.as_ref().and_then(|ShortOr(i)| {
+        let exposed = super::ingress::Exposed { name, ports: &ports, routes: &routes };
+        super::ingress::build(&mut cx, i, &exposed, &origin.child("ingress")).map(Box::new)
+    });
+    let gateway_ns = &project.ingress_gateway.namespace;
+    let export_to = super::ingress::export_to(export_to, raw.ingress.is_some(), gateway_ns, &namespace);
 
-    let service_entry = !vms.is_empty() || raw.host.is_some() || workload_group.is_some();
+    let service_entry =
+        raw.service_entry != Some(false) && (!vms.is_empty() || raw.host.is_some() || workload_group.is_some());
+    if raw.service_entry == Some(true) && !service_entry {
+        cx.error(
+            "invalid-value",
+            origin.child("serviceEntry"),
+            "`serviceEntry: true` needs `vms`, a `host` or a `workloadGroup`",
+            Some("a pods-only service without `host` is registered by its Kubernetes Service; set `host` to give it a ServiceEntry".into()),
+        );
+    }
+    let location = match raw.location.as_deref() {
+        None | Some("MESH_INTERNAL") => "MESH_INTERNAL",
+        Some("MESH_EXTERNAL") => "MESH_EXTERNAL",
+        Some(other) => {
+            cx.one_of("location", other, &["MESH_INTERNAL", "MESH_EXTERNAL"], &origin.child("location"));
+            "MESH_INTERNAL"
+        }
+    };
+    if raw.location.is_some() && !service_entry {
+        cx.error(
+            "invalid-value",
+            origin.child("location"),
+            "`location` is a ServiceEntry field, and this service has none",
+            None,
+        );
+    }
     // Without a ServiceEntry these would be silently lost: the Kubernetes Service owns them.
     for (field, set) in [("addresses", raw.addresses.is_some()), ("subjectAltNames", raw.subject_alt_names.is_some())] {
         if !service_entry && set {
+            let (why, help) = if raw.service_entry == Some(false) {
+                ("and this service has `serviceEntry: false`", "remove the field: whatever registers the host owns it")
+            } else {
+                (
+                    "which a pods-only service gets only with a `host`",
+                    "set `host` to register the pods under their own host, or remove the field (the Kubernetes Service already provides it)",
+                )
+            };
             cx.error(
                 "invalid-value",
                 origin.child(field),
-                format!("`{field}` needs a ServiceEntry, which a pods-only service gets only with a `host`"),
-                Some("set `host` to register the pods under their own host, or remove the field (the Kubernetes Service already provides it)".into()),
+                format!("`{field}` needs a ServiceEntry, {why}"),
+                Some(help.into()),
             );
         }
     }
-    if !service_entry && raw.pods.is_none() {
+    if !service_entry && raw.pods.is_none() && vms.is_empty() {
         cx.error(
             "missing-field",
             origin.clone(),
@@ -183,6 +221,7 @@ pub(super) fn build(
         origin,
         host,
         service_entry,
+        location,
         ports,
         service_account: if sidecar { raw.service_account.clone() } else { None },
         sidecar,
@@ -202,6 +241,7 @@ pub(super) fn build(
         declares_dependencies: raw.depends_on.is_some(),
         depends_on,
         authorization,
+        ingress,
         export_to,
     })
 }
@@ -458,7 +498,9 @@ fn client_tls(
     if written.is_some() {
         return written;
     }
-    (sidecar && !vms.is_empty() && raw.pods.is_none()).then(|| ClientTls::mode("ISTIO_MUTUAL"))
+    // MESH_EXTERNAL says the workloads are outside the mesh: no Istio identity to expect.
+    let internal = raw.location.as_deref() != Some("MESH_EXTERNAL");
+    (sidecar && internal && !vms.is_empty() && raw.pods.is_none()).then(|| ClientTls::mode("ISTIO_MUTUAL"))
 }
 
 /// Labels a VM (or a registering one) adds to the selector: valid, and none contradicting the
@@ -523,178 +565,6 @@ fn workload_group(
             .or_else(|| vms.iter().find_map(|v| v.network.as_deref().map(String::from))),
         service_account: wg.service_account.clone().or_else(|| raw.service_account.clone()),
     }
-}
-
-fn routes(cx: &mut Checker<'_>, raw: &[RawRoute], subsets: &[Subset], ports: &[Port], origin: &Origin) -> Vec<Route> {
-    let names: Vec<&str> = subsets.iter().map(|s| s.name.as_str()).collect();
-    let has_http = ports.iter().any(|p| p.protocol.is_http());
-    // At most one route per rule written: a route is over 400 bytes, and pushing two into
-    // an empty vector reserves four.
-    let mut out = Vec::with_capacity(raw.len());
-    for (i, r) in raw.iter().enumerate() {
-        let ro = origin.index(i);
-        let check_subset = |cx: &mut Checker<'_>, s: &str, at: Origin| {
-            if !names.contains(&s) {
-                let help = hint(s, "subsets", &names)
-                    .or_else(|| Some("subsets come from the VMs' `version` labels or from `subsets`".into()));
-                cx.error("unknown-subset", at, format!("route sends traffic to unknown subset `{}`", shown(s)), help);
-            }
-        };
-        let destinations = match (&r.split, &r.subset) {
-            (Some(_), Some(_)) => {
-                cx.error(
-                    "invalid-value",
-                    ro.clone(),
-                    "a route sets both `split` and `subset`",
-                    Some("use `subset: v2` for one subset or `split: {v1: 90, v2: 10}` for several".into()),
-                );
-                continue;
-            }
-            (Some(split), None) => {
-                for s in split.keys() {
-                    check_subset(cx, s, ro.child("split").child(s).key());
-                }
-                if split.is_empty() || split.values().all(|w| *w == 0) {
-                    cx.error(
-                        "split-all-zero",
-                        ro.child("split"),
-                        "every weight of this split is 0",
-                        Some("Istio rejects a split whose weights add up to 0; give the subsets that should get traffic a weight".into()),
-                    );
-                }
-                // Istio's weights, and their sum, are 32-bit signed integers.
-                if split.values().map(|w| u64::from(*w)).sum::<u64>() > i32::MAX as u64 {
-                    cx.error(
-                        "invalid-value",
-                        ro.child("split"),
-                        "the weights of this split add up to more than Istio can count",
-                        Some("weights are relative; write them as percentages".into()),
-                    );
-                }
-                for (sub, w) in split.iter().filter(|(_, w)| **w > i32::MAX as u32) {
-                    cx.error(
-                        "invalid-value",
-                        ro.child("split").child(sub),
-                        format!("weight {w} is above Istio's limit of {}", i32::MAX),
-                        Some("weights are relative; write them as percentages".into()),
-                    );
-                }
-                split.iter().map(|(s, w)| (Some(s.clone()), Some(*w))).collect()
-            }
-            (None, Some(s)) => {
-                check_subset(cx, s, ro.child("subset"));
-                vec![(Some(s.clone()), None)]
-            }
-            (None, None) => vec![(None, None)],
-        };
-        let http_only = r.matches.is_some()
-            || r.timeout.is_some()
-            || r.retries.is_some()
-            || r.fault.is_some()
-            || r.mirror.is_some()
-            || r.rewrite.is_some();
-        if http_only && !has_http {
-            cx.error("invalid-value", ro.clone(), "this route uses HTTP features but the service has no HTTP port", Some("matches, timeouts, retries, faults, mirrors and rewrites need an HTTP, HTTP2, GRPC or GRPC-WEB port".into()));
-        }
-        for (j, m) in r.matches.iter().flatten().enumerate() {
-            let mo = ro.child("match").index(j);
-            for (f, sm) in [("uri", &m.uri), ("scheme", &m.scheme), ("method", &m.method), ("authority", &m.authority)]
-            {
-                if let Some(sm) = sm {
-                    cx.string_match(sm, &mo.child(f));
-                }
-            }
-            for (f, map) in
-                [("headers", &m.headers), ("withoutHeaders", &m.without_headers), ("queryParams", &m.query_params)]
-            {
-                for (k, sm) in map.iter().flatten() {
-                    cx.string_match(sm, &mo.child(f).child(k));
-                    if f != "queryParams"
-                        && (k.is_empty()
-                            || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)))
-                    {
-                        cx.error(
-                            "invalid-value",
-                            mo.child(f).child(k).key(),
-                            format!("`{}` is not a valid header name", shown(k)),
-                            Some("header names are HTTP tokens, e.g. `x-user`".into()),
-                        );
-                    }
-                }
-            }
-            if let Some(p) = m.port
-                && !ports.iter().any(|q| q.number == p)
-            {
-                cx.error("unknown-port", mo.child("port"), format!("the service has no port {p}"), None);
-            }
-            if let Some(l) = &m.source_labels {
-                cx.labels(l, &mo.child("sourceLabels"));
-            }
-            if let Some(ns) = &m.source_namespace {
-                cx.namespace(ns, &mo.child("sourceNamespace"));
-            }
-        }
-        if let Some(t) = &r.timeout {
-            cx.duration(t, &ro.child("timeout"));
-        }
-        if let Some(rt) = &r.retries {
-            cx.retries(rt, &ro.child("retries"));
-        }
-        if let Some(f) = &r.fault {
-            cx.fault(f, &ro.child("fault"));
-        }
-        let mirror = r.mirror.as_ref().map(|m| {
-            if let Some(s) = &m.subset {
-                check_subset(cx, s, ro.child("mirror").child("subset"));
-            }
-            if let Some(p) = m.percentage {
-                cx.percent(p, &ro.child("mirror").child("percentage"));
-            }
-            (m.subset.clone(), m.percentage)
-        });
-        if let Some(rw) = &r.rewrite {
-            if rw.uri.is_none() && rw.authority.is_none() {
-                cx.error("invalid-value", ro.child("rewrite"), "rewrite sets neither `uri` nor `authority`", None);
-            }
-            for (f, v) in [("uri", &rw.uri), ("authority", &rw.authority)] {
-                if v.as_deref() == Some("") {
-                    cx.error(
-                        "invalid-value",
-                        ro.child("rewrite").child(f),
-                        format!("an empty `{f}` rewrite"),
-                        Some("write the replacement, or leave the field out".into()),
-                    );
-                }
-            }
-        }
-        if let Some(n) = &r.name
-            && (n.is_empty() || n.chars().any(char::is_control))
-        {
-            cx.error("invalid-value", ro.child("name"), "route names are non-empty single-line strings", None);
-        }
-        out.push(Route {
-            name: r.name.clone(),
-            matches: r.matches.clone().unwrap_or_default(),
-            destinations,
-            timeout: r.timeout.clone(),
-            retries: r.retries.clone().map(Box::new),
-            fault: r.fault.clone().map(Box::new),
-            mirror: mirror.map(Box::new),
-            rewrite: r.rewrite.clone().map(Box::new),
-            origin: ro,
-        });
-    }
-    for (i, r) in out.iter().enumerate() {
-        if r.matches.is_empty() && i + 1 < out.len() {
-            cx.error(
-                "unreachable-route",
-                r.origin.clone(),
-                "a route without `match` catches everything, so the routes after it never apply",
-                Some("move the route without `match` to the end".into()),
-            );
-        }
-    }
-    out
 }
 
 fn probe(cx: &mut Checker<'_>, p: &super::raw::Probe, o: &Origin) {

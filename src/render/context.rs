@@ -10,11 +10,11 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
+use super::routes::{Routing, Rules};
 use super::traffic_policy::EntityPolicy;
 use crate::graph::MeshGraph;
 use crate::model::names::slug;
-use crate::model::traffic::Retries;
-use crate::model::{ApiVersion, ExportTo, External, Inventory, Port, Route, Service, Workload, source_ref};
+use crate::model::{ApiVersion, ExportTo, External, Inventory, Port, Service, Workload, source_ref};
 
 /// The kinds of object meshgen emits, in output order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -110,8 +110,9 @@ pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "meshgen")
 pub const SOURCE_ANNOTATION: &str = "meshgen.dev/source";
 
 /// Collects the objects of the entity being compiled (`namespace`, `entity`, `source`).
-struct Builder<'a> {
-    inv: &'a Inventory,
+pub(super) struct Builder<'a> {
+    /// The inventory being rendered.
+    pub(super) inv: &'a Inventory,
     graph: &'a MeshGraph,
     out: Vec<Object>,
     /// Counted references, so that an entity's objects (and their manifests) share one copy:
@@ -125,21 +126,21 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     /// Starts the objects of another entity.
-    fn entity(&mut self, namespace: &str, name: &str, origin: &crate::diag::Origin) {
+    pub(super) fn entity(&mut self, namespace: &str, name: &str, origin: &crate::diag::Origin) {
         self.namespace = Arc::from(namespace);
         self.entity = Arc::from(name);
         self.origin = origin.clone();
     }
 
     /// Adds an object of the current entity.
-    fn push(&mut self, kind: Kind, name: &str, fields: Map<String, Value>) {
+    pub(super) fn push(&mut self, kind: Kind, name: &str, fields: Map<String, Value>) {
         self.push_with(kind, name, move |_| fields);
     }
 
     /// Adds an object of the current entity, its fields made only when contexts are wanted:
     /// `check` needs the identities alone, and a streamed build (`render::stream`) checks
     /// them all before it renders anything.
-    fn push_with(&mut self, kind: Kind, name: &str, fields: impl FnOnce(&Self) -> Map<String, Value>) {
+    pub(super) fn push_with(&mut self, kind: Kind, name: &str, fields: impl FnOnce(&Self) -> Map<String, Value>) {
         let origin = self.origin.clone();
         self.push_sourced(kind, name, || origin, fields);
     }
@@ -191,27 +192,9 @@ impl Builder<'_> {
         });
     }
 
-    /// exportTo of an external API's objects. Through the egress gateway, the gateway's own
-    /// namespace must see them too, or its leg of the route finds no host.
-    fn external_export(&self, ext: &External, allow_none: bool) -> Value {
-        let mut v = self.export_to(&ext.export_to, &ext.namespace, &ext.name, allow_none);
-        if let (Some(_), Value::Array(list)) = (&ext.egress, &mut v) {
-            let gw = &self.inv.project.egress_gateway.namespace;
-            // `~` (no one) cannot be combined with a namespace: the gateway alone sees it.
-            list.retain(|n| n != "~");
-            if !list.iter().any(|n| n == "*" || n == gw.as_str()) && gw != &ext.namespace {
-                list.push(json!(gw));
-            }
-            if list.is_empty() {
-                list.push(json!("."));
-            }
-        }
-        v
-    }
-
     /// exportTo as a list: `consumers` becomes the entity's namespace plus its consumers'.
     /// DestinationRules and VirtualServices cannot use `~`, so it becomes `.` for them.
-    fn export_to(&self, e: &Option<ExportTo>, namespace: &str, entity: &str, allow_none: bool) -> Value {
+    pub(super) fn export_to(&self, e: &Option<ExportTo>, namespace: &str, entity: &str, allow_none: bool) -> Value {
         match e {
             None => Value::Null,
             Some(ExportTo::Consumers) => {
@@ -249,7 +232,7 @@ fn ports_json(ports: &[Port], target: impl Fn(&Port) -> Option<u32>) -> Value {
     )
 }
 
-fn non_empty<T: serde::Serialize>(v: &T) -> Value {
+pub(super) fn non_empty<T: serde::Serialize>(v: &T) -> Value {
     match serde_json::to_value(v).unwrap_or(Value::Null) {
         Value::Array(a) if a.is_empty() => Value::Null,
         Value::Object(o) if o.is_empty() => Value::Null,
@@ -257,7 +240,7 @@ fn non_empty<T: serde::Serialize>(v: &T) -> Value {
     }
 }
 
-fn fields(pairs: Vec<(&str, Value)>) -> Map<String, Value> {
+pub(super) fn fields(pairs: Vec<(&str, Value)>) -> Map<String, Value> {
     pairs.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.to_string(), v)).collect()
 }
 
@@ -273,71 +256,12 @@ fn endpoint_json(w: &Workload) -> Value {
     ]))
 }
 
-fn destination(host: &str, subset: Option<&str>, port: Option<u32>) -> Value {
+pub(super) fn destination(host: &str, subset: Option<&str>, port: Option<u32>) -> Value {
     Value::Object(fields(vec![
         ("host", json!(host)),
         ("subset", json!(subset)),
         ("port", port.map_or(Value::Null, |n| json!({"number": n}))),
     ]))
-}
-
-/// One HTTP rule of a service's VirtualService.
-/// One HTTP rule of a service's VirtualService, for one port when the service has several
-/// (`add_port_match`); `None` when the route's matches all name other ports.
-fn http_rule(svc: &Service, route: Option<&Route>, port: Option<u32>, add_port_match: bool) -> Option<Value> {
-    let t = &svc.traffic;
-    let written = route.map(|r| &r.matches[..]).unwrap_or_default();
-    // A match that names a port applies on that port only.
-    let here: Vec<&crate::model::raw::HttpMatch> =
-        written.iter().filter(|m| !add_port_match || m.port.is_none() || m.port == port).collect();
-    if !written.is_empty() && here.is_empty() {
-        return None;
-    }
-    let mut matches: Vec<Value> = here.iter().map(|m| serde_json::to_value(m).unwrap_or(Value::Null)).collect();
-    if add_port_match {
-        let n = port.unwrap_or_default();
-        if matches.is_empty() {
-            matches.push(json!({"port": n}));
-        } else {
-            for m in &mut matches {
-                m["port"] = json!(n);
-            }
-        }
-    }
-    let dests: Vec<Value> = match route {
-        Some(r) => r
-            .destinations
-            .iter()
-            .map(|(subset, weight)| {
-                let mut d = json!({"destination": destination(&svc.host, subset.as_deref(), port)});
-                if let Some(w) = weight {
-                    d["weight"] = json!(w);
-                }
-                d
-            })
-            .collect(),
-        None => vec![json!({"destination": destination(&svc.host, None, port)})],
-    };
-    let retries: Option<Retries> = match (route.and_then(|r| r.retries.as_deref()), t.retries.as_ref()) {
-        (Some(r), Some(base)) => Some(r.over(base).normalized()),
-        (r, base) => r.or(base).cloned(),
-    };
-    let name = route.and_then(|r| r.name.clone()).map(|n| match (add_port_match, port) {
-        (true, Some(p)) => format!("{n}-{p}"),
-        _ => n,
-    });
-    let mirror = route.and_then(|r| r.mirror.as_deref());
-    Some(Value::Object(fields(vec![
-        ("name", json!(name)),
-        ("match", if matches.is_empty() { Value::Null } else { json!(matches) }),
-        ("route", json!(dests)),
-        ("timeout", json!(route.and_then(|r| r.timeout.clone()).or_else(|| t.timeout.clone()))),
-        ("retries", non_empty(&retries)),
-        ("fault", non_empty(&route.and_then(|r| r.fault.as_deref()).or(t.fault.as_deref()))),
-        ("mirror", mirror.map_or(Value::Null, |(s, _)| destination(&svc.host, s.as_deref(), port))),
-        ("mirrorPercentage", mirror.and_then(|(_, p)| *p).map_or(Value::Null, |p| json!({"value": p}))),
-        ("rewrite", non_empty(&route.and_then(|r| r.rewrite.as_deref()))),
-    ])))
 }
 
 fn service(b: &mut Builder<'_>, svc: &Service) {
@@ -349,7 +273,7 @@ fn service(b: &mut Builder<'_>, svc: &Service) {
                 ("hosts", json!([svc.host])),
                 ("addresses", non_empty(&svc.addresses)),
                 ("ports", ports_json(&svc.ports, |p| p.target_port)),
-                ("location", json!("MESH_INTERNAL")),
+                ("location", json!(svc.location)),
                 ("resolution", json!(svc.resolution.as_str())),
                 ("workloadSelector", json!(svc.selector)),
                 ("subjectAltNames", non_empty(&svc.subject_alt_names)),
@@ -421,16 +345,36 @@ fn service(b: &mut Builder<'_>, svc: &Service) {
         });
     }
 
-    let StreamRules { http, tcp, tls } = service_routes(svc);
-    if !http.is_empty() || !tcp.is_empty() || !tls.is_empty() {
+    let routing = Routing {
+        host: &svc.host,
+        ports: &svc.ports,
+        routes: &svc.routes,
+        traffic: &svc.traffic,
+        name_port: false,
+        inv: b.inv,
+        graph: b.graph,
+    };
+    let rules = routing.rules();
+    if !rules.is_empty() {
         b.push_with(Kind::VirtualService, &svc.name, |b| {
             fields(vec![
                 ("hosts", json!([svc.host])),
-                ("http", non_empty(&http)),
-                ("tls", non_empty(&tls)),
-                ("tcp", non_empty(&tcp)),
+                ("http", non_empty(&rules.http)),
+                ("tls", non_empty(&rules.tls)),
+                ("tcp", non_empty(&rules.tcp)),
                 ("exportTo", b.export_to(&svc.export_to, ns, &svc.name, false)),
             ])
+        });
+    }
+
+    // Exposure through the ingress gateway: a Gateway and a gateway-bound copy of the rules.
+    if let Some(ing) = svc.ingress.as_deref() {
+        let name = crate::model::ingress::Ingress::object_name(&svc.name);
+        let origin = || svc.origin.child("ingress");
+        b.push_sourced(Kind::Gateway, &name, origin, |b| super::ingress::gateway(&b.inv.project, ing));
+        b.push_sourced(Kind::VirtualService, &name, origin, |b| {
+            let export = b.export_to(&svc.export_to, ns, &svc.name, false);
+            super::ingress::virtual_service(svc, ing, &rules, export)
         });
     }
 
@@ -443,86 +387,6 @@ fn service(b: &mut Builder<'_>, svc: &Service) {
     if policy.authorization_for(svc) {
         b.push_with(Kind::AuthorizationPolicy, &svc.name, |b| super::policy::authorization_policy(b.inv, b.graph, svc));
     }
-}
-
-/// The rules of a service's VirtualService, by protocol.
-struct StreamRules {
-    http: Vec<Value>,
-    tcp: Vec<Value>,
-    tls: Vec<Value>,
-}
-
-/// HTTP, TCP and TLS rules of a service. A service with one port needs no port in
-/// destinations; with several, each rule is repeated per port with a port match, because
-/// Istio cannot pick the destination port of a multi-port service on its own.
-fn service_routes(svc: &Service) -> StreamRules {
-    let http_ports: Vec<&Port> = svc.ports.iter().filter(|p| p.protocol.is_http()).collect();
-    let multi = svc.ports.len() > 1;
-    let t = &svc.traffic;
-    let wants_http = !svc.routes.is_empty() || t.timeout.is_some() || t.retries.is_some() || t.fault.is_some();
-    let mut http = Vec::new();
-    if wants_http {
-        for p in &http_ports {
-            let port = multi.then_some(p.number);
-            // Once a rule catches everything on this port (no match, or only this port),
-            // later rules would be unreachable there (and Istio warns): stop.
-            let mut caught = false;
-            for r in &svc.routes {
-                if let Some(rule) = http_rule(svc, Some(r), port, multi) {
-                    caught = r.matches.is_empty()
-                        || r.matches.iter().any(|m| {
-                            (!multi || m.port.is_none() || m.port == port)
-                                && *m == crate::model::raw::HttpMatch { port: m.port, ..Default::default() }
-                        });
-                    http.push(rule);
-                    if caught {
-                        break;
-                    }
-                }
-            }
-            if !caught {
-                http.extend(http_rule(svc, None, port, multi));
-            }
-        }
-    }
-    // TCP and TLS traffic can only be split, not matched on requests: the routes without
-    // request matches apply; TLS rules must name the SNI hosts they match (Istio requires it).
-    let stream_routes: Vec<&Route> =
-        svc.routes.iter().filter(|r| r.matches.is_empty() && r.destinations.iter().any(|(s, _)| s.is_some())).collect();
-    let stream_rule = |p: &Port, r: &Route, tls: bool| {
-        let dests: Vec<Value> = r
-            .destinations
-            .iter()
-            .map(|(s, w)| {
-                let mut d = json!({"destination": destination(&svc.host, s.as_deref(), multi.then_some(p.number))});
-                if let Some(w) = w {
-                    d["weight"] = json!(w);
-                }
-                d
-            })
-            .collect();
-        let mut m = serde_json::Map::new();
-        if multi {
-            m.insert("port".into(), json!(p.number));
-        }
-        if tls {
-            m.insert("sniHosts".into(), json!([svc.host]));
-        }
-        let m = if m.is_empty() { Value::Null } else { json!([m]) };
-        Value::Object(fields(vec![("match", m), ("route", json!(dests))]))
-    };
-    let mut tcp = Vec::new();
-    let mut tls = Vec::new();
-    for p in &svc.ports {
-        for r in &stream_routes {
-            if p.protocol.is_tls() {
-                tls.push(stream_rule(p, r, true));
-            } else if !p.protocol.is_http() {
-                tcp.push(stream_rule(p, r, false));
-            }
-        }
-    }
-    StreamRules { http, tcp, tls }
 }
 
 fn external<'a>(b: &mut Builder<'_>, ext: &'a External) {
@@ -540,8 +404,8 @@ fn external<'a>(b: &mut Builder<'_>, ext: &'a External) {
     let any = policy_for("", true);
     let target = |p: &Port| p.target_port.or_else(|| any.origination_port(p));
     let endpoints: Vec<Value> = ext.endpoints.iter().map(endpoint_json).collect();
-    let export_se = b.external_export(ext, true);
-    let export = b.external_export(ext, false);
+    let export_se = super::egress::export_to(b, ext, true);
+    let export = super::egress::export_to(b, ext, false);
     b.push(
         Kind::ServiceEntry,
         &ext.name,
@@ -559,7 +423,7 @@ fn external<'a>(b: &mut Builder<'_>, ext: &'a External) {
 
     // A wildcard host behind the egress gateway is forwarded to one concrete server, which
     // needs its own ServiceEntry so that Envoy can resolve it; TLS is originated towards it.
-    let dest = ext.egress.as_ref().and_then(|d| d.as_deref());
+    let dest = ext.egress.as_ref().and_then(|g| g.destination.as_deref());
     if let Some(dest) = dest {
         b.push(
             Kind::ServiceEntry,
@@ -602,37 +466,53 @@ fn external<'a>(b: &mut Builder<'_>, ext: &'a External) {
     }
 
     match &ext.egress {
-        Some(dest) => egress(b, ext, dest.as_deref()),
+        Some(g) => super::egress::routes(b, ext, g),
         None => direct_routes(b, ext, &export),
     }
 }
 
-/// Timeouts, retries and faults of an external API reached directly: a VirtualService per
-/// host, since each host's rule must route to that host.
+/// The routing of an external API reached directly: a VirtualService per host, since each
+/// host's rules route to that host; one for all hosts when every rule sends its traffic
+/// elsewhere (e.g. SNI routing of several hosts to a firewall).
 fn direct_routes(b: &mut Builder<'_>, ext: &External, export: &Value) {
-    let t = &ext.traffic;
-    let http_ports: Vec<&Port> = ext.ports.iter().filter(|p| p.protocol.is_http()).collect();
-    if (t.timeout.is_none() && t.retries.is_none() && t.fault.is_none()) || http_ports.is_empty() {
-        return;
-    }
-    for host in &ext.hosts {
-        let rules: Vec<Value> = http_ports
+    let routing = |host| Routing {
+        host,
+        ports: &ext.ports,
+        routes: &ext.routes,
+        traffic: &ext.traffic,
+        name_port: true,
+        inv: b.inv,
+        graph: b.graph,
+    };
+    let elsewhere = !ext.routes.is_empty()
+        && ext.routes.iter().all(|r| r.destinations.iter().all(|d| d.target != crate::model::Target::Own));
+    let groups: Vec<(String, Vec<&str>, Rules)> = if elsewhere {
+        let hosts = ext.hosts.iter().map(String::as_str).collect();
+        vec![(ext.name.clone(), hosts, routing(&ext.hosts[0]).rules())]
+    } else {
+        ext.hosts
             .iter()
-            .map(|p| {
-                Value::Object(fields(vec![
-                    ("match", if ext.ports.len() > 1 { json!([{"port": p.number}]) } else { Value::Null }),
-                    ("route", json!([{"destination": destination(host, None, Some(p.number))}])),
-                    ("timeout", json!(t.timeout)),
-                    ("retries", non_empty(&t.retries)),
-                    ("fault", non_empty(&t.fault)),
-                ]))
+            .map(|h| {
+                let name =
+                    if ext.hosts.len() == 1 { ext.name.clone() } else { format!("{}-{}", ext.name, host_slug(h)) };
+                (name, vec![h.as_str()], routing(h).rules())
             })
-            .collect();
-        let name = if ext.hosts.len() == 1 { ext.name.clone() } else { format!("{}-{}", ext.name, host_slug(host)) };
+            .collect()
+    };
+    for (name, hosts, rules) in groups {
+        if rules.is_empty() {
+            continue;
+        }
         b.push(
             Kind::VirtualService,
             &name,
-            fields(vec![("hosts", json!([host])), ("http", json!(rules)), ("exportTo", export.clone())]),
+            fields(vec![
+                ("hosts", json!(hosts)),
+                ("http", non_empty(&rules.http)),
+                ("tls", non_empty(&rules.tls)),
+                ("tcp", non_empty(&rules.tcp)),
+                ("exportTo", export.clone()),
+            ]),
         );
     }
 }
@@ -641,81 +521,17 @@ fn host_slug(host: &str) -> String {
     slug(&host.replace('*', "wildcard"))
 }
 
-/// The Gateway + VirtualService pair that sends an external API's traffic through the egress
-/// gateway: the mesh's sidecars route to the gateway, the gateway routes to the API (HTTP by
-/// port, TLS by SNI, passed through untouched).
-fn egress(b: &mut Builder<'_>, ext: &External, dest: Option<&str>) {
-    let ns = &ext.namespace;
-    let gw_name = format!("{}-egress", ext.name);
-    let gw_ref = format!("{ns}/{gw_name}");
-    let gw_host = b.inv.project.egress_gateway.host.clone();
-    let servers: Vec<Value> = ext
-        .ports
-        .iter()
-        .map(|p| {
-            if p.protocol.is_tls() {
-                json!({"port": {"number": p.number, "name": p.name, "protocol": "TLS"}, "hosts": ext.hosts, "tls": {"mode": "PASSTHROUGH"}})
-            } else {
-                json!({"port": {"number": p.number, "name": p.name, "protocol": "HTTP"}, "hosts": ext.hosts})
-            }
-        })
-        .collect();
-    b.push(
-        Kind::Gateway,
-        &gw_name,
-        fields(vec![("selector", json!(b.inv.project.egress_gateway.selector)), ("servers", json!(servers))]),
-    );
-
-    // Where the gateway forwards each host: itself, or the destination for wildcards.
-    let targets: BTreeMap<&str, &str> = ext.hosts.iter().map(|h| (h.as_str(), dest.unwrap_or(h.as_str()))).collect();
-    let t = &ext.traffic;
-    let mut http = Vec::new();
-    let mut tls = Vec::new();
-    for p in &ext.ports {
-        if p.protocol.is_tls() {
-            tls.push(json!({"match": [{"gateways": ["mesh"], "port": p.number, "sniHosts": ext.hosts}], "route": [{"destination": destination(&gw_host, None, Some(p.number))}]}));
-            for (h, to) in &targets {
-                tls.push(json!({"match": [{"gateways": [gw_ref], "port": p.number, "sniHosts": [h]}], "route": [{"destination": destination(to, None, Some(p.number))}]}));
-            }
-        } else {
-            http.push(Value::Object(fields(vec![
-                ("match", json!([{"gateways": ["mesh"], "port": p.number}])),
-                ("route", json!([{"destination": destination(&gw_host, None, Some(p.number))}])),
-                ("timeout", json!(t.timeout)),
-                ("retries", non_empty(&t.retries)),
-                ("fault", non_empty(&t.fault)),
-            ])));
-            for (h, to) in &targets {
-                let mut m = json!({"gateways": [gw_ref], "port": p.number});
-                if targets.len() > 1 {
-                    m["authority"] = json!({"exact": h});
-                }
-                http.push(json!({"match": [m], "route": [{"destination": destination(to, None, Some(p.number))}]}));
-            }
-        }
-    }
-    b.push(
-        Kind::VirtualService,
-        &ext.name,
-        fields(vec![
-            ("hosts", json!(ext.hosts)),
-            ("gateways", json!(["mesh", gw_ref])),
-            ("http", non_empty(&http)),
-            ("tls", non_empty(&tls)),
-            ("exportTo", b.external_export(ext, false)),
-        ]),
-    );
-}
-
 /// Every object the inventory produces, in a stable order: by namespace, kind, name.
 pub fn objects(inv: &Inventory, graph: &MeshGraph) -> Vec<Object> {
-    let mut out = objects_in(inv, graph, 0..inv.services.len() + inv.externals.len());
+    // The position after the last entity makes the project's own objects.
+    let mut out = objects_in(inv, graph, 0..inv.services.len() + inv.externals.len() + 1);
     out.sort_by(|a, b| (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name)));
     out
 }
 
-/// The objects of the entities at positions `range` (services first, then externals), in
-/// entity order: a slice of the work, for rendering in parallel.
+/// The objects of the entities at positions `range` (services first, then externals, then
+/// the project's own objects: `render::egress`), in entity order: a slice of the work, for
+/// rendering in parallel.
 pub fn objects_in(inv: &Inventory, graph: &MeshGraph, range: std::ops::Range<usize>) -> Vec<Object> {
     build_objects(inv, graph, range, false)
 }
@@ -739,7 +555,10 @@ fn build_objects(
     for i in range {
         match inv.services.get(i) {
             Some(s) => service(&mut b, s),
-            None => external(&mut b, &inv.externals[i - n]),
+            None => match inv.externals.get(i - n) {
+                Some(e) => external(&mut b, e),
+                None => super::egress::project(&mut b),
+            },
         }
     }
     b.out

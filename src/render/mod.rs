@@ -3,15 +3,20 @@
 //! Takes the [`Inventory`] and its [`MeshGraph`], returns [`Manifest`]s: the YAML text of each
 //! object, in a stable order (namespace, kind, name). [`context`] decides the objects and
 //! their values; [`templates`] lays them out; [`filters`] is the only way a value reaches the
-//! text. Output of user-overridden templates is parsed back and checked, since an override
-//! could emit anything; the built-ins are proven safe by test instead, because re-parsing
-//! every document would cost more than the rest of a large build.
+//! text; [`patch`] applies entities' `patches` to it. Output of user-overridden templates is
+//! parsed back and checked, since an override could emit anything; the built-ins are proven
+//! safe by test instead, because re-parsing every document would cost more than the rest of
+//! a large build.
 
 mod compiled;
 pub mod context;
+pub mod egress;
 pub mod fidelity;
 pub mod filters;
+mod ingress;
+pub mod patch;
 mod policy;
+mod routes;
 pub mod templates;
 mod traffic_policy;
 
@@ -72,6 +77,8 @@ struct Namespace<'a> {
     name: &'a str,
     services: std::ops::Range<usize>,
     externals: std::ops::Range<usize>,
+    /// Whether some of the project's own objects ([`egress::project`]) are in it.
+    project: bool,
 }
 
 impl Namespace<'_> {
@@ -103,7 +110,15 @@ fn namespaces(inv: &Inventory) -> Vec<Namespace<'_>> {
         while inv.externals.get(e).is_some_and(|x| x.namespace == name) {
             e += 1;
         }
-        out.push(Namespace { name, services: s0..s, externals: n + e0..n + e });
+        out.push(Namespace { name, services: s0..s, externals: n + e0..n + e, project: false });
+    }
+    // The project's objects may be where no entity is.
+    let end = n + inv.externals.len();
+    for name in egress::namespaces(inv) {
+        match out.binary_search_by(|g| g.name.cmp(name)) {
+            Ok(i) => out[i].project = true,
+            Err(i) => out.insert(i, Namespace { name, services: n..n, externals: end..end, project: true }),
+        }
     }
     out
 }
@@ -120,8 +135,13 @@ fn objects_of<T>(
     key: for<'a> fn(&'a T) -> (Kind, &'a str),
 ) -> Result<Vec<T>> {
     let mut out = Vec::with_capacity(g.room(inv));
-    for i in g.services.clone().chain(g.externals.clone()) {
+    // The project's objects come after the last entity, those of every namespace at once.
+    let project = inv.services.len() + inv.externals.len();
+    for i in g.services.clone().chain(g.externals.clone()).chain(g.project.then_some(project)) {
         for o in decide(inv, graph, i..i + 1) {
+            if i == project && *o.namespace != *g.name {
+                continue;
+            }
             out.push(f(o)?);
         }
     }
@@ -213,6 +233,7 @@ fn origins(inv: &Inventory) -> Origins<'_> {
         .iter()
         .map(|s| (s.name.as_str(), &s.origin))
         .chain(inv.externals.iter().map(|e| (e.name.as_str(), &e.origin)))
+        .chain(std::iter::once(egress::owner(inv)))
         .collect()
 }
 
@@ -229,12 +250,13 @@ pub fn render(
     diags: &mut Diagnostics,
 ) -> Result<Vec<Manifest>> {
     let origins = origins(inv);
+    let patches = patch::Targets::new(inv, graph);
     // Room for all, reserved once, so that no array of every object grows by copying.
     let mut out = Vec::with_capacity(namespaces(inv).iter().map(|g| g.room(inv)).sum());
     each_namespace(
         inv,
         |g| {
-            let ms = rendered(inv, graph, g, templates)?;
+            let ms = rendered(inv, graph, g, templates, &patches)?;
             let mut found = Diagnostics::default();
             check_collisions(&origins, ms.iter().map(|m| (m.kind, g.name, &*m.name, &*m.entity)), &mut found);
             Ok((ms, found))
@@ -248,10 +270,17 @@ pub fn render(
     Ok(out)
 }
 
-/// The manifests of one namespace, in output order.
-fn rendered(inv: &Inventory, graph: &MeshGraph, g: &Namespace, templates: &Templates) -> Result<Vec<Manifest>> {
+/// The manifests of one namespace, in output order, with their entities' `patches` applied.
+fn rendered(
+    inv: &Inventory,
+    graph: &MeshGraph,
+    g: &Namespace,
+    templates: &Templates,
+    patches: &patch::Targets,
+) -> Result<Vec<Manifest>> {
     let api = inv.project.api_version;
-    objects_of(inv, graph, g, context::objects_in, |o| render_one(o, templates, api), |m| (m.kind, &*m.name))
+    let one = |o| patches.apply(render_one(o, templates, api)?);
+    objects_of(inv, graph, g, context::objects_in, one, |m| (m.kind, &*m.name))
 }
 
 /// Renders every object, as [`render`] does, and hands each namespace's manifests to
@@ -265,7 +294,8 @@ pub fn stream(
     templates: &Templates,
     each: impl FnMut(Vec<Manifest>) -> Result<()>,
 ) -> Result<()> {
-    each_namespace(inv, |g| rendered(inv, graph, g, templates), each)
+    let patches = patch::Targets::new(inv, graph);
+    each_namespace(inv, |g| rendered(inv, graph, g, templates, &patches), each)
 }
 
 fn render_one(mut o: Object, templates: &Templates, api: crate::model::ApiVersion) -> Result<Manifest> {

@@ -41,7 +41,9 @@ fn dependency_hosts(inv: &Inventory, node: &crate::graph::Node) -> Vec<String> {
     match node.kind {
         NodeKind::Service => {
             let s = &inv.services[node.entity];
-            vec![format!("{}/{}", s.namespace, s.host)]
+            // Its public hosts too where they are routed in the mesh (`ingress.mesh`).
+            let public = s.ingress.iter().filter(|i| i.mesh).flat_map(|i| i.host_names());
+            std::iter::once(s.host.as_str()).chain(public).map(|h| format!("{}/{h}", s.namespace)).collect()
         }
         NodeKind::External => {
             let e = &inv.externals[node.entity];
@@ -69,6 +71,11 @@ pub(super) fn authorization_policy(inv: &Inventory, graph: &MeshGraph, svc: &Ser
         let Some(principals) = consumer.service(inv).and_then(|c| c.principals(td)) else { continue };
         let ports = dep.ports.as_deref().map(|names| svc.workload_ports(Some(names)));
         by_ports.entry(ports).or_default().extend(principals);
+    }
+    // The ingress gateway calls the exposed port (docs/inventory.md, "Ingress").
+    if let Some(ing) = &svc.ingress {
+        let ports = svc.workload_ports(Some(std::slice::from_ref(&ing.port.name)));
+        by_ports.entry(Some(ports)).or_default().insert(inv.project.ingress_gateway.principal(td));
     }
     let mut extra_principals = BTreeSet::new();
     let mut namespaces = BTreeSet::new();

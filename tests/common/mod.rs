@@ -127,6 +127,27 @@ pub fn documents(stream: &str) -> Vec<serde_yaml::Value> {
         .collect()
 }
 
+/// The objects of a stream by `Kind/namespace/name`.
+pub fn by_id(stream: &str) -> BTreeMap<String, serde_yaml::Value> {
+    documents(stream)
+        .into_iter()
+        .map(|d| {
+            let id = format!(
+                "{}/{}/{}",
+                d["kind"].as_str().unwrap(),
+                d["metadata"]["namespace"].as_str().unwrap(),
+                d["metadata"]["name"].as_str().unwrap()
+            );
+            (id, d)
+        })
+        .collect()
+}
+
+/// The strings of a YAML list (none for anything else).
+pub fn strings(v: &serde_yaml::Value) -> Vec<String> {
+    v.as_sequence().map(|s| s.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
+}
+
 /// Sets every file under `dir` to `file_mode` and every directory (`dir` too) to `dir_mode`,
 /// as Argo CD does to the repository it hands a plugin (directories last, deepest first, so
 /// a read-only mode does not lock the walk out).

@@ -1,0 +1,296 @@
+//! The rules of a VirtualService: a service's or an external API's routes laid out per port
+//! and protocol.
+//!
+//! Istio cannot pick the destination port of a multi-port host on its own, so on an entity
+//! with several ports each HTTP rule is repeated per HTTP-family port with a port match and
+//! the port in its destinations. TCP and TLS traffic is matched by connection only: routes
+//! without a request match that send traffic somewhere particular, and routes matching
+//! `sniHosts` or `destinationSubnets`, become `tcp` and `tls` rules (a TLS rule must name
+//! the SNI hosts it matches; the entity's host unless the route says others).
+
+use serde_json::{Map, Value, json};
+
+use crate::graph::{MeshGraph, NodeKind};
+use crate::model::raw::HttpMatch;
+use crate::model::traffic::{Retries, Traffic};
+use crate::model::{Destination, Inventory, Port, Route, Target};
+
+/// The routing of one host of an entity.
+pub(super) struct Routing<'a> {
+    /// The host the rules are for (a destination without a host goes here).
+    pub host: &'a str,
+    /// The entity's ports.
+    pub ports: &'a [Port],
+    /// Its routes.
+    pub routes: &'a [Route],
+    /// Its traffic policy (timeouts, retries and faults of every HTTP rule).
+    pub traffic: &'a Traffic,
+    /// Whether destinations on the own host always name the port, even when it is the only
+    /// one (external APIs, whose rules always have).
+    pub name_port: bool,
+    /// The inventory and graph, to find the hosts and ports of other entities.
+    pub inv: &'a Inventory,
+    /// See `inv`.
+    pub graph: &'a MeshGraph,
+}
+
+/// The rules of a VirtualService, by protocol.
+#[derive(Default)]
+pub(super) struct Rules {
+    /// `http`.
+    pub http: Vec<Value>,
+    /// `tcp`.
+    pub tcp: Vec<Value>,
+    /// `tls`.
+    pub tls: Vec<Value>,
+}
+
+impl Rules {
+    /// True when there is no rule at all.
+    pub(super) fn is_empty(&self) -> bool {
+        self.http.is_empty() && self.tcp.is_empty() && self.tls.is_empty()
+    }
+}
+
+/// The host and ports of the entity named `name`: a service's host, an external API's
+/// only host (the check stage refuses targets with several).
+pub(crate) fn entity_host<'a>(inv: &'a Inventory, graph: &MeshGraph, name: &str) -> Option<(&'a str, &'a [Port])> {
+    let node = graph.node(name)?;
+    Some(match node.kind {
+        NodeKind::Service => {
+            let s = &inv.services[node.entity];
+            (s.host.as_str(), &s.ports[..])
+        }
+        NodeKind::External => {
+            let e = &inv.externals[node.entity];
+            (e.hosts.first().map_or("", String::as_str), &e.ports[..])
+        }
+    })
+}
+
+impl Routing<'_> {
+    /// Every rule of the host's VirtualService.
+    pub(super) fn rules(&self) -> Rules {
+        let mut out = Rules::default();
+        let multi = self.ports.len() > 1;
+        let t = self.traffic;
+        let wants_http = !self.routes.is_empty() || t.timeout.is_some() || t.retries.is_some() || t.fault.is_some();
+        let http_routes: Vec<&Route> = self.routes.iter().filter(|r| !r.is_stream()).collect();
+        if wants_http {
+            for p in self.ports.iter().filter(|p| p.protocol.is_http()) {
+                let port = multi.then_some(p.number);
+                // Once a rule catches everything on this port (no match, or only this port),
+                // later rules would be unreachable there (and Istio warns): stop.
+                let mut caught = false;
+                for r in &http_routes {
+                    if let Some(rule) = self.http_rule(Some(r), p, port, multi) {
+                        caught = r.matches.is_empty()
+                            || r.matches.iter().any(|m| {
+                                (!multi || m.port.is_none() || m.port == port)
+                                    && *m == HttpMatch { port: m.port, ..Default::default() }
+                            });
+                        out.http.push(rule);
+                        if caught {
+                            break;
+                        }
+                    }
+                }
+                if !caught {
+                    out.http.extend(self.http_rule(None, p, port, multi));
+                }
+            }
+        }
+        // TCP and TLS traffic can only be matched by connection: the routes without request
+        // matches that send it somewhere particular, and the routes written for it.
+        let stream: Vec<&Route> = self
+            .routes
+            .iter()
+            .filter(|r| {
+                r.is_stream()
+                    || (r.matches.is_empty()
+                        && (r.leaves_the_host() || r.destinations.iter().any(|d| d.subset.is_some())))
+            })
+            .collect();
+        for p in self.ports.iter().filter(|p| !p.protocol.is_http()) {
+            let tls = p.protocol.is_tls();
+            for r in &stream {
+                if let Some(rule) = self.stream_rule(p, r, tls, multi) {
+                    if tls { out.tls.push(rule) } else { out.tcp.push(rule) }
+                }
+            }
+        }
+        out
+    }
+
+    /// A destination's `{host, subset, port}` on entity port `p` (`port`: whether to name it).
+    fn destination(
+        &self,
+        target: &Target,
+        subset: Option<&str>,
+        written: Option<u32>,
+        p: &Port,
+        port: Option<u32>,
+    ) -> Value {
+        let (host, number) = match target {
+            Target::Own => (self.host, written.or(port).or(self.name_port.then_some(p.number))),
+            Target::Host(h) => (h.as_str(), written),
+            Target::Entity(name) => match entity_host(self.inv, self.graph, name) {
+                // One port: Istio picks it. Several: the one written, else the same number
+                // (the check stage refuses a target where neither exists).
+                Some((h, ports)) => (h, written.or_else(|| (ports.len() > 1).then_some(p.number))),
+                None => ("", written),
+            },
+        };
+        let mut d = Map::new();
+        d.insert("host".into(), json!(host));
+        if let Some(s) = subset {
+            d.insert("subset".into(), json!(s));
+        }
+        if let Some(n) = number {
+            d.insert("port".into(), json!({"number": n}));
+        }
+        Value::Object(d)
+    }
+
+    fn route_json(&self, dests: &[Destination], p: &Port, port: Option<u32>) -> Vec<Value> {
+        dests
+            .iter()
+            .map(|d| {
+                let mut v = Map::new();
+                v.insert("destination".into(), self.destination(&d.target, d.subset.as_deref(), d.port, p, port));
+                if let Some(w) = d.weight {
+                    v.insert("weight".into(), json!(w));
+                }
+                if let Some(h) = &d.headers {
+                    v.insert("headers".into(), json!(h));
+                }
+                Value::Object(v)
+            })
+            .collect()
+    }
+
+    /// One HTTP rule, for port `p` (named in matches and destinations when `multi`); `None`
+    /// when the route's matches all name other ports.
+    fn http_rule(&self, route: Option<&Route>, p: &Port, port: Option<u32>, multi: bool) -> Option<Value> {
+        let t = self.traffic;
+        let written = route.map(|r| &r.matches[..]).unwrap_or_default();
+        // A match that names a port applies on that port only.
+        let here: Vec<&HttpMatch> = written.iter().filter(|m| !multi || m.port.is_none() || m.port == port).collect();
+        if !written.is_empty() && here.is_empty() {
+            return None;
+        }
+        let mut matches: Vec<Value> = here.iter().map(|m| serde_json::to_value(m).unwrap_or(Value::Null)).collect();
+        if multi {
+            if matches.is_empty() {
+                matches.push(json!({"port": p.number}));
+            } else {
+                for m in &mut matches {
+                    m["port"] = json!(p.number);
+                }
+            }
+        }
+        let own = [Destination { target: Target::Own, subset: None, port: None, weight: None, headers: None }];
+        let dests = route.map_or(&own[..], |r| &r.destinations[..]);
+        let extras = route.and_then(|r| r.http.as_deref());
+        // A redirect or a direct response never reaches an upstream: no timeout, retries or
+        // fault of the entity's apply to it.
+        let answers = extras.is_some_and(|x| x.redirect.is_some() || x.direct_response.is_some());
+        let retries: Option<Retries> = match (route.and_then(|r| r.retries.as_deref()), t.retries.as_ref()) {
+            _ if answers => None,
+            (Some(r), Some(base)) => Some(r.over(base).normalized()),
+            (r, base) => r.or(base).cloned(),
+        };
+        let name = route.and_then(|r| r.name.clone()).map(|n| if multi { format!("{n}-{}", p.number) } else { n });
+        let mirror = route.and_then(|r| r.mirror.as_deref());
+        let timeout = route.and_then(|r| r.timeout.clone()).or_else(|| t.timeout.clone()).filter(|_| !answers);
+        let fault = route.and_then(|r| r.fault.as_deref()).or(t.fault.as_deref()).filter(|_| !answers);
+        let mut rule = Map::new();
+        let mut put = |k: &str, v: Value| {
+            if !v.is_null() {
+                rule.insert(k.into(), v);
+            }
+        };
+        put("name", json!(name));
+        put("match", if matches.is_empty() { Value::Null } else { json!(matches) });
+        put("route", if dests.is_empty() { Value::Null } else { json!(self.route_json(dests, p, port)) });
+        put("redirect", non_empty(&extras.and_then(|x| x.redirect.as_ref())));
+        put("directResponse", non_empty(&extras.and_then(|x| x.direct_response.as_ref())));
+        put("timeout", json!(timeout));
+        put("retries", non_empty(&retries));
+        put("fault", non_empty(&fault));
+        put(
+            "mirror",
+            mirror.map_or(Value::Null, |m| self.destination(&m.target, m.subset.as_deref(), m.port, p, port)),
+        );
+        put("mirrorPercentage", mirror.and_then(|m| m.percentage).map_or(Value::Null, |v| json!({"value": v})));
+        put("rewrite", non_empty(&route.and_then(|r| r.rewrite.as_deref())));
+        put("corsPolicy", non_empty(&extras.and_then(|x| x.cors_policy.as_ref())));
+        put("headers", non_empty(&extras.and_then(|x| x.headers.as_ref())));
+        Some(Value::Object(rule))
+    }
+
+    /// One TCP or TLS rule of `r` on port `p`; `None` where the route does not apply there
+    /// (its matches name another port, or SNI on a TCP port).
+    fn stream_rule(&self, p: &Port, r: &Route, tls: bool, multi: bool) -> Option<Value> {
+        let port = multi.then_some(p.number);
+        let mut matches: Vec<Value> = Vec::new();
+        let written: Vec<&HttpMatch> = r.matches.iter().filter(|m| m.port.is_none_or(|n| n == p.number)).collect();
+        if !r.matches.is_empty() && written.is_empty() {
+            return None;
+        }
+        let fallback = HttpMatch::default();
+        let list = if written.is_empty() { vec![&fallback] } else { written };
+        for m in list {
+            if m.sni_hosts.is_some() && !tls {
+                continue;
+            }
+            let mut v = Map::new();
+            if let Some(s) = &m.destination_subnets {
+                v.insert("destinationSubnets".into(), json!(s));
+            }
+            if multi || m.port.is_some() {
+                v.insert("port".into(), json!(p.number));
+            }
+            if let Some(l) = &m.source_labels {
+                v.insert("sourceLabels".into(), json!(l));
+            }
+            if let Some(ns) = &m.source_namespace {
+                v.insert("sourceNamespace".into(), json!(ns));
+            }
+            if tls {
+                let sni = m.sni_hosts.clone().unwrap_or_else(|| vec![self.host.to_string()]);
+                v.insert("sniHosts".into(), json!(sni));
+            }
+            if !v.is_empty() {
+                matches.push(Value::Object(v));
+            }
+        }
+        if r.is_stream() && matches.is_empty() {
+            return None;
+        }
+        let mut rule = Map::new();
+        if !matches.is_empty() {
+            rule.insert("match".into(), Value::Array(matches));
+        }
+        let dests: Vec<Value> = self
+            .route_json(&r.destinations, p, port)
+            .into_iter()
+            .map(|mut d| {
+                // Header changes are for HTTP only.
+                if let Value::Object(m) = &mut d {
+                    m.remove("headers");
+                }
+                d
+            })
+            .collect();
+        rule.insert("route".into(), Value::Array(dests));
+        Some(Value::Object(rule))
+    }
+}
+
+fn non_empty<T: serde::Serialize>(v: &T) -> Value {
+    match serde_json::to_value(v).unwrap_or(Value::Null) {
+        Value::Object(o) if o.is_empty() => Value::Null,
+        other => other,
+    }
+}
