@@ -400,3 +400,40 @@ fn an_override_that_makes_istio_drop_a_policy_is_refused() {
     );
     assert!(!tmp.path().join("out").exists());
 }
+
+/// `names` gives an entity's objects named after it the names of existing objects (adopting
+/// them without delete and recreate), and a name that renames nothing is an error at it.
+#[test]
+fn names_rename_the_objects_named_after_the_entity_and_nothing_else() {
+    let inv = "services:\n  reviews:\n    host: reviews.apps.internal\n    ports: {http: 9080}\n    serviceAccount: reviews\n    vms: [{address: 10.3.0.1}]\n    traffic: {timeout: 2s}\n    names: {DestinationRule: reviews-dr, VirtualService: reviews-vs}\n";
+    let tmp = common::project(&[
+        ("meshgen.yaml", "inventory: [inventory]\ndefaults: {namespace: apps}\n"),
+        ("inventory/x.yaml", inv),
+    ]);
+    let r = meshgen(tmp.path(), &["build", "--stdout"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let names: Vec<(String, String)> = common::documents(&r.stdout)
+        .iter()
+        .map(|d| (d["kind"].as_str().unwrap().to_string(), d["metadata"]["name"].as_str().unwrap().to_string()))
+        .collect();
+    for want in [
+        ("DestinationRule", "reviews-dr"),
+        ("VirtualService", "reviews-vs"),
+        ("ServiceEntry", "reviews"),
+        ("WorkloadEntry", "reviews-10-3-0-1"),
+    ] {
+        assert!(names.contains(&(want.0.to_string(), want.1.to_string())), "{want:?} in {names:?}");
+    }
+    let unused = inv.replace("VirtualService: reviews-vs", "WorkloadGroup: reviews-wg");
+    std::fs::write(tmp.path().join("inventory/x.yaml"), unused).unwrap();
+    let r = meshgen(tmp.path(), &["check"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("`reviews` makes no WorkloadGroup named after it, so `names.WorkloadGroup` renames nothing"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("inventory/x.yaml:8:42 (services.reviews.names.WorkloadGroup)"), "{}", r.stdout);
+    let r = meshgen(tmp.path(), &["build"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+}

@@ -76,11 +76,6 @@ const fn same(kind: &'static str, name: &'static str) -> Object {
     Object { example: (kind, name), meshgen: (kind, name), renamed: "", differs: &[] }
 }
 
-/// An object meshgen emits under another name, and why.
-const fn renamed(kind: &'static str, name: &'static str, to: &'static str, why: &'static str) -> Object {
-    Object { example: (kind, name), meshgen: (kind, to), renamed: why, differs: &[] }
-}
-
 impl Object {
     /// The same object, with the values meshgen writes otherwise.
     const fn differing(self, differs: &'static [Difference]) -> Object {
@@ -91,9 +86,6 @@ impl Object {
 const AUTO_MTLS: &str = "the WorkloadEntries have a serviceAccount and no `security.istio.io/tlsMode` label, \
      which Istio reads as `tlsMode: istio` (a sidecar), so auto-mTLS would pick ISTIO_MUTUAL for them; \
      the DestinationRule states it, and keeps it when auto-mTLS is off";
-
-const EXTERNAL_DR_NAME: &str = "the DestinationRule of an external with one host is named after the external, \
-     like its ServiceEntry (examples 05/06), so both names cannot be chosen";
 
 const GATEWAY_SEES_THE_API: &str = "the egress gateway, in istio-system, forwards the requests to httpbin.com, a host \
      its proxy knows only from a ServiceEntry exported to its namespace: exported to `egress` alone, as in the \
@@ -152,10 +144,7 @@ const EXAMPLES: &[Example] = &[
             "08-destinationrule-mtls-mongocluster-v1beta1.yaml",
         ],
         fixture: Some("07-mongocluster-mtls"),
-        objects: &[
-            same("ServiceEntry", "external-svc-mongocluster"),
-            renamed("DestinationRule", "mtls-mongocluster", "external-svc-mongocluster", EXTERNAL_DR_NAME),
-        ],
+        objects: &[same("ServiceEntry", "external-svc-mongocluster"), same("DestinationRule", "mtls-mongocluster")],
         extra: &[],
     },
     Example {
@@ -177,15 +166,7 @@ const EXAMPLES: &[Example] = &[
             "12-virtualservice-tls-routing-v1beta1.yaml",
         ],
         fixture: Some("11-wikipedia-tls-routing"),
-        objects: &[
-            same("ServiceEntry", "external-svc-redirect"),
-            renamed(
-                "VirtualService",
-                "tls-routing",
-                "external-svc-redirect",
-                "an external's VirtualService is named after the external, like its ServiceEntry (examples 09/10)",
-            ),
-        ],
+        objects: &[same("ServiceEntry", "external-svc-redirect"), same("VirtualService", "tls-routing")],
         extra: &[],
     },
     Example {
@@ -216,13 +197,7 @@ const EXAMPLES: &[Example] = &[
                 why: GATEWAY_SEES_THE_API,
             }]),
             same("Gateway", "istio-egressgateway"),
-            renamed(
-                "VirtualService",
-                "gateway-routing",
-                "external-svc-httpbin",
-                "an external's VirtualService is named after the external, like its ServiceEntry (examples 13/14)",
-            )
-            .differing(&[
+            same("VirtualService", "gateway-routing").differing(&[
                 Difference { at: "/gateways", meshgen: "[mesh, istio-system/istio-egressgateway]", why: GATEWAY_REF },
                 Difference {
                     at: "/http/1/match/0/gateways",

@@ -204,6 +204,7 @@ pub(super) fn build(
         Some(e) => cx.export_to(&e.0, &origin.child("exportTo")),
         None => project.default_export_to(&namespace),
     };
+    let names = cx.object_names(raw.names.as_ref(), &origin.child("names"));
     if diags.counts().0 > before {
         return None;
     }
@@ -222,6 +223,7 @@ pub(super) fn build(
         egress,
         subject_alt_names,
         export_to,
+        names,
         traffic,
         routes,
     })

@@ -449,6 +449,8 @@ pub struct Service {
     pub ingress: Option<Box<ingress::Ingress>>,
     /// Visibility.
     pub export_to: Option<ExportTo>,
+    /// Names chosen for its objects named after it, by kind (`names`).
+    pub names: BTreeMap<String, String>,
 }
 
 impl Service {
@@ -591,6 +593,8 @@ pub struct External {
     pub subject_alt_names: Vec<String>,
     /// Visibility.
     pub export_to: Option<ExportTo>,
+    /// Names chosen for its objects named after it, by kind (`names`).
+    pub names: BTreeMap<String, String>,
     /// Traffic policy, defaults merged in.
     pub traffic: Traffic,
     /// Routing rules of its hosts.

@@ -137,6 +137,9 @@ pub struct RawService {
     pub ignore: Option<Vec<RawIgnore>>,
     /// Changes to the generated objects, applied after rendering.
     pub patches: Option<Vec<super::patch::RawPatch>>,
+    /// Names of its objects named after it, by kind (`{DestinationRule: reviews-dr}`), to
+    /// adopt objects that exist under other names.
+    pub names: Option<BTreeMap<String, String>>,
 }
 
 /// One `dependsOn` entry: `catalog`, or `{name: catalog, ports: [grpc]}`.
@@ -536,6 +539,9 @@ pub struct RawExternal {
     pub ignore: Option<Vec<RawIgnore>>,
     /// Changes to the generated objects, applied after rendering.
     pub patches: Option<Vec<super::patch::RawPatch>>,
+    /// Names of its objects named after it, by kind (`{DestinationRule: reviews-dr}`), to
+    /// adopt objects that exist under other names.
+    pub names: Option<BTreeMap<String, String>>,
 }
 
 /// One endpoint of an external API.

@@ -212,6 +212,7 @@ pub(super) fn build(
             Some("add `vms`, `pods` (a label selector), or both".into()),
         );
     }
+    let names = cx.object_names(raw.names.as_ref(), &origin.child("names"));
     if diags.counts().0 > before {
         return None;
     }
@@ -243,6 +244,7 @@ pub(super) fn build(
         authorization,
         ingress,
         export_to,
+        names,
     })
 }
 

@@ -30,6 +30,33 @@ impl<'a> Checker<'a> {
         self.diags.push(d);
     }
 
+    /// `names`: kinds an entity makes an object of named after it, each with a valid name.
+    pub fn object_names(
+        &mut self,
+        raw: Option<&BTreeMap<String, String>>,
+        origin: &Origin,
+    ) -> BTreeMap<String, String> {
+        const KINDS: [&str; 6] =
+            ["ServiceEntry", "WorkloadGroup", "DestinationRule", "VirtualService", "Sidecar", "AuthorizationPolicy"];
+        let mut out = BTreeMap::new();
+        for (kind, name) in raw.into_iter().flatten() {
+            let at = origin.child(kind);
+            if !KINDS.contains(&kind.as_str()) {
+                let help = crate::diag::suggest::hint(kind, "kinds", &KINDS)
+                    .unwrap_or_else(|| format!("name one of {}", KINDS.join(", ")));
+                self.error(
+                    "invalid-value",
+                    at.key(),
+                    format!("`{}` is not a kind meshgen names after an entity", shown(kind)),
+                    Some(help),
+                );
+            } else if self.object_name(name, &at) {
+                out.insert(kind.clone(), name.clone());
+            }
+        }
+        out
+    }
+
     /// The errors reported so far (to tell whether a part added any).
     pub fn errors(&self) -> usize {
         self.diags.counts().0

@@ -122,14 +122,22 @@ pub(super) struct Builder<'a> {
     origin: crate::diag::Origin,
     /// Keep only what identifies each object (for `check`): no metadata, no context.
     identities_only: bool,
+    /// The current entity's `names`: kind → the name of its object named after it.
+    names: Option<&'a BTreeMap<String, String>>,
 }
 
-impl Builder<'_> {
+impl<'a> Builder<'a> {
     /// Starts the objects of another entity.
     pub(super) fn entity(&mut self, namespace: &str, name: &str, origin: &crate::diag::Origin) {
         self.namespace = Arc::from(namespace);
         self.entity = Arc::from(name);
         self.origin = origin.clone();
+        self.names = None;
+    }
+
+    /// The names the current entity chooses for its objects named after it (`names`).
+    fn rename(&mut self, names: &'a BTreeMap<String, String>) {
+        self.names = (!names.is_empty()).then_some(names);
     }
 
     /// Adds an object of the current entity.
@@ -154,6 +162,9 @@ impl Builder<'_> {
         origin: impl FnOnce() -> crate::diag::Origin,
         fields: impl FnOnce(&Self) -> Map<String, Value>,
     ) {
+        // An object named after its entity takes the name the entity chose for its kind.
+        let chosen = self.names.filter(|_| name == &*self.entity).and_then(|n| n.get(kind.as_str()));
+        let name = chosen.map_or(name, String::as_str);
         if self.identities_only {
             let (namespace, entity, origin) = (self.namespace.clone(), self.entity.clone(), self.origin.clone());
             let o = Object { kind, name: name.to_string(), namespace, entity, origin, context: Value::Null };
@@ -264,8 +275,9 @@ pub(super) fn destination(host: &str, subset: Option<&str>, port: Option<u32>) -
     ]))
 }
 
-fn service(b: &mut Builder<'_>, svc: &Service) {
+fn service<'a>(b: &mut Builder<'a>, svc: &'a Service) {
     b.entity(&svc.namespace, &svc.name, &svc.origin);
+    b.rename(&svc.names);
     let ns = &svc.namespace;
     if svc.service_entry {
         b.push_with(Kind::ServiceEntry, &svc.name, |b| {
@@ -389,8 +401,9 @@ fn service(b: &mut Builder<'_>, svc: &Service) {
     }
 }
 
-fn external<'a>(b: &mut Builder<'_>, ext: &'a External) {
+fn external<'a>(b: &mut Builder<'a>, ext: &'a External) {
     b.entity(&ext.namespace, &ext.name, &ext.origin);
+    b.rename(&ext.names);
     // The policy towards each host differs in its SNI only.
     let policy_for = |host: &'a str, tls: bool| EntityPolicy {
         ports: &ext.ports,
@@ -550,7 +563,7 @@ fn build_objects(
 ) -> Vec<Object> {
     let origin = crate::diag::Origin::new(&inv.project.file, 0, "");
     let (namespace, entity) = (Arc::from(""), Arc::from(""));
-    let mut b = Builder { inv, graph, out: Vec::new(), namespace, entity, origin, identities_only };
+    let mut b = Builder { inv, graph, out: Vec::new(), namespace, entity, origin, identities_only, names: None };
     let n = inv.services.len();
     for i in range {
         match inv.services.get(i) {

@@ -61,6 +61,7 @@ pub fn analyse(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) -> R
             let keys = objects_of(inv, graph, g, context::identities_in, identity, |(k, n, _)| (*k, n.as_str()))?;
             let mut found = Diagnostics::default();
             check_collisions(&origins, keys.iter().map(|(k, n, e)| (*k, g.name, n.as_str(), &**e)), &mut found);
+            check_names(inv, g, keys.iter().map(|(k, n, e)| (*k, n.as_str(), &**e)), &mut found);
             Ok(found)
         },
         |found| {
@@ -259,6 +260,7 @@ pub fn render(
             let ms = rendered(inv, graph, g, templates, &patches)?;
             let mut found = Diagnostics::default();
             check_collisions(&origins, ms.iter().map(|m| (m.kind, g.name, &*m.name, &*m.entity)), &mut found);
+            check_names(inv, g, ms.iter().map(|m| (m.kind, &*m.name, &*m.entity)), &mut found);
             Ok((ms, found))
         },
         |(mut ms, found)| {
@@ -371,6 +373,42 @@ pub fn verify(text: &str, o: &Object, api: &str) -> std::result::Result<(), Stri
         return Err(problems.join("; "));
     }
     Ok(())
+}
+
+/// Reports `names` that rename nothing: the entity makes no object of that kind named after
+/// it (a kind it does not make here, or whose objects carry derived names).
+fn check_names<'a>(
+    inv: &Inventory,
+    g: &Namespace,
+    made: impl Iterator<Item = (Kind, &'a str, &'a str)>,
+    diags: &mut Diagnostics,
+) {
+    let n = inv.services.len();
+    let named = |names: &std::collections::BTreeMap<String, String>| !names.is_empty();
+    if !inv.services[g.services.clone()].iter().any(|s| named(&s.names))
+        && !inv.externals[g.externals.start - n..g.externals.end - n].iter().any(|e| named(&e.names))
+    {
+        return;
+    }
+    let made: Vec<(Kind, &str, &str)> = made.collect();
+    let services = inv.services[g.services.clone()].iter().map(|s| (&s.name, &s.names, &s.origin));
+    let externals =
+        inv.externals[g.externals.start - n..g.externals.end - n].iter().map(|e| (&e.name, &e.names, &e.origin));
+    for (entity, names, origin) in services.chain(externals) {
+        for (kind, name) in names {
+            if made.iter().any(|(k, kn, e)| k.as_str() == kind && kn == name && e == entity) {
+                continue;
+            }
+            diags.push(
+                Diagnostic::error(
+                    "invalid-value",
+                    origin.child("names").child(kind).key(),
+                    format!("`{entity}` makes no {kind} named after it, so `names.{kind}` renames nothing"),
+                )
+                .help("remove the entry; `meshgen explain` lists the objects the entity makes"),
+            );
+        }
+    }
 }
 
 /// Reports object names that two entities would both generate, or that are invalid; takes
