@@ -250,7 +250,7 @@ fn settings_istio_would_drop_or_misroute_are_refused() {
     );
     rejects(
         b"externals:\n  x:\n    hosts: [a.example.com]\n    ports: {http: 80}\n    tls: {mode: MUTUAL, credentialName: cert}\n",
-        &["(externals.x.tls.credentialName)", "sidecars do not read `credentialName`"],
+        &["(externals.x.tls.credentialName)", "no caller of `x` would read its `credentialName`"],
     );
     rejects(
         b"externals:\n  x:\n    hosts: [\"*.example.com\"]\n    ports: {http: 80}\n    tls: originate\n",

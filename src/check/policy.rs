@@ -186,3 +186,46 @@ fn report_overlap(a: &Service, b: &Service, diags: &mut Diagnostics) {
         .help("give each service's workloads a label of their own (`pods` / `labels`)"),
     );
 }
+
+/// `credential-name-without-callers`: sidecars read a `credentialName` only from a
+/// DestinationRule that selects them, which meshgen writes for each caller with a proxy
+/// (`render::credentials`); an entity whose secret no caller would read has TLS that
+/// never gets its client certificate.
+pub(super) fn credentials(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) {
+    let services = inv.services.iter().filter(|s| s.callers_read_secret()).map(|s| {
+        let ports = s.port_policies.iter().map(|p| (p.tls.as_ref(), port_at(&s.ports, p.port)));
+        let subsets =
+            s.subsets.iter().filter_map(|x| Some((x.policy.as_ref()?.tls.as_ref(), format!("subsets.{}", x.name))));
+        let first = std::iter::once((s.tls.as_ref(), String::new())).chain(ports).chain(subsets);
+        (s.name.as_str(), &s.origin, secret_at(first))
+    });
+    let externals = inv.externals.iter().filter(|e| e.callers_read_secret()).map(|e| {
+        let ports = e.port_policies.iter().map(|p| (p.tls.as_ref(), port_at(&e.ports, p.port)));
+        let first = std::iter::once((e.tls.as_ref(), String::new())).chain(ports);
+        (e.name.as_str(), &e.origin, secret_at(first))
+    });
+    for (name, origin, at) in services.chain(externals) {
+        let read = graph.consumers(name).iter().any(|c| c.service(inv).is_some_and(Service::has_proxy));
+        if read {
+            continue;
+        }
+        let at = if at.is_empty() { origin.child("tls") } else { origin.child(&at).child("tls") };
+        diags.push(
+            Diagnostic::error(
+                "credential-name-without-callers",
+                at.child("credentialName"),
+                format!("no caller of `{name}` would read its `credentialName`"),
+            )
+            .help("sidecars read the secret only from a DestinationRule that selects them, which meshgen writes for each service that lists this one in `dependsOn`: declare the callers, or give `clientCertificate`/`privateKey` paths mounted in the proxy (an external API can also go through the egress gateway, which reads the secret)"),
+        );
+    }
+}
+
+fn port_at(ports: &[Port], number: u32) -> String {
+    format!("ports.{}", ports.iter().find(|p| p.number == number).map_or("", |p| p.name.as_str()))
+}
+
+/// The path (below the entity) of the first TLS setting that names a secret.
+fn secret_at<'a>(mut levels: impl Iterator<Item = (Option<&'a crate::model::ClientTls>, String)>) -> String {
+    levels.find(|(t, _)| t.is_some_and(|t| t.credential_name.is_some())).map(|(_, at)| at).unwrap_or_default()
+}

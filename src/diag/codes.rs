@@ -24,6 +24,7 @@ pub const CODES: &[Code] = &[
     code("address-with-several-hosts", "one address for several hosts on a TCP-family port", true),
     code("caller-without-identity", "a declared caller has no identity an AuthorizationPolicy can allow", false),
     code("crd-violation", "a generated object fails the CRD schema or CEL rules (`--crds`)", false),
+    code("credential-name-without-callers", "a client certificate secret that no caller's sidecar would read", false),
     code("dependency-cycle", "services depend on each other in a cycle", true),
     code("dependency-not-visible", "a dependency is hidden from the consumer's namespace by exportTo", false),
     code("duplicate-address", "two workloads or endpoints of one entity share an address", false),

@@ -453,7 +453,21 @@ pub struct Service {
     pub names: BTreeMap<String, String>,
 }
 
+/// Whether a client TLS setting asks the proxy for a Kubernetes secret.
+fn reads_secret(t: Option<&ClientTls>) -> bool {
+    t.is_some_and(|t| t.credential_name.is_some())
+}
+
 impl Service {
+    /// Whether its callers' sidecars need a client certificate from a secret
+    /// (`credentialName` in its TLS, a port's or a subset's): each caller then gets a
+    /// DestinationRule of its own that selects it, the only kind sidecars read secrets from.
+    pub fn callers_read_secret(&self) -> bool {
+        reads_secret(self.tls.as_ref())
+            || self.port_policies.iter().any(|p| reads_secret(p.tls.as_ref()))
+            || self.subsets.iter().any(|x| x.policy.as_ref().is_some_and(|p| reads_secret(p.tls.as_ref())))
+    }
+
     /// Where one of its VMs is declared.
     pub fn vm_origin(&self, vm: &Workload) -> Origin {
         vm.origin_in(&self.origin.child("vms"))
@@ -602,6 +616,13 @@ pub struct External {
 }
 
 impl External {
+    /// See [`Service::callers_read_secret`]; through the egress gateway, the gateway reads
+    /// the secret instead.
+    pub fn callers_read_secret(&self) -> bool {
+        self.egress.is_none()
+            && (reads_secret(self.tls.as_ref()) || self.port_policies.iter().any(|p| reads_secret(p.tls.as_ref())))
+    }
+
     /// Where one of its inline endpoints is declared.
     pub fn endpoint_origin(&self, endpoint: &Workload) -> Origin {
         endpoint.origin_in(&self.origin.child("endpoints"))

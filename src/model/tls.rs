@@ -132,22 +132,21 @@ pub(super) fn client_tls(cx: &mut Checker<'_>, t: &RawTls, owner: Owner, o: &Ori
                     None,
                 );
             }
-            if let Some(c) = &t.credential_name {
-                if owner != Owner::ExternalViaGateway {
-                    cx.error("invalid-value", o.child("credentialName"), "sidecars do not read `credentialName` from this DestinationRule", Some("give `clientCertificate`/`privateKey` paths mounted in the proxy, or route an external API through the egress gateway (`egress: gateway`), which reads the secret".into()));
-                } else if names::dns_subdomain(c).is_err() {
-                    // A secret in the configuration's own namespace: Istio refuses
-                    // `namespace/name` and `configmap://` references from another namespace.
-                    cx.error(
-                        "invalid-value",
-                        o.child("credentialName"),
-                        format!("`{}` is not a secret name", shown(c)),
-                        Some(
-                            "name a Kubernetes secret in the egress gateway's namespace, e.g. `partner-client-cert`"
-                                .into(),
-                        ),
-                    );
-                }
+            // A secret in the reader's own namespace (the gateway's, or each caller's):
+            // Istio refuses `namespace/name` and `configmap://` references from another one.
+            if let Some(c) = &t.credential_name
+                && names::dns_subdomain(c).is_err()
+            {
+                let whose = match owner {
+                    Owner::ExternalViaGateway => "the egress gateway's namespace",
+                    _ => "each caller's namespace",
+                };
+                cx.error(
+                    "invalid-value",
+                    o.child("credentialName"),
+                    format!("`{}` is not a secret name", shown(c)),
+                    Some(format!("name a Kubernetes secret in {whose}, e.g. `partner-client-cert`")),
+                );
             }
         }
     }

@@ -113,7 +113,7 @@ pub const SOURCE_ANNOTATION: &str = "meshgen.dev/source";
 pub(super) struct Builder<'a> {
     /// The inventory being rendered.
     pub(super) inv: &'a Inventory,
-    graph: &'a MeshGraph,
+    pub(super) graph: &'a MeshGraph,
     out: Vec<Object>,
     /// Counted references, so that an entity's objects (and their manifests) share one copy:
     /// a string each was 1.5 million allocations at 100,000 services.
@@ -155,7 +155,7 @@ impl<'a> Builder<'a> {
 
     /// Adds an object of the current entity that comes from one part of it (e.g. a VM). An
     /// identity carries its entity's origin: nothing reads a part's from it.
-    fn push_sourced(
+    pub(super) fn push_sourced(
         &mut self,
         kind: Kind,
         name: &str,
@@ -328,34 +328,18 @@ fn service<'a>(b: &mut Builder<'a>, svc: &'a Service) {
     let own_policy = svc.port_policies.iter().any(|p| p.tls.is_some() || p.traffic.has_destination_policy());
     if svc.traffic.has_destination_policy() || svc.tls.is_some() || own_policy || !svc.subsets.is_empty() {
         b.push_with(Kind::DestinationRule, &svc.name, |b| {
-            let policy = EntityPolicy {
-                ports: &svc.ports,
-                traffic: &svc.traffic,
-                tls: svc.tls.as_ref(),
-                own: &svc.port_policies,
-                host: &svc.host,
-                subject_alt_names: &svc.subject_alt_names,
-            };
-            let subsets: Vec<Value> = svc
-                .subsets
-                .iter()
-                .map(|s| {
-                    let own = s.policy.as_deref().and_then(|p| policy.subset(p));
-                    Value::Object(fields(vec![
-                        ("name", json!(s.name)),
-                        ("labels", json!(s.labels)),
-                        ("trafficPolicy", own.map_or(Value::Null, Value::Object)),
-                    ]))
-                })
-                .collect();
+            let (policy, subsets) = service_destination(svc);
             fields(vec![
                 ("host", json!(svc.host)),
-                ("trafficPolicy", policy.top().map_or(Value::Null, Value::Object)),
-                ("subsets", non_empty(&subsets)),
+                ("trafficPolicy", policy),
+                ("subsets", subsets),
                 ("exportTo", b.export_to(&svc.export_to, ns, &svc.name, false)),
             ])
         });
     }
+    // DestinationRules that give this service's proxies the client credentials of what it
+    // calls (`tls.credentialName`), which sidecars read only from a rule that selects them.
+    super::credentials::caller_rules(b, svc);
 
     let routing = Routing {
         host: &svc.host,
@@ -401,18 +385,49 @@ fn service<'a>(b: &mut Builder<'a>, svc: &'a Service) {
     }
 }
 
-fn external<'a>(b: &mut Builder<'a>, ext: &'a External) {
-    b.entity(&ext.namespace, &ext.name, &ext.origin);
-    b.rename(&ext.names);
-    // The policy towards each host differs in its SNI only.
-    let policy_for = |host: &'a str, tls: bool| EntityPolicy {
+/// A service's DestinationRule `trafficPolicy` and `subsets` (each `Null` when empty).
+pub(super) fn service_destination(svc: &Service) -> (Value, Value) {
+    let policy = EntityPolicy {
+        ports: &svc.ports,
+        traffic: &svc.traffic,
+        tls: svc.tls.as_ref(),
+        own: &svc.port_policies,
+        host: &svc.host,
+        subject_alt_names: &svc.subject_alt_names,
+    };
+    let subsets: Vec<Value> = svc
+        .subsets
+        .iter()
+        .map(|s| {
+            let own = s.policy.as_deref().and_then(|p| policy.subset(p));
+            Value::Object(fields(vec![
+                ("name", json!(s.name)),
+                ("labels", json!(s.labels)),
+                ("trafficPolicy", own.map_or(Value::Null, Value::Object)),
+            ]))
+        })
+        .collect();
+    (policy.top().map_or(Value::Null, Value::Object), non_empty(&subsets))
+}
+
+/// The policy of an external API towards `host`, which differs between hosts in its SNI
+/// only; `tls`: whether TLS is originated towards this host (not to a wildcard the egress
+/// gateway forwards to a destination), without which the ports' own TLS does not apply.
+pub(super) fn external_policy<'a>(ext: &'a External, host: &'a str, tls: bool) -> EntityPolicy<'a> {
+    EntityPolicy {
         ports: &ext.ports,
         traffic: &ext.traffic,
         tls: ext.tls.as_ref().filter(|_| tls),
-        own: &ext.port_policies,
+        own: if tls { &ext.port_policies } else { &[] },
         host,
         subject_alt_names: &ext.subject_alt_names,
-    };
+    }
+}
+
+fn external<'a>(b: &mut Builder<'a>, ext: &'a External) {
+    b.entity(&ext.namespace, &ext.name, &ext.origin);
+    b.rename(&ext.names);
+    let policy_for = |host: &'a str, tls: bool| external_policy(ext, host, tls);
     // With TLS origination the app's plain HTTP ports are sent to the remote TLS port.
     let any = policy_for("", true);
     let target = |p: &Port| p.target_port.or_else(|| any.origination_port(p));
@@ -465,12 +480,7 @@ fn external<'a>(b: &mut Builder<'a>, ext: &'a External) {
         dr_hosts.push((format!("{}-destination", ext.name), d, true));
     }
     for (name, host, with_tls) in dr_hosts {
-        // Without TLS here, the ports' own TLS settings do not apply either.
-        let mut policy = policy_for(host, with_tls);
-        if !with_tls {
-            policy.own = &[];
-        }
-        let Some(top) = policy.top() else { continue };
+        let Some(top) = policy_for(host, with_tls).top() else { continue };
         b.push(
             Kind::DestinationRule,
             &name,
@@ -530,7 +540,7 @@ fn direct_routes(b: &mut Builder<'_>, ext: &External, export: &Value) {
     }
 }
 
-fn host_slug(host: &str) -> String {
+pub(super) fn host_slug(host: &str) -> String {
     slug(&host.replace('*', "wildcard"))
 }
 

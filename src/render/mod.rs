@@ -10,6 +10,7 @@
 
 mod compiled;
 pub mod context;
+mod credentials;
 pub mod egress;
 pub mod fidelity;
 pub mod filters;
