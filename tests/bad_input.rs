@@ -256,6 +256,16 @@ fn settings_istio_would_drop_or_misroute_are_refused() {
         b"externals:\n  x:\n    hosts: [\"*.example.com\"]\n    ports: {http: 80}\n    tls: originate\n",
         &["(externals.x.tls)", "needs the egress gateway"],
     );
+    // The same origination written on the port: Envoy still connects to the original port.
+    rejects(
+        b"externals:\n  x:\n    hosts: [\"*.example.com\"]\n    ports:\n      http: {number: 80, tls: originate}\n",
+        &["inventory/bad.yaml:5:31 (externals.x.ports.http.tls)", "needs the egress gateway"],
+    );
+    rejects(
+        b"externals:\n  x:\n    hosts: [a.example.net]\n    resolution: NONE\n    ports:\n      \
+          http: {number: 80, tls: {mode: SIMPLE, port: 443}}\n",
+        &["(externals.x.ports.http.tls)", "needs the egress gateway"],
+    );
     rejects(
         b"externals:\n  x:\n    hosts: [a.example.com]\n    ports: {http: 80}\n    egress: {destination: a.example.com}\n",
         &["(externals.x.egress.destination)", "`destination` is for wildcard hosts"],
@@ -340,4 +350,110 @@ fn missing_directories_named_in_the_project_file_point_at_it() {
     assert!(r.stderr.contains("meshgen.yaml:1:13 (inventory[0])"), "{}", r.stderr);
     assert!(r.stderr.contains("meshgen.yaml:2:12 (templates)") && r.stderr.contains("templates eject"), "{}", r.stderr);
     assert!(!tmp.path().join("out").exists());
+}
+
+/// Route settings Istio's webhook refuses (istio-rules.md VS-26, VS-27, VS-28, VS-30, VS-32,
+/// VS-41, VS-50, VS-52 and C-16): each is an error at its own YAML path, with a fix.
+#[test]
+fn route_settings_the_istio_webhook_would_refuse() {
+    let route = |route: &str| {
+        format!(
+            "services:\n  api:\n    host: api.apps.internal\n    ports: {{http: 80, https: 443}}\n    serviceAccount: api\n    vms: [{{address: 10.0.0.9, labels: {{version: v1}}}}]\n    routes:\n      - {route}\n"
+        )
+    };
+    let at = |path: &str| format!("(services.api.routes[0].{path})");
+    let cases: Vec<(String, String, &str)> = vec![
+        // C-16 / VS-27: Envoy's header formatter reads `%` as the start of a variable.
+        (route("{headers: {request: {set: {x-pct: \"100%\"}}}}"), at("headers.request.set.x-pct"), "un-escaped `%`"),
+        (route("{headers: {response: {add: {x-a: \"50% off\"}}}}"), at("headers.response.add.x-a"), "un-escaped `%`"),
+        (route("{headers: {request: {add: {x-a: \"%REQ(x-b\"}}}}"), at("headers.request.add.x-a"), "write `%%`"),
+        (route("{headers: {request: {set: {x-a: \"%FOO([a])%\"}}}}"), at("headers.request.set.x-a"), "malformed"),
+        (route("{headers: {request: {set: {x-a: \"a\\x7fb\"}}}}"), at("headers.request.set.x-a"), "control character"),
+        (
+            route("{to: [{subset: v1, headers: {response: {set: {x-pct: \"5%\"}}}}]}"),
+            at("to[0].headers.response.set.x-pct"),
+            "un-escaped `%`",
+        ),
+        // VS-25 / VS-26: `host` and pseudo-headers.
+        (route("{headers: {response: {set: {host: x}}}}"), at("headers.response.set.host"), "`host`"),
+        (route("{headers: {response: {remove: [\":status\"]}}}"), at("headers.response.remove[0]"), "pseudo-header"),
+        (route("{headers: {request: {remove: [Host]}}}"), at("headers.request.remove[0]"), "cannot remove `Host`"),
+        (route("{headers: {request: {set: {\":path\": /x}}}}"), at("headers.request.set.:path"), "rewrite.uri"),
+        (
+            route("{to: [{subset: v1, headers: {request: {remove: [host]}}}]}"),
+            at("to[0].headers.request.remove[0]"),
+            "cannot remove `host`",
+        ),
+        // VS-28: one authority.
+        (
+            route("{rewrite: {authority: a.example.com}, headers: {request: {set: {host: b.example.com}}}}"),
+            at("headers.request.set.host"),
+            "the authority is set twice",
+        ),
+        (
+            route("{headers: {request: {set: {host: a.example.com}, add: {\":authority\": b.example.com}}}}"),
+            at("headers.request.add.:authority"),
+            "by `headers.request.set.host`",
+        ),
+        // VS-30, VS-32: CORS.
+        (
+            route("{corsPolicy: {allowMethods: [get]}}"),
+            at("corsPolicy.allowMethods[0]"),
+            "write it in upper case, `GET`",
+        ),
+        (
+            route("{corsPolicy: {allowMethods: [PURGE]}}"),
+            at("corsPolicy.allowMethods[0]"),
+            "not an HTTP method Istio allows",
+        ),
+        (route("{corsPolicy: {maxAge: 1500ms}}"), at("corsPolicy.maxAge"), "whole number of seconds"),
+        (route("{corsPolicy: {maxAge: 0s}}"), at("corsPolicy.maxAge"), "at least 1ms"),
+        // VS-41: redirect scheme.
+        (route("{redirect: {scheme: HTTPS}}"), at("redirect.scheme"), "`http` or `https`"),
+        (route("{redirect: {scheme: ftp, uri: /x}}"), at("redirect.scheme"), "`http` or `https`"),
+        // VS-50, VS-52: empty match lists.
+        (route("{match: [{sniHosts: []}]}"), at("match[0].sniHosts"), "`sniHosts` is empty"),
+        (
+            route("{match: [{destinationSubnets: []}]}"),
+            at("match[0].destinationSubnets"),
+            "`destinationSubnets` is empty",
+        ),
+    ];
+    for (inventory, path, expected) in &cases {
+        let err = rejects(inventory.as_bytes(), &[path, expected, "error[invalid-value]", "= help:"]);
+        assert_eq!(err.matches("error[").count(), 1, "one error for\n{inventory}\n{err}");
+    }
+}
+
+/// What Istio's webhook accepts in the same places stays accepted: `%%`, Envoy variables,
+/// the authority set once (also as `:authority`), upper-case methods and `*`, whole seconds.
+#[test]
+fn route_settings_the_istio_webhook_accepts_build() {
+    let inventory = "services:\n  api:\n    host: api.apps.internal\n    ports: {http: 80}\n    pods: {app: api}\n    routes:\n      - match: [{uri: {prefix: /a}}]\n        headers:\n          request: {set: {x-pct: \"100%%\", x-host: \"%HOSTNAME%\", \":authority\": a.example.com}, add: {x-ua: \"%REQ(user-agent)%\", x-md: \"%UPSTREAM_METADATA([\\\"istio\\\", \\\"x\\\"])%\"}, remove: [x-debug]}\n          response: {set: {x-tab: \"a\\tb\"}, remove: [x-internal]}\n        corsPolicy: {allowMethods: [GET, OPTIONS, \"*\"], maxAge: 24h}\n      - match: [{uri: {prefix: /b}}]\n        rewrite: {authority: b.example.com}\n      - match: [{uri: {prefix: /c}}]\n        redirect: {scheme: https}\n";
+    let tmp = project(&[("meshgen.yaml", PROJECT), ("inventory/api.yaml", inventory)]);
+    let r = meshgen(tmp.path(), &["build", "--stdout"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for e in ["x-pct: \"100%%\"", "\":authority\": a.example.com", "maxAge: \"24h\"", "scheme: https"] {
+        assert!(r.stdout.contains(e), "expected `{e}` in:\n{}", r.stdout);
+    }
+}
+
+/// A short-form subset (`{version: v2, …}`: labels) whose `tls` holds a TLS mode or
+/// `originate` was meant as the long form, like `traffic` there; a label named `tls` with
+/// another value stays a label.
+#[test]
+fn a_short_form_subset_with_a_tls_mode_needs_labels() {
+    let subset = |s: &str| {
+        format!("services:\n  api:\n    ports: {{http: 80}}\n    pods: {{app: api}}\n    subsets: {{v2: {s}}}\n")
+    };
+    for mode in ["DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL", "originate"] {
+        rejects(
+            subset(&format!("{{version: v2, tls: {mode}}}")).as_bytes(),
+            &["(services.api.subsets.v2)", "`tls` needs `labels` beside it"],
+        );
+    }
+    let tmp = project(&[("meshgen.yaml", PROJECT), ("inventory/api.yaml", &subset("{version: v2, tls: enabled}"))]);
+    let r = meshgen(tmp.path(), &["build", "--stdout"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("tls: enabled"), "the label is kept:\n{}", r.stdout);
 }

@@ -216,3 +216,65 @@ fn allow_silences_exactly_the_suppressible_codes() {
         }
     }
 }
+
+/// The `retries-outlast-timeout` findings of a project, as `file:line:col (path)` with the
+/// message's start, in the order reported (concise format).
+fn retry_findings(project_file: &str, inventory: &str) -> Vec<String> {
+    let tmp = project(&[("meshgen.yaml", project_file), (EXAMPLE, inventory)]);
+    let r = meshgen(tmp.path(), &["check", "--format", "concise"]);
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    r.stdout
+        .lines()
+        .filter(|l| l.contains("[retries-outlast-timeout]"))
+        .map(|l| {
+            let place = l.split(": warning").next().unwrap_or_default();
+            let path = l.rsplit_once(" (").map_or("", |(_, p)| p.trim_end_matches(')'));
+            format!("{place} ({path})")
+        })
+        .collect()
+}
+
+/// `retries-outlast-timeout` is about HTTP rules only, and points at what is written: the
+/// project file once for `defaults.traffic`, else the entity's or route's own field.
+#[test]
+fn retries_outlast_timeout_is_reported_where_the_rule_is_written() {
+    let defaults = "inventory: [inventory]\ndefaults:\n  namespace: apps\n  traffic:\n    timeout: 2s\n    \
+                    retries: {attempts: 3, perTryTimeout: 2s}\n";
+    // No HTTP rule anywhere: a TCP-only service, an API with only an HTTPS port.
+    let no_http = "services:\n  db:\n    ports: {tcp-db: {number: 5432, protocol: TCP}}\n    pods: {app: db}\n    \
+                   host: db.apps.internal\n    addresses: [10.1.0.1]\nexternals:\n  stripe:\n    hosts: [api.stripe.com]\n    ports: {https: 443}\n";
+    assert_eq!(retry_findings(defaults, no_http), Vec::<String>::new());
+    let own = "services:\n  db:\n    ports: {tcp-db: {number: 5432, protocol: TCP}}\n    pods: {app: db}\n    \
+               host: db.apps.internal\n    addresses: [10.1.0.1]\n    traffic: {timeout: 1s, retries: {attempts: 2, perTryTimeout: 1s}}\n";
+    assert_eq!(retry_findings(PROJECT, own), Vec::<String>::new());
+
+    // Both from the defaults: once, in the project file, however many entities inherit them.
+    let two = "services:\n  a:\n    ports: {http: 8080}\n    pods: {app: a}\n  \
+               b:\n    ports: {http: 8080}\n    pods: {app: b}\n";
+    assert_eq!(retry_findings(defaults, two), ["meshgen.yaml:6:43 (defaults.traffic.retries.perTryTimeout)"]);
+    // The entity writes one of the two: there.
+    let timeout = "services:\n  a:\n    ports: {http: 8080}\n    pods: {app: a}\n    traffic: {timeout: 1s}\n";
+    assert_eq!(retry_findings(defaults, timeout), ["inventory/example.yaml:5:24 (services.a.traffic.timeout)"]);
+    let per_try = "services:\n  a:\n    ports: {http: 8080}\n    pods: {app: a}\n    \
+                   traffic:\n      retries: {attempts: 2, perTryTimeout: 3s}\n";
+    assert_eq!(
+        retry_findings(defaults, per_try),
+        ["inventory/example.yaml:6:45 (services.a.traffic.retries.perTryTimeout)"]
+    );
+    let attempts = "services:\n  a:\n    ports: {http: 8080}\n    pods: {app: a}\n    \
+                    traffic:\n      retries: {attempts: 5}\n";
+    // More attempts of the defaults' tries: still the defaults' two durations.
+    assert_eq!(retry_findings(defaults, attempts), ["meshgen.yaml:6:43 (defaults.traffic.retries.perTryTimeout)"]);
+    // A route that writes its own timeout is reported at it; one that writes neither is the
+    // entity's rule, reported once.
+    let routes = "services:\n  a:\n    ports: {http: 8080}\n    pods: {app: a}\n    routes:\n      \
+                  - {match: [{uri: {prefix: /slow}}], timeout: 500ms}\n      - {match: [{uri: {prefix: /x}}]}\n";
+    assert_eq!(
+        retry_findings(defaults, routes),
+        [
+            "inventory/example.yaml:6:52 (services.a.routes[0].timeout)",
+            "meshgen.yaml:6:43 (defaults.traffic.retries.perTryTimeout)"
+        ]
+    );
+}

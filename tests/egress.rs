@@ -403,3 +403,48 @@ fn environments_choose_the_shared_gateway_and_mutual_tls() {
     let dr = find(&prod, "DestinationRule", "istio-system", "istio-egressgateway");
     assert_eq!(source(dr), "meshgen.yaml#environments.prod.istio.egressGateway.mtls");
 }
+
+/// Hosts are sorted once read, but a finding about one points at the host as written: the
+/// second host of `[z.example, a.example]` is `hosts[1]`, whatever its sorted place.
+#[test]
+fn findings_about_a_host_point_where_it_is_written() {
+    let written = |name: &str, at: usize| format!("(externals.{name}.hosts[{at}])");
+    // The shared Gateway does not serve the second host.
+    let pf = "inventory: [inventory]\nistio:\n  egressGateway:\n    shared: {hosts: [z.example]}\n";
+    let one = "externals:\n  b:\n    hosts: [z.example, a.example]\n    ports: {http: 80}\n    egress: gateway\n";
+    refused(pf, one, &["`a.example` is not among the hosts", "inventory/apis.yaml:3:24 (externals.b.hosts[1])"]);
+    // Two APIs claim `a.example`, through Gateways of their own: both findings at `b`'s.
+    let two = one.replace(
+        "externals:\n",
+        "externals:\n  a:\n    hosts: [a.example]\n    ports: {http: 80}\n    egress: gateway\n",
+    );
+    let stderr = refused(APPS, &two, &["error[gateway-conflict]", "error[host-conflict]"]);
+    for code in ["gateway-conflict", "host-conflict"] {
+        let at = stderr.split(&format!("error[{code}]")).nth(1).and_then(|s| s.lines().nth(1)).unwrap_or_default();
+        assert!(at.ends_with(&written("b", 1)), "{code}: {at}\n{stderr}");
+    }
+    // A host covered by a wildcard of the same API.
+    let wiki = "externals:\n  w:\n    hosts: [a.wiki.example, \"*.wiki.example\"]\n    ports: {tls: 443}\n    \
+                egress: {destination: www.wiki.example}\n";
+    refused(APPS, wiki, &["`a.wiki.example` is already covered by `*.wiki.example`", &written("w", 0)]);
+}
+
+/// `egress-resolution-none` is about resolution NONE that is written or derived from CIDR
+/// addresses, and points there; a wildcard without `destination` is that error alone.
+#[test]
+fn egress_resolution_none_points_at_what_makes_it_none() {
+    let wildcard = "externals:\n  w:\n    hosts: [\"*.wiki.example\"]\n    ports: {tls: 443}\n    egress: gateway\n";
+    let stderr = refused(APPS, wildcard, &["needs a concrete `destination`"]);
+    assert!(!stderr.contains("egress-resolution-none"), "{stderr}");
+    let cidr = "externals:\n  f:\n    hosts: [feed.example]\n    addresses: [10.1.0.0/24]\n    ports: {http: 80}\n    \
+                egress: gateway\n";
+    refused(
+        APPS,
+        cidr,
+        &["error[egress-resolution-none]", "derived from the CIDR `addresses`", "(externals.f.addresses)"],
+    );
+    let written = "externals:\n  f:\n    hosts: [feed.example]\n    resolution: NONE\n    ports: {http: 80}\n    \
+                   egress: gateway\n";
+    let stderr = refused(APPS, written, &["error[egress-resolution-none]", "(externals.f.resolution)"]);
+    assert!(!stderr.contains("derived"), "{stderr}");
+}

@@ -118,3 +118,25 @@ fn tls_origination_keeps_the_destination_policy_on_its_port() {
     assert_eq!(policy["outlierDetection"]["consecutive5xxErrors"].as_u64(), Some(5), "{doc:?}");
     assert!(policy["portLevelSettings"].is_null(), "{doc:?}");
 }
+
+/// An API's entity-wide TLS origination covers its HTTP ports; beside them, an opaque TCP
+/// port stays plain (what `tls` meant before TCP ports could originate TLS), unless the
+/// port says `tls` itself. Without HTTP ports, the TCP ports are what it covers.
+#[test]
+fn entity_wide_origination_leaves_tcp_ports_beside_http_ones_plain() {
+    let inv = "externals:\n  vendor:\n    hosts: [api.vendor.example]\n    addresses: [203.0.113.7]\n    ports: {http: 80, tcp-feed: 7000}\n    tls: {mode: SIMPLE, caCertificates: /etc/ssl/certs/ca.pem}\n";
+    let tmp = common::project(&[
+        ("meshgen.yaml", "inventory: [inventory]\ndefaults: {namespace: apps}\n"),
+        ("inventory/x.yaml", inv),
+    ]);
+    let dr = documents(&build_stdout(tmp.path()))
+        .into_iter()
+        .find(|d| d["kind"].as_str() == Some("DestinationRule"))
+        .expect("a DestinationRule");
+    let policy = &dr["spec"]["trafficPolicy"];
+    assert!(policy["tls"].is_null(), "TLS at the top level would wrap the TCP feed: {dr:?}");
+    let entries = policy["portLevelSettings"].as_sequence().expect("port entries");
+    assert_eq!(entries.len(), 1, "{dr:?}");
+    assert_eq!(entries[0]["port"]["number"].as_u64(), Some(80));
+    assert_eq!(entries[0]["tls"]["mode"].as_str(), Some("SIMPLE"));
+}

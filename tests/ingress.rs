@@ -288,3 +288,40 @@ fn a_build_with_an_ingress_error_writes_nothing() {
     assert!(r.stderr.contains("nothing was written"), "{}", r.stderr);
     assert!(!tmp.path().join("out").exists());
 }
+
+/// `paths: [/v1]` exposes `/v1` and what is under `/v1/`, not the paths that merely start
+/// with the same letters (`/v1-internal`, `/v10/admin`): every copied rule and the default
+/// route match `exact: /v1` and `prefix: /v1/`. A path ending with `/` is a prefix already.
+/// A rule that rewrites the prefix `/v1` itself is copied in two, so that the requests
+/// under `/v1/` are rewritten as before (`/v1/x` to `/api/x`); under the path `/static/`,
+/// the prefix `/static` becomes `/static/` and its rewrite follows.
+#[test]
+fn paths_expose_the_path_and_below_only() {
+    let inventory = "services:\n  web:\n    ports: {http: 8080}\n    pods: {app: web}\n    routes:\n      - name: old\n        match: [{uri: {prefix: /v1}, headers: {x-old: {exact: \"1\"}}}]\n        rewrite: {uri: /api}\n      - name: files\n        match: [{uri: {prefix: /static}}]\n        rewrite: {uri: /assets}\n      - name: any\n        match: [{method: {exact: GET}}]\n    ingress: {hosts: [a.example.com], paths: [/v1, /static/]}\n";
+    let tmp = project(&[("meshgen.yaml", PROJECT), ("inventory/x.yaml", inventory)]);
+    let objects = by_id(&build_stdout(tmp.path()));
+    let http = objects["VirtualService/apps/web-ingress"]["spec"]["http"].as_sequence().unwrap().clone();
+    let uris = |rule: &Value| -> Vec<String> {
+        rule["match"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|m| serde_yaml::to_string(&m["uri"]).unwrap().trim().replace('\n', ", "))
+            .collect()
+    };
+    let rewrite = |rule: &Value| rule["rewrite"]["uri"].as_str().map(str::to_string);
+    let names: Vec<&str> = http.iter().map(|r| r["name"].as_str().unwrap_or("")).collect();
+    assert_eq!(names, ["old", "old", "files", "any", ""], "{http:?}");
+    assert_eq!(uris(&http[0]), ["exact: /v1"]);
+    assert_eq!(rewrite(&http[0]).as_deref(), Some("/api"));
+    assert_eq!(uris(&http[1]), ["prefix: /v1/"]);
+    assert_eq!(rewrite(&http[1]).as_deref(), Some("/api/"));
+    assert_eq!(http[1]["match"][0]["headers"]["x-old"]["exact"], "1");
+    // `/static` under the path `/static/`: the prefix moves to `/static/`, and the rewrite.
+    assert_eq!(uris(&http[2]), ["prefix: /static/"]);
+    assert_eq!(rewrite(&http[2]).as_deref(), Some("/assets/"));
+    for rule in &http[3..] {
+        assert_eq!(uris(rule), ["prefix: /static/", "exact: /v1", "prefix: /v1/"], "{rule:?}");
+    }
+    assert!(http[3]["match"].as_sequence().unwrap().iter().all(|m| m["method"]["exact"] == "GET"));
+}

@@ -303,3 +303,43 @@ fn policy_settings_and_fields_are_validated_where_written() {
         assert!(!tmp.path().join("out").exists(), "nothing is written");
     }
 }
+
+/// `location: MESH_EXTERNAL` says the workloads are outside the mesh: Istio sends them plain
+/// text (no auto mutual TLS) and enforces no server-side policy for them. So their VMs run
+/// without a sidecar (`sidecar: true` beside it is refused), their WorkloadEntries say so
+/// and carry no identity, and policy writes them no allow-list, which would deny every
+/// caller by principal; the checks say that policy does not reach them.
+#[test]
+fn mesh_external_services_have_no_identity_and_no_allow_list() {
+    let project = "inventory: [inventory]\ndefaults: {namespace: apps}\npolicy: {namespaces: [apps]}\n";
+    let inventory = "services:\n  web:\n    ports: {http: 8080}\n    pods: {app: web}\n    serviceAccount: web\n    \
+                     dependsOn: [legacy, partner]\n  \
+                     legacy:\n    host: legacy.apps.internal\n    ports: {http: 8080}\n    location: MESH_EXTERNAL\n    \
+                     serviceAccount: legacy\n    vms: [{address: 10.0.0.1}]\n  \
+                     partner:\n    host: partner.apps.internal\n    ports: {http: 8080}\n    location: MESH_EXTERNAL\n    \
+                     pods: {app: partner}\n";
+    let tmp = common::project(&[("meshgen.yaml", project), ("inventory/x.yaml", inventory)]);
+    let r = meshgen(tmp.path(), &["build", "--stdout"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let objects = by_id(&r.stdout);
+    for name in ["legacy", "partner"] {
+        assert!(!objects.contains_key(&format!("AuthorizationPolicy/apps/{name}")), "{name}: {objects:#?}");
+        assert!(!objects.contains_key(&format!("Sidecar/apps/{name}")), "{name}");
+        assert!(!objects.contains_key(&format!("DestinationRule/apps/{name}")), "{name}: no ISTIO_MUTUAL");
+        assert!(r.stderr.contains(&format!("`{name}` runs no Istio proxy")), "{name}: {}", r.stderr);
+    }
+    assert!(objects.contains_key("AuthorizationPolicy/apps/web"));
+    let entry = &objects["WorkloadEntry/apps/legacy-10-0-0-1"]["spec"];
+    assert_eq!(entry["labels"]["security.istio.io/tlsMode"].as_str(), Some("disabled"), "{entry:#?}");
+    assert!(entry.get("serviceAccount").is_none(), "{entry:#?}");
+
+    // A sidecar written beside it contradicts it.
+    let tmp = common::project(&[
+        ("meshgen.yaml", project),
+        ("inventory/x.yaml", &inventory.replace("    vms: [", "    sidecar: true\n    vms: [")),
+    ]);
+    let r = meshgen(tmp.path(), &["build"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("(services.legacy.sidecar)"), "{}", r.stderr);
+    assert!(r.stderr.contains("MESH_EXTERNAL"), "{}", r.stderr);
+}

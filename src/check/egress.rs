@@ -49,7 +49,7 @@ pub(super) fn gateway_conflicts(inv: &Inventory, diags: &mut Diagnostics) {
     let mut wild: HashMap<(u32, &str), (&str, Origin)> = HashMap::new();
     for (e, gw_port) in routed_ports(inv) {
         for (i, h) in e.hosts.iter().enumerate() {
-            let at = e.origin.child("hosts").index(i);
+            let at = e.host_origin(i);
             match h.strip_prefix('*') {
                 Some(suffix) => wild.entry((gw_port, suffix)).or_insert((&e.name, at)),
                 None => exact.entry((gw_port, h.as_str())).or_insert((&e.name, at)),
@@ -59,7 +59,7 @@ pub(super) fn gateway_conflicts(inv: &Inventory, diags: &mut Diagnostics) {
     let mut reported = BTreeSet::new();
     for (e, gw_port) in routed_ports(inv) {
         for (i, h) in e.hosts.iter().enumerate() {
-            let at = e.origin.child("hosts").index(i);
+            let at = e.host_origin(i);
             let mut others: Vec<&(&str, Origin)> = Vec::new();
             if let Some(o) = exact.get(&(gw_port, h.as_str())) {
                 others.push(o);

@@ -102,7 +102,7 @@ fn mesh_conflicts(inv: &Inventory, exposed: &[(&Service, &Ingress)], diags: &mut
     }
     for e in &inv.externals {
         for (i, h) in e.hosts.iter().enumerate() {
-            hosts.entry(h.as_str()).or_insert_with(|| (&e.name, e.origin.child("hosts").index(i)));
+            hosts.entry(h.as_str()).or_insert_with(|| (&e.name, e.host_origin(i)));
         }
     }
     for (service, ingress) in exposed.iter().filter(|(_, i)| i.mesh) {

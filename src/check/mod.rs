@@ -49,6 +49,7 @@ pub fn run(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) {
             policy::selector_overlaps(inv, &mut second);
             routes::route_targets(inv, graph, &mut second);
             routes::retry_timeouts(inv, &mut second);
+            routes::sni_hosts(inv, &mut second);
             policy::credentials(inv, graph, &mut second);
         });
         rules::host_claims(inv, &vis, diags);

@@ -55,13 +55,21 @@ pub(super) fn coverage(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnosti
     for s in inv.services.iter().filter(|s| policy.applies(&s.namespace)) {
         if !s.has_proxy() {
             if policy.sidecar || policy.authorization {
+                let help = if s.outside_mesh() {
+                    "it is `location: MESH_EXTERNAL`: Istio sends its workloads plain text and enforces no policy at them, so no Sidecar or AuthorizationPolicy applies; remove `location` if they run Istio proxies"
+                } else {
+                    "its VMs run with `sidecar: false`: no Sidecar or AuthorizationPolicy applies to them; run them with a sidecar to include them"
+                };
                 diags.push(
                     Diagnostic::warning(
                         "policy-without-proxy",
                         s.origin.clone().key(),
-                        format!("policy is on for `{}`, but `{}` runs no Istio proxy to enforce it", s.namespace, s.name),
+                        format!(
+                            "policy is on for `{}`, but `{}` runs no Istio proxy to enforce it",
+                            s.namespace, s.name
+                        ),
                     )
-                    .help("its VMs run with `sidecar: false`: no Sidecar or AuthorizationPolicy applies to them; run them with a sidecar to include them"),
+                    .help(help),
                 );
             }
             continue;
@@ -103,10 +111,14 @@ pub(super) fn coverage(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnosti
                     ),
                 )
                 .related(c.origin.clone().key(), format!("`{}` is declared here", c.name))
-                .help(format!(
-                    "set `serviceAccount` on `{}` (the account its workloads run as), so that it can be allowed by principal",
-                    c.name
-                )),
+                .help(if c.outside_mesh() {
+                    format!("a caller outside the mesh presents no identity to allow: remove `location: MESH_EXTERNAL` from `{}` if its workloads run Istio proxies, or leave `{}`'s namespace out of `policy`", c.name, s.name)
+                } else {
+                    format!(
+                        "set `serviceAccount` on `{}` (the account its workloads run as), so that it can be allowed by principal",
+                        c.name
+                    )
+                }),
             );
         }
         if !allowed {
@@ -124,7 +136,9 @@ pub(super) fn coverage(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnosti
 
 /// Why a service has no principal to allow.
 fn why_no_identity(c: &Service) -> &'static str {
-    if c.pods.is_some() && c.service_account.is_none() {
+    if c.outside_mesh() {
+        "it is `location: MESH_EXTERNAL`, whose workloads have no Istio identity"
+    } else if c.pods.is_some() && c.service_account.is_none() {
         "its pods have no `serviceAccount`"
     } else if !c.sidecar {
         "its VMs run without a sidecar, which is what presents an identity"

@@ -68,7 +68,8 @@ pub(super) fn host_claims<'a>(inv: &'a Inventory, vis: &'a Visibilities<'a>, dia
             });
         }
         for (i, h) in e.hosts.iter().enumerate() {
-            let at = (&e.origin, "hosts", Some(i));
+            // The host's place as written: `hosts` is sorted.
+            let at = (&e.origin, "hosts", Some(e.host_index.get(i).map_or(i, |&w| w as usize)));
             claims.push(Claim { host: h, entity: &e.name, what: "external API", ports: &e.ports, vis: v, at });
         }
     }

@@ -66,6 +66,7 @@ pub const CODES: &[Code] = &[
         "a route moves callers' traffic to an entity their policy does not reach",
         false,
     ),
+    code("route-target-routes-bypassed", "a route sends traffic to an entity whose own routes then do not apply", true),
     code("self-dependency", "an entity depends on itself", true),
     code("split-all-zero", "every weight of a split is 0", false),
     code("split-not-100", "the weights of a split do not add up to 100", true),

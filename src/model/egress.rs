@@ -189,6 +189,8 @@ pub(super) struct Api<'a> {
     pub name: &'a str,
     /// Its hosts, sorted.
     pub hosts: &'a [String],
+    /// The position of each host as written.
+    pub host_index: &'a [u32],
     /// Its valid ports.
     pub ports: &'a [Port],
     /// `MESH_EXTERNAL` or `MESH_INTERNAL`.
@@ -200,6 +202,8 @@ pub(super) struct Api<'a> {
 /// Validates an API's `egress` against its hosts and ports and the project's gateway.
 pub(super) fn build(cx: &mut Checker<'_>, raw: &RawEgress, api: &Api<'_>, project: &Project) -> Egress {
     let (hosts, ports, origin) = (api.hosts, api.ports, api.origin);
+    // Where a host is written: the sorted list's index is not its place in the file.
+    let host_at = |i: usize| origin.child("hosts").index(api.host_index.get(i).map_or(i, |&w| w as usize));
     let eo = origin.child("egress");
     let wildcard = hosts.iter().any(|h| h.starts_with('*'));
     if let Some(d) = &raw.destination {
@@ -248,7 +252,7 @@ pub(super) fn build(cx: &mut Checker<'_>, raw: &RawEgress, api: &Api<'_>, projec
     // One VirtualService carries all hosts; Istio refuses hosts in it that overlap.
     for (i, h) in hosts.iter().enumerate() {
         if let Some(other) = hosts.iter().enumerate().find(|(j, o)| *j != i && covers(o, h) && *o != h) {
-            cx.error("invalid-value", origin.child("hosts").index(i), format!("`{h}` is already covered by `{}`", other.1), Some("through the egress gateway the hosts share one VirtualService, which cannot hold overlapping hosts: remove one, or split the API".into()));
+            cx.error("invalid-value", host_at(i), format!("`{h}` is already covered by `{}`", other.1), Some("through the egress gateway the hosts share one VirtualService, which cannot hold overlapping hosts: remove one, or split the API".into()));
         }
     }
     if raw.destination.is_some() && hosts.len() > 1 {
@@ -265,7 +269,7 @@ pub(super) fn build(cx: &mut Checker<'_>, raw: &RawEgress, api: &Api<'_>, projec
             if !gw.hosts.iter().any(|g| g == "*" || g == h || covers(g, h)) {
                 cx.error(
                     "invalid-value",
-                    origin.child("hosts").index(i),
+                    host_at(i),
                     format!("`{h}` is not among the hosts of the shared egress Gateway `{}` ({})", gw.reference(), gw.hosts.join(", ")),
                     Some("add it (or a wildcard over it) to `istio.egressGateway.shared.hosts` in meshgen.yaml: the gateway ignores routes for hosts it does not serve".into()),
                 );

@@ -9,7 +9,7 @@ use super::raw::{RawExternal, ShortOr};
 use super::routes;
 use super::tls::{self, Owner};
 use super::validate::{Checker, shown};
-use super::{ClientTls, External, Port, Project, Resolution, Workload};
+use super::{ClientTls, External, Port, PortPolicy, Project, Resolution, Workload};
 use crate::diag::{Diagnostics, Origin};
 
 /// Validates one external API; `None` when it has errors (they are in `diags`).
@@ -26,7 +26,8 @@ pub(super) fn build(
     let namespace = raw.namespace.clone().unwrap_or_else(|| doc_ns.to_string());
     cx.namespace(&namespace, &origin.child("namespace"));
 
-    let mut hosts: Vec<String> = Vec::new();
+    // Each valid host with its position as written, for findings after they are sorted.
+    let mut written: Vec<(String, u32)> = Vec::new();
     match &raw.hosts {
         None => cx.error(
             "missing-field",
@@ -44,16 +45,17 @@ pub(super) fn build(
             for (i, h) in list.iter().enumerate() {
                 let ho = origin.child("hosts").index(i);
                 if cx.mesh_host(h, true, &ho) {
-                    if hosts.contains(h) {
+                    if written.iter().any(|(w, _)| w == h) {
                         cx.error("invalid-value", ho, format!("host `{h}` is listed twice"), None);
                     } else {
-                        hosts.push(h.clone());
+                        written.push((h.clone(), super::position(i)));
                     }
                 }
             }
         }
     }
-    hosts.sort();
+    written.sort();
+    let (hosts, host_index): (Vec<String>, Vec<u32>) = written.into_iter().unzip();
     let wildcard = hosts.iter().any(|h| h.starts_with('*'));
     let ports = cx.ports(raw.ports.as_ref(), &origin.child("ports"));
 
@@ -163,18 +165,24 @@ pub(super) fn build(
     let port_policies =
         tls::port_policies(&mut cx, raw.ports.as_ref(), &ports, owner, inherits_outlier, &origin.child("ports"));
     let egress = raw.egress.as_ref().map(|ShortOr(e)| {
-        let api = egress::Api { name, hosts: &hosts, ports: &ports, location, origin: &origin };
+        let api =
+            egress::Api { name, hosts: &hosts, host_index: &host_index, ports: &ports, location, origin: &origin };
         egress::build(&mut cx, e, &api, project)
     });
 
+    let pass_through = wildcard || resolution == Resolution::None;
     if let Some(t) = &tls {
-        origination(&mut cx, t, &ports, wildcard || resolution == Resolution::None, &egress, &origin.child("tls"));
+        origination(&mut cx, t, &ports, pass_through, &egress, &origin.child("tls"));
     }
+    port_origination(&mut cx, &port_policies, &ports, pass_through, &egress, &origin.child("ports"));
     // Through the gateway with NONE, the gateway forwards to the address it was sent to:
     // itself (Istio's egress-gateway task requires DNS there). A wildcard's gateway leg goes
-    // to its `destination`, resolved by DNS, and is fine.
-    if resolution == Resolution::None && egress.as_ref().is_some_and(|e| e.destination.is_none()) {
-        let derived = raw.resolution.is_none();
+    // to its `destination`, resolved by DNS, and is fine; a wildcard without one is the
+    // missing `destination` (reported by `egress::build`), not this.
+    let cidr = addresses.iter().any(|a| a.contains('/'));
+    let derived = raw.resolution.is_none();
+    if resolution == Resolution::None && (!derived || cidr) && egress.as_ref().is_some_and(|e| e.destination.is_none())
+    {
         let why = if derived { " (derived from the CIDR `addresses`)" } else { "" };
         cx.error(
             "egress-resolution-none",
@@ -197,6 +205,7 @@ pub(super) fn build(
         );
     }
     let traffic = own.over(&project.defaults.traffic);
+    let traffic_written = super::traffic::Written::of(&own);
     let mut subject_alt_names = raw.subject_alt_names.clone().unwrap_or_default();
     subject_alt_names.sort();
     subject_alt_names.dedup();
@@ -213,6 +222,7 @@ pub(super) fn build(
         namespace,
         origin,
         hosts,
+        host_index,
         ports,
         resolution,
         location,
@@ -225,6 +235,7 @@ pub(super) fn build(
         export_to,
         names,
         traffic,
+        traffic_written,
         routes,
     })
 }
@@ -375,7 +386,7 @@ fn origination(
     egress: &Option<Egress>,
     to: &Origin,
 ) {
-    if !ports.iter().any(|p| t.applies_to(p)) {
+    if !ports.iter().any(|p| t.applies_to(p, ports)) {
         cx.error(
             "invalid-value",
             to.clone(),
@@ -387,8 +398,8 @@ fn origination(
     // HTTP origination (targetPort) never happens. Through the gateway, the destination is
     // a concrete host resolved by DNS, where it does.
     let switches = t.originates() && ports.iter().any(|p| p.protocol.is_http());
-    if switches && pass_through && egress.as_ref().is_none_or(|e| e.destination.is_none()) {
-        cx.error("invalid-value", to.clone(), "TLS origination towards a wildcard host (or with resolution NONE) needs the egress gateway", Some("add `egress: {destination: <host>}`: the gateway originates TLS to that host; without it Envoy connects to the original port in plain text".into()));
+    if switches {
+        switch_happens(cx, pass_through, egress, to);
     }
     if t.port.is_some() && !switches {
         cx.error(
@@ -397,5 +408,33 @@ fn origination(
             "`port` is where plain HTTP ports are sent for TLS origination, and nothing is",
             Some("remove `port`; opaque TCP ports keep their number (set a port's `targetPort` to change it)".into()),
         );
+    }
+}
+
+/// The rule of [`origination`] that depends on routing, for the ports with TLS of their own
+/// (`ports.<name>.tls`, at `ports`): origination on an HTTP port switches its port too.
+fn port_origination(
+    cx: &mut Checker<'_>,
+    policies: &[PortPolicy],
+    ports: &[Port],
+    pass_through: bool,
+    egress: &Option<Egress>,
+    at: &Origin,
+) {
+    for pp in policies {
+        let (Some(t), Some(p)) = (&pp.tls, ports.iter().find(|p| p.number == pp.port)) else { continue };
+        if t.originates() && p.protocol.is_http() {
+            switch_happens(cx, pass_through, egress, &at.child(&p.name).child("tls"));
+        }
+    }
+}
+
+/// HTTP origination sends the plain port to the remote TLS port (targetPort). With NONE
+/// (written, or a wildcard's) the proxy connects to the original destination port instead,
+/// so the switch never happens; through the gateway the destination is a concrete host
+/// resolved by DNS, where it does.
+fn switch_happens(cx: &mut Checker<'_>, pass_through: bool, egress: &Option<Egress>, to: &Origin) {
+    if pass_through && egress.as_ref().is_none_or(|e| e.destination.is_none()) {
+        cx.error("invalid-value", to.clone(), "TLS origination towards a wildcard host (or with resolution NONE) needs the egress gateway", Some("add `egress: {destination: <host>}`: the gateway originates TLS to that host; without it Envoy connects to the original port in plain text".into()));
     }
 }

@@ -90,7 +90,7 @@ pub struct RawIngress {
     pub https_redirect: Option<bool>,
     /// Also route the public hosts for clients inside the mesh.
     pub mesh: Option<bool>,
-    /// Path prefixes to expose (default: every path).
+    /// Paths to expose, each with what is below it (default: every path).
     pub paths: Option<Vec<String>>,
     /// Which form was written.
     #[serde(skip)]
@@ -166,7 +166,7 @@ pub struct Ingress {
     pub https_redirect: bool,
     /// The VirtualService is bound to `mesh` too.
     pub mesh: bool,
-    /// Path prefixes exposed; empty: every path.
+    /// Paths exposed, each with what is below it (`/v1`: `/v1` and `/v1/…`); empty: every path.
     pub paths: Vec<String>,
 }
 
@@ -400,7 +400,7 @@ fn tls(cx: &mut Checker<'_>, raw: &RawIngressTls, origin: &Origin) -> Option<Ing
     (cx.errors() == before).then(|| IngressTls { mode, credential_name: raw.credential_name.clone() })
 }
 
-/// The path prefixes: absolute, printable, each once, sorted.
+/// The paths: absolute, printable, each once, sorted.
 fn paths(cx: &mut Checker<'_>, raw: Option<&[String]>, origin: &Origin) -> Vec<String> {
     let Some(raw) = raw else { return Vec::new() };
     if raw.is_empty() {
@@ -451,8 +451,11 @@ fn routes(cx: &mut Checker<'_>, routes: &[Route], paths: &[String]) {
             continue;
         }
         let rewrites = r.rewrite.as_ref().is_some_and(|w| w.uri.is_some());
-        // A prefix the paths narrow (or a match without `uri`, which gets them).
-        let narrowed = |q: Option<&str>| q.is_none_or(|q| paths.iter().any(|p| p.len() > q.len() && p.starts_with(q)));
+        // A prefix the paths narrow (or a match without `uri`, which gets them). A prefix
+        // `/v1` under the path `/v1` or `/v1/` becomes `/v1/`, and its rewrite gains a `/`.
+        let narrowed = |q: Option<&str>| {
+            q.is_none_or(|q| paths.iter().any(|p| p.strip_prefix(q).is_some_and(|r| !r.is_empty() && r != "/")))
+        };
         if rewrites && r.matches.is_empty() {
             cx.error(
                 "invalid-value",

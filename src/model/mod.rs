@@ -429,6 +429,8 @@ pub struct Service {
     pub workload_group: Option<Box<WorkloadGroup>>,
     /// Traffic policy, defaults merged in.
     pub traffic: Traffic,
+    /// Which of its request durations the entity's own `traffic` writes.
+    pub traffic_written: traffic::Written,
     /// Client TLS towards the service: as written, else `ISTIO_MUTUAL` when every workload
     /// is a VM with a sidecar, else none (Istio's auto mutual TLS chooses per endpoint).
     pub tls: Option<ClientTls>,
@@ -475,8 +477,16 @@ impl Service {
 
     /// Whether any of its workloads runs an Istio proxy (pods are taken to be injected; VMs
     /// as the inventory says): only then can Sidecar or AuthorizationPolicy apply to it.
+    /// Workloads outside the mesh (`MESH_EXTERNAL`) have none that Istio would use: it sends
+    /// them plain text and enforces no policy at them.
     pub fn has_proxy(&self) -> bool {
-        self.pods.is_some() || (self.sidecar && !self.vms.is_empty())
+        !self.outside_mesh() && (self.pods.is_some() || (self.sidecar && !self.vms.is_empty()))
+    }
+
+    /// Whether its ServiceEntry says its workloads are outside the mesh (`MESH_EXTERNAL`):
+    /// they have no sidecar and no Istio identity.
+    pub fn outside_mesh(&self) -> bool {
+        self.location == "MESH_EXTERNAL"
     }
 
     /// The SPIFFE principals its workloads present, as AuthorizationPolicy matches them
@@ -557,10 +567,17 @@ impl ClientTls {
         matches!(self.mode, "SIMPLE" | "MUTUAL")
     }
 
-    /// Whether an entity-wide setting applies to `port`: origination only to ports the
-    /// application speaks in plain text.
-    pub fn applies_to(&self, port: &Port) -> bool {
-        !(self.originates() && port.protocol.is_tls())
+    /// Whether an entity-wide setting applies to `port`, one of the entity's `ports`.
+    /// Origination goes to the ports the application speaks in plain text: its HTTP-family
+    /// ports, or, on an entity without any, its opaque TCP ports (a database). An entity
+    /// with both keeps its TCP ports plain unless a port says `tls` itself, which is what
+    /// entity-wide `tls` meant before TCP ports could originate TLS at all.
+    pub fn applies_to(&self, port: &Port, ports: &[Port]) -> bool {
+        if !self.originates() {
+            return true;
+        }
+        let p = port.protocol;
+        p.is_http() || (p.is_opaque() && !ports.iter().any(|q| q.protocol.is_http()))
     }
 }
 
@@ -585,8 +602,11 @@ pub struct External {
     pub namespace: String,
     /// Where it is declared (`externals.<name>`).
     pub origin: Origin,
-    /// Hosts.
+    /// Hosts, sorted.
     pub hosts: Vec<String>,
+    /// The position of each of `hosts` in the list as written, where findings point
+    /// ([`External::host_origin`]).
+    pub host_index: Vec<u32>,
     /// Ports, by number.
     pub ports: Vec<Port>,
     /// Resolution.
@@ -611,6 +631,8 @@ pub struct External {
     pub names: BTreeMap<String, String>,
     /// Traffic policy, defaults merged in.
     pub traffic: Traffic,
+    /// Which of its request durations the entity's own `traffic` writes.
+    pub traffic_written: traffic::Written,
     /// Routing rules of its hosts.
     pub routes: Vec<Route>,
 }
@@ -626,6 +648,11 @@ impl External {
     /// Where one of its inline endpoints is declared.
     pub fn endpoint_origin(&self, endpoint: &Workload) -> Origin {
         endpoint.origin_in(&self.origin.child("endpoints"))
+    }
+
+    /// Where `hosts[i]` (of the sorted list) is written.
+    pub fn host_origin(&self, i: usize) -> Origin {
+        self.origin.child("hosts").index(self.host_index.get(i).map_or(i, |&w| w as usize))
     }
 }
 

@@ -676,7 +676,9 @@ impl<'de> Deserialize<'de> for RawSubset {
                     let mut labels = Vec::with_capacity(entries.len());
                     for (k, e) in entries {
                         match e {
-                            Entry::Label(v) => labels.push((k, v)),
+                            // A TLS setting where the long form takes one: `tls` was meant
+                            // as the subset's TLS, not as a label.
+                            Entry::Label(v) if k != "tls" || RawTls::from_str(&v).is_err() => labels.push((k, v)),
                             _ => {
                                 return Err(de::Error::custom(format!(
                                     "`{k}` needs `labels` beside it: write `{{labels: {{…}}, {k}: …}}`"

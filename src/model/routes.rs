@@ -4,11 +4,12 @@
 //! by the check stage, which sees the whole inventory.
 
 use super::http::{CorsPolicy, DirectResponse, Headers, Redirect};
+use super::names;
 use super::raw::{HttpMatch, RawDestination, RawMirror, RawRoute};
 use super::validate::{Checker, shown};
 use super::{Destination, HttpExtras, Mirror, Port, Route, Subset, Target};
-use crate::diag::Origin;
 use crate::diag::suggest::hint;
+use crate::diag::{Diagnostic, Origin};
 
 /// What the routes belong to.
 pub(super) struct Scope<'a> {
@@ -365,6 +366,7 @@ fn http_features(cx: &mut Checker<'_>, r: &RawRoute, scope: &Scope<'_>, stream: 
     if let Some(h) = &r.headers {
         headers(cx, h, &ro.child("headers"));
     }
+    authority_once(cx, r, ro);
     if let Some(c) = &r.cors_policy {
         cors(cx, c, &ro.child("corsPolicy"));
     }
@@ -432,6 +434,23 @@ fn match_request(cx: &mut Checker<'_>, m: &HttpMatch, scope: &Scope<'_>, stream:
             None,
         );
     }
+    // VS-50: a TLS match names at least one SNI host; an empty `destinationSubnets`
+    // would match every address (and `sniHosts: []` no connection at all).
+    for (f, list) in [("sniHosts", &m.sni_hosts), ("destinationSubnets", &m.destination_subnets)] {
+        if list.as_ref().is_some_and(Vec::is_empty) {
+            let (why, what) = if f == "sniHosts" {
+                ("Istio refuses a TLS match without an SNI name", "SNI names")
+            } else {
+                ("it would match every address", "IPs or CIDRs")
+            };
+            cx.error(
+                "invalid-value",
+                mo.child(f),
+                format!("`{f}` is empty: {why}"),
+                Some(format!("list the {what} to match, or remove `{f}`")),
+            );
+        }
+    }
     for (i, h) in m.sni_hosts.iter().flatten().enumerate() {
         cx.host(h, true, &mo.child("sniHosts").index(i));
     }
@@ -466,41 +485,183 @@ fn regex(cx: &mut Checker<'_>, r: &str, o: &Origin) {
     }
 }
 
-/// Header names and values Envoy accepts: tokens, and values without line breaks.
+/// Header changes Istio's webhook accepts (VS-25, VS-26, VS-27, VS-48): names that are
+/// HTTP tokens and that Istio lets a route change, values Envoy's header formatter reads.
 fn headers(cx: &mut Checker<'_>, h: &Headers, o: &Origin) {
     for (side, ops) in [("request", &h.request), ("response", &h.response)] {
         let Some(ops) = ops else { continue };
         let so = o.child(side);
         for (f, map) in [("set", &ops.set), ("add", &ops.add)] {
             for (k, v) in map.iter().flatten() {
-                if !header_name(k) {
-                    cx.error(
-                        "invalid-value",
-                        so.child(f).child(k).key(),
-                        format!("`{}` is not a valid header name", shown(k)),
-                        Some("header names are HTTP tokens, e.g. `x-user`".into()),
-                    );
-                }
-                if v.chars().any(|c| c == '\r' || c == '\n' || c == '\0') {
-                    cx.error(
-                        "invalid-value",
-                        so.child(f).child(k),
-                        "a header value cannot hold line breaks or NUL",
-                        None,
-                    );
+                let at = so.child(f).child(k);
+                header_op_name(cx, k, side, f, at.clone().key());
+                if let Err((why, help)) = header_value(v) {
+                    cx.error("invalid-value", at, format!("header value `{}` {why}", shown(v)), Some(help.into()));
                 }
             }
         }
         for (i, k) in ops.remove.iter().flatten().enumerate() {
-            if !header_name(k) {
-                cx.error(
-                    "invalid-value",
-                    so.child("remove").index(i),
-                    format!("`{}` is not a valid header name", shown(k)),
-                    None,
-                );
-            }
+            header_op_name(cx, k, side, "remove", so.child("remove").index(i));
         }
+    }
+}
+
+/// A header name a route may change (`op`: `set`, `add` or `remove`, on `side`: `request`
+/// or `response`). Istio lets the request's `set` and `add` name `host` or `:authority`
+/// (both rewrite the authority) but no other pseudo-header; the request's `remove` and
+/// every response change name neither `host` nor a pseudo-header.
+fn header_op_name(cx: &mut Checker<'_>, k: &str, side: &str, op: &str, at: Origin) {
+    let verb = if op == "remove" { "remove" } else { "set" };
+    let writes_request = side == "request" && op != "remove";
+    if writes_request && authority_header(k) {
+        return;
+    }
+    if k.starts_with(':') {
+        let help = if writes_request {
+            "of the pseudo-headers only `:authority` may be set; change the path with `rewrite.uri`, the authority with `rewrite.authority`"
+        } else {
+            "Envoy owns the pseudo-headers (`:authority`, `:path`, `:method`, `:scheme`, `:status`): remove the entry"
+        };
+        cx.error(
+            "invalid-value",
+            at,
+            format!("a route cannot {verb} the pseudo-header `{}`: Istio refuses a `:` prefix here", shown(k)),
+            Some(help.into()),
+        );
+    } else if k.eq_ignore_ascii_case("host") {
+        let (msg, help) = if side == "request" {
+            (
+                format!("a route cannot remove `{}`: Istio refuses it, as every request has an authority", shown(k)),
+                "remove the entry; to change the authority, use `rewrite.authority`",
+            )
+        } else {
+            (
+                format!("a route cannot {verb} `{}` in a response: Istio refuses it", shown(k)),
+                "`host` is a request header: set it in `headers.request.set` (or use `rewrite.authority`), or remove the entry",
+            )
+        };
+        cx.error("invalid-value", at, msg, Some(help.into()));
+    } else if !header_name(k) {
+        cx.error(
+            "invalid-value",
+            at,
+            format!("`{}` is not a valid header name", shown(k)),
+            Some("header names are HTTP tokens, e.g. `x-user`".into()),
+        );
+    }
+}
+
+/// `host` or `:authority` (any case, as Istio compares them): setting either rewrites the
+/// request's authority.
+fn authority_header(k: &str) -> bool {
+    k.eq_ignore_ascii_case("host") || k.eq_ignore_ascii_case(":authority")
+}
+
+/// Why Istio refuses a header value (C-16, a port of its `validateHeaderValue`, itself
+/// Envoy's header formatter parser): a control character other than tab, or a `%` that is
+/// neither `%%` nor part of a well-formed `%VARIABLE%` or `%VARIABLE(arguments)%`. What is
+/// inside the `%…%` is not checked, as Istio does not. The error is the reason and a fix.
+fn header_value(v: &str) -> Result<(), (String, &'static str)> {
+    const PERCENT: &str = "write `%%` for a literal `%` (e.g. `100%%`); a single `%` starts an Envoy variable such as `%HOSTNAME%` or `%REQ(x-user)%`";
+    if v.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return Err((
+            "holds a control character (a line break, NUL, …), which Istio refuses".into(),
+            "write the value on one line, without control characters (a tab is allowed)",
+        ));
+    }
+    #[derive(PartialEq)]
+    enum State {
+        Literal,
+        Name,
+        ExpectArray,
+        ExpectString,
+        InString,
+        ExpectDelimiter,
+        ExpectArgsEnd,
+        ExpectEnd,
+    }
+    let malformed = |what: &str| {
+        Err((
+            format!("has a malformed `%VARIABLE(…)%`: {what}"),
+            "arguments are one word, `%REQ(x-user)%`, or a JSON array of strings, `%UPSTREAM_METADATA([\"istio\", \"x\"])%`; write `%%` for a literal `%`",
+        ))
+    };
+    let b = v.as_bytes();
+    let mut state = State::Literal;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match state {
+            State::Literal if c == b'%' => match b.get(i + 1) {
+                None => return Err(("ends with an un-escaped `%`, which Istio refuses".into(), PERCENT)),
+                Some(b'%') => i += 1,
+                Some(_) => state = State::Name,
+            },
+            State::Literal => {}
+            State::Name if c == b'%' => state = State::Literal,
+            State::Name if c == b'(' => state = State::ExpectArray,
+            State::Name => {}
+            State::ExpectArray if c == b'[' => state = State::ExpectString,
+            State::ExpectArray if c != b' ' => state = State::InString,
+            State::ExpectArray => {}
+            State::ExpectDelimiter if c == b',' => state = State::ExpectString,
+            State::ExpectDelimiter if c == b']' => state = State::ExpectArgsEnd,
+            State::ExpectDelimiter if c != b' ' => return malformed("expected `,` or `]`"),
+            State::ExpectDelimiter => {}
+            State::ExpectString if c == b'"' => state = State::InString,
+            State::ExpectString if c != b' ' => return malformed("expected a `\"`"),
+            State::ExpectString => {}
+            State::InString if c == b'\\' => {
+                if i + 1 == b.len() {
+                    return malformed("a `\\` ends the value");
+                }
+                i += 1;
+            }
+            State::InString if c == b')' => state = State::ExpectEnd,
+            State::InString if c == b'"' => state = State::ExpectDelimiter,
+            State::InString => {}
+            State::ExpectArgsEnd if c == b')' => state = State::ExpectEnd,
+            State::ExpectArgsEnd if c != b' ' => return malformed("expected `)` after the arguments"),
+            State::ExpectArgsEnd => {}
+            State::ExpectEnd if c == b'%' => state = State::Literal,
+            State::ExpectEnd if c != b' ' => return malformed("expected the closing `%`"),
+            State::ExpectEnd => {}
+        }
+        i += 1;
+    }
+    if state != State::Literal {
+        return Err((
+            "has an un-escaped `%`: Envoy reads it as a variable that is never closed, and Istio refuses it".into(),
+            PERCENT,
+        ));
+    }
+    Ok(())
+}
+
+/// Istio sets the authority once (VS-28): `rewrite.authority`, and `host` or `:authority`
+/// in the request's `set` and `add`, are one setting written in two places.
+fn authority_once(cx: &mut Checker<'_>, r: &RawRoute, ro: &Origin) {
+    let mut setters: Vec<(Origin, String)> = Vec::new();
+    if r.rewrite.as_ref().is_some_and(|w| w.authority.is_some()) {
+        setters.push((ro.child("rewrite").child("authority"), "`rewrite.authority`".into()));
+    }
+    let request = r.headers.as_ref().and_then(|h| h.request.as_ref());
+    for (f, map) in request.iter().flat_map(|q| [("set", &q.set), ("add", &q.add)]) {
+        for k in map.iter().flatten().map(|(k, _)| k).filter(|k| authority_header(k)) {
+            let at = ro.child("headers").child("request").child(f).child(k).key();
+            setters.push((at, format!("`headers.request.{f}.{k}`")));
+        }
+    }
+    if let [(first_at, first), (at, second), ..] = setters.as_slice() {
+        cx.push(
+            Diagnostic::error(
+                "invalid-value",
+                at.clone(),
+                format!("the authority is set twice, by {first} and by {second}, which Istio refuses"),
+            )
+            .related(first_at.clone(), "set here first")
+            .help("keep one of them: `rewrite.authority`, or `host` in `headers.request.set`"),
+        );
     }
 }
 
@@ -508,22 +669,47 @@ fn cors(cx: &mut Checker<'_>, c: &CorsPolicy, o: &Origin) {
     for (i, m) in c.allow_origins.iter().flatten().enumerate() {
         cx.string_match(m, &o.child("allowOrigins").index(i));
     }
-    for (f, list) in
-        [("allowMethods", &c.allow_methods), ("allowHeaders", &c.allow_headers), ("exposeHeaders", &c.expose_headers)]
-    {
+    // VS-30: the methods Istio knows, as Go spells them (upper case), or `*`.
+    const METHODS: [&str; 10] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE", "*"];
+    for (i, m) in c.allow_methods.iter().flatten().enumerate() {
+        if !METHODS.contains(&m.as_str()) {
+            let upper = m.to_ascii_uppercase();
+            let help = if METHODS.contains(&upper.as_str()) {
+                Some(format!("write it in upper case, `{upper}`: Istio compares methods case-sensitively"))
+            } else {
+                hint(m, "methods", &METHODS)
+            };
+            cx.error(
+                "invalid-value",
+                o.child("allowMethods").index(i),
+                format!("`{}` is not an HTTP method Istio allows in `allowMethods`", shown(m)),
+                help,
+            );
+        }
+    }
+    for (f, list) in [("allowHeaders", &c.allow_headers), ("exposeHeaders", &c.expose_headers)] {
         for (i, v) in list.iter().flatten().enumerate() {
             if !header_name(v) && v != "*" {
                 cx.error(
                     "invalid-value",
                     o.child(f).index(i),
-                    format!("`{}` is not a method or header name", shown(v)),
-                    None,
+                    format!("`{}` is not a header name", shown(v)),
+                    Some("header names are HTTP tokens, e.g. `x-user`, or `*` for any".into()),
                 );
             }
         }
     }
-    if let Some(d) = &c.max_age {
-        cx.duration(d, &o.child("maxAge"));
+    // VS-32: a duration as everywhere, and whole seconds (Envoy's max age counts seconds).
+    if let Some(d) = &c.max_age
+        && cx.duration(d, &o.child("maxAge"))
+        && names::parse_duration(d).is_ok_and(|ns| ns % 1_000_000_000 != 0)
+    {
+        cx.error(
+            "invalid-value",
+            o.child("maxAge"),
+            format!("`maxAge` `{}` is not a whole number of seconds, which Istio refuses", shown(d)),
+            Some("write whole seconds, e.g. `2s`, `10m` or `24h`".into()),
+        );
     }
     if let Some(u) = &c.unmatched_preflights {
         cx.one_of("unmatchedPreflights", u, &["FORWARD", "IGNORE"], &o.child("unmatchedPreflights"));
@@ -549,6 +735,24 @@ fn redirect(cx: &mut Checker<'_>, r: &Redirect, o: &Origin) {
             o.child("redirectCode"),
             format!("{c} is not a redirect code"),
             Some("use 301, 302, 303, 307 or 308".into()),
+        );
+    }
+    // VS-41: Istio takes the scheme in lower case, and only these two.
+    if let Some(s) = &r.scheme
+        && s != "http"
+        && s != "https"
+    {
+        let lower = s.to_ascii_lowercase();
+        let help = if lower == "http" || lower == "https" {
+            format!("write it in lower case: `{lower}`")
+        } else {
+            "use `http` or `https`, or leave `scheme` out to keep the request's".into()
+        };
+        cx.error(
+            "invalid-value",
+            o.child("scheme"),
+            format!("redirect scheme `{}` is not `http` or `https`, which Istio refuses", shown(s)),
+            Some(help),
         );
     }
     if [&r.uri, &r.authority, &r.scheme].iter().all(|v| v.is_none()) && r.port.is_none() && r.derive_port.is_none() {

@@ -36,7 +36,19 @@ pub(super) fn build(
     if let Some(sa) = &raw.service_account {
         cx.service_account(sa, &origin.child("serviceAccount"));
     }
-    let sidecar = raw.sidecar.unwrap_or(project.defaults.sidecar);
+    // `MESH_EXTERNAL` says the workloads are outside the mesh: Istio never applies its auto
+    // mutual TLS to such a host and enforces no policy at it (the ServiceEntry reference's
+    // `Location`), so they run no sidecar and have no Istio identity.
+    let outside = raw.location.as_deref() == Some("MESH_EXTERNAL");
+    let sidecar = raw.sidecar.unwrap_or(project.defaults.sidecar && !outside);
+    if outside && raw.sidecar == Some(true) {
+        cx.error(
+            "invalid-value",
+            origin.child("sidecar"),
+            "`location: MESH_EXTERNAL` says the workloads are outside the mesh, where they run no sidecar",
+            Some("remove `sidecar: true` (the VMs then get `security.istio.io/tlsMode: disabled` and no identity), or remove `location` if they run Istio's sidecar".into()),
+        );
+    }
 
     if let Some(l) = &raw.labels {
         cx.labels(l, &origin.child("labels"));
@@ -117,17 +129,23 @@ pub(super) fn build(
         );
     }
     if workload_group.is_some() && !sidecar {
+        let help = if outside {
+            "remove `workloadGroup`: VMs outside the mesh (`MESH_EXTERNAL`) do not register with Istio"
+        } else {
+            "remove `workloadGroup`, or run the VMs with a sidecar"
+        };
         cx.error(
             "invalid-value",
             origin.child("workloadGroup"),
             "a WorkloadGroup registers VMs through their sidecar, but this service runs without one",
-            Some("remove `workloadGroup`, or run the VMs with a sidecar".into()),
+            Some(help.into()),
         );
     }
 
     let own = raw.traffic.clone().unwrap_or_default();
     cx.traffic(&own, &origin.child("traffic"), inherits_outlier);
     let traffic = own.over(&project.defaults.traffic);
+    let traffic_written = super::traffic::Written::of(&own);
     let written_tls =
         raw.tls.as_ref().and_then(|ShortOr(t)| tls::client_tls(&mut cx, t, Owner::Service, &origin.child("tls")));
     let port_policies = tls::port_policies(
@@ -234,6 +252,7 @@ pub(super) fn build(
         subject_alt_names,
         resolution,
         workload_group,
+        traffic_written,
         traffic,
         tls,
         port_policies,
@@ -403,11 +422,16 @@ fn vm_workload(
     if let Some(sa) = &vm.service_account {
         cx.service_account(sa, &vo.child("serviceAccount"));
         if !sidecar {
+            let help = if raw.location.as_deref() == Some("MESH_EXTERNAL") {
+                "remove `serviceAccount`: workloads outside the mesh (`MESH_EXTERNAL`) have no Istio identity"
+            } else {
+                "remove `serviceAccount`, or set `sidecar: true`"
+            };
             cx.error(
                 "invalid-value",
                 vo.child("serviceAccount"),
                 "a VM without a sidecar has no service account identity",
-                Some("remove `serviceAccount`, or set `sidecar: true`".into()),
+                Some(help.into()),
             );
         }
     }

@@ -74,6 +74,27 @@ impl Traffic {
     }
 }
 
+/// Which of the two durations `retries-outlast-timeout` compares an entity's own `traffic`
+/// writes, rather than inherits from `defaults.traffic`: a finding points where the value is
+/// written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Written {
+    /// `timeout`.
+    pub timeout: bool,
+    /// `retries.perTryTimeout`.
+    pub per_try_timeout: bool,
+}
+
+impl Written {
+    /// What `own`, an entity's `traffic` as written, sets.
+    pub fn of(own: &Traffic) -> Written {
+        Written {
+            timeout: own.timeout.is_some(),
+            per_try_timeout: own.retries.as_ref().is_some_and(|r| r.per_try_timeout.is_some()),
+        }
+    }
+}
+
 /// Istio's HTTPRetry.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

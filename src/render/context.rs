@@ -341,8 +341,10 @@ fn service<'a>(b: &mut Builder<'a>, svc: &'a Service) {
     // calls (`tls.credentialName`), which sidecars read only from a rule that selects them.
     super::credentials::caller_rules(b, svc);
 
+    let vs_hosts = [svc.host.as_str()];
     let routing = Routing {
         host: &svc.host,
+        vs_hosts: &vs_hosts,
         ports: &svc.ports,
         routes: &svc.routes,
         traffic: &svc.traffic,
@@ -496,10 +498,13 @@ fn external<'a>(b: &mut Builder<'a>, ext: &'a External) {
 
 /// The routing of an external API reached directly: a VirtualService per host, since each
 /// host's rules route to that host; one for all hosts when every rule sends its traffic
-/// elsewhere (e.g. SNI routing of several hosts to a firewall).
+/// elsewhere (e.g. SNI routing of several hosts to a firewall), nothing falls through to a
+/// host of its own (the last HTTP rule catches everything), and no host covers another (a
+/// VirtualService cannot hold both).
 fn direct_routes(b: &mut Builder<'_>, ext: &External, export: &Value) {
-    let routing = |host| Routing {
+    let routing = |host, vs_hosts| Routing {
         host,
+        vs_hosts,
         ports: &ext.ports,
         routes: &ext.routes,
         traffic: &ext.traffic,
@@ -507,18 +512,25 @@ fn direct_routes(b: &mut Builder<'_>, ext: &External, export: &Value) {
         inv: b.inv,
         graph: b.graph,
     };
+    use crate::model::Target;
+    let own = |t: &Target| *t == Target::Own;
     let elsewhere = !ext.routes.is_empty()
-        && ext.routes.iter().all(|r| r.destinations.iter().all(|d| d.target != crate::model::Target::Own));
-    let groups: Vec<(String, Vec<&str>, Rules)> = if elsewhere {
-        let hosts = ext.hosts.iter().map(String::as_str).collect();
-        vec![(ext.name.clone(), hosts, routing(&ext.hosts[0]).rules())]
+        && ext.routes.iter().all(|r| {
+            !r.destinations.iter().any(|d| own(&d.target)) && !r.mirror.as_ref().is_some_and(|m| own(&m.target))
+        });
+    let http = ext.ports.iter().any(|p| p.protocol.is_http());
+    let caught = ext.routes.iter().rev().find(|r| !r.is_stream()).is_some_and(|r| r.matches.is_empty());
+    let overlap = ext.hosts.iter().any(|a| ext.hosts.iter().any(|b| a != b && super::routes::covers(a, b)));
+    let hosts: Vec<&str> = ext.hosts.iter().map(String::as_str).collect();
+    let groups: Vec<(String, Vec<&str>, Rules)> = if elsewhere && (caught || !http) && !overlap {
+        vec![(ext.name.clone(), hosts.clone(), routing(hosts[0], &hosts).rules())]
     } else {
-        ext.hosts
+        hosts
             .iter()
             .map(|h| {
                 let name =
                     if ext.hosts.len() == 1 { ext.name.clone() } else { format!("{}-{}", ext.name, host_slug(h)) };
-                (name, vec![h.as_str()], routing(h).rules())
+                (name, vec![*h], routing(h, std::slice::from_ref(h)).rules())
             })
             .collect()
     };

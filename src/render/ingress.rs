@@ -7,8 +7,8 @@
 //! public callers get the routing mesh callers get), so a canary split applies to both.
 //! The copy differs where the gateway differs: requests reach it on 80/443, so port matches
 //! are dropped (a rule whose matches all name another port is left out); with `paths`, every
-//! rule is kept to the requests under them. A TLS port is passed through, routed by SNI on
-//! the public hosts.
+//! rule is kept to the requests at or under them (`/v1` and `/v1/…`, never `/v1-internal`).
+//! A TLS port is passed through, routed by SNI on the public hosts.
 
 use serde_json::{Map, Value, json};
 
@@ -113,15 +113,7 @@ fn http_rules(svc: &Service, ing: &Ingress, rules: &[Value]) -> Vec<Value> {
             // No request under the paths reaches this rule.
             continue;
         }
-        let mut rule = rule.clone();
-        if let Some(r) = rule.as_object_mut() {
-            if matches.is_empty() {
-                r.remove("match");
-            } else {
-                r.insert("match".into(), json!(matches));
-            }
-        }
-        out.push(rule);
+        out.extend(copies(rule, matches));
         if catch_all {
             caught = true;
             break;
@@ -129,9 +121,10 @@ fn http_rules(svc: &Service, ing: &Ingress, rules: &[Value]) -> Vec<Value> {
     }
     if !caught {
         let mut rule = Map::new();
-        let matches = under_paths(Vec::new(), &ing.paths);
+        let matches: Vec<Value> =
+            under_paths(Vec::new(), &ing.paths).into_iter().map(|(m, _)| Value::Object(m)).collect();
         if !matches.is_empty() {
-            rule.insert("match".into(), json!(matches));
+            rule.insert("match".into(), Value::Array(matches));
         }
         rule.insert("route".into(), default_route(svc, ing));
         out.push(Value::Object(rule));
@@ -139,16 +132,65 @@ fn http_rules(svc: &Service, ing: &Ingress, rules: &[Value]) -> Vec<Value> {
     out
 }
 
-/// The matches (none: every request) kept to requests under the path prefixes (none: every
-/// path): a match without `uri` gets each prefix; a `uri` under a prefix stays; a prefix
-/// above one is narrowed to it; a `uri` under none is dropped.
-fn under_paths(matches: Vec<Map<String, Value>>, paths: &[String]) -> Vec<Map<String, Value>> {
+/// The copies of `rule` with `matches` (none: every request). One copy, unless the rule
+/// rewrites the URI prefix and some matches moved from a path's prefix `/p` to `/p/`: the
+/// rewrite replaces the matched prefix, so those get `rewrite.uri` with a `/` appended
+/// (`/p/x` becomes what `/p` made of it), in copies of their own, in the order written.
+fn copies(rule: &Value, matches: Vec<(Map<String, Value>, bool)>) -> Vec<Value> {
+    let rewrite = rule.get("rewrite").and_then(|r| r.get("uri")).and_then(Value::as_str);
+    let mut groups: Vec<(bool, Vec<Value>)> = Vec::new();
+    for (m, moved) in matches {
+        let moved = moved && rewrite.is_some();
+        match groups.last_mut() {
+            Some((g, list)) if *g == moved => list.push(Value::Object(m)),
+            _ => groups.push((moved, vec![Value::Object(m)])),
+        }
+    }
+    if groups.is_empty() {
+        groups.push((false, Vec::new()));
+    }
+    groups
+        .into_iter()
+        .map(|(moved, matches)| {
+            let mut rule = rule.clone();
+            if let Some(r) = rule.as_object_mut() {
+                if matches.is_empty() {
+                    r.remove("match");
+                } else {
+                    r.insert("match".into(), Value::Array(matches));
+                }
+            }
+            if let (true, Some(uri)) = (moved, rewrite) {
+                rule["rewrite"]["uri"] = json!(format!("{uri}/"));
+            }
+            rule
+        })
+        .collect()
+}
+
+/// The URI matches of "this path and what is below it": `/v1` is `exact: /v1` and
+/// `prefix: /v1/` (a prefix `/v1` would also take `/v1-internal` and `/v10`); a path that
+/// ends with `/` is its prefix alone.
+fn path_uris(p: &str) -> Vec<Value> {
+    if p.ends_with('/') {
+        vec![json!({"prefix": p})]
+    } else {
+        vec![json!({"exact": p}), json!({"prefix": format!("{p}/")})]
+    }
+}
+
+/// The matches (none: every request) kept to requests at or under the paths (none: every
+/// path): a match without `uri` gets the URIs of each path; an exact `uri` at or under a
+/// path stays; a prefix under one (`/v1/x` under `/v1`) stays, a prefix equal to a path or
+/// above it is narrowed to the path's URIs; a `uri` under none is dropped. Each match comes
+/// with whether its prefix moved from `/p` to `/p/` (see [`copies`]).
+fn under_paths(matches: Vec<Map<String, Value>>, paths: &[String]) -> Vec<(Map<String, Value>, bool)> {
     if paths.is_empty() {
-        return matches;
+        return matches.into_iter().map(|m| (m, false)).collect();
     }
     let all = [Map::new()];
     let base: &[Map<String, Value>] = if matches.is_empty() { &all } else { &matches };
-    let mut out: Vec<Map<String, Value>> = Vec::new();
+    let mut out: Vec<(Map<String, Value>, bool)> = Vec::new();
     for m in base {
         let fold = m.get("ignoreUriCase").and_then(Value::as_bool) == Some(true);
         let norm = |s: &str| if fold { s.to_ascii_lowercase() } else { s.to_string() };
@@ -157,28 +199,42 @@ fn under_paths(matches: Vec<Map<String, Value>>, paths: &[String]) -> Vec<Map<St
         let prefix = uri.and_then(|u| u.get("prefix")).and_then(Value::as_str).map(norm);
         for p in paths {
             let p_norm = norm(p);
-            let narrowed = match (&exact, &prefix, uri) {
-                (Some(e), _, _) => e.starts_with(&p_norm).then(|| m.clone()),
-                (_, Some(q), _) if q.starts_with(&p_norm) => Some(m.clone()),
-                (_, Some(q), _) if p_norm.starts_with(q.as_str()) => Some(with_prefix(m, p)),
-                (_, Some(_), _) => None,
-                // A regex cannot be placed (the model refuses it with `paths`).
-                (None, None, Some(_)) => None,
-                (None, None, None) => Some(with_prefix(m, p)),
+            // What lies below the path: `/v1/…` (the path itself is `/v1`).
+            let below = if p_norm.ends_with('/') { p_norm.clone() } else { format!("{p_norm}/") };
+            let narrowed = |m: &Map<String, Value>, moved: bool| {
+                path_uris(p).into_iter().map(|u| (with_uri(m, u.clone()), moved && u.get("prefix").is_some())).collect()
             };
-            if let Some(n) = narrowed
-                && !out.contains(&n)
-            {
-                out.push(n);
+            let copies: Vec<(Map<String, Value>, bool)> = match (&exact, &prefix, uri) {
+                (Some(e), _, _) => {
+                    if *e == p_norm || e.starts_with(&below) {
+                        vec![(m.clone(), false)]
+                    } else {
+                        Vec::new()
+                    }
+                }
+                (_, Some(q), _) if q.starts_with(&below) => vec![(m.clone(), false)],
+                // The path itself (`/v1` for `/v1` or `/v1/`): the same requests, less the
+                // paths beside it; the prefix moves from `/v1` to `/v1/`.
+                (_, Some(q), _) if format!("{q}/") == below => narrowed(m, true),
+                (_, Some(q), _) if p_norm.starts_with(q.as_str()) => narrowed(m, false),
+                (_, Some(_), _) => Vec::new(),
+                // A regex cannot be placed (the model refuses it with `paths`).
+                (None, None, Some(_)) => Vec::new(),
+                (None, None, None) => narrowed(m, false),
+            };
+            for c in copies {
+                if !out.iter().any(|(o, _)| *o == c.0) {
+                    out.push(c);
+                }
             }
         }
     }
     out
 }
 
-fn with_prefix(m: &Map<String, Value>, prefix: &str) -> Map<String, Value> {
+fn with_uri(m: &Map<String, Value>, uri: Value) -> Map<String, Value> {
     let mut m = m.clone();
-    m.insert("uri".into(), json!({"prefix": prefix}));
+    m.insert("uri".into(), uri);
     m
 }
 
@@ -219,33 +275,76 @@ mod tests {
         v.as_array().unwrap().iter().map(|m| m.as_object().unwrap().clone()).collect()
     }
 
+    /// The matches `under_paths` gives, without whether their prefix moved.
+    fn kept(matches: Vec<Map<String, Value>>, paths: &[String]) -> Vec<Map<String, Value>> {
+        under_paths(matches, paths).into_iter().map(|(m, _)| m).collect()
+    }
+
     #[test]
-    fn matches_are_kept_under_the_paths() {
-        let paths = vec!["/api".to_string(), "/static".to_string()];
-        // Every request: one match per path.
+    fn matches_are_kept_at_or_under_the_paths() {
+        let paths = vec!["/api".to_string(), "/static/".to_string()];
+        // Every request: each path and what is below it, never `/api-internal` or `/apix`.
         assert_eq!(
-            under_paths(Vec::new(), &paths),
-            maps(json!([{"uri": {"prefix": "/api"}}, {"uri": {"prefix": "/static"}}]))
+            kept(Vec::new(), &paths),
+            maps(json!([{"uri": {"exact": "/api"}}, {"uri": {"prefix": "/api/"}}, {"uri": {"prefix": "/static/"}}]))
         );
         let written = maps(json!([
             {"uri": {"prefix": "/api/v2"}, "headers": {"x": {"exact": "1"}}},
             {"uri": {"prefix": "/"}},
             {"uri": {"exact": "/admin"}},
+            {"uri": {"exact": "/api"}},
+            {"uri": {"prefix": "/api-internal"}},
+            {"uri": {"exact": "/static"}},
             {"method": {"exact": "GET"}},
         ]));
         assert_eq!(
-            under_paths(written, &paths),
+            kept(written, &paths),
             maps(json!([
                 {"uri": {"prefix": "/api/v2"}, "headers": {"x": {"exact": "1"}}},
-                {"uri": {"prefix": "/api"}},
-                {"uri": {"prefix": "/static"}},
-                {"method": {"exact": "GET"}, "uri": {"prefix": "/api"}},
-                {"method": {"exact": "GET"}, "uri": {"prefix": "/static"}},
+                {"uri": {"exact": "/api"}},
+                {"uri": {"prefix": "/api/"}},
+                {"uri": {"prefix": "/static/"}},
+                {"method": {"exact": "GET"}, "uri": {"exact": "/api"}},
+                {"method": {"exact": "GET"}, "uri": {"prefix": "/api/"}},
+                {"method": {"exact": "GET"}, "uri": {"prefix": "/static/"}},
             ]))
         );
         // Outside every path: nothing left.
-        assert!(under_paths(maps(json!([{"uri": {"exact": "/admin"}}])), &paths).is_empty());
-        assert_eq!(under_paths(maps(json!([{"uri": {"exact": "/x"}}])), &[]), maps(json!([{"uri": {"exact": "/x"}}])));
+        assert!(kept(maps(json!([{"uri": {"exact": "/admin"}}, {"uri": {"prefix": "/apix"}}])), &paths).is_empty());
+        assert_eq!(kept(maps(json!([{"uri": {"exact": "/x"}}])), &[]), maps(json!([{"uri": {"exact": "/x"}}])));
+        // A prefix equal to a path: only its prefix part moved (from `/api` to `/api/`).
+        let moved: Vec<bool> =
+            under_paths(maps(json!([{"uri": {"prefix": "/api"}}])), &paths).into_iter().map(|(_, m)| m).collect();
+        assert_eq!(moved, [false, true]);
+        let slash = under_paths(maps(json!([{"uri": {"prefix": "/api"}}])), &["/api/".to_string()]);
+        assert_eq!(slash, [(maps(json!([{"uri": {"prefix": "/api/"}}])).remove(0), true)]);
+    }
+
+    #[test]
+    fn a_rewrite_of_a_moved_prefix_follows_it() {
+        let rule = json!({"name": "r", "rewrite": {"uri": "/v1"}, "route": []});
+        let m = |v: Value| v.as_object().unwrap().clone();
+        let split = copies(
+            &rule,
+            vec![
+                (m(json!({"uri": {"exact": "/api"}})), false),
+                (m(json!({"uri": {"prefix": "/api/"}})), true),
+                (m(json!({"uri": {"prefix": "/api/v2/"}})), false),
+            ],
+        );
+        let summary: Vec<(Value, Value)> =
+            split.iter().map(|c| (c["match"].clone(), c["rewrite"]["uri"].clone())).collect();
+        assert_eq!(
+            summary,
+            [
+                (json!([{"uri": {"exact": "/api"}}]), json!("/v1")),
+                (json!([{"uri": {"prefix": "/api/"}}]), json!("/v1/")),
+                (json!([{"uri": {"prefix": "/api/v2/"}}]), json!("/v1")),
+            ]
+        );
+        // Without a URI rewrite, one copy.
+        let plain = copies(&json!({"route": []}), vec![(m(json!({"uri": {"prefix": "/api/"}})), true)]);
+        assert_eq!(plain, [json!({"route": [], "match": [{"uri": {"prefix": "/api/"}}]})]);
     }
 
     #[test]

@@ -19,6 +19,9 @@ use crate::model::{Destination, Inventory, Port, Route, Target};
 pub(super) struct Routing<'a> {
     /// The host the rules are for (a destination without a host goes here).
     pub host: &'a str,
+    /// The hosts of the VirtualService: a TLS rule matches them as SNI unless it names its
+    /// own `sniHosts`, and names only those of its own that they cover (Istio refuses others).
+    pub vs_hosts: &'a [&'a str],
     /// The entity's ports.
     pub ports: &'a [Port],
     /// Its routes.
@@ -244,6 +247,15 @@ impl Routing<'_> {
             if m.sni_hosts.is_some() && !tls {
                 continue;
             }
+            // On a VirtualService of some of the entity's hosts, the SNI names of the others
+            // belong to their own VirtualServices.
+            let sni: Option<Vec<&String>> = m
+                .sni_hosts
+                .as_ref()
+                .map(|list| list.iter().filter(|h| self.vs_hosts.iter().any(|v| covers(v, h))).collect());
+            if sni.as_ref().is_some_and(Vec::is_empty) {
+                continue;
+            }
             let mut v = Map::new();
             if let Some(s) = &m.destination_subnets {
                 v.insert("destinationSubnets".into(), json!(s));
@@ -258,8 +270,8 @@ impl Routing<'_> {
                 v.insert("sourceNamespace".into(), json!(ns));
             }
             if tls {
-                let sni = m.sni_hosts.clone().unwrap_or_else(|| vec![self.host.to_string()]);
-                v.insert("sniHosts".into(), json!(sni));
+                let sni = sni.map_or_else(|| json!(self.vs_hosts), |s| json!(s));
+                v.insert("sniHosts".into(), sni);
             }
             if !v.is_empty() {
                 matches.push(Value::Object(v));
@@ -285,6 +297,15 @@ impl Routing<'_> {
             .collect();
         rule.insert("route".into(), Value::Array(dests));
         Some(Value::Object(rule))
+    }
+}
+
+/// Whether VirtualService host `pattern` covers SNI name `host` (Istio's `SubsetOf`).
+pub(super) fn covers(pattern: &str, host: &str) -> bool {
+    match (pattern.strip_prefix('*'), host.strip_prefix('*')) {
+        (Some(p), Some(h)) => h.ends_with(p),
+        (Some(p), None) => host.ends_with(p) && host.len() > p.len(),
+        (None, _) => pattern == host,
     }
 }
 

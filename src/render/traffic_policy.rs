@@ -44,7 +44,7 @@ impl EntityPolicy<'_> {
     fn port_tls(&self, p: &Port) -> Option<&ClientTls> {
         match self.own_policy(p).and_then(|o| o.tls.as_ref()) {
             Some(t) => Some(t),
-            None => self.tls.filter(|t| t.applies_to(p)),
+            None => self.tls.filter(|t| t.applies_to(p, self.ports)),
         }
     }
 
@@ -69,7 +69,7 @@ impl EntityPolicy<'_> {
 
     /// The top-level `trafficPolicy`, or `None` when there is nothing to say.
     pub(super) fn top(&self) -> Option<Settings> {
-        let all = self.tls.filter(|t| self.ports.iter().all(|p| t.applies_to(p)));
+        let all = self.tls.filter(|t| self.ports.iter().all(|p| t.applies_to(p, self.ports)));
         let top = self.settings(self.traffic, all, None);
         let ports: Vec<(u32, Settings)> = self
             .ports
@@ -83,10 +83,10 @@ impl EntityPolicy<'_> {
     /// the port's, as Istio's subset level wins over the destination's port level.
     pub(super) fn subset(&self, s: &SubsetPolicy) -> Option<Settings> {
         let tls_for = |p: Option<&Port>| match (&s.tls, p) {
-            (Some(t), Some(p)) if t.applies_to(p) => Some(t),
-            (Some(t), None) if self.ports.iter().all(|p| t.applies_to(p)) => Some(t),
+            (Some(t), Some(p)) if t.applies_to(p, self.ports) => Some(t),
+            (Some(t), None) if self.ports.iter().all(|p| t.applies_to(p, self.ports)) => Some(t),
             (_, Some(p)) => self.port_tls(p),
-            (_, None) => self.tls.filter(|t| self.ports.iter().all(|p| t.applies_to(p))),
+            (_, None) => self.tls.filter(|t| self.ports.iter().all(|p| t.applies_to(p, self.ports))),
         };
         let top = self.settings(&s.traffic.over(self.traffic), tls_for(None), None);
         let ports: Vec<(u32, Settings)> = self
