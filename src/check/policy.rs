@@ -210,12 +210,12 @@ pub(super) fn credentials(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagno
         let ports = s.port_policies.iter().map(|p| (p.tls.as_ref(), port_at(&s.ports, p.port)));
         let subsets =
             s.subsets.iter().filter_map(|x| Some((x.policy.as_ref()?.tls.as_ref(), format!("subsets.{}", x.name))));
-        let first = std::iter::once((s.tls.as_ref(), String::new())).chain(ports).chain(subsets);
+        let first = std::iter::once((s.tls.as_deref(), String::new())).chain(ports).chain(subsets);
         (s.name.as_str(), &s.origin, secret_at(first))
     });
     let externals = inv.externals.iter().filter(|e| e.callers_read_secret()).map(|e| {
         let ports = e.port_policies.iter().map(|p| (p.tls.as_ref(), port_at(&e.ports, p.port)));
-        let first = std::iter::once((e.tls.as_ref(), String::new())).chain(ports);
+        let first = std::iter::once((e.tls.as_deref(), String::new())).chain(ports);
         (e.name.as_str(), &e.origin, secret_at(first))
     });
     for (name, origin, at) in services.chain(externals) {

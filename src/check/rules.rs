@@ -387,7 +387,7 @@ pub(super) fn identities_and_tls(inv: &Inventory, diags: &mut Diagnostics) {
             s.port_policies.iter().map(|p| (p.tls.as_ref(), format!("ports.{}.tls", port_name(&s.ports, p.port))));
         let subsets =
             s.subsets.iter().filter_map(|x| Some((x.policy.as_ref()?.tls.as_ref(), format!("subsets.{}.tls", x.name))));
-        for (t, at) in std::iter::once((s.tls.as_ref(), "tls".to_string())).chain(ports).chain(subsets) {
+        for (t, at) in std::iter::once((s.tls.as_deref(), "tls".to_string())).chain(ports).chain(subsets) {
             tls_without_ca(t, &s.origin, &at, &s.name, diags);
         }
     }
@@ -407,7 +407,7 @@ pub(super) fn identities_and_tls(inv: &Inventory, diags: &mut Diagnostics) {
         }
         let ports =
             e.port_policies.iter().map(|p| (p.tls.as_ref(), format!("ports.{}.tls", port_name(&e.ports, p.port))));
-        for (t, at) in std::iter::once((e.tls.as_ref(), "tls".to_string())).chain(ports) {
+        for (t, at) in std::iter::once((e.tls.as_deref(), "tls".to_string())).chain(ports) {
             tls_without_ca(t, &e.origin, &at, &e.name, diags);
         }
     }

@@ -160,7 +160,11 @@ pub(super) fn build(
     let resolution = resolution(&mut cx, &raw, &hosts, &endpoints, &ports, &addresses, &origin);
 
     let owner = if raw.egress.is_some() { Owner::ExternalViaGateway } else { Owner::External };
-    let tls = raw.tls.as_ref().and_then(|ShortOr(t)| tls::client_tls(&mut cx, t, owner, &origin.child("tls")));
+    let tls = raw
+        .tls
+        .as_ref()
+        .and_then(|ShortOr(t)| tls::client_tls(&mut cx, t, owner, &origin.child("tls")))
+        .map(std::sync::Arc::new);
     let inherits_outlier = project.defaults.traffic.outlier_detection.is_some();
     let port_policies =
         tls::port_policies(&mut cx, raw.ports.as_ref(), &ports, owner, inherits_outlier, &origin.child("ports"));

@@ -2,6 +2,7 @@
 //! merges the traffic defaults, and checks every field.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::names::{self, AddressKind};
 use super::raw::{Labels, RawAuthorization, RawDependency, RawService, RawVm, RawWorkloadGroup, ShortOr};
@@ -501,7 +502,7 @@ fn client_tls(
     (declared, ports): (&[Port], &[super::PortPolicy]),
     subsets: &[Subset],
     origin: &Origin,
-) -> Option<ClientTls> {
+) -> Option<Arc<ClientTls>> {
     // Plain VMs cannot terminate Istio's mutual TLS: valid for Istio, broken at runtime.
     if !sidecar && !vms.is_empty() {
         let name = |n: u32| declared.iter().find(|d| d.number == n).map_or("", |d| d.name.as_str());
@@ -521,12 +522,12 @@ fn client_tls(
             }
         }
     }
-    if written.is_some() {
-        return written;
+    if let Some(t) = written {
+        return Some(Arc::new(t));
     }
     // MESH_EXTERNAL says the workloads are outside the mesh: no Istio identity to expect.
     let internal = raw.location.as_deref() != Some("MESH_EXTERNAL");
-    (sidecar && internal && !vms.is_empty() && raw.pods.is_none()).then(|| ClientTls::mode("ISTIO_MUTUAL"))
+    (sidecar && internal && !vms.is_empty() && raw.pods.is_none()).then(ClientTls::istio_mutual)
 }
 
 /// Labels a VM (or a registering one) adds to the selector: valid, and none contradicting the

@@ -392,7 +392,7 @@ pub(super) fn service_destination(svc: &Service) -> (Value, Value) {
     let policy = EntityPolicy {
         ports: &svc.ports,
         traffic: &svc.traffic,
-        tls: svc.tls.as_ref(),
+        tls: svc.tls.as_deref(),
         own: &svc.port_policies,
         host: &svc.host,
         subject_alt_names: &svc.subject_alt_names,
@@ -419,7 +419,7 @@ pub(super) fn external_policy<'a>(ext: &'a External, host: &'a str, tls: bool) -
     EntityPolicy {
         ports: &ext.ports,
         traffic: &ext.traffic,
-        tls: ext.tls.as_ref().filter(|_| tls),
+        tls: ext.tls.as_deref().filter(|_| tls),
         own: if tls { &ext.port_policies } else { &[] },
         host,
         subject_alt_names: &ext.subject_alt_names,

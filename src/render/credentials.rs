@@ -17,7 +17,7 @@ use crate::model::Service;
 /// The DestinationRules `caller` needs for the secrets of what it calls, named
 /// `<caller>-<target>` (and the host, for an external API with several).
 pub(super) fn caller_rules<'a>(b: &mut Builder<'a>, caller: &'a Service) {
-    if !caller.has_proxy() {
+    if !b.inv.callers_read_secrets || !caller.has_proxy() {
         return;
     }
     let (inv, graph) = (b.inv, b.graph);
