@@ -7,7 +7,9 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::fs;
+use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -59,6 +61,12 @@ impl Sidecar {
     /// Runs `meshgen argocd <command>` with Argo CD's variables for app `argocd/mesh-prod`
     /// plus `vars`, and nothing else from the test's environment.
     fn run(&self, command: &str, vars: &[(&str, &str)]) -> Run {
+        let vars: Vec<(&OsStr, &OsStr)> = vars.iter().map(|(k, v)| (OsStr::new(k), OsStr::new(v))).collect();
+        self.run_os(command, &vars)
+    }
+
+    /// [`Sidecar::run`] with variables that need not be UTF-8.
+    fn run_os(&self, command: &str, vars: &[(&OsStr, &OsStr)]) -> Run {
         let bin = env!("CARGO_BIN_EXE_meshgen");
         let mut cmd = if as_root() && Path::new("/usr/bin/setpriv").exists() {
             let mut c = Command::new("/usr/bin/setpriv");
@@ -228,6 +236,78 @@ fn a_broken_inventory_renders_nothing_and_says_where() {
         assert_eq!(r.code, 2, "{vars:?}: {}", r.stderr);
         assert!(r.stdout.is_empty() && r.stderr.contains("app `argocd/mesh-prod`"), "{vars:?}: {}", r.stderr);
     }
+}
+
+/// The plugin fails closed: a setting it cannot read is an error naming the variable (exit
+/// 2, nothing on stdout), never the default render, which Argo CD would apply and prune by.
+/// Values are not echoed for variables meshgen cannot read.
+#[test]
+fn unreadable_settings_fail_the_render_instead_of_defaulting() {
+    let s = Sidecar::new();
+    let refused = |r: &Run, what: &str, vars: &dyn std::fmt::Debug| {
+        assert_eq!(r.code, 2, "{vars:?}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{vars:?}: nothing may be rendered:\n{}", r.stdout);
+        assert!(
+            r.stderr.contains("app `argocd/mesh-prod`") && r.stderr.contains(what),
+            "{vars:?}: `{what}` in\n{}",
+            r.stderr
+        );
+    };
+    // Not UTF-8: before, such a variable was dropped and the base inventory rendered (exit 0).
+    let bad = |text: &str| -> Vec<u8> { [text.as_bytes(), b"\xff\xfe"].concat() };
+    for (key, value) in [
+        ("ARGOCD_ENV_MESHGEN_ENV", bad("prod")),
+        ("ARGOCD_ENV_MESHGEN_NAMESPACES", bad("data,")),
+        ("ARGOCD_ENV_MESHGEN_CLUSTER", bad("prod-eu-west2")),
+        ("ARGOCD_APP_PARAMETERS", bad(r#"[{"name":"environment","string":"prod"}]"#)),
+        ("PARAM_ENVIRONMENT", bad("prod")),
+        ("KUBE_VERSION", bad("1.2")),
+    ] {
+        let vars = [(OsStr::new(key), OsStr::from_bytes(&value))];
+        let r = s.run_os("generate", &vars);
+        refused(&r, &format!("{key} is not UTF-8"), &key);
+        assert!(!r.stderr.contains('\u{fffd}'), "the value is not echoed: {}", r.stderr);
+        let r = s.run_os("parameters", &vars);
+        assert_eq!(r.code, 2, "{key}: the announcement would show a default that does not apply:\n{}", r.stdout);
+    }
+    let name = OsStr::from_bytes(b"ARGOCD_ENV_MESHGEN_\xffENV");
+    refused(&s.run_os("generate", &[(name, OsStr::new("prod"))]), "ARGOCD_ENV_MESHGEN_\\xffENV` is not UTF-8", &name);
+    // Variables meshgen does not read are not its business.
+    let other = [
+        (OsStr::new("ARGOCD_ENV_OTHER_PLUGIN"), OsStr::from_bytes(b"\xff")),
+        (OsStr::new("LANG"), OsStr::from_bytes(b"\xff")),
+    ];
+    assert_eq!(s.run_os("generate", &other).code, 0);
+
+    // Settings that parse to nothing: before, `,,,` rendered every namespace.
+    for (vars, what) in [
+        (&[("ARGOCD_ENV_MESHGEN_NAMESPACES", ",,,")][..], "ARGOCD_ENV_MESHGEN_NAMESPACES lists nothing"),
+        (&[("ARGOCD_ENV_MESHGEN_NAMESPACES", " ,\t, ")], "ARGOCD_ENV_MESHGEN_NAMESPACES lists nothing"),
+        (&[("ARGOCD_ENV_MESHGEN_NAMESPACES", "  ")], "ARGOCD_ENV_MESHGEN_NAMESPACES is blank"),
+        (&[("ARGOCD_ENV_MESHGEN_LABELS", ",")], "ARGOCD_ENV_MESHGEN_LABELS lists nothing"),
+        (&[("ARGOCD_ENV_MESHGEN_ENV", " ")], "ARGOCD_ENV_MESHGEN_ENV is blank"),
+        (&[("ARGOCD_ENV_MESHGEN_API_VERSION", " ")], "ARGOCD_ENV_MESHGEN_API_VERSION is blank"),
+        (
+            &[("ARGOCD_APP_PARAMETERS", r#"[{"name":"namespaces","array":[""]}]"#)],
+            "parameter `namespaces`: item 0 is blank",
+        ),
+        (&[("ARGOCD_APP_PARAMETERS", r#"[{"name":"environment","string":"  "}]"#)], "parameter `environment` is blank"),
+        (&[("PARAM_NAMESPACES_0", " ")], "parameter `namespaces`: item 0 is blank"),
+        (&[("PARAM_NAMESPACES_1", "data")], "`PARAM_NAMESPACES_0` is missing"),
+        // A misspelt or mis-cased variable of meshgen's would be ignored.
+        (&[("ARGOCD_ENV_MESHGEN_NAMESPACE", "data")], "did you mean `ARGOCD_ENV_MESHGEN_NAMESPACES`?"),
+        (&[("ARGOCD_ENV_meshgen_env", "prod")], "did you mean `ARGOCD_ENV_MESHGEN_ENV`?"),
+        (&[("ARGOCD_ENV_MESHGEN_LABELS", "tier=mesh,tier=edge")], "key `tier` is given twice"),
+    ] {
+        refused(&s.run("generate", vars), what, &vars);
+    }
+    // Empty stays the announced default, and stray commas around real items are harmless.
+    let base = s.generate(&[]);
+    assert_eq!(s.generate(&[("ARGOCD_ENV_MESHGEN_NAMESPACES", ""), ("ARGOCD_ENV_MESHGEN_ENV", "")]), base);
+    assert_eq!(
+        s.generate(&[("ARGOCD_ENV_MESHGEN_NAMESPACES", "data,,platform,")]),
+        s.generate(&[("ARGOCD_ENV_MESHGEN_NAMESPACES", "data,platform")])
+    );
 }
 
 /// An empty render is refused (with pruning it would delete everything) unless the project

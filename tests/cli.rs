@@ -437,3 +437,33 @@ fn names_rename_the_objects_named_after_the_entity_and_nothing_else() {
     let r = meshgen(tmp.path(), &["build"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
 }
+
+/// Templates come with the repository, which may be hostile: one cannot print a variable of
+/// the CI job or the Argo CD sidecar (a token) into the output with Tera's `get_env`.
+#[test]
+fn an_overriding_template_cannot_read_the_environment() {
+    let tmp = fixture("weighted-split");
+    meshgen(tmp.path(), &["templates", "eject", "virtual-service"]);
+    let path = tmp.path().join("templates/istio/virtual-service.yaml");
+    let text = fs::read_to_string(&path).unwrap();
+    fs::write(
+        &path,
+        text.replace("kind: VirtualService", "kind: VirtualService\n# {{ get_env(name=\"MESHGEN_TEST_TOKEN\") }}"),
+    )
+    .unwrap();
+    fs::write(
+        tmp.path().join("meshgen.yaml"),
+        "inventory: [inventory]\ntemplates: templates\ndefaults: {namespace: apps}\n",
+    )
+    .unwrap();
+    let r: common::Run = std::process::Command::new(env!("CARGO_BIN_EXE_meshgen"))
+        .args(["build", "--stdout"])
+        .current_dir(tmp.path())
+        .env("MESHGEN_TEST_TOKEN", "s3cr3t-t0ken")
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(!r.stdout.contains("s3cr3t-t0ken") && !r.stderr.contains("s3cr3t-t0ken"));
+    assert!(r.stderr.contains("`get_env` is disabled"), "{}", r.stderr);
+}

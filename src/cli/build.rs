@@ -52,6 +52,9 @@ pub(super) fn run(args: &BuildArgs, color: bool) -> Result<u8> {
     let layout = args.layout.unwrap_or(c.project.layout);
     let out = args.out.clone().unwrap_or_else(|| c.project.output.clone());
     let count = manifests.len();
+    let inputs: Vec<&std::path::Path> =
+        c.project.inventory.iter().chain(&c.project.templates).map(|p| p.as_path()).collect();
+    emit::refuse_output_dir(&out, &c.project.root, &inputs)?;
     let mut plan = emit::plan(manifests, layout)?;
     if let Some(table) = &c.vip_file {
         plan.files.insert(crate::model::vips::FILE.to_string(), format!("{}{table}", emit::HEADER));

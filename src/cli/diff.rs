@@ -108,7 +108,10 @@ fn against(
         match Object::from_yaml(doc.text) {
             Ok(o) if namespace.is_none_or(|ns| o.key.namespace == ns) => others.push(o),
             Ok(_) => {}
-            Err(why) => eprintln!("warning: skipping a document of `{}`: {why}", dir.join(doc.file).display()),
+            Err(why) => eprintln!(
+                "warning: {}",
+                crate::diag::escape::text(&format!("skipping a document of `{}`: {why}", dir.join(doc.file).display()))
+            ),
         }
     }
     let mut plan = diff::compare(desired, others, normalizer);

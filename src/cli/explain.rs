@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::args::{ExplainArgs, ExplainFormat};
 use super::compile::{Clean, compile_clean};
 use crate::diag::Origin;
+use crate::diag::escape::text as esc;
 use crate::diag::locate::Locator;
 use crate::graph::{MeshGraph, Node, NodeKind};
 use crate::model::{Inventory, Layout};
@@ -184,9 +185,11 @@ fn policy_words(node: &Node, inv: &Inventory) -> Vec<&'static str> {
 
 fn entity_text(node: &Node, inv: &Inventory, graph: &MeshGraph, rows: &[Row<'_>], lines: &mut Lines<'_>) -> String {
     let (what, hosts) = describe(node, inv);
-    let mut out = format!("`{}`: {what}, namespace `{}`\n", node.name, node.namespace);
-    out.push_str(&format!("  declared at  {}\n", lines.at(&node.origin.clone().key())));
-    out.push_str(&format!("  hosts        {}\n", hosts.join(", ")));
+    // Names, hosts, paths and patch summaries come from the inventory: escaped (see
+    // `diag::escape`), so that none can start a line of its own or reach the terminal.
+    let mut out = format!("`{}`: {what}, namespace `{}`\n", esc(&node.name), esc(&node.namespace));
+    out.push_str(&format!("  declared at  {}\n", esc(&lines.at(&node.origin.clone().key()))));
+    out.push_str(&format!("  hosts        {}\n", esc(&hosts.join(", "))));
     let calls: Vec<(&str, String)> = graph
         .edges(inv)
         .filter(|(from, _, _)| from.name == node.name)
@@ -210,6 +213,7 @@ fn entity_text(node: &Node, inv: &Inventory, graph: &MeshGraph, rows: &[Row<'_>]
         let width = list.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
         for (i, (name, at)) in list.iter().enumerate() {
             let head = if i == 0 { label } else { "" };
+            let (name, at) = (esc(name), esc(at));
             out.push_str(&format!("  {head:<11}  {name:width$}  {at}\n"));
         }
     }
@@ -223,9 +227,10 @@ fn entity_text(node: &Node, inv: &Inventory, graph: &MeshGraph, rows: &[Row<'_>]
     if !patched.is_empty() {
         out.push_str("\npatches applied:\n");
         for r in patched {
-            out.push_str(&format!("  {} {}/{}\n", r.object.kind.as_str(), r.object.namespace, r.object.name));
+            let o = r.object;
+            out.push_str(&format!("  {} {}/{}\n", o.kind.as_str(), esc(&o.namespace), esc(&o.name)));
             for (i, (at, what)) in r.patches.iter().enumerate() {
-                out.push_str(&format!("    {}. {at}  {what}\n", i + 1));
+                out.push_str(&format!("    {}. {}  {}\n", i + 1, esc(at), esc(what)));
             }
         }
     }
@@ -236,14 +241,15 @@ fn objects_text(rows: &[Row<'_>], graph: &MeshGraph, lines: &mut Lines<'_>) -> S
     let mut out = String::new();
     for r in rows {
         let o = r.object;
-        out.push_str(&format!("{} {}/{}\n", o.kind.as_str(), o.namespace, o.name));
-        out.push_str(&format!("  file    {}\n", r.file));
-        out.push_str(&format!("  from    {}\n", r.source));
+        out.push_str(&format!("{} {}/{}\n", o.kind.as_str(), esc(&o.namespace), esc(&o.name)));
+        out.push_str(&format!("  file    {}\n", esc(&r.file)));
+        out.push_str(&format!("  from    {}\n", esc(&r.source)));
         for (at, what) in &r.patches {
-            out.push_str(&format!("  patch   {at}  {what}\n"));
+            out.push_str(&format!("  patch   {}  {}\n", esc(at), esc(what)));
         }
         if let Some(node) = graph.node(&o.entity).map(|n| &n.origin) {
-            out.push_str(&format!("  entity  `{}`, declared at {}\n", o.entity, lines.at(&node.clone().key())));
+            let at = lines.at(&node.clone().key());
+            out.push_str(&format!("  entity  `{}`, declared at {}\n", esc(&o.entity), esc(&at)));
         }
     }
     out
@@ -255,7 +261,12 @@ fn table(rows: &[Row<'_>]) -> String {
         .iter()
         .map(|r| {
             let o = r.object;
-            [o.kind.as_str().to_string(), format!("{}/{}", o.namespace, o.name), r.file.clone(), r.source.clone()]
+            [
+                o.kind.as_str().to_string(),
+                esc(&format!("{}/{}", o.namespace, o.name)).into_owned(),
+                esc(&r.file).into_owned(),
+                esc(&r.source).into_owned(),
+            ]
         })
         .collect();
     let width = |i: usize| cells.iter().map(|c| c[i].len()).max().unwrap_or(0);
@@ -310,19 +321,19 @@ fn entity_json(node: &Node, inv: &Inventory, graph: &MeshGraph, rows: &[Row<'_>]
 fn impact_text(node: &Node, graph: &MeshGraph) -> String {
     let impact = graph.impact(&node.name);
     if impact.is_empty() {
-        return format!("nothing depends on `{}`\n", node.name);
+        return format!("nothing depends on `{}`\n", esc(&node.name));
     }
     let direct = impact.iter().filter(|i| i.depth == 1).count();
     let mut out = format!(
         "{} entities depend on `{}` ({direct} directly, {} through others):\n",
         impact.len(),
-        node.name,
+        esc(&node.name),
         impact.len() - direct
     );
     let width = impact.iter().map(|i| i.node.name.len() + i.node.namespace.len() + 1).max().unwrap_or(0);
     for i in &impact {
-        let who = format!("{}/{}", i.node.namespace, i.node.name);
-        let how = if i.depth == 1 { "calls it directly".to_string() } else { format!("via `{}`", i.via.name) };
+        let who = esc(&format!("{}/{}", i.node.namespace, i.node.name)).into_owned();
+        let how = if i.depth == 1 { "calls it directly".to_string() } else { format!("via `{}`", esc(&i.via.name)) };
         out.push_str(&format!("  {}  {who:width$}  {how}\n", i.depth));
     }
     out

@@ -60,7 +60,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {e:#}");
+            // The chain may quote a file name or a value: escaped (`diag::escape`).
+            eprintln!("error: {}", crate::diag::escape::text(&format!("{e:#}")));
             ExitCode::from(EXIT_FAILURE)
         }
     }

@@ -52,6 +52,10 @@ struct Walker<'t> {
     /// A block collection without a key (a list item, the root) whose position is that of
     /// its first child: yaml-rust2 marks block collections after their first key.
     pending: Option<String>,
+    /// The last character looked up: its line, column and byte offset. Collections start in
+    /// order, so each lookup walks on from the last one on the same line, rather than from
+    /// the start of the line (quadratic on a long line of flow collections).
+    cursor: (usize, usize, usize),
 }
 
 fn position(mark: Marker, width: usize) -> Position {
@@ -61,9 +65,19 @@ fn position(mark: Marker, width: usize) -> Position {
 
 impl Walker<'_> {
     /// The character at a marker, if any.
-    fn char_at(&self, mark: Marker) -> Option<char> {
-        let start = *self.lines.get(mark.line().checked_sub(1)?)?;
-        self.text[start..].chars().nth(mark.col())
+    fn char_at(&mut self, mark: Marker) -> Option<char> {
+        let (line, col) = (mark.line(), mark.col());
+        let (mut at_col, mut at_byte) = match self.cursor {
+            (l, c, b) if l == line && c <= col => (c, b),
+            _ => (0, *self.lines.get(line.checked_sub(1)?)?),
+        };
+        let mut chars = self.text[at_byte..].chars();
+        while at_col < col {
+            at_byte += chars.next()?.len_utf8();
+            at_col += 1;
+        }
+        self.cursor = (line, at_col, at_byte);
+        self.text[at_byte..].chars().next()
     }
 
     /// Gives a pending block collection the position of its first child.
@@ -237,6 +251,17 @@ mod tests {
         assert_eq!(l.find(0, "", Part::Value).map(|p| (p.line, p.col)), Some((1, 1)));
         let h = l.find(1, "externals.pay.hosts[0]", Part::Value).unwrap();
         assert_eq!((h.line, h.col), (9, 17));
+    }
+
+    #[test]
+    fn flow_collections_on_one_line_are_told_from_block_ones() {
+        let l = Locator::new("a: {é: [1, {c: ü}], d: {e: 1}}\nb:\n  - {x: 1}\n");
+        let p = |path: &str| l.find(0, path, Part::Value).map(|p| (p.line, p.col));
+        assert_eq!(p("a"), Some((1, 4)));
+        assert_eq!(p("a.é"), Some((1, 8)));
+        assert_eq!(p("a.é[1]"), Some((1, 12)));
+        assert_eq!(p("a.d"), Some((1, 24)));
+        assert_eq!(p("b[0]"), Some((3, 5)));
     }
 
     #[test]

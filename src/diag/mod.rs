@@ -6,6 +6,7 @@
 //! diagnostic is printed ([`locate`]), so a clean build never pays for position tracking.
 
 pub mod codes;
+pub mod escape;
 pub mod locate;
 mod machine;
 pub mod render;

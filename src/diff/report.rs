@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::{Action, Change, Plan};
+use crate::diag::escape::text as esc;
 
 /// The report formats (`--output`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -57,6 +58,8 @@ pub fn summary(plan: &Plan) -> String {
 fn unified(c: &Change, sides: Sides<'_>) -> String {
     let path =
         format!("{}/{}/{}", c.key.kind, if c.key.namespace.is_empty() { "-" } else { &c.key.namespace }, c.key.name);
+    // The body is normalised YAML (its strings quoted and escaped); the header is not.
+    let path = esc(&path);
     let before = if c.action == Action::Create { "/dev/null".to_string() } else { format!("{}/{path}", sides.before) };
     let after = if c.action == Action::Prune { "/dev/null".to_string() } else { format!("{}/{path}", sides.after) };
     similar::TextDiff::from_lines(c.before.as_str(), c.after.as_str())
@@ -78,9 +81,13 @@ fn human(plan: &Plan, sides: Sides<'_>, color: bool) -> String {
             Action::Update => ('~', "33"),
             Action::Prune => ('-', "31"),
         };
-        let title = format!("{mark} {} {}", c.action.as_str(), c.key);
+        // Names, paths and values may hold anything a live object or a directory held: each
+        // line is escaped (`diag::escape`), so that none reaches the terminal or forges a
+        // line of a CI log.
+        let title = format!("{mark} {} {}", c.action.as_str(), esc(&c.key.to_string()));
         let _ = writeln!(out, "{}", paint(color, &format!("1;{code}"), &title));
         for line in unified(c, sides).lines() {
+            let line = &*esc(line);
             let code = match line.as_bytes().first() {
                 _ if line.starts_with("---") || line.starts_with("+++") => "1",
                 Some(b'+') => "32",
@@ -159,9 +166,21 @@ fn json(plan: &Plan, sides: Sides<'_>) -> String {
     text
 }
 
-/// A table cell: pipes would end the cell, newlines the row.
+/// A table cell: pipes would end the cell, newlines (escaped with the rest, see
+/// `diag::escape`) the row.
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    esc(s).replace('|', "\\|")
+}
+
+/// A table cell as a code span: delimited by more backticks than any run of them inside,
+/// so that a backtick in a path cannot end it early.
+fn code_cell(s: &str) -> String {
+    let s = cell(s);
+    let longest = s.split(|ch| ch != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    // A span starting or ending with a backtick needs a space inside its fences (CommonMark
+    // strips one on each side).
+    if s.starts_with('`') || s.ends_with('`') { format!("{fence} {s} {fence}") } else { format!("{fence}{s}{fence}") }
 }
 
 fn markdown(plan: &Plan, sides: Sides<'_>) -> String {
@@ -173,7 +192,7 @@ fn markdown(plan: &Plan, sides: Sides<'_>) -> String {
     let _ = writeln!(out, "Against {}: **{}**.\n", sides.title, summary(plan));
     out.push_str("| Action | Kind | Namespace | Name | Changed paths |\n|---|---|---|---|---|\n");
     for c in &plan.changes {
-        let mut paths: Vec<String> = c.paths.iter().take(5).map(|p| format!("`{}`", cell(p))).collect();
+        let mut paths: Vec<String> = c.paths.iter().take(5).map(|p| code_cell(p)).collect();
         if c.paths.len() > 5 {
             paths.push(format!("and {} more", c.paths.len() - 5));
         }
@@ -190,14 +209,14 @@ fn markdown(plan: &Plan, sides: Sides<'_>) -> String {
     out.push('\n');
     let mut omitted = 0;
     for c in &plan.changes {
-        let diff = unified(c, sides);
+        let diff: String = unified(c, sides).split_inclusive('\n').map(esc_line).collect();
         // A fence longer than any backtick run inside, so no diff line can close it.
         let longest = diff.split(|ch| ch != '`').map(str::len).max().unwrap_or(0);
         let fence = "`".repeat(longest.max(2) + 1);
         let block = format!(
             "<details><summary>{} {}</summary>\n\n{fence}diff\n{diff}{fence}\n\n</details>\n",
             c.action.as_str(),
-            html_escape(&c.key.to_string())
+            html_escape(&esc(&c.key.to_string()))
         );
         if out.len() + block.len() > MARKDOWN_BUDGET {
             omitted += 1;
@@ -215,6 +234,61 @@ fn markdown(plan: &Plan, sides: Sides<'_>) -> String {
     out
 }
 
+/// One line with its line break: the text escaped, the break kept.
+fn esc_line(l: &str) -> String {
+    match l.strip_suffix('\n') {
+        Some(text) => format!("{}\n", esc(text)),
+        None => esc(l).into_owned(),
+    }
+}
+
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::escape::forges_log;
+    use crate::diff::Key;
+
+    const HOSTILE: [&str; 2] = ["a\n::error file=x::pwned", "\u{1b}[31m"];
+
+    fn plan(x: &str) -> Plan {
+        let change = |action, name: &str| Change {
+            action,
+            key: Key { kind: "ServiceEntry".into(), namespace: format!("ns{x}"), name: name.into() },
+            api_version: "networking.istio.io/v1".into(),
+            paths: vec![format!("spec.hosts[`{x}`]"), "`spec`|x".into()],
+            // As normalised YAML has them: quoted and escaped.
+            before: format!("kind: ServiceEntry\nmetadata:\n  name: {x:?}\n"),
+            after: format!("kind: ServiceEntry\nmetadata:\n  name: \"b{x:?}\"\n"),
+        };
+        Plan { changes: vec![change(Action::Update, x), change(Action::Create, "web")], unchanged: 1 }
+    }
+
+    #[test]
+    fn hostile_names_paths_and_values_forge_no_log_line() {
+        let sides = Sides { before: "live", after: "desired", title: "the live cluster" };
+        for x in HOSTILE {
+            for (output, color) in [(Output::Human, false), (Output::Markdown, false)] {
+                let text = render(&plan(x), output, sides, color);
+                assert_eq!(forges_log(&text), None, "{output:?} of {x:?}:\n{text}");
+                assert!(!text.contains('\u{1b}'), "{output:?} of {x:?} prints ESC");
+            }
+        }
+    }
+
+    #[test]
+    fn a_backtick_in_a_changed_path_stays_inside_its_code_span() {
+        assert_eq!(code_cell("spec.a"), "`spec.a`");
+        assert_eq!(code_cell("spec.`x`"), "`` spec.`x` ``");
+        assert_eq!(code_cell("a``b|c"), "```a``b\\|c```");
+        let sides = Sides { before: "out", after: "build", title: "`out/`" };
+        let text = render(&plan("q"), Output::Markdown, sides, false);
+        let row = text.lines().find(|l| l.starts_with("| update")).unwrap();
+        // Five cells, whatever the path holds: the pipe is escaped, the backticks fenced.
+        assert_eq!(row.matches(" | ").count(), 4, "{row}");
+        assert!(row.contains("``spec.hosts[`q`]``") && row.contains("`` `spec`\\|x ``"), "{row}");
+    }
 }

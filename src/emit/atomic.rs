@@ -28,13 +28,176 @@ impl Drop for Staging {
     }
 }
 
-/// Replaces `out` with its current content, minus `remove`, plus `writes` (relative paths).
-pub(super) fn replace_dir(out: &Path, writes: &BTreeMap<&str, &str>, remove: &[&str]) -> Result<()> {
+/// The directory holding `out`, and `out`'s file name.
+fn parent_and_base(out: &Path) -> (PathBuf, String) {
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     let base = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    (parent, base)
+}
+
+/// How long a build waits for another build of the same output directory, unless
+/// `MESHGEN_LOCK_TIMEOUT` (seconds) says otherwise.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// An advisory lock (`flock`) on `.out.meshgen.lock` beside the output directory, held from
+/// reading the output to the swap, so that two builds into one directory (two CI jobs, a
+/// watcher and a terminal) run one after the other. Released when dropped, or when the
+/// process ends however it ends.
+pub(super) struct Lock {
+    #[cfg_attr(not(unix), allow(dead_code))]
+    file: fs::File,
+}
+
+impl Lock {
+    /// Takes the lock of `out`, waiting (with a message) a bounded time for another build
+    /// holding it; fails naming that build's process.
+    pub(super) fn take(out: &Path) -> Result<Lock> {
+        let (parent, base) = parent_and_base(out);
+        fs::create_dir_all(&parent).with_context(|| format!("failed to create `{}`", parent.display()))?;
+        let path = parent.join(format!(".{base}.meshgen.lock"));
+        let mut options = fs::File::options();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.custom_flags(libc::O_NOFOLLOW);
+        }
+        let file = options.open(&path).with_context(|| format!("failed to open the lock file `{}`", path.display()))?;
+        let lock = Lock { file };
+        #[cfg(unix)]
+        lock.wait(&path)?;
+        Ok(lock)
+    }
+
+    #[cfg(unix)]
+    fn wait(&self, path: &Path) -> Result<()> {
+        use std::io::{Read as _, Seek as _};
+        use std::os::fd::AsRawFd as _;
+        let wait = std::env::var("MESHGEN_LOCK_TIMEOUT")
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+            .unwrap_or(LOCK_WAIT);
+        let start = std::time::Instant::now();
+        let mut told = false;
+        let holder = || {
+            let mut text = String::new();
+            let _ = (&self.file).seek(std::io::SeekFrom::Start(0)).and_then(|_| (&self.file).read_to_string(&mut text));
+            match text.trim().parse::<u32>() {
+                Ok(pid) => format!("process {pid}"),
+                Err(_) => "another process".to_string(),
+            }
+        };
+        loop {
+            // SAFETY: the descriptor is valid while `self.file` lives.
+            if unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                break;
+            }
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+                return Err(err).with_context(|| format!("failed to lock `{}`", path.display()));
+            }
+            if start.elapsed() >= wait {
+                bail!(
+                    "another build into the same output directory holds `{}` ({}); gave up after waiting {:.0?}",
+                    path.display(),
+                    holder(),
+                    wait
+                );
+            }
+            if !told {
+                eprintln!(
+                    "waiting for {} to finish its build into the same output (lock `{}`)",
+                    holder(),
+                    path.display()
+                );
+                told = true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        // Ours now: record the pid for whoever waits next.
+        let mut file = &self.file;
+        use std::io::Write as _;
+        let _ = file
+            .set_len(0)
+            .and_then(|()| file.seek(std::io::SeekFrom::Start(0)))
+            .and_then(|_| writeln!(file, "{}", std::process::id()));
+        Ok(())
+    }
+}
+
+/// Where the old output is moved aside by the two-rename fallback of [`swap`].
+fn old_path(out: &Path) -> PathBuf {
+    let (parent, base) = parent_and_base(out);
+    parent.join(format!(".{base}.old"))
+}
+
+/// Repairs what an interrupted earlier build left beside `out`: a staging directory of a
+/// process that no longer runs is removed, and the old output moved aside by the fallback of
+/// [`swap`] (`.out.old`) is moved back when `out` is missing, or removed when `out` is there
+/// (the new output was already in place).
+pub(super) fn recover(out: &Path) -> Result<()> {
+    let (parent, base) = parent_and_base(out);
+    let prefix = format!(".{base}.meshgen-staging-");
+    if let Ok(entries) = fs::read_dir(&parent) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(&prefix)).and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if pid != std::process::id() && !alive(pid) {
+                let path = entry.path();
+                // A link is removed as a link, never followed.
+                let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    fs::remove_dir_all(&path)
+                } else {
+                    fs::remove_file(&path)
+                };
+                removed.with_context(|| format!("failed to remove `{}`, left by a killed build", path.display()))?;
+            }
+        }
+    }
+    let old = old_path(out);
+    let Ok(meta) = fs::symlink_metadata(&old) else { return Ok(()) };
+    // Only an output of meshgen's (its kustomization carries the header) is moved or removed.
+    let ours =
+        meta.is_dir() && fs::read_to_string(old.join("kustomization.yaml")).is_ok_and(|k| k.starts_with(super::HEADER));
+    if !ours {
+        bail!(
+            "`{}` is in the way of meshgen's output swap and does not hold an output of meshgen's; move it away",
+            old.display()
+        );
+    }
+    if fs::symlink_metadata(out).is_err() {
+        fs::rename(&old, out).with_context(|| {
+            format!("failed to move the output left aside by an interrupted build, `{}`, back", old.display())
+        })?;
+    } else {
+        fs::remove_dir_all(&old).with_context(|| format!("failed to remove `{}`", old.display()))?;
+    }
+    Ok(())
+}
+
+/// Whether process `pid` exists (a process of another user counts as existing).
+#[cfg(unix)]
+fn alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    // SAFETY: signal 0 checks for the process without sending anything.
+    unsafe { libc::kill(pid, 0) == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH) }
+}
+
+#[cfg(not(unix))]
+fn alive(_pid: u32) -> bool {
+    true
+}
+
+/// Replaces `out` with its current content, minus `remove`, plus `writes` (relative paths).
+pub(super) fn replace_dir(out: &Path, writes: &BTreeMap<&str, &str>, remove: &[&str]) -> Result<()> {
+    let (parent, base) = parent_and_base(out);
     let mut staging =
         Staging { path: parent.join(format!(".{base}.meshgen-staging-{}", std::process::id())), armed: true };
     if staging.path.exists() {
@@ -45,13 +208,19 @@ pub(super) fn replace_dir(out: &Path, writes: &BTreeMap<&str, &str>, remove: &[&
     let skip: BTreeSet<&str> = remove.iter().copied().chain(writes.keys().copied()).collect();
     if out.exists() {
         copy_tree(out, &staging.path, out, &skip)?;
+        keep_mode(out, &staging.path)?;
     }
+    // Directories of the staging tree known to be real directories (not symbolic links).
+    let mut real_dirs: BTreeSet<PathBuf> = BTreeSet::new();
     for (rel, text) in writes {
         let dest = super::path_of(&staging.path, rel);
-        if let Some(dir) = dest.parent() {
-            fs::create_dir_all(dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
-        }
-        let mut f = fs::File::create(&dest).with_context(|| format!("failed to write `{}`", dest.display()))?;
+        real_dir_of(&staging.path, out, rel, &mut real_dirs)?;
+        // `create_new` never follows a symbolic link in the file's place (it fails instead).
+        let mut f = fs::File::options()
+            .write(true)
+            .create_new(true)
+            .open(&dest)
+            .with_context(|| format!("failed to write `{}`", dest.display()))?;
         f.write_all(text.as_bytes()).with_context(|| format!("failed to write `{}`", dest.display()))?;
     }
     // Everything must be on disk before the swap makes it the output. One filesystem-wide
@@ -66,6 +235,35 @@ pub(super) fn replace_dir(out: &Path, writes: &BTreeMap<&str, &str>, remove: &[&
         fs::rename(&staging.path, out)
             .with_context(|| format!("failed to move the new output into `{}`", out.display()))?;
         staging.armed = false;
+    }
+    Ok(())
+}
+
+/// Creates the directories of `rel` under `root`, failing where one is a symbolic link (or
+/// anything else but a directory): a file is never written through a link. A directory
+/// created keeps the mode of its namesake in `out`, if there is one.
+fn real_dir_of(root: &Path, out: &Path, rel: &str, known: &mut BTreeSet<PathBuf>) -> Result<()> {
+    let mut dir = root.to_path_buf();
+    let mut was = out.to_path_buf();
+    let Some((dirs, _file)) = rel.rsplit_once('/') else { return Ok(()) };
+    for c in dirs.split('/') {
+        dir.push(c);
+        was.push(c);
+        if known.contains(&dir) {
+            continue;
+        }
+        match fs::symlink_metadata(&dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => bail!("refusing to write `{rel}`: `{}` is not a directory (a symbolic link?)", dir.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                fs::create_dir(&dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
+                if fs::symlink_metadata(&was).is_ok_and(|m| m.is_dir()) {
+                    keep_mode(&was, &dir)?;
+                }
+            }
+            Err(e) => return Err(e).with_context(|| format!("failed to look at `{}`", dir.display())),
+        }
+        known.insert(dir.clone());
     }
     Ok(())
 }
@@ -100,6 +298,7 @@ fn copy_tree(src: &Path, dst: &Path, root: &Path, skip: &BTreeSet<&str>) -> Resu
         if ty.is_dir() {
             fs::create_dir_all(&target).with_context(|| format!("failed to create `{}`", target.display()))?;
             copy_tree(&path, &target, root, skip)?;
+            keep_mode(&path, &target)?;
             // A directory that only held removed files goes away with them.
             if fs::read_dir(&target)?.next().is_none() && fs::read_dir(&path)?.next().is_some() {
                 fs::remove_dir(&target)?;
@@ -114,6 +313,13 @@ fn copy_tree(src: &Path, dst: &Path, root: &Path, skip: &BTreeSet<&str>) -> Resu
         }
     }
     Ok(())
+}
+
+/// Gives directory `dst` the permissions of `src` (a swapped-in tree keeps the modes of the
+/// one it replaces).
+fn keep_mode(src: &Path, dst: &Path) -> Result<()> {
+    let permissions = fs::metadata(src).with_context(|| format!("failed to read `{}`", src.display()))?.permissions();
+    fs::set_permissions(dst, permissions).with_context(|| format!("failed to set the mode of `{}`", dst.display()))
 }
 
 #[cfg(unix)]
@@ -145,13 +351,17 @@ fn swap(a: &Path, b: &Path) -> Result<()> {
             bail!("failed to swap `{}` into place: {err}", b.display());
         }
     }
-    // Fallback: two renames; the window between them is the only non-atomic moment.
-    let old = a.with_extension("old");
+    // Fallback: two renames; the window between them is the only non-atomic moment, and a
+    // build killed in it leaves `.out.old`, which the next build's [`recover`] moves back.
+    let old = old_path(b);
     fs::rename(b, &old).with_context(|| format!("failed to move `{}` aside", b.display()))?;
     if let Err(e) = fs::rename(a, b) {
         let _ = fs::rename(&old, b);
         return Err(e).with_context(|| format!("failed to move the new output into `{}`", b.display()));
     }
-    fs::rename(&old, a).with_context(|| format!("failed to clean up `{}`", old.display()))?;
+    // The new output is in place: nothing after this may report failure. The old tree goes
+    // where the staging directory was, for the drop guard; if that fails, the next build
+    // removes `.out.old`.
+    let _ = fs::rename(&old, a);
     Ok(())
 }

@@ -43,14 +43,47 @@ fn component(s: &str) -> Result<&str> {
     Ok(s)
 }
 
+/// The files meshgen writes into the output directory besides the objects' own: no layout
+/// may put objects in them (a namespace `kustomization` in the per-namespace layout would
+/// otherwise vanish into, and be listed by, the kustomization).
+pub const RESERVED: &[&str] = &["kustomization.yaml", "kustomization.yml", crate::model::vips::FILE];
+
+/// The longest file name most file systems take, in bytes (`NAME_MAX`).
+pub const NAME_MAX: usize = 255;
+
 /// The file (relative to the output directory) that holds an object in `layout`.
 pub fn file_of(kind: Kind, namespace: &str, name: &str, entity: &str, layout: Layout) -> Result<String> {
+    let file = laid_out(kind, namespace, name, entity, layout)?;
+    if let Some(long) = file.split('/').find(|c| c.len() > NAME_MAX) {
+        bail!(
+            "refusing to write a file named `{long}`: {} bytes, over the file system's limit of {NAME_MAX}",
+            long.len()
+        );
+    }
+    if RESERVED.contains(&file.as_str()) {
+        bail!(
+            "namespace `{namespace}` cannot be written with the namespace layout: its file `{file}` is one meshgen writes itself ({}); rename the namespace or choose another layout (`layout: service` or `object`)",
+            RESERVED.join(", ")
+        );
+    }
+    Ok(file)
+}
+
+/// The file of an object in `layout`, unchecked but for its components.
+fn laid_out(kind: Kind, namespace: &str, name: &str, entity: &str, layout: Layout) -> Result<String> {
     let ns = component(namespace)?;
     Ok(match layout {
         Layout::Object => format!("{ns}/{}-{}.yaml", kind.as_str().to_ascii_lowercase(), component(name)?),
         Layout::Service => format!("{ns}/{}.yaml", component(entity)?),
         Layout::Namespace => format!("{ns}.yaml"),
     })
+}
+
+/// The part of the file name of an object in `layout` that is longer than [`NAME_MAX`], if
+/// one is (for `check`, which reports it at the entity).
+pub fn too_long(kind: Kind, namespace: &str, name: &str, entity: &str, layout: Layout) -> Option<String> {
+    let file = laid_out(kind, namespace, name, entity, layout).ok()?;
+    file.split('/').find(|c| c.len() > NAME_MAX).map(str::to_string)
 }
 
 /// Lays manifests out in files. Given the manifests by value, each is dropped once its text
@@ -159,6 +192,8 @@ impl Drift {
 struct Existing {
     owned: BTreeMap<String, Known>,
     foreign: std::collections::BTreeSet<String>,
+    /// Symbolic links (to files or directories), by relative path: never written through.
+    symlinks: std::collections::BTreeSet<String>,
     /// Whether every file of meshgen's was known from the cache (then it needs no update).
     cached: bool,
 }
@@ -172,7 +207,16 @@ enum Known {
 }
 
 fn scan(out: &Path) -> Result<Existing> {
-    let mut existing = Existing { owned: BTreeMap::new(), foreign: Default::default(), cached: true };
+    let mut existing =
+        Existing { owned: BTreeMap::new(), foreign: Default::default(), symlinks: Default::default(), cached: true };
+    // The output directory itself a symbolic link is refused rather than followed: the swap
+    // would replace the link by a real directory (or write where the link points).
+    if std::fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink()) {
+        bail!(
+            "output path `{}` is a symbolic link; meshgen writes only into a real directory (point `--out` or `output` at the link's target instead)",
+            out.display()
+        );
+    }
     if !out.exists() {
         return Ok(existing);
     }
@@ -184,7 +228,7 @@ fn scan(out: &Path) -> Result<Existing> {
     // tens of thousands of system calls. The cache (a line per file) is read meanwhile.
     let (files, cache) = std::thread::scope(|s| {
         let cache = s.spawn(|| index::Index::load(out));
-        let files = list(out, &mut existing.foreign);
+        let files = list(out, &mut existing.foreign, &mut existing.symlinks);
         (files, cache.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
     });
     let files = files?;
@@ -204,7 +248,11 @@ fn scan(out: &Path) -> Result<Existing> {
 }
 
 /// The YAML files under `out`, by path relative to it; anything else is `foreign`.
-fn list(out: &Path, foreign: &mut std::collections::BTreeSet<String>) -> Result<Vec<(String, PathBuf)>> {
+fn list(
+    out: &Path,
+    foreign: &mut std::collections::BTreeSet<String>,
+    symlinks: &mut std::collections::BTreeSet<String>,
+) -> Result<Vec<(String, PathBuf)>> {
     let mut files = Vec::new();
     // Directories with their path relative to `out`, which each entry's extends.
     let mut stack = vec![(out.to_path_buf(), String::new())];
@@ -220,6 +268,9 @@ fn list(out: &Path, foreign: &mut std::collections::BTreeSet<String>) -> Result<
                 stack.push((path, rel));
             } else if ty.is_file() && rel.ends_with(".yaml") {
                 files.push((rel, path));
+            } else if ty.is_symlink() {
+                symlinks.insert(rel.clone());
+                foreign.insert(rel);
             } else {
                 foreign.insert(rel);
             }
@@ -254,6 +305,7 @@ pub fn check(out: &Path, plan: &Plan) -> Result<Vec<Drift>> {
 }
 
 fn drift(out: &Path, plan: &Plan, existing: &Existing) -> Result<Vec<Drift>> {
+    refuse_symlinks(out, plan, existing)?;
     // Hashing every planned file (tens of megabytes) to compare it with the cache's record
     // is shared between the cores.
     let planned: Vec<(&String, &String)> = plan.files.iter().collect();
@@ -280,6 +332,95 @@ fn drift(out: &Path, plan: &Plan, existing: &Existing) -> Result<Vec<Drift>> {
     Ok(drift)
 }
 
+/// Fails if a symbolic link is on the path of a planned file (a directory or the file itself):
+/// writing there would follow it, possibly out of the output directory.
+fn refuse_symlinks(out: &Path, plan: &Plan, existing: &Existing) -> Result<()> {
+    if existing.symlinks.is_empty() {
+        return Ok(());
+    }
+    for path in plan.files.keys() {
+        let prefixes = path.match_indices('/').map(|(i, _)| &path[..i]).chain([path.as_str()]);
+        for prefix in prefixes {
+            if existing.symlinks.contains(prefix) {
+                bail!(
+                    "`{}` is a symbolic link on the path of `{path}`; meshgen never writes through symbolic links (remove it, or replace it with a real directory)",
+                    path_of(out, prefix).display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `path` absolute, with `.` and `..` resolved, and symbolic links resolved in the part of it
+/// that exists.
+fn resolved(path: &Path) -> Result<PathBuf> {
+    let absolute = std::path::absolute(path).with_context(|| format!("failed to resolve `{}`", path.display()))?;
+    let mut lexical = PathBuf::new();
+    for c in absolute.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                lexical.pop();
+            }
+            c => lexical.push(c),
+        }
+    }
+    // The longest existing ancestor, canonical (links resolved), then the rest as written.
+    let mut rest = Vec::new();
+    let mut existing = lexical.as_path();
+    loop {
+        if let Ok(canonical) = existing.canonicalize() {
+            return Ok(rest.iter().rev().fold(canonical, |p, c| p.join(c)));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return Ok(lexical),
+        }
+    }
+}
+
+/// Refuses an output directory that would replace the project: the project root (`.`), one
+/// of its inputs (`inputs`: inventory and template directories), `/` or any ancestor of
+/// them, or a directory inside an input (the build would read its own output).
+pub fn refuse_output_dir(out: &Path, root: &Path, inputs: &[&Path]) -> Result<()> {
+    let target = resolved(out)?;
+    let refuse = |what: &str| {
+        anyhow::anyhow!(
+            "refusing to write the output into `{}`: it is {what}, and meshgen replaces its output directory as a whole; choose a directory of its own, such as `out`",
+            out.display()
+        )
+    };
+    if target.parent().is_none() {
+        return Err(refuse("the root of the file system"));
+    }
+    let root = resolved(root)?;
+    if root.starts_with(&target) {
+        return Err(refuse(if root == target {
+            "the project directory"
+        } else {
+            "an ancestor of the project directory"
+        }));
+    }
+    for input in inputs {
+        let input = resolved(input)?;
+        let what = if input == target {
+            "the input directory"
+        } else if input.starts_with(&target) {
+            "an ancestor of the input directory"
+        } else if target.starts_with(&input) {
+            "inside the input directory"
+        } else {
+            continue;
+        };
+        return Err(refuse(&format!("{what} `{}`", input.display())));
+    }
+    Ok(())
+}
+
 /// What a write did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Report {
@@ -294,6 +435,11 @@ pub struct Report {
 /// Makes `out` match the plan, all or nothing. Writes nothing when nothing changed (but
 /// records the files in the cache of [`index`] when it did not know them all).
 pub fn write(out: &Path, plan: &Plan) -> Result<Report> {
+    // Held until the output is swapped and the cache recorded.
+    let _lock = atomic::Lock::take(out)?;
+    if !std::fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink()) {
+        atomic::recover(out)?;
+    }
     let existing = scan(out)?;
     let drift = drift(out, plan, &existing)?;
     if let Some(Drift::Foreign(p)) = drift.iter().find(|d| matches!(d, Drift::Foreign(_))) {

@@ -250,16 +250,31 @@ fn mermaid_id(prefix: &str, name: &str) -> String {
     if name == INGRESS {
         return "gw_ingress".into();
     }
-    format!("{prefix}_{}", name.replace('-', "_"))
+    // Anything else but letters, digits and `_` (never in a DNS label; but an identifier
+    // must not carry a newline or a quote whatever the input) becomes `_` as well.
+    let name: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    format!("{prefix}_{name}")
+}
+
+/// Text inside a quoted Mermaid label: escaped for logs and terminals
+/// ([`crate::diag::escape::text`]), quotes as Mermaid's `#quot;`.
+fn mermaid_text(s: &str) -> String {
+    crate::diag::escape::text(s).replace('"', "#quot;")
+}
+
+/// Text inside a quoted DOT string: escaped for logs and terminals, then backslashes and
+/// quotes escaped for DOT (so that an escaped `\n` shows as written, not as a line break).
+fn dot_text(s: &str) -> String {
+    crate::diag::escape::text(s).replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 /// Mermaid flowchart (left to right, one subgraph per namespace).
 pub fn mermaid(view: &View) -> String {
     let mut out = String::from("flowchart LR\n");
     for (ns, nodes) in by_namespace(view) {
-        let _ = writeln!(out, "  subgraph {}[\"{ns}\"]", mermaid_id("ns", ns));
+        let _ = writeln!(out, "  subgraph {}[\"{}\"]", mermaid_id("ns", ns), mermaid_text(ns));
         for n in nodes {
-            let label = format!("{}<br/>{}", n.name, caption(n));
+            let label = format!("{}<br/>{}", mermaid_text(&n.name), mermaid_text(&caption(n)));
             let (open, close) = match n.kind {
                 "vm" => ("[\"", "\"]"),
                 "pods" => ("(\"", "\")"),
@@ -278,7 +293,7 @@ pub fn mermaid(view: &View) -> String {
         }
         let (from, to) = (mermaid_id("s", &e.from), mermaid_id("s", &e.to));
         match &e.ports {
-            Some(p) => writeln!(out, "  {from} -- \"{}\" --> {to}", p.join(", ")),
+            Some(p) => writeln!(out, "  {from} -- \"{}\" --> {to}", mermaid_text(&p.join(", "))),
             None => writeln!(out, "  {from} --> {to}"),
         }
         .unwrap_or_default();
@@ -311,6 +326,7 @@ pub fn dot(view: &View) -> String {
         "digraph meshgen {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=11];\n  edge [fontname=\"Helvetica\", fontsize=9];\n",
     );
     for (ns, nodes) in by_namespace(view) {
+        let ns = dot_text(ns);
         let _ = writeln!(out, "  subgraph \"cluster_{ns}\" {{\n    label=\"{ns}\";");
         for n in nodes {
             let shape = match n.kind {
@@ -320,27 +336,27 @@ pub fn dot(view: &View) -> String {
                 "ingress" => "shape=invhouse",
                 _ => "shape=hexagon, style=dashed",
             };
-            let mut attrs = format!("label=\"{}\\n{}\", {shape}", n.name, caption(n));
+            let mut attrs = format!("label=\"{}\\n{}\", {shape}", dot_text(&n.name), dot_text(&caption(n)));
             if n.sidecar || n.authorization {
                 attrs.push_str(", color=\"#1a7f37\", penwidth=2");
             }
             if n.outside {
                 attrs.push_str(", fontcolor=gray40");
             }
-            let _ = writeln!(out, "    \"{}\" [{attrs}];", n.name);
+            let _ = writeln!(out, "    \"{}\" [{attrs}];", dot_text(&n.name));
         }
         out.push_str("  }\n");
     }
     for e in &view.edges {
         let mut attrs = Vec::new();
         if let Some(p) = &e.ports {
-            attrs.push(format!("label=\"{}\"", p.join(", ")));
+            attrs.push(format!("label=\"{}\"", dot_text(&p.join(", "))));
         }
         if e.authorized {
             attrs.push("color=\"#1a7f37\"".into());
         }
         let attrs = if attrs.is_empty() { String::new() } else { format!(" [{}]", attrs.join(", ")) };
-        let _ = writeln!(out, "  \"{}\" -> \"{}\"{attrs};", e.from, e.to);
+        let _ = writeln!(out, "  \"{}\" -> \"{}\"{attrs};", dot_text(&e.from), dot_text(&e.to));
     }
     out.push_str("}\n");
     out
@@ -351,4 +367,56 @@ pub fn json(view: &View) -> String {
     let mut s = serde_json::to_string_pretty(view).unwrap_or_default();
     s.push('\n');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::escape::forges_log;
+
+    #[test]
+    fn hostile_labels_forge_no_line_and_break_no_quote() {
+        for x in ["a\n::error file=x::pwned", "\u{1b}[31m", "q\"uote\\"] {
+            let node = |name: String| ViewNode {
+                name,
+                namespace: format!("ns{x}"),
+                kind: "vm",
+                hosts: vec![format!("h{x}")],
+                egress: false,
+                sidecar: true,
+                authorization: false,
+                outside: false,
+            };
+            let view = View {
+                nodes: vec![node(format!("web{x}")), node("db".into())],
+                edges: vec![ViewEdge {
+                    from: format!("web{x}"),
+                    to: "db".into(),
+                    ports: Some(vec![format!("p{x}")]),
+                    authorized: true,
+                }],
+            };
+            for (what, text) in [("mermaid", mermaid(&view)), ("dot", dot(&view))] {
+                assert_eq!(forges_log(&text), None, "{what} of {x:?}:\n{text}");
+                assert!(!text.contains('\u{1b}'), "{what} of {x:?}");
+                // Every quoted string closes on its own line (DOT escapes with `\`, Mermaid
+                // has no escapes: its quotes are `#quot;`).
+                for line in text.lines() {
+                    let (mut quotes, mut escaped) = (0, false);
+                    for c in line.chars() {
+                        match c {
+                            '"' if !escaped => quotes += 1,
+                            '\\' if what == "dot" && !escaped => {
+                                escaped = true;
+                                continue;
+                            }
+                            _ => {}
+                        }
+                        escaped = false;
+                    }
+                    assert_eq!(quotes % 2, 0, "{what} of {x:?}: {line}");
+                }
+            }
+        }
+    }
 }

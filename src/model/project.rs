@@ -595,6 +595,18 @@ fn parse_doc(source: &Source, doc: &serde_yaml::Value, layers: &[LayerRef], diag
         }
         None => raw.output.clone().unwrap_or_else(|| "out".to_string()),
     };
+    // The output directory is written and pruned: a project file (which a pull request can
+    // change) keeps it inside the project; `--out` on the command line can point elsewhere.
+    let escapes = Path::new(&output).is_absolute()
+        || Path::new(&output).components().any(|c| c == std::path::Component::ParentDir);
+    if escapes {
+        cx.error(
+            "invalid-value",
+            origin.child("output"),
+            format!("`output: {}` leads out of the project", super::validate::shown(&output)),
+            Some("name a directory inside the project, e.g. `out`; to build elsewhere, pass `--out DIR` on the command line".into()),
+        );
+    }
 
     Project {
         inventory: inventory.iter().map(|p| under(&root, p)).collect(),

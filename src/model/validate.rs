@@ -838,8 +838,6 @@ impl<'a> Checker<'a> {
     }
 }
 
-/// A value as shown in a message: control characters escaped, at most 80 characters.
-pub fn shown(s: &str) -> String {
-    let escaped: String = s.chars().flat_map(char::escape_default).collect();
-    if escaped.chars().count() > 80 { format!("{}…", escaped.chars().take(80).collect::<String>()) } else { escaped }
-}
+/// A value as shown in a message: control characters escaped, at most 80 characters (the
+/// one escaping of inventory text for people lives in [`crate::diag::escape`]).
+pub use crate::diag::escape::shown;

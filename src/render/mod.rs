@@ -61,7 +61,8 @@ pub fn analyse(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) -> R
         |g| {
             let keys = objects_of(inv, graph, g, context::identities_in, identity, |(k, n, _)| (*k, n.as_str()))?;
             let mut found = Diagnostics::default();
-            check_collisions(&origins, keys.iter().map(|(k, n, e)| (*k, g.name, n.as_str(), &**e)), &mut found);
+            let objects = keys.iter().map(|(k, n, e)| (*k, g.name, n.as_str(), &**e));
+            check_collisions(&origins, inv.project.layout, objects, &mut found);
             check_names(inv, g, keys.iter().map(|(k, n, e)| (*k, n.as_str(), &**e)), &mut found);
             Ok(found)
         },
@@ -260,7 +261,8 @@ pub fn render(
         |g| {
             let ms = rendered(inv, graph, g, templates, &patches)?;
             let mut found = Diagnostics::default();
-            check_collisions(&origins, ms.iter().map(|m| (m.kind, g.name, &*m.name, &*m.entity)), &mut found);
+            let objects = ms.iter().map(|m| (m.kind, g.name, &*m.name, &*m.entity));
+            check_collisions(&origins, inv.project.layout, objects, &mut found);
             check_names(inv, g, ms.iter().map(|m| (m.kind, &*m.name, &*m.entity)), &mut found);
             Ok((ms, found))
         },
@@ -414,9 +416,11 @@ fn check_names<'a>(
 
 /// Reports object names that two entities would both generate, or that are invalid; takes
 /// (kind, namespace, name, entity) of every object, sorted so that equal identities are
-/// adjacent (a collision is then a neighbour, found without a table of every name).
+/// adjacent (a collision is then a neighbour, found without a table of every name). Names
+/// whose file in `layout` would be too long for the file system are reported too.
 fn check_collisions<'a>(
     origins: &Origins,
+    layout: crate::model::Layout,
     objects: impl Iterator<Item = (Kind, &'a str, &'a str, &'a str)>,
     diags: &mut Diagnostics,
 ) {
@@ -438,6 +442,22 @@ fn check_collisions<'a>(
                     ),
                 )
                 .help("object names are DNS names of at most 253 characters: shorten the entity name or its hosts"),
+            );
+        } else if let Some(at) = origins.get(entity)
+            && let Some(long) = crate::emit::too_long(kind, namespace, name, entity, layout)
+        {
+            diags.push(
+                Diagnostic::error(
+                    "invalid-value",
+                    (*at).clone().key(),
+                    format!(
+                        "the file of {} `{name}` would be named `{long}`, {} bytes, over the file system's limit of {} bytes a name",
+                        kind.as_str(),
+                        long.len(),
+                        crate::emit::NAME_MAX
+                    ),
+                )
+                .help("shorten the entity name (or its hosts), or choose a layout with shorter file names (`layout: service`)"),
             );
         }
         let first = previous.filter(|p| (p.0, p.1, p.2) == (kind, namespace, name)).map(|p| p.3);

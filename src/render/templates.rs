@@ -45,6 +45,12 @@ impl Templates {
         tera.autoescape_on(vec![]);
         tera.register_filter("q", filters::q_filter);
         tera.register_filter("yaml", filters::yaml_filter);
+        // Templates come with the repository, which may be hostile: they see the context and
+        // nothing else. Tera's `get_env` would print any variable of the CI job or of Argo
+        // CD's sidecar (tokens) into the output.
+        tera.register_function("get_env", |_: &std::collections::HashMap<String, tera::Value>| {
+            Err(tera::Error::msg("`get_env` is disabled: templates see the inventory, not the environment"))
+        });
         let builtins: Vec<(String, &str)> = BUILTINS.iter().map(|(n, t)| (format!("{PREFIX}{n}"), *t)).collect();
         let mut overridden = BTreeSet::new();
         let mut user: Vec<(String, String)> = Vec::new();

@@ -23,29 +23,38 @@ use crate::diag::Severity;
 use crate::diag::render::Format;
 use settings::Settings;
 
-/// Runs a plugin command with the process environment.
+/// `eprintln!` for the plugin's log (Argo CD's repo-server log, often a CI log too): the line
+/// escaped as a whole (`diag::escape`), so that no name, path or value in it can start a line
+/// of its own or reach a terminal.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        eprintln!("{}", crate::diag::escape::text(&format!($($arg)*)))
+    };
+}
+
+/// Runs a plugin command with the process environment. A variable the plugin reads that is
+/// not UTF-8 fails both commands (`readable`), rather than being left out.
 pub(super) fn run(cmd: &ArgocdCommand) -> Result<u8> {
-    let vars: BTreeMap<String, String> =
-        std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
+    let (vars, readable) = settings::read_env(std::env::vars_os());
     match cmd {
-        ArgocdCommand::Generate => Ok(generate(&vars)),
-        ArgocdCommand::Parameters => parameters(&vars),
+        ArgocdCommand::Generate => Ok(generate(&vars, readable)),
+        ArgocdCommand::Parameters => readable.and_then(|()| parameters(&vars)),
     }
 }
 
 /// Renders the application to stdout; returns the exit code. Every failure is reported here,
 /// with the application's name, rather than by the generic error printer.
-fn generate(vars: &BTreeMap<String, String>) -> u8 {
+fn generate(vars: &BTreeMap<String, String>, readable: Result<()>) -> u8 {
     let app_name = settings::App {
         name: vars.get("ARGOCD_APP_NAME").cloned(),
         namespace: vars.get("ARGOCD_APP_NAMESPACE").cloned(),
         ..Default::default()
     }
     .display();
-    let settings = match settings::from_vars(vars) {
+    let settings = match readable.and_then(|()| settings::from_vars(vars)) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: meshgen: app {app_name}: {e:#}");
+            say!("error: meshgen: app {app_name}: {e:#}");
             return EXIT_FAILURE;
         }
     };
@@ -55,17 +64,17 @@ fn generate(vars: &BTreeMap<String, String>) -> u8 {
             match out.write_all(&stream).and_then(|()| out.flush()) {
                 Ok(()) => 0,
                 Err(e) => {
-                    eprintln!("error: meshgen: app {app_name}: cannot write to stdout: {e}");
+                    say!("error: meshgen: app {app_name}: cannot write to stdout: {e}");
                     EXIT_FAILURE
                 }
             }
         }
         Ok(Err((code, why))) => {
-            eprintln!("error: meshgen: app {app_name}: {why}; nothing rendered");
+            say!("error: meshgen: app {app_name}: {why}; nothing rendered");
             code
         }
         Err(e) => {
-            eprintln!("error: meshgen: app {app_name}: {e:#}; nothing rendered");
+            say!("error: meshgen: app {app_name}: {e:#}; nothing rendered");
             EXIT_FAILURE
         }
     }
@@ -96,16 +105,19 @@ fn render(s: &Settings) -> Result<std::result::Result<Vec<u8>, (u8, String)>> {
     let mut log = std::io::stderr().lock();
     let _ = writeln!(
         log,
-        "meshgen {}: rendering app {} at revision {} (environment {}, cluster {}, KUBE_VERSION {})",
-        env!("CARGO_PKG_VERSION"),
-        app.display(),
-        app.revision.as_deref().unwrap_or("(unknown)"),
-        s.environment.as_deref().map_or("(none)".to_string(), |e| format!("`{e}`")),
-        s.cluster.as_deref().map_or("(none)".to_string(), |c| format!("`{c}`")),
-        app.kube_version.as_deref().unwrap_or("(unknown)"),
+        "{}",
+        crate::diag::escape::text(&format!(
+            "meshgen {}: rendering app {} at revision {} (environment {}, cluster {}, KUBE_VERSION {})",
+            env!("CARGO_PKG_VERSION"),
+            app.display(),
+            app.revision.as_deref().unwrap_or("(unknown)"),
+            s.environment.as_deref().map_or("(none)".to_string(), |e| format!("`{e}`")),
+            s.cluster.as_deref().map_or("(none)".to_string(), |c| format!("`{c}`")),
+            app.kube_version.as_deref().unwrap_or("(unknown)"),
+        ))
     );
     for note in &s.notes {
-        let _ = writeln!(log, "meshgen: {note}");
+        let _ = writeln!(log, "meshgen: {}", crate::diag::escape::text(note));
     }
     drop(log);
 
@@ -140,7 +152,7 @@ fn render(s: &Settings) -> Result<std::result::Result<Vec<u8>, (u8, String)>> {
     crate::emit::to_writer(&kept, &mut stream).context("cannot lay out the stream")?;
     let layer =
         |what: &str, name: &Option<String>| name.as_ref().map(|n| format!(", {what} `{n}`")).unwrap_or_default();
-    eprintln!(
+    say!(
         "meshgen: rendered {} objects{}{}",
         kept.len(),
         layer("environment", &c.project.environment),

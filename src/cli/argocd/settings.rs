@@ -5,8 +5,15 @@
 //! announces, so every default lives here, in [`PARAMETERS`], used by both commands.
 //!
 //! Precedence, per setting: parameter, then `ARGOCD_ENV_` variable, then the default.
+//!
+//! The plugin fails closed: a setting it cannot read (not UTF-8, blank, naming nothing, an
+//! unknown `ARGOCD_ENV_MESHGEN_` variable) is an error naming the variable, never a silent
+//! default, since the default is a different render that Argo CD would apply (and prune by).
+//! Messages name variables and quote meshgen's own setting values, never other values.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt as _;
 
 use anyhow::{Result, bail};
 use serde::Deserialize;
@@ -140,6 +147,55 @@ pub(super) struct Settings {
     pub notes: Vec<String>,
 }
 
+/// The prefix of the plugin env meshgen reads (after Argo CD's `ARGOCD_ENV_`).
+const ENV_PREFIX: &str = "ARGOCD_ENV_MESHGEN_";
+
+/// The variables the plugin reads besides its own `ARGOCD_ENV_MESHGEN_*` and `PARAM_*`.
+const ARGOCD_VARS: &[&str] =
+    &["ARGOCD_APP_NAME", "ARGOCD_APP_NAMESPACE", "ARGOCD_APP_REVISION", "ARGOCD_APP_PARAMETERS", "KUBE_VERSION"];
+
+/// Whether the plugin reads the variable named `key` (compared as bytes: it may not be UTF-8).
+/// `ARGOCD_ENV_MESHGEN_` is matched in any case, so a misspelt case is reported, not ignored.
+fn read_by_meshgen(key: &[u8]) -> bool {
+    ARGOCD_VARS.iter().any(|v| v.as_bytes() == key) || key.starts_with(b"PARAM_") || meshgen_env(key)
+}
+
+/// Whether `key` is in meshgen's part of the plugin env, `ARGOCD_ENV_MESHGEN_` in any case.
+fn meshgen_env(key: &[u8]) -> bool {
+    key.get(..ENV_PREFIX.len()).is_some_and(|p| p.eq_ignore_ascii_case(ENV_PREFIX.as_bytes()))
+}
+
+/// The process environment as text. Variables the plugin does not read are kept only when
+/// they are UTF-8 and otherwise ignored; a variable it reads whose name or value is not
+/// UTF-8 makes the second result an error naming it (by name and byte offset: the value
+/// is never printed).
+pub(super) fn read_env(vars: impl IntoIterator<Item = (OsString, OsString)>) -> (BTreeMap<String, String>, Result<()>) {
+    let mut out = BTreeMap::new();
+    let mut refused = Vec::new();
+    for (key, value) in vars {
+        let name = key.as_bytes().escape_ascii().to_string();
+        match (key.into_string(), value.into_string()) {
+            (Ok(k), Ok(v)) => {
+                out.insert(k, v);
+            }
+            (Ok(k), Err(v)) if read_by_meshgen(k.as_bytes()) => {
+                let at = std::str::from_utf8(v.as_bytes()).map_err(|e| e.valid_up_to()).err().unwrap_or_default();
+                refused.push(format!("{name} is not UTF-8 (invalid byte at offset {at} of its value)"));
+            }
+            (Err(k), _) if read_by_meshgen(k.as_bytes()) => refused.push(format!("the name `{name}` is not UTF-8")),
+            _ => {}
+        }
+    }
+    let check = match refused.as_slice() {
+        [] => Ok(()),
+        _ => Err(anyhow::anyhow!(
+            "{}: Argo CD passes text, so the Application's parameters or plugin env are broken",
+            refused.join("; ")
+        )),
+    };
+    (out, check)
+}
+
 /// A parameter value as Argo CD sends it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Value {
@@ -192,6 +248,8 @@ fn parameters(vars: &BTreeMap<String, String>) -> Result<BTreeMap<&'static str, 
         }
         return Ok(out);
     }
+    // Array items by index: Argo CD numbers them from 0 without gaps.
+    let mut arrays: BTreeMap<&'static str, BTreeMap<usize, String>> = BTreeMap::new();
     for (key, value) in vars {
         let Some(rest) = key.strip_prefix("PARAM_") else { continue };
         let p = PARAMETERS
@@ -204,23 +262,28 @@ fn parameters(vars: &BTreeMap<String, String>) -> Result<BTreeMap<&'static str, 
             }
             Shape::Array => {
                 let index: usize = rest[env_form(p.name).len()..]
-                    .trim_start_matches('_')
-                    .parse()
-                    .map_err(|_| anyhow::anyhow!("`{key}`: expected `PARAM_{}_<index>`", env_form(p.name)))?;
-                let Value::Array(items) = out.entry(p.name).or_insert_with(|| Value::Array(Vec::new())) else {
-                    unreachable!("array parameters hold arrays")
-                };
-                // BTreeMap order is textual (`_10` before `_2`): place by index.
-                if items.len() <= index {
-                    items.resize(index + 1, String::new());
+                    .strip_prefix('_')
+                    .filter(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|i| i.parse().ok())
+                    .ok_or_else(|| anyhow::anyhow!("`{key}`: expected `PARAM_{}_<index>`", env_form(p.name)))?;
+                if arrays.entry(p.name).or_default().insert(index, value.clone()).is_some() {
+                    bail!("`{key}`: item {index} of parameter `{}` is set twice", p.name);
                 }
-                items[index] = value.clone();
             }
             Shape::Map => bail!(
                 "`{key}`: map parameters are read from ARGOCD_APP_PARAMETERS (PARAM_ variables upper-case their keys); set it as Argo CD does"
             ),
             Shape::String => bail!("`{key}` names no parameter of meshgen"),
         }
+    }
+    for (name, items) in arrays {
+        if let Some(missing) = (0..items.len()).find(|i| !items.contains_key(i)) {
+            bail!(
+                "`PARAM_{}_{missing}` is missing but later items of parameter `{name}` are set: Argo CD numbers them from 0",
+                env_form(name)
+            );
+        }
+        out.insert(name, Value::Array(items.into_values().collect()));
     }
     Ok(out)
 }
@@ -242,47 +305,93 @@ pub(super) fn from_vars(vars: &BTreeMap<String, String>) -> Result<Settings> {
         revision: non_empty("ARGOCD_APP_REVISION"),
         kube_version: non_empty("KUBE_VERSION"),
     };
+    unknown_env(vars)?;
     let params = parameters(vars)?;
     let mut s = Settings { app, ..Settings::default() };
     for p in PARAMETERS {
         let env_key = format!("ARGOCD_ENV_{}", p.env);
-        let from_env = vars.get(&env_key).map(|v| v.trim()).filter(|v| !v.is_empty());
-        let value = match (params.get(p.name), from_env) {
+        // Empty is unset (the default); a value of only blanks is a mistake, not a default.
+        let from_env = vars.get(&env_key).filter(|v| !v.is_empty());
+        let (value, source) = match (params.get(p.name), from_env) {
             (Some(v), env) => {
                 if env.is_some() {
                     s.notes.push(format!("parameter `{}` is set, so {env_key} is ignored", p.name));
                 }
                 s.notes.push(format!("{} from parameter `{}`", p.name, p.name));
-                v.clone()
+                (v.clone(), format!("parameter `{}`", p.name))
             }
             (None, Some(text)) => {
                 s.notes.push(format!("{} from {env_key}", p.name));
-                from_env_text(p.shape, text, &env_key)?
+                if text.trim().is_empty() {
+                    bail!("{env_key} is blank: set it to a value or leave it out for the default");
+                }
+                (from_env_text(p.shape, text.trim(), &env_key)?, env_key.clone())
             }
             // Argo CD never sends defaults: apply them here (`auto` for the API version).
-            (None, None) if p.shape == Shape::String => Value::String(p.default.to_string()),
+            (None, None) if p.shape == Shape::String => {
+                apply(&mut s, p, Value::String(p.default.to_string()))?;
+                continue;
+            }
             (None, None) => continue,
         };
-        apply(&mut s, p, value)?;
+        check_value(&value, &source)?;
+        apply(&mut s, p, value).map_err(|e| anyhow::anyhow!("{source}: {e:#}"))?;
     }
     Ok(s)
 }
 
-/// An `ARGOCD_ENV_` value: arrays are comma-separated, maps comma-separated `key=value`.
+/// `ARGOCD_ENV_MESHGEN_*` variables (in any case) that set nothing: a misspelt setting
+/// would otherwise render the default. Names only: the value could be anything.
+fn unknown_env(vars: &BTreeMap<String, String>) -> Result<()> {
+    let known: Vec<String> = PARAMETERS.iter().map(|p| format!("ARGOCD_ENV_{}", p.env)).collect();
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    if let Some(key) = vars.keys().find(|k| meshgen_env(k.as_bytes()) && !known.contains(&k.as_str())) {
+        let help = hint(&key.to_ascii_uppercase(), "variables", &known).unwrap_or_default();
+        let name = key.as_bytes().escape_ascii();
+        bail!("{name} is not a setting of meshgen, so it would be ignored: {help}");
+    }
+    Ok(())
+}
+
+/// Refuses values that read as nothing where something was written: a string of only
+/// blanks, an array item that is blank, or an array or map with no entries written as
+/// text (`,,,`). An empty string, array or map parameter is the default, as announced.
+fn check_value(value: &Value, source: &str) -> Result<()> {
+    match value {
+        Value::String(t) if !t.is_empty() && t.trim().is_empty() => {
+            bail!("{source} is blank: set it to a value or leave it out for the default")
+        }
+        Value::Array(items) => {
+            if let Some(i) = items.iter().position(|i| i.trim().is_empty()) {
+                bail!("{source}: item {i} is blank");
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// An `ARGOCD_ENV_` value: arrays are comma-separated, maps comma-separated `key=value`;
+/// empty items (`a,,b`, a trailing comma) are skipped, but a value with no item at all is
+/// an error: it would otherwise mean the default (every namespace, no labels).
 fn from_env_text(shape: Shape, text: &str, key: &str) -> Result<Value> {
     let items = || text.split(',').map(str::trim).filter(|i| !i.is_empty());
+    if shape != Shape::String && items().next().is_none() {
+        bail!("{key} lists nothing (only commas and blanks): name at least one item, or leave it out for the default");
+    }
     Ok(match shape {
         Shape::String => Value::String(text.to_string()),
         Shape::Array => Value::Array(items().map(str::to_string).collect()),
-        Shape::Map => Value::Map(
-            items()
-                .map(|i| {
-                    i.split_once('=')
-                        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                        .ok_or_else(|| anyhow::anyhow!("{key}: `{i}` is not `key=value`"))
-                })
-                .collect::<Result<_>>()?,
-        ),
+        Shape::Map => {
+            let mut map = BTreeMap::new();
+            for i in items() {
+                let (k, v) = i.split_once('=').ok_or_else(|| anyhow::anyhow!("{key}: `{i}` is not `key=value`"))?;
+                if map.insert(k.trim().to_string(), v.trim().to_string()).is_some() {
+                    bail!("{key}: key `{}` is given twice", k.trim());
+                }
+            }
+            Value::Map(map)
+        }
     })
 }
 
@@ -299,10 +408,10 @@ fn apply(s: &mut Settings, p: &Parameter, value: Value) -> Result<()> {
                 None | Some("auto") => auto_api_version(&s.app, &mut s.notes),
                 Some("v1" | "networking.istio.io/v1") => Some(ApiVersion::V1),
                 Some("v1beta1" | "networking.istio.io/v1beta1") => Some(ApiVersion::V1beta1),
-                Some(other) => bail!("api-version `{other}`: expected `auto`, `v1` or `v1beta1`"),
+                Some(other) => bail!("`{other}` is not `auto`, `v1` or `v1beta1`"),
             }
         }
-        ("namespaces", Value::Array(a)) => s.namespaces = a.into_iter().filter(|n| !n.is_empty()).collect(),
+        ("namespaces", Value::Array(a)) => s.namespaces = a.into_iter().map(|n| n.trim().to_string()).collect(),
         ("labels", Value::Map(m)) => s.labels = m,
         (name, _) => unreachable!("parameter `{name}` has the shape PARAMETERS gives it"),
     }
@@ -322,7 +431,16 @@ fn auto_api_version(app: &App, notes: &mut Vec<String>) -> Option<ApiVersion> {
             ));
             Some(ApiVersion::V1beta1)
         }
-        _ => None,
+        Some(_) => None,
+        None => {
+            if app.kube_version.is_some() {
+                notes.push(
+                    "api-version auto: KUBE_VERSION is not a Kubernetes version (`1.<minor>`), using meshgen.yaml's"
+                        .to_string(),
+                );
+            }
+            None
+        }
     }
 }
 
@@ -435,6 +553,74 @@ mod tests {
         assert!(from_vars(&vars(&[("ARGOCD_ENV_MESHGEN_LABELS", "a=b,c")])).is_err());
     }
 
+    /// Bad input is an error naming the variable, never the default (which renders, and
+    /// with pruning applies, something else).
+    #[test]
+    fn settings_that_read_as_nothing_are_errors_not_defaults() {
+        let err = |pairs: &[(&str, &str)]| from_vars(&vars(pairs)).unwrap_err().to_string();
+        for blank in [",,,", " , ,", "  ", "\t"] {
+            let e = err(&[("ARGOCD_ENV_MESHGEN_NAMESPACES", blank)]);
+            assert!(e.starts_with("ARGOCD_ENV_MESHGEN_NAMESPACES "), "{blank:?}: {e}");
+            let e = err(&[("ARGOCD_ENV_MESHGEN_LABELS", blank)]);
+            assert!(e.starts_with("ARGOCD_ENV_MESHGEN_LABELS "), "{blank:?}: {e}");
+        }
+        for key in ["ARGOCD_ENV_MESHGEN_ENV", "ARGOCD_ENV_MESHGEN_CLUSTER", "ARGOCD_ENV_MESHGEN_API_VERSION"] {
+            assert!(err(&[(key, "  ")]).starts_with(&format!("{key} is blank")));
+        }
+        let e = err(&[("ARGOCD_APP_PARAMETERS", r#"[{"name":"namespaces","array":[" "]}]"#)]);
+        assert_eq!(e, "parameter `namespaces`: item 0 is blank");
+        let e = err(&[("ARGOCD_APP_PARAMETERS", r#"[{"name":"environment","string":" "}]"#)]);
+        assert!(e.starts_with("parameter `environment` is blank"), "{e}");
+        assert!(err(&[("PARAM_NAMESPACES_0", "")]).contains("item 0 is blank"));
+        assert!(err(&[("PARAM_NAMESPACES_1", "shop")]).contains("`PARAM_NAMESPACES_0` is missing"));
+        assert!(
+            err(&[("PARAM_NAMESPACES_99999999999999999999", "shop")]).contains("expected `PARAM_NAMESPACES_<index>`")
+        );
+        assert!(err(&[("PARAM_NAMESPACES_0", "a"), ("PARAM_NAMESPACES_00", "b")]).contains("set twice"));
+        assert!(err(&[("ARGOCD_ENV_MESHGEN_LABELS", "a=1,a=2")]).contains("key `a` is given twice"));
+        // A misspelt or mis-cased variable would be ignored: it is named, with a hint.
+        let e = err(&[("ARGOCD_ENV_MESHGEN_NAMESPACE", "shop")]);
+        assert!(
+            e.contains("ARGOCD_ENV_MESHGEN_NAMESPACE is not a setting")
+                && e.contains("`ARGOCD_ENV_MESHGEN_NAMESPACES`")
+        );
+        assert!(err(&[("ARGOCD_ENV_meshgen_env", "prod")]).contains("did you mean `ARGOCD_ENV_MESHGEN_ENV`?"));
+        // Empty is the default, as announced; empty items between commas are skipped.
+        let s = from_vars(&vars(&[
+            ("ARGOCD_ENV_MESHGEN_NAMESPACES", "shop,, data,"),
+            ("ARGOCD_ENV_MESHGEN_ENV", ""),
+            ("ARGOCD_ENV_OTHER_PLUGIN", "x"),
+            ("ARGOCD_APP_PARAMETERS", r#"[{"name":"labels","map":{}},{"name":"cluster","string":""}]"#),
+        ]))
+        .unwrap();
+        assert_eq!(s.namespaces, ["shop", "data"]);
+        assert_eq!((s.environment, s.cluster), (None, None));
+        assert!(s.labels.is_empty());
+    }
+
+    #[test]
+    fn variables_meshgen_reads_must_be_utf8() {
+        use std::os::unix::ffi::OsStringExt as _;
+        let os = |k: &[u8], v: &[u8]| (OsString::from_vec(k.to_vec()), OsString::from_vec(v.to_vec()));
+        let (vars, readable) = read_env([
+            os(b"ARGOCD_ENV_MESHGEN_NAMESPACES", b"shop,\xffdata"),
+            os(b"PARAM_\xfe", b"x"),
+            os(b"ARGOCD_ENV_OTHER", b"\xff"),
+            os(b"LANG", b"\xff"),
+            os(b"ARGOCD_APP_NAME", b"mesh"),
+        ]);
+        let e = readable.unwrap_err().to_string();
+        assert!(e.contains("ARGOCD_ENV_MESHGEN_NAMESPACES is not UTF-8 (invalid byte at offset 5"), "{e}");
+        assert!(e.contains("`PARAM_\\xfe` is not UTF-8"), "{e}");
+        assert!(
+            !e.contains("shop") && !e.contains("OTHER") && !e.contains("LANG"),
+            "values and unread names stay out: {e}"
+        );
+        assert_eq!(vars.keys().collect::<Vec<_>>(), ["ARGOCD_APP_NAME"]);
+        let (_, readable) = read_env([os(b"ARGOCD_ENV_OTHER", b"\xff"), os(b"HOME", b"/h\xff")]);
+        assert!(readable.is_ok(), "variables meshgen does not read are not its business");
+    }
+
     #[test]
     fn auto_picks_v1beta1_for_clusters_too_old_for_the_v1_apis() {
         let at = |kube: &str| from_vars(&vars(&[("KUBE_VERSION", kube)])).unwrap().api_version;
@@ -442,6 +628,9 @@ mod tests {
         assert_eq!(at("v1.25.3"), Some(ApiVersion::V1beta1));
         assert_eq!(at("1.29+"), None);
         assert_eq!(at("garbage"), None);
+        // Not silent: the log says `auto` could not read it.
+        let notes = from_vars(&vars(&[("KUBE_VERSION", "garbage")])).unwrap().notes;
+        assert!(notes.iter().any(|n| n.contains("KUBE_VERSION is not a Kubernetes version")), "{notes:?}");
         let explicit = from_vars(&vars(&[("KUBE_VERSION", "1.20"), ("ARGOCD_ENV_MESHGEN_API_VERSION", "v1")])).unwrap();
         assert_eq!(explicit.api_version, Some(ApiVersion::V1));
     }
