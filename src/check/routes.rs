@@ -243,7 +243,7 @@ pub(super) fn sni_hosts(inv: &Inventory, diags: &mut Diagnostics) {
         for r in routes {
             for (j, m) in r.matches.iter().enumerate() {
                 for (i, h) in m.sni_hosts.iter().flatten().enumerate() {
-                    if !hosts.iter().any(|v| sni_covered(v, h)) {
+                    if !hosts.iter().any(|v| crate::model::covers(v, h)) {
                         diags.push(
                             Diagnostic::error(
                                 "invalid-value",
@@ -256,15 +256,6 @@ pub(super) fn sni_hosts(inv: &Inventory, diags: &mut Diagnostics) {
                 }
             }
         }
-    }
-}
-
-/// Istio's `SubsetOf` for an SNI name under a VirtualService host.
-fn sni_covered(pattern: &str, host: &str) -> bool {
-    match (pattern.strip_prefix('*'), host.strip_prefix('*')) {
-        (Some(p), Some(h)) => h.ends_with(p),
-        (Some(p), None) => host.ends_with(p) && host.len() > p.len(),
-        (None, _) => pattern == host,
     }
 }
 

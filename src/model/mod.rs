@@ -8,6 +8,7 @@
 
 pub mod egress;
 mod external;
+pub(crate) use external::covers;
 pub mod http;
 pub mod ingress;
 pub mod labels;

@@ -520,7 +520,7 @@ fn direct_routes(b: &mut Builder<'_>, ext: &External, export: &Value) {
         });
     let http = ext.ports.iter().any(|p| p.protocol.is_http());
     let caught = ext.routes.iter().rev().find(|r| !r.is_stream()).is_some_and(|r| r.matches.is_empty());
-    let overlap = ext.hosts.iter().any(|a| ext.hosts.iter().any(|b| a != b && super::routes::covers(a, b)));
+    let overlap = ext.hosts.iter().any(|a| ext.hosts.iter().any(|b| a != b && crate::model::covers(a, b)));
     let hosts: Vec<&str> = ext.hosts.iter().map(String::as_str).collect();
     let groups: Vec<(String, Vec<&str>, Rules)> = if elsewhere && (caught || !http) && !overlap {
         vec![(ext.name.clone(), hosts.clone(), routing(hosts[0], &hosts).rules())]

@@ -10,10 +10,11 @@
 
 use serde_json::{Map, Value, json};
 
+use super::context::non_empty;
 use crate::graph::{MeshGraph, NodeKind};
 use crate::model::raw::HttpMatch;
 use crate::model::traffic::{Retries, Traffic};
-use crate::model::{Destination, Inventory, Port, Route, Target};
+use crate::model::{Destination, Inventory, Port, Route, Target, covers};
 
 /// The routing of one host of an entity.
 pub(super) struct Routing<'a> {
@@ -297,21 +298,5 @@ impl Routing<'_> {
             .collect();
         rule.insert("route".into(), Value::Array(dests));
         Some(Value::Object(rule))
-    }
-}
-
-/// Whether VirtualService host `pattern` covers SNI name `host` (Istio's `SubsetOf`).
-pub(super) fn covers(pattern: &str, host: &str) -> bool {
-    match (pattern.strip_prefix('*'), host.strip_prefix('*')) {
-        (Some(p), Some(h)) => h.ends_with(p),
-        (Some(p), None) => host.ends_with(p) && host.len() > p.len(),
-        (None, _) => pattern == host,
-    }
-}
-
-fn non_empty<T: serde::Serialize>(v: &T) -> Value {
-    match serde_json::to_value(v).unwrap_or(Value::Null) {
-        Value::Object(o) if o.is_empty() => Value::Null,
-        other => other,
     }
 }

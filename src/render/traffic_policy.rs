@@ -16,6 +16,8 @@
 
 use serde_json::{Map, Value, json};
 
+use super::context::non_empty;
+
 use crate::model::traffic::Traffic;
 use crate::model::{ClientTls, Port, PortPolicy, SubsetPolicy};
 
@@ -180,13 +182,6 @@ fn tls_json(t: &ClientTls, host: &str, entity_sans: &[String]) -> Value {
         m.insert("insecureSkipVerify".into(), json!(v));
     }
     Value::Object(m)
-}
-
-fn non_empty<T: serde::Serialize>(v: &T) -> Value {
-    match serde_json::to_value(v).unwrap_or(Value::Null) {
-        Value::Object(o) if o.is_empty() => Value::Null,
-        other => other,
-    }
 }
 
 #[cfg(test)]
