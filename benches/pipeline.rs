@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Every stage is measured on its own, its input prepared once outside the timed loop, with
-//! the same public functions `meshgen build` composes (see `src/cli/compile.rs`). The
+//! the same public functions `meshgen::compile` composes (see `src/compile/mod.rs`); the
+//! end-to-end benchmark is `meshgen::compile` itself, as `meshgen build --stdout` runs it. The
 //! whole-process numbers (wall time and peak RSS for 1k/10k/100k services) come from
 //! `scripts/bench.sh`; these benches are for finding which stage a change moved. `diff` is
 //! measured as `meshgen diff --against` runs it after compiling: reading another build's
@@ -29,7 +30,7 @@ use meshgen::graph::{self, MeshGraph};
 use meshgen::load::{self, Source};
 use meshgen::model::{self, Inventory, Layout, Project};
 use meshgen::render::{self, Manifest, Templates};
-use meshgen::{check, diff, emit, synth};
+use meshgen::{Goal, Options, Rendered, check, diff, emit, synth};
 
 /// The seed of every benchmark inventory: fixed, so runs compare like with like.
 const SEED: u64 = 1;
@@ -39,7 +40,8 @@ struct Fixture {
     /// Keeps the generated project alive for the whole run.
     _dir: tempfile::TempDir,
     root: PathBuf,
-    project_source: Source,
+    /// The project file, which the inventory walk leaves out.
+    project_file: PathBuf,
     project: Project,
     sources: Vec<Source>,
     inventory: Inventory,
@@ -57,21 +59,20 @@ impl Fixture {
         let dir = tempfile::tempdir().expect("temporary directory");
         let root = dir.path().join("project");
         let stats = synth::generate(services, SEED, &root).expect("generate the inventory");
+        // The whole build, as `meshgen build` runs it; each stage's input comes from it.
         let started = Instant::now();
-        let mut diags = Diagnostics::default();
-        let project_source = load::project_file(&root.join(load::PROJECT_FILE), load::Limits::default(), &mut diags)
-            .expect("read meshgen.yaml");
-        let project = model::project::parse(&project_source, &mut diags);
-        let sources = load_inventory(&project, &project_source, &mut diags);
-        let inventory = model::build(&project, &sources, &mut diags);
-        let graph = graph::build(&inventory, &mut diags);
-        check::run(&inventory, &graph, &mut diags);
-        let templates = Templates::load(None).expect("built-in templates");
-        let render_started = Instant::now();
-        let manifests = render::render(&inventory, &graph, &templates, &mut diags).expect("render");
-        let (render_time, pipeline_time) = (render_started.elapsed(), started.elapsed());
+        let mut c = meshgen::compile(&Options::new(&root)).expect("compile");
+        let pipeline_time = started.elapsed();
+        let render_time = c.timings.stages().find(|(stage, _)| *stage == "render").expect("a render stage").1;
         // Benchmarking an inventory that fails would time the error paths instead.
-        assert!(diags.is_empty(), "the generated inventory has findings: {:?}", diags.sorted());
+        assert!(c.diags.is_empty(), "the generated inventory has findings: {:?}", c.diags.clone().sorted());
+        let Some(Rendered::Manifests(manifests)) = c.rendered.take() else { panic!("nothing rendered") };
+        let (inventory, graph) = (c.inventory.take().expect("an inventory"), c.graph.take().expect("a graph"));
+        let (project, project_file) = (c.project, c.sources[0].path.clone());
+        // The inventory's texts, which a build releases once it renders, read again for the
+        // stages that parse them.
+        let sources = load_inventory(&project, &project_file, &mut Diagnostics::default());
+        let templates = Templates::load(project.templates.as_deref()).expect("templates");
         eprintln!(
             "bench inventory: {} services ({} VMs), {} externals, {} files -> {} manifests",
             stats.services,
@@ -83,7 +84,7 @@ impl Fixture {
         Fixture {
             _dir: dir,
             root,
-            project_source,
+            project_file,
             project,
             sources,
             inventory,
@@ -96,26 +97,21 @@ impl Fixture {
     }
 }
 
-/// Stage 1 exactly as `compile` calls it: the project file and the output are excluded.
-fn load_inventory(project: &Project, project_source: &Source, diags: &mut Diagnostics) -> Vec<Source> {
-    let exclude = [project_source.path.clone(), project.output.clone()];
+/// Stage 1 as `compile` calls it for the base inventory: the project file and the output
+/// are excluded.
+fn load_inventory(project: &Project, project_file: &Path, diags: &mut Diagnostics) -> Vec<Source> {
+    let exclude = [project_file.to_path_buf(), project.output.clone()];
     load::inventory(&project.root, &project.inventory, &exclude, project.limits, diags).expect("load the inventory")
 }
 
 /// Everything `meshgen build --stdout` does after argument parsing, into a sink.
 fn build_to_stdout(root: &Path) {
-    let mut diags = Diagnostics::default();
-    let project_source =
-        load::project_file(&root.join(load::PROJECT_FILE), load::Limits::default(), &mut diags).expect("project");
-    let project = model::project::parse(&project_source, &mut diags);
-    let sources = load_inventory(&project, &project_source, &mut diags);
-    let inventory = model::build(&project, &sources, &mut diags);
-    let graph = graph::build(&inventory, &mut diags);
-    check::run(&inventory, &graph, &mut diags);
-    let templates = Templates::load(project.templates.as_deref()).expect("templates");
-    let manifests = render::render(&inventory, &graph, &templates, &mut diags).expect("render");
-    emit::to_writer(&manifests, &mut std::io::sink()).expect("write");
-    black_box(diags);
+    let c = meshgen::compile(&Options { goal: Goal::Stream, ..Options::new(root) }).expect("compile");
+    assert!(c.rendered.is_some(), "{:?}", c.diags.clone().sorted());
+    let mut documents = emit::Documents::new(std::io::sink());
+    c.each_manifest(|m| Ok(documents.write(m)?)).expect("write");
+    documents.finish().expect("write");
+    black_box(c);
 }
 
 /// Measurement time for ten samples of one iteration that took `once`, with some slack.
@@ -139,7 +135,7 @@ fn stages(c: &mut Criterion) {
     g.bench_function("load", |b| {
         b.iter(|| {
             let mut diags = Diagnostics::default();
-            black_box(load_inventory(&f.project, &f.project_source, &mut diags))
+            black_box(load_inventory(&f.project, &f.project_file, &mut diags))
         })
     });
     g.bench_function("model", |b| {

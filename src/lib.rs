@@ -21,12 +21,15 @@
 //! - [`diff`]: desired objects against another build's or the cluster's: normalise,
 //!   compare, report.
 //! - `cluster` (feature `cluster`): reads live objects through the kube client.
-//! - [`cli`]: composes the stages.
+//! - [`compile`](mod@compile): composes the stages, for every caller: [`compile()`] takes
+//!   [`Options`] (plain data) and returns what was [`Compiled`].
+//! - [`cli`]: the command line: arguments, presentation, exit codes.
 
 pub mod check;
 pub mod cli;
 #[cfg(feature = "cluster")]
 pub mod cluster;
+pub mod compile;
 pub mod crd;
 pub mod diag;
 pub mod diff;
@@ -39,3 +42,5 @@ mod par;
 pub mod render;
 mod sort;
 pub mod synth;
+
+pub use compile::{Compiled, Goal, Options, Rendered, compile};

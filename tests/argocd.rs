@@ -193,6 +193,27 @@ fn the_plugin_renders_as_the_sidecar_runs_it() {
     assert_eq!(fs::read_dir(sidecar.tmp.path().join("tmp")).unwrap().count(), 0, "$TMPDIR is left empty");
 }
 
+/// The plugin's project is the application's directory it runs in, and nothing it reads is
+/// relative to anything else: it renders what `meshgen build --stdout -C <app>` renders with
+/// the same settings, run from another directory (the sidecar's read-only `$HOME`).
+#[test]
+fn the_plugin_renders_what_build_renders_with_the_directory_option() {
+    let sidecar = Sidecar::new();
+    let stream = sidecar
+        .generate(&[("ARGOCD_ENV_MESHGEN_CLUSTER", "prod-eu-west2"), ("ARGOCD_ENV_MESHGEN_LABELS", "tier=mesh")]);
+    let r: Run = Command::new(env!("CARGO_BIN_EXE_meshgen"))
+        .args(["build", "--stdout", "--cluster", "prod-eu-west2", "--label", "tier=mesh", "-C"])
+        .arg(sidecar.app())
+        .current_dir(sidecar.tmp.path().join("home"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(stream.contains("tier: mesh") && stream.contains("10.2.1.11"), "the settings were applied");
+    assert!(stream == r.stdout, "the plugin and `build -C` differ");
+}
+
 /// A broken inventory: exit 1, nothing at all on stdout, and stderr naming the app, the
 /// file and the line, also when the fault is in an environment's overlay.
 #[test]

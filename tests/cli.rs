@@ -467,3 +467,137 @@ fn an_overriding_template_cannot_read_the_environment() {
     assert!(!r.stdout.contains("s3cr3t-t0ken") && !r.stderr.contains("s3cr3t-t0ken"));
     assert!(r.stderr.contains("`get_env` is disabled"), "{}", r.stderr);
 }
+
+/// `-C DIR` from another working directory: a copy of the bundled project in `proj/`, and an
+/// empty `work/` beside it to run from, as `-C ../proj`.
+struct Elsewhere {
+    tmp: tempfile::TempDir,
+}
+
+impl Elsewhere {
+    fn new() -> Elsewhere {
+        let tmp = tempfile::tempdir().unwrap();
+        common::copy_dir(scratch_copy(&root()).path(), &tmp.path().join("proj"));
+        fs::create_dir(tmp.path().join("work")).unwrap();
+        Elsewhere { tmp }
+    }
+
+    fn proj(&self) -> std::path::PathBuf {
+        self.tmp.path().join("proj")
+    }
+
+    /// `meshgen COMMAND -C ../proj ARGS` in `work/`.
+    fn run(&self, command: &[&str], args: &[&str]) -> common::Run {
+        let all: Vec<&str> = command.iter().chain(&["-C", "../proj"]).chain(args).copied().collect();
+        meshgen(&self.tmp.path().join("work"), &all)
+    }
+
+    /// `meshgen COMMAND ARGS` in `proj/`, the reference.
+    fn here(&self, command: &[&str], args: &[&str]) -> common::Run {
+        let all: Vec<&str> = command.iter().chain(args).copied().collect();
+        meshgen(&self.proj(), &all)
+    }
+
+    /// Runs both ways; they must agree, byte for byte.
+    fn same(&self, command: &[&str], args: &[&str]) -> common::Run {
+        let (there, here) = (self.run(command, args), self.here(command, args));
+        assert_eq!((there.code, &there.stdout, &there.stderr), (here.code, &here.stdout, &here.stderr), "{args:?}");
+        there
+    }
+
+    /// Nothing was ever written where meshgen was run.
+    fn assert_work_untouched(&self) {
+        assert_eq!(fs::read_dir(self.tmp.path().join("work")).unwrap().count(), 0, "meshgen wrote into its cwd");
+    }
+}
+
+#[test]
+fn build_with_a_directory_writes_and_checks_there_from_anywhere() {
+    let e = Elsewhere::new();
+    let r = e.run(&["build"], &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.starts_with("built 53 objects into `out`: "), "named as from the project: {}", r.stderr);
+    assert_eq!(tree(&e.proj().join("out")), tree(&root().join("out")), "the committed output");
+    let r = e.same(&["build"], &["--check"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("`out` is up to date"), "{}", r.stderr);
+    e.same(&["build"], &["--stdout"]);
+    // `--out` relative to `-C DIR`, and an environment's own default output.
+    let r = e.run(&["build"], &["--out", "other", "-q"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(tree(&e.proj().join("other")), tree(&root().join("out")));
+    let r = e.same(&["build"], &["--out", "other", "--check"]);
+    assert!(r.stderr.contains("`other` is up to date"), "{}", r.stderr);
+    let r = e.run(&["build"], &["--env", "prod", "-q"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(e.proj().join("out-prod/kustomization.yaml").is_file());
+    // Drift is reported with the project's names.
+    fs::remove_file(e.proj().join("other/kustomization.yaml")).unwrap();
+    let r = e.same(&["build"], &["--out", "other", "--check"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("`other` is out of date (1 file):\n  missing: kustomization.yaml"), "{}", r.stderr);
+    e.assert_work_untouched();
+}
+
+#[test]
+fn templates_and_crds_given_relative_to_the_directory() {
+    let e = Elsewhere::new();
+    let r = e.here(&["templates", "eject"], &["--to", "tpl"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let path = e.proj().join("tpl/istio/service-entry.yaml");
+    let text = fs::read_to_string(&path).unwrap();
+    fs::write(&path, text.replace("kind: ServiceEntry\n", "kind: ServiceEntry\n# from tpl\n")).unwrap();
+    let r = e.same(&["build"], &["--templates", "tpl", "--stdout"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("kind: ServiceEntry\n# from tpl\n"), "the overriding templates were used");
+    let r = e.same(&["templates", "list"], &["--templates", "tpl"]);
+    assert!(r.stdout.contains("istio/service-entry.yaml\toverridden"), "{}", r.stdout);
+    assert_eq!(e.same(&["check"], &["--templates", "tpl"]).code, 0);
+    // The project file's own `templates` starts at the project file.
+    let project = fs::read_to_string(e.proj().join("meshgen.yaml")).unwrap();
+    fs::write(e.proj().join("meshgen.yaml"), format!("templates: tpl\n{project}")).unwrap();
+    let r = e.same(&["templates", "list"], &[]);
+    assert!(r.stdout.contains("istio/service-entry.yaml\toverridden"), "{}", r.stdout);
+    assert!(e.same(&["build"], &["--stdout"]).stdout.contains("# from tpl\n"));
+
+    if let Some(crds) = meshgen::crd::istio_crds_or_skip() {
+        common::copy_dir(&crds, &e.proj().join("crds"));
+        let r = e.same(&["check"], &["--crds", "crds"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    e.assert_work_untouched();
+}
+
+#[test]
+fn check_graph_and_explain_with_a_directory_read_the_project_there() {
+    let e = Elsewhere::new();
+    let r = e.same(&["check"], &[]);
+    assert!(r.stderr.starts_with("checked 12 entities"), "{}", r.stderr);
+    e.same(&["check"], &["--env", "staging", "--format", "json"]);
+    let r = e.same(&["graph"], &["--output", "dot"]);
+    assert!(r.stdout.starts_with("digraph"), "{}", r.stdout);
+    // Output files are named under the project's output directory, and found by that name.
+    let r = e.same(&["explain"], &["catalog"]);
+    assert!(r.stdout.contains(" out/shop/serviceentry-catalog.yaml "), "{}", r.stdout);
+    let r = e.same(&["explain"], &["out/shop/serviceentry-catalog.yaml", "--output", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    e.same(&["explain"], &["payments", "--impact"]);
+    // `--project` starts at `-C DIR` too.
+    let r = meshgen(&e.tmp.path().join("work"), &["check", "-C", "..", "--project", "proj/meshgen.yaml"]);
+    assert_eq!(r.stderr, e.here(&["check"], &[]).stderr);
+    e.assert_work_untouched();
+}
+
+#[test]
+fn diff_against_a_directory_relative_to_the_project() {
+    let e = Elsewhere::new();
+    assert_eq!(e.run(&["build"], &["-q"]).code, 0);
+    let r = e.same(&["diff"], &["--against", "out"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("no changes"), "{}", r.stdout);
+    // The prod build against the base one: changes, reported under the name given.
+    let r = e.same(&["diff"], &["--env", "prod", "--against", "out", "--output", "markdown"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stdout.contains("`out`"), "{}", r.stdout);
+    e.assert_work_untouched();
+}

@@ -4,8 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use meshgen::diag::Diagnostics;
-use meshgen::{check, graph, load, model, render, synth};
+use meshgen::{Compiled, Goal, Options, Rendered, load, render, synth};
 
 /// Every file under `dir`, by relative path.
 fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -35,21 +34,11 @@ fn a_generated_inventory_compiles_without_findings() {
     assert!(stats.vm_services > 200 && stats.pod_services > 0, "{stats:?}");
     assert!(stats.namespaces >= 6 && stats.files >= 16, "{stats:?}");
 
-    let mut diags = Diagnostics::default();
-    let ps = load::project_file(&root.join(load::PROJECT_FILE), load::Limits::default(), &mut diags).unwrap();
-    let project = model::project::parse(&ps, &mut diags);
-    let sources =
-        load::inventory(&project.root, &project.inventory, std::slice::from_ref(&ps.path), project.limits, &mut diags)
-            .unwrap();
-    assert_eq!(sources.len(), stats.files);
-    let inv = model::build(&project, &sources, &mut diags);
-    let g = graph::build(&inv, &mut diags);
-    check::run(&inv, &g, &mut diags);
-    let templates = render::Templates::load(None).unwrap();
-    let manifests = render::render(&inv, &g, &templates, &mut diags).unwrap();
-    // No errors and no warnings (the benchmarks would time the diagnostics otherwise): the
-    // dependency graph is acyclic by construction, every external API has a consumer.
-    assert!(diags.is_empty(), "{:#?}", diags.sorted());
+    // What `meshgen build` runs: every stage and every check.
+    let (c, manifests) = build(&Options::new(&root));
+    // The project file, then the inventory.
+    assert_eq!(c.sources.len(), 1 + stats.files);
+    let inv = c.inventory.as_ref().unwrap();
     assert_eq!(inv.services.len() + inv.externals.len(), 330);
     let edges: usize = inv.services.iter().map(|s| s.depends_on.len()).sum();
     assert_eq!(edges, stats.dependencies);
@@ -63,6 +52,56 @@ fn a_generated_inventory_compiles_without_findings() {
     assert!(manifests.iter().map(key).eq(sorted.iter().map(key)), "manifests out of order");
     let shared = inv.externals.iter().filter(|e| inv.services.iter().any(|s| s.namespace == e.namespace)).count();
     assert!(shared > 0, "no namespace holds both a service and an external API");
+}
+
+/// Compiles into held manifests; panics on any finding (the benchmarks would time the
+/// diagnostics otherwise: the dependency graph is acyclic by construction, every external API
+/// has a consumer).
+fn build(options: &Options) -> (Compiled, Vec<render::Manifest>) {
+    let mut c = meshgen::compile(&Options { goal: Goal::Manifests, ..options.clone() }).unwrap();
+    assert!(c.diags.is_empty(), "{:#?}", c.diags.clone().sorted());
+    let Some(Rendered::Manifests(manifests)) = c.rendered.take() else { panic!("nothing rendered") };
+    (c, manifests)
+}
+
+/// A generated estate built as users build theirs: for an environment whose overlay patches
+/// an entity, with virtual IPs allocated for the TCP services that have no addresses.
+#[test]
+fn a_generated_estate_builds_for_an_environment_with_virtual_ips() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("project");
+    synth::generate(200, 5, &root).unwrap();
+    // An entity with an HTTP route, whose timeout an overlay changes.
+    let (_, base) = build(&Options::new(&root));
+    let routed = |m: &&render::Manifest| m.kind.as_str() == "VirtualService" && m.text.contains("timeout: ");
+    let target = base.iter().find(routed).expect("a VirtualService with a timeout").entity.to_string();
+
+    // The TCP services' own virtual IPs go: `vipRange` allocates theirs.
+    let mut stripped = 0;
+    for file in tree(&root.join("inventory")).into_keys() {
+        let path = root.join("inventory").join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let kept: Vec<&str> = text.lines().filter(|l| !l.starts_with("    addresses: [172.16.")).collect();
+        stripped += text.lines().count() - kept.len();
+        std::fs::write(&path, kept.join("\n") + "\n").unwrap();
+    }
+    assert!(stripped > 0, "the estate has TCP services");
+    let project = std::fs::read_to_string(root.join(load::PROJECT_FILE)).unwrap()
+        + "vipRange: 240.240.0.0/16\nenvironments:\n  staging:\n    overlays: [environments/staging]\n";
+    std::fs::write(root.join(load::PROJECT_FILE), project).unwrap();
+    std::fs::create_dir_all(root.join("environments/staging")).unwrap();
+    let overlay = format!("services:\n  {target}:\n    traffic: {{timeout: 42s}}\n");
+    std::fs::write(root.join("environments/staging/timeouts.yaml"), overlay).unwrap();
+
+    let (c, manifests) = build(&Options { environment: Some("staging".into()), ..Options::new(&root) });
+    assert_eq!(c.project.environment.as_deref(), Some("staging"));
+    assert_eq!(c.project.output, root.join("out-staging"));
+    let table = meshgen::model::vips::parse(c.vip_file.as_deref().expect("a VIP table"));
+    assert_eq!(table.len(), stripped, "one VIP per TCP service without addresses");
+    assert!(table.values().all(|ip| ip.octets()[..2] == [240, 240]), "{table:?}");
+    assert!(c.sources.iter().any(|s| &*s.name == "environments/staging/timeouts.yaml"));
+    let patched = manifests.iter().filter(routed).any(|m| *m.entity == *target && m.text.contains("timeout: \"42s\""));
+    assert!(patched, "the overlay's timeout reaches `{target}`'s VirtualService");
 }
 
 #[test]

@@ -1,10 +1,13 @@
-//! Command-line arguments (clap derive types only, no logic).
+//! Command-line arguments: clap derive types, and the values the flags that take one of the
+//! library's enums accept (the library knows nothing of clap); no other logic.
 
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::diag::render::Format;
+use crate::diff::report::Output as DiffFormat;
 use crate::model::{ApiVersion, Layout};
 
 /// meshgen compiles an inventory of VMs, pods and external APIs into Istio manifests.
@@ -71,13 +74,13 @@ pub struct ProjectArgs {
     #[arg(long, value_name = "FILE", default_value = "meshgen.yaml")]
     pub project: PathBuf,
     /// Istio networking API version to emit (overrides meshgen.yaml).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice(API_VERSIONS))]
     pub api_version: Option<ApiVersion>,
     /// Directory of templates overriding the built-in ones (overrides meshgen.yaml).
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
     /// How to print diagnostics.
-    #[arg(long, value_enum, default_value = "human")]
+    #[arg(long, value_parser = choice(FORMATS), default_value = "human")]
     pub format: Format,
     /// Suppress the (suppressible) finding CODE everywhere; repeatable.
     #[arg(long, value_name = "CODE")]
@@ -128,7 +131,7 @@ pub struct BuildArgs {
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// File layout (overrides meshgen.yaml).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice(LAYOUTS))]
     pub layout: Option<Layout>,
     /// Print nothing but errors.
     #[arg(long, short = 'q')]
@@ -189,7 +192,7 @@ pub struct ExplainArgs {
     #[arg(long, value_enum, default_value = "human")]
     pub output: ExplainFormat,
     /// File layout the output paths are given in (overrides meshgen.yaml).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice(LAYOUTS))]
     pub layout: Option<Layout>,
 }
 
@@ -238,8 +241,8 @@ pub struct DiffArgs {
     #[arg(long, value_name = "PATH")]
     pub ignore: Vec<crate::diff::IgnorePath>,
     /// How to print the report.
-    #[arg(long, value_enum, default_value = "human")]
-    pub output: crate::diff::report::Output,
+    #[arg(long, value_parser = choice(DIFF_FORMATS), default_value = "human")]
+    pub output: DiffFormat,
 }
 
 /// Parses `30s`, `2m`, `500ms` or a number of seconds.
@@ -279,3 +282,42 @@ pub enum TemplatesCommand {
         force: bool,
     },
 }
+
+/// A value of one of the library's enums: its name on the command line, the value, and the
+/// help `--help` shows for it.
+type Choice<T> = (&'static str, T, &'static str);
+
+/// The parser of a flag that takes one of `choices`, which `--help` lists with their help.
+fn choice<T: Copy + Send + Sync + 'static>(choices: &'static [Choice<T>]) -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(choices.iter().map(|(name, _, help)| PossibleValue::new(*name).help(*help)))
+        .map(|name| choices.iter().find(|(n, ..)| *n == name).map(|(_, v, _)| *v).expect("a possible value"))
+}
+
+/// `--api-version`.
+const API_VERSIONS: &[Choice<ApiVersion>] = &[
+    ("v1", ApiVersion::V1, "`networking.istio.io/v1` (Istio 1.22 and later)"),
+    ("v1beta1", ApiVersion::V1beta1, "`networking.istio.io/v1beta1` (older Istio releases)"),
+];
+
+/// `--layout`.
+const LAYOUTS: &[Choice<Layout>] = &[
+    ("object", Layout::Object, "One file per object: `<namespace>/<kind>-<name>.yaml`"),
+    ("service", Layout::Service, "One file per inventory entity: `<namespace>/<entity>.yaml`"),
+    ("namespace", Layout::Namespace, "One file per namespace: `<namespace>.yaml`"),
+];
+
+/// `--format` of the diagnostics.
+const FORMATS: &[Choice<Format>] = &[
+    ("human", Format::Human, "Source excerpts with carets and help lines"),
+    ("concise", Format::Concise, "`file:line:col: severity[code] message (yaml.path)`, one per line"),
+    ("json", Format::Json, "A JSON array, one object per diagnostic"),
+    ("sarif", Format::Sarif, "SARIF 2.1.0, for code scanning"),
+    ("github", Format::Github, "GitHub Actions workflow commands (annotations on the pull request)"),
+];
+
+/// `meshgen diff --output`.
+const DIFF_FORMATS: &[Choice<DiffFormat>] = &[
+    ("human", DiffFormat::Human, "Unified diffs and a summary line"),
+    ("json", DiffFormat::Json, "One JSON document: a summary and one entry per changed object"),
+    ("markdown", DiffFormat::Markdown, "A pull-request comment: a summary table and collapsible diffs"),
+];

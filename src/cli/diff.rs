@@ -9,8 +9,10 @@ use std::io::Write as _;
 
 use anyhow::{Context as _, Result, bail};
 
+use super::Leftovers;
 use super::args::DiffArgs;
-use super::compile::{Output, Rendered, compile};
+use super::project::{options, print_diagnostics, print_timings};
+use crate::compile::{Goal, Options, Rendered, compile};
 use crate::diff::report::{self, Sides};
 use crate::diff::{self, Normalizer, Object, Plan};
 use crate::model::Layout;
@@ -20,20 +22,22 @@ use crate::render::Manifest;
 const EXIT_CHANGES: u8 = 1;
 
 /// Runs `meshgen diff`; `color` is for the report on stdout, `color_err` for diagnostics.
-pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool) -> Result<u8> {
+pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool, keep: &mut Leftovers) -> Result<u8> {
     // `--cluster` alone means the live cluster with the base inventory (or `--env`'s).
     let mut project = args.project.clone();
     project.cluster = project.cluster.filter(|name| !name.is_empty());
+    let options = options(&project, Goal::Manifests)?;
     // The other build's files are listed (and, where meshgen's cache vouches for them,
-    // `stat`ed instead of read) while this build compiles: neither needs the other.
-    let listing = args.against.clone().map(|dir| {
+    // `stat`ed instead of read) while this build compiles: neither needs the other. Like
+    // every path of the command line, `--against DIR` starts at `-C DIR`.
+    let listing = args.against.as_deref().map(|dir| options.resolve(dir)).map(|dir| {
         std::thread::spawn(move || {
             let recorded = crate::emit::Recorded::load(&dir);
             diff::rendered::list(&dir, |rel, path| recorded.hash_of(rel, path))
         })
     });
-    let mut c = compile(&project, Output::Manifests)?;
-    c.print_diagnostics(&project, color_err, false)?;
+    let mut c = compile(&options)?;
+    print_diagnostics(&c, project.format, color_err, false)?;
     let Some(Rendered::Manifests(all)) = c.rendered.take() else {
         bail!("the inventory has errors, so there is nothing to compare: fix them first (`meshgen check` lists them)");
     };
@@ -41,11 +45,12 @@ pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool) -> Result<u8> {
     let manifests: Vec<&Manifest> = all.iter().filter(|m| namespace.is_none_or(|ns| &*m.namespace == ns)).collect();
     let normalizer = Normalizer::new(args.ignore.clone());
     let (plan, before) = match (&args.against, listing) {
+        // Named as it was given.
         (Some(dir), Some(listing)) => {
             let listing = listing.join().unwrap_or_else(|e| std::panic::resume_unwind(e))?;
-            (against(dir, listing, &manifests, namespace, &normalizer)?, dir.display().to_string())
+            (against(dir, listing, &manifests, namespace, &normalizer, keep)?, dir.display().to_string())
         }
-        _ => (cluster(args, c.project.api_version, &manifests, &normalizer)?, "live".to_string()),
+        _ => (cluster(args, &options, c.project.api_version, &manifests, &normalizer)?, "live".to_string()),
     };
     let (after, title) = match &args.against {
         Some(_) => ("build", format!("`{before}`")),
@@ -54,23 +59,24 @@ pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool) -> Result<u8> {
     c.timings.mark("compare");
     let text = report::render(&plan, args.output, Sides { before: &before, after, title: &title }, color);
     std::io::stdout().lock().write_all(text.as_bytes()).context("failed to write the report to stdout")?;
-    c.print_timings(&project, "report");
+    print_timings(&mut c, &project, "report");
     let code = if plan.has_changes() { EXIT_CHANGES } else { 0 };
-    // The process ends here: freeing every manifest one by one would cost more than the
-    // comparison (see `build::exit_without_freeing`).
-    std::mem::forget((c, all, plan));
+    // Freeing every manifest one by one would cost more than the comparison (see `Leftovers`).
+    keep.keep((c, all, plan));
     Ok(code)
 }
 
 /// This build against another output directory. Documents whose text is identical on both
 /// sides are paired off unparsed: with 1% of 77,000 objects changed, parsing only the
 /// changed ones is what keeps a pull request's diff well under a second.
+/// `dir` is the directory as given, for messages (`listing` has read it).
 fn against(
     dir: &std::path::Path,
     listing: diff::rendered::Listing,
     manifests: &[&Manifest],
     namespace: Option<&str>,
     normalizer: &Normalizer,
+    keep: &mut Leftovers,
 ) -> Result<Plan> {
     // A directory that meshgen built (and recorded in its cache) in the per-object layout
     // holds each unchanged object in a file the cache vouches for: those are paired off
@@ -117,12 +123,12 @@ fn against(
     let mut plan = diff::compare(desired, others, normalizer);
     plan.unchanged += identical;
     // Tens of thousands of file contents, about to be freed with the process anyway.
-    std::mem::forget(rendered);
+    keep.keep(rendered);
     Ok(plan)
 }
 
 #[cfg(not(feature = "cluster"))]
-fn cluster(_: &DiffArgs, _: crate::model::ApiVersion, _: &[&Manifest], _: &Normalizer) -> Result<Plan> {
+fn cluster(_: &DiffArgs, _: &Options, _: crate::model::ApiVersion, _: &[&Manifest], _: &Normalizer) -> Result<Plan> {
     bail!(
         "this meshgen was built without the `cluster` feature, so it cannot read a cluster: rebuild it with default features, or compare with another build (`--against DIR`)"
     )
@@ -132,6 +138,7 @@ fn cluster(_: &DiffArgs, _: crate::model::ApiVersion, _: &[&Manifest], _: &Norma
 #[cfg(feature = "cluster")]
 fn cluster(
     args: &DiffArgs,
+    options: &Options,
     api_version: crate::model::ApiVersion,
     manifests: &[&Manifest],
     normalizer: &Normalizer,
@@ -149,7 +156,8 @@ fn cluster(
     let kinds: Vec<(&str, &str)> =
         crate::render::Kind::ALL.iter().map(|k| (k.api_version(api_version), k.as_str())).collect();
     let opts = cluster::Options {
-        kubeconfig: args.kubeconfig.clone(),
+        // `--kubeconfig FILE` starts at `-C DIR`; `$KUBECONFIG` at the current directory.
+        kubeconfig: args.kubeconfig.as_deref().map(|f| options.resolve(f)),
         context: args.context.clone(),
         namespace: args.namespace.clone(),
         timeout: args.timeout,

@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 use serde_json::{Value, json};
 
 use super::args::{ExplainArgs, ExplainFormat};
-use super::compile::{Clean, compile_clean};
+use super::project::{Clean, compile_clean};
 use crate::diag::Origin;
 use crate::diag::escape::text as esc;
 use crate::diag::locate::Locator;
@@ -32,8 +32,10 @@ pub(super) fn run(args: &ExplainArgs, color: bool) -> Result<u8> {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
-    let Clean { inventory: inv, graph, sources } = &clean;
+    let Clean { inventory: inv, graph, sources, options } = &clean;
     let layout = args.layout.unwrap_or(inv.project.layout);
+    // The output directory as the user names it: relative to `-C DIR`.
+    let out = options.relative(&inv.project.output);
     let all = objects(inv, graph);
     let mut lines = Lines::new(sources);
 
@@ -41,12 +43,12 @@ pub(super) fn run(args: &ExplainArgs, color: bool) -> Result<u8> {
     let entity = graph.node(&args.target);
     let chosen: Vec<&Object> = match entity {
         Some(node) => all.iter().filter(|o| *o.entity == *node.name).collect(),
-        None => find_objects(&args.target, &all, inv, layout)?,
+        None => find_objects(&args.target, &all, inv, out, layout)?,
     };
     let mut rows: Vec<Row<'_>> = Vec::new();
     for o in chosen {
         let file = crate::emit::file_of(o.kind, &o.namespace, &o.name, &o.entity, layout)?;
-        let file = inv.project.output.join(file).display().to_string();
+        let file = out.join(file).display().to_string();
         let patches = patches_of(o, &all, inv, &mut lines);
         rows.push(Row { object: o, file, source: lines.at(&o.origin), patches });
     }
@@ -65,8 +67,14 @@ pub(super) fn run(args: &ExplainArgs, color: bool) -> Result<u8> {
 }
 
 /// The objects a non-entity target names: `Kind/namespace/name`, or a file of the output
-/// directory (as given, or relative to it).
-fn find_objects<'a>(target: &str, all: &'a [Object], inv: &Inventory, layout: Layout) -> Result<Vec<&'a Object>> {
+/// directory `out` (as given, or relative to it).
+fn find_objects<'a>(
+    target: &str,
+    all: &'a [Object],
+    inv: &Inventory,
+    out: &std::path::Path,
+    layout: Layout,
+) -> Result<Vec<&'a Object>> {
     let parts: Vec<&str> = target.split('/').collect();
     if let [kind, ns, name] = parts[..]
         && !target.ends_with(".yaml")
@@ -81,7 +89,7 @@ fn find_objects<'a>(target: &str, all: &'a [Object], inv: &Inventory, layout: La
         return Ok(found);
     }
     if target.ends_with(".yaml") || target.ends_with(".yml") {
-        let out = inv.project.output.display().to_string();
+        let out = out.display().to_string();
         let relative = target.strip_prefix(&out).map_or(target, |r| r.trim_start_matches('/'));
         let found: Vec<&Object> = all
             .iter()

@@ -4,7 +4,7 @@
 use anyhow::{Result, bail};
 
 use super::args::{GraphArgs, GraphFormat};
-use super::compile::compile_clean;
+use super::project::compile_clean;
 use crate::graph::export::{self, Selection};
 
 /// Prints the graph; exit 1 when the inventory has errors.

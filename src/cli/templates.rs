@@ -5,16 +5,20 @@ use std::io::Write as _;
 use anyhow::Result;
 
 use super::args::TemplatesCommand;
+use crate::compile::Options;
 use crate::render::templates::{BUILTINS, Templates, eject};
 
 /// Lists or ejects the built-in templates.
 pub(super) fn run(cmd: TemplatesCommand) -> Result<u8> {
     match cmd {
         TemplatesCommand::List { project } => {
+            // `--templates` and `--project` start at `-C DIR`; the project file's `templates`
+            // at the project file.
+            let base = Options::new(super::project::directory(&project));
             let dir = match &project.templates {
-                Some(d) => Some(d.clone()),
+                Some(d) => Some(base.resolve(d)),
                 None => {
-                    let path = project.directory.clone().unwrap_or_default().join(&project.project);
+                    let path = base.resolve(&project.project);
                     if path.is_file() {
                         let mut diags = crate::diag::Diagnostics::default();
                         let src = crate::load::project_file(&path, crate::load::Limits::default(), &mut diags)?;

@@ -13,7 +13,7 @@ use super::{Diagnostic, Origin, Severity, machine};
 pub const REPEAT_LIMIT: usize = 100;
 
 /// The output format of diagnostics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Source excerpts with carets and help lines.
     Human,

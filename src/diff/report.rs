@@ -10,7 +10,7 @@ use super::{Action, Change, Plan};
 use crate::diag::escape::text as esc;
 
 /// The report formats (`--output`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
     /// Unified diffs and a summary line.
     Human,

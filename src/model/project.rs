@@ -17,7 +17,7 @@ use crate::diag::{Diagnostics, Origin};
 use crate::load::{Limits, Source};
 
 /// How generated objects are spread over files in the output directory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Layout {
     /// One file per object: `<namespace>/<kind>-<name>.yaml`.
@@ -30,7 +30,7 @@ pub enum Layout {
 }
 
 /// The networking API version of the generated objects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ApiVersion {
     /// `networking.istio.io/v1` (Istio 1.22 and later).
     #[default]

@@ -164,18 +164,12 @@ pub fn reset_modes(dir: &Path, file_mode: u32, dir_mode: u32) {
     fs::set_permissions(dir, fs::Permissions::from_mode(dir_mode)).unwrap();
 }
 
-/// The inventory and graph of the project in `dir`, through the library as `meshgen build`
-/// compiles them; panics on findings that are errors.
+/// The inventory and graph of the project in `dir`, through the library's pipeline
+/// (`meshgen::compile`, as `meshgen check` runs it); panics on findings that are errors.
 #[allow(dead_code)] // not every test binary compiles through the library
 pub fn compile_model(dir: &Path) -> (meshgen::model::Inventory, meshgen::graph::MeshGraph) {
-    use meshgen::{diag::Diagnostics, graph, load, model};
-    let mut diags = Diagnostics::default();
-    let src = load::project_file(&dir.join(load::PROJECT_FILE), load::Limits::default(), &mut diags).unwrap();
-    let project = model::project::parse(&src, &mut diags);
-    let exclude = [src.path.clone(), project.output.clone()];
-    let sources = load::inventory(&project.root, &project.inventory, &exclude, project.limits, &mut diags).unwrap();
-    let inv = model::build(&project, &sources, &mut diags);
-    let g = graph::build(&inv, &mut diags);
-    assert!(!diags.has_errors(), "{}: {diags:?}", dir.display());
-    (inv, g)
+    let options = meshgen::Options { goal: meshgen::Goal::Analyse, ..meshgen::Options::new(dir) };
+    let c = meshgen::compile(&options).unwrap();
+    assert!(!c.diags.has_errors(), "{}: {:?}", dir.display(), c.diags);
+    (c.inventory.expect("an inventory"), c.graph.expect("a graph"))
 }

@@ -16,9 +16,10 @@ use std::io::Write as _;
 
 use anyhow::{Context as _, Result};
 
-use super::args::{ArgocdCommand, ProjectArgs};
-use super::compile::{Output, Rendered, compile};
+use super::args::ArgocdCommand;
+use super::project::print_diagnostics;
 use super::{EXIT_FAILURE, EXIT_FINDINGS};
+use crate::compile::{Goal, Options, Rendered, compile};
 use crate::diag::Severity;
 use crate::diag::render::Format;
 use settings::Settings;
@@ -80,21 +81,21 @@ fn generate(vars: &BTreeMap<String, String>, readable: Result<()>) -> u8 {
     }
 }
 
-/// The project options a plugin run compiles with: the settings, in the current directory.
-fn project_args(s: &Settings) -> ProjectArgs {
-    ProjectArgs {
-        directory: None,
-        project: crate::load::PROJECT_FILE.into(),
-        api_version: s.api_version,
-        templates: None,
-        format: Format::Human,
-        allow: Vec::new(),
-        crds: None,
-        deny: None,
+/// The application's project: `meshgen.yaml` in the current directory, which is the
+/// application's directory of the repository (`argocd-cmp-server` runs the plugin there).
+fn app_project() -> Options {
+    Options::new(".")
+}
+
+/// The options a plugin run compiles with: the settings, for the application's project.
+fn options(s: &Settings) -> Options {
+    Options {
         environment: s.environment.clone(),
         cluster: s.cluster.clone(),
-        labels: s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect(),
-        timings: false,
+        labels: s.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        api_version: s.api_version,
+        goal: Goal::Manifests,
+        ..app_project()
     }
 }
 
@@ -121,9 +122,8 @@ fn render(s: &Settings) -> Result<std::result::Result<Vec<u8>, (u8, String)>> {
     }
     drop(log);
 
-    let args = project_args(s);
-    let mut c = compile(&args, Output::Manifests)?;
-    c.print_diagnostics(&args, false, false)?;
+    let mut c = compile(&options(s))?;
+    print_diagnostics(&c, Format::Human, false, false)?;
     let Some(Rendered::Manifests(manifests)) = c.rendered.take() else {
         let sorted = c.diags.clone().sorted();
         let errors: Vec<_> = sorted.iter().filter(|d| d.severity == Severity::Error).collect();
@@ -172,11 +172,12 @@ fn parameters(vars: &BTreeMap<String, String>) -> Result<u8> {
     Ok(0)
 }
 
-/// The environments and clusters meshgen.yaml in the current directory declares.
+/// The environments and clusters the application's meshgen.yaml declares.
 fn declared_layers() -> (Vec<String>, Vec<String>) {
     let mut diags = crate::diag::Diagnostics::default();
-    let path = std::path::Path::new(crate::load::PROJECT_FILE);
-    let Ok(source) = crate::load::project_file(path, crate::load::Limits::default(), &mut diags) else {
+    let app = app_project();
+    let Ok(source) = crate::load::project_file(&app.resolve(&app.project), crate::load::Limits::default(), &mut diags)
+    else {
         return (Vec::new(), Vec::new());
     };
     let names = |section: &str| -> Vec<String> {

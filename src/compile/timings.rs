@@ -1,4 +1,5 @@
-//! `--timings`: how long each stage of a command took, printed to stderr when it ends.
+//! `--timings`: how long each stage of a compile and of the command after it took, printed
+//! to stderr when it ends.
 //!
 //! The benchmark script measures whole processes; this says where inside one the time went
 //! (load, model, graph, check, render, write...), on the user's own inventory, without a
@@ -10,8 +11,8 @@ use std::time::{Duration, Instant};
 
 /// The stages of one run, in the order they ended, with the resident memory (KiB) at the
 /// end of each where the system says it.
-#[derive(Debug)]
-pub(super) struct Timings {
+#[derive(Debug, Clone)]
+pub struct Timings {
     start: Instant,
     last: Instant,
     stages: Vec<(&'static str, Duration, Option<u64>)>,
@@ -26,16 +27,26 @@ impl Default for Timings {
 
 impl Timings {
     /// Ends the stage `name`: the time since the previous mark (or the start) is its own.
-    pub(super) fn mark(&mut self, name: &'static str) {
+    pub fn mark(&mut self, name: &'static str) {
         let now = Instant::now();
         self.stages.push((name, now - self.last, status_kb("VmRSS:")));
         self.last = now;
     }
 
+    /// Each stage so far, in order: its name and how long it took.
+    pub fn stages(&self) -> impl Iterator<Item = (&'static str, Duration)> + '_ {
+        self.stages.iter().map(|(name, took, _)| (*name, *took))
+    }
+
+    /// The time from the start to the last mark.
+    pub fn total(&self) -> Duration {
+        self.last - self.start
+    }
+
     /// The table printed by `--timings`: one line per stage with its share of the total and
     /// the resident memory after it, and the process's peak resident memory.
-    pub(super) fn report(&self) -> String {
-        let total = self.last - self.start;
+    pub fn report(&self) -> String {
+        let total = self.total();
         let mut out = String::from("timings:\n");
         for (name, took, rss) in &self.stages {
             let share = if total.is_zero() { 0.0 } else { took.as_secs_f64() / total.as_secs_f64() * 100.0 };

@@ -1,30 +1,126 @@
-//! The pipeline from project file to manifests, shared by `build` and `check`.
+//! The pipeline from project file to manifests, one public function for every caller:
+//! load → overlays → model → VIPs → graph → checks → patches → render → CRD validation.
+//!
+//! The commands (`build`, `check`, `graph`, `explain`, `diff`, the Argo CD plugin), the
+//! benchmarks and the tests all compile through [`compile`], so what they run, measure and
+//! check is what users run. What a command does with the result (print diagnostics, write
+//! files, compare) is the command's.
+//!
+//! Nothing here changes the process's current directory: the relative paths of [`Options`]
+//! are taken from [`Options::directory`] (what `meshgen -C DIR` sets), and those the project
+//! file writes from the project file's own directory ([`Project::root`]).
+
+mod timings;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::args::ProjectArgs;
 use crate::diag::Diagnostics;
 use crate::diag::codes::NotSuppressible;
-use crate::diag::render::{Format, SourceMap, Style, render};
 use crate::load::{self, Source};
 use crate::model::overlay::{Layer, Overlays};
 use crate::model::project::Selection;
-use crate::model::{self, Inventory, Project};
+use crate::model::{self, ApiVersion, Inventory, Project};
 use crate::render::{self as rendering, Manifest, Templates};
 
-use super::timings::Timings;
+pub use timings::Timings;
+
+/// What to compile and how far: plain data, filled by the command line
+/// (`cli::args::ProjectArgs`), the Argo CD plugin, the benchmarks and the tests alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The directory the relative paths of these options start from (`-C DIR`). `.`, the
+    /// default, is the process's current directory: paths are then used as given.
+    pub directory: PathBuf,
+    /// The project file (`--project`), relative to [`Options::directory`].
+    pub project: PathBuf,
+    /// The environment of the project file to build (`--env`), if any.
+    pub environment: Option<String>,
+    /// The cluster of the project file to build (`--cluster NAME`), if any.
+    pub cluster: Option<String>,
+    /// Labels added to every generated object (`--label KEY=VALUE`), in the order given;
+    /// checked like the inventory's labels, and named `--label KEY=VALUE` in errors.
+    pub labels: Vec<(String, String)>,
+    /// The Istio API version to emit instead of the project file's (`--api-version`).
+    pub api_version: Option<ApiVersion>,
+    /// A directory of templates overriding the project file's (`--templates`), relative to
+    /// [`Options::directory`].
+    pub templates: Option<PathBuf>,
+    /// A directory of CRDs to validate every generated object against (`--crds`), relative
+    /// to [`Options::directory`]; it also replaces the project file's `istio.crds`.
+    pub crds: Option<PathBuf>,
+    /// Codes of findings to suppress everywhere (`--allow`).
+    pub allow: Vec<String>,
+    /// Whether warnings count as errors (`--deny warnings`).
+    pub deny_warnings: bool,
+    /// How far to go.
+    pub goal: Goal,
+}
+
+impl Default for Options {
+    /// The project file `meshgen.yaml` of the current directory, built for the base
+    /// inventory into held manifests.
+    fn default() -> Options {
+        Options {
+            directory: PathBuf::from("."),
+            project: PathBuf::from(load::PROJECT_FILE),
+            environment: None,
+            cluster: None,
+            labels: Vec::new(),
+            api_version: None,
+            templates: None,
+            crds: None,
+            allow: Vec::new(),
+            deny_warnings: false,
+            goal: Goal::Manifests,
+        }
+    }
+}
+
+impl Options {
+    /// The defaults for the project file `meshgen.yaml` in `directory`.
+    pub fn new(directory: impl Into<PathBuf>) -> Options {
+        Options { directory: directory.into(), ..Options::default() }
+    }
+
+    /// `path` as the process can open it: an absolute path as it is, a relative one under
+    /// [`Options::directory`] (as given when that is the current directory, so that messages
+    /// say `out`, not `./out`).
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() || self.in_current_directory() { path.to_path_buf() } else { self.directory.join(path) }
+    }
+
+    /// For messages, a path [`compile`] derived from these options (the project file's
+    /// `output`, under the project file's directory) as the user would write it: relative to
+    /// [`Options::directory`] when it is under it.
+    pub fn relative<'a>(&self, path: &'a Path) -> &'a Path {
+        if self.in_current_directory() { path } else { path.strip_prefix(&self.directory).unwrap_or(path) }
+    }
+
+    /// Whether [`Options::directory`] is the current directory (empty, or `.`).
+    fn in_current_directory(&self) -> bool {
+        self.directory.components().all(|c| c == std::path::Component::CurDir)
+    }
+}
 
 /// Everything a command may need after compiling.
-pub(super) struct Compiled {
+pub struct Compiled {
+    /// The project file, parsed for the selected environment and cluster, with the
+    /// options' overrides applied.
     pub project: Project,
+    /// Every file read: the project file first, then the inventory, then the overlays.
+    /// Their texts are released once rendering starts ([`Source::text_again`] reads them
+    /// back for diagnostics).
     pub sources: Vec<Source>,
+    /// Every finding of every stage, suppressions applied.
     pub diags: Diagnostics,
+    /// The model, unless the project file had errors.
     pub inventory: Option<Inventory>,
+    /// The dependency graph, unless the project file had errors.
     pub graph: Option<crate::graph::MeshGraph>,
-    /// What was rendered, when there are no errors and `output` asked for it.
+    /// What was rendered, when there are no errors and the goal asked for it.
     pub rendered: Option<Rendered>,
     /// The VIP allocation table to commit with the output (with `vipRange`).
     pub vip_file: Option<String>,
@@ -33,105 +129,63 @@ pub(super) struct Compiled {
 }
 
 impl Compiled {
-    /// Prints the diagnostics in the chosen format: to stderr for `build` (whose stdout may
-    /// carry manifests), to stdout for `check` (the report is its output).
-    pub(super) fn print_diagnostics(&self, args: &ProjectArgs, color: bool, to_stdout: bool) -> Result<()> {
-        // JSON and SARIF consumers expect a document even when there is nothing to report.
-        if self.diags.is_empty() && !matches!(args.format, Format::Json | Format::Sarif) {
-            return Ok(());
-        }
-        // Only the files the findings point into are quoted: after rendering, their texts
-        // are read again (see `Source::release_text`).
-        let sorted = self.diags.clone().sorted();
-        let cited: std::collections::HashSet<&str> = sorted
-            .iter()
-            .flat_map(|d| std::iter::once(&d.origin).chain(d.related.iter().map(|(o, _)| o)))
-            .map(|o| &*o.file)
-            .collect();
-        let texts: Vec<(&str, std::borrow::Cow<'_, str>)> = self
-            .sources
-            .iter()
-            .filter(|s| cited.contains(&*s.name))
-            .filter_map(|s| Some((&*s.name, s.text_again()?)))
-            .collect();
-        let mut map = SourceMap::new();
-        for (name, text) in &texts {
-            map.add(name, text);
-        }
-        let text = render(&sorted, &mut map, args.format, Style::new(color));
-        if to_stdout {
-            std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes())?;
-        } else {
-            eprint!("{text}");
-        }
-        Ok(())
-    }
-
-    /// Ends the last stage and, with `--timings`, prints the table to stderr.
-    pub(super) fn print_timings(&mut self, args: &ProjectArgs, last: &'static str) {
-        self.timings.mark(last);
-        if args.timings {
-            eprint!("{}", self.timings.report());
+    /// Hands every manifest to `each`, in the output's order: the held ones, or, compiled for
+    /// [`Goal::Stream`], each namespace's as it is rendered (rendering and writing are then
+    /// one stage, and `each`'s error stops the rendering). Nothing without [`Compiled::rendered`].
+    pub fn each_manifest(&self, mut each: impl FnMut(&Manifest) -> Result<()>) -> Result<()> {
+        match &self.rendered {
+            None => Ok(()),
+            Some(Rendered::Manifests(ms)) => ms.iter().try_for_each(each),
+            Some(Rendered::Stream(templates)) => {
+                let (Some(inv), Some(graph)) = (&self.inventory, &self.graph) else {
+                    anyhow::bail!("internal error: compiled for streaming without an inventory")
+                };
+                rendering::stream(inv, graph, templates, |ms| ms.iter().try_for_each(&mut each))
+            }
         }
     }
 }
 
 /// The rendering a compile ends with.
-pub(super) enum Rendered {
-    /// Every manifest ([`Output::Manifests`]).
+pub enum Rendered {
+    /// Every manifest ([`Goal::Manifests`]).
     Manifests(Vec<Manifest>),
-    /// The templates to render with while writing ([`Output::Stream`]); boxed, as Tera's
+    /// The templates to render with while writing ([`Goal::Stream`]); boxed, as Tera's
     /// state is far larger than a vector.
     Stream(Box<Templates>),
 }
 
 /// How far [`compile`] goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Output {
+pub enum Goal {
     /// Up to the objects' identities: no text (unless overridden templates must be verified).
     Analyse,
     /// Every manifest, rendered and held.
     Manifests,
     /// Everything checked, nothing rendered yet: the caller renders while it writes (see
     /// `render::stream`), holding a few namespaces' text instead of the estate's. Overridden
-    /// templates and `--crds` need every manifest checked first, so they get
-    /// [`Output::Manifests`] instead.
+    /// templates and `crds` need every manifest checked first, so they get
+    /// [`Goal::Manifests`] instead.
     Stream,
 }
 
-/// Compiles without rendering for a command that reads the model (graph, explain): the
-/// diagnostics go to stderr, and an inventory with errors is refused (`Err` holds the exit
-/// code), since a picture of a broken inventory would mislead.
-pub(super) fn compile_clean(args: &ProjectArgs, color: bool) -> Result<std::result::Result<Clean, u8>> {
-    let mut c = compile(args, Output::Analyse)?;
-    c.print_diagnostics(args, color, false)?;
-    c.print_timings(args, "diagnostics");
-    match (c.diags.has_errors(), c.inventory.take(), c.graph.take()) {
-        (false, Some(inventory), Some(graph)) => Ok(Ok(Clean { inventory, graph, sources: c.sources })),
-        _ => {
-            if args.format == Format::Human {
-                eprintln!("error: the inventory has errors; fix them first (`meshgen check`)");
-            }
-            Ok(Err(super::EXIT_FINDINGS))
-        }
-    }
-}
-
-/// A compiled inventory without errors, and what it was read from.
-pub(super) struct Clean {
-    pub inventory: Inventory,
-    pub graph: crate::graph::MeshGraph,
-    pub sources: Vec<Source>,
-}
-
-/// Loads, validates, graphs and (when there are no errors) renders, as far as `output` asks.
-pub(super) fn compile(args: &ProjectArgs, output: Output) -> Result<Compiled> {
+/// Loads, validates, graphs and (when there are no errors) renders, as far as
+/// [`Options::goal`] asks. Findings are in [`Compiled::diags`]; `Err` is a usage or I/O
+/// problem (a mistyped `allow` code or label, an unknown environment, an unreadable file).
+pub fn compile(options: &Options) -> Result<Compiled> {
     let mut timings = Timings::default();
-    if let Some(dir) = &args.directory {
-        std::env::set_current_dir(dir).map_err(|e| anyhow::anyhow!("cannot change to `{}`: {e}", dir.display()))?;
+    // A missing `-C DIR` is reported as such, first, as when meshgen changed into it.
+    if !options.in_current_directory() {
+        let dir = &options.directory;
+        let is_dir = std::fs::metadata(dir)
+            .and_then(|m| if m.is_dir() { Ok(()) } else { Err(std::io::Error::from_raw_os_error(libc::ENOTDIR)) });
+        is_dir.map_err(|e| anyhow::anyhow!("cannot change to `{}`: {e}", dir.display()))?;
     }
+    let output = options.goal;
+    // `crds` as given overrides the project file's `istio.crds`.
+    let crds_dir = options.crds.as_deref().map(|d| options.resolve(d));
     // A mistyped `--allow` is a usage error: say so before any work.
-    for code in &args.allow {
+    for code in &options.allow {
         match crate::diag::codes::suppressible(code) {
             Ok(_) => {}
             Err(NotSuppressible::Fixed(name)) => anyhow::bail!("`--allow {name}`: this finding cannot be suppressed"),
@@ -140,23 +194,23 @@ pub(super) fn compile(args: &ProjectArgs, output: Output) -> Result<Compiled> {
             }
         }
     }
-    let labels = labels(&args.labels)?;
+    let labels = labels(&options.labels)?;
     let mut diags = Diagnostics::default();
     // The limits are needed to read the project file itself; it is small, so defaults do.
-    let project_source = load::project_file(&args.project, load::Limits::default(), &mut diags)?;
+    let project_source = load::project_file(&options.resolve(&options.project), load::Limits::default(), &mut diags)?;
     // A bare `--cluster` is `meshgen diff`'s "against the live cluster", which clears it
     // before compiling; anywhere else a cluster needs its name.
-    if args.cluster.as_deref() == Some("") {
+    if options.cluster.as_deref() == Some("") {
         anyhow::bail!("`--cluster` needs the name of a cluster of meshgen.yaml");
     }
-    let selection = Selection { environment: args.environment.clone(), cluster: args.cluster.clone() };
+    let selection = Selection { environment: options.environment.clone(), cluster: options.cluster.clone() };
     let mut project = model::project::parse_selected(&project_source, &selection, &mut diags)?;
     project.labels = labels;
-    if let Some(v) = args.api_version {
+    if let Some(v) = options.api_version {
         project.api_version = v;
     }
-    if let Some(t) = &args.templates {
-        project.templates = Some(t.clone());
+    if let Some(t) = &options.templates {
+        project.templates = Some(options.resolve(t));
     }
     let never: Vec<PathBuf> = vec![project_source.path.clone(), project.output.clone()];
     // The directories of environments and clusters are never base inventory, even inside an
@@ -195,16 +249,16 @@ pub(super) fn compile(args: &ProjectArgs, output: Output) -> Result<Compiled> {
     timings.mark("graph");
     crate::check::run(&inventory, &graph, &mut diags);
     let scopes: Vec<_> = inventory.suppressions.iter().map(|s| (&s.scope, s.code, &s.origin)).collect();
-    diags.suppress(&args.allow, &scopes);
-    if args.deny.is_some() {
+    diags.suppress(&options.allow, &scopes);
+    if options.deny_warnings {
         diags.deny_warnings();
     }
     timings.mark("check");
     // Overridden templates are rendered even for `check`: their output is verified.
-    let verified = project.templates.is_some() || (output == Output::Stream && args.crds.is_some());
-    let output = if verified { Output::Manifests } else { output };
+    let verified = project.templates.is_some() || (output == Goal::Stream && crds_dir.is_some());
+    let output = if verified { Goal::Manifests } else { output };
     // Derived names are checked with or without rendering (rendering checks them itself).
-    if output != Output::Manifests || diags.has_errors() {
+    if output != Goal::Manifests || diags.has_errors() {
         rendering::analyse(&inventory, &graph, &mut diags)?;
     }
     // Entities' `patches` are applied and checked before anything is rendered (a streamed
@@ -214,14 +268,14 @@ pub(super) fn compile(args: &ProjectArgs, output: Output) -> Result<Compiled> {
     let mut crds = None;
     if !inventory.patches.is_empty() && !diags.has_errors() {
         let t = Templates::load(project.templates.as_deref())?;
-        if let Some(dir) = args.crds.as_deref().or(project.crds.as_deref()) {
+        if let Some(dir) = crds_dir.as_deref().or(project.crds.as_deref()) {
             crds = Some(load_crds(dir)?);
         }
         rendering::patch::check(&inventory, &graph, &t, crds.as_ref(), &mut diags)?;
         templates = Some(t);
     }
     let mut rendered = None;
-    if output != Output::Analyse && !diags.has_errors() {
+    if output != Goal::Analyse && !diags.has_errors() {
         // Nothing parses the inventory's text any more: its memory goes to the manifests.
         for s in &mut sources {
             s.release_text();
@@ -230,11 +284,11 @@ pub(super) fn compile(args: &ProjectArgs, output: Output) -> Result<Compiled> {
             Some(t) => t,
             None => Templates::load(project.templates.as_deref())?,
         };
-        if output == Output::Stream {
+        if output == Goal::Stream {
             rendered = Some(Rendered::Stream(Box::new(templates)));
         } else {
             let m = rendering::render(&inventory, &graph, &templates, &mut diags)?;
-            if let Some(dir) = &args.crds {
+            if let Some(dir) = &crds_dir {
                 let crds = match crds {
                     Some(c) => c,
                     None => load_crds(dir)?,
@@ -246,7 +300,7 @@ pub(super) fn compile(args: &ProjectArgs, output: Output) -> Result<Compiled> {
     }
     // Last, once every stage has reported: problems with values an overlay set move there.
     inventory.trace.retrace(&mut diags);
-    timings.mark(if output == Output::Manifests { "render" } else { "analyse" });
+    timings.mark(if output == Goal::Manifests { "render" } else { "analyse" });
     let (inventory, graph) = (Some(inventory), Some(graph));
     Ok(Compiled { project, sources, diags, inventory, graph, rendered, vip_file, timings })
 }
@@ -258,20 +312,18 @@ const RESERVED_LABELS: &[(&str, &str)] = &[
     ("app.kubernetes.io/managed-by", "meshgen sets it to `meshgen`"),
 ];
 
-/// The `--label KEY=VALUE` arguments, checked like labels in the inventory.
-pub(super) fn labels(args: &[String]) -> Result<BTreeMap<String, String>> {
+/// The extra labels, checked like labels in the inventory.
+fn labels(args: &[(String, String)]) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
-    for a in args {
-        let Some((k, v)) = a.split_once('=') else {
-            anyhow::bail!("`--label {a}`: expected KEY=VALUE, e.g. `--label team=shop`");
-        };
+    for (k, v) in args {
+        let a = format!("{k}={v}");
         if let Some((_, why)) = RESERVED_LABELS.iter().find(|(r, _)| k == *r || (r.ends_with('/') && k.starts_with(r)))
         {
             anyhow::bail!("`--label {a}`: meshgen never sets `{k}`: {why}");
         }
         model::names::label_key(k).map_err(|e| anyhow::anyhow!("`--label {a}`: label key `{k}` {e}"))?;
         model::names::label_value(v).map_err(|e| anyhow::anyhow!("`--label {a}`: label value `{v}` {e}"))?;
-        if out.insert(k.to_string(), v.to_string()).is_some_and(|old| old != v) {
+        if out.insert(k.clone(), v.clone()).is_some_and(|old| old != *v) {
             anyhow::bail!("`--label {k}` is given twice with different values");
         }
     }
