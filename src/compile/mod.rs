@@ -162,9 +162,9 @@ pub enum Goal {
     Analyse,
     /// Every manifest, rendered and held.
     Manifests,
-    /// Everything checked, nothing rendered yet: the caller renders while it writes (see
-    /// `render::stream`), holding a few namespaces' text instead of the estate's. Overridden
-    /// templates and `crds` need every manifest checked first, so they get
+    /// Everything checked, nothing rendered yet: the caller renders while it writes
+    /// ([`Compiled::each_manifest`]), holding a few namespaces' text instead of the estate's.
+    /// Overridden templates and `crds` need every manifest checked first, so they get
     /// [`Goal::Manifests`] instead.
     Stream,
 }
