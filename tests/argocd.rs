@@ -4,7 +4,7 @@
 //! as root. Its stdout goes through a real Kubernetes YAML parser (`kubectl kustomize`) and
 //! the Istio CRDs; the files of `deploy/argocd/` are checked against the binary.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;

@@ -1,7 +1,7 @@
 //! Hostile and broken inventories: each gives a clear diagnostic naming file:line:col and
 //! the YAML path, exit code 1, no panic, and leaves a previously built `out/` untouched.
 
-mod common;
+use crate::common;
 
 use std::fs;
 

@@ -5,11 +5,11 @@
 //! the snapshot `checks__<code>`; each **Fixed** inventory must check clean. A section may
 //! give its own project file (a yaml block after `With meshgen.yaml:`), used by both.
 
-mod common;
+use crate::common;
 
 use std::fs;
 
-use common::{Run, meshgen, project};
+use common::{Run, each, meshgen, project};
 use meshgen::diag::codes::{CODES, lookup};
 
 /// The project file every example runs with (docs/checks.md shows it).
@@ -170,34 +170,38 @@ fn assert_located(code: &str, report: &str, head: &str, file: &str) {
 
 #[test]
 fn every_example_gives_its_code_and_its_fix_checks_clean() {
-    for s in sections() {
-        let Body::Examples { fails, fixed } = &s.body else { continue };
-        let code = s.code.as_str();
-        let severity = if s.error { "error" } else { "warning" };
+    each(
+        sections(),
+        |s| s.code.clone(),
+        |s| {
+            let Body::Examples { fails, fixed } = &s.body else { return };
+            let code = s.code.as_str();
+            let severity = if s.error { "error" } else { "warning" };
 
-        let r = check(&s, fails, &[]);
-        assert!(!r.stderr.contains("panicked"), "`{code}`: meshgen panicked:\n{}", r.stderr);
-        assert_eq!(r.code, if s.error { 1 } else { 0 }, "`{code}` Fails: exit code\n{}{}", r.stdout, r.stderr);
-        let head = format!("{severity}[{code}]: ");
-        assert!(r.stdout.contains(&head), "`{code}` Fails: no `{head}` in the report:\n{}", r.stdout);
-        let file = if IN_PROJECT_FILE.contains(&code) { "meshgen.yaml" } else { EXAMPLE };
-        assert_located(code, &r.stdout, &head, file);
-        let shown = match &s.project {
-            Some(p) => format!("meshgen.yaml:\n{p}\n{EXAMPLE}:\n{fails}"),
-            None => format!("{EXAMPLE}:\n{fails}"),
-        };
-        insta::with_settings!({description => shown, omit_expression => true}, {
-            insta::assert_snapshot!(code, r.stdout);
-        });
+            let r = check(&s, fails, &[]);
+            assert!(!r.stderr.contains("panicked"), "`{code}`: meshgen panicked:\n{}", r.stderr);
+            assert_eq!(r.code, if s.error { 1 } else { 0 }, "`{code}` Fails: exit code\n{}{}", r.stdout, r.stderr);
+            let head = format!("{severity}[{code}]: ");
+            assert!(r.stdout.contains(&head), "`{code}` Fails: no `{head}` in the report:\n{}", r.stdout);
+            let file = if IN_PROJECT_FILE.contains(&code) { "meshgen.yaml" } else { EXAMPLE };
+            assert_located(code, &r.stdout, &head, file);
+            let shown = match &s.project {
+                Some(p) => format!("meshgen.yaml:\n{p}\n{EXAMPLE}:\n{fails}"),
+                None => format!("{EXAMPLE}:\n{fails}"),
+            };
+            insta::with_settings!({description => shown, omit_expression => true}, {
+                insta::assert_snapshot!(code, r.stdout);
+            });
 
-        // No other finding is expected on the fixed file: warnings of other codes would have
-        // to be unavoidable, and none is today.
-        let r = check(&s, fixed, &[]);
-        assert_eq!(r.code, 0, "`{code}` Fixed: exit code\n{}{}", r.stdout, r.stderr);
-        assert!(!r.stdout.contains(&format!("[{code}]")), "`{code}` Fixed: still reported:\n{}", r.stdout);
-        assert!(!r.stdout.contains("error["), "`{code}` Fixed: has errors:\n{}", r.stdout);
-        assert!(r.stdout.is_empty(), "`{code}` Fixed: does not check clean:\n{}", r.stdout);
-    }
+            // No other finding is expected on the fixed file: warnings of other codes would have
+            // to be unavoidable, and none is today.
+            let r = check(&s, fixed, &[]);
+            assert_eq!(r.code, 0, "`{code}` Fixed: exit code\n{}{}", r.stdout, r.stderr);
+            assert!(!r.stdout.contains(&format!("[{code}]")), "`{code}` Fixed: still reported:\n{}", r.stdout);
+            assert!(!r.stdout.contains("error["), "`{code}` Fixed: has errors:\n{}", r.stdout);
+            assert!(r.stdout.is_empty(), "`{code}` Fixed: does not check clean:\n{}", r.stdout);
+        },
+    );
 }
 
 /// `--allow CODE` silences a suppressible finding, and is refused for the others.

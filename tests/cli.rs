@@ -1,7 +1,7 @@
 //! The command line end to end: templates (list, eject, override, verification of overridden
 //! output), `build --check`, stale-file removal, warnings, and exit codes.
 
-mod common;
+use crate::common;
 
 use std::fs;
 

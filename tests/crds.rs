@@ -2,7 +2,7 @@
 //! rules), found through `MESHGEN_ISTIO_CRDS` or `../shared/istio-crds`. Where neither
 //! exists the tests say so loudly and pass, so a clone elsewhere still builds.
 
-mod common;
+use crate::common;
 
 use common::{documents, fixtures, meshgen, root, tree};
 use meshgen::crd::{CrdSet, istio_crds_or_skip};

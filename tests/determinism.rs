@@ -1,7 +1,7 @@
 //! The same inventory gives byte-identical output whatever the order of files, documents,
 //! entities and mapping keys, and from run to run (rendering is parallel).
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! `meshgen diff --against DIR`: this build against another rendered output directory, in
 //! any layout: actions, exit codes, reports, ignore paths and the namespace filter.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;

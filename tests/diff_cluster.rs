@@ -5,7 +5,7 @@
 
 #![cfg(feature = "cluster")]
 
-mod common;
+use crate::common;
 #[path = "common/kube_api.rs"]
 mod kube_api;
 

@@ -3,7 +3,7 @@
 //! gateway (`istio.egressGateway.mtls`, `egress.mtls`), and the findings when APIs ask one
 //! gateway port for two things (`gateway-port-conflict`).
 
-mod common;
+use crate::common;
 
 use common::{Run, documents, meshgen, project};
 use serde_yaml::Value;

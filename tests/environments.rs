@@ -3,12 +3,12 @@
 //! changes (a diff of its build against the base build); overlay mistakes reported at the
 //! overlay's file and line; determinism whatever the order, modes and times of the files.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;
 
-use common::{build_stdout, copy_dir, documents, meshgen, project, root};
+use common::{build_stdout, copy_dir, documents, each, meshgen, project, root};
 
 /// Each fixture with the flags that select its environment or cluster.
 const CASES: &[(&str, &[&str])] = &[
@@ -51,11 +51,15 @@ fn every_overlay_feature_matches_its_snapshot() {
     found.sort();
     let listed: Vec<&str> = CASES.iter().map(|(c, _)| *c).collect();
     assert_eq!(found, listed, "every fixture of tests/environments is in CASES");
-    for (case, flags) in CASES {
-        let text = changes(&dir.join(case), flags);
-        assert!(text.lines().count() > 3, "{case}: the environment changes nothing");
-        insta::assert_snapshot!(format!("env-{case}"), text);
-    }
+    each(
+        CASES,
+        |(case, _)| case.to_string(),
+        |(case, flags)| {
+            let text = changes(&dir.join(case), flags);
+            assert!(text.lines().count() > 3, "{case}: the environment changes nothing");
+            insta::assert_snapshot!(format!("env-{case}"), text);
+        },
+    );
 }
 
 /// The bundled project's environments and cluster build, differ from the base build, and

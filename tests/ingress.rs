@@ -2,7 +2,7 @@
 //! the policy and visibility that follow from the gateway being a caller, the graph, and
 //! every diagnostic of the feature at its exact place in the inventory.
 
-mod common;
+use crate::common;
 
 use common::{build_stdout, by_id, meshgen, project, root, strings};
 use serde_yaml::Value;

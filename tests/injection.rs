@@ -4,7 +4,7 @@
 //! rejects them with a diagnostic or emits YAML in which each reads back as exactly the same
 //! string, in exactly the same place, with no object or field added.
 
-mod common;
+use crate::common;
 
 use common::{documents, meshgen, project};
 use proptest::prelude::*;

@@ -3,7 +3,7 @@
 //! a terminal is escaped in every human-readable output (issue 23, item 4), and 40,000
 //! findings in one file print in linear time with the repeats summed up (item 5).
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::process::Command;

@@ -4,7 +4,7 @@
 //! running the commands with every way a client would find a server (kubeconfig, proxies)
 //! pointing at a listener that must receive no connection.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::net::TcpListener;

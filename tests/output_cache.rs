@@ -2,7 +2,7 @@
 //! nothing changed reads no file back and writes none, and an edit to any file is still
 //! found, with or without the cache.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -4,7 +4,7 @@
 //! listed by `meshgen explain`. The fixture `tests/fixtures/patches` is snapshotted with the
 //! others (tests/fixtures.rs) and validated against the CRDs (tests/crds.rs).
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;

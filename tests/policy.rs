@@ -1,7 +1,7 @@
 //! Policy from the graph (docs/policy.md): what one dependency edge changes, that Sidecar
 //! hosts and exportTo agree, `meshgen graph` in its three formats and `meshgen explain`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -2,7 +2,7 @@
 //! VirtualService for several hosts of an API, SNI names of other hosts, route targets a
 //! sidecar cannot reach or see.
 
-mod common;
+use crate::common;
 
 use common::{documents, meshgen, project};
 

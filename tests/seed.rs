@@ -14,7 +14,7 @@
 //! test prints their current differences and fails when one starts to reproduce, so that
 //! the entry is removed when the feature lands.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;

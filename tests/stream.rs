@@ -2,7 +2,7 @@
 //! estate's): what it writes must be what the held rendering writes, and nothing at all when
 //! the inventory has errors, wherever in the output they would have been.
 
-mod common;
+use crate::common;
 
 use std::io::Read as _;
 use std::process::{Command, Stdio};

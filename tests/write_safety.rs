@@ -2,7 +2,7 @@
 //! reserved, no write follows a symlink out of `out/`, the output cannot be the project, and
 //! concurrent builds are serialized.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -173,3 +173,17 @@ pub fn compile_model(dir: &Path) -> (meshgen::model::Inventory, meshgen::graph::
     assert!(!c.diags.has_errors(), "{}: {:?}", dir.display(), c.diags);
     (c.inventory.expect("an inventory"), c.graph.expect("a graph"))
 }
+
+/// Runs `check` on every item and fails once at the end, naming every item that failed, so
+/// one run shows every mismatching snapshot (what `insta::glob!` does for files) instead of
+/// stopping at the first. Each item's own panic message is printed as it happens.
+pub fn each<T>(items: impl IntoIterator<Item = T>, name: impl Fn(&T) -> String, check: impl Fn(T)) {
+    let mut failed = Vec::new();
+    for item in items {
+        let n = name(&item);
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(item))).is_err() {
+            failed.push(n);
+        }
+    }
+    assert!(failed.is_empty(), "{} of the cases failed (messages above): {}", failed.len(), failed.join(", "));
+}

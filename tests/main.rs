@@ -1,0 +1,32 @@
+//! meshgen's integration tests, one binary (compiling and linking two dozen test crates
+//! against the library cost more than running them): each module is one area, most of them
+//! driving the real `meshgen` binary on fixture projects; shared helpers are in `common`.
+//! Snapshots live in `tests/snapshots/`, named after the module.
+
+mod common;
+
+mod argocd;
+mod bad_input;
+mod checks;
+mod cli;
+mod coverage;
+mod crds;
+mod determinism;
+mod diff_against;
+mod diff_cluster;
+mod egress;
+mod environments;
+mod fixtures;
+mod ingress;
+mod injection;
+mod log_safety;
+mod no_network;
+mod output_cache;
+mod patches;
+mod policy;
+mod routes;
+mod seed;
+mod stream;
+mod synth;
+mod write_safety;
+mod yaml_subset;
