@@ -282,7 +282,7 @@ fn vips_are_allocated_stably_and_committed() {
 
 #[test]
 fn crds_flag_catches_objects_the_api_server_would_reject() {
-    let Some(crds) = meshgen::crd::istio_crds_or_skip() else { return };
+    let Some(crds) = common::istio_crds::istio_crds_or_skip() else { return };
     let crds = crds.to_str().unwrap().to_string();
     let tmp = fixture("connection-pool");
     let r = meshgen(tmp.path(), &["check", "--crds", &crds]);
