@@ -338,6 +338,26 @@ mod tests {
         assert_eq!(json!(plain), json!([{"route": [], "match": [{"uri": {"prefix": "/api/"}}]}]));
     }
 
+    /// A copy keeps Istio's field order whether it gains matches or loses them (a JSON map
+    /// once put a gained `match` last, and moved the last field into a lost one's place).
+    #[test]
+    fn copies_keep_istio_field_order() {
+        let rule = HttpRoute {
+            name: Some("r".into()),
+            route: Some(vec![]),
+            timeout: Some("5s".into()),
+            retries: Some(json!({"attempts": 2})),
+            ..HttpRoute::default()
+        };
+        let gained = copies(&rule, vec![(maps(json!([{"uri": {"exact": "/v1"}}])).remove(0), false)]);
+        let order =
+            r#"[{"name":"r","match":[{"uri":{"exact":"/v1"}}],"route":[],"timeout":"5s","retries":{"attempts":2}}]"#;
+        assert_eq!(serde_json::to_string(&gained).unwrap(), order);
+        let lost = copies(&HttpRoute { matches: Some(maps(json!([{"port": 80}]))), ..rule }, Vec::new());
+        let order = r#"[{"name":"r","route":[],"timeout":"5s","retries":{"attempts":2}}]"#;
+        assert_eq!(serde_json::to_string(&lost).unwrap(), order);
+    }
+
     #[test]
     fn port_matches_are_dropped_and_other_ports_rules_left_out() {
         assert_eq!(on_port(None, 8080), Some(Vec::new()));
