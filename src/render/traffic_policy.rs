@@ -161,7 +161,7 @@ fn client_tls(t: &ClientTls, host: &str, entity_sans: &[String]) -> api::ClientT
 
 #[cfg(test)]
 mod tests {
-    use serde_json::{Value, json};
+    use serde_json::json;
 
     use super::*;
     use crate::model::Protocol;
