@@ -8,10 +8,11 @@
 //! fields of its kind.
 //!
 //! `docs/templates.md` is generated from this file (its types, fields and doc comments; see
-//! `reference` in the tests), and a test fails when the committed page is stale. Keep the
-//! layout the generator reads: one `#[derive(Serialize)]` struct per item, `pub` fields one
-//! per line, each with a doc comment; JSON names by `rename_all = "camelCase"` or a field's
-//! `rename`.
+//! the test module `render::api_doc`), and a test fails when the committed page is stale,
+//! or when a context holds a key the page does not name. Keep the layout the generator
+//! reads: one `#[derive(Serialize)]` struct per item, `pub` fields one per line, each with a
+//! doc comment; JSON names by `rename_all = "camelCase"` or a field's `rename`; optional
+//! fields `Option`s with `skip_serializing_if`.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
