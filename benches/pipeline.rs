@@ -30,7 +30,11 @@ use meshgen::graph::{self, MeshGraph};
 use meshgen::load::{self, Source};
 use meshgen::model::{self, Inventory, Layout, Project};
 use meshgen::render::{self, Manifest, Templates};
-use meshgen::{Goal, Options, Rendered, check, diff, emit, synth};
+use meshgen::{Goal, Options, Rendered, check, diff, emit};
+
+/// The synthetic-estate generator, shared with the tests and `examples/gen_inventory.rs`.
+#[path = "../tests/common/synth.rs"]
+mod synth;
 
 /// The seed of every benchmark inventory: fixed, so runs compare like with like.
 const SEED: u64 = 1;

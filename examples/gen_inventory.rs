@@ -1,4 +1,4 @@
-//! Writes a synthetic inventory for benchmarks (see `meshgen::synth`).
+//! Writes a synthetic inventory for benchmarks (see `tests/common/synth.rs`).
 //!
 //! ```text
 //! cargo run --release --example gen_inventory -- --services 10000 --seed 1 --out /tmp/inv10k
@@ -9,6 +9,10 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// The synthetic-estate generator, shared with the tests and the benchmarks.
+#[path = "../tests/common/synth.rs"]
+mod synth;
 
 const USAGE: &str = "usage: gen_inventory --services N [--seed S] --out DIR";
 
@@ -51,7 +55,7 @@ fn run() -> Result<(), String> {
     let services = services.ok_or("--services is required")?;
     let out = out.ok_or("--out is required")?;
     let started = std::time::Instant::now();
-    let s = meshgen::synth::generate(services, seed, &out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let s = synth::generate(services, seed, &out).map_err(|e| format!("{}: {e}", out.display()))?;
     eprintln!(
         "wrote {} services ({} on VMs with {} instances, {} on pods) and {} external APIs in {} namespaces, \
          {} dependencies, {} files, {:.1} MB into `{}` in {:.2} s",

@@ -34,6 +34,7 @@ pub mod crd;
 pub mod diag;
 pub mod diff;
 pub mod emit;
+mod formats;
 pub mod graph;
 pub mod jsonpatch;
 pub mod load;
@@ -41,6 +42,5 @@ pub mod model;
 mod par;
 pub mod render;
 mod sort;
-pub mod synth;
 
 pub use compile::{Compiled, Goal, Options, Rendered, compile};

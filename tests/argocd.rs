@@ -158,7 +158,7 @@ fn kubernetes_parse(stream: &str) -> Option<Vec<Value>> {
 }
 
 fn crds() -> Option<meshgen::crd::CrdSet> {
-    let dir = meshgen::crd::istio_crds_or_skip()?;
+    let dir = common::istio_crds::istio_crds_or_skip()?;
     Some(meshgen::crd::CrdSet::load_dir(&dir).unwrap())
 }
 

@@ -282,7 +282,7 @@ fn vips_are_allocated_stably_and_committed() {
 
 #[test]
 fn crds_flag_catches_objects_the_api_server_would_reject() {
-    let Some(crds) = meshgen::crd::istio_crds_or_skip() else { return };
+    let Some(crds) = common::istio_crds::istio_crds_or_skip() else { return };
     let crds = crds.to_str().unwrap().to_string();
     let tmp = fixture("connection-pool");
     let r = meshgen(tmp.path(), &["check", "--crds", &crds]);
@@ -560,7 +560,7 @@ fn templates_and_crds_given_relative_to_the_directory() {
     assert!(r.stdout.contains("istio/service-entry.yaml\toverridden"), "{}", r.stdout);
     assert!(e.same(&["build"], &["--stdout"]).stdout.contains("# from tpl\n"));
 
-    if let Some(crds) = meshgen::crd::istio_crds_or_skip() {
+    if let Some(crds) = crate::common::istio_crds::istio_crds_or_skip() {
         common::copy_dir(&crds, &e.proj().join("crds"));
         let r = e.same(&["check"], &["--crds", "crds"]);
         assert_eq!(r.code, 0, "{}", r.stderr);

@@ -13,8 +13,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
 
-use meshgen::crd::istio_crds_or_skip;
 use serde_yaml::Value;
+
+use crate::common::istio_crds;
+use istio_crds::istio_crds_or_skip;
 
 /// The page, relative to the repository root.
 const PAGE: &str = "docs/coverage.md";

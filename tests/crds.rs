@@ -4,8 +4,9 @@
 
 use crate::common;
 
+use common::istio_crds::istio_crds_or_skip;
 use common::{documents, fixtures, meshgen, root, tree};
-use meshgen::crd::{CrdSet, istio_crds_or_skip};
+use meshgen::crd::CrdSet;
 
 fn crds() -> Option<CrdSet> {
     let dir = istio_crds_or_skip()?;

@@ -6,8 +6,8 @@ use crate::common;
 use std::fs;
 use std::path::Path;
 
+use common::synth::Rng;
 use common::{build_stdout, fixtures, meshgen, root, scratch_copy, tree};
-use meshgen::synth::Rng;
 use serde::Deserialize as _;
 use serde_yaml::{Mapping, Value};
 

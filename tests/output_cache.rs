@@ -24,7 +24,7 @@ fn an_unchanged_rebuild_trusts_the_cache_and_an_edit_is_still_found() {
     let tmp = tempfile::tempdir().unwrap();
     let (project, cache) = (tmp.path().join("project"), tmp.path().join("cache"));
     // Enough services for an output the cache is kept for (one file per object).
-    meshgen::synth::generate(300, 3, &project).unwrap();
+    common::synth::generate(300, 3, &project).unwrap();
     let r = meshgen(&project, &cache, &["build", "-q"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let entries: Vec<_> = std::fs::read_dir(cache.join("meshgen")).unwrap().collect();
@@ -77,11 +77,11 @@ fn diff_against_a_recorded_directory_pairs_unchanged_files_without_reading_them(
     let tmp = tempfile::tempdir().unwrap();
     let (base, changed) = (tmp.path().join("base"), tmp.path().join("changed"));
     let (cache, no_cache) = (tmp.path().join("cache"), tmp.path().join("empty-cache"));
-    meshgen::synth::generate(300, 5, &base).unwrap();
+    common::synth::generate(300, 5, &base).unwrap();
     let r = meshgen(&base, &cache, &["build", "-q", "--layout", "object"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     // The same inventory with every tenth service account changed.
-    meshgen::synth::generate(300, 5, &changed).unwrap();
+    common::synth::generate(300, 5, &changed).unwrap();
     let mut k = 0;
     for file in common::tree(&changed.join("inventory")).keys() {
         let path = changed.join("inventory").join(file);

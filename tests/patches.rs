@@ -9,8 +9,8 @@ use crate::common;
 use std::fs;
 use std::path::Path;
 
+use common::istio_crds::istio_crds_or_skip;
 use common::{Run, build_stdout, documents, meshgen, project, root, scratch_copy, tree};
-use meshgen::crd::istio_crds_or_skip;
 
 const PROJECT: &str = "inventory: [inventory]\ndefaults: {namespace: apps}\n";
 

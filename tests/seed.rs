@@ -21,8 +21,9 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use common::istio_crds::istio_crds_or_skip;
 use common::{documents, meshgen, root};
-use meshgen::crd::{CrdSet, istio_crds_or_skip};
+use meshgen::crd::CrdSet;
 use serde_yaml::{Mapping, Value};
 
 /// One object of an example and the object meshgen emits for it.

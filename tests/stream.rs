@@ -13,7 +13,7 @@ use common::{meshgen, project};
 #[test]
 fn streamed_stdout_is_the_held_rendering_byte_for_byte() {
     let tmp = tempfile::tempdir().unwrap();
-    let stats = meshgen::synth::generate(400, 9, tmp.path()).unwrap();
+    let stats = common::synth::generate(400, 9, tmp.path()).unwrap();
     assert!(stats.namespaces >= 5, "{stats:?}");
     let streamed = meshgen(tmp.path(), &["build", "--stdout"]);
     assert_eq!(streamed.code, 0, "{}", streamed.stderr);
@@ -79,7 +79,7 @@ services:
 #[test]
 fn a_closed_stdout_stops_the_stream() {
     let tmp = tempfile::tempdir().unwrap();
-    meshgen::synth::generate(300, 2, tmp.path()).unwrap();
+    common::synth::generate(300, 2, tmp.path()).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_meshgen"))
         .args(["build", "--stdout"])
         .current_dir(tmp.path())
@@ -118,7 +118,7 @@ fn a_closed_stdout_stops_the_stream() {
 fn identities_are_the_rendered_objects() {
     use meshgen::render::context::{identities_in, objects_in};
     let tmp = tempfile::tempdir().unwrap();
-    meshgen::synth::generate(200, 4, tmp.path()).unwrap();
+    common::synth::generate(200, 4, tmp.path()).unwrap();
     let mut dirs: Vec<std::path::PathBuf> = common::fixtures().into_iter().map(|(_, d)| d).collect();
     dirs.push(tmp.path().to_path_buf());
     for dir in dirs {

@@ -1,10 +1,12 @@
-//! The benchmark inventory generator (`meshgen::synth`): what it writes must stay a clean,
+//! The benchmark inventory generator (`tests/common/synth.rs`): what it writes must stay a clean,
 //! valid inventory as the language evolves, or the benchmarks would time error paths.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use meshgen::{Compiled, Goal, Options, Rendered, load, render, synth};
+use meshgen::{Compiled, Goal, Options, Rendered, load, render};
+
+use crate::common::synth;
 
 /// Every file under `dir`, by relative path.
 fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {

@@ -6,8 +6,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::common::synth;
 use meshgen::load::parse_subset;
-use meshgen::synth::Rng;
+use synth::Rng;
 
 /// serde_yaml's reading of every document of `text`, as comparable text (Debug keeps types,
 /// key order and float spellings), or `None` when it refuses the text.
@@ -60,7 +61,7 @@ fn users_yaml_takes_the_fast_path_and_reads_the_same() {
     }
     // A synthetic estate like the benchmarks': all of it on the fast path.
     let dir = tempfile::tempdir().unwrap();
-    meshgen::synth::generate(300, 7, dir.path()).unwrap();
+    synth::generate(300, 7, dir.path()).unwrap();
     let mut synth = Vec::new();
     yaml_files(dir.path(), &mut synth);
     for path in &synth {
@@ -438,7 +439,7 @@ fn diff_reads_rendered_objects_as_serde_yaml_does() {
     }
     // And a synthetic estate's whole output.
     let dir = tempfile::tempdir().unwrap();
-    meshgen::synth::generate(100, 3, dir.path()).unwrap();
+    synth::generate(100, 3, dir.path()).unwrap();
     let built = std::process::Command::new(env!("CARGO_BIN_EXE_meshgen"))
         .args(["build", "--stdout", "-C"])
         .arg(dir.path())

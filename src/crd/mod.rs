@@ -1,7 +1,7 @@
 //! Validation of Kubernetes objects against CustomResourceDefinitions, offline.
 //!
-//! [`CrdSet`] loads CRDs (for instance Istio's, see [`istio_crds_dir`]) and checks objects
-//! the way the API server would on create, with strict field validation:
+//! [`CrdSet`] loads CRDs (for instance those of the cluster's Istio release, `build --crds`)
+//! and checks objects the way the API server would on create, with strict field validation:
 //!
 //! * `apiVersion`/`kind` must name a served version of a loaded CRD;
 //! * `metadata` gets the API server's basic checks (name, namespace, labels, annotations);
@@ -19,7 +19,6 @@
 
 mod cel;
 mod meta;
-mod re2;
 mod schema;
 mod validate;
 
@@ -234,45 +233,5 @@ pub fn validate_metadata(meta: Option<&Value>) -> Vec<Violation> {
     out
 }
 
-/// The directory of Istio CRDs used by tests and tools: `$MESHGEN_ISTIO_CRDS` if it names a
-/// directory, else `../shared/istio-crds` relative to the current directory, else relative to
-/// this crate's manifest directory's parent. `None` if none exists.
-pub fn istio_crds_dir() -> Option<PathBuf> {
-    let from_env = std::env::var_os("MESHGEN_ISTIO_CRDS").map(PathBuf::from);
-    let candidates = [
-        from_env,
-        Some(PathBuf::from("../shared/istio-crds")),
-        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/istio-crds")),
-    ];
-    // Absolute, so that a test running meshgen in a scratch directory can pass it on.
-    candidates.into_iter().flatten().filter(|p| p.is_dir()).find_map(|p| std::fs::canonicalize(p).ok())
-}
-
-/// The Istio CRDs for a test: the directory, or `None` after a loud SKIPPED message so
-/// that a clone without `../shared` still passes. Under CI (`CI` set, as `.ci/run` does),
-/// where the CRDs are promised, a missing directory fails instead: a skip there would let
-/// every validation test pass without validating anything.
-pub fn istio_crds_or_skip() -> Option<PathBuf> {
-    let dir = istio_crds_dir();
-    if dir.is_none() {
-        let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
-        assert!(!ci, "Istio CRDs not found under CI: set MESHGEN_ISTIO_CRDS or provide ../shared/istio-crds");
-        eprintln!("\n*** SKIPPED: Istio CRDs not found (set MESHGEN_ISTIO_CRDS or provide ../shared/istio-crds) ***\n");
-    }
-    dir
-}
-
 #[cfg(test)]
 mod tests;
-
-/// Parses a duration exactly as Go's `time.ParseDuration` (which Istio and Kubernetes use),
-/// into nanoseconds.
-pub fn go_duration(s: &str) -> Result<i64, String> {
-    cel::go_duration(s)
-}
-
-/// Compiles an RE2 (Go `regexp`) pattern as Kubernetes and Envoy read it; for the inventory
-/// checks of regex matches.
-pub fn re2_compile(pattern: &str) -> Result<(), String> {
-    re2::compile(pattern).map(|_| ())
-}

@@ -15,7 +15,7 @@ use regex::Regex;
 use serde_json::{Map, Value};
 
 use super::cel::Program;
-use super::re2;
+use crate::formats::re2;
 
 /// A JSON type named by the `type` keyword.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -202,7 +202,7 @@ pub fn parse_duration(s: &str) -> Result<u128, String> {
     if s.starts_with(['+', '-']) {
         return Err("must not have a sign".into());
     }
-    match crate::crd::go_duration(s) {
+    match crate::formats::duration::parse(s) {
         Ok(ns) => Ok(u128::try_from(ns).unwrap_or_default()),
         Err(go) => Err(explain(s).unwrap_or(go)),
     }

@@ -475,7 +475,7 @@ fn header_name(k: &str) -> bool {
 fn regex(cx: &mut Checker<'_>, r: &str, o: &Origin) {
     if r.is_empty() || r.len() > 1024 {
         cx.error("invalid-value", o.clone(), "regex must be 1–1024 characters", None);
-    } else if let Err(e) = crate::crd::re2_compile(r) {
+    } else if let Err(e) = crate::formats::re2::compile(r) {
         cx.error(
             "invalid-value",
             o.clone(),

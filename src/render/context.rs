@@ -1,5 +1,6 @@
 //! Maps the model onto Istio objects: one [`Object`] per manifest, holding the template
-//! context (the documented template API: Istio field names, values already decided).
+//! context (the documented template API, typed in [`super::api`]: Istio field names, values
+//! already decided).
 //!
 //! The Istio knowledge lives here: which objects an entity needs, how VMs and pods share one
 //! ServiceEntry, when a DestinationRule or VirtualService is worth emitting, how TLS
@@ -8,12 +9,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
+use super::api::{self, Spec};
 use super::routes::{Routing, Rules};
 use super::traffic_policy::EntityPolicy;
 use crate::graph::MeshGraph;
 use crate::model::names::slug;
+use crate::model::raw::Probe;
 use crate::model::{ApiVersion, ExportTo, External, Inventory, Port, Service, Workload, source_ref};
 
 /// The kinds of object meshgen emits, in output order.
@@ -100,7 +104,8 @@ pub struct Object {
     pub entity: Arc<str>,
     /// The part of the inventory it comes from (the entity, or e.g. one of its VMs).
     pub origin: crate::diag::Origin,
-    /// The template context.
+    /// The template context: one of the [`super::api`] types as JSON (`Value::Null` for an
+    /// identity alone, see [`identities_in`]).
     pub context: Value,
 }
 
@@ -140,28 +145,28 @@ impl<'a> Builder<'a> {
         self.names = (!names.is_empty()).then_some(names);
     }
 
-    /// Adds an object of the current entity.
-    pub(super) fn push(&mut self, kind: Kind, name: &str, fields: Map<String, Value>) {
-        self.push_with(kind, name, move |_| fields);
+    /// Adds an object of the current entity, of the kind of its context.
+    pub(super) fn push<S: Spec>(&mut self, name: &str, spec: S) {
+        self.push_with(name, move |_| spec);
     }
 
-    /// Adds an object of the current entity, its fields made only when contexts are wanted:
+    /// Adds an object of the current entity, its context made only when contexts are wanted:
     /// `check` needs the identities alone, and a streamed build (`render::stream`) checks
     /// them all before it renders anything.
-    pub(super) fn push_with(&mut self, kind: Kind, name: &str, fields: impl FnOnce(&Self) -> Map<String, Value>) {
+    pub(super) fn push_with<S: Spec>(&mut self, name: &str, spec: impl FnOnce(&Self) -> S) {
         let origin = self.origin.clone();
-        self.push_sourced(kind, name, || origin, fields);
+        self.push_sourced(name, || origin, spec);
     }
 
     /// Adds an object of the current entity that comes from one part of it (e.g. a VM). An
     /// identity carries its entity's origin: nothing reads a part's from it.
-    pub(super) fn push_sourced(
+    pub(super) fn push_sourced<S: Spec>(
         &mut self,
-        kind: Kind,
         name: &str,
         origin: impl FnOnce() -> crate::diag::Origin,
-        fields: impl FnOnce(&Self) -> Map<String, Value>,
+        spec: impl FnOnce(&Self) -> S,
     ) {
+        let kind = S::KIND;
         // An object named after its entity takes the name the entity chose for its kind.
         let chosen = self.names.filter(|_| name == &*self.entity).and_then(|n| n.get(kind.as_str()));
         let name = chosen.map_or(name, String::as_str);
@@ -172,46 +177,51 @@ impl<'a> Builder<'a> {
             return;
         }
         let origin = origin();
-        let mut fields = fields(self);
-        fields.insert("api_version".into(), json!(kind.api_version(self.inv.project.api_version)));
-        let extra = &self.inv.project.labels;
-        let labels = if extra.is_empty() {
-            json!({MANAGED_BY.0: MANAGED_BY.1})
-        } else {
-            // Sorted with meshgen's own, so the order never depends on how they were given.
-            let mut all: BTreeMap<&str, &str> = extra.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            all.insert(MANAGED_BY.0, MANAGED_BY.1);
-            json!(all)
+        // The project's labels, sorted with meshgen's own, so the order never depends on how
+        // they were given.
+        let mut labels: BTreeMap<&str, &str> =
+            self.inv.project.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        labels.insert(MANAGED_BY.0, MANAGED_BY.1);
+        // A part an overlay replaced (a VM of an environment) is traced to it.
+        let source = source_ref(self.inv.trace.locate(&origin).as_ref().unwrap_or(&origin));
+        let context = api::Context {
+            spec: spec(self),
+            api_version: kind.api_version(self.inv.project.api_version),
+            metadata: api::Metadata {
+                name,
+                namespace: &self.namespace,
+                labels,
+                annotations: BTreeMap::from([(SOURCE_ANNOTATION, source)]),
+            },
         };
-        fields.insert(
-            "metadata".into(),
-            json!({
-                "name": name,
-                "namespace": &*self.namespace,
-                "labels": labels,
-                // A part an overlay replaced (a VM of an environment) is traced to it.
-                "annotations": {SOURCE_ANNOTATION: source_ref(self.inv.trace.locate(&origin).as_ref().unwrap_or(&origin))},
-            }),
-        );
+        // Nothing in a context can fail to serialise (string keys, no custom serialisers that
+        // fail); a `Null` context would still fail the render, not pass silently.
+        let context = serde_json::to_value(&context).unwrap_or(Value::Null);
         self.out.push(Object {
             kind,
             name: name.to_string(),
             namespace: self.namespace.clone(),
             entity: self.entity.clone(),
             origin,
-            context: Value::Object(fields),
+            context,
         });
     }
 
     /// exportTo as a list: `consumers` becomes the entity's namespace plus its consumers'.
     /// DestinationRules and VirtualServices cannot use `~`, so it becomes `.` for them.
-    pub(super) fn export_to(&self, e: &Option<ExportTo>, namespace: &str, entity: &str, allow_none: bool) -> Value {
+    pub(super) fn export_to(
+        &self,
+        e: &Option<ExportTo>,
+        namespace: &str,
+        entity: &str,
+        allow_none: bool,
+    ) -> Option<Vec<String>> {
         match e {
-            None => Value::Null,
+            None => None,
             Some(ExportTo::Consumers) => {
                 let mut list = vec![".".to_string()];
                 list.extend(self.graph.consumer_namespaces(entity).into_iter().filter(|ns| ns != namespace));
-                json!(list)
+                Some(list)
             }
             Some(ExportTo::Namespaces(list)) => {
                 // The own namespace is written `.`; Istio refuses both together.
@@ -222,57 +232,66 @@ impl<'a> Builder<'a> {
                         mapped.push(n.to_string());
                     }
                 }
-                json!(mapped)
+                Some(mapped)
             }
         }
     }
 }
 
-fn ports_json(ports: &[Port], target: impl Fn(&Port) -> Option<u32>) -> Value {
-    Value::Array(
-        ports
-            .iter()
-            .map(|p| {
-                let mut m = json!({"name": p.name, "number": p.number, "protocol": p.protocol.as_str()});
-                if let Some(t) = target(p) {
-                    m["targetPort"] = json!(t);
-                }
-                m
-            })
-            .collect(),
-    )
+fn ports(ports: &[Port], target: impl Fn(&Port) -> Option<u32>) -> Vec<api::ServicePort<'_>> {
+    ports
+        .iter()
+        .map(|p| api::ServicePort {
+            name: &p.name,
+            number: p.number,
+            protocol: p.protocol.as_str(),
+            target_port: target(p),
+        })
+        .collect()
 }
 
-pub(super) fn non_empty<T: serde::Serialize>(v: &T) -> Value {
+/// Istio's value as JSON, `None` when it says nothing (absent, or an empty list or map): a
+/// template tests a field's presence, and an empty one means nothing to Istio.
+pub(super) fn non_empty<T: Serialize>(v: &T) -> Option<Value> {
     match serde_json::to_value(v).unwrap_or(Value::Null) {
-        Value::Array(a) if a.is_empty() => Value::Null,
-        Value::Object(o) if o.is_empty() => Value::Null,
-        other => other,
+        Value::Null => None,
+        Value::Array(a) if a.is_empty() => None,
+        Value::Object(o) if o.is_empty() => None,
+        other => Some(other),
     }
 }
 
-pub(super) fn fields(pairs: Vec<(&str, Value)>) -> Map<String, Value> {
-    pairs.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.to_string(), v)).collect()
+/// The list, `None` when empty (see [`non_empty`]).
+pub(super) fn some<T>(items: &[T]) -> Option<&[T]> {
+    (!items.is_empty()).then_some(items)
 }
 
-fn endpoint_json(w: &Workload) -> Value {
-    Value::Object(fields(vec![
-        ("address", json!(w.address)),
-        ("ports", non_empty(&w.ports)),
-        ("labels", non_empty(&w.labels)),
-        ("locality", json!(w.locality)),
-        ("network", json!(w.network)),
-        ("weight", json!(w.weight)),
-        ("serviceAccount", json!(w.service_account)),
-    ]))
+/// A list to lend to a context, `None` when empty.
+pub(super) fn lent<T: Clone>(items: &[T]) -> Option<std::borrow::Cow<'_, [T]>> {
+    some(items).map(std::borrow::Cow::Borrowed)
 }
 
-pub(super) fn destination(host: &str, subset: Option<&str>, port: Option<u32>) -> Value {
-    Value::Object(fields(vec![
-        ("host", json!(host)),
-        ("subset", json!(subset)),
-        ("port", port.map_or(Value::Null, |n| json!({"number": n}))),
-    ]))
+/// A port-name map, `None` when empty.
+fn some_ports(ports: &BTreeMap<String, u32>) -> Option<&BTreeMap<String, u32>> {
+    (!ports.is_empty()).then_some(ports)
+}
+
+/// A VM or an endpoint: the fields a WorkloadEntry and a ServiceEntry endpoint share (labels
+/// only when there are some; a WorkloadEntry always writes its own).
+fn workload(w: &Workload) -> api::Workload<'_> {
+    api::Workload {
+        address: &w.address,
+        ports: some_ports(&w.ports),
+        labels: (!w.labels.is_empty()).then_some(&w.labels),
+        locality: w.locality.as_deref(),
+        network: w.network.as_deref(),
+        weight: w.weight,
+        service_account: w.service_account.as_deref(),
+    }
+}
+
+pub(super) fn destination<'a>(host: &'a str, subset: Option<&'a str>, port: Option<u32>) -> api::Destination<'a> {
+    api::Destination { host, subset, port: port.map(|number| api::PortSelector { number }) }
 }
 
 fn service<'a>(b: &mut Builder<'a>, svc: &'a Service) {
@@ -280,61 +299,46 @@ fn service<'a>(b: &mut Builder<'a>, svc: &'a Service) {
     b.rename(&svc.names);
     let ns = &svc.namespace;
     if svc.service_entry {
-        b.push_with(Kind::ServiceEntry, &svc.name, |b| {
-            fields(vec![
-                ("hosts", json!([svc.host])),
-                ("addresses", non_empty(&svc.addresses)),
-                ("ports", ports_json(&svc.ports, |p| p.target_port)),
-                ("location", json!(svc.location)),
-                ("resolution", json!(svc.resolution.as_str())),
-                ("workloadSelector", json!(svc.selector)),
-                ("subjectAltNames", non_empty(&svc.subject_alt_names)),
-                ("exportTo", b.export_to(&svc.export_to, ns, &svc.name, true)),
-            ])
+        b.push_with(&svc.name, |b| api::ServiceEntry {
+            hosts: vec![&svc.host],
+            addresses: some(&svc.addresses),
+            ports: ports(&svc.ports, |p| p.target_port),
+            location: svc.location,
+            resolution: svc.resolution.as_str(),
+            workload_selector: Some(&svc.selector),
+            endpoints: None,
+            subject_alt_names: some(&svc.subject_alt_names),
+            export_to: b.export_to(&svc.export_to, ns, &svc.name, true),
         });
     }
     if let Some(wg) = &svc.workload_group {
-        b.push_with(Kind::WorkloadGroup, &svc.name, |_| {
-            let template = fields(vec![
-                ("ports", non_empty(&wg.ports)),
-                ("network", json!(wg.network)),
-                ("locality", json!(wg.locality)),
-                ("weight", json!(wg.weight)),
-                ("serviceAccount", json!(wg.service_account)),
-            ]);
-            fields(vec![
-                ("labels", json!(wg.labels)),
-                ("template", Value::Object(template)),
-                ("probe", non_empty(&wg.probe)),
-            ])
+        b.push_with(&svc.name, |_| api::WorkloadGroup {
+            labels: &wg.labels,
+            template: api::WorkloadTemplate {
+                ports: some_ports(&wg.ports),
+                network: wg.network.as_deref(),
+                locality: wg.locality.as_deref(),
+                weight: wg.weight,
+                service_account: wg.service_account.as_deref(),
+            },
+            probe: wg.probe.as_ref().filter(|p| **p != Probe::default()),
         });
     }
     for vm in &svc.vms {
-        b.push_sourced(
-            Kind::WorkloadEntry,
-            &vm.name,
-            || svc.vm_origin(vm),
-            |_| {
-                let mut f = match endpoint_json(vm) {
-                    Value::Object(m) => m,
-                    _ => Map::new(),
-                };
-                f.insert("labels".into(), json!(vm.labels));
-                f
-            },
-        );
+        b.push_sourced(&vm.name, || svc.vm_origin(vm), |_| api::Workload { labels: Some(&vm.labels), ..workload(vm) });
     }
 
     let own_policy = svc.port_policies.iter().any(|p| p.tls.is_some() || p.traffic.has_destination_policy());
     if svc.traffic.has_destination_policy() || svc.tls.is_some() || own_policy || !svc.subsets.is_empty() {
-        b.push_with(Kind::DestinationRule, &svc.name, |b| {
-            let (policy, subsets) = service_destination(svc);
-            fields(vec![
-                ("host", json!(svc.host)),
-                ("trafficPolicy", policy),
-                ("subsets", subsets),
-                ("exportTo", b.export_to(&svc.export_to, ns, &svc.name, false)),
-            ])
+        b.push_with(&svc.name, |b| {
+            let (traffic_policy, subsets) = service_destination(svc);
+            api::DestinationRule {
+                host: &svc.host,
+                workload_selector: None,
+                traffic_policy,
+                subsets,
+                export_to: b.export_to(&svc.export_to, ns, &svc.name, false),
+            }
         });
     }
     // DestinationRules that give this service's proxies the client credentials of what it
@@ -354,14 +358,13 @@ fn service<'a>(b: &mut Builder<'a>, svc: &'a Service) {
     };
     let rules = routing.rules();
     if !rules.is_empty() {
-        b.push_with(Kind::VirtualService, &svc.name, |b| {
-            fields(vec![
-                ("hosts", json!([svc.host])),
-                ("http", non_empty(&rules.http)),
-                ("tls", non_empty(&rules.tls)),
-                ("tcp", non_empty(&rules.tcp)),
-                ("exportTo", b.export_to(&svc.export_to, ns, &svc.name, false)),
-            ])
+        b.push_with(&svc.name, |b| api::VirtualService {
+            hosts: vec![&svc.host],
+            gateways: None,
+            http: lent(&rules.http),
+            tls: lent(&rules.tls),
+            tcp: lent(&rules.tcp),
+            export_to: b.export_to(&svc.export_to, ns, &svc.name, false),
         });
     }
 
@@ -369,8 +372,8 @@ fn service<'a>(b: &mut Builder<'a>, svc: &'a Service) {
     if let Some(ing) = svc.ingress.as_deref() {
         let name = crate::model::ingress::Ingress::object_name(&svc.name);
         let origin = || svc.origin.child("ingress");
-        b.push_sourced(Kind::Gateway, &name, origin, |b| super::ingress::gateway(&b.inv.project, ing));
-        b.push_sourced(Kind::VirtualService, &name, origin, |b| {
+        b.push_sourced(&name, origin, |b| super::ingress::gateway(&b.inv.project, ing));
+        b.push_sourced(&name, origin, |b| {
             let export = b.export_to(&svc.export_to, ns, &svc.name, false);
             super::ingress::virtual_service(svc, ing, &rules, export)
         });
@@ -380,15 +383,15 @@ fn service<'a>(b: &mut Builder<'a>, svc: &'a Service) {
     let policy = &b.inv.project.policy;
     if policy.sidecar_for(svc) {
         let origin = || svc.origin.child("dependsOn");
-        b.push_sourced(Kind::Sidecar, &svc.name, origin, |b| super::policy::sidecar(b.inv, b.graph, svc));
+        b.push_sourced(&svc.name, origin, |b| super::policy::sidecar(b.inv, b.graph, svc));
     }
     if policy.authorization_for(svc) {
-        b.push_with(Kind::AuthorizationPolicy, &svc.name, |b| super::policy::authorization_policy(b.inv, b.graph, svc));
+        b.push_with(&svc.name, |b| super::policy::authorization_policy(b.inv, b.graph, svc));
     }
 }
 
-/// A service's DestinationRule `trafficPolicy` and `subsets` (each `Null` when empty).
-pub(super) fn service_destination(svc: &Service) -> (Value, Value) {
+/// A service's DestinationRule `trafficPolicy` and `subsets` (each `None` when empty).
+pub(super) fn service_destination(svc: &Service) -> (Option<api::TrafficPolicy>, Option<Vec<api::Subset<'_>>>) {
     let policy = EntityPolicy {
         ports: &svc.ports,
         traffic: &svc.traffic,
@@ -397,19 +400,16 @@ pub(super) fn service_destination(svc: &Service) -> (Value, Value) {
         host: &svc.host,
         subject_alt_names: &svc.subject_alt_names,
     };
-    let subsets: Vec<Value> = svc
+    let subsets: Vec<api::Subset<'_>> = svc
         .subsets
         .iter()
-        .map(|s| {
-            let own = s.policy.as_deref().and_then(|p| policy.subset(p));
-            Value::Object(fields(vec![
-                ("name", json!(s.name)),
-                ("labels", json!(s.labels)),
-                ("trafficPolicy", own.map_or(Value::Null, Value::Object)),
-            ]))
+        .map(|s| api::Subset {
+            name: &s.name,
+            labels: Some(&s.labels),
+            traffic_policy: s.policy.as_deref().and_then(|p| policy.subset(p)),
         })
         .collect();
-    (policy.top().map_or(Value::Null, Value::Object), non_empty(&subsets))
+    (policy.top(), (!subsets.is_empty()).then_some(subsets))
 }
 
 /// The policy of an external API towards `host`, which differs between hosts in its SNI
@@ -433,22 +433,23 @@ fn external<'a>(b: &mut Builder<'a>, ext: &'a External) {
     // With TLS origination the app's plain HTTP ports are sent to the remote TLS port.
     let any = policy_for("", true);
     let target = |p: &Port| p.target_port.or_else(|| any.origination_port(p));
-    let endpoints: Vec<Value> = ext.endpoints.iter().map(endpoint_json).collect();
+    let endpoints: Vec<api::Workload<'_>> = ext.endpoints.iter().map(workload).collect();
     let export_se = super::egress::export_to(b, ext, true);
     let export = super::egress::export_to(b, ext, false);
+    let hosts: Vec<&str> = ext.hosts.iter().map(String::as_str).collect();
     b.push(
-        Kind::ServiceEntry,
         &ext.name,
-        fields(vec![
-            ("hosts", json!(ext.hosts)),
-            ("addresses", non_empty(&ext.addresses)),
-            ("ports", ports_json(&ext.ports, target)),
-            ("location", json!(ext.location)),
-            ("resolution", json!(ext.resolution.as_str())),
-            ("endpoints", non_empty(&endpoints)),
-            ("subjectAltNames", non_empty(&ext.subject_alt_names)),
-            ("exportTo", export_se.clone()),
-        ]),
+        api::ServiceEntry {
+            hosts: hosts.clone(),
+            addresses: some(&ext.addresses),
+            ports: ports(&ext.ports, target),
+            location: ext.location,
+            resolution: ext.resolution.as_str(),
+            workload_selector: None,
+            endpoints: (!endpoints.is_empty()).then_some(endpoints),
+            subject_alt_names: some(&ext.subject_alt_names),
+            export_to: export_se.clone(),
+        },
     );
 
     // A wildcard host behind the egress gateway is forwarded to one concrete server, which
@@ -456,37 +457,39 @@ fn external<'a>(b: &mut Builder<'a>, ext: &'a External) {
     let dest = ext.egress.as_ref().and_then(|g| g.destination.as_deref());
     if let Some(dest) = dest {
         b.push(
-            Kind::ServiceEntry,
             &format!("{}-destination", ext.name),
-            fields(vec![
-                ("hosts", json!([dest])),
-                ("ports", ports_json(&ext.ports, target)),
-                ("location", json!("MESH_EXTERNAL")),
-                ("resolution", json!("DNS")),
-                ("exportTo", export_se),
-            ]),
+            api::ServiceEntry {
+                hosts: vec![dest],
+                addresses: None,
+                ports: ports(&ext.ports, target),
+                location: "MESH_EXTERNAL",
+                resolution: "DNS",
+                workload_selector: None,
+                endpoints: None,
+                subject_alt_names: None,
+                export_to: export_se,
+            },
         );
     }
 
     // One DestinationRule per host, since the SNI to originate with differs per host; the
     // TLS settings go where TLS is originated: each concrete host, or the destination.
-    let mut dr_hosts: Vec<(String, &str, bool)> = ext
-        .hosts
-        .iter()
-        .map(|h| {
-            let name = if ext.hosts.len() == 1 { ext.name.clone() } else { format!("{}-{}", ext.name, host_slug(h)) };
-            (name, h.as_str(), !(h.starts_with('*') && dest.is_some()))
-        })
-        .collect();
+    let mut dr_hosts: Vec<(String, &str, bool)> =
+        ext.hosts.iter().map(|h| (object_name(ext, h), h.as_str(), !(h.starts_with('*') && dest.is_some()))).collect();
     if let Some(d) = dest {
         dr_hosts.push((format!("{}-destination", ext.name), d, true));
     }
     for (name, host, with_tls) in dr_hosts {
         let Some(top) = policy_for(host, with_tls).top() else { continue };
         b.push(
-            Kind::DestinationRule,
             &name,
-            fields(vec![("host", json!(host)), ("trafficPolicy", Value::Object(top)), ("exportTo", export.clone())]),
+            api::DestinationRule {
+                host,
+                workload_selector: None,
+                traffic_policy: Some(top),
+                subsets: None,
+                export_to: export.clone(),
+            },
         );
     }
 
@@ -496,12 +499,18 @@ fn external<'a>(b: &mut Builder<'a>, ext: &'a External) {
     }
 }
 
+/// The name of an external API's object for one of its hosts: the API's name when it has
+/// one host, else the name and the host.
+fn object_name(ext: &External, host: &str) -> String {
+    if ext.hosts.len() == 1 { ext.name.clone() } else { format!("{}-{}", ext.name, host_slug(host)) }
+}
+
 /// The routing of an external API reached directly: a VirtualService per host, since each
 /// host's rules route to that host; one for all hosts when every rule sends its traffic
 /// elsewhere (e.g. SNI routing of several hosts to a firewall), nothing falls through to a
 /// host of its own (the last HTTP rule catches everything), and no host covers another (a
 /// VirtualService cannot hold both).
-fn direct_routes(b: &mut Builder<'_>, ext: &External, export: &Value) {
+fn direct_routes(b: &mut Builder<'_>, ext: &External, export: &Option<Vec<String>>) {
     let routing = |host, vs_hosts| Routing {
         host,
         vs_hosts,
@@ -525,29 +534,22 @@ fn direct_routes(b: &mut Builder<'_>, ext: &External, export: &Value) {
     let groups: Vec<(String, Vec<&str>, Rules)> = if elsewhere && (caught || !http) && !overlap {
         vec![(ext.name.clone(), hosts.clone(), routing(hosts[0], &hosts).rules())]
     } else {
-        hosts
-            .iter()
-            .map(|h| {
-                let name =
-                    if ext.hosts.len() == 1 { ext.name.clone() } else { format!("{}-{}", ext.name, host_slug(h)) };
-                (name, vec![*h], routing(h, std::slice::from_ref(h)).rules())
-            })
-            .collect()
+        hosts.iter().map(|h| (object_name(ext, h), vec![*h], routing(h, std::slice::from_ref(h)).rules())).collect()
     };
-    for (name, hosts, rules) in groups {
+    for (name, hosts, rules) in &groups {
         if rules.is_empty() {
             continue;
         }
         b.push(
-            Kind::VirtualService,
-            &name,
-            fields(vec![
-                ("hosts", json!(hosts)),
-                ("http", non_empty(&rules.http)),
-                ("tls", non_empty(&rules.tls)),
-                ("tcp", non_empty(&rules.tcp)),
-                ("exportTo", export.clone()),
-            ]),
+            name,
+            api::VirtualService {
+                hosts: hosts.clone(),
+                gateways: None,
+                http: lent(&rules.http),
+                tls: lent(&rules.tls),
+                tcp: lent(&rules.tcp),
+                export_to: export.clone(),
+            },
         );
     }
 }

@@ -8,11 +8,11 @@
 //! subsets need) with the caller's selector, exported to that namespace only. Istio prefers
 //! a rule that selects the workload over one that does not.
 
-use serde_json::{Value, json};
-
-use super::context::{Builder, Kind, external_policy, host_slug, service_destination};
+use super::api::{self, LabelSelector};
+use super::context::{Builder, external_policy, host_slug, service_destination};
 use crate::graph::NodeKind;
 use crate::model::Service;
+use crate::model::labels::Labels;
 
 /// The DestinationRules `caller` needs for the secrets of what it calls, named
 /// `<caller>-<target>` (and the host, for an external API with several).
@@ -24,7 +24,6 @@ pub(super) fn caller_rules<'a>(b: &mut Builder<'a>, caller: &'a Service) {
     for dep in &caller.depends_on {
         let Some(node) = graph.node(&dep.target) else { continue };
         let origin = || dep.origin(caller);
-        let selector = json!({"matchLabels": caller.selector});
         match node.kind {
             NodeKind::Service => {
                 let target = &inv.services[node.entity];
@@ -32,9 +31,9 @@ pub(super) fn caller_rules<'a>(b: &mut Builder<'a>, caller: &'a Service) {
                     continue;
                 }
                 let name = format!("{}-{}", caller.name, target.name);
-                b.push_sourced(Kind::DestinationRule, &name, origin, |_| {
+                b.push_sourced(&name, origin, |_| {
                     let (policy, subsets) = service_destination(target);
-                    rule(&target.host, selector, policy, subsets)
+                    rule(&target.host, &caller.selector, policy, subsets)
                 });
             }
             NodeKind::External => {
@@ -47,27 +46,27 @@ pub(super) fn caller_rules<'a>(b: &mut Builder<'a>, caller: &'a Service) {
                         1 => format!("{}-{}", caller.name, target.name),
                         _ => format!("{}-{}-{}", caller.name, target.name, host_slug(host)),
                     };
-                    let policy = external_policy(target, host, true).top().map_or(Value::Null, Value::Object);
-                    b.push_sourced(Kind::DestinationRule, &name, origin, |_| {
-                        rule(host, selector.clone(), policy, Value::Null)
-                    });
+                    let policy = external_policy(target, host, true).top();
+                    b.push_sourced(&name, origin, |_| rule(host, &caller.selector, policy, None));
                 }
             }
         }
     }
 }
 
-fn rule(host: &str, selector: Value, policy: Value, subsets: Value) -> serde_json::Map<String, Value> {
-    let mut m = serde_json::Map::new();
-    m.insert("host".into(), json!(host));
-    m.insert("workloadSelector".into(), selector);
-    for (k, v) in [("trafficPolicy", policy), ("subsets", subsets)] {
-        if !v.is_null() {
-            m.insert(k.into(), v);
-        }
+fn rule<'a>(
+    host: &'a str,
+    selector: &'a Labels,
+    traffic_policy: Option<api::TrafficPolicy>,
+    subsets: Option<Vec<api::Subset<'a>>>,
+) -> api::DestinationRule<'a> {
+    api::DestinationRule {
+        host,
+        workload_selector: Some(LabelSelector { match_labels: selector }),
+        traffic_policy,
+        subsets,
+        // A rule that selects workloads applies in its own namespace only (Istio refuses one
+        // exported further).
+        export_to: Some(vec![".".into()]),
     }
-    // A rule that selects workloads applies in its own namespace only (Istio refuses one
-    // exported further).
-    m.insert("exportTo".into(), json!(["."]));
-    m
 }

@@ -10,9 +10,12 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
+use std::borrow::Cow;
 
-use super::context::{Builder, Kind, destination, fields, non_empty};
+use serde_json::{Map, Value, json};
+
+use super::api::{self, HttpRoute, RouteDestination, Server, ServerPort, ServerTls, StreamRoute};
+use super::context::{Builder, destination, non_empty};
 use crate::diag::Origin;
 use crate::model::egress::{Egress, ServerKind};
 use crate::model::{External, Inventory};
@@ -49,28 +52,28 @@ pub fn namespaces(inv: &Inventory) -> Vec<&str> {
 /// exportTo of an external API's ServiceEntries and DestinationRules (`allow_none` for a
 /// ServiceEntry, which may say `~`). Through the egress gateway, the gateway's own
 /// namespace must see them too, or its leg of the route finds no host.
-pub(super) fn export_to(b: &Builder<'_>, ext: &External, allow_none: bool) -> Value {
+pub(super) fn export_to(b: &Builder<'_>, ext: &External, allow_none: bool) -> Option<Vec<String>> {
     with_gateway(b, ext, b.export_to(&ext.export_to, &ext.namespace, &ext.name, allow_none))
 }
 
 /// exportTo of the VirtualService of an API through the gateway: its `egress.exportTo`,
 /// else the API's. The gateway only applies VirtualServices exported to its namespace.
-fn route_export_to(b: &Builder<'_>, ext: &External, g: &Egress) -> Value {
+fn route_export_to(b: &Builder<'_>, ext: &External, g: &Egress) -> Option<Vec<String>> {
     let own = if g.export_to.is_some() { &g.export_to } else { &ext.export_to };
     with_gateway(b, ext, b.export_to(own, &ext.namespace, &ext.name, false))
 }
 
 /// A restricted exportTo with the gateway's namespace added.
-fn with_gateway(b: &Builder<'_>, ext: &External, mut v: Value) -> Value {
-    if let (Some(_), Value::Array(list)) = (&ext.egress, &mut v) {
+fn with_gateway(b: &Builder<'_>, ext: &External, mut v: Option<Vec<String>>) -> Option<Vec<String>> {
+    if let (Some(_), Some(list)) = (&ext.egress, &mut v) {
         let gw = &b.inv.project.egress_gateway.namespace;
         // `~` (no one) cannot be combined with a namespace: the gateway alone sees it.
         list.retain(|n| n != "~");
-        if !list.iter().any(|n| n == "*" || n == gw.as_str()) && gw != &ext.namespace {
-            list.push(json!(gw));
+        if !list.iter().any(|n| n == "*" || n == gw) && gw != &ext.namespace {
+            list.push(gw.clone());
         }
         if list.is_empty() {
-            list.push(json!("."));
+            list.push(".".into());
         }
     }
     v
@@ -88,34 +91,54 @@ pub(super) fn routes(b: &mut Builder<'_>, ext: &External, g: &Egress) {
         Some(s) => s.reference(),
         None => {
             let name = format!("{}-egress", ext.name);
-            b.push_with(Kind::Gateway, &name, |b| {
-                let servers: Vec<Value> = ext
+            b.push_with(&name, |b| {
+                let servers: Vec<Server<'_>> = ext
                     .ports
                     .iter()
                     .map(|p| {
                         let (number, kind) = g.server(p);
-                        server(number, &p.name, kind, &ext.hosts)
+                        server(number, p.name.clone(), kind, &ext.hosts)
                     })
                     .collect();
-                fields(vec![("selector", json!(b.inv.project.egress_gateway.selector)), ("servers", json!(servers))])
+                api::Gateway { selector: &b.inv.project.egress_gateway.selector, servers }
             });
             format!("{ns}/{name}")
         }
     };
-    b.push_with(Kind::VirtualService, &ext.name, |b| {
+    b.push_with(&ext.name, |b| {
         let (http, tls) = rules(b, ext, g, &gw_ref);
-        fields(vec![
-            ("hosts", json!(ext.hosts)),
-            ("gateways", json!(["mesh", gw_ref])),
-            ("http", non_empty(&http)),
-            ("tls", non_empty(&tls)),
-            ("exportTo", route_export_to(b, ext, g)),
-        ])
+        api::VirtualService {
+            hosts: ext.hosts.iter().map(String::as_str).collect(),
+            gateways: Some(vec!["mesh".into(), gw_ref.clone()]),
+            http: (!http.is_empty()).then_some(Cow::Owned(http)),
+            tls: (!tls.is_empty()).then_some(Cow::Owned(tls)),
+            tcp: None,
+            export_to: route_export_to(b, ext, g),
+        }
     });
 }
 
+/// One destination of a rule through the gateway.
+fn to(destination: api::Destination<'_>) -> Vec<RouteDestination<'_>> {
+    vec![RouteDestination { destination, weight: None, headers: None }]
+}
+
+/// A match of a rule through the gateway (Istio's HTTPMatchRequest or
+/// TLSMatchAttributes), from its JSON.
+fn matching(m: Value) -> Option<Vec<Map<String, Value>>> {
+    match m {
+        Value::Object(m) => Some(vec![m]),
+        _ => None,
+    }
+}
+
 /// The `http` and `tls` rules of an API's VirtualService through the gateway.
-fn rules(b: &Builder<'_>, ext: &External, g: &Egress, gw_ref: &str) -> (Vec<Value>, Vec<Value>) {
+fn rules<'a>(
+    b: &Builder<'a>,
+    ext: &'a External,
+    g: &'a Egress,
+    gw_ref: &str,
+) -> (Vec<HttpRoute<'a>>, Vec<StreamRoute<'a>>) {
     let gw_host = &b.inv.project.egress_gateway.host;
     // Where the gateway forwards each host: itself, or the destination for wildcards.
     let targets: BTreeMap<&str, &str> =
@@ -126,38 +149,46 @@ fn rules(b: &Builder<'_>, ext: &External, g: &Egress, gw_ref: &str) -> (Vec<Valu
     for p in &ext.ports {
         let (gw_port, kind) = g.server(p);
         if kind == ServerKind::Passthrough {
-            tls.push(json!({"match": [{"gateways": ["mesh"], "port": p.number, "sniHosts": ext.hosts}], "route": [{"destination": destination(gw_host, None, Some(gw_port))}]}));
-            for (h, to) in &targets {
-                tls.push(json!({"match": [{"gateways": [gw_ref], "port": gw_port, "sniHosts": [h]}], "route": [{"destination": destination(to, None, Some(p.number))}]}));
+            let from_mesh = json!({"gateways": ["mesh"], "port": p.number, "sniHosts": ext.hosts});
+            let route = to(destination(gw_host, None, Some(gw_port)));
+            tls.push(StreamRoute { matches: matching(from_mesh), route });
+            for (h, host) in &targets {
+                let from_gateway = json!({"gateways": [gw_ref], "port": gw_port, "sniHosts": [h]});
+                tls.push(StreamRoute {
+                    matches: matching(from_gateway),
+                    route: to(destination(host, None, Some(p.number))),
+                });
             }
             continue;
         }
         let subset = (kind == ServerKind::Mutual).then_some(ext.name.as_str());
-        http.push(Value::Object(fields(vec![
-            ("match", json!([{"gateways": ["mesh"], "port": p.number}])),
-            ("route", json!([{"destination": destination(gw_host, subset, Some(gw_port))}])),
-            ("timeout", json!(t.timeout)),
-            ("retries", non_empty(&t.retries)),
-            ("fault", non_empty(&t.fault)),
-        ])));
-        for (h, to) in &targets {
+        http.push(HttpRoute {
+            matches: matching(json!({"gateways": ["mesh"], "port": p.number})),
+            route: Some(to(destination(gw_host, subset, Some(gw_port)))),
+            timeout: t.timeout.clone(),
+            retries: non_empty(&t.retries),
+            fault: non_empty(&t.fault),
+            ..HttpRoute::default()
+        });
+        for (h, host) in &targets {
             let mut m = json!({"gateways": [gw_ref], "port": gw_port});
             if targets.len() > 1 {
                 m["authority"] = json!({"exact": h});
             }
-            http.push(json!({"match": [m], "route": [{"destination": destination(to, None, Some(p.number))}]}));
+            let route = Some(to(destination(host, None, Some(p.number))));
+            http.push(HttpRoute { matches: matching(m), route, ..HttpRoute::default() });
         }
     }
     (http, tls)
 }
 
 /// One Gateway server.
-fn server(number: u32, name: &str, kind: ServerKind, hosts: &[String]) -> Value {
-    let mut s = json!({"port": {"number": number, "name": name, "protocol": kind.protocol()}, "hosts": hosts});
-    if let Some(mode) = kind.tls_mode() {
-        s["tls"] = json!({"mode": mode});
+fn server(number: u32, name: String, kind: ServerKind, hosts: &[String]) -> Server<'_> {
+    Server {
+        port: ServerPort { number, name, protocol: kind.protocol() },
+        hosts: hosts.iter().map(String::as_str).collect(),
+        tls: kind.tls_mode().map(|mode| ServerTls { https_redirect: None, mode: Some(mode), credential_name: None }),
     }
-    s
 }
 
 /// The name of a shared Gateway's server: the protocol on its well-known port (`http` on
@@ -184,7 +215,7 @@ pub(super) fn project(b: &mut Builder<'_>) {
     }
     if let Some(shared) = &gw.shared {
         b.entity(&shared.namespace, OWNER, &gw.origin.child("shared"));
-        b.push_with(Kind::Gateway, &shared.name, |_| {
+        b.push_with(&shared.name, |_| {
             // One server per gateway port; two kinds on one port are `gateway-port-conflict`.
             let mut ports: BTreeMap<u32, ServerKind> = BTreeMap::new();
             for (e, g) in &routed {
@@ -193,11 +224,11 @@ pub(super) fn project(b: &mut Builder<'_>) {
                     ports.entry(number).or_insert(kind);
                 }
             }
-            let servers: Vec<Value> = ports
+            let servers: Vec<Server<'_>> = ports
                 .into_iter()
-                .map(|(number, kind)| server(number, &server_name(number, kind), kind, &shared.hosts))
+                .map(|(number, kind)| server(number, server_name(number, kind), kind, &shared.hosts))
                 .collect();
-            fields(vec![("selector", json!(gw.selector)), ("servers", json!(servers))])
+            api::Gateway { selector: &gw.selector, servers }
         });
     }
     let mutual: Vec<&(&External, &Egress)> = routed.iter().filter(|(_, g)| g.mtls).collect();
@@ -207,18 +238,28 @@ pub(super) fn project(b: &mut Builder<'_>) {
     let at = if gw.mtls { gw.origin.child("mtls") } else { gw.origin.clone() };
     b.entity(&gw.namespace, OWNER, &at);
     let name = gw.host.split('.').next().unwrap_or_default().to_string();
-    b.push_with(Kind::DestinationRule, &name, |_| {
+    b.push_with(&name, |_| {
         // Sorted by API name: the subsets do not move as APIs are added.
-        let mut subsets: Vec<Value> = mutual
+        let mut subsets: Vec<api::Subset<'_>> = mutual
             .iter()
             .map(|(e, g)| {
                 // The host the gateway's server matches by SNI: the API's (first) host, or
                 // the concrete destination under its wildcard.
                 let sni = g.destination.as_deref().unwrap_or(e.hosts[0].as_str());
-                json!({"name": e.name, "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL", "sni": sni}}})
+                let tls =
+                    api::ClientTls { mode: "ISTIO_MUTUAL", sni: Some(sni.to_string()), ..api::ClientTls::default() };
+                let settings = api::PolicySettings { tls: Some(tls), ..api::PolicySettings::default() };
+                let policy = api::TrafficPolicy { settings, port_level_settings: None };
+                api::Subset { name: &e.name, labels: None, traffic_policy: Some(policy) }
             })
             .collect();
-        subsets.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-        fields(vec![("host", json!(gw.host)), ("subsets", json!(subsets))])
+        subsets.sort_by(|a, b| a.name.cmp(b.name));
+        api::DestinationRule {
+            host: &gw.host,
+            workload_selector: None,
+            traffic_policy: None,
+            subsets: Some(subsets),
+            export_to: None,
+        }
     });
 }

@@ -10,81 +10,74 @@
 //! rule is kept to the requests at or under them (`/v1` and `/v1/…`, never `/v1-internal`).
 //! A TLS port is passed through, routed by SNI on the public hosts.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value, json};
 
+use super::api::{self, HttpRoute, RouteDestination, Server, ServerPort, ServerTls, StreamRoute};
+use super::context::destination;
 use super::routes::Rules;
 use crate::model::ingress::Ingress;
 use crate::model::{Project, Service};
 
 /// The Gateway: port 80 (plain, or a redirect to HTTPS), 443 with the certificate, or 443
 /// passed through for a TLS port.
-pub(super) fn gateway(project: &Project, ing: &Ingress) -> Map<String, Value> {
+pub(super) fn gateway<'a>(project: &'a Project, ing: &'a Ingress) -> api::Gateway<'a> {
     let hosts = ing.host_names();
+    let server = |number, name, protocol, tls| Server {
+        port: ServerPort { number, name: String::from(name), protocol },
+        hosts: hosts.clone(),
+        tls,
+    };
     let mut servers = Vec::new();
     if ing.passthrough() {
-        servers.push(json!({
-            "port": {"number": 443, "name": "tls", "protocol": "TLS"},
-            "hosts": hosts,
-            "tls": {"mode": "PASSTHROUGH"},
-        }));
+        let tls = ServerTls { https_redirect: None, mode: Some("PASSTHROUGH"), credential_name: None };
+        servers.push(server(443, "tls", "TLS", Some(tls)));
     } else {
-        let mut http = json!({"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": hosts});
-        if ing.https_redirect {
-            http["tls"] = json!({"httpsRedirect": true});
-        }
-        servers.push(http);
+        let redirect = ServerTls { https_redirect: Some(true), mode: None, credential_name: None };
+        servers.push(server(80, "http", "HTTP", ing.https_redirect.then_some(redirect)));
         if let Some(tls) = &ing.tls {
-            servers.push(json!({
-                "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
-                "hosts": hosts,
-                "tls": {"mode": tls.mode, "credentialName": tls.credential_name},
-            }));
+            let tls =
+                ServerTls { https_redirect: None, mode: Some(tls.mode), credential_name: Some(&tls.credential_name) };
+            servers.push(server(443, "https", "HTTPS", Some(tls)));
         }
     }
-    let mut f = Map::new();
-    f.insert("selector".into(), json!(project.ingress_gateway.selector));
-    f.insert("servers".into(), Value::Array(servers));
-    f
+    api::Gateway { selector: &project.ingress_gateway.selector, servers }
 }
 
 /// The VirtualService of the public hosts, bound to the service's Gateway (and to `mesh`
 /// when asked), from `rules`: the rules of the service's own VirtualService.
-pub(super) fn virtual_service(svc: &Service, ing: &Ingress, rules: &Rules, export: Value) -> Map<String, Value> {
-    let gateway = format!("{}/{}", svc.namespace, Ingress::object_name(&svc.name));
-    let mut gateways = vec![json!(gateway)];
+pub(super) fn virtual_service<'a>(
+    svc: &'a Service,
+    ing: &'a Ingress,
+    rules: &Rules<'a>,
+    export: Option<Vec<String>>,
+) -> api::VirtualService<'a> {
+    let mut gateways = vec![format!("{}/{}", svc.namespace, Ingress::object_name(&svc.name))];
     if ing.mesh {
-        gateways.push(json!("mesh"));
+        gateways.push("mesh".into());
     }
-    let mut f = Map::new();
-    f.insert("hosts".into(), json!(ing.host_names()));
-    f.insert("gateways".into(), Value::Array(gateways));
-    if ing.passthrough() {
-        f.insert("tls".into(), Value::Array(tls_rules(svc, ing, &rules.tls)));
+    let (http, tls) = if ing.passthrough() {
+        (None, Some(Cow::Owned(tls_rules(svc, ing, &rules.tls))))
     } else {
-        f.insert("http".into(), Value::Array(http_rules(svc, ing, &rules.http)));
-    }
-    if !export.is_null() {
-        f.insert("exportTo".into(), export);
-    }
-    f
+        (Some(Cow::Owned(http_rules(svc, ing, &rules.http))), None)
+    };
+    api::VirtualService { hosts: ing.host_names(), gateways: Some(gateways), http, tls, tcp: None, export_to: export }
 }
 
 /// The destination port: named when the service has several (as its own rules do).
-fn default_route(svc: &Service, ing: &Ingress) -> Value {
-    let mut d = json!({"host": svc.host});
-    if svc.ports.len() > 1 {
-        d["port"] = json!({"number": ing.port.number});
-    }
-    json!([{"destination": d}])
+fn default_route<'a>(svc: &'a Service, ing: &Ingress) -> Vec<RouteDestination<'a>> {
+    let port = (svc.ports.len() > 1).then_some(ing.port.number);
+    vec![RouteDestination { destination: destination(&svc.host, None, port), weight: None, headers: None }]
 }
 
 /// The matches of a rule that apply on the exposed port, without their port: `None` when
 /// the rule has matches and they all name another port; `Some(empty)` when it catches
 /// everything there.
-fn on_port(rule: &Value, port: u32) -> Option<Vec<Map<String, Value>>> {
-    let Some(written) = rule.get("match").and_then(Value::as_array) else { return Some(Vec::new()) };
+fn on_port(matches: Option<&[Map<String, Value>]>, port: u32) -> Option<Vec<Map<String, Value>>> {
+    let Some(written) = matches else { return Some(Vec::new()) };
     let mut out = Vec::new();
-    for m in written.iter().filter_map(Value::as_object) {
+    for m in written {
         if m.get("port").and_then(Value::as_u64).is_some_and(|p| p != u64::from(port)) {
             continue;
         }
@@ -101,12 +94,12 @@ fn on_port(rule: &Value, port: u32) -> Option<Vec<Map<String, Value>>> {
 
 /// The service's HTTP rules on the exposed port, kept under `paths`; a default route when
 /// the service has none (no routes and no timeout, retries or fault).
-fn http_rules(svc: &Service, ing: &Ingress, rules: &[Value]) -> Vec<Value> {
+fn http_rules<'a>(svc: &'a Service, ing: &Ingress, rules: &[HttpRoute<'a>]) -> Vec<HttpRoute<'a>> {
     let port = ing.port.number;
     let mut out = Vec::new();
     let mut caught = false;
     for rule in rules {
-        let Some(matches) = on_port(rule, port) else { continue };
+        let Some(matches) = on_port(rule.matches.as_deref(), port) else { continue };
         let catch_all = matches.is_empty();
         let matches = under_paths(matches, &ing.paths);
         if !ing.paths.is_empty() && matches.is_empty() {
@@ -120,14 +113,13 @@ fn http_rules(svc: &Service, ing: &Ingress, rules: &[Value]) -> Vec<Value> {
         }
     }
     if !caught {
-        let mut rule = Map::new();
-        let matches: Vec<Value> =
-            under_paths(Vec::new(), &ing.paths).into_iter().map(|(m, _)| Value::Object(m)).collect();
-        if !matches.is_empty() {
-            rule.insert("match".into(), Value::Array(matches));
-        }
-        rule.insert("route".into(), default_route(svc, ing));
-        out.push(Value::Object(rule));
+        let matches: Vec<Map<String, Value>> =
+            under_paths(Vec::new(), &ing.paths).into_iter().map(|(m, _)| m).collect();
+        out.push(HttpRoute {
+            matches: (!matches.is_empty()).then_some(matches),
+            route: Some(default_route(svc, ing)),
+            ..HttpRoute::default()
+        });
     }
     out
 }
@@ -136,14 +128,14 @@ fn http_rules(svc: &Service, ing: &Ingress, rules: &[Value]) -> Vec<Value> {
 /// rewrites the URI prefix and some matches moved from a path's prefix `/p` to `/p/`: the
 /// rewrite replaces the matched prefix, so those get `rewrite.uri` with a `/` appended
 /// (`/p/x` becomes what `/p` made of it), in copies of their own, in the order written.
-fn copies(rule: &Value, matches: Vec<(Map<String, Value>, bool)>) -> Vec<Value> {
-    let rewrite = rule.get("rewrite").and_then(|r| r.get("uri")).and_then(Value::as_str);
-    let mut groups: Vec<(bool, Vec<Value>)> = Vec::new();
+fn copies<'a>(rule: &HttpRoute<'a>, matches: Vec<(Map<String, Value>, bool)>) -> Vec<HttpRoute<'a>> {
+    let rewrite = rule.rewrite.as_ref().and_then(|r| r.get("uri")).and_then(Value::as_str);
+    let mut groups: Vec<(bool, Vec<Map<String, Value>>)> = Vec::new();
     for (m, moved) in matches {
         let moved = moved && rewrite.is_some();
         match groups.last_mut() {
-            Some((g, list)) if *g == moved => list.push(Value::Object(m)),
-            _ => groups.push((moved, vec![Value::Object(m)])),
+            Some((g, list)) if *g == moved => list.push(m),
+            _ => groups.push((moved, vec![m])),
         }
     }
     if groups.is_empty() {
@@ -153,15 +145,9 @@ fn copies(rule: &Value, matches: Vec<(Map<String, Value>, bool)>) -> Vec<Value> 
         .into_iter()
         .map(|(moved, matches)| {
             let mut rule = rule.clone();
-            if let Some(r) = rule.as_object_mut() {
-                if matches.is_empty() {
-                    r.remove("match");
-                } else {
-                    r.insert("match".into(), Value::Array(matches));
-                }
-            }
-            if let (true, Some(uri)) = (moved, rewrite) {
-                rule["rewrite"]["uri"] = json!(format!("{uri}/"));
+            rule.matches = (!matches.is_empty()).then_some(matches);
+            if let (true, Some(uri), Some(Value::Object(r))) = (moved, rewrite, &mut rule.rewrite) {
+                r.insert("uri".into(), json!(format!("{uri}/")));
             }
             rule
         })
@@ -240,30 +226,29 @@ fn with_uri(m: &Map<String, Value>, uri: Value) -> Map<String, Value> {
 
 /// The service's TLS rules on the exposed port, matching the public hosts by SNI; a default
 /// route when none catches every connection.
-fn tls_rules(svc: &Service, ing: &Ingress, rules: &[Value]) -> Vec<Value> {
+fn tls_rules<'a>(svc: &'a Service, ing: &Ingress, rules: &[StreamRoute<'a>]) -> Vec<StreamRoute<'a>> {
     let sni = json!(ing.host_names());
     let mut out = Vec::new();
     for rule in rules {
-        let Some(matches) = on_port(rule, ing.port.number) else { continue };
+        let Some(matches) = on_port(rule.matches.as_deref(), ing.port.number) else { continue };
         let mut catch_all = true;
         let matches = if matches.is_empty() { vec![Map::new()] } else { matches };
-        let matches: Vec<Value> = matches
+        let matches: Vec<Map<String, Value>> = matches
             .into_iter()
             .map(|mut m| {
                 m.remove("sniHosts");
                 catch_all &= m.is_empty();
                 m.insert("sniHosts".into(), sni.clone());
-                Value::Object(m)
+                m
             })
             .collect();
-        let mut rule = rule.clone();
-        rule["match"] = Value::Array(matches);
-        out.push(rule);
+        out.push(StreamRoute { matches: Some(matches), route: rule.route.clone() });
         if catch_all {
             return out;
         }
     }
-    out.push(json!({"match": [{"sniHosts": sni}], "route": default_route(svc, ing)}));
+    let all = Map::from_iter([("sniHosts".to_string(), sni)]);
+    out.push(StreamRoute { matches: Some(vec![all]), route: default_route(svc, ing) });
     out
 }
 
@@ -322,7 +307,12 @@ mod tests {
 
     #[test]
     fn a_rewrite_of_a_moved_prefix_follows_it() {
-        let rule = json!({"name": "r", "rewrite": {"uri": "/v1"}, "route": []});
+        let rule = HttpRoute {
+            name: Some("r".into()),
+            rewrite: Some(json!({"uri": "/v1"})),
+            route: Some(vec![]),
+            ..HttpRoute::default()
+        };
         let m = |v: Value| v.as_object().unwrap().clone();
         let split = copies(
             &rule,
@@ -333,7 +323,7 @@ mod tests {
             ],
         );
         let summary: Vec<(Value, Value)> =
-            split.iter().map(|c| (c["match"].clone(), c["rewrite"]["uri"].clone())).collect();
+            split.iter().map(|c| (json!(c.matches), c.rewrite.as_ref().unwrap()["uri"].clone())).collect();
         assert_eq!(
             summary,
             [
@@ -343,18 +333,39 @@ mod tests {
             ]
         );
         // Without a URI rewrite, one copy.
-        let plain = copies(&json!({"route": []}), vec![(m(json!({"uri": {"prefix": "/api/"}})), true)]);
-        assert_eq!(plain, [json!({"route": [], "match": [{"uri": {"prefix": "/api/"}}]})]);
+        let bare = HttpRoute { route: Some(vec![]), ..HttpRoute::default() };
+        let plain = copies(&bare, vec![(m(json!({"uri": {"prefix": "/api/"}})), true)]);
+        assert_eq!(json!(plain), json!([{"route": [], "match": [{"uri": {"prefix": "/api/"}}]}]));
+    }
+
+    /// A copy keeps Istio's field order whether it gains matches or loses them (a JSON map
+    /// once put a gained `match` last, and moved the last field into a lost one's place).
+    #[test]
+    fn copies_keep_istio_field_order() {
+        let rule = HttpRoute {
+            name: Some("r".into()),
+            route: Some(vec![]),
+            timeout: Some("5s".into()),
+            retries: Some(json!({"attempts": 2})),
+            ..HttpRoute::default()
+        };
+        let gained = copies(&rule, vec![(maps(json!([{"uri": {"exact": "/v1"}}])).remove(0), false)]);
+        let order =
+            r#"[{"name":"r","match":[{"uri":{"exact":"/v1"}}],"route":[],"timeout":"5s","retries":{"attempts":2}}]"#;
+        assert_eq!(serde_json::to_string(&gained).unwrap(), order);
+        let lost = copies(&HttpRoute { matches: Some(maps(json!([{"port": 80}]))), ..rule }, Vec::new());
+        let order = r#"[{"name":"r","route":[],"timeout":"5s","retries":{"attempts":2}}]"#;
+        assert_eq!(serde_json::to_string(&lost).unwrap(), order);
     }
 
     #[test]
     fn port_matches_are_dropped_and_other_ports_rules_left_out() {
-        assert_eq!(on_port(&json!({"route": []}), 8080), Some(Vec::new()));
-        assert_eq!(on_port(&json!({"match": [{"port": 8080}]}), 8080), Some(Vec::new()));
-        assert_eq!(on_port(&json!({"match": [{"port": 9090}]}), 8080), None);
+        assert_eq!(on_port(None, 8080), Some(Vec::new()));
+        assert_eq!(on_port(Some(&maps(json!([{"port": 8080}]))), 8080), Some(Vec::new()));
+        assert_eq!(on_port(Some(&maps(json!([{"port": 9090}]))), 8080), None);
         assert_eq!(
             on_port(
-                &json!({"match": [{"port": 9090, "uri": {"prefix": "/a"}}, {"port": 8080, "uri": {"prefix": "/b"}}]}),
+                Some(&maps(json!([{"port": 9090, "uri": {"prefix": "/a"}}, {"port": 8080, "uri": {"prefix": "/b"}}]))),
                 8080
             ),
             Some(maps(json!([{"uri": {"prefix": "/b"}}])))

@@ -2,12 +2,16 @@
 //!
 //! Takes the [`Inventory`] and its [`MeshGraph`], returns [`Manifest`]s: the YAML text of each
 //! object, in a stable order (namespace, kind, name). [`context`] decides the objects and
-//! their values; [`templates`] lays them out; [`filters`] is the only way a value reaches the
-//! text; [`patch`] applies entities' `patches` to it. Output of user-overridden templates is
-//! parsed back and checked, since an override could emit anything; the built-ins are proven
-//! safe by test instead, because re-parsing every document would cost more than the rest of
-//! a large build.
+//! their values, typed by [`api`] (the template API, documented in `docs/templates.md`);
+//! [`templates`] lays them out; [`filters`] is the only way a value reaches the text;
+//! [`patch`] applies entities' `patches` to it. Output of user-overridden templates is parsed
+//! back and checked, since an override could emit anything; the built-ins are proven safe by
+//! test instead, because re-parsing every document would cost more than the rest of a large
+//! build.
 
+pub mod api;
+#[cfg(test)]
+mod api_doc;
 mod compiled;
 pub mod context;
 mod credentials;

@@ -8,8 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::{Map, Value, json};
-
+use super::api::{self, LabelSelector, Operation, Rule, RuleFrom, RuleTo, Source};
 use crate::graph::{MeshGraph, NodeKind};
 use crate::model::{Caller, Inventory, Service};
 
@@ -17,7 +16,7 @@ use crate::model::{Caller, Inventory, Service};
 /// namespace, the control plane and each declared dependency (`namespace/host`, the namespace
 /// its config lives in, so exportTo decides what is visible). Only for a service that has
 /// one: see `Policy::sidecar_for`.
-pub(super) fn sidecar(inv: &Inventory, graph: &MeshGraph, svc: &Service) -> Map<String, Value> {
+pub(super) fn sidecar<'a>(inv: &Inventory, graph: &MeshGraph, svc: &'a Service) -> api::Sidecar<'a> {
     let policy = &inv.project.policy;
     let mut hosts = vec!["./*".to_string(), format!("{}/*", policy.control_plane)];
     let mut deps = BTreeSet::new();
@@ -25,13 +24,11 @@ pub(super) fn sidecar(inv: &Inventory, graph: &MeshGraph, svc: &Service) -> Map<
         deps.insert(host);
     }
     hosts.extend(deps);
-    let mut f = Map::new();
-    f.insert("workloadSelector".into(), json!({"labels": svc.selector}));
-    f.insert("egress".into(), json!([{"hosts": hosts}]));
-    if let Some(mode) = policy.outbound_traffic_policy {
-        f.insert("outboundTrafficPolicy".into(), json!({"mode": mode}));
+    api::Sidecar {
+        workload_selector: api::WorkloadSelector { labels: &svc.selector },
+        egress: vec![api::SidecarEgress { hosts }],
+        outbound_traffic_policy: policy.outbound_traffic_policy.map(|mode| api::OutboundTrafficPolicy { mode }),
     }
-    f
 }
 
 /// The Sidecar egress hosts a consumer needs to call `node`: its hosts in its namespace, and
@@ -63,7 +60,11 @@ fn dependency_hosts(inv: &Inventory, node: &crate::graph::Node) -> Vec<String> {
 /// out (`check` reports them): an allow-list fails closed. With no rule at all the policy
 /// allows no one, which is what the inventory says (and `check` warns about it). Only for a
 /// service that has one: see `Policy::authorization_for`.
-pub(super) fn authorization_policy(inv: &Inventory, graph: &MeshGraph, svc: &Service) -> Map<String, Value> {
+pub(super) fn authorization_policy<'a>(
+    inv: &Inventory,
+    graph: &MeshGraph,
+    svc: &'a Service,
+) -> api::AuthorizationPolicy<'a> {
     let td = &inv.project.trust_domain;
     // Principals by the workload ports they may reach (`None`: every port).
     let mut by_ports: BTreeMap<Option<BTreeSet<u32>>, BTreeSet<String>> = BTreeMap::new();
@@ -88,27 +89,24 @@ pub(super) fn authorization_policy(inv: &Inventory, graph: &MeshGraph, svc: &Ser
     if !extra_principals.is_empty() {
         by_ports.entry(None).or_default().extend(extra_principals);
     }
+    let principals = |principals| RuleFrom { source: Source { principals: Some(principals), namespaces: None } };
+    let namespaces_of = |namespaces| RuleFrom { source: Source { principals: None, namespaces: Some(namespaces) } };
     let mut rules = Vec::new();
-    for (ports, principals) in by_ports {
-        let mut from = vec![json!({"source": {"principals": principals}})];
+    for (ports, allowed) in by_ports {
+        let mut from = vec![principals(allowed)];
         if ports.is_none() && !namespaces.is_empty() {
-            from.push(json!({"source": {"namespaces": std::mem::take(&mut namespaces)}}));
+            from.push(namespaces_of(std::mem::take(&mut namespaces)));
         }
-        let mut rule = json!({"from": from});
-        if let Some(ports) = ports {
-            let ports: Vec<String> = ports.iter().map(u32::to_string).collect();
-            rule["to"] = json!([{"operation": {"ports": ports}}]);
-        }
-        rules.push(rule);
+        let to = ports
+            .map(|ports| vec![RuleTo { operation: Operation { ports: ports.iter().map(u32::to_string).collect() } }]);
+        rules.push(Rule { from, to });
     }
     if !namespaces.is_empty() {
-        rules.insert(0, json!({"from": [{"source": {"namespaces": namespaces}}]}));
+        rules.insert(0, Rule { from: vec![namespaces_of(namespaces)], to: None });
     }
-    let mut f = Map::new();
-    f.insert("selector".into(), json!({"matchLabels": svc.selector}));
-    f.insert("action".into(), json!("ALLOW"));
-    if !rules.is_empty() {
-        f.insert("rules".into(), Value::Array(rules));
+    api::AuthorizationPolicy {
+        selector: LabelSelector { match_labels: &svc.selector },
+        action: "ALLOW",
+        rules: (!rules.is_empty()).then_some(rules),
     }
-    f
 }

@@ -10,7 +10,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::context::non_empty;
+use super::api::{self, HttpRoute, Percent, RouteDestination, StreamRoute};
+use super::context::{destination, non_empty};
 use crate::graph::{MeshGraph, NodeKind};
 use crate::model::raw::HttpMatch;
 use crate::model::traffic::{Retries, Traffic};
@@ -40,16 +41,20 @@ pub(super) struct Routing<'a> {
 
 /// The rules of a VirtualService, by protocol.
 #[derive(Default)]
-pub(super) struct Rules {
+pub(super) struct Rules<'a> {
     /// `http`.
-    pub http: Vec<Value>,
+    pub http: Vec<HttpRoute<'a>>,
     /// `tcp`.
-    pub tcp: Vec<Value>,
+    pub tcp: Vec<StreamRoute<'a>>,
     /// `tls`.
-    pub tls: Vec<Value>,
+    pub tls: Vec<StreamRoute<'a>>,
 }
 
-impl Rules {
+/// The destination of a rule without routes: the entity's own host.
+static OWN: [Destination; 1] =
+    [Destination { target: Target::Own, subset: None, port: None, weight: None, headers: None }];
+
+impl Rules<'_> {
     /// True when there is no rule at all.
     pub(super) fn is_empty(&self) -> bool {
         self.http.is_empty() && self.tcp.is_empty() && self.tls.is_empty()
@@ -72,14 +77,14 @@ pub(crate) fn entity_host<'a>(inv: &'a Inventory, graph: &MeshGraph, name: &str)
     })
 }
 
-impl Routing<'_> {
+impl<'a> Routing<'a> {
     /// Every rule of the host's VirtualService.
-    pub(super) fn rules(&self) -> Rules {
+    pub(super) fn rules(&self) -> Rules<'a> {
         let mut out = Rules::default();
         let multi = self.ports.len() > 1;
         let t = self.traffic;
         let wants_http = !self.routes.is_empty() || t.timeout.is_some() || t.retries.is_some() || t.fault.is_some();
-        let http_routes: Vec<&Route> = self.routes.iter().filter(|r| !r.is_stream()).collect();
+        let http_routes: Vec<&'a Route> = self.routes.iter().filter(|r| !r.is_stream()).collect();
         if wants_http {
             for p in self.ports.iter().filter(|p| p.protocol.is_http()) {
                 let port = multi.then_some(p.number);
@@ -106,7 +111,7 @@ impl Routing<'_> {
         }
         // TCP and TLS traffic can only be matched by connection: the routes without request
         // matches that send it somewhere particular, and the routes written for it.
-        let stream: Vec<&Route> = self
+        let stream: Vec<&'a Route> = self
             .routes
             .iter()
             .filter(|r| {
@@ -129,12 +134,12 @@ impl Routing<'_> {
     /// A destination's `{host, subset, port}` on entity port `p` (`port`: whether to name it).
     fn destination(
         &self,
-        target: &Target,
-        subset: Option<&str>,
+        target: &'a Target,
+        subset: Option<&'a str>,
         written: Option<u32>,
         p: &Port,
         port: Option<u32>,
-    ) -> Value {
+    ) -> api::Destination<'a> {
         let (host, number) = match target {
             Target::Own => (self.host, written.or(port).or(self.name_port.then_some(p.number))),
             Target::Host(h) => (h.as_str(), written),
@@ -145,37 +150,23 @@ impl Routing<'_> {
                 None => ("", written),
             },
         };
-        let mut d = Map::new();
-        d.insert("host".into(), json!(host));
-        if let Some(s) = subset {
-            d.insert("subset".into(), json!(s));
-        }
-        if let Some(n) = number {
-            d.insert("port".into(), json!({"number": n}));
-        }
-        Value::Object(d)
+        destination(host, subset, number)
     }
 
-    fn route_json(&self, dests: &[Destination], p: &Port, port: Option<u32>) -> Vec<Value> {
+    fn route(&self, dests: &'a [Destination], p: &Port, port: Option<u32>) -> Vec<RouteDestination<'a>> {
         dests
             .iter()
-            .map(|d| {
-                let mut v = Map::new();
-                v.insert("destination".into(), self.destination(&d.target, d.subset.as_deref(), d.port, p, port));
-                if let Some(w) = d.weight {
-                    v.insert("weight".into(), json!(w));
-                }
-                if let Some(h) = &d.headers {
-                    v.insert("headers".into(), json!(h));
-                }
-                Value::Object(v)
+            .map(|d| RouteDestination {
+                destination: self.destination(&d.target, d.subset.as_deref(), d.port, p, port),
+                weight: d.weight,
+                headers: d.headers.as_ref().and_then(|h| serde_json::to_value(h).ok()),
             })
             .collect()
     }
 
     /// One HTTP rule, for port `p` (named in matches and destinations when `multi`); `None`
     /// when the route's matches all name other ports.
-    fn http_rule(&self, route: Option<&Route>, p: &Port, port: Option<u32>, multi: bool) -> Option<Value> {
+    fn http_rule(&self, route: Option<&'a Route>, p: &Port, port: Option<u32>, multi: bool) -> Option<HttpRoute<'a>> {
         let t = self.traffic;
         let written = route.map(|r| &r.matches[..]).unwrap_or_default();
         // A match that names a port applies on that port only.
@@ -183,18 +174,16 @@ impl Routing<'_> {
         if !written.is_empty() && here.is_empty() {
             return None;
         }
-        let mut matches: Vec<Value> = here.iter().map(|m| serde_json::to_value(m).unwrap_or(Value::Null)).collect();
+        let mut matches: Vec<Map<String, Value>> = here.iter().map(|m| match_map(m)).collect();
         if multi {
             if matches.is_empty() {
-                matches.push(json!({"port": p.number}));
-            } else {
-                for m in &mut matches {
-                    m["port"] = json!(p.number);
-                }
+                matches.push(Map::new());
+            }
+            for m in &mut matches {
+                m.insert("port".into(), json!(p.number));
             }
         }
-        let own = [Destination { target: Target::Own, subset: None, port: None, weight: None, headers: None }];
-        let dests = route.map_or(&own[..], |r| &r.destinations[..]);
+        let dests = route.map_or(&OWN[..], |r| &r.destinations[..]);
         let extras = route.and_then(|r| r.http.as_deref());
         // A redirect or a direct response never reaches an upstream: no timeout, retries or
         // fault of the entity's apply to it.
@@ -208,36 +197,28 @@ impl Routing<'_> {
         let mirror = route.and_then(|r| r.mirror.as_deref());
         let timeout = route.and_then(|r| r.timeout.clone()).or_else(|| t.timeout.clone()).filter(|_| !answers);
         let fault = route.and_then(|r| r.fault.as_deref()).or(t.fault.as_deref()).filter(|_| !answers);
-        let mut rule = Map::new();
-        let mut put = |k: &str, v: Value| {
-            if !v.is_null() {
-                rule.insert(k.into(), v);
-            }
-        };
-        put("name", json!(name));
-        put("match", if matches.is_empty() { Value::Null } else { json!(matches) });
-        put("route", if dests.is_empty() { Value::Null } else { json!(self.route_json(dests, p, port)) });
-        put("redirect", non_empty(&extras.and_then(|x| x.redirect.as_ref())));
-        put("directResponse", non_empty(&extras.and_then(|x| x.direct_response.as_ref())));
-        put("timeout", json!(timeout));
-        put("retries", non_empty(&retries));
-        put("fault", non_empty(&fault));
-        put(
-            "mirror",
-            mirror.map_or(Value::Null, |m| self.destination(&m.target, m.subset.as_deref(), m.port, p, port)),
-        );
-        put("mirrorPercentage", mirror.and_then(|m| m.percentage).map_or(Value::Null, |v| json!({"value": v})));
-        put("rewrite", non_empty(&route.and_then(|r| r.rewrite.as_deref())));
-        put("corsPolicy", non_empty(&extras.and_then(|x| x.cors_policy.as_ref())));
-        put("headers", non_empty(&extras.and_then(|x| x.headers.as_ref())));
-        Some(Value::Object(rule))
+        Some(HttpRoute {
+            name,
+            matches: (!matches.is_empty()).then_some(matches),
+            route: (!dests.is_empty()).then(|| self.route(dests, p, port)),
+            redirect: non_empty(&extras.and_then(|x| x.redirect.as_ref())),
+            direct_response: non_empty(&extras.and_then(|x| x.direct_response.as_ref())),
+            timeout,
+            retries: non_empty(&retries),
+            fault: non_empty(&fault),
+            mirror: mirror.map(|m| self.destination(&m.target, m.subset.as_deref(), m.port, p, port)),
+            mirror_percentage: mirror.and_then(|m| m.percentage).map(|value| Percent { value }),
+            rewrite: non_empty(&route.and_then(|r| r.rewrite.as_deref())),
+            cors_policy: non_empty(&extras.and_then(|x| x.cors_policy.as_ref())),
+            headers: non_empty(&extras.and_then(|x| x.headers.as_ref())),
+        })
     }
 
     /// One TCP or TLS rule of `r` on port `p`; `None` where the route does not apply there
     /// (its matches name another port, or SNI on a TCP port).
-    fn stream_rule(&self, p: &Port, r: &Route, tls: bool, multi: bool) -> Option<Value> {
+    fn stream_rule(&self, p: &Port, r: &'a Route, tls: bool, multi: bool) -> Option<StreamRoute<'a>> {
         let port = multi.then_some(p.number);
-        let mut matches: Vec<Value> = Vec::new();
+        let mut matches: Vec<Map<String, Value>> = Vec::new();
         let written: Vec<&HttpMatch> = r.matches.iter().filter(|m| m.port.is_none_or(|n| n == p.number)).collect();
         if !r.matches.is_empty() && written.is_empty() {
             return None;
@@ -275,28 +256,22 @@ impl Routing<'_> {
                 v.insert("sniHosts".into(), sni);
             }
             if !v.is_empty() {
-                matches.push(Value::Object(v));
+                matches.push(v);
             }
         }
         if r.is_stream() && matches.is_empty() {
             return None;
         }
-        let mut rule = Map::new();
-        if !matches.is_empty() {
-            rule.insert("match".into(), Value::Array(matches));
-        }
-        let dests: Vec<Value> = self
-            .route_json(&r.destinations, p, port)
-            .into_iter()
-            .map(|mut d| {
-                // Header changes are for HTTP only.
-                if let Value::Object(m) = &mut d {
-                    m.remove("headers");
-                }
-                d
-            })
-            .collect();
-        rule.insert("route".into(), Value::Array(dests));
-        Some(Value::Object(rule))
+        // Header changes are for HTTP only.
+        let route = self.route(&r.destinations, p, port).into_iter().map(|d| RouteDestination { headers: None, ..d });
+        Some(StreamRoute { matches: (!matches.is_empty()).then_some(matches), route: route.collect() })
+    }
+}
+
+/// A written request match as Istio's HTTPMatchRequest.
+fn match_map(m: &HttpMatch) -> Map<String, Value> {
+    match serde_json::to_value(m) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
     }
 }

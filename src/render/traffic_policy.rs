@@ -14,15 +14,10 @@
 //! entry with its complete policy. A subset with a policy of its own is laid out the same
 //! way in its `trafficPolicy`; one without inherits the top level, which Istio does right.
 
-use serde_json::{Map, Value, json};
-
+use super::api::{self, PolicySettings as Settings, PortPolicy as PortEntry, PortSelector, TrafficPolicy};
 use super::context::non_empty;
-
 use crate::model::traffic::Traffic;
 use crate::model::{ClientTls, Port, PortPolicy, SubsetPolicy};
-
-/// One level's settings, in Istio's field order.
-pub(super) type Settings = Map<String, Value>;
 
 /// What the entity says for DestinationRules, before it is laid out per port.
 pub(super) struct EntityPolicy<'a> {
@@ -70,7 +65,7 @@ impl EntityPolicy<'_> {
     }
 
     /// The top-level `trafficPolicy`, or `None` when there is nothing to say.
-    pub(super) fn top(&self) -> Option<Settings> {
+    pub(super) fn top(&self) -> Option<TrafficPolicy> {
         let all = self.tls.filter(|t| self.ports.iter().all(|p| t.applies_to(p, self.ports)));
         let top = self.settings(self.traffic, all, None);
         let ports: Vec<(u32, Settings)> = self
@@ -83,7 +78,7 @@ impl EntityPolicy<'_> {
 
     /// A subset's `trafficPolicy`, when it has a policy of its own: its settings win over
     /// the port's, as Istio's subset level wins over the destination's port level.
-    pub(super) fn subset(&self, s: &SubsetPolicy) -> Option<Settings> {
+    pub(super) fn subset(&self, s: &SubsetPolicy) -> Option<TrafficPolicy> {
         let tls_for = |p: Option<&Port>| match (&s.tls, p) {
             (Some(t), Some(p)) if t.applies_to(p, self.ports) => Some(t),
             (Some(t), None) if self.ports.iter().all(|p| t.applies_to(p, self.ports)) => Some(t),
@@ -109,48 +104,38 @@ impl EntityPolicy<'_> {
             None => self.ports.iter().all(|p| p.protocol.is_http()),
         };
         let sni_host = if http { self.host } else { "" };
-        let mut m = Settings::new();
-        let mut put = |k: &str, v: Value| {
-            if !v.is_null() {
-                m.insert(k.to_string(), v);
-            }
-        };
-        put("connectionPool", non_empty(&t.connection_pool));
-        put("outlierDetection", non_empty(&t.outlier_detection));
-        put("loadBalancer", non_empty(&t.load_balancer));
-        put("tls", tls.map_or(Value::Null, |t| tls_json(t, sni_host, self.subject_alt_names)));
-        m
+        Settings {
+            connection_pool: non_empty(&t.connection_pool),
+            outlier_detection: non_empty(&t.outlier_detection),
+            load_balancer: non_empty(&t.load_balancer),
+            tls: tls.map(|t| client_tls(t, sni_host, self.subject_alt_names)),
+        }
     }
 }
 
 /// The top level, and an entry for each port whose policy differs from it; when all ports
 /// agree, their policy is the top level.
-fn lay_out(top: Settings, ports: Vec<(u32, Settings)>) -> Option<Settings> {
+fn lay_out(top: Settings, ports: Vec<(u32, Settings)>) -> Option<TrafficPolicy> {
     let same = ports.first().map(|(_, first)| ports.iter().all(|(_, p)| p == first)).unwrap_or(true);
-    let mut top = if same { ports.into_iter().next().map_or(top, |(_, p)| p) } else { lay_out_ports(top, ports) };
-    top.retain(|_, v| !v.is_null());
-    (!top.is_empty()).then_some(top)
+    let policy = if same {
+        TrafficPolicy { settings: ports.into_iter().next().map_or(top, |(_, p)| p), port_level_settings: None }
+    } else {
+        lay_out_ports(top, ports)
+    };
+    (policy != TrafficPolicy { settings: Settings::default(), port_level_settings: None }).then_some(policy)
 }
 
-fn lay_out_ports(mut top: Settings, ports: Vec<(u32, Settings)>) -> Settings {
-    let entries: Vec<Value> = ports
+fn lay_out_ports(top: Settings, ports: Vec<(u32, Settings)>) -> TrafficPolicy {
+    let entries: Vec<PortEntry> = ports
         .into_iter()
         .filter(|(_, p)| *p != top)
-        .map(|(n, p)| {
-            let mut e = Settings::new();
-            e.insert("port".into(), json!({"number": n}));
-            e.extend(p);
-            Value::Object(e)
-        })
+        .map(|(number, settings)| PortEntry { port: PortSelector { number }, settings })
         .collect();
-    if !entries.is_empty() {
-        top.insert("portLevelSettings".into(), Value::Array(entries));
-    }
-    top
+    TrafficPolicy { settings: top, port_level_settings: (!entries.is_empty()).then_some(entries) }
 }
 
 /// Istio's ClientTLSSettings, presenting `host` as SNI by default (none when empty).
-fn tls_json(t: &ClientTls, host: &str, entity_sans: &[String]) -> Value {
+fn client_tls(t: &ClientTls, host: &str, entity_sans: &[String]) -> api::ClientTls {
     // Origination presents the host and verifies the entity's names unless told otherwise;
     // Istio's own mutual TLS finds both itself. Istio refuses SANs next to insecureSkipVerify.
     let originates = t.originates();
@@ -161,31 +146,23 @@ fn tls_json(t: &ClientTls, host: &str, entity_sans: &[String]) -> Value {
     };
     let sni =
         t.sni.clone().or_else(|| (originates && !host.is_empty() && !host.starts_with('*')).then(|| host.to_string()));
-    let mut m = Settings::new();
-    m.insert("mode".into(), json!(t.mode));
-    for (k, v) in [
-        ("sni", &sni),
-        ("caCertificates", &t.ca_certificates),
-        ("caCrl", &t.ca_crl),
-        ("clientCertificate", &t.client_certificate),
-        ("privateKey", &t.private_key),
-        ("credentialName", &t.credential_name),
-    ] {
-        if let Some(v) = v {
-            m.insert(k.into(), json!(v));
-        }
+    api::ClientTls {
+        mode: t.mode,
+        sni,
+        ca_certificates: t.ca_certificates.clone(),
+        ca_crl: t.ca_crl.clone(),
+        client_certificate: t.client_certificate.clone(),
+        private_key: t.private_key.clone(),
+        credential_name: t.credential_name.clone(),
+        subject_alt_names: (!sans.is_empty()).then(|| sans.to_vec()),
+        insecure_skip_verify: t.insecure_skip_verify,
     }
-    if !sans.is_empty() {
-        m.insert("subjectAltNames".into(), json!(sans));
-    }
-    if let Some(v) = t.insecure_skip_verify {
-        m.insert("insecureSkipVerify".into(), json!(v));
-    }
-    Value::Object(m)
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
     use crate::model::Protocol;
     use crate::model::traffic::OutlierDetection;
@@ -216,7 +193,7 @@ mod tests {
         let traffic = ejecting();
         let tls = ClientTls::mode("SIMPLE");
         let e = entity(&ports, &traffic, &tls, "api.example");
-        let top = Value::Object(e.top().unwrap());
+        let top = serde_json::to_value(e.top().unwrap()).unwrap();
         assert_eq!(top["tls"], json!({"mode": "SIMPLE", "sni": "api.example"}));
         assert_eq!(top["outlierDetection"], json!({"consecutive5xxErrors": 5}));
         assert!(top.get("portLevelSettings").is_none(), "{top}");
@@ -229,7 +206,7 @@ mod tests {
         let traffic = ejecting();
         let tls = ClientTls::mode("SIMPLE");
         let e = entity(&ports, &traffic, &tls, "api.example");
-        let top = Value::Object(e.top().unwrap());
+        let top = serde_json::to_value(e.top().unwrap()).unwrap();
         assert!(top.get("tls").is_none(), "origination must not wrap the HTTPS port: {top}");
         let entries = top["portLevelSettings"].as_array().unwrap();
         assert_eq!(entries.len(), 1, "{top}");
@@ -248,7 +225,7 @@ mod tests {
         let own = Traffic { outlier_detection: Some(Box::new(interval)), ..Traffic::default() };
         let s = SubsetPolicy { traffic: own, tls: None };
         let e = entity(&ports, &traffic, &tls, "svc");
-        let sub = Value::Object(e.subset(&s).unwrap());
+        let sub = serde_json::to_value(e.subset(&s).unwrap()).unwrap();
         assert_eq!(sub["outlierDetection"], json!({"consecutive5xxErrors": 5, "interval": "10s"}));
         assert_eq!(sub["tls"], json!({"mode": "ISTIO_MUTUAL"}));
     }

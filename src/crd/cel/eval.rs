@@ -387,7 +387,7 @@ pub(crate) fn eval<'a>(e: &'a Expr, sc: &mut Scope<'a>) -> R<Val<'a>> {
                 Some(re) => Ok(Val::Bool(re.is_match(s))),
                 None => {
                     let p = eval(pattern, sc)?;
-                    let re = super::super::re2::compile(as_str(&p, "matches()")?)?;
+                    let re = crate::formats::re2::compile(as_str(&p, "matches()")?)?;
                     Ok(Val::Bool(re.is_match(s)))
                 }
             }
@@ -563,7 +563,7 @@ fn call<'a>(func: Func, target: Option<Val<'a>>, args: Vec<Val<'a>>) -> R<Val<'a
             Val::Duration(d) => *d,
             other => return Err(no_overload(&format!("int() on {}", type_name(other)))),
         })),
-        (Func::Duration, [v]) => Ok(Val::Duration(stdlib::parse_duration(as_str(v, name)?)?)),
+        (Func::Duration, [v]) => Ok(Val::Duration(crate::formats::duration::parse(as_str(v, name)?)?)),
         (Func::Url, [v]) => Ok(Val::Url(Rc::new(stdlib::parse_url(as_str(v, name)?)?))),
         (Func::IsUrl, [v]) => Ok(Val::Bool(stdlib::parse_url(as_str(v, name)?).is_ok())),
         (Func::GetScheme | Func::GetHost | Func::GetHostname | Func::GetPort, [Val::Url(u)]) => {

@@ -26,15 +26,11 @@
 
 mod check;
 mod eval;
+mod lex;
 mod stdlib;
 mod syntax;
 
 use serde_json::Value;
-
-/// Go's `time.ParseDuration`, for callers outside CEL.
-pub(crate) fn go_duration(s: &str) -> Result<i64, String> {
-    stdlib::parse_duration(s)
-}
 
 use super::schema::Schema;
 

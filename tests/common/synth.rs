@@ -22,6 +22,12 @@
 //! The output depends only on `(n, seed)`: every entity draws from its own PRNG stream
 //! (splitmix64 seeded with the seed and the entity's index), so the same arguments give the
 //! same bytes on every machine, and the layout of files never changes what an entity says.
+//!
+//! Not part of the shipped library: the tests (`common::synth`, or `#[path]` where a test
+//! does not use `common`), `benches/pipeline.rs` and `examples/gen_inventory.rs` include
+//! this file, which needs nothing but `std`.
+
+#![allow(dead_code, unreachable_pub)] // each includer uses a different subset
 
 use std::fmt::Write as _;
 use std::fs;
@@ -514,7 +520,7 @@ fn external(t: &mut String, e: &Entity<'_>, rng: &mut Rng) {
 
 fn project_file(n: usize, seed: u64) -> String {
     format!(
-        "# A synthetic estate of {n} services (seed {seed}), written by meshgen::synth for benchmarks.\n\
+        "# A synthetic estate of {n} services (seed {seed}), written by meshgen's tests/common/synth.rs for benchmarks.\n\
          inventory: [inventory]\n\
          output: out\n\
          istio:\n  apiVersion: networking.istio.io/v1\n  trustDomain: cluster.local\n\
