@@ -75,7 +75,7 @@ pub fn host(s: &str, allow_wildcard: bool) -> Result<(), String> {
     let rest: Vec<&str> = labels.collect();
     if first == "*" {
         if !allow_wildcard {
-            return Err("wildcards are not allowed here".into());
+            return Err("has a wildcard, which is not allowed here".into());
         }
         if rest.is_empty() {
             return Err("`*` alone would capture every host; name the hosts".into());
@@ -292,27 +292,38 @@ mod tests {
         assert_eq!(parse_duration(".5ms"), Ok(500_000));
         // Go truncates fractions of a nanosecond; so must we.
         assert_eq!(parse_duration("1999999.5ns"), Ok(1_999_999));
-        assert!(duration("999999.6ns").is_err());
-        assert!(duration("1999999.5ns").is_err());
-        assert!(duration("9999999h").is_err());
+        assert_eq!(duration("999999.6ns").unwrap_err(), "must be at least 1ms");
+        assert_eq!(duration("1999999.5ns").unwrap_err(), "must be a whole number of milliseconds");
+        assert_eq!(duration("9999999h").unwrap_err(), "is too long (at most about 2562047h)");
         assert!(duration("2562047h").is_ok());
-        assert!(duration("10").is_err() && duration("s").is_err() && duration("1x").is_err());
+        assert_eq!(duration("10").unwrap_err(), "is missing a unit (`h`, `m`, `s`, `ms`), e.g. `10s`");
+        assert_eq!(
+            duration("s").unwrap_err(),
+            "must be a number followed by a unit (`h`, `m`, `s`, `ms`, `us`, `ns`), e.g. `10s`"
+        );
+        assert_eq!(duration("1x").unwrap_err(), "has an unknown unit `x` (use `h`, `m`, `s`, `ms`)");
         // Go computes fractions in floating point; Istio (Go) sees a whole number of ms here.
         assert!(duration("0.3333333333333333333h").is_ok());
         assert_eq!(parse_duration("1.2.3s"), Err("has an invalid number `1.2.3`".into()));
-        assert!(parse_duration("-1s").is_err());
+        assert_eq!(parse_duration("-1s").unwrap_err(), "must not have a sign");
     }
 
     #[test]
     fn hosts() {
         assert!(host("api.example.com", false).is_ok());
         assert!(host("*.example.com", true).is_ok());
-        assert!(host("*.example.com", false).is_err());
-        assert!(host("*", true).is_err());
-        assert!(host("*foo.com", true).is_err());
-        assert!(host("10.0.0.1", true).is_err());
-        assert!(host("foo..com", true).is_err());
-        assert!(host("a.123", true).is_err());
+        assert_eq!(host("*.example.com", false).unwrap_err(), "has a wildcard, which is not allowed here");
+        assert_eq!(host("*", true).unwrap_err(), "`*` alone would capture every host; name the hosts");
+        assert_eq!(
+            host("*foo.com", true).unwrap_err(),
+            "has a partial wildcard; only a whole first label `*.` is allowed"
+        );
+        assert_eq!(
+            host("10.0.0.1", true).unwrap_err(),
+            "is an IP address; hosts are DNS names (put IPs in `addresses` or `endpoints`)"
+        );
+        assert_eq!(host("foo..com", true).unwrap_err(), "has an invalid label ``");
+        assert_eq!(host("a.123", true).unwrap_err(), "has an all-numeric top-level label `123`");
         assert!(host("foo", true).is_ok());
     }
 
@@ -321,10 +332,10 @@ mod tests {
         assert_eq!(parse_duration("1h30m").unwrap(), 5_400_000_000_000);
         assert_eq!(parse_duration("1.5s").unwrap(), 1_500_000_000);
         assert!(duration("250ms").is_ok());
-        assert!(duration("0s").is_err());
-        assert!(duration("1500us").is_err());
-        assert!(duration("10").is_err());
-        assert!(duration("10d").is_err());
+        assert_eq!(duration("0s").unwrap_err(), "must be at least 1ms");
+        assert_eq!(duration("1500us").unwrap_err(), "must be a whole number of milliseconds");
+        assert_eq!(duration("10").unwrap_err(), "is missing a unit (`h`, `m`, `s`, `ms`), e.g. `10s`");
+        assert_eq!(duration("10d").unwrap_err(), "has an unknown unit `d` (use `h`, `m`, `s`, `ms`)");
     }
 
     #[test]
@@ -333,17 +344,32 @@ mod tests {
         assert_eq!(address("fd00::1"), Ok(AddressKind::Ip));
         assert_eq!(address("db.example.com"), Ok(AddressKind::Dns));
         assert_eq!(address("unix:///var/run/a.sock"), Ok(AddressKind::Unix));
-        assert!(address("unix://rel.sock").is_err());
-        assert!(address("*.x.com").is_err());
-        assert!(ip_or_cidr("10.0.0.0/33").is_err());
+        assert_eq!(address("unix://rel.sock").unwrap_err(), "is not `unix:///absolute/path` or `unix://@abstract`");
+        assert_eq!(
+            address("*.x.com").unwrap_err(),
+            "is not an IP address or DNS name: it has a wildcard, which is not allowed here"
+        );
+        assert_eq!(ip_or_cidr("10.0.0.0/33").unwrap_err(), "is not a valid CIDR block (prefix length 0–32)");
         assert!(ip_or_cidr("10.0.0.0/8").is_ok());
         assert!(label_key("app.kubernetes.io/name").is_ok());
-        assert!(label_key("a/b/c").is_err());
-        assert!(label_value("-bad").is_err());
-        assert!(dns_label("Shop").is_err());
-        assert!(dns_label("../x").is_err());
+        assert_eq!(
+            label_key("a/b/c").unwrap_err(),
+            "must be at most 63 letters, digits, `-`, `_` or `.`, starting and ending with a letter or digit (with an optional `prefix/`)"
+        );
+        assert_eq!(
+            label_value("-bad").unwrap_err(),
+            "must be at most 63 letters, digits, `-`, `_` or `.`, starting and ending with a letter or digit"
+        );
+        assert_eq!(
+            dns_label("Shop").unwrap_err(),
+            "must consist of lowercase letters, digits and `-`, and start and end with a letter or digit"
+        );
+        assert_eq!(
+            dns_label("../x").unwrap_err(),
+            "must consist of lowercase letters, digits and `-`, and start and end with a letter or digit"
+        );
         assert_eq!(slug("fd00::1"), "fd00-1");
         assert!(locality("eu-west1/eu-west1-a").is_ok());
-        assert!(locality("eu//a").is_err());
+        assert_eq!(locality("eu//a").unwrap_err(), "has an invalid part `` (letters, digits, `-`, `_`, `.`)");
     }
 }

@@ -545,22 +545,24 @@ mod tests {
 
     #[test]
     fn rejects_unsupported() {
-        for src in [
-            "self.map(x, x + 1)",
-            "self.filter(x, x)",
-            "foo(self)",
-            "self.lowerAscii()",
-            "b'abc' == self",
-            "Msg{a: 1}",
-            ".self",
-            "self +",
-            "self.matches('(?=x)')",
-            "has(self)",
-            "if",
-            "self.all(1, true)",
-            "'unterminated",
+        // Each refusal says what was refused, not just that parsing failed.
+        for (src, says) in [
+            ("self.map(x, x + 1)", "unsupported function or macro map()"),
+            ("self.filter(x, x)", "unsupported function or macro filter()"),
+            ("foo(self)", "unsupported function foo()"),
+            ("self.lowerAscii()", "unsupported function or macro lowerAscii()"),
+            ("b'abc' == self", "bytes literals are not supported (offset 0)"),
+            ("Msg{a: 1}", "message construction Msg{…} is not supported (offset 0)"),
+            (".self", "root-scoped identifiers (.name) are not supported (offset 0)"),
+            ("self +", "expected an expression"),
+            ("self.matches('(?=x)')", "invalid regular expression \"(?=x)\""),
+            ("has(self)", "has() argument must be a field selection (x.f)"),
+            ("if", "reserved word \"if\" at offset 0"),
+            ("self.all(1, true)", "first argument of all() must be a variable name"),
+            ("'unterminated", "unterminated string starting at offset 0"),
         ] {
-            assert!(parse(src).is_err(), "{src} should not parse");
+            let e = parse(src).err().map(|e| e.to_string()).unwrap_or_else(|| panic!("{src} parsed"));
+            assert!(e.starts_with(says), "{src}: {e}");
         }
     }
 
