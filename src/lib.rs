@@ -10,6 +10,8 @@
 //! ```
 //!
 //! - [`load`]: walk the inventory, read files, parse YAML.
+//! - [`yaml`]: every YAML read and write: the fast reader, the complete one, positions of
+//!   YAML paths, the writer, and typed errors. No other module names a YAML library.
 //! - [`model`]: typed, validated inventory with defaults applied.
 //! - [`graph`]: the dependency graph (petgraph).
 //! - [`check`]: cross-entity analysis (conflicts, visibility, splits), through indexes.
@@ -39,3 +41,4 @@ mod par;
 pub mod render;
 mod sort;
 pub mod synth;
+pub mod yaml;
