@@ -20,7 +20,8 @@ pub fn parse_documents(text: &str, file: &Arc<str>, diags: &mut Diagnostics) -> 
 fn diagnostic(e: &Error, file: &Arc<str>) -> Diagnostic {
     let mut origin = Origin::new(file, e.doc, "");
     origin.position = e.at.map(|m| Box::new((m.line, m.column)));
-    Diagnostic::error("yaml-syntax", origin, e.kind.to_string()).help(help(&e.kind))
+    let headline = if e.kind.unsupported() { "unsupported YAML" } else { "invalid YAML" };
+    Diagnostic::error("yaml-syntax", origin, format!("{headline}: {}", e.kind)).help(help(&e.kind))
 }
 
 /// What to do about it.

@@ -58,18 +58,31 @@ impl Error {
     }
 }
 
+impl ErrorKind {
+    /// Whether the text is valid YAML that meshgen does not take (its values must be JSON's),
+    /// rather than not YAML at all.
+    pub fn unsupported(&self) -> bool {
+        matches!(
+            self,
+            ErrorKind::KeyNotString(_) | ErrorKind::Tag(_) | ErrorKind::IntegerTooBig(_) | ErrorKind::NotFinite(_)
+        )
+    }
+}
+
+/// What is wrong, in the user's terms; [`ErrorKind::unsupported`] tells the headline
+/// ("invalid YAML" or "unsupported YAML") that a diagnostic puts before it.
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ErrorKind::Syntax(m) => write!(f, "invalid YAML: {m}"),
-            ErrorKind::BracketsTooDeep(n) => write!(f, "invalid YAML: brackets nest deeper than {n} levels"),
-            ErrorKind::TooDeep(n) => write!(f, "invalid YAML: collections nest deeper than {n} levels"),
-            ErrorKind::AliasesTooLarge(n) => write!(f, "invalid YAML: aliases expand to more than {n} values"),
-            ErrorKind::DuplicateKey(k) => write!(f, "invalid YAML: duplicate key `{k}`"),
-            ErrorKind::KeyNotString(k) => write!(f, "unsupported YAML: the key `{k}` is not a string"),
-            ErrorKind::Tag(t) => write!(f, "unsupported YAML: tag `{t}`"),
-            ErrorKind::IntegerTooBig(n) => write!(f, "unsupported YAML: the integer `{n}` does not fit in 64 bits"),
-            ErrorKind::NotFinite(n) => write!(f, "unsupported YAML: `{n}` is not a finite number"),
+            ErrorKind::Syntax(m) => f.write_str(m),
+            ErrorKind::BracketsTooDeep(n) => write!(f, "brackets nest deeper than {n} levels"),
+            ErrorKind::TooDeep(n) => write!(f, "collections nest deeper than {n} levels"),
+            ErrorKind::AliasesTooLarge(n) => write!(f, "aliases expand to more than {n} values"),
+            ErrorKind::DuplicateKey(k) => write!(f, "duplicate key `{k}`"),
+            ErrorKind::KeyNotString(k) => write!(f, "the key `{k}` is not a string"),
+            ErrorKind::Tag(t) => write!(f, "tag `{t}`"),
+            ErrorKind::IntegerTooBig(n) => write!(f, "the integer `{n}` does not fit in 64 bits"),
+            ErrorKind::NotFinite(n) => write!(f, "`{n}` is not a finite number"),
             ErrorKind::SeveralDocuments => f.write_str("expected one YAML document, found several"),
             ErrorKind::Shape(m) => f.write_str(m),
         }

@@ -34,10 +34,14 @@ pub(super) fn mark(span: &Span) -> Mark {
     Mark { line: span.start.line(), column: span.start.col() + 1 }
 }
 
-/// A parser error, with its position.
+/// A parser error, with its position. The parser's context ("while parsing a flow mapping,
+/// ...") is left out: the position says where, and the messages stay those of the reader
+/// before (libyaml's, which granit-parser's words follow).
 pub(super) fn scan_error(e: &ScanError, doc: usize) -> Error {
     let m = e.marker();
-    Error::new(ErrorKind::Syntax(e.info().to_string()), Mark { line: m.line(), column: m.col() + 1 }, doc)
+    let info = e.info();
+    let problem = info.strip_prefix("while ").and_then(|r| r.split_once(", ")).map_or(info, |(_, p)| p);
+    Error::new(ErrorKind::Syntax(problem.to_string()), Mark { line: m.line(), column: m.col() + 1 }, doc)
 }
 
 /// A collection being read.
