@@ -480,8 +480,7 @@ fn the_component_adds_the_sidecar() {
     );
     let deploy = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
     let pod = &deploy["spec"]["template"]["spec"];
-    let sidecar =
-        pod["containers"].as_array().unwrap().iter().find(|c| c["name"] == "meshgen").expect("the sidecar");
+    let sidecar = pod["containers"].as_array().unwrap().iter().find(|c| c["name"] == "meshgen").expect("the sidecar");
     assert_eq!(sidecar["command"][0].as_str(), Some("/var/run/argocd/argocd-cmp-server"));
     assert_eq!(sidecar["securityContext"]["runAsUser"].as_u64(), Some(999));
     assert_eq!(sidecar["securityContext"]["runAsNonRoot"].as_bool(), Some(true));

@@ -306,7 +306,10 @@ fn paths_expose_the_path_and_below_only() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|m| meshgen::yaml::to_string(&m["uri"]).trim().replace('\n', ", "))
+            .map(|m| {
+                let uri = m["uri"].as_object().unwrap();
+                uri.iter().map(|(k, v)| format!("{k}: {}", v.as_str().unwrap())).collect::<Vec<_>>().join(", ")
+            })
             .collect()
     };
     let rewrite = |rule: &Value| rule["rewrite"]["uri"].as_str().map(str::to_string);

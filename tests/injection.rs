@@ -7,8 +7,8 @@
 mod common;
 
 use common::{documents, meshgen, project};
-use proptest::prelude::*;
 use meshgen::yaml::Value;
+use proptest::prelude::*;
 
 /// Fragments that mean something to YAML, to Tera, or to a terminal.
 const NASTY: &[&str] = &[
@@ -162,7 +162,8 @@ fn probes(docs: &[Value]) -> Vec<Value> {
     let dr = find("DestinationRule");
     let tls = &dr["spec"]["trafficPolicy"]["tls"];
     let wg = find("WorkloadGroup");
-    let query_key = m["queryParams"].as_object().and_then(|q| q.keys().next().cloned()).map_or(Value::Null, Value::String);
+    let query_key =
+        m["queryParams"].as_object().and_then(|q| q.keys().next().cloned()).map_or(Value::Null, Value::String);
     vec![
         m["uri"]["prefix"].clone(),
         m["headers"]["x-test"]["exact"].clone(),

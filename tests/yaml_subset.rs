@@ -6,8 +6,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use meshgen::yaml::{parse_full, parse_subset};
 use meshgen::synth::Rng;
+use meshgen::yaml::{parse_full, parse_subset};
 
 /// The complete reader's reading of every document of `text`, as comparable text (Debug keeps
 /// types, key order and float spellings), or `None` when it refuses the text.

@@ -16,8 +16,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use serde::Deserialize;
 use crate::yaml::{Map, Value};
+use serde::Deserialize;
 
 use super::from_value;
 use crate::diag::suggest::did_you_mean;

@@ -413,13 +413,8 @@ fn layer_label(section: &str, name: &str) -> Arc<str> {
 /// one the cluster belongs to), then the cluster.
 fn resolve(doc: &crate::yaml::Value, selection: &Selection) -> anyhow::Result<Vec<LayerRef>> {
     let lookup = |section: &'static str, what: &str, name: &str| -> anyhow::Result<LayerRef> {
-        let known: Vec<&str> = doc
-            .get(section)
-            .and_then(|m| m.as_object())
-            .into_iter()
-            .flatten()
-            .map(|(k, _)| k.as_str())
-            .collect();
+        let known: Vec<&str> =
+            doc.get(section).and_then(|m| m.as_object()).into_iter().flatten().map(|(k, _)| k.as_str()).collect();
         if known.contains(&name) {
             return Ok((section, name.to_string()));
         }

@@ -355,8 +355,9 @@ pub fn verify(text: &str, o: &Object, api: &str) -> std::result::Result<(), Stri
             ));
         }
     }
-    if let Some(k) =
-        doc.as_object().and_then(|m| m.keys().find(|k| !matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "spec")))
+    if let Some(k) = doc
+        .as_object()
+        .and_then(|m| m.keys().find(|k| !matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "spec")))
     {
         return Err(format!("unexpected top-level field {}", crate::yaml::write::scalar(k)));
     }

@@ -120,7 +120,11 @@ pub fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 
 /// Splits a `---`-separated stream into parsed documents.
 pub fn documents(stream: &str) -> Vec<meshgen::yaml::Value> {
-    meshgen::yaml::parse_all(stream).expect("meshgen output is valid YAML").into_iter().filter(|v| !v.is_null()).collect()
+    meshgen::yaml::parse_all(stream)
+        .expect("meshgen output is valid YAML")
+        .into_iter()
+        .filter(|v| !v.is_null())
+        .collect()
 }
 
 /// The objects of a stream by `Kind/namespace/name`.
