@@ -47,7 +47,7 @@ fn scramble(path: &Path, rng: &mut Rng) {
         }
     }
     rng.shuffle(&mut docs);
-    let out: Vec<String> = docs.iter().map(|d| meshgen::yaml::to_string(d)).collect();
+    let out: Vec<String> = docs.iter().map(meshgen::yaml::to_string).collect();
     fs::write(path, out.join("---\n")).unwrap();
 }
 

@@ -56,7 +56,7 @@ fn layouts_spread_the_same_objects_over_different_files() {
         let mut docs: Vec<String> = Vec::new();
         for (path, bytes) in &files {
             if path != "kustomization.yaml" {
-                docs.extend(documents(std::str::from_utf8(bytes).unwrap()).iter().map(|d| meshgen::yaml::to_string(d)));
+                docs.extend(documents(std::str::from_utf8(bytes).unwrap()).iter().map(meshgen::yaml::to_string));
             }
         }
         docs.sort();

@@ -67,7 +67,7 @@ fn service_with(patches: &str) -> String {
 
 /// Every document of a stream, sorted, as text: the same objects whatever the order.
 fn sorted_docs(stream: &str) -> Vec<String> {
-    let mut v: Vec<String> = documents(stream).iter().map(|d| meshgen::yaml::to_string(d)).collect();
+    let mut v: Vec<String> = documents(stream).iter().map(meshgen::yaml::to_string).collect();
     v.sort();
     v
 }
