@@ -10,6 +10,8 @@
 //! ```
 //!
 //! - [`load`]: walk the inventory, read files, parse YAML.
+//! - [`yaml`]: every YAML read and write: the fast reader, the complete one, positions of
+//!   YAML paths, the writer, and typed errors. No other module names a YAML library.
 //! - [`model`]: typed, validated inventory with defaults applied.
 //! - [`graph`]: the dependency graph (petgraph).
 //! - [`check`]: cross-entity analysis (conflicts, visibility, splits), through indexes.
@@ -42,5 +44,6 @@ pub mod model;
 mod par;
 pub mod render;
 mod sort;
+pub mod yaml;
 
 pub use compile::{Compiled, Goal, Options, Rendered, compile};

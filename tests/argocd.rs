@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{Run, build_stdout, copy_dir, documents, reset_modes, root};
-use serde_yaml::Value;
+use meshgen::yaml::Value;
 
 /// An extracted repository tarball with the bundled project at `apps/mesh`, modes reset to
 /// read-only, plus the sidecar's `$HOME` (read-only, empty) and `$TMPDIR`.
@@ -441,7 +441,7 @@ fn announced_defaults_are_the_defaults_applied() {
 }
 
 fn yaml_file(path: &str) -> Value {
-    serde_yaml::from_str(&fs::read_to_string(root().join(path)).unwrap()).unwrap_or_else(|e| panic!("{path}: {e}"))
+    meshgen::yaml::from_str(&fs::read_to_string(root().join(path)).unwrap()).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// plugin.yaml runs real commands and discovers the bundled project.
@@ -458,7 +458,7 @@ fn plugin_yaml_names_real_commands() {
     for (command, expect_json) in
         [(&spec["generate"]["command"], false), (&spec["parameters"]["dynamic"]["command"], true)]
     {
-        let cmd: Vec<&str> = command.as_sequence().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        let cmd: Vec<&str> = command.as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
         let what = cmd.get(2).copied().unwrap_or_default();
         assert_eq!(cmd[..2], ["meshgen", "argocd"], "{what}: {cmd:?}");
         let r = s.run(cmd[2], &[]);
@@ -501,13 +501,12 @@ fn the_component_adds_the_sidecar() {
     );
     let deploy = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
     let pod = &deploy["spec"]["template"]["spec"];
-    let sidecar =
-        pod["containers"].as_sequence().unwrap().iter().find(|c| c["name"] == "meshgen").expect("the sidecar");
+    let sidecar = pod["containers"].as_array().unwrap().iter().find(|c| c["name"] == "meshgen").expect("the sidecar");
     assert_eq!(sidecar["command"][0].as_str(), Some("/var/run/argocd/argocd-cmp-server"));
     assert_eq!(sidecar["securityContext"]["runAsUser"].as_u64(), Some(999));
     assert_eq!(sidecar["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
     let mounts: BTreeMap<&str, &str> = sidecar["volumeMounts"]
-        .as_sequence()
+        .as_array()
         .unwrap()
         .iter()
         .map(|m| (m["mountPath"].as_str().unwrap(), m["name"].as_str().unwrap()))
@@ -516,7 +515,7 @@ fn the_component_adds_the_sidecar() {
     assert_eq!(mounts["/home/argocd/cmp-server/plugins"], "plugins");
     assert_eq!(mounts["/home/argocd/cmp-server/config/plugin.yaml"], "meshgen-cmp-plugin");
     assert_ne!(mounts["/tmp"], "tmp", "its own /tmp, not the repo-server's");
-    let volumes = pod["volumes"].as_sequence().unwrap();
+    let volumes = pod["volumes"].as_array().unwrap();
     let config = volumes.iter().find(|v| v["name"] == "meshgen-cmp-plugin").unwrap();
     assert_eq!(config["configMap"]["name"], cm["metadata"]["name"], "the volume follows the ConfigMap's hashed name");
     assert!(volumes.iter().any(|v| v["name"] == mounts["/tmp"] && v.get("emptyDir").is_some()));
@@ -544,12 +543,12 @@ fn the_example_applications_render() {
     let set = yaml_file("deploy/argocd/applicationset.yaml");
     assert_eq!(set["kind"].as_str(), Some("ApplicationSet"));
     let env: Vec<(String, String)> = set["spec"]["template"]["spec"]["source"]["plugin"]["env"]
-        .as_sequence()
+        .as_array()
         .unwrap()
         .iter()
         .map(|e| (e["name"].as_str().unwrap().to_string(), e["value"].as_str().unwrap().to_string()))
         .collect();
-    let elements = set["spec"]["generators"][0]["list"]["elements"].as_sequence().unwrap();
+    let elements = set["spec"]["generators"][0]["list"]["elements"].as_array().unwrap();
     assert!(elements.len() >= 3);
     for el in elements {
         // Go templates `{{.key}}` filled from the element, as the ApplicationSet controller does.

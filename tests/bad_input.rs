@@ -163,6 +163,41 @@ fn deep_nesting_is_refused() {
 }
 
 #[test]
+fn deep_block_nesting_is_refused() {
+    // Indentation, not brackets: the pre-scan lets it through and the reader's depth limit
+    // stops it, at the first collection too deep.
+    let deep = format!("services:\n  api:\n    {}x\n", "- ".repeat(100_000));
+    rejects(
+        deep.as_bytes(),
+        &["error[yaml-syntax]", "collections nest deeper than 128 levels", "inventory/bad.yaml:3:"],
+    );
+}
+
+#[test]
+fn yaml_no_manifest_can_hold_is_refused_where_it_is_written() {
+    rejects(
+        b"services:\n  api:\n    ports: {80: http}\n    pods: {app: api}\n",
+        &[
+            "error[yaml-syntax]: unsupported YAML: the key `80` is not a string",
+            "inventory/bad.yaml:3:13",
+            "quote the key to make it a string: `\"80\"`",
+        ],
+    );
+    rejects(
+        b"services:\n  api:\n    host: !secret api\n",
+        &["unsupported YAML: tag `!secret`", "inventory/bad.yaml:3:"],
+    );
+    rejects(
+        b"services:\n  api:\n    ports: {http: 80}\n    pods: {app: api}\n    traffic: {timeout: .inf}\n",
+        &["unsupported YAML: `.inf` is not a finite number", "inventory/bad.yaml:5:24"],
+    );
+    rejects(
+        b"services:\n  api:\n    ports: {http: 80}\n    pods: {app: api}\n    pods: {app: b}\n",
+        &["invalid YAML: duplicate key `pods`", "inventory/bad.yaml:5:5", "each key may appear once per mapping"],
+    );
+}
+
+#[test]
 fn huge_file_is_refused_before_parsing() {
     // 50 MiB, sparse: the size is checked before a byte is read, so nothing is written.
     rejects_file(

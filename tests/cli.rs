@@ -321,7 +321,7 @@ fn nothing_follows_a_ports_catch_all_rule() {
     let docs = common::documents(&r.stdout);
     let vs = docs.iter().find(|d| d["kind"] == "VirtualService").expect("a VirtualService");
     let rules: Vec<(u64, String)> = vs["spec"]["http"]
-        .as_sequence()
+        .as_array()
         .unwrap()
         .iter()
         .map(|r| {

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
 
-use serde_yaml::Value;
+use meshgen::yaml::Value;
 
 use crate::common::istio_crds;
 use istio_crds::istio_crds_or_skip;
@@ -49,10 +49,10 @@ fn crd_paths(dir: &Path) -> Paths {
         .map(|&(kind, file)| {
             let path = dir.join(file);
             let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-            let crd: Value = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let crd: Value = meshgen::yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             assert_eq!(crd["spec"]["names"]["kind"].as_str(), Some(kind), "{}: another kind", path.display());
             let spec = &schema(&crd, &path)["properties"]["spec"];
-            assert!(spec.is_mapping(), "{}: the schema has no `spec`", path.display());
+            assert!(spec.is_object(), "{}: the schema has no `spec`", path.display());
             let mut paths = BTreeSet::new();
             walk(spec, "spec", &mut paths);
             assert!(!paths.is_empty(), "{}: `spec` has no fields", path.display());
@@ -64,7 +64,7 @@ fn crd_paths(dir: &Path) -> Paths {
 /// The OpenAPI schema of the CRD's version `v1`, or of its first served version if it has
 /// no `v1`.
 fn schema<'a>(crd: &'a Value, path: &Path) -> &'a Value {
-    let versions = crd["spec"]["versions"].as_sequence().unwrap_or_else(|| panic!("{}: no versions", path.display()));
+    let versions = crd["spec"]["versions"].as_array().unwrap_or_else(|| panic!("{}: no versions", path.display()));
     let served = |v: &&Value| v["served"].as_bool() == Some(true);
     let version = versions
         .iter()
@@ -78,22 +78,22 @@ fn schema<'a>(crd: &'a Value, path: &Path) -> &'a Value {
 /// the items of a list (`[]`), the values of a map (`{}`), and the fields that `oneOf`,
 /// `anyOf` and `allOf` branches declare.
 fn walk(node: &Value, path: &str, out: &mut BTreeSet<String>) {
-    if let Some(properties) = node["properties"].as_mapping() {
+    if let Some(properties) = node["properties"].as_object() {
         for (name, field) in properties {
-            let name = name.as_str().unwrap_or_else(|| panic!("{path}: a property name is not a string"));
+            let name = name.as_str();
             let child = format!("{path}.{name}");
             walk(field, &child, out);
             out.insert(child);
         }
     }
-    if node["items"].is_mapping() {
+    if node["items"].is_object() {
         walk(&node["items"], &format!("{path}[]"), out);
     }
-    if node["additionalProperties"].is_mapping() {
+    if node["additionalProperties"].is_object() {
         walk(&node["additionalProperties"], &format!("{path}{{}}"), out);
     }
     for keyword in ["oneOf", "anyOf", "allOf"] {
-        for branch in node[keyword].as_sequence().into_iter().flatten() {
+        for branch in node[keyword].as_array().into_iter().flatten() {
             walk(branch, path, out);
         }
     }
@@ -299,7 +299,7 @@ fn the_checker_reads_rows_and_covers_subtrees() {
     let problems = parse_page(&bad).expect_err("three bad rows");
     assert_eq!(problems.len(), 4, "{problems:#?}"); // `spec.hosts`: listed twice, and no answer
 
-    let schema: Value = serde_yaml::from_str(
+    let schema: Value = meshgen::yaml::from_str(
         "properties:\n  a:\n    items:\n      properties:\n        b: {}\n  m:\n    additionalProperties:\n      \
          properties:\n        exact: {}\noneOf:\n  - properties:\n      c: {}\n  - required: [a]\n",
     )

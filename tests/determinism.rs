@@ -8,19 +8,20 @@ use std::path::Path;
 
 use common::synth::Rng;
 use common::{build_stdout, fixtures, meshgen, root, scratch_copy, tree};
-use serde::Deserialize as _;
-use serde_yaml::{Mapping, Value};
+use meshgen::yaml::{Map, Value};
+
+type Mapping = Map<String, Value>;
 
 /// Every mapping's keys in a random order, recursively (sequences keep their order: routes
 /// and matches are ordered by meaning).
 fn shuffle_keys(v: &Value, rng: &mut Rng) -> Value {
     match v {
-        Value::Mapping(m) => {
-            let mut entries: Vec<(Value, Value)> = m.iter().map(|(k, v)| (k.clone(), shuffle_keys(v, rng))).collect();
+        Value::Object(m) => {
+            let mut entries: Vec<(String, Value)> = m.iter().map(|(k, v)| (k.clone(), shuffle_keys(v, rng))).collect();
             rng.shuffle(&mut entries);
-            Value::Mapping(entries.into_iter().collect::<Mapping>())
+            Value::Object(entries.into_iter().collect::<Mapping>())
         }
-        Value::Sequence(s) => Value::Sequence(s.iter().map(|v| shuffle_keys(v, rng)).collect()),
+        Value::Array(s) => Value::Array(s.iter().map(|v| shuffle_keys(v, rng)).collect()),
         other => other.clone(),
     }
 }
@@ -31,23 +32,22 @@ fn shuffle_keys(v: &Value, rng: &mut Rng) -> Value {
 fn scramble(path: &Path, rng: &mut Rng) {
     let text = fs::read_to_string(path).unwrap();
     let mut docs: Vec<Value> = Vec::new();
-    for d in serde_yaml::Deserializer::from_str(&text) {
-        let doc = Value::deserialize(d).unwrap();
-        let Value::Mapping(m) = doc else { continue };
+    for doc in meshgen::yaml::parse_all(&text).unwrap() {
+        let Value::Object(m) = doc else { continue };
         let namespace = m.get("namespace").cloned();
         for kind in ["services", "externals"] {
-            for (name, entity) in m.get(kind).and_then(Value::as_mapping).into_iter().flatten() {
+            for (name, entity) in m.get(kind).and_then(Value::as_object).into_iter().flatten() {
                 let mut one = Mapping::new();
                 if let Some(ns) = &namespace {
                     one.insert("namespace".into(), ns.clone());
                 }
-                one.insert(kind.into(), Value::Mapping([(name.clone(), entity.clone())].into_iter().collect()));
-                docs.push(shuffle_keys(&Value::Mapping(one), rng));
+                one.insert(kind.into(), Value::Object([(name.clone(), entity.clone())].into_iter().collect()));
+                docs.push(shuffle_keys(&Value::Object(one), rng));
             }
         }
     }
     rng.shuffle(&mut docs);
-    let out: Vec<String> = docs.iter().map(|d| serde_yaml::to_string(d).unwrap()).collect();
+    let out: Vec<String> = docs.iter().map(meshgen::yaml::to_string).collect();
     fs::write(path, out.join("---\n")).unwrap();
 }
 

@@ -6,7 +6,7 @@
 use crate::common;
 
 use common::{Run, documents, meshgen, project};
-use serde_yaml::Value;
+use meshgen::yaml::Value;
 
 const APPS: &str = "inventory: [inventory]\ndefaults: {namespace: apps}\n";
 
@@ -49,7 +49,7 @@ fn count(docs: &[Value], kind: &str) -> usize {
 }
 
 fn yaml(s: &str) -> Value {
-    serde_yaml::from_str(s).expect("test YAML")
+    meshgen::yaml::from_str(s).expect("test YAML")
 }
 
 const SHARED: &str =
@@ -249,7 +249,7 @@ fn mutual_tls_is_chosen_per_api() {
     );
     let dr = find(&docs, "DestinationRule", "istio-system", "istio-egressgateway");
     assert_eq!(dr["metadata"]["annotations"]["meshgen.dev/source"].as_str(), Some("meshgen.yaml#istio.egressGateway"));
-    assert_eq!(dr["spec"]["subsets"].as_sequence().map(Vec::len), Some(1), "{dr:?}");
+    assert_eq!(dr["spec"]["subsets"].as_array().map(Vec::len), Some(1), "{dr:?}");
 
     let inv = "externals:\n  off:\n    hosts: [off.example]\n    ports: {http: 80}\n    egress: {mtls: false}\n  \
                wiki:\n    hosts: [\"*.wiki.example\"]\n    ports: {tls: 443}\n    egress: {destination: www.wiki.example}\n";

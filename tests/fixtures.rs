@@ -58,9 +58,7 @@ fn layouts_spread_the_same_objects_over_different_files() {
         let mut docs: Vec<String> = Vec::new();
         for (path, bytes) in &files {
             if path != "kustomization.yaml" {
-                docs.extend(
-                    documents(std::str::from_utf8(bytes).unwrap()).iter().map(|d| serde_yaml::to_string(d).unwrap()),
-                );
+                docs.extend(documents(std::str::from_utf8(bytes).unwrap()).iter().map(meshgen::yaml::to_string));
             }
         }
         docs.sort();
@@ -98,7 +96,7 @@ fn no_destination_rule_drops_a_setting_that_istio_does_not_inherit() {
             checked += 1;
             let spec = &doc["spec"];
             let subset_policy =
-                spec["subsets"].as_sequence().is_some_and(|s| s.iter().any(|s| !s["trafficPolicy"].is_null()));
+                spec["subsets"].as_array().is_some_and(|s| s.iter().any(|s| !s["trafficPolicy"].is_null()));
             if !spec["trafficPolicy"]["portLevelSettings"].is_null() || subset_policy {
                 with_levels += 1;
             }
@@ -137,7 +135,7 @@ fn entity_wide_origination_leaves_tcp_ports_beside_http_ones_plain() {
         .expect("a DestinationRule");
     let policy = &dr["spec"]["trafficPolicy"];
     assert!(policy["tls"].is_null(), "TLS at the top level would wrap the TCP feed: {dr:?}");
-    let entries = policy["portLevelSettings"].as_sequence().expect("port entries");
+    let entries = policy["portLevelSettings"].as_array().expect("port entries");
     assert_eq!(entries.len(), 1, "{dr:?}");
     assert_eq!(entries[0]["port"]["number"].as_u64(), Some(80));
     assert_eq!(entries[0]["tls"]["mode"].as_str(), Some("SIMPLE"));

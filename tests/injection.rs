@@ -7,8 +7,8 @@
 use crate::common;
 
 use common::{documents, meshgen, project};
+use meshgen::yaml::Value;
 use proptest::prelude::*;
-use serde_yaml::Value;
 
 /// Fragments that mean something to YAML, to Tera, or to a terminal.
 const NASTY: &[&str] = &[
@@ -79,7 +79,7 @@ fn hostile() -> impl Strategy<Value = String> {
 }
 
 fn map(pairs: &[(&str, Value)]) -> Value {
-    Value::Mapping(pairs.iter().map(|(k, v)| (Value::String((*k).into()), v.clone())).collect())
+    Value::Object(pairs.iter().map(|(k, v)| ((*k).to_string(), v.clone())).collect())
 }
 
 fn s(v: &str) -> Value {
@@ -94,10 +94,10 @@ fn inventory(x: &str) -> String {
         ("name", s("hostile")),
         (
             "match",
-            Value::Sequence(vec![map(&[
+            Value::Array(vec![map(&[
                 ("uri", string_match("prefix")),
                 ("headers", map(&[("x-test", string_match("exact"))])),
-                ("queryParams", Value::Mapping([(s(x), string_match("exact"))].into_iter().collect())),
+                ("queryParams", Value::Object([(x.to_string(), string_match("exact"))].into_iter().collect())),
                 ("authority", string_match("exact")),
             ])]),
         ),
@@ -108,39 +108,35 @@ fn inventory(x: &str) -> String {
         ("host", s("web.apps.internal")),
         ("ports", map(&[("http", Value::Number(8080.into()))])),
         ("serviceAccount", s("web")),
-        ("vms", Value::Sequence(vec![map(&[("address", s("10.0.0.1"))])])),
+        ("vms", Value::Array(vec![map(&[("address", s("10.0.0.1"))])])),
         (
             "workloadGroup",
-            map(&[("probe", map(&[("exec", map(&[("command", Value::Sequence(vec![s("check"), s(x)]))]))]))]),
+            map(&[("probe", map(&[("exec", map(&[("command", Value::Array(vec![s("check"), s(x)]))]))]))]),
         ),
-        ("routes", Value::Sequence(vec![route])),
+        ("routes", Value::Array(vec![route])),
     ]);
     let bank = map(&[
-        ("hosts", Value::Sequence(vec![s("api.bank.example")])),
+        ("hosts", Value::Array(vec![s("api.bank.example")])),
         ("ports", map(&[("http", Value::Number(80.into()))])),
         (
             "tls",
             map(&[("mode", s("MUTUAL")), ("clientCertificate", s(x)), ("privateKey", s(x)), ("caCertificates", s(x))]),
         ),
     ]);
-    serde_yaml::to_string(&map(&[("services", map(&[("web", web)])), ("externals", map(&[("bank", bank)]))])).unwrap()
+    meshgen::yaml::to_string(&map(&[("services", map(&[("web", web)])), ("externals", map(&[("bank", bank)]))]))
 }
 
 /// The shape of a document: every path to a leaf, without the leaf values; a key equal to
 /// the hostile value `x` is written `<x>`.
 fn shape(v: &Value, x: &str, at: String, out: &mut Vec<String>) {
     match v {
-        Value::Mapping(m) => {
+        Value::Object(m) => {
             for (k, v) in m {
-                let key = match k.as_str() {
-                    Some(k) if k == x => "<x>".to_string(),
-                    Some(k) => k.to_string(),
-                    None => format!("{k:?}"),
-                };
+                let key = if k == x { "<x>".to_string() } else { k.clone() };
                 shape(v, x, format!("{at}.{key}"), out);
             }
         }
-        Value::Sequence(s) => {
+        Value::Array(s) => {
             for (i, v) in s.iter().enumerate() {
                 shape(v, x, format!("{at}[{i}]"), out);
             }
@@ -166,7 +162,8 @@ fn probes(docs: &[Value]) -> Vec<Value> {
     let dr = find("DestinationRule");
     let tls = &dr["spec"]["trafficPolicy"]["tls"];
     let wg = find("WorkloadGroup");
-    let query_key = m["queryParams"].as_mapping().and_then(|q| q.keys().next().cloned()).unwrap_or(Value::Null);
+    let query_key =
+        m["queryParams"].as_object().and_then(|q| q.keys().next().cloned()).map_or(Value::Null, Value::String);
     vec![
         m["uri"]["prefix"].clone(),
         m["headers"]["x-test"]["exact"].clone(),
@@ -253,12 +250,12 @@ fn poison(v: &serde_json::Value, x: &str) -> serde_json::Value {
 /// Paths of the string leaves equal to `x`, and the shape of everything else.
 fn leaves(v: &Value, x: &str, at: String, marked: &mut Vec<String>, other: &mut Vec<String>) {
     match v {
-        Value::Mapping(m) => {
+        Value::Object(m) => {
             for (k, v) in m {
-                leaves(v, x, format!("{at}.{}", k.as_str().unwrap_or("?")), marked, other);
+                leaves(v, x, format!("{at}.{}", k), marked, other);
             }
         }
-        Value::Sequence(s) => {
+        Value::Array(s) => {
             for (i, v) in s.iter().enumerate() {
                 leaves(v, x, format!("{at}[{i}]"), marked, other);
             }

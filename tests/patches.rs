@@ -67,7 +67,7 @@ fn service_with(patches: &str) -> String {
 
 /// Every document of a stream, sorted, as text: the same objects whatever the order.
 fn sorted_docs(stream: &str) -> Vec<String> {
-    let mut v: Vec<String> = documents(stream).iter().map(|d| serde_yaml::to_string(d).unwrap()).collect();
+    let mut v: Vec<String> = documents(stream).iter().map(meshgen::yaml::to_string).collect();
     v.sort();
     v
 }
@@ -97,13 +97,13 @@ fn patches_apply_in_every_output() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     // Without its patches the build differs from the patched output.
     let inv = tmp.path().join("inventory/catalog.yaml");
-    let mut doc: serde_yaml::Value = serde_yaml::from_str(&fs::read_to_string(&inv).unwrap()).unwrap();
+    let mut doc: meshgen::yaml::Value = meshgen::yaml::from_str(&fs::read_to_string(&inv).unwrap()).unwrap();
     for kind in ["services", "externals"] {
-        for (_, entity) in doc[kind].as_mapping_mut().unwrap().iter_mut() {
-            entity.as_mapping_mut().unwrap().remove("patches");
+        for (_, entity) in doc[kind].as_object_mut().unwrap().iter_mut() {
+            entity.as_object_mut().unwrap().remove("patches");
         }
     }
-    fs::write(&inv, serde_yaml::to_string(&doc).unwrap()).unwrap();
+    fs::write(&inv, meshgen::yaml::to_string(&doc)).unwrap();
     let r = meshgen(tmp.path(), &["diff", "--against", "out"]);
     assert_eq!(r.code, 1, "the patches made a difference:\n{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("corsPolicy"), "{}", r.stdout);

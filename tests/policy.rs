@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fs;
 
 use common::{build_stdout, by_id, documents, fixtures, meshgen, root, scratch_copy, strings};
-use serde_yaml::Value;
+use meshgen::yaml::Value;
 
 /// One new edge (`auditor` → `ledger`, across namespaces) adds exactly one Sidecar host to
 /// the caller and one principal to the target's allow-list; no other object changes.
@@ -36,7 +36,7 @@ fn one_new_dependency_changes_one_sidecar_host_and_one_principal() {
     assert_eq!(new.len(), old.len() + 1);
 
     let principals = |m: &BTreeMap<String, Value>| {
-        let rules = m["AuthorizationPolicy/data/ledger"]["spec"]["rules"].as_sequence().unwrap().clone();
+        let rules = m["AuthorizationPolicy/data/ledger"]["spec"]["rules"].as_array().unwrap().clone();
         rules.iter().flat_map(|r| strings(&r["from"][0]["source"]["principals"])).collect::<Vec<_>>()
     };
     let (old, new) = (principals(&before), principals(&after));

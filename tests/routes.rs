@@ -13,7 +13,7 @@ fn build(inventory: &str) -> common::Run {
     meshgen(tmp.path(), &["build", "--stdout"])
 }
 
-fn virtual_services(stdout: &str) -> Vec<serde_yaml::Value> {
+fn virtual_services(stdout: &str) -> Vec<meshgen::yaml::Value> {
     documents(stdout).into_iter().filter(|d| d["kind"].as_str() == Some("VirtualService")).collect()
 }
 
@@ -30,8 +30,8 @@ fn an_api_whose_rules_leave_requests_to_their_host_keeps_a_virtual_service_per_h
     assert_eq!(vs.len(), 2, "{}", r.stdout);
     for v in &vs {
         let host = v["spec"]["hosts"][0].as_str().unwrap();
-        assert_eq!(v["spec"]["hosts"].as_sequence().unwrap().len(), 1);
-        let last = v["spec"]["http"].as_sequence().unwrap().last().unwrap();
+        assert_eq!(v["spec"]["hosts"].as_array().unwrap().len(), 1);
+        let last = v["spec"]["http"].as_array().unwrap().last().unwrap();
         assert_eq!(last["route"][0]["destination"]["host"].as_str(), Some(host), "{v:?}");
     }
 }
@@ -47,7 +47,7 @@ fn an_api_sent_elsewhere_whole_gets_one_virtual_service_matching_all_its_hosts()
     let vs = virtual_services(&r.stdout);
     assert_eq!(vs.len(), 1, "{}", r.stdout);
     let sni: Vec<&str> = vs[0]["spec"]["tls"][0]["match"][0]["sniHosts"]
-        .as_sequence()
+        .as_array()
         .unwrap()
         .iter()
         .map(|h| h.as_str().unwrap())
@@ -67,9 +67,9 @@ fn per_host_virtual_services_keep_their_own_sni_names() {
     assert_eq!(vs.len(), 2, "{}", r.stdout);
     for v in &vs {
         let host = v["spec"]["hosts"][0].as_str().unwrap();
-        for rule in v["spec"]["tls"].as_sequence().unwrap() {
-            for m in rule["match"].as_sequence().unwrap() {
-                let sni: Vec<&str> = m["sniHosts"].as_sequence().unwrap().iter().map(|h| h.as_str().unwrap()).collect();
+        for rule in v["spec"]["tls"].as_array().unwrap() {
+            for m in rule["match"].as_array().unwrap() {
+                let sni: Vec<&str> = m["sniHosts"].as_array().unwrap().iter().map(|h| h.as_str().unwrap()).collect();
                 assert_eq!(sni, [host], "{v:?}");
             }
         }

@@ -24,7 +24,9 @@ use std::path::{Path, PathBuf};
 use common::istio_crds::istio_crds_or_skip;
 use common::{documents, meshgen, root};
 use meshgen::crd::CrdSet;
-use serde_yaml::{Mapping, Value};
+use meshgen::yaml::{Map, Value};
+
+type Mapping = Map<String, Value>;
 
 /// One object of an example and the object meshgen emits for it.
 struct Object {
@@ -300,10 +302,10 @@ const SETS: &[&str] = &["hosts", "addresses", "exportTo", "subjectAltNames", "sn
 /// mapping's keys, so that equal objects print equal.
 fn sort_sets(v: &mut Value) {
     match v {
-        Value::Mapping(m) => {
+        Value::Object(m) => {
             for (k, x) in m.iter_mut() {
                 sort_sets(x);
-                let (Some(key), Value::Sequence(items)) = (k.as_str(), x) else { continue };
+                let (key, Value::Array(items)) = (k.as_str(), x) else { continue };
                 match key {
                     k if SETS.contains(&k) => items.sort_by_key(text),
                     "endpoints" => items.sort_by_key(|e| text(&e["address"])),
@@ -311,17 +313,17 @@ fn sort_sets(v: &mut Value) {
                     _ => {}
                 }
             }
-            let mut entries: Vec<(Value, Value)> = std::mem::take(m).into_iter().collect();
-            entries.sort_by_key(|(k, _)| text(k));
+            let mut entries: Vec<(String, Value)> = std::mem::take(m).into_iter().collect();
+            entries.sort_by(|(a, _), (b, _)| a.cmp(b));
             *m = entries.into_iter().collect();
         }
-        Value::Sequence(items) => items.iter_mut().for_each(sort_sets),
+        Value::Array(items) => items.iter_mut().for_each(sort_sets),
         _ => {}
     }
 }
 
 fn text(v: &Value) -> String {
-    serde_yaml::to_string(v).unwrap()
+    meshgen::yaml::to_string(v)
 }
 
 /// What must be equal, as YAML: the namespace (`default` when unset) and the spec, with
@@ -330,15 +332,15 @@ fn text(v: &Value) -> String {
 fn comparable(doc: &Value) -> String {
     let mut spec = doc.get("spec").cloned().unwrap_or(Value::Null);
     if doc["kind"].as_str() == Some("ServiceEntry")
-        && let Value::Mapping(m) = &mut spec
+        && let Value::Object(m) = &mut spec
     {
-        m.entry("location".into()).or_insert_with(|| "MESH_EXTERNAL".into());
+        m.entry("location").or_insert_with(|| "MESH_EXTERNAL".into());
     }
     sort_sets(&mut spec);
     let mut out = Mapping::new();
     out.insert("namespace".into(), doc["metadata"]["namespace"].as_str().unwrap_or("default").into());
     out.insert("spec".into(), spec);
-    text(&Value::Mapping(out))
+    text(&Value::Object(out))
 }
 
 /// The example's object with meshgen's values where the table says they differ. Panics on
@@ -349,26 +351,26 @@ fn as_meshgen_writes(doc: &Value, obj: &Object, id: &str) -> Value {
     for d in obj.differs {
         let what = format!("example {id}: {:?}: the difference at `{}`", obj.example, d.at);
         assert!(!d.why.trim().is_empty(), "{what} has no reason");
-        let new: Value = serde_yaml::from_str(d.meshgen).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let new: Value = meshgen::yaml::from_str(d.meshgen).unwrap_or_else(|e| panic!("{what}: {e}"));
         let path: Vec<&str> =
             d.at.strip_prefix('/').unwrap_or_else(|| panic!("{what}: not a JSON pointer")).split('/').collect();
         let (last, parents) = path.split_last().unwrap_or_else(|| panic!("{what}: empty"));
         let mut v = doc.get_mut("spec").unwrap_or_else(|| panic!("{what}: no spec"));
         for p in parents {
             v = match v {
-                Value::Sequence(items) => p.parse::<usize>().ok().and_then(|i| items.get_mut(i)),
-                Value::Mapping(m) => m.get_mut(*p),
+                Value::Array(items) => p.parse::<usize>().ok().and_then(|i| items.get_mut(i)),
+                Value::Object(m) => m.get_mut(*p),
                 _ => None,
             }
             .unwrap_or_else(|| panic!("{what}: the example has no `{p}` there"));
         }
         let old = match v {
-            Value::Sequence(items) => {
+            Value::Array(items) => {
                 let i: usize = last.parse().unwrap_or_else(|_| panic!("{what}: `{last}` is no index"));
                 let slot = items.get_mut(i).unwrap_or_else(|| panic!("{what}: the example has no item {i}"));
                 Some(std::mem::replace(slot, new.clone()))
             }
-            Value::Mapping(m) => m.insert(Value::from(*last), new.clone()),
+            Value::Object(m) => m.insert(last.to_string(), new.clone()),
             _ => panic!("{what}: the example has no mapping or list there"),
         };
         assert_ne!(old.as_ref(), Some(&new), "{what} is the example's own value");

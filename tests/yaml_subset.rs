@@ -1,21 +1,20 @@
-//! The fast YAML reader (`meshgen::load::parse_subset`) against serde_yaml: wherever the fast
-//! reader answers, it must answer exactly what serde_yaml answers (same documents, same values,
-//! same types, same key order), and it must answer for the YAML meshgen users actually write,
-//! or it would be no faster.
+//! The fast YAML reader (`meshgen::yaml::parse_subset`) against the complete one
+//! (`meshgen::yaml::parse_full`): wherever the fast reader answers, it must answer exactly what
+//! the complete reader answers (same documents, same values, same types, same key order), and
+//! it must answer for the YAML meshgen users actually write, or it would be no faster.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::common::synth;
-use meshgen::load::parse_subset;
+use meshgen::yaml::{parse_full, parse_subset};
 use synth::Rng;
 
-/// serde_yaml's reading of every document of `text`, as comparable text (Debug keeps types,
-/// key order and float spellings), or `None` when it refuses the text.
+/// The complete reader's reading of every document of `text`, as comparable text (Debug keeps
+/// types, key order and float spellings), or `None` when it refuses the text.
 fn reference(text: &str) -> Option<String> {
     let mut out = String::new();
-    for doc in serde_yaml::Deserializer::from_str(text) {
-        let value: serde_yaml::Value = serde::Deserialize::deserialize(doc).ok()?;
+    for value in parse_full(text).ok()? {
         writeln!(out, "{value:?}").unwrap();
     }
     Some(out)
@@ -29,8 +28,8 @@ fn fast(text: &str) -> Option<String> {
 fn agrees(text: &str) -> bool {
     let Some(got) = fast(text) else { return false };
     match reference(text) {
-        Some(want) => assert_eq!(got, want, "the fast reader disagrees with serde_yaml on:\n{text}"),
-        None => panic!("the fast reader accepted YAML that serde_yaml refuses:\n{text}\nread as {got}"),
+        Some(want) => assert_eq!(got, want, "the fast reader disagrees with the complete reader on:\n{text}"),
+        None => panic!("the fast reader accepted YAML that the complete reader refuses:\n{text}\nread as {got}"),
     }
     true
 }
@@ -78,7 +77,7 @@ fn users_yaml_takes_the_fast_path_and_reads_the_same() {
 }
 
 #[test]
-fn scalars_resolve_as_serde_yaml_resolves_them() {
+fn scalars_resolve_as_the_complete_reader_resolves_them() {
     let scalars = [
         "a",
         "a b",
@@ -277,7 +276,7 @@ fn structures_and_documents_read_the_same() {
         answered += usize::from(agrees(text));
     }
     assert!(answered >= 45, "the fast reader answered only {answered} of {} cases", cases.len());
-    // Deep nesting is handed to serde_yaml (and its recursion limit) rather than read here.
+    // Deep nesting is handed to the complete reader (and its limit) rather than read here.
     let deep = format!("{}x{}\n", "[".repeat(100), "]".repeat(100));
     assert!(parse_subset(&deep).is_none());
     let deep_block: String = (0..100).map(|i| format!("{}k{i}:\n", " ".repeat(i))).collect();
@@ -427,9 +426,9 @@ fn random_texts_never_read_differently() {
 }
 
 #[test]
-fn diff_reads_rendered_objects_as_serde_yaml_does() {
-    // `diff` reads every document of the other build through the fast reader and a
-    // conversion to JSON; the result must be serde_yaml's own YAML-to-JSON reading.
+fn diff_reads_rendered_objects_as_the_complete_reader_does() {
+    // `diff` reads every document of the other build through the fast reader; the result must
+    // be the complete reader's.
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut texts = Vec::new();
     let mut files = Vec::new();
@@ -451,22 +450,18 @@ fn diff_reads_rendered_objects_as_serde_yaml_does() {
     for (path, text) in &texts {
         for doc in meshgen::diff::rendered::split_documents(text) {
             let Ok(object) = meshgen::diff::Object::from_yaml(doc) else { continue };
-            let want: serde_json::Value = serde_yaml::from_str(doc).unwrap();
+            let want = parse_full(doc).unwrap().pop().unwrap();
             assert_eq!(object.value, want, "{path}:\n{doc}");
             objects += 1;
         }
     }
     assert!(objects > 500, "only {objects} objects compared");
-    // Values JSON cannot hold the same way go through serde_yaml.
-    for doc in [
-        "apiVersion: v1\nkind: A\nmetadata: {name: a}\nx: .nan\n",
-        "apiVersion: v1\nkind: A\nmetadata: {name: a}\n1: x\n",
+    // Values JSON cannot hold are refused, by the complete reader.
+    for (doc, why) in [
+        ("apiVersion: v1\nkind: A\nmetadata: {name: a}\nx: .nan\n", "`.nan` is not a finite number"),
+        ("apiVersion: v1\nkind: A\nmetadata: {name: a}\n1: x\n", "the key `1` is not a string"),
     ] {
-        let want = serde_yaml::from_str::<serde_json::Value>(doc).map_err(|e| e.to_string());
-        let got = meshgen::diff::Object::from_yaml(doc).map(|o| o.value);
-        assert_eq!(got.is_ok(), want.is_ok(), "{doc}");
-        if let (Ok(got), Ok(want)) = (got, want) {
-            assert_eq!(got, want, "{doc}");
-        }
+        let got = meshgen::diff::Object::from_yaml(doc).map(|o| o.value).unwrap_err();
+        assert!(got.contains(why), "{doc}: {got}");
     }
 }

@@ -351,7 +351,7 @@ fn validate_against_crds(
         .chain(std::iter::once(crate::render::egress::owner(inv)))
         .collect();
     for m in manifests {
-        let doc: serde_json::Value = serde_yaml::from_str(&m.text)?;
+        let doc: serde_json::Value = crate::yaml::from_str(&m.text)?;
         let violations = crds.validate(&doc);
         let Some(origin) = origins.get(&*m.entity) else { continue };
         for v in violations {

@@ -26,7 +26,6 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use serde::Deserialize as _;
 use serde_json::Value;
 
 use schema::Schema;
@@ -100,8 +99,12 @@ impl CrdSet {
     }
 
     fn add_docs(&mut self, text: &str) -> Result<()> {
-        for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
-            let value = Value::deserialize(doc).with_context(|| format!("parsing YAML document {}", i + 1))?;
+        let parsed = crate::yaml::parse(text);
+        if let Some(e) = parsed.error {
+            let doc = e.doc + 1;
+            return Err(e).with_context(|| format!("parsing YAML document {doc}"));
+        }
+        for (i, value) in parsed.docs.into_iter().enumerate() {
             if value.is_null() {
                 continue;
             }

@@ -7,7 +7,7 @@
 
 pub mod codes;
 pub mod escape;
-pub mod locate;
+pub use crate::yaml::locate;
 mod machine;
 pub mod render;
 pub mod suggest;

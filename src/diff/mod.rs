@@ -71,42 +71,9 @@ impl Object {
 
     /// Parses one YAML document.
     pub fn from_yaml(text: &str) -> Result<Object, String> {
-        // Rendered manifests are plain YAML, which the fast reader takes; anything else (and
-        // every error message) is serde_yaml's.
-        let fast =
-            crate::load::parse_subset(text).filter(|docs| docs.len() == 1).and_then(|mut docs| json(docs.pop()?));
-        let value = match fast {
-            Some(value) => value,
-            None => serde_yaml::from_str(text).map_err(|e| format!("it is not valid YAML: {e}"))?,
-        };
+        let value = crate::yaml::from_str(text).map_err(|e| format!("it is not valid YAML: {e}"))?;
         Object::from_value(value)
     }
-}
-
-/// A YAML value as JSON, where the two agree without question: string keys and finite
-/// numbers only (anything else is left to serde_yaml's own conversion).
-fn json(value: serde_yaml::Value) -> Option<Value> {
-    use serde_yaml::Value as Yaml;
-    Some(match value {
-        Yaml::Null => Value::Null,
-        Yaml::Bool(b) => Value::Bool(b),
-        Yaml::Number(n) => match (n.as_u64(), n.as_i64()) {
-            (Some(u), _) => Value::from(u),
-            (None, Some(i)) => Value::from(i),
-            (None, None) => Value::from(serde_json::Number::from_f64(n.as_f64()?)?),
-        },
-        Yaml::String(s) => Value::String(s),
-        Yaml::Sequence(items) => Value::Array(items.into_iter().map(json).collect::<Option<_>>()?),
-        Yaml::Mapping(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| match k {
-                    Yaml::String(k) => Some((k, json(v)?)),
-                    _ => None,
-                })
-                .collect::<Option<_>>()?,
-        ),
-        Yaml::Tagged(_) => return None,
-    })
 }
 
 /// What applying the desired objects would do to one object.
@@ -300,8 +267,7 @@ pub fn compare(desired: Vec<Object>, other: Vec<Object>, normalizer: &Normalizer
 }
 
 fn to_yaml(v: &Value) -> String {
-    // A `serde_json::Value` always serialises.
-    serde_yaml::to_string(v).unwrap_or_default()
+    crate::yaml::to_string(v)
 }
 
 /// Appends the paths where `a` and `b` differ: the deepest node where they do (a whole

@@ -1,13 +1,11 @@
 //! Stage 1, `load`: find the project file and the inventory files, read them, parse YAML.
 //!
-//! Takes paths, returns [`Source`]s: each file's text and its YAML documents as
-//! `serde_yaml::Value`s. Files are walked in a reproducible order (sorted, with explicit ignore
-//! settings) so the same tree always loads the same way, on a laptop or in an Argo CD sidecar.
-//! Problems with a file's content (too large, not UTF-8, not YAML) are diagnostics; problems
-//! reading the disk are errors.
+//! Takes paths, returns [`Source`]s: each file's text and (for the project file) its YAML
+//! documents, read by [`crate::yaml`]. Files are walked in a reproducible order (sorted, with
+//! explicit ignore settings) so the same tree always loads the same way, on a laptop or in an
+//! Argo CD sidecar. Problems with a file's content (too large, not UTF-8, not YAML) are
+//! diagnostics; problems reading the disk are errors.
 
-mod plain;
-pub use plain::parse as parse_subset;
 mod yaml;
 
 use std::path::{Path, PathBuf};
@@ -34,7 +32,7 @@ pub struct Source {
     pub text: String,
     /// Its YAML documents (null documents are kept, so indices match the file). Filled for
     /// the project file; inventory files are parsed by the model stage as it goes.
-    pub docs: Vec<serde_yaml::Value>,
+    pub docs: Vec<crate::yaml::Value>,
     /// A hash of the text as read: after [`Source::release_text`], a file read again for
     /// its diagnostics is only quoted if it is still what was compiled.
     digest: u64,

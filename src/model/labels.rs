@@ -253,13 +253,13 @@ mod tests {
 
     #[test]
     fn reads_and_writes_as_a_mapping_in_key_order() {
-        let labels: Labels = serde_yaml::from_str("version: v1\napp: a\n").unwrap();
+        let labels: Labels = crate::yaml::from_str("version: v1\napp: a\n").unwrap();
         assert_eq!(labels, l(&[("app", "a"), ("version", "v1")]));
         assert_eq!(serde_json::to_string(&labels).unwrap(), r#"{"app":"a","version":"v1"}"#);
         // Whatever the input, the outcome (and error message) of the map it replaces.
         for text in ["[a]", "a: x\na: y\n", "a: [x]", "a: 1", "~", "{}", "x: y\nb: c"] {
-            let as_map = serde_yaml::from_str::<BTreeMap<String, String>>(text).map(Labels::from);
-            let as_labels = serde_yaml::from_str::<Labels>(text);
+            let as_map = crate::yaml::from_str::<BTreeMap<String, String>>(text).map(Labels::from);
+            let as_labels = crate::yaml::from_str::<Labels>(text);
             assert_eq!(as_labels.map_err(|e| e.to_string()), as_map.map_err(|e| e.to_string()), "{text}");
         }
         assert_eq!(format!("{labels:?}"), r#"{"app": "a", "version": "v1"}"#);

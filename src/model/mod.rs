@@ -747,7 +747,7 @@ fn suppressions(entries: &[raw::RawIgnore], scope: &Origin, diags: &mut Diagnost
 /// Deserialises `value` into `T`, turning serde's error into a diagnostic at the exact YAML
 /// path (unknown fields get "did you mean").
 pub fn from_value<T: DeserializeOwned>(
-    value: &serde_yaml::Value,
+    value: &crate::yaml::Value,
     origin: &Origin,
     diags: &mut Diagnostics,
 ) -> Option<T> {
@@ -765,7 +765,7 @@ pub fn from_value<T: DeserializeOwned>(
     }
 }
 
-fn shape_error(e: &serde_path_to_error::Error<serde_yaml::Error>, origin: &Origin) -> Diagnostic {
+fn shape_error(e: &serde_path_to_error::Error<serde_json::Error>, origin: &Origin) -> Diagnostic {
     let inner = e.path().to_string();
     let inner = if inner == "." { String::new() } else { inner };
     let path = join_path(&origin.path, &inner);
@@ -840,14 +840,8 @@ fn read_file(project: &Project, overlays: &Overlays, source: &Source, diags: &mu
             validate::Checker::new(diags).namespace(ns, &origin.child("namespace"));
         }
         for kind in ["services", "externals"] {
-            for (key, value) in doc.get(kind).and_then(serde_yaml::Value::as_mapping).into_iter().flatten() {
-                let Some(name) = key.as_str() else {
-                    diags.push(
-                        Diagnostic::error("invalid-type", origin.child(kind), format!("{kind} must be keyed by name"))
-                            .help("write `name: {...}` entries"),
-                    );
-                    continue;
-                };
+            for (key, value) in doc.get(kind).and_then(crate::yaml::Value::as_object).into_iter().flatten() {
+                let name = key.as_str();
                 let eorigin = origin.child(kind).child(name);
                 if !validate::Checker::new(diags).entity_name(kind.trim_end_matches('s'), name, &eorigin) {
                     continue;

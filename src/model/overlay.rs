@@ -16,8 +16,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use crate::yaml::{Map, Value};
 use serde::Deserialize;
-use serde_yaml::{Mapping, Value};
 
 use super::from_value;
 use crate::diag::suggest::did_you_mean;
@@ -28,7 +28,7 @@ use crate::load::Source;
 /// (scalar or list) replaces what was there; a `null` in the patch removes the key.
 pub fn merge(base: &mut Value, patch: &Value) {
     match (base, patch) {
-        (Value::Mapping(b), Value::Mapping(p)) => {
+        (Value::Object(b), Value::Object(p)) => {
             for (k, v) in p {
                 if v.is_null() {
                     b.remove(k);
@@ -47,29 +47,19 @@ pub fn merge(base: &mut Value, patch: &Value) {
 /// are dropped (lists are values and stay as written).
 fn without_nulls(v: &Value) -> Value {
     match v {
-        Value::Mapping(m) => {
-            Value::Mapping(m.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), without_nulls(v))).collect())
+        Value::Object(m) => {
+            Value::Object(m.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), without_nulls(v))).collect())
         }
         other => other.clone(),
-    }
-}
-
-/// A mapping key as it appears in a YAML path.
-fn key_text(k: &Value) -> Option<String> {
-    match k {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
     }
 }
 
 /// The first path where two patches of one layer both set a value, if they do.
 fn overlap(a: &Value, b: &Value, at: &str) -> Option<String> {
     match (a, b) {
-        (Value::Mapping(a), Value::Mapping(b)) => a.iter().find_map(|(k, va)| {
+        (Value::Object(a), Value::Object(b)) => a.iter().find_map(|(k, va)| {
             let vb = b.get(k)?;
-            overlap(va, vb, &join_path(at, &key_text(k)?))
+            overlap(va, vb, &join_path(at, k))
         }),
         _ => Some(at.to_string()),
     }
@@ -87,9 +77,9 @@ fn covers(node: &Value, at: &str, rel: &str) -> bool {
         return false;
     }
     match node {
-        Value::Mapping(m) => {
+        Value::Object(m) => {
             // A `null` counts: the problem is that the overlay removed the value.
-            m.iter().any(|(k, v)| key_text(k).is_some_and(|k| covers(v, &join_path(at, &k), rel)))
+            m.iter().any(|(k, v)| covers(v, &join_path(at, k), rel))
         }
         _ => true,
     }
@@ -126,8 +116,8 @@ pub struct Overlays {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawOverlay {
-    services: Option<Mapping>,
-    externals: Option<Mapping>,
+    services: Option<Map<String, Value>>,
+    externals: Option<Map<String, Value>>,
 }
 
 impl Overlays {
@@ -148,19 +138,9 @@ impl Overlays {
                     let Some(raw) = from_value::<RawOverlay>(doc, &origin, diags) else { continue };
                     for (kind, map) in [("services", raw.services), ("externals", raw.externals)] {
                         for (key, value) in map.into_iter().flatten() {
-                            let Some(name) = key.as_str() else {
-                                diags.push(
-                                    Diagnostic::error(
-                                        "invalid-type",
-                                        origin.child(kind),
-                                        format!("{kind} must be keyed by name"),
-                                    )
-                                    .help("write `name: {...}` entries"),
-                                );
-                                continue;
-                            };
+                            let name = key.as_str();
                             let at = origin.child(kind).child(name);
-                            if !value.is_mapping() {
+                            if !value.is_object() {
                                 diags.push(
                                     Diagnostic::error("invalid-type", at, "a patch must be a mapping of fields")
                                         .help("write the fields to change, e.g. `catalog: {vms: [...]}`; `enabled: false` leaves the entity out"),
@@ -262,7 +242,7 @@ fn shown(path: &str) -> String {
 /// Takes `enabled` out of an entity's fields: whether the entity is built (default yes).
 /// A value that is not a boolean is reported and counts as enabled.
 pub fn take_enabled(value: &mut Value, origin: &Origin, diags: &mut Diagnostics) -> bool {
-    let Some(m) = value.as_mapping_mut() else { return true };
+    let Some(m) = value.as_object_mut() else { return true };
     match m.remove("enabled") {
         None | Some(Value::Bool(true)) => true,
         Some(Value::Bool(false)) => false,
@@ -365,7 +345,7 @@ mod tests {
     use super::*;
 
     fn yaml(s: &str) -> Value {
-        serde_yaml::from_str(s).unwrap()
+        crate::yaml::from_str(s).unwrap()
     }
 
     #[test]

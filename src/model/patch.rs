@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value as Json};
-use serde_yaml::Value as Yaml;
 
 use crate::diag::suggest::did_you_mean;
 use crate::diag::{Diagnostic, Diagnostics, Origin};
@@ -36,7 +35,7 @@ pub struct RawPatch {
     pub target: RawTarget,
     /// A JSON merge patch (RFC 7386).
     #[serde(default, deserialize_with = "present")]
-    pub merge: Option<Yaml>,
+    pub merge: Option<Json>,
     /// A JSON patch (RFC 6902): operations applied in order.
     pub json: Option<Vec<RawOp>>,
 }
@@ -63,12 +62,12 @@ pub struct RawOp {
     pub from: Option<String>,
     /// The value (`add`, `replace`, `test`); `null` is a value.
     #[serde(default, deserialize_with = "present")]
-    pub value: Option<Yaml>,
+    pub value: Option<Json>,
 }
 
 /// A field that may hold `null`: present (even as `null`) is `Some`, absent is `None`.
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Yaml>, D::Error> {
-    Yaml::deserialize(d).map(Some)
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Json>, D::Error> {
+    Json::deserialize(d).map(Some)
 }
 
 /// A checked patch of one entity.
@@ -212,8 +211,8 @@ fn protected_error(at: Origin, tokens: &[String], p: &[&str]) -> Diagnostic {
     Diagnostic::error("patch-protected-field", at, protected_message(tokens, p)).help(PROTECTED_HELP)
 }
 
-fn merge_patch(v: &Yaml, at: &Origin, diags: &mut Diagnostics) -> Option<Json> {
-    let doc = to_json(v, at, diags)?;
+fn merge_patch(v: &Json, at: &Origin, diags: &mut Diagnostics) -> Option<Json> {
+    let doc = sorted(v);
     if !doc.is_object() {
         diags
             .push(Diagnostic::error("invalid-type", at.clone(), "a merge patch must be a mapping").help(
@@ -278,7 +277,7 @@ fn json_op(r: RawOp, at: &Origin, diags: &mut Diagnostics) -> Option<Op> {
     };
     let path = pointer(&r.path, "path", diags);
     let from = member(&FROM, name, r.from.as_ref(), at, diags, |f, diags| pointer(f, "from", diags));
-    let value = member(&VALUE, name, r.value.as_ref(), at, diags, |v, diags| to_json(v, &at.child("value"), diags));
+    let value = member(&VALUE, name, r.value.as_ref(), at, diags, |v, _| Some(sorted(v)));
     if diags.counts().0 > before {
         return None;
     }
@@ -364,84 +363,18 @@ fn member<T, U>(
     }
 }
 
-/// A YAML value as JSON, the way Kubernetes reads manifests: mapping keys that are numbers
-/// or booleans become strings, keys are sorted (their order in the file must not show in the
-/// output), and what JSON cannot hold (tags, non-finite numbers, other keys) is reported.
-fn to_json(v: &Yaml, at: &Origin, diags: &mut Diagnostics) -> Option<Json> {
-    Some(match v {
-        Yaml::Null => Json::Null,
-        Yaml::Bool(b) => Json::Bool(*b),
-        Yaml::Number(n) => {
-            let num = if let Some(i) = n.as_i64() {
-                Some(i.into())
-            } else if let Some(u) = n.as_u64() {
-                Some(u.into())
-            } else {
-                n.as_f64().and_then(serde_json::Number::from_f64)
-            };
-            match num {
-                Some(n) => Json::Number(n),
-                None => {
-                    diags.push(
-                        Diagnostic::error("invalid-value", at.clone(), format!("`{n}` is not a JSON number"))
-                            .help("JSON has no infinity or NaN"),
-                    );
-                    return None;
-                }
-            }
+/// A patch value with its mapping keys sorted, recursively: their order in the file must not
+/// show in the output. (What JSON cannot hold, such as tags, keys that are not strings or
+/// non-finite numbers, the YAML reader has already refused.)
+fn sorted(v: &Json) -> Json {
+    match v {
+        Json::Array(items) => Json::Array(items.iter().map(sorted).collect()),
+        Json::Object(m) => {
+            let by_key: BTreeMap<&String, Json> = m.iter().map(|(k, v)| (k, sorted(v))).collect();
+            Json::Object(by_key.into_iter().map(|(k, v)| (k.clone(), v)).collect::<Map<String, Json>>())
         }
-        Yaml::String(s) => Json::String(s.clone()),
-        Yaml::Sequence(items) => {
-            let mut out = Vec::with_capacity(items.len());
-            let mut ok = true;
-            for (i, item) in items.iter().enumerate() {
-                match to_json(item, &at.index(i), diags) {
-                    Some(j) => out.push(j),
-                    None => ok = false,
-                }
-            }
-            if !ok {
-                return None;
-            }
-            Json::Array(out)
-        }
-        Yaml::Mapping(m) => {
-            let mut sorted = BTreeMap::new();
-            let mut ok = true;
-            for (k, v) in m {
-                let key = match k {
-                    Yaml::String(s) => s.clone(),
-                    Yaml::Number(n) => n.to_string(),
-                    Yaml::Bool(b) => b.to_string(),
-                    _ => {
-                        diags.push(
-                            Diagnostic::error("invalid-type", at.clone(), "a key in a patch must be a string")
-                                .help("JSON keys are strings; quote the key"),
-                        );
-                        ok = false;
-                        continue;
-                    }
-                };
-                match to_json(v, &at.child(&key), diags) {
-                    Some(j) => {
-                        sorted.insert(key, j);
-                    }
-                    None => ok = false,
-                }
-            }
-            if !ok {
-                return None;
-            }
-            Json::Object(sorted.into_iter().collect::<Map<String, Json>>())
-        }
-        Yaml::Tagged(t) => {
-            diags.push(
-                Diagnostic::error("invalid-value", at.clone(), format!("YAML tag `{}` in a patch", t.tag))
-                    .help("patches are JSON: remove the tag"),
-            );
-            return None;
-        }
-    })
+        other => other.clone(),
+    }
 }
 
 #[cfg(test)]
@@ -449,7 +382,7 @@ mod tests {
     use super::*;
 
     fn check(yaml: &str) -> (Vec<Patch>, Vec<(String, String, String)>) {
-        let raw: Vec<RawPatch> = serde_yaml::from_str(yaml).unwrap();
+        let raw: Vec<RawPatch> = crate::yaml::from_str(yaml).unwrap();
         let mut diags = Diagnostics::default();
         let origin = Origin::new(&crate::model::file_name("a.yaml"), 0, "services.web");
         let patches = build(raw, &origin, &mut diags);
@@ -547,7 +480,7 @@ mod tests {
             r#"
 - target: {kind: VirtualService, name: web}
   json:
-    - {op: add, path: /spec/x, value: {b: 1, a: [true, null], 80: x}}
+    - {op: add, path: /spec/x, value: {b: 1, a: [true, null], "80": x}}
     - {op: test, path: /spec/y, value: null}
 - target: {kind: DestinationRule}
   merge: {spec: {z: 1, a: null}}

@@ -257,11 +257,11 @@ struct RawLayer {
     output: Option<String>,
     environment: Option<String>,
     #[allow(dead_code)] // read by `parse_selected` from the YAML; declared for the shape check
-    defaults: Option<serde_yaml::Value>,
+    defaults: Option<crate::yaml::Value>,
     #[allow(dead_code)]
-    istio: Option<serde_yaml::Value>,
+    istio: Option<crate::yaml::Value>,
     #[allow(dead_code)]
-    policy: Option<serde_yaml::Value>,
+    policy: Option<crate::yaml::Value>,
 }
 
 /// The project-level settings an environment or cluster may merge over the project's.
@@ -368,7 +368,7 @@ pub fn limits(source: &Source) -> Limits {
 /// diagnostics; the returned project falls back to defaults for the fields in error so later
 /// stages can still report theirs.
 pub fn parse(source: &Source, diags: &mut Diagnostics) -> Project {
-    let null = serde_yaml::Value::Null;
+    let null = crate::yaml::Value::Null;
     parse_doc(source, source.docs.first().unwrap_or(&null), &[], diags)
 }
 
@@ -380,7 +380,7 @@ type LayerRef = (&'static str, String);
 /// directories added, their overlays listed. An environment or cluster the file does not
 /// declare is a usage error (`Err`), listing those it does.
 pub fn parse_selected(source: &Source, selection: &Selection, diags: &mut Diagnostics) -> anyhow::Result<Project> {
-    let null = serde_yaml::Value::Null;
+    let null = crate::yaml::Value::Null;
     let doc = source.docs.first().unwrap_or(&null);
     let layers = resolve(doc, selection)?;
     if layers.is_empty() {
@@ -391,12 +391,10 @@ pub fn parse_selected(source: &Source, selection: &Selection, diags: &mut Diagno
     let root = Origin::new(&source.name, 0, "");
     for (section, name) in &layers {
         let layer = &doc[*section][name.as_str()];
-        let patch: serde_yaml::Mapping = LAYER_SETTINGS
-            .iter()
-            .filter_map(|k| layer.get(*k).map(|v| (serde_yaml::Value::from(*k), v.clone())))
-            .collect();
+        let patch: crate::yaml::Map<String, crate::yaml::Value> =
+            LAYER_SETTINGS.iter().filter_map(|k| layer.get(*k).map(|v| (k.to_string(), v.clone()))).collect();
         if !patch.is_empty() {
-            let patch = serde_yaml::Value::Mapping(patch);
+            let patch = crate::yaml::Value::Object(patch);
             merge(&mut merged, &patch);
             trace.add(&root, root.child(section).child(name), patch, layer_label(section, name));
         }
@@ -413,15 +411,10 @@ fn layer_label(section: &str, name: &str) -> Arc<str> {
 
 /// The layers a selection names, checked against the file: the environment (given, or the
 /// one the cluster belongs to), then the cluster.
-fn resolve(doc: &serde_yaml::Value, selection: &Selection) -> anyhow::Result<Vec<LayerRef>> {
+fn resolve(doc: &crate::yaml::Value, selection: &Selection) -> anyhow::Result<Vec<LayerRef>> {
     let lookup = |section: &'static str, what: &str, name: &str| -> anyhow::Result<LayerRef> {
-        let known: Vec<&str> = doc
-            .get(section)
-            .and_then(|m| m.as_mapping())
-            .into_iter()
-            .flatten()
-            .filter_map(|(k, _)| k.as_str())
-            .collect();
+        let known: Vec<&str> =
+            doc.get(section).and_then(|m| m.as_object()).into_iter().flatten().map(|(k, _)| k.as_str()).collect();
         if known.contains(&name) {
             return Ok((section, name.to_string()));
         }
@@ -452,7 +445,7 @@ fn resolve(doc: &serde_yaml::Value, selection: &Selection) -> anyhow::Result<Vec
     Ok(layers)
 }
 
-fn parse_doc(source: &Source, doc: &serde_yaml::Value, layers: &[LayerRef], diags: &mut Diagnostics) -> Project {
+fn parse_doc(source: &Source, doc: &crate::yaml::Value, layers: &[LayerRef], diags: &mut Diagnostics) -> Project {
     let root = source.path.parent().map(Path::to_path_buf).unwrap_or_default();
     let root = if root.as_os_str().is_empty() { PathBuf::from(".") } else { root };
     let file = source.name.clone();

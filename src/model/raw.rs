@@ -42,7 +42,7 @@ impl<'de> Deserialize<'de> for EntityMap {
         impl<'de> Visitor<'de> for V {
             type Value = EntityMap;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                // What serde_yaml's Mapping says, so messages stay the same.
+                // "mapping", the YAML word, as messages have always said.
                 f.write_str("a YAML mapping")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EntityMap, A::Error> {

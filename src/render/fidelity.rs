@@ -3,7 +3,7 @@
 //! layout of `traffic_policy` rules them out, and the tests run this over every fixture);
 //! output of user-overridden templates is checked with it before anything is written.
 
-use serde_yaml::Value;
+use serde_json::Value;
 
 /// The DestinationRule fields a `portLevelSettings` entry replaces without inheriting.
 const PORT_LEVEL: [&str; 4] = ["connectionPool", "outlierDetection", "loadBalancer", "tls"];
@@ -19,7 +19,7 @@ pub fn destination_rule(spec: &Value) -> Vec<String> {
     let mut out = Vec::new();
     let top = &spec["trafficPolicy"];
     check_policy(top, "trafficPolicy", &mut out);
-    for (i, s) in spec["subsets"].as_sequence().into_iter().flatten().enumerate() {
+    for (i, s) in spec["subsets"].as_array().into_iter().flatten().enumerate() {
         let own = &s["trafficPolicy"];
         if own.is_null() {
             continue;
@@ -37,7 +37,7 @@ pub fn destination_rule(spec: &Value) -> Vec<String> {
 
 /// Port entries of one policy that drop a field of its own level.
 fn check_policy(policy: &Value, at: &str, out: &mut Vec<String>) {
-    for (i, entry) in policy["portLevelSettings"].as_sequence().into_iter().flatten().enumerate() {
+    for (i, entry) in policy["portLevelSettings"].as_array().into_iter().flatten().enumerate() {
         let port = entry["port"]["number"].as_u64().unwrap_or_default();
         for f in PORT_LEVEL {
             if !policy[f].is_null() && entry[f].is_null() {
@@ -52,11 +52,10 @@ fn check_policy(policy: &Value, at: &str, out: &mut Vec<String>) {
 /// The leaf paths of `base` that `over` (a mapping that replaces it whole) lacks; none when
 /// `over` does not set the field at all (then it is inherited).
 fn missing_leaves(base: &Value, over: &Value) -> Vec<String> {
-    let (Value::Mapping(b), Value::Mapping(o)) = (base, over) else { return Vec::new() };
+    let (Value::Object(b), Value::Object(o)) = (base, over) else { return Vec::new() };
     let mut out = Vec::new();
-    for (k, v) in b {
-        let key = k.as_str().unwrap_or_default();
-        match o.get(k) {
+    for (key, v) in b {
+        match o.get(key) {
             None => out.push(key.to_string()),
             Some(ov) => out.extend(missing_leaves(v, ov).into_iter().map(|m| format!("{key}.{m}"))),
         }
@@ -69,7 +68,7 @@ mod tests {
     use super::*;
 
     fn spec(yaml: &str) -> Value {
-        serde_yaml::from_str(yaml).expect("test YAML")
+        crate::yaml::from_str(yaml).expect("test YAML")
     }
 
     #[test]

@@ -334,18 +334,12 @@ fn render_one(mut o: Object, templates: &Templates, api: crate::model::ApiVersio
 
 /// Checks that a rendered document is exactly one mapping with the expected identity.
 pub fn verify(text: &str, o: &Object, api: &str) -> std::result::Result<(), String> {
-    let docs: Vec<serde_yaml::Value> = {
-        let mut v = Vec::new();
-        for d in serde_yaml::Deserializer::from_str(text) {
-            v.push(serde::Deserialize::deserialize(d).map_err(|e| format!("not valid YAML: {e}"))?);
-        }
-        v
-    };
+    let docs = crate::yaml::parse_all(text).map_err(|e| format!("not valid YAML: {e}"))?;
     if docs.len() != 1 {
         return Err(format!("expected one YAML document, found {}", docs.len()));
     }
     let doc = &docs[0];
-    if !doc.is_mapping() {
+    if !doc.is_object() {
         return Err("the document is not a mapping".into());
     }
     let get = |path: &[&str]| path.iter().try_fold(doc, |v, k| v.get(k)).and_then(|v| v.as_str()).map(str::to_string);
@@ -366,10 +360,10 @@ pub fn verify(text: &str, o: &Object, api: &str) -> std::result::Result<(), Stri
         }
     }
     if let Some(k) = doc
-        .as_mapping()
-        .and_then(|m| m.keys().find(|k| !matches!(k.as_str(), Some("apiVersion" | "kind" | "metadata" | "spec"))))
+        .as_object()
+        .and_then(|m| m.keys().find(|k| !matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "spec")))
     {
-        return Err(format!("unexpected top-level field {}", serde_yaml::to_string(k).unwrap_or_default().trim()));
+        return Err(format!("unexpected top-level field {}", crate::yaml::write::scalar(k)));
     }
     // Valid for Istio, but not what the inventory says (see `fidelity`).
     let problems = match o.kind {

@@ -199,7 +199,7 @@ pub fn check(
 /// each at the patch (or operation) to blame.
 fn patched(m: &Manifest, patches: &[&Patch], crds: Option<&CrdSet>) -> std::result::Result<String, Vec<Diagnostic>> {
     let what = format!("{} `{}/{}`", m.kind.as_str(), m.namespace, m.name);
-    let original: Value = serde_yaml::from_str(&m.text).map_err(|e| {
+    let original: Value = crate::yaml::from_str(&m.text).map_err(|e| {
         let at = patches[0].origin.clone();
         vec![Diagnostic::error("patch-invalid-result", at, format!("{what} cannot be read back to be patched: {e}"))]
     })?;
@@ -223,9 +223,7 @@ fn patched(m: &Manifest, patches: &[&Patch], crds: Option<&CrdSet>) -> std::resu
             }
         }
     }
-    let mut text = super::filters::block(&doc, 0);
-    text.drain(..text.len() - text.trim_start_matches('\n').len());
-    text.push('\n');
+    let text = crate::yaml::to_string(&doc);
 
     let problem = |code: &'static str, path: &[String], message: String, help: &str| {
         // A problem with a key (an unexpected field, a bad label key) points at the key.
@@ -267,8 +265,7 @@ fn patched(m: &Manifest, patches: &[&Patch], crds: Option<&CrdSet>) -> std::resu
     } else if !doc["spec"].is_object() {
         found.push(problem("patch-invalid-result", &["spec".to_string()], "`spec` is not a mapping".into(), HELP));
     } else if m.kind == Kind::DestinationRule {
-        let spec = serde_yaml::to_value(&doc["spec"]).unwrap_or_default();
-        for e in super::fidelity::destination_rule(&spec) {
+        for e in super::fidelity::destination_rule(&doc["spec"]) {
             // Each problem starts with the place in `spec` it is about.
             let mut path = vec!["spec".to_string()];
             path.extend(e.split('`').nth(1).map(field_path).unwrap_or_default());
@@ -277,7 +274,7 @@ fn patched(m: &Manifest, patches: &[&Patch], crds: Option<&CrdSet>) -> std::resu
     }
     // The writer is proven safe by test; a patched object is read back all the same, since
     // patches put arbitrary shapes through it.
-    if serde_yaml::from_str::<Value>(&text).ok().as_ref() != Some(&doc) {
+    if crate::yaml::from_str::<Value>(&text).ok().as_ref() != Some(&doc) {
         let message = "it cannot be written out faithfully (a meshgen bug: please report it)".to_string();
         found.push(problem("patch-invalid-result", &[], message, HELP));
     }

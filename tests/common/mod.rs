@@ -122,16 +122,16 @@ pub fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 /// Splits a `---`-separated stream into parsed documents.
-pub fn documents(stream: &str) -> Vec<serde_yaml::Value> {
-    use serde::Deserialize as _;
-    serde_yaml::Deserializer::from_str(stream)
-        .map(|d| serde_yaml::Value::deserialize(d).expect("meshgen output is valid YAML"))
+pub fn documents(stream: &str) -> Vec<meshgen::yaml::Value> {
+    meshgen::yaml::parse_all(stream)
+        .expect("meshgen output is valid YAML")
+        .into_iter()
         .filter(|v| !v.is_null())
         .collect()
 }
 
 /// The objects of a stream by `Kind/namespace/name`.
-pub fn by_id(stream: &str) -> BTreeMap<String, serde_yaml::Value> {
+pub fn by_id(stream: &str) -> BTreeMap<String, meshgen::yaml::Value> {
     documents(stream)
         .into_iter()
         .map(|d| {
@@ -147,8 +147,8 @@ pub fn by_id(stream: &str) -> BTreeMap<String, serde_yaml::Value> {
 }
 
 /// The strings of a YAML list (none for anything else).
-pub fn strings(v: &serde_yaml::Value) -> Vec<String> {
-    v.as_sequence().map(|s| s.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
+pub fn strings(v: &meshgen::yaml::Value) -> Vec<String> {
+    v.as_array().map(|s| s.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
 }
 
 /// Sets every file under `dir` to `file_mode` and every directory (`dir` too) to `dir_mode`,

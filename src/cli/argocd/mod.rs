@@ -182,8 +182,8 @@ fn declared_layers() -> (Vec<String>, Vec<String>) {
     };
     let names = |section: &str| -> Vec<String> {
         let doc = source.docs.first();
-        let map = doc.and_then(|d| d.get(section)).and_then(|m| m.as_mapping());
-        map.into_iter().flatten().filter_map(|(k, _)| k.as_str().map(str::to_string)).collect()
+        let map = doc.and_then(|d| d.get(section)).and_then(|m| m.as_object());
+        map.into_iter().flatten().map(|(k, _)| k.clone()).collect()
     };
     (names("environments"), names("clusters"))
 }

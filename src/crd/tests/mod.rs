@@ -28,7 +28,7 @@ fn istio() -> Option<&'static CrdSet> {
 }
 
 fn yaml(text: &str) -> Value {
-    serde_yaml::from_str(text).unwrap_or_else(|e| panic!("bad test YAML: {e}\n{text}"))
+    crate::yaml::from_str(text).unwrap_or_else(|e| panic!("bad test YAML: {e}\n{text}"))
 }
 
 fn show(v: &[Violation]) -> String {

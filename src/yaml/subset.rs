@@ -2,23 +2,28 @@
 //! written in: block mappings and sequences, single-line flow collections, single-line plain and
 //! quoted scalars, comments and `---` separators.
 //!
-//! It exists for speed: serde_yaml (libyaml) reads about 18 MB/s per core and was a third of a
-//! large build; this reader builds the same values at about 68 MB/s. It never decides anything
-//! serde_yaml would decide differently: at the first construct outside the subset (anchors, tags, block scalars, multi-line scalars or flow
-//! collections, tabs, unusual escapes, duplicate keys, odd indentation, any error at all) it
-//! gives up and the caller reads the whole text again with serde_yaml, which also produces every
-//! error message. Where it answers, it answers the same values and the same number of
-//! documents; the differential tests in `tests/yaml_subset.rs` hold it to that.
+//! It exists for speed: a complete YAML parser reads about 10 MB/s per core and was a third
+//! of a large build; this reader builds the same values several times faster (numbers in
+//! docs/decisions.md, "YAML reader"). It never decides anything the complete reader
+//! ([`super::full`]) would decide differently: at the first construct outside the subset
+//! (anchors, tags, block scalars, multi-line scalars or flow collections, tabs, unusual
+//! escapes, keys that are not strings, duplicate keys, odd indentation, numbers JSON cannot
+//! hold, any error at all) it gives up and the caller reads the whole text again with the
+//! complete reader, which also produces every error message. Where it answers, it answers the
+//! same values and the same number of documents (plain scalars go through the same
+//! [`resolve`]); the differential tests in `tests/yaml_subset.rs` hold it to that.
 
-use serde_yaml::{Mapping, Number, Value};
+use serde_json::{Map, Value};
 
-/// Deepest nesting read here; deeper input is left to serde_yaml (and its recursion limit).
+use super::scalar::resolve;
+
+/// Deepest nesting read here; deeper input is left to the complete reader (and its limit).
 const MAX_DEPTH: usize = 64;
-/// libyaml refuses implicit keys longer than 1024 characters; longer keys are left to it.
+/// YAML limits implicit keys to 1024 characters; longer keys are left to the complete reader.
 const MAX_KEY: usize = 1000;
 
 /// The documents of `text`, or `None` when the text is outside the subset (or not valid YAML).
-pub fn parse(text: &str) -> Option<Vec<Value>> {
+pub(super) fn parse(text: &str) -> Option<Vec<Value>> {
     if !plain_characters(text) {
         return None;
     }
@@ -55,7 +60,7 @@ pub fn parse(text: &str) -> Option<Vec<Value>> {
     }
 }
 
-/// Whether every character is one this reader handles the way libyaml does: printable, no
+/// Whether every character is one this reader handles the way the complete reader does: printable, no
 /// tabs, no carriage returns, none of the characters YAML 1.1 counts as line breaks (NEL,
 /// U+2028, U+2029) and no byte-order mark.
 fn plain_characters(text: &str) -> bool {
@@ -68,7 +73,7 @@ fn plain_characters(text: &str) -> bool {
     })
 }
 
-/// Give up: the caller falls back to serde_yaml.
+/// Give up: the caller falls back to the complete reader.
 type Read<T> = Option<T>;
 
 struct Reader<'a> {
@@ -189,7 +194,7 @@ impl Reader<'_> {
                     if self.pos - start > MAX_KEY {
                         return None;
                     }
-                    self.block_mapping(c, scalar)?
+                    self.block_mapping(c, key_of(scalar)?)?
                 } else {
                     self.scalar_line_end(parent)?;
                     scalar
@@ -213,14 +218,14 @@ impl Reader<'_> {
 
     /// A block mapping whose first key (at column `c`) has been read; the position is at its
     /// `:`.
-    fn block_mapping(&mut self, c: usize, first: Value) -> Read<Value> {
-        let mut map = Mapping::new();
+    fn block_mapping(&mut self, c: usize, first: String) -> Read<Value> {
+        let mut map = Map::new();
         let mut key = first;
         loop {
             self.pos += 1; // the `:`
             let value = self.mapping_value(c)?;
             if map.insert(key, value).is_some() {
-                return None; // a duplicate key: serde_yaml's error
+                return None; // a duplicate key: the complete reader's error
             }
             match self.indent() {
                 Some(i) if i == c => {
@@ -228,13 +233,13 @@ impl Reader<'_> {
                         return None;
                     }
                     let start = self.pos;
-                    key = self.scalar(true)?;
+                    key = key_of(self.scalar(true)?)?;
                     if !(self.peek() == b':' && self.blank_at(1)) || self.pos - start > MAX_KEY {
                         return None;
                     }
                 }
                 Some(i) if i > c => return None,
-                _ => return Some(Value::Mapping(map)),
+                _ => return Some(Value::Object(map)),
             }
         }
     }
@@ -290,7 +295,7 @@ impl Reader<'_> {
             match self.indent() {
                 Some(i) if i == c && self.peek() == b'-' && self.blank_at(1) => {}
                 Some(i) if i > c => return None,
-                _ => return Some(Value::Sequence(items)),
+                _ => return Some(Value::Array(items)),
             }
         }
     }
@@ -349,11 +354,11 @@ impl Reader<'_> {
         }
         // Trailing spaces are not part of the scalar; leave them to the caller.
         self.pos = end;
-        resolve(&self.text[start..end])
+        resolve(&self.text[start..end]).ok()
     }
 
     /// A quoted scalar on one line: `'` (where `''` is a quote) or `"` (with the common
-    /// escapes; rarer ones are left to serde_yaml).
+    /// escapes; rarer ones are left to the complete reader).
     fn quoted(&mut self) -> Read<String> {
         let quote = self.peek();
         self.pos += 1;
@@ -400,22 +405,22 @@ impl Reader<'_> {
         let close = if open == b'[' { b']' } else { b'}' };
         let value = if self.peek() == close {
             self.pos += 1;
-            if open == b'[' { Value::Sequence(Vec::new()) } else { Value::Mapping(Mapping::new()) }
+            if open == b'[' { Value::Array(Vec::new()) } else { Value::Object(Map::new()) }
         } else if open == b'[' {
             let mut items = Vec::new();
             loop {
                 items.push(self.flow_node()?);
                 if self.flow_separator(close)? {
-                    break Value::Sequence(items);
+                    break Value::Array(items);
                 }
             }
         } else {
-            let mut map = Mapping::new();
+            let mut map = Map::new();
             loop {
                 if matches!(self.peek(), b'[' | b'{') {
                     return None;
                 }
-                let key = self.scalar(false)?;
+                let key = key_of(self.scalar(false)?)?;
                 if !(self.peek() == b':' && self.byte(1) == b' ') {
                     return None;
                 }
@@ -426,7 +431,7 @@ impl Reader<'_> {
                     return None;
                 }
                 if self.flow_separator(close)? {
-                    break Value::Mapping(map);
+                    break Value::Object(map);
                 }
             }
         };
@@ -448,7 +453,8 @@ impl Reader<'_> {
             b',' => {
                 self.pos += 1;
                 self.skip_spaces();
-                // A trailing comma, or a line break inside the collection: left to serde_yaml.
+                // A trailing comma, or a line break inside the collection: left to the
+                // complete reader.
                 (!matches!(self.peek(), b']' | b'}' | b',' | b'\n' | b'#' | 0)).then_some(false)
             }
             b if b == close => {
@@ -460,99 +466,11 @@ impl Reader<'_> {
     }
 }
 
-/// What serde_yaml makes of a plain scalar: null, a boolean, an integer, a float or a string
-/// (YAML 1.2's core schema as serde_yaml applies it). `None` for integers beyond 64 bits,
-/// which `serde_yaml::Value` refuses.
-fn resolve(v: &str) -> Read<Value> {
-    let Some(&first) = v.as_bytes().first() else { return Some(Value::Null) };
-    // Most scalars are words: only the null and boolean keywords resolve to something else
-    // (letters never start an integer, and `inf`/`nan` without a dot stay strings).
-    if first.is_ascii_alphabetic() {
-        return Some(match v {
-            "null" | "Null" | "NULL" => Value::Null,
-            "true" | "True" | "TRUE" => Value::Bool(true),
-            "false" | "False" | "FALSE" => Value::Bool(false),
-            _ => Value::String(v.to_owned()),
-        });
-    }
-    if v == "~" {
-        return Some(Value::Null);
-    }
-    if let Some(n) = unsigned(v, u64::from_str_radix) {
-        return Some(Value::Number(Number::from(n)));
-    }
-    if let Some(n) = negative(v, i64::from_str_radix) {
-        return Some(Value::Number(Number::from(n)));
-    }
-    if unsigned(v, u128::from_str_radix).is_some() || negative(v, i128::from_str_radix).is_some() {
-        return None;
-    }
-    if !leading_zero_digits(v)
-        && let Some(f) = float(v)
-    {
-        return Some(Value::Number(Number::from(f)));
-    }
-    Some(Value::String(v.to_owned()))
-}
-
-/// Parses integer digits in a radix (`u64::from_str_radix` and the like).
-type Radix<T> = fn(&str, u32) -> Result<T, std::num::ParseIntError>;
-
-/// An unsigned integer: decimal, `0x`, `0o` or `0b`, with an optional `+`.
-fn unsigned<T>(v: &str, parse: Radix<T>) -> Option<T> {
-    let digits = v.strip_prefix('+').unwrap_or(v);
-    for (prefix, radix) in [("0x", 16), ("0o", 8), ("0b", 2)] {
-        if let Some(rest) = digits.strip_prefix(prefix) {
-            if rest.starts_with(['+', '-']) {
-                return None;
-            }
-            if let Ok(n) = parse(rest, radix) {
-                return Some(n);
-            }
-        }
-    }
-    if digits.starts_with(['+', '-']) || leading_zero_digits(v) {
-        return None;
-    }
-    parse(digits, 10).ok()
-}
-
-/// A negative integer: `-` then decimal, `0x`, `0o` or `0b` digits.
-fn negative<T>(v: &str, parse: Radix<T>) -> Option<T> {
-    for (prefix, radix) in [("-0x", 16), ("-0o", 8), ("-0b", 2)] {
-        if let Some(rest) = v.strip_prefix(prefix)
-            && let Ok(n) = parse(&format!("-{rest}"), radix)
-        {
-            return Some(n);
-        }
-    }
-    if leading_zero_digits(v) {
-        return None;
-    }
-    parse(v, 10).ok()
-}
-
-/// Digits with a leading zero (`007`, `-01`): a string in YAML 1.2, not a number.
-fn leading_zero_digits(v: &str) -> bool {
-    let v = v.strip_prefix(['-', '+']).unwrap_or(v);
-    v.len() > 1 && v.starts_with('0') && v[1..].bytes().all(|b| b.is_ascii_digit())
-}
-
-/// A finite float, or `.inf`, `-.inf`, `.nan` in their three spellings.
-fn float(v: &str) -> Option<f64> {
-    let unsigned = match v.strip_prefix('+') {
-        Some(rest) if rest.starts_with(['+', '-']) => return None,
-        Some(rest) => rest,
-        None => v,
-    };
-    match unsigned {
-        ".inf" | ".Inf" | ".INF" => return Some(f64::INFINITY),
-        _ => {}
-    }
+/// A mapping key: a string, or `None` (numbers, booleans and nulls as keys are the complete
+/// reader's error).
+fn key_of(v: Value) -> Read<String> {
     match v {
-        "-.inf" | "-.Inf" | "-.INF" => return Some(f64::NEG_INFINITY),
-        ".nan" | ".NaN" | ".NAN" => return Some(f64::NAN.copysign(1.0)),
-        _ => {}
+        Value::String(s) => Some(s),
+        _ => None,
     }
-    unsigned.parse::<f64>().ok().filter(|f| f.is_finite())
 }

@@ -1,16 +1,15 @@
 //! Finds the line and column of a YAML path in a source file.
 //!
-//! serde_yaml gives positions only for the first syntax or shape error of a document, and none
-//! for values checked after deserialisation. This locator walks the file's YAML events once
-//! (yaml-rust2's event parser, which carries positions) and indexes every node by its YAML
-//! path. It runs only when a diagnostic is printed, so clean builds never pay for it.
+//! Values carry no positions (they are shared by every stage, and most of them are never
+//! pointed at), so this locator walks the file's parser events once (granit-parser's, which
+//! carry spans) and indexes every node by its YAML path. It runs only when a diagnostic is
+//! printed, so clean builds never pay for it.
 
 use std::collections::HashMap;
 
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
-use yaml_rust2::scanner::{Marker, TScalarStyle};
+use granit_parser::{Event, Parser, ScalarStyle, Span, StructureStyle};
 
-use super::{Part, join_path};
+use crate::diag::{Part, join_path};
 
 /// A 1-based line and column plus the width of the node's first line, for carets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,45 +40,22 @@ enum Frame {
 }
 
 #[derive(Default)]
-struct Walker<'t> {
+struct Walker {
     entries: HashMap<(usize, String), Entry>,
     stack: Vec<Frame>,
     doc: usize,
     started: bool,
-    /// The source, and the byte offset of each line, to tell flow from block collections.
-    text: &'t str,
-    lines: Vec<usize>,
     /// A block collection without a key (a list item, the root) whose position is that of
-    /// its first child: yaml-rust2 marks block collections after their first key.
+    /// its first child, where its content starts.
     pending: Option<String>,
-    /// The last character looked up: its line, column and byte offset. Collections start in
-    /// order, so each lookup walks on from the last one on the same line, rather than from
-    /// the start of the line (quadratic on a long line of flow collections).
-    cursor: (usize, usize, usize),
 }
 
-fn position(mark: Marker, width: usize) -> Position {
-    // yaml-rust2 columns are 0-based; lines are 1-based.
-    Position { line: mark.line(), col: mark.col() + 1, width: width.max(1) }
+fn position(span: &Span, width: usize) -> Position {
+    let m = super::full::mark(span);
+    Position { line: m.line, col: m.column, width: width.max(1) }
 }
 
-impl Walker<'_> {
-    /// The character at a marker, if any.
-    fn char_at(&mut self, mark: Marker) -> Option<char> {
-        let (line, col) = (mark.line(), mark.col());
-        let (mut at_col, mut at_byte) = match self.cursor {
-            (l, c, b) if l == line && c <= col => (c, b),
-            _ => (0, *self.lines.get(line.checked_sub(1)?)?),
-        };
-        let mut chars = self.text[at_byte..].chars();
-        while at_col < col {
-            at_byte += chars.next()?.len_utf8();
-            at_col += 1;
-        }
-        self.cursor = (line, at_col, at_byte);
-        self.text[at_byte..].chars().next()
-    }
-
+impl Walker {
     /// Gives a pending block collection the position of its first child.
     fn settle(&mut self, pos: Position) {
         if let Some(path) = self.pending.take()
@@ -109,15 +85,13 @@ impl Walker<'_> {
     fn record(&mut self, path: String, key: Option<Position>, value: Position) {
         self.entries.entry((self.doc, path)).or_insert(Entry { key, value });
     }
-}
 
-impl MarkedEventReceiver for Walker<'_> {
-    fn on_event(&mut self, ev: Event, mark: Marker) {
+    fn on_event(&mut self, ev: Event<'_>, span: &Span) {
         if matches!(ev, Event::Scalar(..) | Event::Alias(_) | Event::MappingStart(..) | Event::SequenceStart(..)) {
-            self.settle(position(mark, 1));
+            self.settle(position(span, 1));
         }
         match ev {
-            Event::DocumentStart => {
+            Event::DocumentStart(_) => {
                 if self.started {
                     self.doc += 1;
                 }
@@ -126,47 +100,46 @@ impl MarkedEventReceiver for Walker<'_> {
             }
             Event::Scalar(value, style, _, _) => {
                 let width = match style {
-                    TScalarStyle::Plain => value.chars().count(),
-                    TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => value.chars().count() + 2,
+                    ScalarStyle::Plain => value.chars().count(),
+                    ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => value.chars().count() + 2,
                     _ => 1,
                 };
-                let pos = position(mark, width);
+                let pos = position(span, width);
                 match self.place() {
                     Some((path, key)) => self.record(path, key, pos),
                     None => {
                         if let Some(Frame::Map { key, .. }) = self.stack.last_mut() {
-                            *key = Some((value, pos));
+                            *key = Some((value.into_owned(), pos));
                         }
                     }
                 }
             }
             Event::Alias(_) => {
                 if let Some((path, key)) = self.place() {
-                    self.record(path, key, position(mark, 1));
+                    self.record(path, key, position(span, 1));
                 } else if let Some(Frame::Map { key, .. }) = self.stack.last_mut() {
-                    *key = Some(("*".into(), position(mark, 1)));
+                    *key = Some(("*".into(), position(span, 1)));
                 }
             }
-            Event::MappingStart(..) | Event::SequenceStart(..) => {
+            Event::MappingStart(style, ..) | Event::SequenceStart(style, ..) => {
                 let is_map = matches!(ev, Event::MappingStart(..));
                 // A collection used as a mapping key is rare; index it under a placeholder.
                 let (path, key) = match self.place() {
                     Some(p) => p,
                     None => {
                         if let Some(Frame::Map { key, .. }) = self.stack.last_mut() {
-                            *key = Some(("?".into(), position(mark, 1)));
+                            *key = Some(("?".into(), position(span, 1)));
                         }
                         ("?".into(), None)
                     }
                 };
-                let flow = matches!(self.char_at(mark), Some('{' | '['));
-                let value = match (flow, key) {
-                    (true, _) => position(mark, 1),
+                let value = match (style, key) {
+                    (StructureStyle::Flow, _) => position(span, 1),
                     // A block collection under a key: point at the key (`tls:`).
-                    (false, Some(k)) => k,
-                    (false, None) => {
+                    (StructureStyle::Block, Some(k)) => k,
+                    (StructureStyle::Block, None) => {
                         self.pending = Some(path.clone());
-                        position(mark, 1)
+                        position(span, 1)
                     }
                 };
                 self.record(path.clone(), key, value);
@@ -183,11 +156,11 @@ impl MarkedEventReceiver for Walker<'_> {
 impl Locator {
     /// Indexes `text`. A file that does not parse is indexed up to the error.
     pub fn new(text: &str) -> Locator {
-        let lines = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
-        let mut walker = Walker { text, lines, ..Walker::default() };
-        let mut parser = Parser::new_from_str(text);
-        // Errors are ignored on purpose: serde_yaml has already reported them with a position.
-        let _ = parser.load(&mut walker, true);
+        let mut walker = Walker::default();
+        // Stops at an error: the reader has already reported it with its position.
+        for (ev, span) in Parser::new_from_str(text).map_while(Result::ok) {
+            walker.on_event(ev, &span);
+        }
         Locator { entries: walker.entries }
     }
 
