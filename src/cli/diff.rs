@@ -27,7 +27,7 @@ pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool) -> Result<u8> {
     // The other build's files are listed (and, where meshgen's cache vouches for them,
     // `stat`ed instead of read) while this build compiles: neither needs the other.
     let listing = args.against.clone().map(|dir| {
-        std::thread::spawn(move || {
+        crate::par::background(move || {
             let recorded = crate::emit::Recorded::load(&dir);
             diff::rendered::list(&dir, |rel, path| recorded.hash_of(rel, path))
         })
@@ -42,7 +42,7 @@ pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool) -> Result<u8> {
     let normalizer = Normalizer::new(args.ignore.clone());
     let (plan, before) = match (&args.against, listing) {
         (Some(dir), Some(listing)) => {
-            let listing = listing.join().unwrap_or_else(|e| std::panic::resume_unwind(e))?;
+            let listing = listing.wait()?;
             (against(dir, listing, &manifests, namespace, &normalizer)?, dir.display().to_string())
         }
         _ => (cluster(args, c.project.api_version, &manifests, &normalizer)?, "live".to_string()),
