@@ -245,7 +245,7 @@ fn render_one(mut o: Object, templates: &Templates, api: crate::model::ApiVersio
     let rendered = templates.render(name, std::mem::take(&mut o.context))?;
     // Templates start and end with blank lines or not depending on taste (and on how their
     // leading comment is closed); the output has none before and exactly one newline after.
-    // Sized exactly: 77,000 texts grown by doubling held a third of a large build's memory.
+    // Sized exactly: texts grown by doubling keep up to twice their size, for every object.
     let trimmed = rendered.trim_start_matches('\n').trim_end_matches('\n');
     let mut text = String::with_capacity(trimmed.len() + 1);
     text.push_str(trimmed);
