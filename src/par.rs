@@ -3,12 +3,13 @@
 //! Every parallel stage has one of these shapes:
 //!
 //! - [`map`] and [`map_owned`]: one function over many items (files, manifests, services),
-//!   results in the items' order. The items are cut into blocks that idle threads take one
-//!   after the other, so a slow block (a large file, a core another tenant of the machine
-//!   holds) does not leave the other threads waiting.
-//! - [`tasks`]: a list of independent functions of unequal cost (the check rules), each
-//!   taken by the next idle thread, outputs in list order: adding one to the list needs no
-//!   thought about which core runs it.
+//!   results in the items' order. Each thread works through a contiguous share of the items,
+//!   block by block, and a thread done early takes blocks from the end of the others'
+//!   shares, so a slow block (a large file, a core another tenant of the machine holds)
+//!   does not leave the other threads waiting.
+//! - [`tasks`]: a list of independent functions of unequal cost (the check rules), shared out
+//!   the same way one function at a time, outputs in list order: adding one to the list
+//!   needs no thought about which core runs it.
 //! - [`stream`]: ordered streaming. Results are handed to a consumer on the calling thread in
 //!   the items' order, each as soon as its turn comes, while later ones are still being
 //!   produced; workers run at most a few items ahead of the consumer, so the results of a
@@ -62,24 +63,46 @@ fn catch<R>(f: impl FnOnce() -> R) -> std::result::Result<R, Panic> {
 }
 
 /// The engine of [`map`], [`map_owned`] and [`tasks`]: `job(i)` for every `i` in `0..n` on up
-/// to `threads` threads, the calling thread among them, each idle thread taking the next
-/// index. Returns the outcomes in index order, up to and including the first failure
-/// (a panic, or an output `failed` says is one); indexes after it may not have run.
+/// to `threads` threads, the calling thread among them. Each thread starts on a contiguous
+/// share of the indexes, in order, and once it is done takes the last index of the share
+/// with the most left: neighbours are done by one thread one after the other, as a
+/// sequential loop would (what they free is then reused by what follows, which an
+/// interleaving of the threads leaves unused: docs/decisions.md), and a thread held up
+/// by a slow index or a busy core has its share finished by the others. Returns the outcomes
+/// in index order, up to and including the first failure (a panic, or an output `failed`
+/// says is one); indexes after it may not have run.
 fn run<O: Send>(
     threads: usize,
     n: usize,
     job: impl Fn(usize) -> O + Sync,
     failed: impl Fn(&O) -> bool + Sync,
 ) -> Vec<std::result::Result<O, Panic>> {
-    let next = AtomicUsize::new(0);
+    let threads = threads.min(n).max(1);
+    let shares: Vec<Mutex<std::ops::Range<usize>>> =
+        (0..threads).map(|t| Mutex::new(n * t / threads..n * (t + 1) / threads)).collect();
+    let lock = |t: usize| shares[t].lock().unwrap_or_else(PoisonError::into_inner);
+    let take = |t: usize| {
+        if let Some(i) = lock(t).next() {
+            return Some(i);
+        }
+        loop {
+            let (most, left) = (0..threads).map(|v| (v, lock(v).len())).max_by_key(|&(_, left)| left)?;
+            if left == 0 {
+                return None;
+            }
+            // Another thread may have taken it meanwhile: then look again.
+            if let Some(i) = lock(most).next_back() {
+                return Some(i);
+            }
+        }
+    };
     // The lowest index known to have failed: later indexes need not run.
     let first_failure = AtomicUsize::new(usize::MAX);
-    let worker = || {
+    let worker = |t: usize| {
         let mut done = Vec::new();
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            if i >= n || i > first_failure.load(Ordering::Relaxed) {
-                break;
+        while let Some(i) = take(t) {
+            if i > first_failure.load(Ordering::Relaxed) {
+                continue;
             }
             let outcome = catch(|| job(i));
             if outcome.as_ref().map_or(true, &failed) {
@@ -89,13 +112,12 @@ fn run<O: Send>(
         }
         done
     };
-    let threads = threads.min(n).max(1);
     let mut done = if threads == 1 {
-        worker()
+        worker(0)
     } else {
         std::thread::scope(|s| {
-            let helpers: Vec<_> = (1..threads).map(|_| s.spawn(worker)).collect();
-            let mut done = worker();
+            let helpers: Vec<_> = (1..threads).map(|t| s.spawn(move || worker(t))).collect();
+            let mut done = worker(0);
             for h in helpers {
                 // `worker` catches every panic of `job`; the rest of it cannot panic.
                 done.extend(h.join().unwrap_or_else(|e| resume_unwind(e)));
@@ -104,7 +126,7 @@ fn run<O: Send>(
         })
     };
     done.sort_unstable_by_key(|(i, _)| *i);
-    // Every index up to the first failure ran (indexes are taken in increasing order).
+    // Every index up to the first failure ran: only indexes above a known failure are skipped.
     let cut = done.iter().position(|(_, o)| o.as_ref().map_or(true, &failed)).map_or(done.len(), |p| p + 1);
     done.truncate(cut);
     done.into_iter().map(|(_, o)| o).collect()
@@ -171,9 +193,9 @@ fn map_owned_on<T: Send, R: Send>(threads: usize, items: Vec<T>, f: impl Fn(T) -
 }
 
 /// Runs every task of `list` with `cx`, each into an output of its own that starts as
-/// `R::default()`; returns the outputs in list order. Tasks are taken one at a time by the
-/// next idle thread, so uneven costs balance out whatever the list's order; a panicking task
-/// is re-raised.
+/// `R::default()`; returns the outputs in list order. Tasks are shared out one at a time (a
+/// thread done with its share takes from the others'), so uneven costs balance out whatever
+/// the list's order; a panicking task is re-raised.
 pub(crate) fn tasks<C: Sync, R: Default + Send>(list: &[fn(&C, &mut R)], cx: &C) -> Vec<R> {
     tasks_on(threads(), list, cx)
 }

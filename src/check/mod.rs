@@ -32,8 +32,9 @@ struct Cx<'a> {
 /// A cross-entity rule: it reads the inventory and writes only its own findings.
 type Rule = fn(&Cx, &mut Diagnostics);
 
-/// The rules, independent of each other: [`crate::par::tasks`] runs them on every core, each
-/// taken by the next idle thread, so the list's order is only the reading order. Their
+/// The rules, independent of each other: [`crate::par::tasks`] runs them on every core, a
+/// thread done with its share taking from the others', so the list's order is only the
+/// reading order. Their
 /// findings are gathered in list order, and diagnostics are sorted before anyone reads them.
 const RULES: &[Rule] = &[
     |cx, d| rules::host_claims(cx.inv, &cx.vis, d),
