@@ -19,6 +19,8 @@
 //! - [`emit`]: files in the output directory (atomic) or one stream.
 //! - [`crd`]: validation of objects against CustomResourceDefinitions (OpenAPI schema and
 //!   CEL rules), for `--validate` and the tests.
+//! - [`fieldpath`]: paths to fields of Kubernetes objects (`spec.hosts[0]`), for CRD
+//!   validation's findings and `diff`'s changed fields.
 //! - [`jsonpatch`]: JSON Pointer, JSON Patch and JSON Merge Patch, for entities' `patches`.
 //! - [`diff`]: desired objects against another build's or the cluster's: normalise,
 //!   compare, report.
@@ -36,6 +38,7 @@ pub mod crd;
 pub mod diag;
 pub mod diff;
 pub mod emit;
+pub mod fieldpath;
 mod formats;
 pub mod graph;
 pub mod jsonpatch;

@@ -1,8 +1,8 @@
 //! The meshgen binary: everything lives in the library.
 
 /// mimalloc instead of the system allocator: a build allocates and frees millions of small
-/// objects (YAML values, strings, JSON contexts), where glibc's malloc took about a third
-/// of a 10,000-service build. `--no-default-features` builds without it.
+/// objects (YAML values, strings, JSON contexts), which glibc's malloc does markedly slower.
+/// `--no-default-features` builds without it.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -41,9 +41,8 @@ fn purge_delay_is_set() -> bool {
 
 /// Keeps the pages meshgen frees for meshgen. mimalloc returns freed memory to the OS after
 /// a delay (a second in mimalloc 3), and a large build frees, in one stage, memory the next
-/// stage wants back: at 100,000 services that was 36,000 page faults (and up to a second of
-/// system time) against 470 at 10,000 services, whose stages are shorter than the delay. A
-/// build is a short process whose peak is what it needs anyway. `MIMALLOC_PURGE_DELAY` (or
+/// stage wants back: once stages outlast the delay, every page comes back as a page fault.
+/// A build is a short process whose peak is what it needs anyway. `MIMALLOC_PURGE_DELAY` (or
 /// its older name `MIMALLOC_RESET_DELAY`), when set, wins.
 #[cfg(feature = "mimalloc")]
 fn keep_freed_pages() {

@@ -29,8 +29,10 @@ fn an_unchanged_rebuild_trusts_the_cache_and_an_edit_is_still_found() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let entries: Vec<_> = std::fs::read_dir(cache.join("meshgen")).unwrap().collect();
     assert_eq!(entries.len(), 1, "one cache file for the output directory");
-    let recorded = std::fs::read_to_string(entries[0].as_ref().unwrap().path()).unwrap().lines().count();
-    assert_eq!(recorded, common::tree(&project.join("out")).len(), "every file is recorded");
+    let recorded = std::fs::read_to_string(entries[0].as_ref().unwrap().path()).unwrap();
+    // A line of its format's version, then one per file.
+    assert!(recorded.starts_with("meshgen output cache "), "{recorded}");
+    assert_eq!(recorded.lines().count() - 1, common::tree(&project.join("out")).len(), "every file is recorded");
 
     // Nothing changed: no file is written, none is read (reading would change atimes only,
     // so this checks the outcome: the report and the untouched files).

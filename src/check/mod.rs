@@ -22,48 +22,56 @@ use crate::diag::Diagnostics;
 use crate::graph::MeshGraph;
 use crate::model::{ExportTo, Inventory};
 
+/// What the rules read: the inventory, its graph and each entity's visibility.
+struct Cx<'a> {
+    inv: &'a Inventory,
+    graph: &'a MeshGraph,
+    vis: HashMap<&'a str, Visibility>,
+}
+
+/// A cross-entity rule: it reads the inventory and writes only its own findings.
+type Rule = fn(&Cx, &mut Diagnostics);
+
+/// The rules, independent of each other: [`crate::par::tasks`] runs them on every core, a
+/// thread done with its share taking from the others', so the list's order is only the
+/// reading order. Their
+/// findings are gathered in list order, and diagnostics are sorted before anyone reads them.
+const RULES: &[Rule] = &[
+    |cx, d| rules::host_claims(cx.inv, &cx.vis, d),
+    |cx, d| egress::gateway_conflicts(cx.inv, d),
+    |cx, d| egress::gateway_ports(cx.inv, d),
+    |cx, d| rules::address_overlaps(cx.inv, d),
+    |cx, d| ingress::run(cx.inv, d),
+    |cx, d| rules::tcp_port_clashes(cx.inv, &cx.vis, d),
+    |cx, d| rules::dependency_visibility(cx.inv, &cx.vis, d),
+    |cx, d| rules::shared_instance_addresses(cx.inv, d),
+    |cx, d| rules::subsets_and_splits(cx.inv, d),
+    |cx, d| rules::identities_and_tls(cx.inv, d),
+    |cx, d| policy::dependency_ports(cx.inv, cx.graph, d),
+    |cx, d| policy::coverage(cx.inv, cx.graph, d),
+    |cx, d| policy::selector_overlaps(cx.inv, d),
+    |cx, d| routes::route_targets(cx.inv, cx.graph, d),
+    |cx, d| routes::retry_timeouts(cx.inv, d),
+    |cx, d| routes::sni_hosts(cx.inv, d),
+    |cx, d| policy::credentials(cx.inv, cx.graph, d),
+];
+
 /// Runs every cross-entity rule.
 pub fn run(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) {
     // Each entity's visibility, computed once (it asks the graph for consumers).
-    let vis: HashMap<&str, Visibility> = inv
+    let vis = inv
         .services
         .iter()
         .map(|s| (s.name.as_str(), Visibility::of(&s.export_to, &s.namespace, &s.name, graph)))
         .chain(inv.externals.iter().map(|e| (e.name.as_str(), egress::visibility(e, graph))))
         .collect();
-    // The rules read the inventory and write only their own findings, so they run on two
-    // cores, in halves of about equal cost (at 100,000 services 0.15 s each). The second
-    // half's findings are appended after the first's; diagnostics are sorted before anyone
-    // reads them, so the report is the same as running the rules in turn.
-    let mut second = Diagnostics::default();
-    std::thread::scope(|s| {
-        let other = s.spawn(|| {
-            // `unused_externals` below stays quiet when there are errors; of these rules it
-            // used to run after all but the first, whose findings are warnings only, so it
-            // decides as before.
-            rules::shared_instance_addresses(inv, &mut second);
-            rules::subsets_and_splits(inv, &mut second);
-            rules::identities_and_tls(inv, &mut second);
-            policy::dependency_ports(inv, graph, &mut second);
-            policy::coverage(inv, graph, &mut second);
-            policy::selector_overlaps(inv, &mut second);
-            routes::route_targets(inv, graph, &mut second);
-            routes::retry_timeouts(inv, &mut second);
-            routes::sni_hosts(inv, &mut second);
-            policy::credentials(inv, graph, &mut second);
-        });
-        rules::host_claims(inv, &vis, diags);
-        egress::gateway_conflicts(inv, diags);
-        egress::gateway_ports(inv, diags);
-        rules::address_overlaps(inv, diags);
-        ingress::run(inv, diags);
-        rules::tcp_port_clashes(inv, &vis, diags);
-        rules::dependency_visibility(inv, &vis, diags);
-        rules::unused_externals(inv, graph, diags);
-        // A panicking rule is a bug; re-raise it rather than lose its findings.
-        other.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-    });
-    diags.extend(second);
+    let cx = Cx { inv, graph, vis };
+    for found in crate::par::tasks(RULES, &cx) {
+        diags.extend(found);
+    }
+    // Not one of the list: it stays quiet when anything, earlier stages or the rules above,
+    // found errors (a misspelt dependency has its error; the API it meant is not unused).
+    rules::unused_externals(inv, graph, diags);
 }
 
 /// The namespaces that can see an entity's objects.

@@ -31,7 +31,7 @@ pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool, keep: &mut Left
     // `stat`ed instead of read) while this build compiles: neither needs the other. Like
     // every path of the command line, `--against DIR` starts at `-C DIR`.
     let listing = args.against.as_deref().map(|dir| options.resolve(dir)).map(|dir| {
-        std::thread::spawn(move || {
+        crate::par::background(move || {
             let recorded = crate::emit::Recorded::load(&dir);
             diff::rendered::list(&dir, |rel, path| recorded.hash_of(rel, path))
         })
@@ -47,7 +47,7 @@ pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool, keep: &mut Left
     let (plan, before) = match (&args.against, listing) {
         // Named as it was given.
         (Some(dir), Some(listing)) => {
-            let listing = listing.join().unwrap_or_else(|e| std::panic::resume_unwind(e))?;
+            let listing = listing.wait()?;
             (against(dir, listing, &manifests, namespace, &normalizer, keep)?, dir.display().to_string())
         }
         _ => (cluster(args, &options, c.project.api_version, &manifests, &normalizer)?, "live".to_string()),

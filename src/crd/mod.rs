@@ -177,7 +177,7 @@ impl CrdSet {
             }
         }
         validate::prune_nulls(&mut body, Some(&version.schema));
-        let mut path = String::new();
+        let mut path = crate::fieldpath::FieldPath::new();
         validate::Walker::new(&mut out).node(&body, &version.schema, &mut path);
         out
     }

@@ -18,6 +18,7 @@ use serde_json::{Map, Number, Value};
 
 use super::Violation;
 use super::schema::{Additional, Format, JsonType, ListType, Schema};
+use crate::fieldpath::FieldPath;
 
 /// Removes `null`s that the API server prunes: object fields (declared or additional) whose
 /// schema is not nullable. List items are kept, as in the API server, and then fail the type
@@ -66,7 +67,7 @@ impl<'o> Walker<'o> {
     }
 
     /// Whether `v` satisfies branch `s` of a junctor (without reporting anything).
-    fn branch_matches(v: &Value, s: &Schema, path: &mut String) -> bool {
+    fn branch_matches(v: &Value, s: &Schema, path: &mut FieldPath) -> bool {
         let mut scratch = Vec::new();
         let mut w = Walker { out: &mut scratch, strict: false, schema_errors: 0 };
         w.node(v, s, path);
@@ -74,7 +75,7 @@ impl<'o> Walker<'o> {
     }
 
     /// Validates `v` (at `path`, e.g. `spec.hosts[0]`) against `s`.
-    pub(crate) fn node(&mut self, v: &Value, s: &Schema, path: &mut String) {
+    pub(crate) fn node(&mut self, v: &Value, s: &Schema, path: &mut FieldPath) {
         let errors_before = self.schema_errors;
         if v.is_null() {
             // Only list items (and the root) can still be null here: see prune_nulls.
@@ -206,7 +207,7 @@ impl<'o> Walker<'o> {
         }
     }
 
-    fn array(&mut self, items: &[Value], s: &Schema, path: &mut String) {
+    fn array(&mut self, items: &[Value], s: &Schema, path: &mut FieldPath) {
         let len = items.len() as u64;
         if let Some(max) = s.max_items
             && len > max
@@ -220,17 +221,17 @@ impl<'o> Walker<'o> {
         }
         self.list_type(items, s, path);
         if let Some(item_schema) = s.items.as_deref() {
-            let base = path.len();
+            let base = path.mark();
             for (i, item) in items.iter().enumerate() {
-                path.push_str(&format!("[{i}]"));
+                path.index(i);
                 self.node(item, item_schema, path);
-                path.truncate(base);
+                path.back_to(base);
             }
         }
     }
 
     /// `x-kubernetes-list-type` set/map: no two items (key tuples) may be equal.
-    fn list_type(&mut self, items: &[Value], s: &Schema, path: &str) {
+    fn list_type(&mut self, items: &[Value], s: &Schema, path: &FieldPath) {
         if s.list_type == ListType::Atomic {
             return;
         }
@@ -249,12 +250,12 @@ impl<'o> Walker<'o> {
                     ListType::Map(names) => format!(" (key {})", names.join(", ")),
                     _ => String::new(),
                 };
-                self.report(&format!("{path}[{i}]"), format!("duplicate value {k}{what}"));
+                self.report(&path.with_index(i), format!("duplicate value {k}{what}"));
             }
         }
     }
 
-    fn object(&mut self, map: &Map<String, Value>, s: &Schema, path: &mut String) {
+    fn object(&mut self, map: &Map<String, Value>, s: &Schema, path: &mut FieldPath) {
         let len = map.len() as u64;
         if let Some(max) = s.max_properties
             && len > max
@@ -268,16 +269,17 @@ impl<'o> Walker<'o> {
         }
         for name in &s.required {
             if !map.contains_key(name) {
-                let mut p = path.clone();
-                push_key(&mut p, name, true);
-                self.report(&p, "required field is missing".to_string());
+                self.report(&path.with_field(name), "required field is missing".to_string());
             }
         }
-        let base = path.len();
+        let base = path.mark();
         for (key, child) in map {
             // Map entries (additionalProperties) are shown as `labels[app]`.
-            let declared = s.properties.contains_key(key);
-            push_key(path, key, declared || s.additional.is_none());
+            if s.properties.contains_key(key) || s.additional.is_none() {
+                path.field(key);
+            } else {
+                path.entry(key);
+            }
             match (s.child(key), &s.additional) {
                 (Some(cs), _) => self.node(child, cs, path),
                 (None, Some(Additional::Allowed(false))) => {
@@ -289,11 +291,11 @@ impl<'o> Walker<'o> {
                 }
                 (None, _) => {}
             }
-            path.truncate(base);
+            path.back_to(base);
         }
     }
 
-    fn junctors(&mut self, v: &Value, s: &Schema, path: &mut String) {
+    fn junctors(&mut self, v: &Value, s: &Schema, path: &mut FieldPath) {
         for branch in &s.all_of {
             // allOf reports the branch's own violations, which say more than "allOf failed".
             let strict = std::mem::replace(&mut self.strict, false);
@@ -347,21 +349,6 @@ impl<'o> Walker<'o> {
             };
             self.out.push(Violation { path: path.to_string(), message });
         }
-    }
-}
-
-/// Appends field `key` to `path`: `a.b` for declared fields, `a[key]` for map entries
-/// (Kubernetes field-path style).
-fn push_key(path: &mut String, key: &str, as_field: bool) {
-    if as_field {
-        if !path.is_empty() {
-            path.push('.');
-        }
-        path.push_str(key);
-    } else {
-        path.push('[');
-        path.push_str(key);
-        path.push(']');
     }
 }
 

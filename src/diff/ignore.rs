@@ -1,5 +1,6 @@
-//! Paths of fields to leave out of a comparison (`--ignore`), and the path syntax the
-//! report prints changed fields in, so that a printed path can be passed back to `--ignore`.
+//! Paths of fields to leave out of a comparison (`--ignore`). The report prints changed
+//! fields with [`crate::fieldpath::FieldPath::key`], in the syntax read here, so that a
+//! printed path can be passed back to `--ignore`.
 //!
 //! The syntax: keys separated by dots (`spec.exportTo`), indexes in brackets
 //! (`spec.hosts[1]`, `[*]` for every element), keys that contain dots or slashes either
@@ -191,29 +192,12 @@ fn in_map_exact(map: &mut serde_json::Map<String, Value>, key: &str, rest: &[Seg
     }
 }
 
-/// Appends a key to a printed path: `.key`, or `["key"]` when the key holds characters the
-/// plain form would misread.
-pub fn push_key(path: &mut String, key: &str) {
-    let plain = !key.is_empty()
-        && key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'/' | b'$' | b'@' | b':'));
-    if plain {
-        if !path.is_empty() {
-            path.push('.');
-        }
-        path.push_str(key);
-    } else {
-        path.push('[');
-        // A JSON string is a valid quoted key for `--ignore` too.
-        path.push_str(&Value::from(key).to_string());
-        path.push(']');
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::fieldpath::FieldPath;
 
     fn removed(path: &str, mut doc: Value) -> Value {
         path.parse::<IgnorePath>().unwrap().remove_from(&mut doc);
@@ -260,14 +244,14 @@ mod tests {
             (vec!["metadata", "labels", "app.kubernetes.io/name"], json!({"plain": "y"})),
             (vec!["metadata", "labels", "plain"], json!({"app.kubernetes.io/name": "x"})),
         ] {
-            let mut p = String::new();
-            key_path.iter().for_each(|k| push_key(&mut p, k));
+            let mut p = FieldPath::new();
+            key_path.iter().for_each(|k| p.key(k));
             assert_eq!(removed(&p, doc.clone())["metadata"]["labels"], expected, "{p}");
         }
-        let mut p = String::new();
-        push_key(&mut p, "spec");
-        push_key(&mut p, "a b");
-        assert_eq!(p, "spec[\"a b\"]");
+        let mut p = FieldPath::new();
+        p.key("spec");
+        p.key("a b");
+        assert_eq!(p.as_str(), "spec[\"a b\"]");
         assert_eq!(removed(&p, doc.clone())["spec"], json!({}));
     }
 }

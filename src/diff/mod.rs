@@ -21,6 +21,8 @@ use std::hash::{Hash as _, Hasher as _};
 
 use serde_json::{Map, Value};
 
+use crate::fieldpath::FieldPath;
+
 pub use ignore::IgnorePath;
 
 /// The identity of an object: what makes two documents the same object. Sorting by it gives
@@ -238,7 +240,7 @@ pub fn compare(desired: Vec<Object>, other: Vec<Object>, normalizer: &Normalizer
             continue;
         }
         let mut paths = Vec::new();
-        changed_paths(&have.value, &want.value, &mut String::new(), &mut paths);
+        changed_paths(&have.value, &want.value, &mut FieldPath::new(), &mut paths);
         // The API server and another build order keys their own way: the other side is laid
         // out in the desired order, so the diff shows values, not reordering.
         align(&mut have.value, &want.value);
@@ -272,33 +274,33 @@ fn to_yaml(v: &Value) -> String {
 
 /// Appends the paths where `a` and `b` differ: the deepest node where they do (a whole
 /// subtree when a key or element exists on one side only, or the type differs).
-pub fn changed_paths(a: &Value, b: &Value, at: &mut String, out: &mut Vec<String>) {
+pub fn changed_paths(a: &Value, b: &Value, at: &mut FieldPath, out: &mut Vec<String>) {
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
             let mut keys: Vec<&String> = x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))).collect();
             keys.sort();
             for k in keys {
-                let len = at.len();
-                ignore::push_key(at, k);
+                let len = at.mark();
+                at.key(k);
                 match (x.get(k), y.get(k)) {
                     (Some(p), Some(q)) => changed_paths(p, q, at, out),
-                    _ => out.push(at.clone()),
+                    _ => out.push(at.to_string()),
                 }
-                at.truncate(len);
+                at.back_to(len);
             }
         }
         (Value::Array(x), Value::Array(y)) => {
             for i in 0..x.len().max(y.len()) {
-                let len = at.len();
-                at.push_str(&format!("[{i}]"));
+                let len = at.mark();
+                at.index(i);
                 match (x.get(i), y.get(i)) {
                     (Some(p), Some(q)) => changed_paths(p, q, at, out),
-                    _ => out.push(at.clone()),
+                    _ => out.push(at.to_string()),
                 }
-                at.truncate(len);
+                at.back_to(len);
             }
         }
-        _ if a != b => out.push(at.clone()),
+        _ if a != b => out.push(at.to_string()),
         _ => {}
     }
 }

@@ -125,7 +125,7 @@ fn changed_paths_name_the_deepest_difference() {
     let a = json!({"spec": {"ports": [{"name": "http", "number": 80}], "hosts": ["x"], "tls": {"mode": "SIMPLE"}}});
     let b = json!({"spec": {"ports": [{"name": "http", "number": 8080}, {"name": "grpc"}], "hosts": "x", "sni": "y"}});
     let mut paths = Vec::new();
-    changed_paths(&a, &b, &mut String::new(), &mut paths);
+    changed_paths(&a, &b, &mut FieldPath::new(), &mut paths);
     assert_eq!(paths, vec!["spec.hosts", "spec.ports[0].number", "spec.ports[1]", "spec.sni", "spec.tls"]);
 }
 

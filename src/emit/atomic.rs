@@ -224,8 +224,8 @@ pub(super) fn replace_dir(out: &Path, writes: &BTreeMap<&str, &str>, remove: &[&
         f.write_all(text.as_bytes()).with_context(|| format!("failed to write `{}`", dest.display()))?;
     }
     // Everything must be on disk before the swap makes it the output. One filesystem-wide
-    // sync costs about what one file's fsync does, instead of one each (77,000 fsyncs took
-    // a minute in the per-object layout).
+    // sync costs about what one file's fsync does, instead of one each (the per-object
+    // layout writes a file per object).
     sync_tree(&staging.path, writes.keys().map(|rel| super::path_of(&staging.path, rel)))?;
 
     if out.exists() {

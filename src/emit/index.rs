@@ -15,7 +15,6 @@
 //! no cache, and nothing else changes.
 
 use foldhash::HashMap;
-use std::hash::Hasher as _;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -24,7 +23,8 @@ use std::time::SystemTime;
 /// project (or test) built.
 pub(super) const MIN_FILES: usize = 2000;
 /// Outputs of this many bytes are cached however few their files: the per-namespace layout
-/// of 10,000 services is 220 files but 45 MB, and reading those back took a tenth of a second.
+/// makes few, large files, and reading their bytes back costs what opening many small ones
+/// does.
 pub(super) const MIN_BYTES: usize = 4 << 20;
 
 /// Whether an output of these files is worth a cache entry.
@@ -52,20 +52,26 @@ pub(super) struct Index {
     written: Option<SystemTime>,
 }
 
-/// The hash of a file's content, as recorded.
+/// The first line of a cache file: the format's version. A cache of another version (or
+/// of none, before version 2) is no cache, so a change of format or of [`hash`] only costs
+/// one rebuild that reads the files. Version 2: XXH3 content hashes (version 1 used std's
+/// `DefaultHasher`, whose algorithm may change with any Rust release).
+const FORMAT: &str = "meshgen output cache 2";
+
+/// The hash of a file's content, as recorded: XXH3-64 with seed 0, an algorithm published
+/// and frozen by its authors (`xxhsum -H3` prints the same digests), so a cache written by
+/// one build of meshgen holds for every other.
 pub(super) fn hash(text: &str) -> u64 {
-    hash_parts(&[text])
+    xxhash_rust::xxh3::xxh3_64(text.as_bytes())
 }
 
-/// [`hash`] of the concatenation of `parts`, without building it (the hasher streams, and a
-/// `str` is hashed as its bytes then `0xff`).
+/// [`hash`] of the concatenation of `parts`, without building it (XXH3 streams).
 pub(super) fn hash_parts(parts: &[&str]) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
     for p in parts {
-        h.write(p.as_bytes());
+        h.update(p.as_bytes());
     }
-    h.write_u8(0xff);
-    h.finish()
+    h.digest()
 }
 
 /// The cache file of output directory `out`, if there is a cache directory.
@@ -111,9 +117,13 @@ impl Index {
         let (Ok(text), Ok(meta)) = (std::fs::read_to_string(file), std::fs::metadata(file)) else {
             return Index::default();
         };
+        let mut lines = text.lines();
+        if lines.next() != Some(FORMAT) {
+            return Index::default();
+        }
         let mut entries = HashMap::default();
         entries.reserve(text.len() / 96);
-        for line in text.lines() {
+        for line in lines {
             // `size sec nsec csec cnsec inode hash path`; paths are DNS names and `/`.
             let f: Vec<&str> = line.splitn(8, ' ').collect();
             let parsed = match f[..] {
@@ -159,7 +169,9 @@ impl Index {
     }
 
     fn save_file(file: &Path, out: &Path, files: &std::collections::BTreeMap<String, String>) {
-        let mut text = String::with_capacity(files.len() * 96);
+        let mut text = String::with_capacity(FORMAT.len() + 1 + files.len() * 96);
+        text.push_str(FORMAT);
+        text.push('\n');
         for (rel, content) in files {
             let Ok(meta) = std::fs::symlink_metadata(super::path_of(out, rel)) else { return };
             let e = entry_of(&meta, hash(content));
@@ -193,14 +205,44 @@ mod tests {
     }
 
     #[test]
+    fn hashes_are_xxh3_digests_that_never_change() {
+        // Pinned digests, as `xxhsum -H3` prints them: a cache written by any build of
+        // meshgen must mean the same to every other (bump `FORMAT` to change the hash).
+        let long = "meshgen\n".repeat(1000);
+        for (text, digest) in [
+            ("", 0x2d06800538d394c2),
+            ("kind: A\n", 0xd8e958d4087b831c),
+            ("# header\nkind: A\n", 0xafec70e96b852de0),
+            (long.as_str(), 0xeead8e14511273e3),
+        ] {
+            assert_eq!(hash(text), digest, "{text:?}");
+        }
+    }
+
+    #[test]
     fn hashing_parts_is_hashing_their_concatenation() {
         assert_eq!(hash_parts(&["# header\n", "kind: A\n"]), hash("# header\nkind: A\n"));
         assert_eq!(hash_parts(&[]), hash(""));
-        // The value recorded by earlier versions of the cache: `str`'s own `Hash`.
-        use std::hash::Hash as _;
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        "kind: A\n".hash(&mut h);
-        assert_eq!(h.finish(), hash("kind: A\n"));
+        // Parts across the streaming hasher's internal block boundaries.
+        let long = "meshgen\n".repeat(1000);
+        assert_eq!(hash_parts(&[&long[..100], &long[100..300], &long[300..]]), hash(&long));
+    }
+
+    #[test]
+    fn a_cache_of_another_format_is_no_cache() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join("a.yaml"), "a\n").unwrap();
+        let files: BTreeMap<String, String> = [("a.yaml".to_string(), "a\n".to_string())].into();
+        let cache = tmp.path().join("cache");
+        Index::save_file(&cache, &out, &files);
+        let written = std::fs::read_to_string(&cache).unwrap();
+        assert!(written.starts_with(&format!("{FORMAT}\n")), "{written}");
+        assert!(Index::load_file(&cache).records("a.yaml"));
+        // The same entries without the version line: what version 1 wrote.
+        std::fs::write(&cache, written.strip_prefix(&format!("{FORMAT}\n")).unwrap()).unwrap();
+        assert!(!Index::load_file(&cache).records("a.yaml"));
     }
 
     #[test]

@@ -64,8 +64,8 @@ impl Node {
 }
 
 /// The dependency graph of an inventory. An edge holds the position of its dependency in
-/// the consumer's `dependsOn` (copying 500,000 dependencies into the graph cost more than
-/// the rest of building it); the methods that return dependencies take that inventory.
+/// the consumer's `dependsOn` (copying every dependency into the graph cost more than the
+/// rest of building it); the methods that return dependencies take that inventory.
 #[derive(Debug, Default)]
 pub struct MeshGraph {
     graph: DiGraph<Node, usize>,

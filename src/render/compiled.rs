@@ -1,8 +1,8 @@
 //! The built-in templates, compiled once into a few instructions and run without Tera.
 //!
 //! Tera interprets a template anew for every object: it looks each path up through its call
-//! stack and passes every value through its filter machinery, which took about a quarter of
-//! a 10,000-service build. The built-in templates use a small part of the language (text,
+//! stack and passes every value through its filter machinery, for every object of a build.
+//! The built-in templates use a small part of the language (text,
 //! `{{ path }}`, the filters `q` and `yaml(indent=N)`, `if`, `for … in`, `include` and
 //! comments, with Tera's whitespace control), so they are compiled here into a tree that
 //! writes the same bytes directly. The templates stay the single source of what the output

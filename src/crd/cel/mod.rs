@@ -8,9 +8,8 @@
 //! two Kubernetes extensions: `substring()` (strings library) and `url().getScheme()`.
 //!
 //! * Weight: `cel` 0.15 pulls in 47 crates (antlr4rust, chrono, chrono-tz, parking_lot, nom,
-//!   uuid, …). A clean debug build of it took 35 s on this 2-core machine against 7 s for
-//!   `regex` alone, which meshgen already compiles (through `ignore` and `tera`). This module
-//!   adds no crate beyond `regex`.
+//!   uuid, …), several times the build time of `regex` alone, which meshgen already compiles
+//!   (through `ignore` and `tera`). This module adds no crate beyond `regex`.
 //! * Semantics we must get exactly right are the Kubernetes ones, not the generic CEL ones:
 //!   `duration()` must parse Go duration strings (`1µs`, `.5s`), `url()` must accept what
 //!   Go's `net/url.ParseRequestURI` accepts, a `null` in a non-nullable field is pruned before
