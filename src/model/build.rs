@@ -1,0 +1,303 @@
+//! Building the [`Inventory`] from the loaded sources: each file parsed and its entities
+//! validated on its own (in parallel, see [`crate::par`]), with overlays applied first; then
+//! names checked across files, suppressions collected and everything sorted. The model's
+//! types are in the parent module; this is the part that reads input.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::de::DeserializeOwned;
+
+use super::overlay::{self, Overlays};
+use super::raw::RawDocument;
+use super::{External, Inventory, Project, Service, Suppression, external, patch, raw, service, validate};
+use crate::diag::codes::NotSuppressible;
+use crate::diag::suggest::did_you_mean;
+use crate::diag::{Diagnostic, Diagnostics, Origin, Part, join_path};
+use crate::load::Source;
+
+/// Validates an entity's `ignore:` entries into suppressions.
+fn suppressions(entries: &[raw::RawIgnore], scope: &Origin, diags: &mut Diagnostics, out: &mut Vec<Suppression>) {
+    for (i, e) in entries.iter().enumerate() {
+        let at = scope.child("ignore").index(i);
+        if e.reason.trim().is_empty() {
+            diags.push(
+                Diagnostic::error("missing-field", at.child("reason"), "an ignored finding needs a reason")
+                    .help("say why the finding does not apply here; reviewers read it"),
+            );
+        }
+        match crate::diag::codes::suppressible(&e.code) {
+            Ok(c) => out.push(Suppression { scope: scope.clone(), code: c.name, origin: at }),
+            Err(NotSuppressible::Fixed(name)) => diags.push(
+                Diagnostic::error("invalid-value", at.child("code"), format!("`{name}` cannot be ignored"))
+                    .help("it would make the output wrong or rejected by Istio; fix the inventory instead"),
+            ),
+            Err(NotSuppressible::Unknown(hint)) => diags.push(
+                Diagnostic::error(
+                    "invalid-value",
+                    at.child("code"),
+                    format!("unknown code `{}`", validate::shown(&e.code)),
+                )
+                .maybe_help(hint),
+            ),
+        }
+    }
+}
+
+/// Deserialises `value` into `T`, turning serde's error into a diagnostic at the exact YAML
+/// path (unknown fields get "did you mean").
+pub fn from_value<T: DeserializeOwned>(
+    value: &crate::yaml::Value,
+    origin: &Origin,
+    diags: &mut Diagnostics,
+) -> Option<T> {
+    // Tracking the path costs on every field, and almost every value is valid: only a failed
+    // value is deserialised again, with the path, for the diagnostic.
+    if let Ok(v) = T::deserialize(value) {
+        return Some(v);
+    }
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            diags.push(shape_error(&e, origin));
+            None
+        }
+    }
+}
+
+fn shape_error(e: &serde_path_to_error::Error<serde_json::Error>, origin: &Origin) -> Diagnostic {
+    let inner = e.path().to_string();
+    let inner = if inner == "." { String::new() } else { inner };
+    let path = join_path(&origin.path, &inner);
+    let message = e.inner().to_string();
+    let mut at = Origin { path: path.into(), ..origin.clone() };
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let field = rest.split('`').next().unwrap_or_default().to_string();
+        let expected: Vec<&str> =
+            message.split("expected ").nth(1).unwrap_or_default().split('`').skip(1).step_by(2).collect();
+        // serde_path_to_error's path already ends with the unknown key in some shapes.
+        if !at.path.ends_with(&format!(".{field}")) && *at.path != *field {
+            at.path = join_path(&at.path, &field).into();
+        }
+        at.part = Part::Key;
+        let help = match did_you_mean(&field, expected.iter().copied()) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!(
+                "known fields here: {}",
+                expected.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
+            ),
+        };
+        return Diagnostic::error("unknown-field", at, format!("unknown field `{}`", validate::shown(&field)))
+            .help(help);
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let field = rest.split('`').next().unwrap_or_default();
+        return Diagnostic::error("missing-field", at, format!("missing field `{field}`"))
+            .help(format!("add `{field}`; see docs/inventory.md"));
+    }
+    if message.starts_with("invalid type") || message.starts_with("invalid value") {
+        let help = if message.contains("expected a string") {
+            "write a string; quote values YAML reads as numbers or booleans, e.g. `\"1.0\"` or `\"true\"`".to_string()
+        } else {
+            "see docs/inventory.md for the shape of this field".to_string()
+        };
+        return Diagnostic::error("invalid-type", at, message).help(help);
+    }
+    Diagnostic::error("invalid-value", at, message)
+}
+
+/// One entity as read from a file, before duplicates across files are known.
+struct Read {
+    name: String,
+    origin: Origin,
+    built: Option<Built>,
+    suppressions: Vec<Suppression>,
+    /// `enabled: false` (as declared or as patched).
+    disabled: bool,
+    /// Its `patches`, checked.
+    patches: Vec<patch::Patch>,
+}
+
+/// A validated entity (or none, when it had errors).
+enum Built {
+    Service(Service),
+    External(External),
+}
+
+/// Parses one inventory file and validates its entities. Runs on a worker thread; the YAML
+/// trees are dropped when the file is done.
+fn read_file(project: &Project, overlays: &Overlays, source: &Source, diags: &mut Diagnostics) -> Vec<Read> {
+    let docs = crate::load::parse_documents(&source.text, &source.name, diags);
+    let mut out = Vec::new();
+    for (i, doc) in docs.iter().enumerate() {
+        if doc.is_null() {
+            continue;
+        }
+        let origin = Origin::new(&source.name, i, "");
+        let Some(raw) = from_value::<RawDocument>(doc, &origin, diags) else { continue };
+        let doc_ns = raw.namespace.clone();
+        if let Some(ns) = &doc_ns {
+            validate::Checker::new(diags).namespace(ns, &origin.child("namespace"));
+        }
+        for kind in ["services", "externals"] {
+            for (key, value) in doc.get(kind).and_then(crate::yaml::Value::as_object).into_iter().flatten() {
+                let name = key.as_str();
+                let eorigin = origin.child(kind).child(name);
+                if !validate::Checker::new(diags).entity_name(kind.trim_end_matches('s'), name, &eorigin) {
+                    continue;
+                }
+                // Overlays patch the entity's YAML before it is validated; `enabled` is
+                // taken out (it is not a field of the entity). The common case, neither,
+                // borrows the value as parsed.
+                let mut owned = overlays.patched(kind, name, value);
+                if owned.is_none() && value.get("enabled").is_some() {
+                    owned = Some(value.clone());
+                }
+                let enabled = owned.as_mut().is_none_or(|v| overlay::take_enabled(v, &eorigin, diags));
+                let value = owned.as_ref().unwrap_or(value);
+                if !enabled {
+                    let (name, origin) = (name.to_string(), eorigin);
+                    out.push(Read {
+                        name,
+                        origin,
+                        built: None,
+                        suppressions: Vec::new(),
+                        disabled: true,
+                        patches: Vec::new(),
+                    });
+                    continue;
+                }
+                let ns = doc_ns.as_deref().unwrap_or(&project.defaults.namespace);
+                let mut sup = Vec::new();
+                let mut patches = Vec::new();
+                let built = if kind == "services" {
+                    from_value::<raw::RawService>(value, &eorigin, diags).and_then(|mut r| {
+                        suppressions(&r.ignore.take().unwrap_or_default(), &eorigin, diags, &mut sup);
+                        patches = patch::build(r.patches.take().unwrap_or_default(), &eorigin, diags);
+                        service::build(project, name, ns, r, eorigin.clone(), diags).map(Built::Service)
+                    })
+                } else {
+                    from_value::<raw::RawExternal>(value, &eorigin, diags).and_then(|mut r| {
+                        suppressions(&r.ignore.take().unwrap_or_default(), &eorigin, diags, &mut sup);
+                        patches = patch::build(r.patches.take().unwrap_or_default(), &eorigin, diags);
+                        external::build(project, name, ns, r, eorigin.clone(), diags).map(Built::External)
+                    })
+                };
+                let patches = if built.is_some() { patches } else { Vec::new() };
+                out.push(Read {
+                    name: name.to_string(),
+                    origin: eorigin,
+                    built,
+                    suppressions: sup,
+                    disabled: false,
+                    patches,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Builds the inventory from the project and the loaded sources. Files are parsed and
+/// validated in parallel (each on its own, with its own diagnostics); names are then
+/// checked for duplicates across files, in file order.
+pub fn build(project: &Project, sources: &[Source], diags: &mut Diagnostics) -> Inventory {
+    build_with(project, sources, &Overlays::default(), diags)
+}
+
+/// [`build`] for an environment or cluster: each entity is patched by the overlays before
+/// it is validated; patches of undeclared entities are reported.
+pub fn build_with(project: &Project, sources: &[Source], overlays: &Overlays, diags: &mut Diagnostics) -> Inventory {
+    let per_file: Vec<(Vec<Read>, Diagnostics)> = crate::par::map_owned(sources.iter().collect(), |f| {
+        let mut d = Diagnostics::default();
+        (read_file(project, overlays, f, &mut d), d)
+    });
+
+    let entities = per_file.iter().map(|(reads, _)| reads.len()).sum();
+    let mut services = Vec::with_capacity(entities);
+    let mut externals = Vec::new();
+    // name → origin of the first declaration, to report duplicates with both places.
+    let mut seen: foldhash::HashMap<String, Origin> = foldhash::HashMap::default();
+    seen.reserve(entities);
+    let mut invalid = BTreeSet::new();
+    let mut disabled = BTreeSet::new();
+    let mut suppressed = Vec::new();
+    let mut patches = BTreeMap::new();
+    for (reads, d) in per_file {
+        diags.extend(d);
+        for r in reads {
+            if let Some(first) = seen.get(&r.name) {
+                diags.push(
+                    Diagnostic::error(
+                        "duplicate-name",
+                        r.origin.clone().key(),
+                        format!("`{}` is declared twice", r.name),
+                    )
+                    .related(first.clone().key(), "first declared here")
+                    .help("names are unique across services and external APIs in the whole inventory; rename one"),
+                );
+                continue;
+            }
+            seen.insert(r.name.clone(), r.origin);
+            suppressed.extend(r.suppressions);
+            if !r.patches.is_empty() {
+                patches.insert(r.name.clone(), r.patches);
+            }
+            match r.built {
+                Some(Built::Service(s)) => services.push(s),
+                Some(Built::External(e)) => externals.push(e),
+                None if r.disabled => {
+                    disabled.insert(r.name);
+                }
+                None => {
+                    invalid.insert(r.name);
+                }
+            }
+        }
+    }
+    // After other errors (a file that does not parse), emptiness is only their echo.
+    // Every entity disabled (in an environment) empties the build just the same.
+    if services.is_empty() && externals.is_empty() && invalid.is_empty() && !project.allow_empty && !diags.has_errors()
+    {
+        let message = if disabled.is_empty() {
+            "the inventory declares no services and no external APIs"
+        } else {
+            "every entity of the inventory is disabled (`enabled: false`)"
+        };
+        diags.push(Diagnostic::error("empty-inventory", Origin::new(&project.file, 0, "inventory"), message).help(
+            format!(
+                "check `inventory` in {} (it reads {}); if an empty inventory is intended, add `allowEmpty: true`",
+                project.file,
+                project.inventory.iter().map(|p| format!("`{}`", p.display())).collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
+    // Through a permutation: an entity is over a kilobyte (see `crate::sort`).
+    let order = crate::sort::permutation(&services, |s| (&s.namespace, &s.name));
+    crate::sort::apply(&mut services, &order);
+    let order = crate::sort::permutation(&externals, |e| (&e.namespace, &e.name));
+    crate::sort::apply(&mut externals, &order);
+    // A disabled entity is absent from this build, and so are the calls to it: the callers
+    // are built as if they did not list it (docs/environments.md).
+    if !disabled.is_empty() {
+        for s in &mut services {
+            s.depends_on.retain(|d| !disabled.contains(&d.target));
+        }
+    }
+    let mut trace = project.trace.clone();
+    if !overlays.is_empty() {
+        overlays.finish(&seen, &mut trace, diags);
+    }
+    let callers_read_secrets =
+        services.iter().any(Service::callers_read_secret) || externals.iter().any(External::callers_read_secret);
+    Inventory {
+        project: project.clone(),
+        services,
+        externals,
+        suppressions: suppressed,
+        invalid,
+        disabled,
+        trace,
+        patches,
+        callers_read_secrets,
+    }
+}
