@@ -321,3 +321,42 @@ const DIFF_FORMATS: &[Choice<DiffFormat>] = &[
     ("json", DiffFormat::Json, "One JSON document: a summary and one entry per changed object"),
     ("markdown", DiffFormat::Markdown, "A pull-request comment: a summary table and collapsible diffs"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed<T: PartialEq>(choices: &[Choice<T>], value: T) -> bool {
+        choices.iter().any(|(_, v, _)| *v == value)
+    }
+
+    /// The lists above are written by hand: a value added to one of the library's enums must
+    /// be offered on the command line too. The matches are exhaustive, so a new variant does
+    /// not compile here until it is added to them, and then to the list.
+    #[test]
+    fn every_value_of_the_library_enums_is_offered() {
+        use crate::diag::render::Format as F;
+        for f in [F::Human, F::Concise, F::Json, F::Sarif, F::Github] {
+            match f {
+                F::Human | F::Concise | F::Json | F::Sarif | F::Github => assert!(listed(FORMATS, f), "{f:?}"),
+            }
+        }
+        for l in [Layout::Object, Layout::Service, Layout::Namespace] {
+            match l {
+                Layout::Object | Layout::Service | Layout::Namespace => assert!(listed(LAYOUTS, l), "{l:?}"),
+            }
+        }
+        for v in [ApiVersion::V1, ApiVersion::V1beta1] {
+            match v {
+                ApiVersion::V1 | ApiVersion::V1beta1 => assert!(listed(API_VERSIONS, v), "{v:?}"),
+            }
+        }
+        for d in [DiffFormat::Human, DiffFormat::Json, DiffFormat::Markdown] {
+            match d {
+                DiffFormat::Human | DiffFormat::Json | DiffFormat::Markdown => {
+                    assert!(listed(DIFF_FORMATS, d), "{d:?}")
+                }
+            }
+        }
+    }
+}
