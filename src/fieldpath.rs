@@ -81,6 +81,13 @@ impl FieldPath {
         p
     }
 
+    /// This path with map entry `key` appended.
+    pub fn with_entry(&self, key: &str) -> FieldPath {
+        let mut p = self.clone();
+        p.entry(key);
+        p
+    }
+
     /// This path with list item `i` appended.
     pub fn with_index(&self, i: usize) -> FieldPath {
         let mut p = self.clone();
@@ -132,6 +139,7 @@ mod tests {
         r.field("name");
         assert_eq!(&*r, "[2].name");
         assert_eq!(FieldPath::new().with_field("a").with_index(3).with_field("b").as_str(), "a[3].b");
+        assert_eq!(FieldPath::new().with_field("labels").with_entry("app").as_str(), "labels[app]");
     }
 
     #[test]

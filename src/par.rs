@@ -389,6 +389,22 @@ mod tests {
     }
 
     #[test]
+    fn a_thread_done_with_its_share_takes_from_a_slow_one() {
+        // Two threads, a block per item: shares 0..8 and 8..16. Item 0 is slow, so the
+        // second thread, done with its share, takes items from the end of the first's.
+        let items: Vec<usize> = (0..2 * BLOCKS_PER_THREAD).collect();
+        let ran_on = map_on(2, &items, |&i| {
+            if i == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+            }
+            Ok(std::thread::current().id())
+        })
+        .unwrap();
+        let first_share = &ran_on[1..BLOCKS_PER_THREAD];
+        assert!(first_share.iter().any(|t| *t != ran_on[0]), "nothing was taken from the slow thread");
+    }
+
+    #[test]
     fn map_owned_keeps_the_order() {
         let items: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
         let lengths: Vec<usize> = items.iter().map(String::len).collect();

@@ -10,6 +10,7 @@
 use serde_json::Value;
 
 use super::Violation;
+use crate::fieldpath::FieldPath;
 
 /// Fields of ObjectMeta with the JSON type each must have.
 const FIELDS: &[(&str, Kind)] = &[
@@ -44,6 +45,11 @@ enum Kind {
 /// Maximum total size of all annotation keys and values (the API server's limit).
 const ANNOTATIONS_MAX_BYTES: usize = 256 * 1024;
 
+/// The path of a field of `metadata`.
+fn metadata(field: &str) -> FieldPath {
+    FieldPath::new().with_field("metadata").with_field(field)
+}
+
 fn push(out: &mut Vec<Violation>, path: &str, message: impl Into<String>) {
     out.push(Violation { path: path.to_string(), message: message.into() });
 }
@@ -59,7 +65,7 @@ pub(crate) fn validate(meta: Option<&Value>, out: &mut Vec<Violation>) {
         return;
     };
     for (key, v) in meta {
-        let path = format!("metadata.{key}");
+        let path = metadata(key);
         let Some((_, kind)) = FIELDS.iter().find(|(n, _)| n == key) else {
             push(out, &path, "unknown field (not a field of ObjectMeta)");
             continue;
@@ -102,7 +108,7 @@ pub(crate) fn validate(meta: Option<&Value>, out: &mut Vec<Violation>) {
     }
     if let Some(labels) = meta.get("labels").and_then(Value::as_object) {
         for (k, v) in labels {
-            let path = format!("metadata.labels[{k}]");
+            let path = metadata("labels").with_entry(k);
             if let Err(e) = qualified_name(k) {
                 push(out, &path, format!("invalid label key: {e}"));
             }
@@ -117,7 +123,7 @@ pub(crate) fn validate(meta: Option<&Value>, out: &mut Vec<Violation>) {
         let mut total = 0;
         for (k, v) in annotations {
             if let Err(e) = qualified_name(&k.to_ascii_lowercase()) {
-                push(out, &format!("metadata.annotations[{k}]"), format!("invalid annotation key: {e}"));
+                push(out, &metadata("annotations").with_entry(k), format!("invalid annotation key: {e}"));
             }
             total += k.len() + v.as_str().map_or(0, str::len);
         }
