@@ -58,8 +58,8 @@ fn main() -> std::process::ExitCode {
     let exit = meshgen::cli::main(std::env::args_os());
     // The process ends here, and the operating system takes its memory back at once: dropping
     // what the command leaves (a 100,000-service model, its manifests, another build's files)
-    // would free hundreds of thousands of allocations one by one, for nothing (0.5–0.9 s of a
-    // 10,000-service build). Only the binary may skip it; the library drops what it makes.
+    // would free hundreds of thousands of allocations one by one, for nothing (a noticeable
+    // share of a large build, see docs/performance.md). Only the binary may skip it; the library drops what it makes.
     std::mem::forget(exit.leftovers);
     exit.code
 }

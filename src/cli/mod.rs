@@ -39,7 +39,8 @@ pub struct Exit {
 
 /// Values a command is done with, handed back to the caller of [`main`] rather than dropped
 /// where the command ends: freeing hundreds of thousands of small allocations one by one
-/// took 0.5–0.9 s of a 10,000-service build, and a process about to exit need not do it.
+/// is a noticeable share of a large build (docs/performance.md), and a process about to exit
+/// need not do it.
 #[derive(Default)]
 pub struct Leftovers(Vec<Box<dyn std::any::Any>>);
 

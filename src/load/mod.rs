@@ -47,8 +47,8 @@ impl Source {
         foldhash::fast::FixedState::with_seed(0).hash_one(text)
     }
 
-    /// Drops the text once the stages that parse it are done: at 100,000 services that is
-    /// 70 MB, which rendering then reuses instead of taking fresh memory. Diagnostics that
+    /// Drops the text once the stages that parse it are done: the text of a large estate is
+    /// a large share of its memory, which rendering then reuses instead of taking fresh memory. Diagnostics that
     /// come later read the file again ([`Source::text_again`]).
     pub fn release_text(&mut self) {
         self.text = String::new();

@@ -2,9 +2,9 @@
 //! written in: block mappings and sequences, single-line flow collections, single-line plain and
 //! quoted scalars, comments and `---` separators.
 //!
-//! It exists for speed: a complete YAML parser reads about 10 MB/s per core and was a third
-//! of a large build; this reader builds the same values several times faster (numbers in
-//! docs/decisions.md, "YAML reader"). It never decides anything the complete reader
+//! It exists for speed: a complete YAML parser was a large share of a big build, and this
+//! reader builds the same values several times faster (numbers in docs/decisions.md, "YAML
+//! reader"). It never decides anything the complete reader
 //! ([`super::full`]) would decide differently: at the first construct outside the subset
 //! (anchors, tags, block scalars, multi-line scalars or flow collections, tabs, unusual
 //! escapes, keys that are not strings, duplicate keys, odd indentation, numbers JSON cannot
