@@ -1,5 +1,5 @@
 //! Prints diagnostics: `human` (source excerpt with carets), `concise` (one line each, for
-//! grep and editors), and the machine formats of [`super::machine`].
+//! grep and editors), and the machine formats of `diag::machine`.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

@@ -1,7 +1,7 @@
 //! Stage 5, `emit`: manifests become files in the output directory, or one stream.
 //!
 //! [`plan`] lays the manifests out in files (per object, per entity or per namespace, plus a
-//! `kustomization.yaml`). [`write`] makes the output directory match the plan all or nothing:
+//! `kustomization.yaml`). [`write()`] makes the output directory match the plan all or nothing:
 //! the new tree is assembled beside it (unchanged and foreign files hard-linked, so they are
 //! not rewritten) and swapped in with one atomic rename, so a failed or interrupted build
 //! leaves the old directory exactly as it was. Files meshgen did not write (they lack the
@@ -296,7 +296,7 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))
 }
 
-/// What [`write`] would change, sorted by path.
+/// What [`write()`] would change, sorted by path.
 pub fn check(out: &Path, plan: &Plan) -> Result<Vec<Drift>> {
     drift(out, plan, &scan(out)?)
 }
@@ -430,7 +430,7 @@ pub struct Report {
 }
 
 /// Makes `out` match the plan, all or nothing. Writes nothing when nothing changed (but
-/// records the files in the cache of [`index`] when it did not know them all).
+/// records the files in the cache of `index` when it did not know them all).
 pub fn write(out: &Path, plan: &Plan) -> Result<Report> {
     // Held until the output is swapped and the cache recorded.
     let _lock = atomic::Lock::take(out)?;
@@ -464,7 +464,7 @@ pub fn write(out: &Path, plan: &Plan) -> Result<Report> {
     Ok(report)
 }
 
-/// What the cache of [`index`] recorded about an output directory, for readers of another
+/// What the cache of `index` recorded about an output directory, for readers of another
 /// build's output (`meshgen diff --against`): a file it vouches for need not be read.
 pub struct Recorded(index::Index);
 

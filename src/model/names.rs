@@ -196,7 +196,7 @@ pub fn ip_range(a: &str) -> Option<(bool, u128, u128)> {
 
 /// Parses a Go duration (`10s`, `1.5s`, `250ms`, `1h30m`) into nanoseconds. The value is
 /// Go's own (`time.ParseDuration`, as Istio computes it, fractions included); when Go
-/// refuses, [`explain`] says why in inventory terms. Signs are refused: no Istio duration
+/// refuses, `explain` says why in inventory terms. Signs are refused: no Istio duration
 /// is negative.
 pub fn parse_duration(s: &str) -> Result<u128, String> {
     if s.starts_with(['+', '-']) {

@@ -8,7 +8,7 @@
 //! the CRD schemas and CEL rules when CRDs are configured. Problems point at the patch.
 //!
 //! [`check`] does all of this, with diagnostics, before anything is rendered (a streamed
-//! build cannot stop halfway); [`Targets`] then applies the same patches while rendering.
+//! build cannot stop halfway); `Targets` then applies the same patches while rendering.
 
 use std::collections::HashMap;
 

@@ -12,7 +12,7 @@
 //!   brackets are refused by a linear pre-scan before either runs.
 //! - [`from_str`]: one document into a typed value.
 //! - [`locate`]: where a YAML path is in a text, for diagnostics.
-//! - [`write`]: values as YAML text.
+//! - [`write`](mod@write): values as YAML text.
 //! - [`Error`]: what went wrong, as an [`ErrorKind`] to choose help texts from.
 //!
 //! Why this reader and not another is recorded, with measurements, in docs/decisions.md

@@ -1,5 +1,5 @@
 //! Field checks shared by every entity kind: names, hosts, labels, ports, exportTo and string
-//! matches here, traffic policy in [`traffic`]. Each check reports a diagnostic at the
+//! matches here, traffic policy in `traffic`. Each check reports a diagnostic at the
 //! field's YAML path and says how to fix it; it returns whether the value was valid so
 //! callers can skip dependent checks.
 
