@@ -601,3 +601,49 @@ fn diff_against_a_directory_relative_to_the_project() {
     assert!(r.stdout.contains("`out`"), "{}", r.stdout);
     e.assert_work_untouched();
 }
+
+/// `meshgen completions SHELL` prints a script for every shell clap_complete knows, naming
+/// the commands and their flags; the bash one, sourced into bash, completes.
+#[test]
+fn completions_for_every_shell_and_bash_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let r = meshgen(dir.path(), &["completions", shell]);
+        assert_eq!(r.code, 0, "{shell}: {}", r.stderr);
+        for word in ["build", "diff", "stdout", "against", "completions"] {
+            assert!(r.stdout.contains(word), "{shell}: `{word}` missing");
+        }
+    }
+    let script = dir.path().join("meshgen.bash");
+    fs::write(&script, meshgen(dir.path(), &["completions", "bash"]).stdout).unwrap();
+    let complete = |words: &str| {
+        let cmd = format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 )); \
+             _meshgen meshgen \"${{COMP_WORDS[-1]}}\" \"${{COMP_WORDS[-2]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display()
+        );
+        let out = std::process::Command::new("bash").args(["--norc", "-c", &cmd]).output().expect("bash runs");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(complete("meshgen bu").trim(), "build");
+    assert!(complete("meshgen build --st").lines().any(|l| l == "--stdout"));
+    assert!(complete("meshgen diff --outp").lines().any(|l| l == "--output"));
+}
+
+/// `meshgen man` prints the roff page; `--out-dir` writes one per command.
+#[test]
+fn man_pages_for_meshgen_and_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = meshgen(dir.path(), &["man"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(".TH meshgen 1") && r.stdout.contains(".SH NAME"), "{}", r.stdout);
+    let pages = dir.path().join("man/man1");
+    let r = meshgen(dir.path(), &["man", "--out-dir", "man/man1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for cmd in ["build", "check", "diff", "graph", "explain", "templates-eject", "completions"] {
+        let page = fs::read_to_string(pages.join(format!("meshgen-{cmd}.1"))).unwrap_or_default();
+        assert!(page.contains(&format!(".TH meshgen-{cmd} 1")), "meshgen-{cmd}.1: {page}");
+    }
+    let build = fs::read_to_string(pages.join("meshgen-build.1")).unwrap();
+    assert!(build.contains("stdout"), "{build}");
+}

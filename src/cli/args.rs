@@ -53,7 +53,36 @@ pub enum Command {
     /// The Argo CD Config Management Plugin, run by its sidecar (docs/argocd.md).
     #[command(subcommand)]
     Argocd(ArgocdCommand),
+    /// Print a shell completion script.
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), or write one page per command into a directory.
+    #[command(after_help = MAN_HELP)]
+    Man {
+        /// Write `meshgen.1` and a `meshgen-<command>.1` for every command into DIR
+        /// (created if missing) instead of printing `meshgen.1`.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
+
+/// Examples for `meshgen completions --help`.
+const COMPLETIONS_HELP: &str = "\
+Examples:
+  meshgen completions bash > ~/.local/share/bash-completion/completions/meshgen
+  meshgen completions zsh > \"${fpath[1]}/_meshgen\"
+  meshgen completions fish > ~/.config/fish/completions/meshgen.fish
+  meshgen completions powershell >> $PROFILE";
+
+/// Examples for `meshgen man --help`.
+const MAN_HELP: &str = "\
+Examples:
+  meshgen man | man -l -
+  meshgen man --out-dir ~/.local/share/man/man1";
 
 /// `meshgen argocd …`: configured by Argo CD's environment variables, not by flags.
 #[derive(Debug, Subcommand)]

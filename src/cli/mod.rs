@@ -9,6 +9,7 @@ mod argocd;
 pub mod args;
 mod build;
 mod diff;
+mod docs;
 mod explain;
 mod graph;
 mod project;
@@ -83,6 +84,8 @@ fn run(args: impl IntoIterator<Item = OsString>, keep: &mut Leftovers) -> ExitCo
         }
         Command::Templates(t) => templates::run(t),
         Command::Argocd(a) => argocd::run(&a),
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man { out_dir } => docs::man(out_dir.as_deref()),
     };
     match result {
         Ok(code) => ExitCode::from(code),
