@@ -284,7 +284,7 @@ fn every_kind_has_a_context_type() {
 /// bundled project and the fixtures is a documented field, at its place.
 #[test]
 fn the_reference_names_every_key_templates_receive() {
-    use crate::{diag::Diagnostics, graph, load, model};
+    use crate::load;
     let items = items();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut dirs: Vec<std::path::PathBuf> = std::fs::read_dir(root.join("tests/fixtures"))
@@ -296,13 +296,11 @@ fn the_reference_names_every_key_templates_receive() {
     let names: std::collections::BTreeMap<Kind, String> = contexts().into_iter().collect();
     let mut seen = BTreeSet::new();
     for dir in dirs {
-        let mut diags = Diagnostics::default();
-        let src = load::project_file(&dir.join(load::PROJECT_FILE), load::Limits::default(), &mut diags).unwrap();
-        let project = model::project::parse(&src, &mut diags);
-        let exclude = [src.path.clone(), project.output.clone()];
-        let sources = load::inventory(&project.root, &project.inventory, &exclude, project.limits, &mut diags).unwrap();
-        let inv = model::build(&project, &sources, &mut diags);
-        let g = graph::build(&inv, &mut diags);
+        // The pipeline users run (overlays, VIPs, checks), up to the objects' identities.
+        let options = crate::Options { goal: crate::Goal::Analyse, ..crate::Options::new(&dir) };
+        let c = crate::compile(&options).unwrap();
+        assert!(!c.diags.has_errors(), "{}: {:?}", dir.display(), c.diags);
+        let (inv, g) = (c.inventory.expect("an inventory"), c.graph.expect("a graph"));
         for o in super::context::objects(&inv, &g) {
             let context = items.iter().find(|i| i.name == "Context").unwrap();
             let at = format!("{}: {} {}", dir.display(), o.kind.as_str(), o.name);
