@@ -390,12 +390,21 @@ mod tests {
 
     #[test]
     fn a_thread_done_with_its_share_takes_from_a_slow_one() {
-        // Two threads, a block per item: shares 0..8 and 8..16. Item 0 is slow, so the
-        // second thread, done with its share, takes items from the end of the first's.
+        // Two threads, a block per item: shares 0..8 and 8..16. Item 0 blocks its thread
+        // until another thread has run an item of its share (or 10 s pass, when nothing is
+        // taken): a fixed sleep would fail on a machine too busy to start the second thread
+        // in time.
+        use std::sync::atomic::{AtomicBool, Ordering};
         let items: Vec<usize> = (0..2 * BLOCKS_PER_THREAD).collect();
+        let taken = AtomicBool::new(false);
         let ran_on = map_on(2, &items, |&i| {
             if i == 0 {
-                std::thread::sleep(std::time::Duration::from_millis(300));
+                let start = std::time::Instant::now();
+                while !taken.load(Ordering::SeqCst) && start.elapsed() < std::time::Duration::from_secs(10) {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            } else if i < BLOCKS_PER_THREAD {
+                taken.store(true, Ordering::SeqCst);
             }
             Ok(std::thread::current().id())
         })

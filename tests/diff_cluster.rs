@@ -169,14 +169,26 @@ fn create_update_prune_and_unchanged_are_reported_in_order() {
     assert!(r.stdout.contains("-      consecutive5xxErrors: 7\n+      consecutive5xxErrors: 5\n"), "{}", r.stdout);
     assert!(!r.stdout.contains("hand-made"), "an unlabelled object is not meshgen's to prune");
     c.assert_read_only();
-    // The objects the label did not find were asked for by name.
-    let gets: Vec<String> =
-        c.server.requests().into_iter().filter(|r| !r.query.contains_key("limit")).map(|r| r.path).collect();
+    // The objects the label did not find were looked for by listing their kind, unlabelled,
+    // in their namespace: never one request per object.
+    let requests = c.server.requests();
     assert!(
-        gets.contains(&"/apis/networking.istio.io/v1/namespaces/shop/serviceentries/search".to_string()),
-        "{gets:?}"
+        requests.iter().all(|r| r.query.contains_key("limit") || !r.path.contains("/namespaces/")),
+        "a GET by name"
     );
-    assert!(gets.contains(&"/apis/networking.istio.io/v1/namespaces/data/serviceentries/inventory-db".to_string()));
+    let mut unlabelled: Vec<&str> = requests
+        .iter()
+        .filter(|r| !r.query.contains_key("labelSelector") && r.query.contains_key("limit"))
+        .map(|r| r.path.as_str())
+        .collect();
+    unlabelled.sort();
+    assert_eq!(
+        unlabelled,
+        [
+            "/apis/networking.istio.io/v1/namespaces/data/serviceentries",
+            "/apis/networking.istio.io/v1/namespaces/shop/serviceentries"
+        ]
+    );
 }
 
 #[test]
@@ -190,7 +202,11 @@ fn json_and_markdown_reports() {
         json!(["spec.trafficPolicy.outlierDetection.consecutive5xxErrors"])
     );
     assert_eq!(parsed["objects"][2]["changedPaths"], json!(["metadata.labels"]));
-    insta::assert_snapshot!("cluster_json", json.stdout);
+    assert_eq!(parsed["schemaVersion"], 2);
+    assert_eq!(parsed["cluster"], json!({"server": c.server.url, "context": "fake"}));
+    insta::with_settings!({filters => vec![(r"https://127\.0\.0\.1:\d+", "https://127.0.0.1:PORT")]}, {
+        insta::assert_snapshot!("cluster_json", json.stdout);
+    });
     let md = c.diff(&["--output", "markdown"]);
     assert_eq!(md.code, 1, "{}", md.stderr);
     insta::assert_snapshot!("cluster_markdown", md.stdout);
@@ -254,20 +270,29 @@ fn server_side_compares_with_a_dry_run_apply_and_writes_nothing() {
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(!r.stdout.contains("~ update"), "{}", r.stdout);
     assert!(r.stdout.contains("+ create ServiceEntry shop/search"), "{}", r.stdout);
+    // Only the objects the plain comparison found changed or missing are dry-run.
     let patches: Vec<_> = c.server.requests().into_iter().filter(|r| r.method == "PATCH").collect();
-    assert_eq!(patches.len(), desired().len());
+    let mut patched: Vec<&str> = patches.iter().map(|p| p.path.rsplit('/').next().unwrap()).collect();
+    patched.sort();
+    assert_eq!(patched, ["catalog", "search"]);
     for p in &patches {
         assert_eq!(p.query.get("dryRun").map(String::as_str), Some("All"));
         assert_eq!(p.query.get("fieldManager").map(String::as_str), Some("meshgen"));
-        assert_eq!(p.query.get("force").map(String::as_str), Some("true"));
+        assert_eq!(p.query.get("force"), None, "a dry run that forces hides conflicts");
         assert_eq!(p.content_type, "application/apply-patch+yaml");
     }
     c.assert_read_only();
 
+    // A conflict is reported (an apply without --force-conflicts would fail on it), and the
+    // forced dry run still shows the rest.
     c.server.state.lock().unwrap().conflict = true;
+    c.server.clear_requests();
     let r = c.diff(&["--server-side"]);
-    assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("409 Conflict: Apply failed with 1 conflict"), "{}", r.stderr);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("conflict: `.spec.hosts`: conflict with \"kubectl-edit\""), "{}", r.stdout);
+    let forced = c.server.requests().into_iter().filter(|r| r.query.get("force").is_some_and(|f| f == "true")).count();
+    assert_eq!(forced, 2);
+    c.assert_read_only();
 }
 
 fn assert_fails(r: &Run, expected: &[&str]) {
@@ -299,6 +324,8 @@ fn refused_credentials_and_permissions_say_what_is_missing() {
         &["may not `list` `virtualservices.networking.istio.io` in namespace `shop`", "-n shop"],
     );
 
+    // A dry run is sent only for an object that would change.
+    c.server.state.lock().unwrap().objects.retain(|o| o["metadata"]["name"] != "search");
     c.server.state.lock().unwrap().forbidden = vec![("patch".into(), "serviceentries".into())];
     assert_fails(
         &c.diff(&["--server-side"]),

@@ -255,9 +255,10 @@ pub struct DiffArgs {
     /// The kubeconfig context (default: its current context).
     #[arg(long, value_name = "NAME", requires = "cluster", conflicts_with = "against")]
     pub context: Option<String>,
-    /// Compare only the objects of this namespace (default: every namespace).
-    #[arg(long, short = 'n', value_name = "NAMESPACE")]
-    pub namespace: Option<String>,
+    /// Compare only the objects of these namespaces (default: every namespace): `-n a,b`
+    /// or `-n a -n b`. A namespace with neither desired nor live objects is an error.
+    #[arg(long, short = 'n', value_name = "NAMESPACE", value_delimiter = ',')]
+    pub namespace: Vec<String>,
     /// How long each request to the API server may take: `30s`, `2m`, `500ms`.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, requires = "cluster", conflicts_with = "against")]
     pub timeout: std::time::Duration,
@@ -265,6 +266,18 @@ pub struct DiffArgs {
     /// needs the `patch` verb, changes nothing.
     #[arg(long, requires = "cluster", conflicts_with = "against")]
     pub server_side: bool,
+    /// With `--server-side`: the field manager of the dry runs, the one that really applies
+    /// (`argocd-controller` for Argo CD with server-side apply, `kubectl` for `kubectl apply
+    /// --server-side`), so that the fields it would remove show as removed.
+    #[arg(long, value_name = "NAME", default_value = "meshgen", requires = "server_side")]
+    pub field_manager: String,
+    /// How many requests to the API server may be in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64), requires = "cluster", conflicts_with = "against")]
+    pub concurrency: u16,
+    /// With `-o markdown`: the most characters the report may take (GitHub refuses
+    /// comments over 65,536); rows and diffs beyond it are left out, and counted.
+    #[arg(long, value_name = "CHARS", default_value_t = crate::diff::report::DEFAULT_MARKDOWN_LIMIT)]
+    pub markdown_limit: usize,
     /// A field to leave out of the comparison on both sides, e.g. `spec.exportTo` or
     /// `metadata.annotations["example.com/owner"]`; repeatable.
     #[arg(long, value_name = "PATH")]

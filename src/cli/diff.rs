@@ -13,8 +13,8 @@ use super::Leftovers;
 use super::args::DiffArgs;
 use super::project::{options, print_diagnostics, print_timings};
 use crate::compile::{Goal, Options, Rendered, compile};
-use crate::diff::report::{self, Sides};
-use crate::diff::{self, Normalizer, Object, Plan};
+use crate::diff::report::{self, Sides, Style};
+use crate::diff::{self, Key, Normalizer, Object, Plan};
 use crate::model::Layout;
 use crate::render::Manifest;
 
@@ -26,6 +26,10 @@ pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool, keep: &mut Left
     // `--cluster` alone means the live cluster with the base inventory (or `--env`'s).
     let mut project = args.project.clone();
     project.cluster = project.cluster.filter(|name| !name.is_empty());
+    for ns in &args.namespace {
+        crate::model::names::dns_label(ns)
+            .map_err(|why| anyhow::anyhow!("`-n {ns}` is not a namespace name: it {why}"))?;
+    }
     let options = options(&project, Goal::Manifests)?;
     // The other build's files are listed (and, where meshgen's cache vouches for them,
     // `stat`ed instead of read) while this build compiles: neither needs the other. Like
@@ -41,29 +45,75 @@ pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool, keep: &mut Left
     let Some(Rendered::Manifests(all)) = c.rendered.take() else {
         bail!("the inventory has errors, so there is nothing to compare: fix them first (`meshgen check` lists them)");
     };
-    let namespace = args.namespace.as_deref();
-    let manifests: Vec<&Manifest> = all.iter().filter(|m| namespace.is_none_or(|ns| &*m.namespace == ns)).collect();
+    let scope = Scope(&args.namespace);
+    let manifests: Vec<&Manifest> = all.iter().filter(|m| scope.holds(&m.namespace)).collect();
     let normalizer = Normalizer::new(args.ignore.clone());
+    let mut cluster_id = None;
     let (plan, before) = match (&args.against, listing) {
         // Named as it was given.
         (Some(dir), Some(listing)) => {
             let listing = listing.wait()?;
-            (against(dir, listing, &manifests, namespace, &normalizer, keep)?, dir.display().to_string())
+            (against(dir, listing, &manifests, scope, &normalizer, keep)?, dir.display().to_string())
         }
-        _ => (cluster(args, &options, c.project.api_version, &manifests, &normalizer)?, "live".to_string()),
+        _ => {
+            let (plan, id) = cluster(args, &options, c.project.api_version, &manifests, &normalizer, &mut c.timings)?;
+            cluster_id = Some(id);
+            (plan, "live".to_string())
+        }
     };
+    scope.check_found(&all, &plan)?;
+    for path in normalizer.unmatched() {
+        eprintln!(
+            "warning: `--ignore {}` matched no field of any object compared: check its spelling (paths look like `spec.exportTo` or `metadata.annotations[\"example.com/owner\"]`)",
+            crate::diag::escape::text(&path.to_string())
+        );
+    }
     let (after, title) = match &args.against {
         Some(_) => ("build", format!("`{before}`")),
         None => ("desired", "the live cluster".to_string()),
     };
     c.timings.mark("compare");
-    let text = report::render(&plan, args.output, Sides { before: &before, after, title: &title }, color);
+    let sides = Sides {
+        before: &before,
+        after,
+        title: &title,
+        cluster: cluster_id
+            .as_ref()
+            .map(|(server, context): &(String, Option<String>)| (server.as_str(), context.as_deref())),
+    };
+    let style = Style { color, markdown_limit: args.markdown_limit };
+    let text = report::render(&plan, args.output, sides, style);
     std::io::stdout().lock().write_all(text.as_bytes()).context("failed to write the report to stdout")?;
     print_timings(&mut c, &project, "report");
     let code = if plan.has_changes() { EXIT_CHANGES } else { 0 };
     // Freeing every manifest one by one would cost more than the comparison (see `Leftovers`).
     keep.keep((c, all, plan));
     Ok(code)
+}
+
+/// The namespaces of `-n` (none: all).
+#[derive(Debug, Clone, Copy)]
+struct Scope<'a>(&'a [String]);
+
+impl Scope<'_> {
+    fn holds(self, namespace: &str) -> bool {
+        self.0.is_empty() || self.0.iter().any(|ns| ns == namespace)
+    }
+
+    /// A namespace of `-n` that holds no desired and no other-side object is a typo until
+    /// shown otherwise: comparing nothing and passing would keep a drift check green forever.
+    fn check_found(self, all: &[Manifest], plan: &Plan) -> Result<()> {
+        let desired: std::collections::BTreeSet<&str> = all.iter().map(|m| &*m.namespace).collect();
+        for ns in self.0 {
+            if desired.contains(ns.as_str()) || plan.changes.iter().any(|c| &c.key.namespace == ns) {
+                continue;
+            }
+            let known: Vec<&str> = desired.iter().copied().collect();
+            let hint = crate::diag::suggest::hint(ns, "namespace", &known).map_or(String::new(), |h| format!(" ({h})"));
+            bail!("namespace `{ns}` of `-n` holds no object of this inventory and none on the other side{hint}");
+        }
+        Ok(())
+    }
 }
 
 /// This build against another output directory. Documents whose text is identical on both
@@ -74,7 +124,7 @@ fn against(
     dir: &std::path::Path,
     listing: diff::rendered::Listing,
     manifests: &[&Manifest],
-    namespace: Option<&str>,
+    scope: Scope<'_>,
     normalizer: &Normalizer,
     keep: &mut Leftovers,
 ) -> Result<Plan> {
@@ -101,9 +151,20 @@ fn against(
         paired[by_file[rel]] = true;
     }
     let docs = rendered.documents();
-    let texts: Vec<&str> = manifests.iter().zip(&paired).filter(|(_, p)| !**p).map(|(m, _)| &*m.text).collect();
-    let (desired, other, identical) = diff::split_identical(texts, docs);
-    let identical = identical + rendered.known.len();
+    let files: Vec<&str> = docs.iter().map(|d| d.file).collect();
+    let unpaired: Vec<usize> = (0..manifests.len()).filter(|&i| !paired[i]).collect();
+    let texts: Vec<&str> = unpaired.iter().map(|&i| &*manifests[i].text).collect();
+    let (desired, other, pairs) = diff::split_identical(texts, docs);
+    let identical = pairs.len() + rendered.known.len();
+    // Where each object of the other side was found, to name both files of a duplicate
+    // (the first file wins: a second copy is not an object to prune).
+    let mut seen: HashMap<Key, &str> = HashMap::new();
+    for rel in &rendered.known {
+        seen.insert(key_of(manifests[by_file[rel]]), rel);
+    }
+    for (i, j) in pairs {
+        seen.insert(key_of(manifests[unpaired[i]]), files[j]);
+    }
     let desired = desired
         .into_iter()
         .map(Object::from_yaml)
@@ -112,7 +173,21 @@ fn against(
     let mut others = Vec::new();
     for doc in other {
         match Object::from_yaml(doc.text) {
-            Ok(o) if namespace.is_none_or(|ns| o.key.namespace == ns) => others.push(o),
+            Ok(o) if scope.holds(&o.key.namespace) => match seen.get(&o.key) {
+                Some(first) => eprintln!(
+                    "warning: {}",
+                    crate::diag::escape::text(&format!(
+                        "`{}` and `{}` both hold {}: the second copy is ignored",
+                        dir.join(first).display(),
+                        dir.join(doc.file).display(),
+                        o.key
+                    ))
+                ),
+                None => {
+                    seen.insert(o.key.clone(), doc.file);
+                    others.push(o);
+                }
+            },
             Ok(_) => {}
             Err(why) => eprintln!(
                 "warning: {}",
@@ -127,8 +202,23 @@ fn against(
     Ok(plan)
 }
 
+/// A manifest's identity, without parsing its text.
+fn key_of(m: &Manifest) -> Key {
+    Key { kind: m.kind.as_str().to_string(), namespace: m.namespace.to_string(), name: m.name.to_string() }
+}
+
+/// The API server and context compared with.
+type ClusterId = (String, Option<String>);
+
 #[cfg(not(feature = "cluster"))]
-fn cluster(_: &DiffArgs, _: &Options, _: crate::model::ApiVersion, _: &[&Manifest], _: &Normalizer) -> Result<Plan> {
+fn cluster(
+    _: &DiffArgs,
+    _: &Options,
+    _: crate::model::ApiVersion,
+    _: &[&Manifest],
+    _: &Normalizer,
+    _: &mut crate::compile::Timings,
+) -> Result<(Plan, ClusterId)> {
     bail!(
         "this meshgen was built without the `cluster` feature, so it cannot read a cluster: rebuild it with default features, or compare with another build (`--against DIR`)"
     )
@@ -142,38 +232,86 @@ fn cluster(
     api_version: crate::model::ApiVersion,
     manifests: &[&Manifest],
     normalizer: &Normalizer,
-) -> Result<Plan> {
-    use crate::cluster::{self, Wanted};
+    timings: &mut crate::compile::Timings,
+) -> Result<(Plan, ClusterId)> {
+    use crate::cluster;
+    use crate::diff::server_side;
     let desired = manifests
         .iter()
         .map(|m| Object::from_yaml(&m.text))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow::anyhow!("meshgen rendered a document it cannot read back ({e}); please report it"))?;
-    let wanted: Vec<Wanted<'_>> = desired
-        .iter()
-        .map(|o| Wanted { kind: &o.key.kind, namespace: &o.key.namespace, name: &o.key.name, body: &o.value })
-        .collect();
     let kinds: Vec<(&str, &str)> =
         crate::render::Kind::ALL.iter().map(|k| (k.api_version(api_version), k.as_str())).collect();
     let opts = cluster::Options {
         // `--kubeconfig FILE` starts at `-C DIR`; `$KUBECONFIG` at the current directory.
         kubeconfig: args.kubeconfig.as_deref().map(|f| options.resolve(f)),
         context: args.context.clone(),
-        namespace: args.namespace.clone(),
+        namespaces: args.namespace.clone(),
         timeout: args.timeout,
-        server_side: args.server_side,
+        concurrency: usize::from(args.concurrency),
     };
-    let live = cluster::read(&opts, &kinds, &wanted)?;
-    drop(wanted);
+    let session = cluster::connect(&opts, &kinds)?;
+    let live = session.read(&wanted(desired.iter()))?;
+    timings.mark("cluster read");
+    let live: Vec<Object> = live.into_iter().filter_map(|v| Object::from_value(v).ok()).collect();
     // With `--server-side` the desired side is what the API server would store: defaults
-    // filled in, fields of other managers kept, as an apply would leave it.
-    let desired = if args.server_side {
-        live.applied.into_iter().map(Object::from_value).collect::<Result<Vec<_>, _>>().map_err(|e| {
-            anyhow::anyhow!("the API server answered a dry-run apply with something that is not an object: {e}")
-        })?
+    // filled in, fields of other managers kept, as an apply would leave it. Objects equal
+    // to their live selves would not change, and are not sent.
+    let (desired, outcome) = if args.server_side {
+        let evaluate = server_side::to_evaluate(&desired, &live, normalizer);
+        let answers = session.dry_run(&wanted(evaluate.iter().map(|&i| &desired[i])), &args.field_manager)?;
+        timings.mark("dry runs");
+        let outcome =
+            server_side::merge(desired, &live, evaluate.into_iter().zip(answers).collect(), &args.field_manager);
+        if !outcome.blind.is_empty() {
+            warn_blind(&outcome, &args.field_manager);
+        }
+        let mut outcome = outcome;
+        (std::mem::take(&mut outcome.desired), Some(outcome))
     } else {
-        desired
+        (desired, None)
     };
-    let live: Vec<Object> = live.objects.into_iter().filter_map(|v| Object::from_value(v).ok()).collect();
-    Ok(diff::compare(desired, live, normalizer))
+    let mut plan = diff::compare(desired, live, normalizer);
+    if let Some(outcome) = outcome {
+        outcome.annotate(&mut plan);
+    }
+    if args.project.timings {
+        eprintln!("cluster: {} requests to {}", session.requests(), session.server());
+    }
+    let id = (session.server().to_string(), session.context().map(str::to_string));
+    Ok((plan, id))
+}
+
+/// The objects to look up or dry-run.
+#[cfg(feature = "cluster")]
+fn wanted<'a>(objects: impl Iterator<Item = &'a Object>) -> Vec<crate::cluster::Wanted<'a>> {
+    objects
+        .map(|o| crate::cluster::Wanted {
+            kind: &o.key.kind,
+            namespace: &o.key.namespace,
+            name: &o.key.name,
+            body: &o.value,
+        })
+        .collect()
+}
+
+/// Says, once, that the dry runs could not see what the real applier would remove.
+#[cfg(feature = "cluster")]
+fn warn_blind(outcome: &crate::diff::server_side::Outcome, manager: &str) {
+    let n = outcome.blind.len();
+    let appliers: Vec<String> = outcome.appliers.iter().map(|m| format!("`{m}`")).collect();
+    let advice = if appliers.is_empty() {
+        "pass the field manager of the tool that applies them with `--field-manager` (`argocd-controller` for Argo CD server-side apply, `kubectl` for `kubectl apply --server-side`)".to_string()
+    } else {
+        format!("they were applied by {}: pass that with `--field-manager`", appliers.join(", "))
+    };
+    let (objects, them) =
+        if n == 1 { ("1 live object was", "it") } else { (&*format!("{n} live objects were"), "them") };
+    eprintln!(
+        "warning: {}",
+        crate::diag::escape::text(&format!(
+            "{objects} never applied by field manager `{manager}` and hold no kubectl last-applied-configuration, so this server-side dry run cannot show the fields the next sync would remove from {them}: {advice}; without `--server-side`, the plain comparison shows them"
+        ))
+    );
 }

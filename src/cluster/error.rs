@@ -81,17 +81,55 @@ pub enum Error {
         /// The server URL.
         server: String,
     },
-    /// Any other refusal by the API server.
-    Api {
-        /// What was refused.
+    /// The kubeconfig names no such context (or no current one).
+    UnknownContext {
+        /// The name asked for (none: no `--context` and no `current-context`).
+        name: Option<String>,
+        /// The contexts the kubeconfig has.
+        known: Vec<String>,
+    },
+    /// The credential plugin of the kubeconfig user failed.
+    Credentials {
+        /// Its command.
+        command: String,
+        /// The kubeconfig's `installHint` (when the command is missing).
+        install_hint: Option<String>,
+        /// What went wrong, with the plugin's own stderr.
+        problem: String,
+    },
+    /// The server's certificate is not signed by the kubeconfig's certificate authority.
+    Untrusted {
+        /// The server URL.
+        server: String,
+        /// The TLS library's reason.
+        cause: String,
+    },
+    /// 429: API Priority and Fairness turned the request away.
+    Throttled {
+        /// What was asked.
         op: Op,
-        /// HTTP status code.
-        code: u16,
-        /// The Status reason (`Conflict`, `NotFound`, …).
-        reason: String,
         /// The server's message.
         message: String,
     },
+    /// Any other refusal by the API server (boxed: it is the largest, and the rarest).
+    Api(Box<Refusal>),
+}
+
+/// A refusal by the API server, as its `Status` says it.
+#[derive(Debug)]
+pub struct Refusal {
+    /// What was refused.
+    pub op: Op,
+    /// HTTP status code.
+    pub code: u16,
+    /// The Status reason (`Conflict`, `NotFound`, …).
+    pub reason: String,
+    /// The server's message.
+    pub message: String,
+    /// The Status details' `kind` (`namespaces` when a namespace is missing).
+    pub details_kind: String,
+    /// The Status causes: field and message (a 409's conflicting fields and managers).
+    pub causes: Vec<(String, String)>,
 }
 
 impl fmt::Display for Error {
@@ -144,16 +182,46 @@ impl fmt::Display for Error {
                 "timed out after {} waiting for the API server at {server} to {op}\n  help: the cluster may be overloaded or unreachable; try again, or allow more time with `--timeout`",
                 humantime(*after)
             ),
-            Error::Api { op, code, reason, message } => write!(
-                f,
-                "the API server refused to {op}: {code} {reason}: {message}{}",
-                if *code == 409 {
-                    "\n  help: another field manager conflicts with meshgen's fields; `--server-side` applies with force, so retry, or compare without `--server-side`"
-                } else if *code == 404 && op.verb == "patch" {
-                    "\n  help: a server-side dry run needs the object's namespace to exist; create it or compare without `--server-side`"
-                } else {
-                    ""
+            Error::UnknownContext { name, known } => {
+                match name {
+                    Some(name) => write!(f, "the kubeconfig has no context `{name}`")?,
+                    None => write!(f, "the kubeconfig sets no current context and `--context` was not given")?,
                 }
+                if known.is_empty() {
+                    write!(f, "; it has no contexts at all\n  help: check KUBECONFIG, or pass `--kubeconfig FILE`")
+                } else {
+                    let mut known = known.clone();
+                    known.sort();
+                    let listed = known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+                    write!(f, "\n  help: its contexts are {listed}: pass one with `--context NAME`")
+                }
+            }
+            Error::Credentials { command, install_hint, problem } => {
+                write!(f, "the kubeconfig user's credential plugin `{command}` {problem}")?;
+                match install_hint {
+                    Some(hint) => write!(f, "\n  help (from the kubeconfig): {}", hint.trim()),
+                    None => write!(
+                        f,
+                        "\n  help: run `{command}` by hand to see why (log in again if its session expired), or choose another `--context`"
+                    ),
+                }
+            }
+            Error::Untrusted { server, cause } => write!(
+                f,
+                "the API server at {server} presented a certificate not signed by the kubeconfig's certificate-authority ({cause})\n  help: the kubeconfig's `certificate-authority-data` is for another cluster, or the server's certificate changed: fetch a fresh kubeconfig for this cluster"
+            ),
+            Error::Throttled { op, message } => write!(
+                f,
+                "the API server is throttling requests (429 Too Many Requests) and refused to {op}: {message}\n  help: API Priority and Fairness limits this client's flow; try again later, or lower `--concurrency`"
+            ),
+            Error::Api(r) => write!(
+                f,
+                "the API server refused to {}: {} {}: {}{}",
+                r.op,
+                r.code,
+                r.reason,
+                r.message,
+                if r.code == 409 { "\n  help: the object changed while it was read; try again" } else { "" }
             ),
         }
     }

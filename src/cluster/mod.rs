@@ -1,54 +1,68 @@
 //! Stage 7, `cluster` (feature `cluster`): the live objects, read through the kube client.
 //!
-//! Takes the kubeconfig options, the kinds meshgen emits and the desired objects; returns
-//! the live objects as the API server sends them (JSON documents), in the `apiVersion`
-//! meshgen emits: every object of those kinds carrying meshgen's label (paginated, the kinds
-//! in parallel), plus, by name, each desired object the label did not find (someone may
-//! have applied it by hand, or stripped the label). It first asks discovery whether the
-//! version is served, so a cluster without Istio's CRDs gets a clear error, not a 404.
+//! [`connect`] reads the kubeconfig ([`config`]) and asks discovery whether the API version
+//! meshgen emits is served (so a cluster without Istio's CRDs gets a clear error, not a 404).
+//! [`Session::read`] then returns the live objects as the API server sends them (JSON
+//! documents), in that version: every object of the kinds meshgen emits that carries its
+//! label, plus each desired object the label did not find (applied by hand, or its label
+//! stripped). Both are lists, never one request per object: the labelled objects kind by
+//! kind (across all namespaces, or per namespace asked for), then, for the desired objects
+//! not found, the unlabelled objects of that kind in each namespace that has some, matched
+//! by name. So the number of requests grows with kinds and namespaces, not with objects.
 //!
-//! Read-only: discovery, `list` and `get` are all it asks, except with `--server-side`,
-//! where each desired object is also sent as a server-side apply with `dryRun=All`, which
-//! the API server evaluates (defaults, admission) and discards.
+//! Read-only: discovery and `list` are all [`Session::read`] asks. [`Session::dry_run`]
+//! (`--server-side`) sends objects as server-side applies with `dryRun=All`, which the API
+//! server evaluates (defaults, admission, field ownership) and discards.
 //!
-//! The tokio runtime lives only inside [`read`]: nothing else in meshgen is async.
+//! The tokio runtime lives inside the [`Session`]: nothing else in meshgen is async.
 
+mod config;
 mod error;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use kube::core::Request;
-use kube::core::params::{GetParams, ListParams, Patch, PatchParams};
+use kube::core::params::{ListParams, Patch, PatchParams};
 use serde_json::Value;
 
-pub use error::{Error, Op};
+pub use error::{Error, Op, Refusal};
+
+use crate::diff::server_side::Evaluated;
 
 /// The label meshgen's objects carry (`app.kubernetes.io/managed-by=meshgen`).
 const SELECTOR: &str = "app.kubernetes.io/managed-by=meshgen";
 /// Objects per list page.
 const PAGE: u32 = 500;
-/// Requests in flight at once for gets and dry-run applies.
-const CONCURRENCY: usize = 8;
-/// The field manager of dry-run applies (the one `kubectl apply --server-side` of
-/// meshgen's output should use too).
-const FIELD_MANAGER: &str = "meshgen";
 
 /// How to reach the cluster.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// The kubeconfig file (default: KUBECONFIG, `~/.kube/config`, in-cluster).
     pub kubeconfig: Option<PathBuf>,
     /// The kubeconfig context (default: the current one).
     pub context: Option<String>,
-    /// Only this namespace (default: all).
-    pub namespace: Option<String>,
+    /// Only these namespaces (empty: all).
+    pub namespaces: Vec<String>,
     /// The limit for each request.
     pub timeout: Duration,
-    /// Also dry-run apply each desired object.
-    pub server_side: bool,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            kubeconfig: None,
+            context: None,
+            namespaces: Vec::new(),
+            timeout: Duration::from_secs(30),
+            concurrency: 8,
+        }
+    }
 }
 
 /// A desired object to look up (and, with `--server-side`, dry-run apply).
@@ -64,27 +78,71 @@ pub struct Wanted<'a> {
     pub body: &'a Value,
 }
 
-/// What the cluster holds.
-#[derive(Debug, Default)]
-pub struct Live {
-    /// The API server's URL.
-    pub server: String,
-    /// The live objects found (by label, or by name).
-    pub objects: Vec<Value>,
-    /// With `--server-side`: what the API server would store for each wanted object, in
-    /// the order they were given.
-    pub applied: Vec<Value>,
+/// A connection to one cluster: the runtime, the client and the resources discovered.
+pub struct Session {
+    runtime: tokio::runtime::Runtime,
+    cluster: Cluster,
+    resources: Vec<Resource>,
+    namespaces: Vec<String>,
+    concurrency: usize,
+    context: Option<String>,
 }
 
-/// Reads the live objects of `kinds`, each given as (`group/version`, kind): Istio's kinds
-/// live in two groups (networking and security).
-pub fn read(opts: &Options, kinds: &[(&str, &str)], wanted: &[Wanted<'_>]) -> Result<Live, Error> {
+/// Connects (reading the kubeconfig) and discovers `kinds`, each given as (`group/version`,
+/// kind): Istio's kinds live in two groups (networking and security).
+pub fn connect(opts: &Options, kinds: &[(&str, &str)]) -> Result<Session, Error> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
         .build()
         .map_err(|e| Error::Config(format!("cannot start the I/O runtime: {e}")))?;
-    runtime.block_on(read_async(opts, kinds, wanted))
+    let (cluster, context, resources) = runtime.block_on(async {
+        let loaded = config::load(opts.kubeconfig.as_deref(), opts.context.as_deref(), opts.timeout).await?;
+        let server = loaded.config.cluster_url.to_string().trim_end_matches('/').to_string();
+        let plugin = loaded.plugin;
+        let client = kube::Client::try_from(loaded.config).map_err(|e| {
+            config::plugin_error(&e, plugin.as_ref())
+                .unwrap_or_else(|| Error::Unreachable { server: server.clone(), cause: chain(&e) })
+        })?;
+        let cluster = Cluster { client, server, timeout: opts.timeout, plugin, requests: AtomicUsize::new(0) };
+        let resources = discover_all(&cluster, kinds).await?;
+        Ok::<_, Error>((cluster, loaded.context, resources))
+    })?;
+    Ok(Session {
+        runtime,
+        cluster,
+        resources,
+        namespaces: opts.namespaces.clone(),
+        concurrency: opts.concurrency.max(1),
+        context,
+    })
+}
+
+impl Session {
+    /// The API server's URL.
+    pub fn server(&self) -> &str {
+        &self.cluster.server
+    }
+
+    /// The kubeconfig context used (none in a pod).
+    pub fn context(&self) -> Option<&str> {
+        self.context.as_deref()
+    }
+
+    /// How many requests were sent so far (discovery included).
+    pub fn requests(&self) -> usize {
+        self.cluster.requests.load(Ordering::Relaxed)
+    }
+
+    /// The live objects: meshgen's (by label) and each of `wanted` found by name.
+    pub fn read(&self, wanted: &[Wanted<'_>]) -> Result<Vec<Value>, Error> {
+        self.runtime.block_on(self.read_async(wanted))
+    }
+
+    /// Dry-run applies each of `wanted` as `field_manager`; the results in `wanted`'s order.
+    pub fn dry_run(&self, wanted: &[Wanted<'_>], field_manager: &str) -> Result<Vec<Evaluated>, Error> {
+        self.runtime.block_on(self.dry_run_async(wanted, field_manager))
+    }
 }
 
 /// A client with what its errors need to say.
@@ -92,6 +150,10 @@ struct Cluster {
     client: kube::Client,
     server: String,
     timeout: Duration,
+    /// The kubeconfig user's credential plugin, to explain its failures.
+    plugin: Option<config::Plugin>,
+    /// Requests sent (`--timings` reports them: the cost of a cluster diff is its round trips).
+    requests: AtomicUsize,
 }
 
 impl Cluster {
@@ -102,6 +164,7 @@ impl Cluster {
         request: Result<http::Request<Vec<u8>>, kube::core::request::Error>,
     ) -> Result<Value, Error> {
         let request = request.map_err(|e| Error::Config(format!("cannot build the request to {op}: {e}")))?;
+        self.requests.fetch_add(1, Ordering::Relaxed);
         match tokio::time::timeout(self.timeout, self.client.request::<Value>(request)).await {
             Err(_) => Err(Error::Timeout { op: op.clone(), after: self.timeout, server: self.server.clone() }),
             Ok(Ok(v)) => Ok(v),
@@ -110,16 +173,35 @@ impl Cluster {
     }
 
     fn classify(&self, op: &Op, e: kube::Error) -> Error {
+        if let Some(credentials) = config::plugin_error(&e, self.plugin.as_ref()) {
+            return credentials;
+        }
         match e {
             kube::Error::Api(status) => match status.code {
                 401 => Error::Unauthorized { server: self.server.clone(), message: status.message },
                 403 => Error::Forbidden { op: op.clone(), message: status.message },
-                code => Error::Api { op: op.clone(), code, reason: status.reason, message: status.message },
+                429 => Error::Throttled { op: op.clone(), message: status.message },
+                code => {
+                    let (details_kind, causes) = match status.details {
+                        Some(d) => (d.kind, d.causes.into_iter().map(|c| (c.field, c.message)).collect()),
+                        None => (String::new(), Vec::new()),
+                    };
+                    Error::Api(Box::new(Refusal {
+                        op: op.clone(),
+                        code,
+                        reason: status.reason,
+                        message: status.message,
+                        details_kind,
+                        causes,
+                    }))
+                }
             },
             other => {
                 let cause = chain(&other);
                 if cause.contains("timed out") || cause.contains("deadline has elapsed") {
                     Error::Timeout { op: op.clone(), after: self.timeout, server: self.server.clone() }
+                } else if cause.contains("UnknownIssuer") || cause.contains("certificate verify failed") {
+                    Error::Untrusted { server: self.server.clone(), cause }
                 } else {
                     Error::Unreachable { server: self.server.clone(), cause }
                 }
@@ -143,28 +225,6 @@ fn chain(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
-async fn connect(opts: &Options) -> Result<Cluster, Error> {
-    let options = kube::config::KubeConfigOptions { context: opts.context.clone(), ..Default::default() };
-    let mut config = match &opts.kubeconfig {
-        Some(path) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(path)
-                .map_err(|e| Error::Config(format!("`{}`: {}", path.display(), chain(&e))))?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.map_err(|e| Error::Config(chain(&e)))?
-        }
-        None if opts.context.is_some() => {
-            kube::Config::from_kubeconfig(&options).await.map_err(|e| Error::Config(chain(&e)))?
-        }
-        None => kube::Config::infer().await.map_err(|e| Error::Config(chain(&e)))?,
-    };
-    config.connect_timeout = Some(opts.timeout);
-    config.read_timeout = Some(opts.timeout);
-    config.write_timeout = Some(opts.timeout);
-    let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
-    let client =
-        kube::Client::try_from(config).map_err(|e| Error::Unreachable { server: server.clone(), cause: chain(&e) })?;
-    Ok(Cluster { client, server, timeout: opts.timeout })
-}
-
 /// A resource: its group/version, plural and whether it is namespaced.
 #[derive(Debug, Clone)]
 struct Resource {
@@ -181,7 +241,7 @@ async fn discover(cluster: &Cluster, group: &str, version: &str, kinds: &[&str])
     let op = Op { verb: "get", resource: path.clone(), namespace: None };
     let list = match cluster.send(&op, http_get(&path)).await {
         Ok(list) => list,
-        Err(Error::Api { code: 404, .. }) => {
+        Err(Error::Api(r)) if r.code == 404 => {
             let op = Op { verb: "get", resource: "/apis".into(), namespace: None };
             let groups = cluster.send(&op, http_get("/apis")).await?;
             let served: Option<Vec<String>> = groups["groups"].as_array().and_then(|gs| {
@@ -239,14 +299,23 @@ impl Resource {
     }
 }
 
-/// Every object of a resource that carries meshgen's label, page by page.
-async fn list_labelled(cluster: &Cluster, r: &Resource, namespace: Option<&str>) -> Result<Vec<Value>, Error> {
+/// Every object of a resource (in a namespace, or all), those matching `selector` if one
+/// is given, page by page.
+async fn list(
+    cluster: &Cluster,
+    r: &Resource,
+    namespace: Option<&str>,
+    selector: Option<&str>,
+) -> Result<Vec<Value>, Error> {
     let request = Request::new(collection(r, namespace));
     let op = Op { verb: "list", resource: r.name(), namespace: namespace.map(str::to_string) };
     let mut objects = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let mut params = ListParams::default().labels(SELECTOR).limit(PAGE);
+        let mut params = ListParams::default().limit(PAGE);
+        if let Some(selector) = selector {
+            params = params.labels(selector);
+        }
         if let Some(t) = &token {
             params = params.continue_token(t);
         }
@@ -268,9 +337,8 @@ async fn list_labelled(cluster: &Cluster, r: &Resource, namespace: Option<&str>)
     }
 }
 
-async fn read_async(opts: &Options, kinds: &[(&str, &str)], wanted: &[Wanted<'_>]) -> Result<Live, Error> {
-    let cluster = connect(opts).await?;
-    // One discovery per group/version, in the order first named.
+/// Discovers the resources of every group/version named, one request per group/version.
+async fn discover_all(cluster: &Cluster, kinds: &[(&str, &str)]) -> Result<Vec<Resource>, Error> {
     let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
     for (api_version, kind) in kinds {
         match groups.iter_mut().find(|(g, _)| g == api_version) {
@@ -281,72 +349,99 @@ async fn read_async(opts: &Options, kinds: &[(&str, &str)], wanted: &[Wanted<'_>
     let mut resources = Vec::new();
     for (api_version, kinds) in &groups {
         let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-        resources.extend(discover(&cluster, group, version, kinds).await?);
+        resources.extend(discover(cluster, group, version, kinds).await?);
     }
-    let by_kind: BTreeMap<&str, &Resource> = resources.iter().map(|r| (r.kind.as_str(), r)).collect();
-    let namespace = opts.namespace.as_deref();
-    let (cluster, by_kind) = (&cluster, &by_kind);
+    Ok(resources)
+}
 
-    // Every kind at once: the lists are independent and mostly waiting on the network.
-    let lists = futures_util::future::join_all(resources.iter().map(|r| list_labelled(cluster, r, namespace))).await;
-    let mut objects = Vec::new();
-    for list in lists {
-        objects.extend(list?);
-    }
+impl Session {
+    async fn read_async(&self, wanted: &[Wanted<'_>]) -> Result<Vec<Value>, Error> {
+        // Every kind (and namespace asked for) at once: the lists are independent and
+        // mostly waiting on the network.
+        let scopes: Vec<Option<&str>> = if self.namespaces.is_empty() {
+            vec![None]
+        } else {
+            self.namespaces.iter().map(|ns| Some(ns.as_str())).collect()
+        };
+        let labelled = self.resources.iter().flat_map(|r| scopes.iter().map(move |ns| (r, *ns, Some(SELECTOR))));
+        let mut objects = self.lists(labelled.collect()).await?;
 
-    // Desired objects the label did not find may still exist (applied by hand, label
-    // removed): each is asked for by name, so it shows as an update, not a create.
-    let seen: HashSet<(String, String, String)> = objects.iter().map(identity).collect();
-    let missing: Vec<&Wanted<'_>> = wanted
-        .iter()
-        .filter(|w| !seen.contains(&(w.kind.to_string(), w.namespace.to_string(), w.name.to_string())))
-        .collect();
-    let gets = futures_util::stream::iter(missing.into_iter().filter_map(|w| {
-        let r = by_kind.get(w.kind)?;
-        Some(async move {
-            let request = Request::new(collection(r, Some(w.namespace)));
-            let op = Op { verb: "get", resource: r.name(), namespace: Some(w.namespace.into()) };
-            match cluster.send(&op, request.get(w.name, &GetParams::default())).await {
-                Ok(v) => Ok(Some(v)),
-                Err(Error::Api { code: 404, .. }) => Ok(None),
-                Err(e) => Err(e),
+        // Desired objects the label did not find may still exist (applied by hand, label
+        // removed) and must show as updates, not creates: each kind is listed, unlabelled,
+        // in each namespace holding such an object, and matched by name.
+        let seen: HashSet<(&str, &str, &str)> = objects.iter().map(identity).collect();
+        let mut missing: BTreeMap<(&str, &str), HashSet<&str>> = BTreeMap::new();
+        for w in wanted {
+            if !seen.contains(&(w.kind, w.namespace, w.name)) {
+                missing.entry((w.kind, w.namespace)).or_default().insert(w.name);
             }
-        })
-    }))
-    .buffer_unordered(CONCURRENCY)
-    .collect::<Vec<_>>()
-    .await;
-    for got in gets {
-        objects.extend(got?);
+        }
+        let unlabelled: Vec<(&Resource, Option<&str>, Option<&str>)> = missing
+            .keys()
+            .filter_map(|(kind, ns)| Some((self.resources.iter().find(|r| r.kind == *kind)?, Some(*ns), None)))
+            .collect();
+        let found: Vec<Value> = self
+            .lists(unlabelled)
+            .await?
+            .into_iter()
+            .filter(|o| {
+                let (kind, ns, name) = identity(o);
+                missing.get(&(kind, ns)).is_some_and(|names| names.contains(name))
+            })
+            .collect();
+        objects.extend(found);
+        Ok(objects)
     }
 
-    let mut applied = Vec::new();
-    if opts.server_side {
-        let params = PatchParams::apply(FIELD_MANAGER).force().dry_run();
-        let results = futures_util::stream::iter(wanted.iter().map(|w| {
-            let params = &params;
-            async move {
-                let r = by_kind.get(w.kind).ok_or_else(|| Error::KindMissing {
-                    kind: w.kind.to_string(),
-                    api_version: w.body["apiVersion"].as_str().unwrap_or_default().to_string(),
-                })?;
-                let request = Request::new(collection(r, Some(w.namespace)));
-                let op = Op { verb: "patch", resource: r.name(), namespace: Some(w.namespace.into()) };
-                cluster.send(&op, request.patch(w.name, params, &Patch::Apply(w.body))).await
+    /// Runs the lists, `concurrency` at a time; the objects in the order of `lists`.
+    async fn lists(&self, lists: Vec<(&Resource, Option<&str>, Option<&str>)>) -> Result<Vec<Value>, Error> {
+        let cluster = &self.cluster;
+        let pages =
+            futures_util::stream::iter(lists.into_iter().map(|(r, ns, selector)| list(cluster, r, ns, selector)))
+                .buffered(self.concurrency)
+                .collect::<Vec<_>>()
+                .await;
+        let mut objects = Vec::new();
+        for page in pages {
+            objects.extend(page?);
+        }
+        Ok(objects)
+    }
+
+    async fn dry_run_async(&self, wanted: &[Wanted<'_>], field_manager: &str) -> Result<Vec<Evaluated>, Error> {
+        let (cluster, resources) = (&self.cluster, &self.resources);
+        let results = futures_util::stream::iter(wanted.iter().map(|w| async move {
+            let r = resources.iter().find(|r| r.kind == w.kind).ok_or_else(|| Error::KindMissing {
+                kind: w.kind.to_string(),
+                api_version: w.body["apiVersion"].as_str().unwrap_or_default().to_string(),
+            })?;
+            let request = Request::new(collection(r, Some(w.namespace)));
+            let op = Op { verb: "patch", resource: r.name(), namespace: Some(w.namespace.into()) };
+            // Without force first, as `kubectl diff --server-side` does: a conflict is
+            // something the next sync meets, so it is reported, then forced to see the rest.
+            let params = PatchParams::apply(field_manager).dry_run();
+            match cluster.send(&op, request.patch(w.name, &params, &Patch::Apply(w.body))).await {
+                Ok(object) => Ok(Evaluated::Applied { object, conflicts: Vec::new() }),
+                Err(Error::Api(r)) if r.code == 409 => {
+                    let forced = params.force();
+                    let object = cluster.send(&op, request.patch(w.name, &forced, &Patch::Apply(w.body))).await?;
+                    Ok(Evaluated::Applied { object, conflicts: r.causes })
+                }
+                Err(Error::Api(r)) if r.code == 404 && r.details_kind == "namespaces" => Ok(Evaluated::NoNamespace),
+                Err(e) => Err(e),
             }
         }))
         // `buffered`, not `buffer_unordered`: the results must keep the wanted order.
-        .buffered(CONCURRENCY)
+        .buffered(self.concurrency)
         .collect::<Vec<_>>()
         .await;
-        for r in results {
-            applied.push(r?);
-        }
+        results.into_iter().collect()
     }
-    Ok(Live { server: cluster.server.clone(), objects, applied })
 }
 
-fn identity(v: &Value) -> (String, String, String) {
-    let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
-    (s(&v["kind"]), s(&v["metadata"]["namespace"]), s(&v["metadata"]["name"]))
+fn identity(v: &Value) -> (&str, &str, &str) {
+    fn text(v: &Value) -> &str {
+        v.as_str().unwrap_or_default()
+    }
+    (text(&v["kind"]), text(&v["metadata"]["namespace"]), text(&v["metadata"]["name"]))
 }

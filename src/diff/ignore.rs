@@ -115,13 +115,16 @@ fn bracket(s: &str) -> Option<(Seg, &str)> {
 }
 
 impl IgnorePath {
-    /// Removes what the path names from `doc` (nothing when it names nothing).
-    pub fn remove_from(&self, doc: &mut Value) {
-        remove(doc, &self.segs);
+    /// Removes what the path names from `doc` (nothing when it names nothing); whether it
+    /// removed anything.
+    pub fn remove_from(&self, doc: &mut Value) -> bool {
+        let mut hit = false;
+        remove(doc, &self.segs, &mut hit);
+        hit
     }
 }
 
-fn remove(v: &mut Value, segs: &[Seg]) {
+fn remove(v: &mut Value, segs: &[Seg], hit: &mut bool) {
     let Some(first) = segs.first() else { return };
     match v {
         Value::Object(map) => match first {
@@ -135,13 +138,13 @@ fn remove(v: &mut Value, segs: &[Seg]) {
                         key.push('.');
                     }
                     key.push_str(word);
-                    in_map(map, &key, &segs[i + 1..]);
+                    in_map(map, &key, &segs[i + 1..], hit);
                     if !joins {
                         break;
                     }
                 }
             }
-            Seg::Key(key) => in_map_exact(map, key, &segs[1..]),
+            Seg::Key(key) => in_map_exact(map, key, &segs[1..], hit),
             Seg::Index(_) | Seg::Every => {}
         },
         Value::Array(items) => {
@@ -157,14 +160,18 @@ fn remove(v: &mut Value, segs: &[Seg]) {
             match (index, rest.is_empty()) {
                 (Some(i), true) if i < items.len() => {
                     items.remove(i);
+                    *hit = true;
                 }
                 (Some(i), false) => {
                     if let Some(item) = items.get_mut(i) {
-                        remove(item, rest);
+                        remove(item, rest, hit);
                     }
                 }
-                (None, true) => items.clear(),
-                (None, false) => items.iter_mut().for_each(|item| remove(item, rest)),
+                (None, true) => {
+                    *hit |= !items.is_empty();
+                    items.clear();
+                }
+                (None, false) => items.iter_mut().for_each(|item| remove(item, rest, hit)),
                 (Some(_), true) => {}
             }
         }
@@ -174,21 +181,21 @@ fn remove(v: &mut Value, segs: &[Seg]) {
 
 /// Applies the rest of the path to the keys `pattern` names: exactly, or by prefix when it
 /// ends with `*`.
-fn in_map(map: &mut serde_json::Map<String, Value>, pattern: &str, rest: &[Seg]) {
+fn in_map(map: &mut serde_json::Map<String, Value>, pattern: &str, rest: &[Seg], hit: &mut bool) {
     let Some(prefix) = pattern.strip_suffix('*') else {
-        return in_map_exact(map, pattern, rest);
+        return in_map_exact(map, pattern, rest, hit);
     };
     let keys: Vec<String> = map.keys().filter(|k| k.starts_with(prefix)).cloned().collect();
     for k in keys {
-        in_map_exact(map, &k, rest);
+        in_map_exact(map, &k, rest, hit);
     }
 }
 
-fn in_map_exact(map: &mut serde_json::Map<String, Value>, key: &str, rest: &[Seg]) {
+fn in_map_exact(map: &mut serde_json::Map<String, Value>, key: &str, rest: &[Seg], hit: &mut bool) {
     if rest.is_empty() {
-        map.remove(key);
+        *hit |= map.remove(key).is_some();
     } else if let Some(child) = map.get_mut(key) {
-        remove(child, rest);
+        remove(child, rest, hit);
     }
 }
 

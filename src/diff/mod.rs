@@ -14,10 +14,12 @@
 pub mod ignore;
 pub mod rendered;
 pub mod report;
+pub mod server_side;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::{Hash as _, Hasher as _};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Map, Value};
 
@@ -89,6 +91,9 @@ pub enum Action {
     /// On the other side only (live objects carrying meshgen's label that the inventory no
     /// longer produces, or documents of the other build that this one no longer has).
     Prune,
+    /// Desired, and live but being deleted (`metadata.deletionTimestamp`, its finalizers
+    /// pending): once it is gone, the next sync creates it again.
+    Terminating,
 }
 
 impl Action {
@@ -98,6 +103,7 @@ impl Action {
             Action::Create => "create",
             Action::Update => "update",
             Action::Prune => "prune",
+            Action::Terminating => "terminating",
         }
     }
 }
@@ -117,6 +123,18 @@ pub struct Change {
     pub before: String,
     /// The desired normalised YAML (empty for a prune).
     pub after: String,
+    /// What the reader should know about this change (a namespace that does not exist yet,
+    /// a dry run that could not see removals…).
+    pub notes: Vec<String>,
+    /// Fields another field manager owns with another value (`--server-side`): an apply
+    /// without `--force-conflicts` fails on them.
+    pub conflicts: Vec<String>,
+}
+
+impl Change {
+    fn new(action: Action, key: Key, api_version: String, before: String, after: String) -> Change {
+        Change { action, key, api_version, paths: Vec::new(), before, after, notes: Vec::new(), conflicts: Vec::new() }
+    }
 }
 
 /// The outcome of a comparison.
@@ -126,6 +144,9 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// How many objects are the same on both sides.
     pub unchanged: usize,
+    /// Live objects the inventory no longer has that are already being deleted: not
+    /// prunes (nothing is left to do), only counted.
+    pub terminating: usize,
 }
 
 impl Plan {
@@ -141,8 +162,20 @@ impl Plan {
 }
 
 /// Metadata fields the API server writes; never part of what meshgen decides.
-const SERVER_METADATA: &[&str] =
-    &["uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink"];
+/// Controllers add `ownerReferences` and `finalizers` (meshgen never sets them), and a
+/// deletion in progress is reported as such before normalising.
+const SERVER_METADATA: &[&str] = &[
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "managedFields",
+    "selfLink",
+    "ownerReferences",
+    "finalizers",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+];
 
 /// Prefixes of annotation and label keys that other tools write onto objects they apply or
 /// track: kubectl (`last-applied-configuration`, `restartedAt`), Argo CD (tracking id,
@@ -152,15 +185,24 @@ const FOREIGN_KEYS: &[&str] =
     &["kubectl.kubernetes.io/", "argocd.argoproj.io/", "kustomize.toolkit.fluxcd.io/", "app.kubernetes.io/instance"];
 
 /// Strips from a document what is not the inventory's to decide; the same on both sides.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Normalizer {
     ignore: Vec<IgnorePath>,
+    /// Per ignore path: whether it removed something from some document yet.
+    matched: Vec<AtomicBool>,
 }
 
 impl Normalizer {
     /// A normaliser that also drops the given paths.
     pub fn new(ignore: Vec<IgnorePath>) -> Normalizer {
-        Normalizer { ignore }
+        let matched = ignore.iter().map(|_| AtomicBool::new(false)).collect();
+        Normalizer { ignore, matched }
+    }
+
+    /// The ignore paths that have removed nothing from any document normalised so far: a
+    /// typo there hides nothing, and the user should know it.
+    pub fn unmatched(&self) -> Vec<&IgnorePath> {
+        self.ignore.iter().zip(&self.matched).filter(|(_, m)| !m.load(Ordering::Relaxed)).map(|(p, _)| p).collect()
     }
 
     /// Normalises a document in place.
@@ -177,8 +219,10 @@ impl Normalizer {
                 }
             }
         }
-        for path in &self.ignore {
-            path.remove_from(doc);
+        for (path, matched) in self.ignore.iter().zip(&self.matched) {
+            if path.remove_from(doc) {
+                matched.store(true, Ordering::Relaxed);
+            }
         }
         canonical_numbers(doc);
         // An emptied (or server-defaulted empty) map of annotations or labels says nothing.
@@ -217,6 +261,11 @@ fn canonical_numbers(v: &mut Value) {
     }
 }
 
+/// Whether a live object is being deleted.
+fn terminating(o: &Object) -> bool {
+    o.value["metadata"].get("deletionTimestamp").is_some_and(|t| !t.is_null())
+}
+
 /// Compares the desired objects with the other side's, after normalising both.
 pub fn compare(desired: Vec<Object>, other: Vec<Object>, normalizer: &Normalizer) -> Plan {
     let mut others: BTreeMap<Key, Object> = other.into_iter().map(|o| (o.key.clone(), o)).collect();
@@ -224,18 +273,18 @@ pub fn compare(desired: Vec<Object>, other: Vec<Object>, normalizer: &Normalizer
     for mut want in desired {
         normalizer.normalize(&mut want.value);
         let Some(mut have) = others.remove(&want.key) else {
-            plan.changes.push(Change {
-                action: Action::Create,
-                key: want.key,
-                api_version: want.api_version,
-                paths: Vec::new(),
-                before: String::new(),
-                after: to_yaml(&want.value),
-            });
+            plan.changes.push(Change::new(
+                Action::Create,
+                want.key,
+                want.api_version,
+                String::new(),
+                to_yaml(&want.value),
+            ));
             continue;
         };
+        let deleting = terminating(&have);
         normalizer.normalize(&mut have.value);
-        if have.value == want.value {
+        if have.value == want.value && !deleting {
             plan.unchanged += 1;
             continue;
         }
@@ -244,25 +293,23 @@ pub fn compare(desired: Vec<Object>, other: Vec<Object>, normalizer: &Normalizer
         // The API server and another build order keys their own way: the other side is laid
         // out in the desired order, so the diff shows values, not reordering.
         align(&mut have.value, &want.value);
-        plan.changes.push(Change {
-            action: Action::Update,
-            key: want.key,
-            api_version: want.api_version,
-            paths,
-            before: to_yaml(&have.value),
-            after: to_yaml(&want.value),
-        });
+        let action = if deleting { Action::Terminating } else { Action::Update };
+        let mut change = Change::new(action, want.key, want.api_version, to_yaml(&have.value), to_yaml(&want.value));
+        change.paths = paths;
+        if deleting {
+            change.notes.push(
+                "being deleted (its finalizers are pending): once it is gone, the next sync creates it again".into(),
+            );
+        }
+        plan.changes.push(change);
     }
     for (key, mut have) in others {
+        if terminating(&have) {
+            plan.terminating += 1;
+            continue;
+        }
         normalizer.normalize(&mut have.value);
-        plan.changes.push(Change {
-            action: Action::Prune,
-            key,
-            api_version: have.api_version,
-            paths: Vec::new(),
-            before: to_yaml(&have.value),
-            after: String::new(),
-        });
+        plan.changes.push(Change::new(Action::Prune, key, have.api_version, to_yaml(&have.value), String::new()));
     }
     plan.changes.sort_by(|a, b| a.key.cmp(&b.key));
     plan
@@ -344,26 +391,32 @@ fn digest(text: &str) -> u64 {
 
 /// Pairs byte-identical documents of both sides off: identical text is an identical object,
 /// so only the rest need parsing and comparing. Returns the unpaired documents of each side
-/// (in their original order) and the number of pairs.
-pub fn split_identical<A: AsRef<str>, B: AsRef<str>>(desired: Vec<A>, other: Vec<B>) -> (Vec<A>, Vec<B>, usize) {
+/// (in their original order) and the pairs, as (desired index, other index).
+pub fn split_identical<A: AsRef<str>, B: AsRef<str>>(
+    desired: Vec<A>,
+    other: Vec<B>,
+) -> (Vec<A>, Vec<B>, Vec<(usize, usize)>) {
     let mut index: HashMap<u64, Vec<usize>> = HashMap::with_capacity(desired.len());
     for (i, t) in desired.iter().enumerate() {
         index.entry(digest(t.as_ref())).or_default().push(i);
     }
     let mut paired = vec![false; desired.len()];
+    let mut pairs = Vec::new();
     let mut rest_other = Vec::new();
-    for t in other {
+    for (j, t) in other.into_iter().enumerate() {
         let text = t.as_ref();
         let hit = index.get_mut(&digest(text)).and_then(|candidates| {
             let at = candidates.iter().position(|&i| desired[i].as_ref() == text)?;
             Some(candidates.remove(at))
         });
         match hit {
-            Some(i) => paired[i] = true,
+            Some(i) => {
+                paired[i] = true;
+                pairs.push((i, j));
+            }
             None => rest_other.push(t),
         }
     }
-    let pairs = paired.iter().filter(|p| **p).count();
     let rest_desired = desired.into_iter().zip(paired).filter(|(_, p)| !p).map(|(t, _)| t).collect();
     (rest_desired, rest_other, pairs)
 }

@@ -131,8 +131,8 @@ fn changed_paths_name_the_deepest_difference() {
 
 #[test]
 fn identical_texts_pair_off_without_parsing() {
-    let (a, b, n) = split_identical(vec!["x: 1\n", "y: 1\n", "x: 1\n"], vec!["y: 1\n", "x: 1\n", "z: 1\n"]);
-    assert_eq!((a, b, n), (vec!["x: 1\n"], vec!["z: 1\n"], 2));
+    let (a, b, pairs) = split_identical(vec!["x: 1\n", "y: 1\n", "x: 1\n"], vec!["y: 1\n", "x: 1\n", "z: 1\n"]);
+    assert_eq!((a, b, pairs), (vec!["x: 1\n"], vec!["z: 1\n"], vec![(1, 0), (0, 1)]));
 }
 
 #[test]

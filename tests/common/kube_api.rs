@@ -54,6 +54,8 @@ pub struct Recorded {
     pub accept: String,
     /// The `Authorization` header.
     pub authorization: String,
+    /// The `User-Agent` header.
+    pub user_agent: String,
 }
 
 impl Recorded {
@@ -78,8 +80,10 @@ pub struct State {
     pub forbidden: Vec<(String, String)>,
     /// A delay before every answer (for timeouts).
     pub delay: Option<Duration>,
-    /// Answer apply patches with 409 Conflict.
+    /// Answer apply patches that do not force with 409 Conflict.
     pub conflict: bool,
+    /// Answer lists with 429 Too Many Requests (API Priority and Fairness).
+    pub throttle: bool,
 }
 
 /// A running fake API server; stops accepting when dropped.
@@ -140,6 +144,7 @@ impl ApiServer {
             forbidden: Vec::new(),
             delay: None,
             conflict: false,
+            throttle: false,
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let token = format!("token-{port}");
@@ -280,6 +285,7 @@ fn serve_connection(conn: TcpStream, tls: Arc<rustls::ServerConfig>, state: &Mut
             content_type: headers.get("content-type").cloned().unwrap_or_default(),
             accept: headers.get("accept").cloned().unwrap_or_default(),
             authorization: headers.get("authorization").cloned().unwrap_or_default(),
+            user_agent: headers.get("user-agent").cloned().unwrap_or_default(),
         };
         let delay = {
             let mut s = state.lock().unwrap();
@@ -302,6 +308,7 @@ fn serve_connection(conn: TcpStream, tls: Arc<rustls::ServerConfig>, state: &Mut
             404 => "Not Found",
             405 => "Method Not Allowed",
             409 => "Conflict",
+            429 => "Too Many Requests",
             _ => "Error",
         };
         let head = format!(
@@ -562,6 +569,12 @@ fn objects(
     };
     let matches = |o: &Value| o["kind"] == kind && namespace.is_none_or(|ns| o["metadata"]["namespace"] == ns);
     match verb {
+        "list" if s.throttle => status(
+            429,
+            "TooManyRequests",
+            "The API server is shedding load: too many requests, please try again later.",
+            json!({"retryAfterSeconds": 1}),
+        ),
         "list" => {
             let selector = req.query.get("labelSelector").cloned().unwrap_or_default();
             let mut items: Vec<Value> = s
@@ -617,7 +630,9 @@ fn objects(
                     json!({}),
                 );
             }
-            if s.conflict {
+            let manager = req.query.get("fieldManager").cloned().unwrap_or_default();
+            let forced = req.query.get("force").is_some_and(|f| f == "true");
+            if s.conflict && !forced {
                 return status(
                     409,
                     "Conflict",
@@ -630,9 +645,26 @@ fn objects(
             let Ok(applied) = serde_json::from_slice::<Value>(body) else {
                 return status(400, "BadRequest", "the body of the request was in an unknown format", json!({}));
             };
+            let ns = namespace.unwrap_or_default();
+            if !s.objects.iter().any(|o| o["metadata"]["namespace"] == ns) {
+                return status(
+                    404,
+                    "NotFound",
+                    &format!("namespaces \"{ns}\" not found"),
+                    json!({"name": ns, "kind": "namespaces"}),
+                );
+            }
             // What an apply would store: the live object (or a new one) with the applied
-            // labels, annotations and spec, plus server fields; nothing is kept.
-            let mut result = match s.objects.iter().find(|o| matches(o) && o["metadata"]["name"] == name) {
+            // labels and annotations; its spec replaced when this manager applied it before
+            // (it owns the fields, and drops those it no longer applies), else merged over
+            // the live one (fields it never applied stay); nothing is kept.
+            let live_one = s.objects.iter().find(|o| matches(o) && o["metadata"]["name"] == name);
+            let owns = live_one.is_some_and(|o| {
+                o["metadata"]["managedFields"]
+                    .as_array()
+                    .is_some_and(|m| m.iter().any(|e| e["manager"] == manager && e["operation"] == "Apply"))
+            });
+            let mut result = match live_one {
                 Some(o) => in_version(o),
                 None => live(
                     json!({"apiVersion": format!("{group}/{version}"), "kind": kind, "metadata": {"name": name, "namespace": namespace}}),
@@ -647,7 +679,11 @@ fn objects(
                     }
                 }
             }
-            result["spec"] = applied["spec"].clone();
+            if owns || live_one.is_none() {
+                result["spec"] = applied["spec"].clone();
+            } else {
+                merge_into(&mut result["spec"], &applied["spec"]);
+            }
             (200, "application/json".into(), result.to_string())
         }
         _ => status(
@@ -656,6 +692,18 @@ fn objects(
             "the server does not allow this method on the requested resource",
             json!({}),
         ),
+    }
+}
+
+/// Merges `applied` over `target`: maps key by key, anything else replaced.
+fn merge_into(target: &mut Value, applied: &Value) {
+    match (target.as_object_mut(), applied.as_object()) {
+        (Some(t), Some(a)) => {
+            for (k, v) in a {
+                merge_into(t.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        _ => *target = applied.clone(),
     }
 }
 

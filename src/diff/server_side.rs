@@ -1,0 +1,252 @@
+//! `--server-side`: which desired objects need the API server's opinion, and how its
+//! dry-run answers become the desired side of the comparison.
+//!
+//! A dry-run server-side apply shows what the API server would store (defaults, admission),
+//! but only as the field manager it is sent as: an apply removes the fields *its manager*
+//! applied before and no longer applies. Sent as a manager that never applied the object
+//! (meshgen, when Argo CD or kubectl does the real syncs), it removes nothing, and a field
+//! dropped from the inventory would survive the dry run while the next real sync deletes it.
+//! So each answer is checked against who applied the live object:
+//! - the manager has an `Apply` entry in `managedFields`: the dry run is exact;
+//! - the object carries kubectl's `last-applied-configuration` (client-side apply, Argo CD's
+//!   default): the fields that annotation lists and the inventory no longer has are removed
+//!   from the answer, as kubectl's three-way merge would remove them;
+//! - neither: the dry run cannot see removals, and the caller warns, naming the managers
+//!   that did apply the object so the user can pass the right `--field-manager`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::{Key, Normalizer, Object, Plan};
+
+/// kubectl's annotation holding the configuration it last applied (client-side apply).
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// The API server's answer to one dry run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Evaluated {
+    /// What it would store, and the fields another manager owns with another value (field,
+    /// the server's message).
+    Applied {
+        /// The object.
+        object: Value,
+        /// The conflicts.
+        conflicts: Vec<(String, String)>,
+    },
+    /// The namespace does not exist yet.
+    NoNamespace,
+}
+
+/// The indices of the desired objects that are missing on the live side or differ from it:
+/// the others would not change, and need no dry run.
+pub fn to_evaluate(desired: &[Object], live: &[Object], normalizer: &Normalizer) -> Vec<usize> {
+    let live: BTreeMap<&Key, &Object> = live.iter().map(|o| (&o.key, o)).collect();
+    let normalized = |o: &Object| {
+        let mut v = o.value.clone();
+        normalizer.normalize(&mut v);
+        v
+    };
+    (desired.iter().enumerate())
+        .filter(|(_, want)| live.get(&want.key).is_none_or(|have| normalized(have) != normalized(want)))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The desired side after the dry runs, and what the report and the user must be told.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The desired objects, those evaluated replaced by the API server's answer.
+    pub desired: Vec<Object>,
+    /// Notes per object.
+    pub notes: BTreeMap<Key, Vec<String>>,
+    /// Conflicts per object, as printed.
+    pub conflicts: BTreeMap<Key, Vec<String>>,
+    /// Live objects whose removals the dry run cannot see (see the module comment).
+    pub blind: Vec<Key>,
+    /// The managers that applied those objects (candidates for `--field-manager`).
+    pub appliers: BTreeSet<String>,
+}
+
+/// Replaces each evaluated desired object by the API server's answer, corrected for the
+/// removals the real applier would make.
+pub fn merge(mut desired: Vec<Object>, live: &[Object], answers: Vec<(usize, Evaluated)>, manager: &str) -> Outcome {
+    let live: BTreeMap<&Key, &Object> = live.iter().map(|o| (&o.key, o)).collect();
+    let mut outcome = Outcome::default();
+    for (i, answer) in answers {
+        let want = &mut desired[i];
+        match answer {
+            Evaluated::NoNamespace => {
+                outcome.notes.entry(want.key.clone()).or_default().push(format!(
+                    "namespace `{}` does not exist yet, so the API server could not evaluate it: shown as rendered",
+                    want.key.namespace
+                ));
+            }
+            Evaluated::Applied { mut object, conflicts } => {
+                if let Some(have) = live.get(&want.key) {
+                    let md = &have.value["metadata"];
+                    let entries = md["managedFields"].as_array().map(Vec::as_slice).unwrap_or_default();
+                    let applied_by = |m: &Value| m["operation"] == "Apply" && m["manager"] == manager;
+                    if !entries.iter().any(applied_by) {
+                        match md["annotations"][LAST_APPLIED].as_str().and_then(|t| serde_json::from_str(t).ok()) {
+                            Some(last) => drop_removed(&last, &want.value, &mut object),
+                            None => {
+                                outcome.blind.push(want.key.clone());
+                                outcome.appliers.extend(
+                                    (entries.iter())
+                                        .filter(|m| m["operation"] == "Apply")
+                                        .filter_map(|m| m["manager"].as_str().map(str::to_string)),
+                                );
+                            }
+                        }
+                    }
+                }
+                if !conflicts.is_empty() {
+                    let printed = conflicts.into_iter().map(|(field, message)| format!("`{field}`: {message}"));
+                    outcome.conflicts.entry(want.key.clone()).or_default().extend(printed);
+                }
+                want.value = object;
+            }
+        }
+    }
+    outcome.desired = desired;
+    outcome
+}
+
+/// Removes from `applied` what `last` (the configuration last applied) set and `desired`
+/// no longer does, map key by map key; lists are atomic in Istio's CRDs (no list-map merge
+/// keys), so a list the inventory still has is already the desired one.
+fn drop_removed(last: &Value, desired: &Value, applied: &mut Value) {
+    let (Value::Object(last), Some(applied)) = (last, applied.as_object_mut()) else { return };
+    for (key, was) in last {
+        match desired.get(key) {
+            None => {
+                applied.remove(key);
+            }
+            Some(now) => {
+                if let Some(child) = applied.get_mut(key) {
+                    drop_removed(was, now, child);
+                }
+            }
+        }
+    }
+}
+
+impl Outcome {
+    /// Puts the notes and conflicts on the plan's changes. A conflict is a change even where
+    /// the values would end up equal: the next apply fails on it unless forced.
+    pub fn annotate(mut self, plan: &mut Plan) {
+        for change in &mut plan.changes {
+            if let Some(notes) = self.notes.remove(&change.key) {
+                change.notes.extend(notes);
+            }
+            if let Some(conflicts) = self.conflicts.remove(&change.key) {
+                change.conflicts.extend(conflicts);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn object(v: Value) -> Object {
+        Object::from_value(v).unwrap()
+    }
+
+    fn se(spec: Value) -> Value {
+        json!({"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
+               "metadata": {"name": "a", "namespace": "shop"}, "spec": spec})
+    }
+
+    #[test]
+    fn only_differing_and_missing_objects_are_evaluated() {
+        let mut live = se(json!({"hosts": ["a"]}));
+        live["metadata"]["uid"] = json!("1234");
+        let mut missing = se(json!({"hosts": ["a"]}));
+        missing["metadata"]["name"] = json!("b");
+        let desired = [se(json!({"hosts": ["a"]})), se(json!({"hosts": ["changed"]})), missing];
+        let evaluate =
+            |i: usize| to_evaluate(&[object(desired[i].clone())], &[object(live.clone())], &Normalizer::default());
+        // Equal after normalising (the uid is the server's): no dry run.
+        assert_eq!(evaluate(0), Vec::<usize>::new());
+        assert_eq!(evaluate(1), [0]);
+        assert_eq!(evaluate(2), [0]);
+    }
+
+    #[test]
+    fn a_client_side_applied_object_loses_the_fields_the_inventory_dropped() {
+        let last = se(json!({"hosts": ["a"], "location": "MESH_EXTERNAL", "ports": [{"number": 1}]}));
+        let mut live =
+            se(json!({"hosts": ["a"], "location": "MESH_EXTERNAL", "ports": [{"number": 1}], "resolution": "NONE"}));
+        live["metadata"]["annotations"] = json!({LAST_APPLIED: last.to_string()});
+        live["metadata"]["managedFields"] = json!([{"manager": "kubectl-client-side-apply", "operation": "Update"}]);
+        let want = se(json!({"hosts": ["a"], "ports": [{"number": 1}]}));
+        // The dry run as a manager that owns nothing keeps `location`; the default stays.
+        let answer =
+            se(json!({"hosts": ["a"], "location": "MESH_EXTERNAL", "ports": [{"number": 1}], "resolution": "NONE"}));
+        let outcome = merge(
+            vec![object(want)],
+            &[object(live)],
+            vec![(0, Evaluated::Applied { object: answer, conflicts: vec![] })],
+            "meshgen",
+        );
+        assert_eq!(
+            outcome.desired[0].value["spec"],
+            json!({"hosts": ["a"], "ports": [{"number": 1}], "resolution": "NONE"})
+        );
+        assert!(outcome.blind.is_empty());
+    }
+
+    #[test]
+    fn an_object_the_manager_applied_is_taken_as_answered_and_others_are_reported_blind() {
+        let mut live = se(json!({"hosts": ["a"], "location": "MESH_EXTERNAL"}));
+        live["metadata"]["managedFields"] = json!([{"manager": "argocd-controller", "operation": "Apply"}]);
+        let answer = se(json!({"hosts": ["a"], "location": "MESH_EXTERNAL"}));
+        let run = |manager| {
+            merge(
+                vec![object(se(json!({"hosts": ["a"]})))],
+                &[object(live.clone())],
+                vec![(0, Evaluated::Applied { object: answer.clone(), conflicts: vec![] })],
+                manager,
+            )
+        };
+        let exact = run("argocd-controller");
+        assert!(exact.blind.is_empty());
+        assert_eq!(exact.desired[0].value, answer);
+        let blind = run("meshgen");
+        assert_eq!(blind.blind.len(), 1);
+        assert_eq!(blind.appliers.into_iter().collect::<Vec<_>>(), ["argocd-controller"]);
+    }
+
+    #[test]
+    fn conflicts_and_missing_namespaces_become_notes_on_the_changes() {
+        let want = object(se(json!({"hosts": ["a"]})));
+        let mut other = se(json!({"hosts": ["a"]}));
+        other["metadata"]["namespace"] = json!("new");
+        let outcome = merge(
+            vec![want.clone(), object(other)],
+            &[],
+            vec![
+                (
+                    0,
+                    Evaluated::Applied {
+                        object: want.value.clone(),
+                        conflicts: vec![(".spec.hosts".into(), "conflict with \"kubectl-edit\"".into())],
+                    },
+                ),
+                (1, Evaluated::NoNamespace),
+            ],
+            "meshgen",
+        );
+        let mut plan = super::super::compare(outcome.desired.clone(), vec![], &Normalizer::default());
+        outcome.annotate(&mut plan);
+        let [created_in_new, conflicted] = &plan.changes[..] else { panic!("{:?}", plan.changes) };
+        assert_eq!(conflicted.conflicts, ["`.spec.hosts`: conflict with \"kubectl-edit\""]);
+        assert!(conflicted.notes.is_empty());
+        assert!(created_in_new.notes[0].starts_with("namespace `new` does not exist yet"), "{created_in_new:?}");
+    }
+}
