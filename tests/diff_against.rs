@@ -170,3 +170,25 @@ fn a_cluster_build_is_compared_with_its_own_output() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("cannot be used with"), "{}", r.stderr);
 }
+
+/// A stray copy of a file (or one object in two files) is one object, not a prune.
+#[test]
+fn an_object_twice_in_the_directory_is_compared_once_with_a_warning_naming_both_files() {
+    for layout in ["object", "namespace"] {
+        let tmp = project_with_base(layout);
+        let base = tmp.path().join("base");
+        let original =
+            if layout == "object" { base.join("shop/destinationrule-catalog.yaml") } else { base.join("shop.yaml") };
+        fs::copy(&original, base.join("copy.yaml")).unwrap();
+        let r = diff(tmp.path(), &[]);
+        assert_eq!(r.code, 0, "{layout}: {}{}", r.stdout, r.stderr);
+        assert_eq!(r.stdout, format!("no changes: {} objects unchanged\n", objects()), "{layout}");
+        let rel = original.strip_prefix(tmp.path()).unwrap().display().to_string();
+        let warning = r
+            .stderr
+            .lines()
+            .find(|l| l.contains("the second copy is ignored"))
+            .unwrap_or_else(|| panic!("{layout}: {}", r.stderr));
+        assert!(warning.contains(&format!("`{rel}`")) && warning.contains("`base/copy.yaml`"), "{layout}: {warning}");
+    }
+}

@@ -7,7 +7,7 @@
 
 use crate::common;
 #[path = "common/kube_api.rs"]
-mod kube_api;
+pub(crate) mod kube_api;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,7 +19,7 @@ use kube_api::{ApiServer, live};
 use serde_json::{Value, json};
 
 /// The bundled inventory's objects, as `meshgen build` renders them.
-fn desired() -> &'static [Value] {
+pub(crate) fn desired() -> &'static [Value] {
     static DESIRED: OnceLock<Vec<Value>> = OnceLock::new();
     DESIRED.get_or_init(|| {
         let tmp = scratch_copy(&root());
@@ -28,14 +28,14 @@ fn desired() -> &'static [Value] {
 }
 
 /// A project (the bundled inventory) and a fake cluster holding `objects`.
-struct Cluster {
-    project: tempfile::TempDir,
-    server: ApiServer,
-    kubeconfig: PathBuf,
+pub(crate) struct Cluster {
+    pub(crate) project: tempfile::TempDir,
+    pub(crate) server: ApiServer,
+    pub(crate) kubeconfig: PathBuf,
 }
 
 impl Cluster {
-    fn with(objects: Vec<Value>) -> Cluster {
+    pub(crate) fn with(objects: Vec<Value>) -> Cluster {
         let project = scratch_copy(&root());
         let server = ApiServer::start(objects);
         let kubeconfig = project.path().join("kubeconfig");
@@ -44,17 +44,17 @@ impl Cluster {
     }
 
     /// A cluster where the inventory was applied (server fields and all).
-    fn applied() -> Cluster {
+    pub(crate) fn applied() -> Cluster {
         Cluster::with(applied(|_| {}))
     }
 
-    fn diff(&self, extra: &[&str]) -> Run {
+    pub(crate) fn diff(&self, extra: &[&str]) -> Run {
         let mut args = vec!["diff", "--cluster", "--kubeconfig", self.kubeconfig.to_str().unwrap()];
         args.extend(extra);
         meshgen(self.project.path(), &args)
     }
 
-    fn assert_read_only(&self) {
+    pub(crate) fn assert_read_only(&self) {
         let requests = self.server.requests();
         assert!(!requests.is_empty());
         let writes: Vec<_> = requests.iter().filter(|r| r.writes()).collect();
@@ -63,7 +63,7 @@ impl Cluster {
 }
 
 /// The live objects of an applied inventory, each changed by `edit` first.
-fn applied(edit: impl Fn(&mut Value)) -> Vec<Value> {
+pub(crate) fn applied(edit: impl Fn(&mut Value)) -> Vec<Value> {
     desired()
         .iter()
         .enumerate()
@@ -75,7 +75,7 @@ fn applied(edit: impl Fn(&mut Value)) -> Vec<Value> {
         .collect()
 }
 
-fn named<'a>(objects: &'a mut [Value], kind: &str, namespace: &str, name: &str) -> &'a mut Value {
+pub(crate) fn named<'a>(objects: &'a mut [Value], kind: &str, namespace: &str, name: &str) -> &'a mut Value {
     objects
         .iter_mut()
         .find(|o| o["kind"] == kind && o["metadata"]["namespace"] == namespace && o["metadata"]["name"] == name)
@@ -295,7 +295,7 @@ fn server_side_compares_with_a_dry_run_apply_and_writes_nothing() {
     c.assert_read_only();
 }
 
-fn assert_fails(r: &Run, expected: &[&str]) {
+pub(crate) fn assert_fails(r: &Run, expected: &[&str]) {
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.is_empty(), "{}", r.stdout);
     for e in expected {

@@ -14,6 +14,7 @@ mod crds;
 mod determinism;
 mod diff_against;
 mod diff_cluster;
+mod diff_cluster_ops;
 mod egress;
 mod environments;
 mod fixtures;

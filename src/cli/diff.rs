@@ -264,8 +264,8 @@ fn cluster(
         timings.mark("dry runs");
         let outcome =
             server_side::merge(desired, &live, evaluate.into_iter().zip(answers).collect(), &args.field_manager);
-        if !outcome.blind.is_empty() {
-            warn_blind(&outcome, &args.field_manager);
+        if !outcome.applied_by_others.is_empty() {
+            warn_applied_by_others(&outcome, &args.field_manager);
         }
         let mut outcome = outcome;
         (std::mem::take(&mut outcome.desired), Some(outcome))
@@ -296,22 +296,18 @@ fn wanted<'a>(objects: impl Iterator<Item = &'a Object>) -> Vec<crate::cluster::
         .collect()
 }
 
-/// Says, once, that the dry runs could not see what the real applier would remove.
+/// Says, once, that other managers applied some objects, so removals were worked out from
+/// their `managedFields` rather than by the API server.
 #[cfg(feature = "cluster")]
-fn warn_blind(outcome: &crate::diff::server_side::Outcome, manager: &str) {
-    let n = outcome.blind.len();
+fn warn_applied_by_others(outcome: &crate::diff::server_side::Outcome, manager: &str) {
+    let n = outcome.applied_by_others.len();
     let appliers: Vec<String> = outcome.appliers.iter().map(|m| format!("`{m}`")).collect();
-    let advice = if appliers.is_empty() {
-        "pass the field manager of the tool that applies them with `--field-manager` (`argocd-controller` for Argo CD server-side apply, `kubectl` for `kubectl apply --server-side`)".to_string()
-    } else {
-        format!("they were applied by {}: pass that with `--field-manager`", appliers.join(", "))
-    };
-    let (objects, them) =
-        if n == 1 { ("1 live object was", "it") } else { (&*format!("{n} live objects were"), "them") };
+    let objects = if n == 1 { "1 live object was".to_string() } else { format!("{n} live objects were") };
     eprintln!(
         "warning: {}",
         crate::diag::escape::text(&format!(
-            "{objects} never applied by field manager `{manager}` and hold no kubectl last-applied-configuration, so this server-side dry run cannot show the fields the next sync would remove from {them}: {advice}; without `--server-side`, the plain comparison shows them"
+            "{objects} applied by {}, not by field manager `{manager}`: the fields they applied that the inventory no longer has are shown as removed, as their next apply would remove them; pass `--field-manager` with the manager that syncs this cluster for the API server's own answer",
+            appliers.join(", ")
         ))
     );
 }

@@ -98,6 +98,9 @@ pub(super) async fn load(
     c.read_timeout = Some(timeout);
     c.write_timeout = Some(timeout);
     c.headers.push((HeaderName::from_static("user-agent"), HeaderValue::from_static(USER_AGENT)));
+    // 429s are retried by `Cluster::send`, which then says the server is throttling; kube's
+    // own retries would run into the timeout and be reported as one.
+    c.default_retry = false;
     Ok(loaded)
 }
 

@@ -206,10 +206,21 @@ impl fmt::Display for Error {
                     ),
                 }
             }
-            Error::Untrusted { server, cause } => write!(
-                f,
-                "the API server at {server} presented a certificate not signed by the kubeconfig's certificate-authority ({cause})\n  help: the kubeconfig's `certificate-authority-data` is for another cluster, or the server's certificate changed: fetch a fresh kubeconfig for this cluster"
-            ),
+            Error::Untrusted { server, cause } => {
+                let what = if cause.contains("UnknownIssuer") || cause.contains("BadSignature") {
+                    "a certificate not signed by the kubeconfig's certificate-authority"
+                } else if cause.contains("NotValidForName") {
+                    "a certificate that is not valid for the server's name in the kubeconfig"
+                } else if cause.contains("Expired") {
+                    "an expired certificate"
+                } else {
+                    "a certificate the kubeconfig does not trust"
+                };
+                write!(
+                    f,
+                    "the API server at {server} presented {what} ({cause})\n  help: the kubeconfig's `certificate-authority-data` is for another cluster, or the server's certificate changed: fetch a fresh kubeconfig for this cluster"
+                )
+            }
             Error::Throttled { op, message } => write!(
                 f,
                 "the API server is throttling requests (429 Too Many Requests) and refused to {op}: {message}\n  help: API Priority and Fairness limits this client's flow; try again later, or lower `--concurrency`"

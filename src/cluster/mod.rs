@@ -37,6 +37,9 @@ use crate::diff::server_side::Evaluated;
 const SELECTOR: &str = "app.kubernetes.io/managed-by=meshgen";
 /// Objects per list page.
 const PAGE: u32 = 500;
+/// How often a throttled (429) request is sent again, and the first pause (doubling).
+const THROTTLED_RETRIES: u32 = 3;
+const THROTTLED_PAUSE: Duration = Duration::from_millis(500);
 
 /// How to reach the cluster.
 #[derive(Debug, Clone)]
@@ -157,19 +160,32 @@ struct Cluster {
 }
 
 impl Cluster {
-    /// Sends one request within the timeout; classifies failures.
+    /// Sends one request within the timeout; classifies failures. A request the API server
+    /// turns away with 429 (API Priority and Fairness) is sent again after a pause, a few
+    /// times, as client-go does, before it is reported as throttled.
     async fn send(
         &self,
         op: &Op,
-        request: Result<http::Request<Vec<u8>>, kube::core::request::Error>,
+        request: impl Fn() -> Result<http::Request<Vec<u8>>, kube::core::request::Error>,
     ) -> Result<Value, Error> {
-        let request = request.map_err(|e| Error::Config(format!("cannot build the request to {op}: {e}")))?;
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        match tokio::time::timeout(self.timeout, self.client.request::<Value>(request)).await {
-            Err(_) => Err(Error::Timeout { op: op.clone(), after: self.timeout, server: self.server.clone() }),
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(self.classify(op, e)),
+        let mut pause = THROTTLED_PAUSE;
+        for attempt in 0.. {
+            let request = request().map_err(|e| Error::Config(format!("cannot build the request to {op}: {e}")))?;
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let result = match tokio::time::timeout(self.timeout, self.client.request::<Value>(request)).await {
+                Err(_) => Err(Error::Timeout { op: op.clone(), after: self.timeout, server: self.server.clone() }),
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(e)) => Err(self.classify(op, e)),
+            };
+            match result {
+                Err(Error::Throttled { .. }) if attempt < THROTTLED_RETRIES => {
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                other => return other,
+            }
         }
+        unreachable!("the loop returns")
     }
 
     fn classify(&self, op: &Op, e: kube::Error) -> Error {
@@ -200,7 +216,7 @@ impl Cluster {
                 let cause = chain(&other);
                 if cause.contains("timed out") || cause.contains("deadline has elapsed") {
                     Error::Timeout { op: op.clone(), after: self.timeout, server: self.server.clone() }
-                } else if cause.contains("UnknownIssuer") || cause.contains("certificate verify failed") {
+                } else if cause.contains("invalid peer certificate") || cause.contains("certificate verify failed") {
                     Error::Untrusted { server: self.server.clone(), cause }
                 } else {
                     Error::Unreachable { server: self.server.clone(), cause }
@@ -239,11 +255,11 @@ struct Resource {
 async fn discover(cluster: &Cluster, group: &str, version: &str, kinds: &[&str]) -> Result<Vec<Resource>, Error> {
     let path = format!("/apis/{group}/{version}");
     let op = Op { verb: "get", resource: path.clone(), namespace: None };
-    let list = match cluster.send(&op, http_get(&path)).await {
+    let list = match cluster.send(&op, || http_get(&path)).await {
         Ok(list) => list,
         Err(Error::Api(r)) if r.code == 404 => {
             let op = Op { verb: "get", resource: "/apis".into(), namespace: None };
-            let groups = cluster.send(&op, http_get("/apis")).await?;
+            let groups = cluster.send(&op, || http_get("/apis")).await?;
             let served: Option<Vec<String>> = groups["groups"].as_array().and_then(|gs| {
                 gs.iter().find(|g| g["name"] == group).map(|g| {
                     g["versions"]
@@ -319,7 +335,7 @@ async fn list(
         if let Some(t) = &token {
             params = params.continue_token(t);
         }
-        let mut page = cluster.send(&op, request.list(&params)).await?;
+        let mut page = cluster.send(&op, || request.list(&params)).await?;
         if let Some(items) = page.get_mut("items").and_then(Value::as_array_mut) {
             for mut item in items.drain(..) {
                 // Items of a list may leave out their type; the list's request says it.
@@ -420,11 +436,11 @@ impl Session {
             // Without force first, as `kubectl diff --server-side` does: a conflict is
             // something the next sync meets, so it is reported, then forced to see the rest.
             let params = PatchParams::apply(field_manager).dry_run();
-            match cluster.send(&op, request.patch(w.name, &params, &Patch::Apply(w.body))).await {
+            match cluster.send(&op, || request.patch(w.name, &params, &Patch::Apply(w.body))).await {
                 Ok(object) => Ok(Evaluated::Applied { object, conflicts: Vec::new() }),
                 Err(Error::Api(r)) if r.code == 409 => {
                     let forced = params.force();
-                    let object = cluster.send(&op, request.patch(w.name, &forced, &Patch::Apply(w.body))).await?;
+                    let object = cluster.send(&op, || request.patch(w.name, &forced, &Patch::Apply(w.body))).await?;
                     Ok(Evaluated::Applied { object, conflicts: r.causes })
                 }
                 Err(Error::Api(r)) if r.code == 404 && r.details_kind == "namespaces" => Ok(Evaluated::NoNamespace),

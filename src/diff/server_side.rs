@@ -11,8 +11,13 @@
 //! - the object carries kubectl's `last-applied-configuration` (client-side apply, Argo CD's
 //!   default): the fields that annotation lists and the inventory no longer has are removed
 //!   from the answer, as kubectl's three-way merge would remove them;
-//! - neither: the dry run cannot see removals, and the caller warns, naming the managers
-//!   that did apply the object so the user can pass the right `--field-manager`.
+//! - other managers applied it (server-side): the fields their `managedFields` entries own
+//!   and the inventory no longer has are removed from the answer, as their next apply would
+//!   remove them, and the caller names those managers, since `--field-manager` with the
+//!   right one gives the API server's own answer;
+//! - nobody applied it (created or edited only): no apply removes what it never applied,
+//!   and the dry run is exact again. Fields the API server defaults are never in
+//!   `managedFields`, so none of this shows a default as a removal.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -62,9 +67,10 @@ pub struct Outcome {
     pub notes: BTreeMap<Key, Vec<String>>,
     /// Conflicts per object, as printed.
     pub conflicts: BTreeMap<Key, Vec<String>>,
-    /// Live objects whose removals the dry run cannot see (see the module comment).
-    pub blind: Vec<Key>,
-    /// The managers that applied those objects (candidates for `--field-manager`).
+    /// Live objects other managers applied, whose removals were worked out from their
+    /// `managedFields` (see the module comment).
+    pub applied_by_others: Vec<Key>,
+    /// Those managers (candidates for `--field-manager`).
     pub appliers: BTreeSet<String>,
 }
 
@@ -88,16 +94,19 @@ pub fn merge(mut desired: Vec<Object>, live: &[Object], answers: Vec<(usize, Eva
                     let entries = md["managedFields"].as_array().map(Vec::as_slice).unwrap_or_default();
                     let applied_by = |m: &Value| m["operation"] == "Apply" && m["manager"] == manager;
                     if !entries.iter().any(applied_by) {
-                        match md["annotations"][LAST_APPLIED].as_str().and_then(|t| serde_json::from_str(t).ok()) {
-                            Some(last) => drop_removed(&last, &want.value, &mut object),
-                            None => {
-                                outcome.blind.push(want.key.clone());
-                                outcome.appliers.extend(
-                                    (entries.iter())
-                                        .filter(|m| m["operation"] == "Apply")
-                                        .filter_map(|m| m["manager"].as_str().map(str::to_string)),
-                                );
-                            }
+                        let last = md["annotations"][LAST_APPLIED].as_str().and_then(|t| serde_json::from_str(t).ok());
+                        let others: Vec<&Value> =
+                            entries.iter().filter(|m| m["operation"] == "Apply").map(|m| &m["fieldsV1"]).collect();
+                        if let Some(last) = last {
+                            drop_removed(&last, &want.value, &mut object);
+                        } else if !others.is_empty() {
+                            drop_owned(&have.value, &want.value, &others, &mut object);
+                            outcome.applied_by_others.push(want.key.clone());
+                            outcome.appliers.extend(
+                                (entries.iter())
+                                    .filter(|m| m["operation"] == "Apply")
+                                    .filter_map(|m| m["manager"].as_str().map(str::to_string)),
+                            );
                         }
                     }
                 }
@@ -126,6 +135,29 @@ fn drop_removed(last: &Value, desired: &Value, applied: &mut Value) {
             Some(now) => {
                 if let Some(child) = applied.get_mut(key) {
                     drop_removed(was, now, child);
+                }
+            }
+        }
+    }
+}
+
+/// Removes from `applied` the fields of `live` that some manager's `fieldsV1` tree in
+/// `owned` lists (`f:<key>`) and `desired` no longer has, map key by map key.
+fn drop_owned(live: &Value, desired: &Value, owned: &[&Value], applied: &mut Value) {
+    let (Value::Object(live), Some(applied)) = (live, applied.as_object_mut()) else { return };
+    for (key, was) in live {
+        let field = format!("f:{key}");
+        let owned_below: Vec<&Value> = owned.iter().filter_map(|o| o.get(&field)).collect();
+        if owned_below.is_empty() {
+            continue;
+        }
+        match desired.get(key) {
+            None => {
+                applied.remove(key);
+            }
+            Some(now) => {
+                if let Some(child) = applied.get_mut(key) {
+                    drop_owned(was, now, &owned_below, child);
                 }
             }
         }
@@ -198,14 +230,15 @@ mod tests {
             outcome.desired[0].value["spec"],
             json!({"hosts": ["a"], "ports": [{"number": 1}], "resolution": "NONE"})
         );
-        assert!(outcome.blind.is_empty());
+        assert!(outcome.applied_by_others.is_empty());
     }
 
     #[test]
-    fn an_object_the_manager_applied_is_taken_as_answered_and_others_are_reported_blind() {
+    fn an_object_the_manager_applied_is_taken_as_answered() {
         let mut live = se(json!({"hosts": ["a"], "location": "MESH_EXTERNAL"}));
-        live["metadata"]["managedFields"] = json!([{"manager": "argocd-controller", "operation": "Apply"}]);
-        let answer = se(json!({"hosts": ["a"], "location": "MESH_EXTERNAL"}));
+        live["metadata"]["managedFields"] = json!([{"manager": "argocd-controller", "operation": "Apply",
+            "fieldsV1": {"f:spec": {"f:hosts": {}, "f:location": {}}}}]);
+        let answer = se(json!({"hosts": ["a"], "location": "MESH_EXTERNAL", "resolution": "NONE"}));
         let run = |manager| {
             merge(
                 vec![object(se(json!({"hosts": ["a"]})))],
@@ -215,11 +248,30 @@ mod tests {
             )
         };
         let exact = run("argocd-controller");
-        assert!(exact.blind.is_empty());
+        assert!(exact.applied_by_others.is_empty());
         assert_eq!(exact.desired[0].value, answer);
-        let blind = run("meshgen");
-        assert_eq!(blind.blind.len(), 1);
-        assert_eq!(blind.appliers.into_iter().collect::<Vec<_>>(), ["argocd-controller"]);
+        // Sent as another manager: what argocd-controller applied and the inventory dropped
+        // goes; the default (owned by nobody) stays.
+        let other = run("meshgen");
+        assert_eq!(other.applied_by_others.len(), 1);
+        assert_eq!(other.appliers.iter().collect::<Vec<_>>(), ["argocd-controller"]);
+        assert_eq!(other.desired[0].value["spec"], json!({"hosts": ["a"], "resolution": "NONE"}));
+    }
+
+    #[test]
+    fn an_object_nobody_applied_is_taken_as_answered() {
+        let mut live = se(json!({"hosts": ["a"], "location": "MESH_EXTERNAL"}));
+        live["metadata"]["managedFields"] = json!([{"manager": "kubectl-create", "operation": "Update",
+            "fieldsV1": {"f:spec": {"f:hosts": {}, "f:location": {}}}}]);
+        let answer = se(json!({"hosts": ["a"], "location": "MESH_EXTERNAL"}));
+        let outcome = merge(
+            vec![object(se(json!({"hosts": ["a"]})))],
+            &[object(live)],
+            vec![(0, Evaluated::Applied { object: answer.clone(), conflicts: vec![] })],
+            "meshgen",
+        );
+        assert!(outcome.applied_by_others.is_empty());
+        assert_eq!(outcome.desired[0].value, answer);
     }
 
     #[test]
