@@ -386,11 +386,15 @@ fn parameters_and_env_change_the_output_as_documented() {
     let dr = s.generate(&[("ARGOCD_ENV_MESHGEN_CLUSTER", "prod-eu-west2")]);
     assert!(dr.contains("10.2.1.11") && dr.contains(prod_only));
 
-    // api-version (string), and auto from KUBE_VERSION.
+    // api-version (string), and auto from KUBE_API_VERSIONS, else KUBE_VERSION.
     let beta = s.generate(&[("ARGOCD_APP_PARAMETERS", r#"[{"name":"api-version","string":"v1beta1"}]"#)]);
     assert_eq!(api_versions(&beta), ["networking.istio.io/v1beta1", "security.istio.io/v1beta1"]);
-    assert_eq!(s.generate(&[("KUBE_VERSION", "1.26")]), beta, "auto picks v1beta1 for Kubernetes 1.26");
-    assert_eq!(s.generate(&[("KUBE_VERSION", "v1.31.2")]), base);
+    let old_istio = "v1,apps/v1,networking.istio.io/v1beta1,security.istio.io/v1beta1";
+    assert_eq!(s.generate(&[("KUBE_API_VERSIONS", old_istio)]), beta, "auto follows what the cluster serves");
+    assert_eq!(s.generate(&[("KUBE_VERSION", "1.26")]), base, "KUBE_API_VERSIONS (with v1) wins over KUBE_VERSION");
+    let without_list = |kube: &str| s.generate(&[("KUBE_VERSION", kube), ("KUBE_API_VERSIONS", "")]);
+    assert_eq!(without_list("1.26"), beta, "auto picks v1beta1 for Kubernetes 1.26");
+    assert_eq!(without_list("v1.31.2"), base);
 
     // namespaces (array): one team's objects.
     let data = s.generate(&[("ARGOCD_APP_PARAMETERS", r#"[{"name":"namespaces","array":["data","platform"]}]"#)]);
@@ -576,4 +580,81 @@ fn the_dockerfile_builds_the_locked_binary_as_user_999() {
         assert!(root().join(dir).is_dir());
     }
     assert!(manifest.contains("[[bench]]") && manifest.contains("[[example]]"));
+}
+
+/// The bundled project with `vipRange`, built or not before Argo CD fetches it.
+fn with_vip_range(build: impl FnOnce(&Path)) -> Sidecar {
+    Sidecar::with(|app| {
+        let text = fs::read_to_string(app.join("meshgen.yaml")).unwrap();
+        fs::write(app.join("meshgen.yaml"), format!("{text}\nvipRange: 240.240.0.0/16\n")).unwrap();
+        // Two TCP services without addresses: each needs a virtual IP.
+        let db = |name: &str, vm: &str| {
+            format!("  {name}:\n    ports: {{tcp-db: 5432}}\n    serviceAccount: db\n    vms: [{{address: {vm}}}]\n")
+        };
+        let inventory =
+            format!("namespace: data\nservices:\n{}{}", db("orders-db", "10.9.0.1"), db("users-db", "10.9.0.2"));
+        fs::write(app.join("inventory/databases.yaml"), inventory).unwrap();
+        build(app);
+    })
+}
+
+#[test]
+fn with_vip_range_the_committed_allocations_are_an_input_of_every_render() {
+    // Nothing committed: the render would invent addresses that `meshgen build` of the same
+    // revision may not give; it is refused.
+    let r = with_vip_range(|_| {}).run("generate", &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    assert!(
+        r.stderr.contains("`vipRange` is set, but `out/vip-allocations.yaml` is not in this revision"),
+        "{}",
+        r.stderr
+    );
+
+    let built = with_vip_range(|app| {
+        let b = common::meshgen(app, &["build", "-q"]);
+        assert_eq!(b.code, 0, "{}", b.stderr);
+    });
+    let r = built.run("generate", &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let addresses = |stream: &str| -> Vec<String> {
+        objects(stream)
+            .iter()
+            .filter(|o| o["kind"] == "ServiceEntry")
+            .map(|o| o["spec"]["addresses"].to_string())
+            .collect()
+    };
+    assert!(addresses(&r.stdout).iter().any(|a| a.contains("240.240.")), "no VIP rendered");
+    assert_eq!(addresses(&r.stdout), addresses(&build_stdout(&built.app())), "the render's VIPs are the build's");
+
+    // A file that lacks an allocation (committed before a service was added) is refused too.
+    let partial = with_vip_range(|app| {
+        assert_eq!(common::meshgen(app, &["build", "-q"]).code, 0);
+        let file = app.join("out/vip-allocations.yaml");
+        let text = fs::read_to_string(&file).unwrap();
+        let first = text.lines().find(|l| !l.starts_with('#')).unwrap().to_string();
+        fs::write(&file, text.replace(&format!("{first}\n"), "")).unwrap();
+    });
+    let r = partial.run("generate", &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("`out/vip-allocations.yaml` of this revision has no address for `"), "{}", r.stderr);
+}
+
+#[test]
+fn an_application_pointing_at_another_directory_is_told_to_fix_its_path() {
+    let s = Sidecar::with(|app| fs::remove_file(app.join("meshgen.yaml")).unwrap());
+    let r = s.run("generate", &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    assert!(r.stderr.contains("point the Application's `spec.source.path` at the directory"), "{}", r.stderr);
+}
+
+/// `kubectl logs` and `kubectl exec` without `-c` reach the repo server, not the sidecar.
+#[test]
+fn the_sidecar_patch_keeps_the_repo_server_the_default_container() {
+    let patch = yaml_file("deploy/argocd/repo-server-patch.yaml");
+    assert_eq!(
+        patch["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/default-container"],
+        "argocd-repo-server"
+    );
 }

@@ -122,7 +122,14 @@ fn render(s: &Settings) -> Result<std::result::Result<Vec<u8>, (u8, String)>> {
     }
     drop(log);
 
-    let mut c = compile(&options(s))?;
+    let options = options(s);
+    if !options.resolve(&options.project).is_file() {
+        return Ok(Err((
+            EXIT_FAILURE,
+            "there is no `meshgen.yaml` in the application's directory: point the Application's `spec.source.path` at the directory of the repository that holds it".to_string(),
+        )));
+    }
+    let mut c = compile(&options)?;
     print_diagnostics(&c, Format::Human, false, false)?;
     let Some(Rendered::Manifests(manifests)) = c.rendered.take() else {
         let sorted = c.diags.clone().sorted();
@@ -132,6 +139,9 @@ fn render(s: &Settings) -> Result<std::result::Result<Vec<u8>, (u8, String)>> {
         let what = if errors.len() == 1 { "1 error".to_string() } else { format!("{} errors", errors.len()) };
         return Ok(Err((EXIT_FINDINGS, format!("the inventory has {what}, in {}", files.join(", ")))));
     };
+    if let Some(refusal) = vips_committed(&c, &options) {
+        return Ok(Err((EXIT_FAILURE, refusal)));
+    }
     let present: BTreeSet<&str> = manifests.iter().map(|m| &*m.namespace).collect();
     if let Some(missing) = s.namespaces.iter().find(|n| !present.contains(n.as_str())) {
         let known: Vec<&str> = present.into_iter().collect();
@@ -159,6 +169,31 @@ fn render(s: &Settings) -> Result<std::result::Result<Vec<u8>, (u8, String)>> {
         layer("cluster", &c.project.cluster)
     );
     Ok(Ok(stream))
+}
+
+/// With `vipRange`, the allocations committed beside the output are an input of the render:
+/// a render that allocated a new address would give other VIPs than `meshgen build` of the
+/// same revision does (and than the next render, once the file is committed), so a missing
+/// or incomplete file refuses the render instead.
+fn vips_committed(c: &crate::compile::Compiled, options: &Options) -> Option<String> {
+    let wanted = crate::model::vips::parse(c.vip_file.as_deref()?);
+    let path = options.resolve(&c.project.output).join(crate::model::vips::FILE);
+    let shown = options.relative(&path).display().to_string();
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Some(format!(
+            "`vipRange` is set, but `{shown}` is not in this revision: run `meshgen build`, commit the file, and do not exclude it from what Argo CD fetches"
+        ));
+    };
+    let recorded = crate::model::vips::parse(&text);
+    let missing: Vec<&str> = wanted.keys().filter(|k| recorded.get(*k) != wanted.get(*k)).map(String::as_str).collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let listed = missing.iter().take(5).map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+    let more = if missing.len() > 5 { format!(" and {} more", missing.len() - 5) } else { String::new() };
+    Some(format!(
+        "`{shown}` of this revision has no address for {listed}{more}: run `meshgen build` and commit the file, so that every render gives the same virtual IPs"
+    ))
 }
 
 /// Prints the parameter announcement (JSON) for the Argo CD UI. Never fails on a broken

@@ -104,6 +104,9 @@ pub(super) struct App {
     pub revision: Option<String>,
     /// `KUBE_VERSION` as given.
     pub kube_version: Option<String>,
+    /// `KUBE_API_VERSIONS`: the API versions the destination cluster serves, comma-separated
+    /// (`group/version`, and `group/version/Kind` from some Argo CD releases).
+    pub api_versions: Option<String>,
 }
 
 impl App {
@@ -151,8 +154,14 @@ pub(super) struct Settings {
 const ENV_PREFIX: &str = "ARGOCD_ENV_MESHGEN_";
 
 /// The variables the plugin reads besides its own `ARGOCD_ENV_MESHGEN_*` and `PARAM_*`.
-const ARGOCD_VARS: &[&str] =
-    &["ARGOCD_APP_NAME", "ARGOCD_APP_NAMESPACE", "ARGOCD_APP_REVISION", "ARGOCD_APP_PARAMETERS", "KUBE_VERSION"];
+const ARGOCD_VARS: &[&str] = &[
+    "ARGOCD_APP_NAME",
+    "ARGOCD_APP_NAMESPACE",
+    "ARGOCD_APP_REVISION",
+    "ARGOCD_APP_PARAMETERS",
+    "KUBE_VERSION",
+    "KUBE_API_VERSIONS",
+];
 
 /// Whether the plugin reads the variable named `key` (compared as bytes: it may not be UTF-8).
 /// `ARGOCD_ENV_MESHGEN_` is matched in any case, so a misspelt case is reported, not ignored.
@@ -304,6 +313,7 @@ pub(super) fn from_vars(vars: &BTreeMap<String, String>) -> Result<Settings> {
         namespace: non_empty("ARGOCD_APP_NAMESPACE"),
         revision: non_empty("ARGOCD_APP_REVISION"),
         kube_version: non_empty("KUBE_VERSION"),
+        api_versions: non_empty("KUBE_API_VERSIONS"),
     };
     unknown_env(vars)?;
     let params = parameters(vars)?;
@@ -421,9 +431,28 @@ fn apply(s: &mut Settings, p: &Parameter, value: Value) -> Result<()> {
 /// The oldest Kubernetes minor release an Istio release with the `v1` APIs (1.22) supports.
 const V1_MIN_KUBE_MINOR: u32 = 27;
 
-/// `auto`: meshgen.yaml's choice, except on a cluster too old for any Istio release that
-/// serves the v1 APIs.
+/// `auto`: what the destination cluster serves, from `KUBE_API_VERSIONS` (which Argo CD
+/// sends for exactly this): meshgen.yaml's choice where the cluster serves `v1`, `v1beta1`
+/// where it serves only that. Without the list, from `KUBE_VERSION`: meshgen.yaml's choice,
+/// except on a cluster too old for any Istio release that serves the v1 APIs.
 fn auto_api_version(app: &App, notes: &mut Vec<String>) -> Option<ApiVersion> {
+    if let Some(list) = &app.api_versions {
+        let served = |version: &str| {
+            list.split(',').any(|entry| {
+                let mut parts = entry.trim().split('/');
+                parts.next() == Some("networking.istio.io") && parts.next() == Some(version)
+            })
+        };
+        return if served("v1") {
+            None
+        } else if served("v1beta1") {
+            notes.push("api-version auto: the cluster serves networking.istio.io/v1beta1 but not v1 (KUBE_API_VERSIONS), using v1beta1".to_string());
+            Some(ApiVersion::V1beta1)
+        } else {
+            notes.push("api-version auto: the cluster serves no networking.istio.io version (KUBE_API_VERSIONS): are Istio's CRDs installed? Using meshgen.yaml's".to_string());
+            None
+        };
+    }
     match app.kube_minor() {
         Some((1, minor)) if minor < V1_MIN_KUBE_MINOR => {
             notes.push(format!(
@@ -619,6 +648,31 @@ mod tests {
         assert_eq!(vars.keys().collect::<Vec<_>>(), ["ARGOCD_APP_NAME"]);
         let (_, readable) = read_env([os(b"ARGOCD_ENV_OTHER", b"\xff"), os(b"HOME", b"/h\xff")]);
         assert!(readable.is_ok(), "variables meshgen does not read are not its business");
+    }
+
+    #[test]
+    fn auto_follows_the_api_versions_the_cluster_serves_before_its_version() {
+        let at = |pairs: &[(&str, &str)]| from_vars(&vars(pairs)).unwrap();
+        let served = "apps/v1,networking.istio.io/v1beta1,networking.istio.io/v1alpha3,security.istio.io/v1beta1";
+        // The list wins over KUBE_VERSION, whichever way they point.
+        let old_istio = at(&[("KUBE_API_VERSIONS", served), ("KUBE_VERSION", "1.30")]);
+        assert_eq!(old_istio.api_version, Some(ApiVersion::V1beta1));
+        assert!(
+            old_istio.notes.iter().any(|n| n.contains("serves networking.istio.io/v1beta1 but not v1")),
+            "{:?}",
+            old_istio.notes
+        );
+        let with_v1 = format!("{served},networking.istio.io/v1,networking.istio.io/v1/ServiceEntry");
+        assert_eq!(at(&[("KUBE_API_VERSIONS", &with_v1), ("KUBE_VERSION", "1.20")]).api_version, None);
+        // `group/version/Kind` entries alone (some Argo CD releases) are read too.
+        let kinds_only = "networking.istio.io/v1beta1/ServiceEntry,apps/v1/Deployment";
+        assert_eq!(at(&[("KUBE_API_VERSIONS", kinds_only)]).api_version, Some(ApiVersion::V1beta1));
+        let no_istio = at(&[("KUBE_API_VERSIONS", "apps/v1,v1")]);
+        assert_eq!(no_istio.api_version, None);
+        assert!(no_istio.notes.iter().any(|n| n.contains("are Istio's CRDs installed?")), "{:?}", no_istio.notes);
+        // An explicit choice is kept.
+        let explicit = at(&[("KUBE_API_VERSIONS", served), ("ARGOCD_ENV_MESHGEN_API_VERSION", "v1")]);
+        assert_eq!(explicit.api_version, Some(ApiVersion::V1));
     }
 
     #[test]
