@@ -563,17 +563,3 @@ fn the_example_applications_render() {
         assert!(!documents(&s.generate(&refs)).is_empty(), "{refs:?}");
     }
 }
-
-/// The sidecar image builds everything the manifest needs, locked, and runs as user 999.
-#[test]
-fn the_dockerfile_builds_the_locked_binary_as_user_999() {
-    let text = fs::read_to_string(root().join("deploy/argocd/Dockerfile")).unwrap();
-    assert!(text.contains("cargo build --release --locked"));
-    assert!(text.contains("USER 999"));
-    let manifest = fs::read_to_string(root().join("Cargo.toml")).unwrap();
-    for dir in ["src", "templates", "benches", "examples"] {
-        assert!(text.contains(&format!("COPY {dir} {dir}")), "the build needs `{dir}`");
-        assert!(root().join(dir).is_dir());
-    }
-    assert!(manifest.contains("[[bench]]") && manifest.contains("[[example]]"));
-}

@@ -22,6 +22,7 @@ mod injection;
 mod log_safety;
 mod no_network;
 mod output_cache;
+mod packaging;
 mod patches;
 mod policy;
 mod routes;
