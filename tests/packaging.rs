@@ -297,3 +297,28 @@ fn normalise(path: &std::path::Path) -> String {
     }
     parts.join("/")
 }
+
+/// The pre-commit hooks run real commands, pass the bundled project (whose `out/` is
+/// committed), and are triggered by inventory and project files but not by others.
+#[test]
+fn the_pre_commit_hooks_run_meshgen() {
+    let hooks: serde_json::Value =
+        meshgen::yaml::from_str(&fs::read_to_string(root().join(".pre-commit-hooks.yaml")).unwrap()).unwrap();
+    let hooks = hooks.as_array().expect("a list of hooks");
+    let ids: Vec<&str> = hooks.iter().map(|h| h["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["meshgen-check", "meshgen-build-check"]);
+    for hook in hooks {
+        let id = hook["id"].as_str().unwrap();
+        assert_eq!(hook["pass_filenames"].as_bool(), Some(false), "{id} runs on the whole project");
+        assert!(["system", "rust"].contains(&hook["language"].as_str().unwrap()), "{id}");
+        let files = regex::Regex::new(hook["files"].as_str().expect("a files pattern")).unwrap();
+        for path in ["meshgen.yaml", "inventory/shop/catalog.yaml", "environments/prod.yml"] {
+            assert!(files.is_match(path), "{id} runs when {path} changes");
+        }
+        assert!(!files.is_match("README.md") && !files.is_match("src/main.rs"), "{id} is not run for other files");
+        let entry: Vec<&str> = hook["entry"].as_str().unwrap().split_whitespace().collect();
+        assert_eq!(entry[0], "meshgen", "{id}");
+        let r = common::meshgen(&root(), &entry[1..]);
+        assert_eq!(r.code, 0, "{id}: {}{}", r.stdout, r.stderr);
+    }
+}
