@@ -14,7 +14,7 @@ mod crds;
 mod determinism;
 mod diff_against;
 mod diff_cluster;
-mod doc_examples;
+mod docs;
 mod egress;
 mod environments;
 mod fixtures;

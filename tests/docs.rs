@@ -1,6 +1,8 @@
-//! The documentation's inventory examples build, and print no warning the page does not show.
+//! The documentation against the code: every field of the inventory, project and overlay
+//! types is in a field table, and the inventory examples build, printing no warning the
+//! page does not show.
 //!
-//! The convention, for README.md and every docs/*.md page (docs/checks.md excepted: its
+//! The convention for examples, for README.md and every docs/*.md page (docs/checks.md excepted: its
 //! Fails/Fixed examples are run by `checks`):
 //!
 //! - A ```yaml block is an **inventory example** when every document in it is a mapping of
@@ -229,4 +231,125 @@ services: {}
         .collect();
     assert_eq!(summary, [("6", true, true), ("22", false, false)]);
     assert!(!found[0].after.contains("## Next"), "the text of an example stops at the next heading");
+}
+
+/// The files of the serde types of the inventory (`raw`, and the types its fields use),
+/// the project file (`project`) and overlays (`overlay`).
+const MODEL: &[&str] = &["raw", "project", "overlay", "traffic", "http", "ingress", "egress", "patch"];
+/// The pages whose tables document those fields.
+const FIELD_PAGES: &[&str] = &["docs/inventory.md", "docs/environments.md", "docs/policy.md"];
+/// Fields read from the YAML before serde sees it (`enabled`: `model::overlay::take_enabled`).
+const NOT_SERDE: &[&str] = &["enabled"];
+
+/// The field names of the structs that serde reads in `text`, as written in YAML: each
+/// field's `#[serde(rename = "…")]`, else its name, camelCased under `rename_all =
+/// "camelCase"`; `#[serde(skip)]` fields are not read. A struct counts when it derives
+/// `Deserialize` or the file implements `Deserialize` for it by hand.
+fn serde_fields(text: &str) -> Vec<(String, String)> {
+    let by_hand: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("impl<'de> Deserialize<'de> for "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    let mut out = Vec::new();
+    let mut attrs: Vec<&str> = Vec::new();
+    let mut current: Option<(String, bool)> = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with("///") || line.starts_with("//") {
+            continue;
+        }
+        if line.starts_with("#[") {
+            attrs.push(line);
+            continue;
+        }
+        match &current {
+            None => {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                let at = words.iter().position(|w| *w == "struct");
+                if let Some(name) = at.and_then(|i| words.get(i + 1)).filter(|_| line.ends_with('{')) {
+                    let name = name.trim_end_matches('{');
+                    let derived = attrs.iter().any(|a| a.starts_with("#[derive(") && a.contains("Deserialize"));
+                    if derived || by_hand.contains(&name) {
+                        let camel = attrs.iter().any(|a| a.contains("rename_all = \"camelCase\""));
+                        current = Some((name.to_string(), camel));
+                    }
+                }
+            }
+            Some(_) if line == "}" => current = None,
+            Some((name, camel)) => {
+                let field = line.strip_prefix("pub ").unwrap_or(line);
+                let field = field.strip_prefix("pub(crate) ").unwrap_or(field);
+                if let Some((ident, _)) = field.split_once(": ")
+                    && ident.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && !attrs.contains(&"#[serde(skip)]")
+                {
+                    let renamed = attrs.iter().find_map(|a| a.split("rename = \"").nth(1)?.split('"').next());
+                    let yaml = match renamed {
+                        Some(r) => r.to_string(),
+                        None if *camel => camel_case(ident),
+                        None => ident.to_string(),
+                    };
+                    out.push((name.clone(), yaml));
+                }
+            }
+        }
+        attrs.clear();
+    }
+    out
+}
+
+/// `snake_case` as serde's `camelCase`.
+fn camel_case(ident: &str) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for c in ident.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The words inside `code spans` on the table rows of `text`.
+fn table_words(text: &str) -> std::collections::BTreeSet<String> {
+    let mut words = std::collections::BTreeSet::new();
+    for row in text.lines().map(str::trim_start).filter(|l| l.starts_with('|')) {
+        for span in row.split('`').skip(1).step_by(2) {
+            words.extend(
+                span.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_string),
+            );
+        }
+    }
+    words
+}
+
+/// Every field a user can write is in a field table of the docs, so that a field added to
+/// the language cannot go undocumented.
+#[test]
+fn every_field_of_the_language_is_in_a_field_table() {
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for module in MODEL {
+        let text = fs::read_to_string(root().join(format!("src/model/{module}.rs"))).unwrap();
+        fields.extend(serde_fields(&text).into_iter().map(|(ty, f)| (format!("{module}::{ty}"), f)));
+    }
+    assert!(fields.len() > 150, "only {} fields found: is the parser still right?", fields.len());
+    for (ty, field) in
+        [("raw::RawService", "dependsOn"), ("raw::RawRoute", "match"), ("project::RawIstio", "egressGateway")]
+    {
+        assert!(fields.iter().any(|(t, f)| t == ty && f == field), "the parser finds {ty}.{field}");
+    }
+    fields.extend(NOT_SERDE.iter().map(|f| ("(read before serde)".to_string(), f.to_string())));
+    let docs: String = FIELD_PAGES.iter().map(|p| fs::read_to_string(root().join(p)).unwrap()).collect();
+    let documented = table_words(&docs);
+    let missing: Vec<String> =
+        fields.iter().filter(|(_, f)| !documented.contains(f)).map(|(t, f)| format!("{t}.{f}")).collect();
+    assert!(missing.is_empty(), "fields in no table of {FIELD_PAGES:?}: {missing:?}");
 }
