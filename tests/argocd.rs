@@ -505,12 +505,7 @@ fn the_component_adds_the_sidecar() {
     assert_eq!(sidecar["command"][0].as_str(), Some("/var/run/argocd/argocd-cmp-server"));
     assert_eq!(sidecar["securityContext"]["runAsUser"].as_u64(), Some(999));
     assert_eq!(sidecar["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
-    let mounts: BTreeMap<&str, &str> = sidecar["volumeMounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| (m["mountPath"].as_str().unwrap(), m["name"].as_str().unwrap()))
-        .collect();
+    let mounts = common::volume_mounts(sidecar);
     assert_eq!(mounts["/var/run/argocd"], "var-files");
     assert_eq!(mounts["/home/argocd/cmp-server/plugins"], "plugins");
     assert_eq!(mounts["/home/argocd/cmp-server/config/plugin.yaml"], "meshgen-cmp-plugin");

@@ -194,12 +194,7 @@ fn the_sidecar_image_fits_the_repo_server_patch() {
             .unwrap();
     let sidecar = &patch["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(sidecar["securityContext"]["runAsUser"].as_u64(), Some(999));
-    let mounts: BTreeMap<&str, &str> = sidecar["volumeMounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| (m["mountPath"].as_str().unwrap(), m["name"].as_str().unwrap()))
-        .collect();
+    let mounts = common::volume_mounts(sidecar);
     assert!(mounts.contains_key(CONFIG), "{mounts:?}");
     let command = sidecar["command"][0].as_str().unwrap();
     assert!(mounts.keys().any(|m| command.starts_with(&format!("{m}/"))), "{command} comes from a mounted volume");
