@@ -509,12 +509,7 @@ fn the_component_adds_the_sidecar() {
     assert_eq!(sidecar["command"][0].as_str(), Some("/var/run/argocd/argocd-cmp-server"));
     assert_eq!(sidecar["securityContext"]["runAsUser"].as_u64(), Some(999));
     assert_eq!(sidecar["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
-    let mounts: BTreeMap<&str, &str> = sidecar["volumeMounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| (m["mountPath"].as_str().unwrap(), m["name"].as_str().unwrap()))
-        .collect();
+    let mounts = common::volume_mounts(sidecar);
     assert_eq!(mounts["/var/run/argocd"], "var-files");
     assert_eq!(mounts["/home/argocd/cmp-server/plugins"], "plugins");
     assert_eq!(mounts["/home/argocd/cmp-server/config/plugin.yaml"], "meshgen-cmp-plugin");
@@ -566,20 +561,6 @@ fn the_example_applications_render() {
         let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert!(!documents(&s.generate(&refs)).is_empty(), "{refs:?}");
     }
-}
-
-/// The sidecar image builds everything the manifest needs, locked, and runs as user 999.
-#[test]
-fn the_dockerfile_builds_the_locked_binary_as_user_999() {
-    let text = fs::read_to_string(root().join("deploy/argocd/Dockerfile")).unwrap();
-    assert!(text.contains("cargo build --release --locked"));
-    assert!(text.contains("USER 999"));
-    let manifest = fs::read_to_string(root().join("Cargo.toml")).unwrap();
-    for dir in ["src", "templates", "benches", "examples"] {
-        assert!(text.contains(&format!("COPY {dir} {dir}")), "the build needs `{dir}`");
-        assert!(root().join(dir).is_dir());
-    }
-    assert!(manifest.contains("[[bench]]") && manifest.contains("[[example]]"));
 }
 
 /// The bundled project with `vipRange`, built or not before Argo CD fetches it.

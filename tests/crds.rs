@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use common::istio_crds::istio_crds_or_skip;
+use common::istio_crds::{crd_files, istio_crds_or_skip, write_crd_bundle};
 use common::{documents, fixtures, meshgen, root, tree};
 use meshgen::crd::CrdSet;
 
@@ -108,4 +108,36 @@ fn policy_objects_are_validated_for_real() {
         seen.insert(kind);
     }
     assert_eq!(seen.len(), 2, "{seen:?}");
+}
+
+/// `--crds` also takes one file: Istio's `crd-all.gen.yaml` (every CRD in one multi-document
+/// stream, as Istio releases ship it) or the `List` that `kubectl get crd -o yaml` prints.
+/// Both find exactly what the directory finds.
+#[test]
+fn crds_from_one_file_validate_like_the_directory() {
+    let Some(dir) = istio_crds_or_skip() else { return };
+    let tmp = common::scratch_copy(&root().join("tests/fixtures/connection-pool"));
+    let bundle = tmp.path().join("crd-all.gen.yaml");
+    write_crd_bundle(&dir, &bundle);
+    let items: Vec<serde_json::Value> =
+        crd_files(&dir).iter().map(|(_, text)| meshgen::yaml::from_str(text).unwrap()).collect();
+    assert!(items.len() > 5, "{} CRDs", items.len());
+    let list = tmp.path().join("kubectl-crds.yaml");
+    std::fs::write(&list, serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()).unwrap();
+
+    // A template that passes meshgen's own checks but breaks the DestinationRule's schema.
+    meshgen(tmp.path(), &["templates", "eject", "destination-rule"]);
+    let path = tmp.path().join("templates/istio/destination-rule.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("spec:\n", "spec:\n  trafficPolicyy: {}\n")).unwrap();
+
+    let check = |crds: &std::path::Path| {
+        let r = meshgen(tmp.path(), &["check", "--crds", crds.to_str().unwrap(), "--templates", "templates"]);
+        assert_eq!(r.code, 1, "{}: {}{}", crds.display(), r.stdout, r.stderr);
+        r.stdout
+    };
+    let from_dir = check(&dir);
+    assert!(from_dir.contains("error[crd-violation]") && from_dir.contains("trafficPolicyy"), "{from_dir}");
+    assert_eq!(check(&bundle), from_dir, "crd-all.gen.yaml");
+    assert_eq!(check(&list), from_dir, "kubectl get crd -o yaml");
 }

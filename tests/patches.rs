@@ -9,7 +9,7 @@ use crate::common;
 use std::fs;
 use std::path::Path;
 
-use common::istio_crds::istio_crds_or_skip;
+use common::istio_crds::{istio_crds_or_skip, write_crd_bundle};
 use common::{Run, build_stdout, documents, meshgen, project, root, scratch_copy, tree};
 
 const PROJECT: &str = "inventory: [inventory]\ndefaults: {namespace: apps}\n";
@@ -330,9 +330,14 @@ fn crd_violations_of_patched_objects_point_at_the_patch() {
     // Without CRDs, meshgen's own checks let these through: the CRDs are what refuse them.
     let r = meshgen(tmp.path(), &["check"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // The setting also names one file, such as Istio's crd-all.gen.yaml.
+    write_crd_bundle(&crds, &tmp.path().join("crd-all.gen.yaml"));
+    fs::write(tmp.path().join("meshgen.yaml"), format!("{PROJECT}istio: {{crds: crd-all.gen.yaml}}\n")).unwrap();
+    let r = meshgen(tmp.path(), &["check"]);
+    assert_eq!(findings(&r.stdout), expected, "{}", r.stdout);
 }
 
-/// `istio.crds` must name a directory.
+/// `istio.crds` must name a directory or file that exists.
 #[test]
 fn a_missing_crd_directory_is_an_error_in_the_project_file() {
     let p = format!("{PROJECT}istio: {{crds: ../no-such-crds}}\n");

@@ -114,9 +114,10 @@ pub struct ProjectArgs {
     /// Suppress the (suppressible) finding CODE everywhere; repeatable.
     #[arg(long, value_name = "CODE")]
     pub allow: Vec<String>,
-    /// Also validate every generated object against the CRDs in DIR (e.g. those of the
-    /// cluster's Istio release): OpenAPI schema and CEL rules.
-    #[arg(long, value_name = "DIR")]
+    /// Also validate every generated object against the CRDs in PATH (e.g. those of the
+    /// cluster's Istio release): OpenAPI schema and CEL rules. A directory of YAML files, or
+    /// one file such as Istio's crd-all.gen.yaml or `kubectl get crd -o yaml` output.
+    #[arg(long, value_name = "PATH")]
     pub crds: Option<PathBuf>,
     /// Treat warnings as errors (strict CI): `--deny warnings`.
     #[arg(long, value_enum, value_name = "WHAT")]

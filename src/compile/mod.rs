@@ -48,7 +48,7 @@ pub struct Options {
     /// A directory of templates overriding the project file's (`--templates`), relative to
     /// [`Options::directory`].
     pub templates: Option<PathBuf>,
-    /// A directory of CRDs to validate every generated object against (`--crds`), relative
+    /// A directory or file of CRDs to validate every generated object against (`--crds`), relative
     /// to [`Options::directory`]; it also replaces the project file's `istio.crds`.
     pub crds: Option<PathBuf>,
     /// Codes of findings to suppress everywhere (`--allow`).
@@ -330,9 +330,9 @@ fn labels(args: &[(String, String)]) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
-/// Loads the CRDs of `--crds` or `istio.crds`.
+/// Loads the CRDs of `--crds` or `istio.crds`: a directory or one file.
 fn load_crds(dir: &std::path::Path) -> Result<crate::crd::CrdSet> {
-    crate::crd::CrdSet::load_dir(dir).map_err(|e| anyhow::anyhow!("cannot load CRDs from `{}`: {e:#}", dir.display()))
+    crate::crd::CrdSet::load(dir).map_err(|e| anyhow::anyhow!("cannot load CRDs from `{}`: {e:#}", dir.display()))
 }
 
 /// Validates rendered objects against CRDs; each violation is reported at the entity the

@@ -1,7 +1,8 @@
 //! Validation of Kubernetes objects against CustomResourceDefinitions, offline.
 //!
-//! [`CrdSet`] loads CRDs (for instance those of the cluster's Istio release, `build --crds`)
-//! and checks objects the way the API server would on create, with strict field validation:
+//! [`CrdSet`] loads CRDs (for instance those of the cluster's Istio release, `build --crds`:
+//! a directory of files, Istio's single `crd-all.gen.yaml`, or what `kubectl get crd -o yaml`
+//! prints) and checks objects the way the API server would on create, with strict field validation:
 //!
 //! * `apiVersion`/`kind` must name a served version of a loaded CRD;
 //! * `metadata` gets the API server's basic checks (name, namespace, labels, annotations);
@@ -71,6 +72,17 @@ pub struct CrdSet {
 }
 
 impl CrdSet {
+    /// Loads CRDs from `path`: a directory ([`CrdSet::load_dir`]) or one file of one or more
+    /// documents, such as Istio's `crd-all.gen.yaml` or the `List` that `kubectl get crd -o
+    /// yaml` prints.
+    pub fn load(path: &Path) -> Result<CrdSet> {
+        if path.is_dir() {
+            return CrdSet::load_dir(path);
+        }
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading CRD file {}", path.display()))?;
+        CrdSet::from_yaml_docs(&text)
+    }
+
     /// Loads every `*.yaml`/`*.yml` file in `dir` (not recursive), each holding one or more
     /// CRD documents. Fails if any CRD uses something the validator cannot enforce.
     pub fn load_dir(dir: &Path) -> Result<CrdSet> {
@@ -91,7 +103,8 @@ impl CrdSet {
     }
 
     /// Loads CRDs from a YAML stream of one or more documents (`---`-separated). Empty
-    /// documents are skipped; any other document must be a v1 CustomResourceDefinition.
+    /// documents are skipped; any other document must be a v1 CustomResourceDefinition, or a
+    /// `List` of them (`kubectl get crd -o yaml`).
     pub fn from_yaml_docs(text: &str) -> Result<CrdSet> {
         let mut set = CrdSet::default();
         set.add_docs(text)?;
@@ -108,15 +121,29 @@ impl CrdSet {
             if value.is_null() {
                 continue;
             }
-            let crd = parse_crd(&value).with_context(|| {
-                let name = value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("<unnamed>");
-                format!("CRD {name} (document {})", i + 1)
-            })?;
-            if self.crds.iter().any(|c| c.group == crd.group && c.kind == crd.kind) {
-                bail!("kind {} in group {} is defined twice", crd.kind, crd.group);
+            let document = format!("document {}", i + 1);
+            match list_items(&value) {
+                Some(items) => {
+                    for (j, item) in items.iter().enumerate() {
+                        self.add_crd(item, &format!("{document}, items[{j}]"))?;
+                    }
+                }
+                None => self.add_crd(&value, &document)?,
             }
-            self.crds.push(crd);
         }
+        Ok(())
+    }
+
+    /// Adds one CRD; `place` says where it was read, for errors.
+    fn add_crd(&mut self, value: &Value, place: &str) -> Result<()> {
+        let crd = parse_crd(value).with_context(|| {
+            let name = value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("<unnamed>");
+            format!("CRD {name} ({place})")
+        })?;
+        if self.crds.iter().any(|c| c.group == crd.group && c.kind == crd.kind) {
+            bail!("kind {} in group {} is defined twice", crd.kind, crd.group);
+        }
+        self.crds.push(crd);
         Ok(())
     }
 
@@ -199,6 +226,13 @@ impl CrdSet {
             )
         })
     }
+}
+
+/// The items of a Kubernetes list (`kind: List` or `CustomResourceDefinitionList`, as
+/// `kubectl get crd -o yaml` prints several CRDs), or `None` for any other document.
+fn list_items(doc: &Value) -> Option<&Vec<Value>> {
+    let kind = doc.get("kind")?.as_str()?;
+    if kind == "List" || kind == "CustomResourceDefinitionList" { doc.get("items")?.as_array() } else { None }
 }
 
 fn str_at<'v>(v: &'v Value, pointer: &str) -> Result<&'v str> {

@@ -165,7 +165,7 @@ pub struct Project {
     pub api_version: ApiVersion,
     /// SPIFFE trust domain of the mesh.
     pub trust_domain: String,
-    /// Directory of the cluster's Istio CRDs (`istio.crds`), against which every patched
+    /// Directory or file of the cluster's Istio CRDs (`istio.crds`), against which every patched
     /// object is validated (`--crds` overrides it).
     pub crds: Option<PathBuf>,
     /// The egress gateway.
@@ -495,11 +495,11 @@ fn parse_doc(source: &Source, doc: &crate::yaml::Value, layers: &[LayerRef], dia
         raw.istio.as_ref().and_then(|i| i.trust_domain.clone()).unwrap_or_else(|| "cluster.local".to_string());
     cx.host(&trust_domain, false, &origin.child("istio.trustDomain"));
     let crds = raw.istio.as_ref().and_then(|i| i.crds.as_deref()).map(|d| {
-        if !under(&root, d).is_dir() {
+        if !under(&root, d).exists() {
             cx.error(
                 "invalid-value",
                 origin.child("istio.crds"),
-                format!("CRD directory `{}` does not exist", shown(d)),
+                format!("CRD directory or file `{}` does not exist", shown(d)),
                 Some("point it at the Istio CRDs of your clusters' release (kept outside the repository), or remove `istio.crds`".into()),
             );
         }

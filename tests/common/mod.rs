@@ -190,3 +190,13 @@ pub fn each<T>(items: impl IntoIterator<Item = T>, name: impl Fn(&T) -> String, 
     }
     assert!(failed.is_empty(), "{} of the cases failed (messages above): {}", failed.len(), failed.join(", "));
 }
+
+/// A container's volume mounts, by mount path: the name of the volume mounted there.
+pub fn volume_mounts(container: &meshgen::yaml::Value) -> BTreeMap<&str, &str> {
+    container["volumeMounts"]
+        .as_array()
+        .expect("the container mounts volumes")
+        .iter()
+        .map(|m| (m["mountPath"].as_str().unwrap(), m["name"].as_str().unwrap()))
+        .collect()
+}

@@ -143,3 +143,25 @@ fn load_errors_are_explicit() {
     let not_crd = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n";
     assert!(CrdSet::from_yaml_docs(not_crd).is_err());
 }
+
+/// `kubectl get crd -o yaml` prints a `List` with the CRDs under `items`: each loads, and an
+/// error names the item.
+#[test]
+fn a_kubectl_list_of_crds_loads_every_item() {
+    let widget = crate::yaml::parse(SYNTHETIC_CRD).docs.into_iter().find(|d| !d.is_null()).unwrap();
+    let mut gadget = widget.clone();
+    gadget["spec"]["names"] = json!({"kind": "Gadget", "plural": "gadgets"});
+    let list =
+        json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": [widget, gadget]});
+    let set = CrdSet::from_yaml_docs(&list.to_string()).unwrap();
+    let kinds: Vec<String> = set.kinds().into_iter().map(|(_, k)| k).collect();
+    assert_eq!(kinds, ["Gadget", "Widget"]);
+
+    let mut broken = list.clone();
+    broken["items"][1]["spec"]["versions"] = json!("v1");
+    let err = format!("{:#}", CrdSet::from_yaml_docs(&broken.to_string()).unwrap_err());
+    assert!(err.contains("document 1, items[1]"), "{err}");
+    // A list of something else is not a CRD.
+    let pods = json!({"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "Pod"}]});
+    assert!(CrdSet::from_yaml_docs(&pods.to_string()).is_err());
+}
