@@ -456,7 +456,7 @@ fn an_overriding_template_cannot_read_the_environment() {
         "inventory: [inventory]\ntemplates: templates\ndefaults: {namespace: apps}\n",
     )
     .unwrap();
-    let r: common::Run = std::process::Command::new(env!("CARGO_BIN_EXE_meshgen"))
+    let r: common::Run = common::command()
         .args(["build", "--stdout"])
         .current_dir(tmp.path())
         .env("MESHGEN_TEST_TOKEN", "s3cr3t-t0ken")

@@ -11,8 +11,9 @@ use anyhow::{Context as _, Result, bail};
 
 use super::Leftovers;
 use super::args::DiffArgs;
-use super::project::{options, print_diagnostics, print_timings};
-use crate::compile::{Goal, Options, Rendered, compile};
+use super::context::Context;
+use super::project::{compile_verbose, options, print_diagnostics, print_timings, rendering};
+use crate::compile::{Goal, Options, Rendered};
 use crate::diff::report::{self, Sides};
 use crate::diff::{self, Normalizer, Object, Plan};
 use crate::model::Layout;
@@ -21,12 +22,12 @@ use crate::render::Manifest;
 /// Exit code: something would change.
 const EXIT_CHANGES: u8 = 1;
 
-/// Runs `meshgen diff`; `color` is for the report on stdout, `color_err` for diagnostics.
-pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool, keep: &mut Leftovers) -> Result<u8> {
+/// Runs `meshgen diff`.
+pub(super) fn run(cx: &Context, args: &DiffArgs, keep: &mut Leftovers) -> Result<u8> {
     // `--cluster` alone means the live cluster with the base inventory (or `--env`'s).
-    let mut project = args.project.clone();
-    project.cluster = project.cluster.filter(|name| !name.is_empty());
-    let options = options(&project, Goal::Manifests)?;
+    let mut compile = args.compile.clone();
+    compile.cluster = compile.cluster.filter(|name| !name.is_empty());
+    let options = rendering(options(cx, &compile, Goal::Manifests)?, &args.render)?;
     // The other build's files are listed (and, where meshgen's cache vouches for them,
     // `stat`ed instead of read) while this build compiles: neither needs the other. Like
     // every path of the command line, `--against DIR` starts at `-C DIR`.
@@ -36,8 +37,8 @@ pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool, keep: &mut Left
             diff::rendered::list(&dir, |rel, path| recorded.hash_of(rel, path))
         })
     });
-    let mut c = compile(&options)?;
-    print_diagnostics(&c, project.format, color_err, false)?;
+    let mut c = compile_verbose(cx, &options)?;
+    print_diagnostics(&c, args.diagnostics.format, cx.color_stderr(), false, cx.quiet)?;
     let Some(Rendered::Manifests(all)) = c.rendered.take() else {
         bail!("the inventory has errors, so there is nothing to compare: fix them first (`meshgen check` lists them)");
     };
@@ -48,7 +49,7 @@ pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool, keep: &mut Left
         // Named as it was given.
         (Some(dir), Some(listing)) => {
             let listing = listing.wait()?;
-            (against(dir, listing, &manifests, namespace, &normalizer, keep)?, dir.display().to_string())
+            (against(cx, dir, listing, &manifests, namespace, &normalizer, keep)?, dir.display().to_string())
         }
         _ => (cluster(args, &options, c.project.api_version, &manifests, &normalizer)?, "live".to_string()),
     };
@@ -57,9 +58,10 @@ pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool, keep: &mut Left
         None => ("desired", "the live cluster".to_string()),
     };
     c.timings.mark("compare");
-    let text = report::render(&plan, args.output, Sides { before: &before, after, title: &title }, color);
+    let sides = Sides { before: &before, after, title: &title };
+    let text = report::render(&plan, args.output, sides, cx.color_stdout());
     std::io::stdout().lock().write_all(text.as_bytes()).context("failed to write the report to stdout")?;
-    print_timings(&mut c, &project, "report");
+    print_timings(&mut c, cx, &compile, "report");
     let code = if plan.has_changes() { EXIT_CHANGES } else { 0 };
     // Freeing every manifest one by one would cost more than the comparison (see `Leftovers`).
     keep.keep((c, all, plan));
@@ -71,6 +73,7 @@ pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool, keep: &mut Left
 /// the changed ones keeps the diff's cost near that of listing the files.
 /// `dir` is the directory as given, for messages (`listing` has read it).
 fn against(
+    cx: &Context,
     dir: &std::path::Path,
     listing: diff::rendered::Listing,
     manifests: &[&Manifest],
@@ -114,10 +117,7 @@ fn against(
         match Object::from_yaml(doc.text) {
             Ok(o) if namespace.is_none_or(|ns| o.key.namespace == ns) => others.push(o),
             Ok(_) => {}
-            Err(why) => eprintln!(
-                "warning: {}",
-                crate::diag::escape::text(&format!("skipping a document of `{}`: {why}", dir.join(doc.file).display()))
-            ),
+            Err(why) => cx.note(format!("warning: skipping a document of `{}`: {why}", dir.join(doc.file).display())),
         }
     }
     let mut plan = diff::compare(desired, others, normalizer);

@@ -8,20 +8,22 @@
 mod argocd;
 pub mod args;
 mod build;
+mod context;
 mod diff;
 mod docs;
 mod explain;
 mod graph;
+mod help;
 mod project;
 mod templates;
 
 use std::ffi::OsString;
-use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use clap::Parser as _;
 
-use args::{Cli, Color, Command};
+use args::{Cli, Command};
+use context::Context;
 
 /// Exit code: the inventory has errors, or the output is out of date.
 pub const EXIT_FINDINGS: u8 = 1;
@@ -68,25 +70,17 @@ fn run(args: impl IntoIterator<Item = OsString>, keep: &mut Leftovers) -> ExitCo
             return ExitCode::from(if e.use_stderr() { EXIT_FAILURE } else { 0 });
         }
     };
-    // Colour where the diagnostics go: stderr for build, stdout for check's report.
-    let color = |on_tty: bool| match cli.color {
-        Color::Always => true,
-        Color::Never => false,
-        Color::Auto => on_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-    };
-    let result = match cli.command {
-        Command::Build(a) => build::run(&a, color(std::io::stderr().is_terminal()), keep),
-        Command::Check(a) => build::check(&a, color(std::io::stdout().is_terminal()), keep),
-        Command::Graph(a) => graph::run(&a, color(std::io::stderr().is_terminal())),
-        Command::Explain(a) => explain::run(&a, color(std::io::stderr().is_terminal())),
-        Command::Diff(a) => {
-            diff::run(&a, color(std::io::stdout().is_terminal()), color(std::io::stderr().is_terminal()), keep)
-        }
-        Command::Templates(t) => templates::run(t),
-        Command::Argocd(a) => argocd::run(&a),
+    let result = Context::new(&cli.global).and_then(|cx| match cli.command {
+        Command::Build(a) => build::run(&cx, &a, keep),
+        Command::Check(a) => build::check(&cx, &a, keep),
+        Command::Graph(a) => graph::run(&cx, &a),
+        Command::Explain(a) => explain::run(&cx, &a),
+        Command::Diff(a) => diff::run(&cx, &a, keep),
+        Command::Templates(t) => templates::run(&cx, t),
+        Command::Argocd(a) => argocd::run(&cx, &a),
         Command::Completions { shell } => docs::completions(shell),
-        Command::Man { out_dir } => docs::man(out_dir.as_deref()),
-    };
+        Command::Man { out_dir } => docs::man(&cx, out_dir.as_deref()),
+    });
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

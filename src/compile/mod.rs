@@ -28,7 +28,7 @@ use crate::render::{self as rendering, Manifest, Templates};
 pub use timings::Timings;
 
 /// What to compile and how far: plain data, filled by the command line
-/// (`cli::args::ProjectArgs`), the Argo CD plugin, the benchmarks and the tests alike.
+/// (`cli::args`), the Argo CD plugin, the benchmarks and the tests alike.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// The directory the relative paths of these options start from (`-C DIR`). `.`, the
