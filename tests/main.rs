@@ -17,6 +17,7 @@ mod diff_cluster;
 mod egress;
 mod environments;
 mod fixtures;
+mod flags;
 mod ingress;
 mod injection;
 mod log_safety;

@@ -87,10 +87,10 @@ pub enum Command {
     #[command(after_help = help::DIFF)]
     Diff(DiffArgs),
     /// List or eject the built-in templates.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = help::TEMPLATES)]
     Templates(TemplatesCommand),
     /// The Argo CD Config Management Plugin, run by its sidecar (docs/argocd.md).
-    #[command(subcommand)]
+    #[command(subcommand, after_help = help::ARGOCD)]
     Argocd(ArgocdCommand),
     /// Print a shell completion script.
     #[command(after_help = help::COMPLETIONS)]
@@ -181,7 +181,8 @@ pub enum Deny {
 /// `meshgen build`.
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// How to print diagnostics (on stderr). `--format` is the deprecated spelling.
+    /// How to print diagnostics: text on stderr; a `json` or `sarif` document on stdout
+    /// (on stderr with `--stdout`). `--format` is the deprecated spelling.
     #[arg(short = 'o', long = "output", alias = "format", value_name = "FORMAT", value_parser = choice(FORMATS), default_value = "human")]
     pub output: Format,
     /// Do not write; exit 1 if the output directory is not up to date.

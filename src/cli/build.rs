@@ -66,7 +66,8 @@ pub(super) fn run(cx: &Context, args: &BuildArgs, keep: &mut Leftovers) -> Resul
         plan.files.insert(crate::model::vips::FILE.to_string(), format!("{}{table}", emit::HEADER));
     }
     c.timings.mark("layout");
-    cx.info(format!("{count} objects in {} files, {layout:?} layout, for `{shown}`", plan.files.len()));
+    let files = if plan.files.len() == 1 { "1 file".to_string() } else { format!("{} files", plan.files.len()) };
+    cx.info(format!("{count} objects in {files}, {layout:?} layout, for `{shown}`"));
     if args.check {
         let drift = emit::check(&out, &plan)?;
         print_timings(&mut c, cx, &args.compile, "compare");

@@ -107,6 +107,9 @@ impl Context {
             None => find_project(&self.directory)?,
         };
         let shown = self.resolve(&found.path);
+        if self.project.is_some() && !shown.is_file() {
+            bail!("no project file at `{}` (given by `--project` or MESHGEN_PROJECT)", shown.display());
+        }
         let root = shown.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let how = if found.from_parent { ", found in a parent directory" } else { "" };
         self.info(format!("project file `{}` (project directory `{}`{how})", shown.display(), root.display()));

@@ -83,12 +83,22 @@ Examples:
   meshgen diff --cluster                         # against the live cluster (read-only)
   meshgen diff --cluster prod-eu-west2 --context prod
   meshgen diff --against ../main/out -o markdown > comment.md
-  meshgen diff --against ../main/out -o json --format github
+  meshgen diff --against ../main/out -o json | jq .summary
 
 Exit codes (as kubectl diff):
   0  nothing would change
   1  something would change
   2  errors, including an inventory with errors (there is nothing to compare then)";
+
+/// `meshgen templates --help`.
+pub(super) const TEMPLATES: &str = "\
+Examples:
+  meshgen templates list             # the built-in templates, and those the project overrides
+  meshgen templates eject virtual-service
+
+Exit codes:
+  0  done
+  2  usage or I/O errors (see each command's --help)";
 
 /// `meshgen templates list --help`.
 pub(super) const TEMPLATES_LIST: &str = "\
@@ -111,10 +121,25 @@ Exit codes:
   0  written
   2  a file exists (use --force), an unknown template, or an I/O error";
 
+/// `meshgen argocd --help`.
+pub(super) const ARGOCD: &str = "\
+Configured by ARGOCD_ENV_MESHGEN_* variables and parameters, never by MESHGEN_* variables;
+of the global options only -C applies (the application's directory).
+
+Examples:
+  meshgen -C apps/mesh argocd generate
+  meshgen -C apps/mesh argocd parameters
+
+Exit codes:
+  0  done
+  1  the inventory has errors, or the render is empty
+  2  bad settings or parameters, or I/O errors";
+
 /// `meshgen argocd generate --help`.
 pub(super) const ARGOCD_GENERATE: &str = "\
 Run by argocd-cmp-server in the application's directory, configured by ARGOCD_ENV_MESHGEN_*
-variables and parameters, never by MESHGEN_* variables; --project, -q and -v do not apply.
+variables and parameters, never by MESHGEN_* variables; of the global options only -C
+applies (the application's directory).
 
 Examples:
   ARGOCD_ENV_MESHGEN_ENV=prod meshgen -C apps/mesh argocd generate   # try it locally

@@ -20,7 +20,7 @@ mod templates;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::Parser as _;
+use clap::{CommandFactory as _, FromArgMatches as _};
 
 use args::{Cli, Command};
 use context::Context;
@@ -63,7 +63,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> Exit {
 
 /// Parses the arguments and runs the command; what it is done with goes to `keep`.
 fn run(args: impl IntoIterator<Item = OsString>, keep: &mut Leftovers) -> ExitCode {
-    let cli = match Cli::try_parse_from(args) {
+    let parsed = without_empty_variables(Cli::command()).try_get_matches_from(args);
+    let cli = match parsed.and_then(|m| Cli::from_arg_matches(&m)) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -92,6 +93,25 @@ fn run(args: impl IntoIterator<Item = OsString>, keep: &mut Leftovers) -> ExitCo
             ExitCode::from(EXIT_FAILURE)
         }
     }
+}
+
+/// `cmd` without the environment variables of its flags that are set but empty: like
+/// `NO_COLOR`, `MESHGEN_ENV=` means unset (clap would take it as an empty value, and
+/// refuse it for `--project`), so that a variable can be cleared for one command.
+fn without_empty_variables(mut cmd: clap::Command) -> clap::Command {
+    let empty: Vec<clap::Id> = cmd
+        .get_arguments()
+        .filter(|a| a.get_env().and_then(std::env::var_os).is_some_and(|v| v.is_empty()))
+        .map(|a| a.get_id().clone())
+        .collect();
+    for id in empty {
+        cmd = cmd.mut_arg(id, |a| a.env(None::<&str>));
+    }
+    let names: Vec<String> = cmd.get_subcommands().map(|c| c.get_name().to_string()).collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(name, without_empty_variables);
+    }
+    cmd
 }
 
 /// A closed stdout (`meshgen build --stdout | head`) is not a failure.
