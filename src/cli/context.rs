@@ -39,13 +39,10 @@ pub(super) struct ProjectFile {
 impl Context {
     /// The context of `args`; fails on a `-C DIR` that is not a directory, as `cd` would.
     pub(super) fn new(args: &GlobalArgs) -> Result<Context> {
-        if let Some(dir) = &args.directory {
-            let is_dir = std::fs::metadata(dir)
-                .and_then(|m| if m.is_dir() { Ok(()) } else { Err(std::io::Error::from_raw_os_error(libc::ENOTDIR)) });
-            is_dir.map_err(|e| anyhow::anyhow!("cannot change to `{}`: {e}", dir.display()))?;
-        }
+        let directory = args.directory.clone().unwrap_or_else(|| ".".into());
+        crate::compile::Options::new(&directory).check_directory()?;
         Ok(Context {
-            directory: args.directory.clone().unwrap_or_else(|| ".".into()),
+            directory,
             project: args.project.clone(),
             quiet: args.quiet,
             verbose: args.verbose,

@@ -99,6 +99,17 @@ impl Options {
         if self.in_current_directory() { path } else { path.strip_prefix(&self.directory).unwrap_or(path) }
     }
 
+    /// Fails, as `cd` would, when [`Options::directory`] is not a directory.
+    pub fn check_directory(&self) -> Result<()> {
+        if self.in_current_directory() {
+            return Ok(());
+        }
+        let dir = &self.directory;
+        let is_dir = std::fs::metadata(dir)
+            .and_then(|m| if m.is_dir() { Ok(()) } else { Err(std::io::Error::from_raw_os_error(libc::ENOTDIR)) });
+        is_dir.map_err(|e| anyhow::anyhow!("cannot change to `{}`: {e}", dir.display()))
+    }
+
     /// Whether [`Options::directory`] is the current directory (empty, or `.`).
     fn in_current_directory(&self) -> bool {
         self.directory.components().all(|c| c == std::path::Component::CurDir)
@@ -175,12 +186,7 @@ pub enum Goal {
 pub fn compile(options: &Options) -> Result<Compiled> {
     let mut timings = Timings::default();
     // A missing `-C DIR` is reported as such, first, as when meshgen changed into it.
-    if !options.in_current_directory() {
-        let dir = &options.directory;
-        let is_dir = std::fs::metadata(dir)
-            .and_then(|m| if m.is_dir() { Ok(()) } else { Err(std::io::Error::from_raw_os_error(libc::ENOTDIR)) });
-        is_dir.map_err(|e| anyhow::anyhow!("cannot change to `{}`: {e}", dir.display()))?;
-    }
+    options.check_directory()?;
     let output = options.goal;
     // `crds` as given overrides the project file's `istio.crds`.
     let crds_dir = options.crds.as_deref().map(|d| options.resolve(d));
