@@ -1,6 +1,6 @@
 //! The command line's side of compiling a project: the options of the command line as the
-//! library's [`Options`], and the presentation of what [`compile`] found (diagnostics, timings), which
-//! the library leaves to its callers.
+//! library's [`Options`], and the presentation of what [`compile`] found (diagnostics,
+//! timings), which the library leaves to its callers.
 
 use anyhow::Result;
 
@@ -55,12 +55,10 @@ pub(super) fn compile_verbose(cx: &Context, options: &Options) -> Result<Compile
         let (services, externals) = c.inventory.as_ref().map_or((0, 0), |i| (i.services.len(), i.externals.len()));
         let layers = match (&c.project.environment, &c.project.cluster) {
             (None, None) => String::new(),
-            (e, c) => {
+            (environment, cluster) => {
                 let named = |what: &str, n: &Option<String>| n.as_ref().map(|n| format!(" {what} `{n}`"));
-                format!(
-                    ", for{}",
-                    [named("environment", e), named("cluster", c)].into_iter().flatten().collect::<String>()
-                )
+                let names = [named("environment", environment), named("cluster", cluster)];
+                format!(", for{}", names.into_iter().flatten().collect::<String>())
             }
         };
         cx.info(format!(
@@ -70,8 +68,8 @@ pub(super) fn compile_verbose(cx: &Context, options: &Options) -> Result<Compile
     Ok(c)
 }
 
-/// Prints the diagnostics in the chosen format: to stderr for `build` (whose stdout may
-/// carry manifests), to stdout for `check` (the report is its output).
+/// Prints the diagnostics in the chosen format: to stdout where they are the command's
+/// report (`check`, `build -o json`), else to stderr (beside manifests or another report).
 /// With `errors_only` (`-q`), the formats read by people leave warnings out; the machine
 /// formats (JSON, SARIF, GitHub's workflow commands) are a payload and keep everything.
 pub(super) fn print_diagnostics(
