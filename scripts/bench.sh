@@ -170,8 +170,8 @@ PY
     run "$n" "check" ":" "$bin" check -C "$proj"
     for layout in $layouts; do
         out="$work/out-$n-$layout"
-        run "$n" "build $layout (fresh)" "rm -rf '$out'" "$bin" build -C "$proj" --layout "$layout" --out "$out"
-        run "$n" "rebuild $layout (unchanged)" ":" "$bin" build -C "$proj" --layout "$layout" --out "$out"
+        run "$n" "build $layout (fresh)" "rm -rf '$out'" "$bin" build -C "$proj" --layout "$layout" --out-dir "$out"
+        run "$n" "rebuild $layout (unchanged)" ":" "$bin" build -C "$proj" --layout "$layout" --out-dir "$out"
         # A rebuild with nothing changed must write no file.
         if ! grep -q ': 0 written, 0 removed' "$work/stderr"; then
             echo "rebuild $layout (N=$n) wrote files:" >&2
@@ -221,7 +221,7 @@ for n in $kustomize_sizes; do
     entities[$n]=$(sed -n 's/^wrote \([0-9]*\) services.* and \([0-9]*\) external APIs.*/\1+\2/p' "$work/gen.log")
     manifests[$n]=$("$bin" build -C "$proj" --stdout | grep -c '^kind: ')
     rm -rf "$out"
-    "$bin" build -C "$proj" --layout object --out "$out" -q
+    "$bin" build -C "$proj" --layout object --out-dir "$out" -q
     echo "N=$n (kustomize comparison):" >&2
     run "$n" "build --stdout" ":" "$bin" build -C "$proj" --stdout
     run "$n" "kubectl kustomize" ":" kubectl kustomize "$out"

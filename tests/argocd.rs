@@ -201,7 +201,7 @@ fn the_plugin_renders_what_build_renders_with_the_directory_option() {
     let sidecar = Sidecar::new();
     let stream = sidecar
         .generate(&[("ARGOCD_ENV_MESHGEN_CLUSTER", "prod-eu-west2"), ("ARGOCD_ENV_MESHGEN_LABELS", "tier=mesh")]);
-    let r: Run = Command::new(env!("CARGO_BIN_EXE_meshgen"))
+    let r: Run = common::command()
         .args(["build", "--stdout", "--cluster", "prod-eu-west2", "--label", "tier=mesh", "-C"])
         .arg(sidecar.app())
         .current_dir(sidecar.tmp.path().join("home"))

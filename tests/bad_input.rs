@@ -250,10 +250,10 @@ fn errors_are_all_reported_in_one_run_and_as_json() {
         ("inventory/a.yaml", "services:\n  a:\n    hots: x\n"),
         ("inventory/b.yaml", "services:\n  b:\n    ports: {http: 80}\n    pods: {app: b}\n    dependsOn: [nope]\n"),
     ]);
-    let r = meshgen(tmp.path(), &["build", "--format", "json"]);
+    let r = meshgen(tmp.path(), &["build", "-o", "json"]);
     assert_eq!(r.code, 1);
     let v: serde_json::Value =
-        serde_json::from_str(&r.stderr).unwrap_or_else(|e| panic!("stderr is not JSON ({e}):\n{}", r.stderr));
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", r.stdout));
     let text = v.to_string();
     for e in ["unknown-field", "unknown-dependency", "inventory/a.yaml", "inventory/b.yaml"] {
         assert!(text.contains(e), "`{e}` missing from {text}");

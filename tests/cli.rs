@@ -134,9 +134,11 @@ fn dependency_cycles_are_warnings() {
 #[test]
 fn usage_and_missing_project_exit_2() {
     let tmp = tempfile::tempdir().unwrap();
+    // A repository root: the search for meshgen.yaml stops here, whatever is above.
+    fs::create_dir(tmp.path().join(".git")).unwrap();
     let r = meshgen(tmp.path(), &["build"]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("meshgen.yaml"), "{}", r.stderr);
+    assert!(r.stderr.contains("no `meshgen.yaml` in"), "{}", r.stderr);
     assert_eq!(meshgen(tmp.path(), &["build", "--no-such-flag"]).code, 2);
     let r = meshgen(tmp.path(), &["--version"]);
     assert_eq!(r.code, 0);
@@ -456,7 +458,7 @@ fn an_overriding_template_cannot_read_the_environment() {
         "inventory: [inventory]\ntemplates: templates\ndefaults: {namespace: apps}\n",
     )
     .unwrap();
-    let r: common::Run = std::process::Command::new(env!("CARGO_BIN_EXE_meshgen"))
+    let r: common::Run = common::command()
         .args(["build", "--stdout"])
         .current_dir(tmp.path())
         .env("MESHGEN_TEST_TOKEN", "s3cr3t-t0ken")

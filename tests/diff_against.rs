@@ -11,7 +11,7 @@ use common::{Run, meshgen, root, scratch_copy};
 /// A scratch copy of the bundled project, with its output built into `base/` in `layout`.
 fn project_with_base(layout: &str) -> tempfile::TempDir {
     let tmp = scratch_copy(&root());
-    let r = meshgen(tmp.path(), &["build", "--layout", layout, "-o", "base", "-q"]);
+    let r = meshgen(tmp.path(), &["build", "--layout", layout, "--out-dir", "base", "-q"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     tmp
 }
@@ -156,7 +156,7 @@ fn without_the_cluster_feature_the_cluster_mode_says_so() {
 #[test]
 fn a_cluster_build_is_compared_with_its_own_output() {
     let tmp = scratch_copy(&root());
-    let r = meshgen(tmp.path(), &["build", "--cluster", "prod-eu-west2", "-o", "base", "-q"]);
+    let r = meshgen(tmp.path(), &["build", "--cluster", "prod-eu-west2", "--out-dir", "base", "-q"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let r = diff(tmp.path(), &["--cluster", "prod-eu-west2"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);

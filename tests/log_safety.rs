@@ -6,7 +6,6 @@
 use crate::common;
 
 use std::fs;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::meshgen;
@@ -101,7 +100,7 @@ fn hostile_keys_forge_no_line_in_explain() {
 fn hostile_app_settings_forge_no_line_in_the_argo_cd_plugin_log() {
     let dir = hostile_inventory();
     for (raw, _) in HOSTILE {
-        let r: common::Run = Command::new(env!("CARGO_BIN_EXE_meshgen"))
+        let r: common::Run = common::command()
             .args(["argocd", "generate"])
             .current_dir(dir.path())
             .env("NO_COLOR", "1")

@@ -19,6 +19,7 @@ mod docs;
 mod egress;
 mod environments;
 mod fixtures;
+mod flags;
 mod ingress;
 mod injection;
 mod log_safety;

@@ -9,7 +9,6 @@ use crate::common;
 use std::fs;
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::Command;
 
 use common::{root, scratch_copy};
 
@@ -69,7 +68,7 @@ fn build_check_and_the_plugin_connect_to_nothing() {
     .unwrap();
     let runs: [&[&str]; 4] = [&["build"], &["build", "--stdout"], &["check"], &["argocd", "generate"]];
     for args in runs {
-        let out = Command::new(env!("CARGO_BIN_EXE_meshgen"))
+        let out = common::command()
             .args(args)
             .current_dir(tmp.path())
             .env("KUBECONFIG", &kubeconfig)

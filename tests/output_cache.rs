@@ -5,11 +5,10 @@
 use crate::common;
 
 use std::path::Path;
-use std::process::Command;
 
 /// `meshgen ARGS` in `dir` with its cache under `cache`.
 fn meshgen(dir: &Path, cache: &Path, args: &[&str]) -> common::Run {
-    Command::new(env!("CARGO_BIN_EXE_meshgen"))
+    common::command()
         .args(args)
         .current_dir(dir)
         .env("NO_COLOR", "1")

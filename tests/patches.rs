@@ -120,7 +120,7 @@ fn patches_apply_in_every_output() {
 }
 
 fn meshgen_env(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Run {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_meshgen"));
+    let mut cmd = common::command();
     cmd.args(args).current_dir(dir).env("NO_COLOR", "1");
     for (k, v) in vars {
         cmd.env(k, v);

@@ -5,7 +5,7 @@
 use crate::common;
 
 use std::io::Read as _;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{meshgen, project};
@@ -80,7 +80,7 @@ services:
 fn a_closed_stdout_stops_the_stream() {
     let tmp = tempfile::tempdir().unwrap();
     common::synth::generate(300, 2, tmp.path()).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_meshgen"))
+    let mut child = common::command()
         .args(["build", "--stdout"])
         .current_dir(tmp.path())
         .env("NO_COLOR", "1")

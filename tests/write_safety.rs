@@ -112,7 +112,7 @@ fn the_output_cannot_be_the_project_or_hold_it() {
         ("inventory/generated", "inside the input directory"),
         ("out/../inventory", "the input directory"),
     ] {
-        let r = meshgen(tmp.path(), &["build", "--out", out]);
+        let r = meshgen(tmp.path(), &["build", "--out-dir", out]);
         assert_eq!(r.code, 2, "--out {out}: {}", r.stderr);
         assert!(r.stderr.contains("refusing to write the output into"), "--out {out}: {}", r.stderr);
         assert!(r.stderr.contains(what), "--out {out}: {}", r.stderr);
@@ -203,7 +203,7 @@ fn a_build_waits_for_another_into_the_same_output_then_gives_up_naming_it() {
     let tmp = one_service("apps", "object");
     let held = hold_lock(tmp.path());
     let run = |timeout: &str| -> common::Run {
-        std::process::Command::new(env!("CARGO_BIN_EXE_meshgen"))
+        common::command()
             .arg("build")
             .current_dir(tmp.path())
             .env("NO_COLOR", "1")
@@ -244,12 +244,7 @@ fn concurrent_builds_into_one_output_leave_the_tree_of_one_of_them() {
     let out = shared.path().join("out");
     let out = out.to_str().unwrap();
     let build = |dir: &Path| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_meshgen"))
-            .args(["build", "-q", "--out", out])
-            .current_dir(dir)
-            .env("NO_COLOR", "1")
-            .spawn()
-            .unwrap()
+        common::command().args(["build", "-q", "--out-dir", out]).current_dir(dir).env("NO_COLOR", "1").spawn().unwrap()
     };
     let expected = |dir: &Path| {
         let r = meshgen(dir, &["build", "-q"]);

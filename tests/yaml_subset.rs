@@ -439,11 +439,7 @@ fn diff_reads_rendered_objects_as_the_complete_reader_does() {
     // And a synthetic estate's whole output.
     let dir = tempfile::tempdir().unwrap();
     synth::generate(100, 3, dir.path()).unwrap();
-    let built = std::process::Command::new(env!("CARGO_BIN_EXE_meshgen"))
-        .args(["build", "--stdout", "-C"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let built = crate::common::command().args(["build", "--stdout", "-C"]).arg(dir.path()).output().unwrap();
     assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
     texts.push(("build --stdout".into(), String::from_utf8(built.stdout).unwrap()));
     let mut objects = 0;

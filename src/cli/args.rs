@@ -4,28 +4,62 @@
 use std::path::PathBuf;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
+use super::help;
 use crate::diag::render::Format;
 use crate::diff::report::Output as DiffFormat;
 use crate::model::{ApiVersion, Layout};
 
 /// meshgen compiles an inventory of VMs, pods and external APIs into Istio manifests.
 #[derive(Debug, Parser)]
-#[command(name = "meshgen", version, about, propagate_version = true)]
+#[command(name = "meshgen", version, about, propagate_version = true, after_help = help::MESHGEN)]
 pub struct Cli {
-    /// When to colour diagnostics.
-    #[arg(long, value_enum, global = true, default_value = "auto")]
-    pub color: Color,
+    /// The options every command takes, before or after its name.
+    #[command(flatten)]
+    pub global: GlobalArgs,
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// Options every command accepts, before or after the command's name (`meshgen -C dir build`
+/// or `meshgen build -C dir`). Commands that read no project ignore `--project`.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
+pub struct GlobalArgs {
+    /// Run as if started in DIR: paths given on the command line start there, and so does
+    /// the search for meshgen.yaml.
+    #[arg(short = 'C', long = "directory", value_name = "DIR", global = true)]
+    pub directory: Option<PathBuf>,
+    /// The project file [default: meshgen.yaml in the directory or the nearest parent,
+    /// up to the repository root].
+    #[arg(long, value_name = "FILE", global = true, env = "MESHGEN_PROJECT", hide_env_values = true)]
+    pub project: Option<PathBuf>,
+    /// When to colour output (`auto`: on a terminal, unless NO_COLOR is set).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "WHEN",
+        global = true,
+        default_value = "auto",
+        env = "MESHGEN_COLOR",
+        hide_env_values = true
+    )]
+    pub color: Color,
+    /// Print errors only: no warnings, no summary (reports and manifests on stdout are kept).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Say more on stderr: the project file and directory used, what was read and written;
+    /// twice (`-vv`) adds the time of each stage.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+}
+
 /// Colour choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Color {
-    /// Colour when stderr is a terminal and NO_COLOR is unset.
+    /// Colour when the output is a terminal and NO_COLOR is unset.
     Auto,
     /// Always colour.
     Always,
@@ -37,105 +71,105 @@ pub enum Color {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Compile the inventory and write the manifests to the output directory.
+    #[command(after_help = help::BUILD)]
     Build(BuildArgs),
     /// Load and analyse the inventory without writing anything.
+    #[command(after_help = help::CHECK)]
     Check(CheckArgs),
     /// Draw the dependency graph (Mermaid, DOT or JSON).
+    #[command(after_help = help::GRAPH)]
     Graph(GraphArgs),
     /// Show what an entity produces and where it comes from, or what depends on it.
+    #[command(after_help = help::EXPLAIN)]
     Explain(ExplainArgs),
     /// Show what would change: on the live cluster (`--cluster`) or against another build
-    /// (`--against DIR`). Exit 0 no change, 1 changes, 2 or more on error.
+    /// (`--against DIR`).
+    #[command(after_help = help::DIFF)]
     Diff(DiffArgs),
     /// List or eject the built-in templates.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = help::TEMPLATES)]
     Templates(TemplatesCommand),
     /// The Argo CD Config Management Plugin, run by its sidecar (docs/argocd.md).
-    #[command(subcommand)]
+    #[command(subcommand, after_help = help::ARGOCD)]
     Argocd(ArgocdCommand),
     /// Print a shell completion script.
-    #[command(after_help = COMPLETIONS_HELP)]
+    #[command(after_help = help::COMPLETIONS)]
     Completions {
         /// The shell to complete in.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
     /// Print the manual page (roff), or write one page per command into a directory.
-    #[command(after_help = MAN_HELP)]
+    #[command(after_help = help::MAN)]
     Man {
         /// Write `meshgen.1` and a `meshgen-<command>.1` for every command into DIR
-        /// (created if missing) instead of printing `meshgen.1`.
+        /// (created if missing; relative to `-C DIR`) instead of printing `meshgen.1`.
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
     },
 }
 
-/// Examples for `meshgen completions --help`.
-const COMPLETIONS_HELP: &str = "\
-Examples:
-  meshgen completions bash > ~/.local/share/bash-completion/completions/meshgen
-  meshgen completions zsh > \"${fpath[1]}/_meshgen\"
-  meshgen completions fish > ~/.config/fish/completions/meshgen.fish
-  meshgen completions powershell >> $PROFILE";
-
-/// Examples for `meshgen man --help`.
-const MAN_HELP: &str = "\
-Examples:
-  meshgen man | man -l -
-  meshgen man --out-dir ~/.local/share/man/man1";
-
 /// `meshgen argocd …`: configured by Argo CD's environment variables, not by flags.
 #[derive(Debug, Subcommand)]
 pub enum ArgocdCommand {
-    /// Render the application in the current directory to stdout (`generate` of plugin.yaml).
+    /// Render the application in the current directory (or `-C DIR`) to stdout (`generate`
+    /// of plugin.yaml).
+    #[command(after_help = help::ARGOCD_GENERATE)]
     Generate,
     /// Announce the plugin's parameters to the Argo CD UI as JSON (`parameters.dynamic`).
+    #[command(after_help = help::ARGOCD_PARAMETERS)]
     Parameters,
 }
 
-/// Options shared by every command that reads a project.
+/// What every command that compiles the project takes: which build of it, and which
+/// findings to report.
 #[derive(Debug, Clone, Args)]
-pub struct ProjectArgs {
-    /// Run as if started in DIR.
-    #[arg(short = 'C', long = "directory", value_name = "DIR")]
-    pub directory: Option<PathBuf>,
-    /// The project file.
-    #[arg(long, value_name = "FILE", default_value = "meshgen.yaml")]
-    pub project: PathBuf,
-    /// Istio networking API version to emit (overrides meshgen.yaml).
-    #[arg(long, value_parser = choice(API_VERSIONS))]
-    pub api_version: Option<ApiVersion>,
-    /// Directory of templates overriding the built-in ones (overrides meshgen.yaml).
-    #[arg(long, value_name = "DIR")]
-    pub templates: Option<PathBuf>,
-    /// How to print diagnostics.
-    #[arg(long, value_parser = choice(FORMATS), default_value = "human")]
-    pub format: Format,
-    /// Suppress the (suppressible) finding CODE everywhere; repeatable.
-    #[arg(long, value_name = "CODE")]
-    pub allow: Vec<String>,
-    /// Also validate every generated object against the CRDs in PATH (e.g. those of the
-    /// cluster's Istio release): OpenAPI schema and CEL rules. A directory of YAML files, or
-    /// one file such as Istio's crd-all.gen.yaml or `kubectl get crd -o yaml` output.
-    #[arg(long, value_name = "PATH")]
-    pub crds: Option<PathBuf>,
-    /// Treat warnings as errors (strict CI): `--deny warnings`.
-    #[arg(long, value_enum, value_name = "WHAT")]
-    pub deny: Option<Deny>,
+pub struct CompileArgs {
     /// Build for an environment of meshgen.yaml: its overlays and settings over the base
     /// inventory (docs/environments.md).
-    #[arg(long = "env", value_name = "NAME")]
+    #[arg(long = "env", value_name = "NAME", env = "MESHGEN_ENV", hide_env_values = true)]
     pub environment: Option<String>,
     /// Build for a cluster of meshgen.yaml, layered over its environment. For `meshgen
     /// diff`, `--cluster` also says "against the live cluster", and the name may be left out.
     #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
     pub cluster: Option<String>,
+    /// Suppress the (suppressible) finding CODE everywhere; repeatable.
+    #[arg(long, value_name = "CODE")]
+    pub allow: Vec<String>,
+    /// Print how long each stage took (and the peak memory) to stderr at the end (as `-vv`).
+    #[arg(long)]
+    pub timings: bool,
+}
+
+/// What the commands that render the objects (`build`, `check`, `diff`) take besides
+/// [`CompileArgs`]: what shapes the objects, and how strictly they are checked.
+#[derive(Debug, Clone, Args)]
+pub struct RenderArgs {
+    /// Istio networking API version to emit (overrides meshgen.yaml).
+    #[arg(long, value_parser = choice(API_VERSIONS))]
+    pub api_version: Option<ApiVersion>,
+    /// Directory of templates overriding the built-in ones.
+    #[command(flatten)]
+    pub templates: TemplatesDir,
+    /// Also validate every generated object against the CRDs in PATH (e.g. those of the
+    /// cluster's Istio release): OpenAPI schema and CEL rules. A directory of YAML files, or
+    /// one file such as Istio's crd-all.gen.yaml or `kubectl get crd -o yaml` output.
+    #[arg(long, value_name = "PATH", env = "MESHGEN_CRDS", hide_env_values = true)]
+    pub crds: Option<PathBuf>,
+    /// Treat warnings as errors (strict CI): `--deny warnings`.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub deny: Option<Deny>,
     /// Add a label to every generated object; repeatable.
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
-    /// Print how long each stage took (and the peak memory) to stderr at the end.
-    #[arg(long)]
-    pub timings: bool,
+}
+
+/// `--templates DIR`, of the commands that render and of `templates list`.
+#[derive(Debug, Clone, Args)]
+pub struct TemplatesDir {
+    /// Directory of templates overriding the built-in ones (overrides meshgen.yaml).
+    #[arg(long = "templates", value_name = "DIR", env = "MESHGEN_TEMPLATES", hide_env_values = true)]
+    pub dir: Option<PathBuf>,
 }
 
 /// What `--deny` turns into errors.
@@ -148,42 +182,59 @@ pub enum Deny {
 /// `meshgen build`.
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// Project options.
-    #[command(flatten)]
-    pub project: ProjectArgs,
+    /// How to print diagnostics: text on stderr; a `json` or `sarif` document on stdout
+    /// (on stderr with `--stdout`). `--format` is the deprecated spelling.
+    #[arg(short = 'o', long = "output", alias = "format", value_name = "FORMAT", value_parser = choice(FORMATS), default_value = "human")]
+    pub output: Format,
     /// Do not write; exit 1 if the output directory is not up to date.
     #[arg(long, conflicts_with = "stdout")]
     pub check: bool,
     /// Write all manifests to stdout as one YAML stream instead of files.
     #[arg(long)]
     pub stdout: bool,
-    /// Output directory (overrides meshgen.yaml).
-    #[arg(long, short = 'o', value_name = "DIR")]
-    pub out: Option<PathBuf>,
+    /// Output directory (overrides meshgen.yaml). `--out` is the deprecated spelling.
+    #[arg(long = "out-dir", alias = "out", value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
     /// File layout (overrides meshgen.yaml).
     #[arg(long, value_parser = choice(LAYOUTS))]
     pub layout: Option<Layout>,
-    /// Print nothing but errors.
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
+    /// Which build, which findings.
+    #[command(flatten)]
+    pub compile: CompileArgs,
+    /// What shapes the objects.
+    #[command(flatten)]
+    pub render: RenderArgs,
 }
 
 /// `meshgen check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Project options.
+    /// How to print the findings (the report, on stdout). `--format` is the deprecated
+    /// spelling.
+    #[arg(short = 'o', long = "output", alias = "format", value_name = "FORMAT", value_parser = choice(FORMATS), default_value = "human")]
+    pub output: Format,
+    /// Which build, which findings.
     #[command(flatten)]
-    pub project: ProjectArgs,
+    pub compile: CompileArgs,
+    /// What shapes the objects (checked with `--crds` or overriding templates).
+    #[command(flatten)]
+    pub render: RenderArgs,
+}
+
+/// `--format` of the commands whose `-o` is their report's format: how their diagnostics
+/// (on stderr) are printed.
+#[derive(Debug, Clone, Args)]
+pub struct DiagnosticsFormat {
+    /// How to print diagnostics (on stderr; `-o` is the report's format).
+    #[arg(long = "format", value_name = "FORMAT", value_parser = choice(FORMATS), default_value = "human")]
+    pub format: Format,
 }
 
 /// `meshgen graph`.
 #[derive(Debug, Args)]
 pub struct GraphArgs {
-    /// Project options.
-    #[command(flatten)]
-    pub project: ProjectArgs,
     /// Graph format.
-    #[arg(long, value_enum, default_value = "mermaid")]
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT", default_value = "mermaid")]
     pub output: GraphFormat,
     /// Only these namespaces (with the entities they call or are called by); repeatable.
     #[arg(long, short = 'n', value_name = "NS", conflicts_with = "focus")]
@@ -194,6 +245,12 @@ pub struct GraphArgs {
     /// With `--focus`: how many dependency edges away, in either direction.
     #[arg(long, default_value_t = 1, requires = "focus")]
     pub depth: usize,
+    /// Which build, which findings.
+    #[command(flatten)]
+    pub compile: CompileArgs,
+    /// Diagnostics.
+    #[command(flatten)]
+    pub diagnostics: DiagnosticsFormat,
 }
 
 /// Formats of `meshgen graph`.
@@ -210,20 +267,26 @@ pub enum GraphFormat {
 /// `meshgen explain`.
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
-    /// Project options.
-    #[command(flatten)]
-    pub project: ProjectArgs,
     /// An entity name, an object as `Kind/namespace/name`, or a file of the output directory.
     pub target: String,
     /// List everything that depends on the entity, directly and transitively.
     #[arg(long)]
     pub impact: bool,
     /// Output format.
-    #[arg(long, value_enum, default_value = "human")]
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT", default_value = "human")]
     pub output: ExplainFormat,
     /// File layout the output paths are given in (overrides meshgen.yaml).
     #[arg(long, value_parser = choice(LAYOUTS))]
     pub layout: Option<Layout>,
+    /// Istio networking API version the objects are shown with (overrides meshgen.yaml).
+    #[arg(long, value_parser = choice(API_VERSIONS))]
+    pub api_version: Option<ApiVersion>,
+    /// Which build, which findings.
+    #[command(flatten)]
+    pub compile: CompileArgs,
+    /// Diagnostics.
+    #[command(flatten)]
+    pub diagnostics: DiagnosticsFormat,
 }
 
 /// Formats of `meshgen explain`.
@@ -239,10 +302,7 @@ pub enum ExplainFormat {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("target").required(true).multiple(true).args(["cluster", "against"])))]
 pub struct DiffArgs {
-    /// Project options.
-    #[command(flatten)]
-    pub project: ProjectArgs,
-    // `--cluster [NAME]` (in the project options) compares with the live objects of the
+    // `--cluster [NAME]` (in the compile options) compares with the live objects of the
     // cluster of the current kubeconfig context, read-only (GET and LIST only, unless
     // `--server-side`); its NAME, if given, selects the cluster's overlays of meshgen.yaml.
     /// Compare with another rendered output directory (e.g. `out/` of the main branch),
@@ -283,9 +343,18 @@ pub struct DiffArgs {
     /// `metadata.annotations["example.com/owner"]`; repeatable.
     #[arg(long, value_name = "PATH")]
     pub ignore: Vec<crate::diff::IgnorePath>,
-    /// How to print the report.
-    #[arg(long, value_parser = choice(DIFF_FORMATS), default_value = "human")]
+    /// How to print the report (on stdout).
+    #[arg(short = 'o', long, value_name = "FORMAT", value_parser = choice(DIFF_FORMATS), default_value = "human")]
     pub output: DiffFormat,
+    /// Which build, which findings.
+    #[command(flatten)]
+    pub compile: CompileArgs,
+    /// What shapes the objects.
+    #[command(flatten)]
+    pub render: RenderArgs,
+    /// Diagnostics.
+    #[command(flatten)]
+    pub diagnostics: DiagnosticsFormat,
 }
 
 /// Parses `30s`, `2m`, `500ms` or a number of seconds.
@@ -308,16 +377,18 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 #[derive(Debug, Subcommand)]
 pub enum TemplatesCommand {
     /// List the built-in templates and mark those the project overrides.
+    #[command(after_help = help::TEMPLATES_LIST)]
     List {
-        /// Project options.
+        /// Directory of templates overriding the built-in ones.
         #[command(flatten)]
-        project: ProjectArgs,
+        templates: TemplatesDir,
     },
     /// Copy built-in templates into a directory to edit them.
+    #[command(after_help = help::TEMPLATES_EJECT)]
     Eject {
         /// Templates to copy (default: all).
         names: Vec<String>,
-        /// Target directory.
+        /// Target directory (relative to `-C DIR`).
         #[arg(long, value_name = "DIR", default_value = "templates")]
         to: PathBuf,
         /// Overwrite existing files.
@@ -349,7 +420,8 @@ const LAYOUTS: &[Choice<Layout>] = &[
     ("namespace", Layout::Namespace, "One file per namespace: `<namespace>.yaml`"),
 ];
 
-/// `--format` of the diagnostics.
+/// The formats of the diagnostics (`check -o`, `build -o`, and `--format` where `-o` is a
+/// report's format).
 const FORMATS: &[Choice<Format>] = &[
     ("human", Format::Human, "Source excerpts with carets and help lines"),
     ("concise", Format::Concise, "`file:line:col: severity[code] message (yaml.path)`, one per line"),

@@ -5,21 +5,27 @@ use std::io::Write as _;
 use anyhow::{Context as _, Result};
 
 use super::args::{BuildArgs, CheckArgs};
-use super::project::{options, print_diagnostics, print_timings};
+use super::context::Context;
+use super::project::{compile_verbose, options, print_diagnostics, print_timings, rendering};
 use super::{EXIT_FINDINGS, Leftovers};
-use crate::compile::{Goal, Rendered, compile};
+use crate::compile::{Goal, Rendered};
 use crate::diag::render::Format;
 use crate::emit::{self, Drift};
 
 /// Compiles and writes (or checks) the output.
-pub(super) fn run(args: &BuildArgs, color: bool, keep: &mut Leftovers) -> Result<u8> {
-    let options = options(&args.project, if args.stdout { Goal::Stream } else { Goal::Manifests })?;
-    let mut c = compile(&options)?;
-    print_diagnostics(&c, args.project.format, color, false)?;
+pub(super) fn run(cx: &Context, args: &BuildArgs, keep: &mut Leftovers) -> Result<u8> {
+    let goal = if args.stdout { Goal::Stream } else { Goal::Manifests };
+    let options = rendering(options(cx, &args.compile, goal)?, &args.render)?;
+    let mut c = compile_verbose(cx, &options)?;
+    // A JSON or SARIF document is the report `-o` asked for: on stdout, unless the manifests
+    // are there (`--stdout`); text diagnostics are chatter beside the files, on stderr.
+    let document = matches!(args.output, Format::Json | Format::Sarif) && !args.stdout;
+    let color = if document { cx.color_stdout() } else { cx.color_stderr() };
+    print_diagnostics(&c, args.output, color, document, cx.quiet)?;
     if c.rendered.is_none() {
-        print_timings(&mut c, &args.project, "diagnostics");
+        print_timings(&mut c, cx, &args.compile, "diagnostics");
         // Machine-readable formats keep stderr parseable: the findings say it all.
-        if args.project.format == Format::Human {
+        if args.output == Format::Human {
             eprintln!("error: nothing was written");
         }
         return Ok(EXIT_FINDINGS);
@@ -28,11 +34,16 @@ pub(super) fn run(args: &BuildArgs, color: bool, keep: &mut Leftovers) -> Result
         // Stdout is line-buffered: unbuffered, each manifest was a system call of its own.
         let out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
         let mut documents = emit::Documents::new(out);
-        c.each_manifest(|m| documents.write(m).context("failed to write to stdout"))?;
+        let mut count = 0usize;
+        c.each_manifest(|m| {
+            count += 1;
+            documents.write(m).context("failed to write to stdout")
+        })?;
         documents.finish().context("failed to write to stdout")?;
         // Streamed, rendering and writing are one stage.
         let stage = if matches!(c.rendered, Some(Rendered::Stream(_))) { "stream" } else { "stdout" };
-        print_timings(&mut c, &args.project, stage);
+        print_timings(&mut c, cx, &args.compile, stage);
+        cx.info(format!("wrote {count} objects to stdout"));
         keep.keep(c);
         return Ok(0);
     }
@@ -40,9 +51,9 @@ pub(super) fn run(args: &BuildArgs, color: bool, keep: &mut Leftovers) -> Result
         anyhow::bail!("internal error: compiled for files, got no manifests")
     };
     let layout = args.layout.unwrap_or(c.project.layout);
-    // `--out` starts at `-C DIR`, the project file's `output` at the project file; messages
-    // name it as the user wrote it, relative to `-C DIR`.
-    let (out, shown) = match &args.out {
+    // `--out-dir` starts at `-C DIR`, the project file's `output` at the project file;
+    // messages name it as the user wrote it, relative to `-C DIR`.
+    let (out, shown) = match &args.out_dir {
         Some(o) => (options.resolve(o), o.display().to_string()),
         None => (c.project.output.clone(), options.relative(&c.project.output).display().to_string()),
     };
@@ -55,27 +66,25 @@ pub(super) fn run(args: &BuildArgs, color: bool, keep: &mut Leftovers) -> Result
         plan.files.insert(crate::model::vips::FILE.to_string(), format!("{}{table}", emit::HEADER));
     }
     c.timings.mark("layout");
+    let files = if plan.files.len() == 1 { "1 file".to_string() } else { format!("{} files", plan.files.len()) };
+    cx.info(format!("{count} objects in {files}, {layout:?} layout, for `{shown}`"));
     if args.check {
         let drift = emit::check(&out, &plan)?;
-        print_timings(&mut c, &args.project, "compare");
+        print_timings(&mut c, cx, &args.compile, "compare");
         if drift.is_empty() {
-            if !args.quiet {
-                eprintln!("`{shown}` is up to date ({} objects in {} files)", count, plan.files.len());
-            }
+            cx.note(format!("`{shown}` is up to date ({} objects in {} files)", count, plan.files.len()));
             return Ok(0);
         }
         report_drift(&shown, &plan, &drift);
         return Ok(EXIT_FINDINGS);
     }
     let report = emit::write(&out, &plan)?;
-    print_timings(&mut c, &args.project, "write");
+    print_timings(&mut c, cx, &args.compile, "write");
     keep.keep((c, plan));
-    if !args.quiet {
-        eprintln!(
-            "built {} objects into `{shown}`: {} written, {} removed, {} unchanged",
-            count, report.written, report.removed, report.unchanged
-        );
-    }
+    cx.note(format!(
+        "built {} objects into `{shown}`: {} written, {} removed, {} unchanged",
+        count, report.written, report.removed, report.unchanged
+    ));
     Ok(0)
 }
 
@@ -103,18 +112,18 @@ fn report_drift(out: &str, plan: &emit::Plan, drift: &[Drift]) {
 }
 
 /// Analyses the inventory and prints the findings.
-pub(super) fn check(args: &CheckArgs, color: bool, keep: &mut Leftovers) -> Result<u8> {
+pub(super) fn check(cx: &Context, args: &CheckArgs, keep: &mut Leftovers) -> Result<u8> {
     // Templates run only when their output is validated against CRDs; otherwise the
     // analysis stops at the objects (names, collisions), which is all a check needs.
-    let goal = if args.project.crds.is_some() { Goal::Manifests } else { Goal::Analyse };
-    let mut c = compile(&options(&args.project, goal)?)?;
-    print_diagnostics(&c, args.project.format, color, true)?;
-    print_timings(&mut c, &args.project, "report");
+    let goal = if args.render.crds.is_some() { Goal::Manifests } else { Goal::Analyse };
+    let mut c = compile_verbose(cx, &rendering(options(cx, &args.compile, goal)?, &args.render)?)?;
+    print_diagnostics(&c, args.output, cx.color_stdout(), true, cx.quiet)?;
+    print_timings(&mut c, cx, &args.compile, "report");
     let (errors, warnings) = c.diags.counts();
     if errors > 0 {
         return Ok(EXIT_FINDINGS);
     }
-    if args.project.format == Format::Human {
+    if args.output == Format::Human {
         let services = c.inventory.as_ref().map_or(0, |i| i.services.len() + i.externals.len());
         let entities = if services == 1 { "1 entity".to_string() } else { format!("{services} entities") };
         let warned = match warnings {
@@ -122,7 +131,7 @@ pub(super) fn check(args: &CheckArgs, color: bool, keep: &mut Leftovers) -> Resu
             1 => ", 1 warning".to_string(),
             n => format!(", {n} warnings"),
         };
-        eprintln!("checked {entities}: no errors{warned}");
+        cx.note(format!("checked {entities}: no errors{warned}"));
     }
     keep.keep(c);
     Ok(0)

@@ -11,8 +11,9 @@ use anyhow::{Context as _, Result, bail};
 
 use super::Leftovers;
 use super::args::DiffArgs;
-use super::project::{options, print_diagnostics, print_timings};
-use crate::compile::{Goal, Options, Rendered, compile};
+use super::context::Context;
+use super::project::{compile_verbose, options, print_diagnostics, print_timings, rendering};
+use crate::compile::{Goal, Options, Rendered};
 use crate::diff::report::{self, Sides, Style};
 use crate::diff::{self, Key, Normalizer, Object, Plan};
 use crate::model::Layout;
@@ -21,16 +22,16 @@ use crate::render::Manifest;
 /// Exit code: something would change.
 const EXIT_CHANGES: u8 = 1;
 
-/// Runs `meshgen diff`; `color` is for the report on stdout, `color_err` for diagnostics.
-pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool, keep: &mut Leftovers) -> Result<u8> {
+/// Runs `meshgen diff`.
+pub(super) fn run(cx: &Context, args: &DiffArgs, keep: &mut Leftovers) -> Result<u8> {
     // `--cluster` alone means the live cluster with the base inventory (or `--env`'s).
-    let mut project = args.project.clone();
-    project.cluster = project.cluster.filter(|name| !name.is_empty());
+    let mut compile = args.compile.clone();
+    compile.cluster = compile.cluster.filter(|name| !name.is_empty());
     for ns in &args.namespace {
         crate::model::names::dns_label(ns)
             .map_err(|why| anyhow::anyhow!("`-n {ns}` is not a namespace name: it {why}"))?;
     }
-    let options = options(&project, Goal::Manifests)?;
+    let options = rendering(options(cx, &compile, Goal::Manifests)?, &args.render)?;
     // The other build's files are listed (and, where meshgen's cache vouches for them,
     // `stat`ed instead of read) while this build compiles: neither needs the other. Like
     // every path of the command line, `--against DIR` starts at `-C DIR`.
@@ -40,8 +41,8 @@ pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool, keep: &mut Left
             diff::rendered::list(&dir, |rel, path| recorded.hash_of(rel, path))
         })
     });
-    let mut c = compile(&options)?;
-    print_diagnostics(&c, project.format, color_err, false)?;
+    let mut c = compile_verbose(cx, &options)?;
+    print_diagnostics(&c, args.diagnostics.format, cx.color_stderr(), false, cx.quiet)?;
     let Some(Rendered::Manifests(all)) = c.rendered.take() else {
         bail!("the inventory has errors, so there is nothing to compare: fix them first (`meshgen check` lists them)");
     };
@@ -53,20 +54,20 @@ pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool, keep: &mut Left
         // Named as it was given.
         (Some(dir), Some(listing)) => {
             let listing = listing.wait()?;
-            (against(dir, listing, &manifests, scope, &normalizer, keep)?, dir.display().to_string())
+            (against(cx, dir, listing, &manifests, scope, &normalizer, keep)?, dir.display().to_string())
         }
         _ => {
-            let (plan, id) = cluster(args, &options, c.project.api_version, &manifests, &normalizer, &mut c.timings)?;
+            let (plan, id) =
+                cluster(cx, args, &options, c.project.api_version, &manifests, &normalizer, &mut c.timings)?;
             cluster_id = Some(id);
             (plan, "live".to_string())
         }
     };
     scope.check_found(&all, &plan)?;
     for path in normalizer.unmatched() {
-        eprintln!(
-            "warning: `--ignore {}` matched no field of any object compared: check its spelling (paths look like `spec.exportTo` or `metadata.annotations[\"example.com/owner\"]`)",
-            crate::diag::escape::text(&path.to_string())
-        );
+        cx.note(format!(
+            "warning: `--ignore {path}` matched no field of any object compared: check its spelling (paths look like `spec.exportTo` or `metadata.annotations[\"example.com/owner\"]`)"
+        ));
     }
     let (after, title) = match &args.against {
         Some(_) => ("build", format!("`{before}`")),
@@ -81,10 +82,10 @@ pub(super) fn run(args: &DiffArgs, color: bool, color_err: bool, keep: &mut Left
             .as_ref()
             .map(|(server, context): &(String, Option<String>)| (server.as_str(), context.as_deref())),
     };
-    let style = Style { color, markdown_limit: args.markdown_limit };
+    let style = Style { color: cx.color_stdout(), markdown_limit: args.markdown_limit };
     let text = report::render(&plan, args.output, sides, style);
     std::io::stdout().lock().write_all(text.as_bytes()).context("failed to write the report to stdout")?;
-    print_timings(&mut c, &project, "report");
+    print_timings(&mut c, cx, &compile, "report");
     let code = if plan.has_changes() { EXIT_CHANGES } else { 0 };
     // Freeing every manifest one by one would cost more than the comparison (see `Leftovers`).
     keep.keep((c, all, plan));
@@ -121,6 +122,7 @@ impl Scope<'_> {
 /// the changed ones keeps the diff's cost near that of listing the files.
 /// `dir` is the directory as given, for messages (`listing` has read it).
 fn against(
+    cx: &Context,
     dir: &std::path::Path,
     listing: diff::rendered::Listing,
     manifests: &[&Manifest],
@@ -174,25 +176,19 @@ fn against(
     for doc in other {
         match Object::from_yaml(doc.text) {
             Ok(o) if scope.holds(&o.key.namespace) => match seen.get(&o.key) {
-                Some(first) => eprintln!(
-                    "warning: {}",
-                    crate::diag::escape::text(&format!(
-                        "`{}` and `{}` both hold {}: the second copy is ignored",
-                        dir.join(first).display(),
-                        dir.join(doc.file).display(),
-                        o.key
-                    ))
-                ),
+                Some(first) => cx.note(format!(
+                    "warning: `{}` and `{}` both hold {}: the second copy is ignored",
+                    dir.join(first).display(),
+                    dir.join(doc.file).display(),
+                    o.key
+                )),
                 None => {
                     seen.insert(o.key.clone(), doc.file);
                     others.push(o);
                 }
             },
             Ok(_) => {}
-            Err(why) => eprintln!(
-                "warning: {}",
-                crate::diag::escape::text(&format!("skipping a document of `{}`: {why}", dir.join(doc.file).display()))
-            ),
+            Err(why) => cx.note(format!("warning: skipping a document of `{}`: {why}", dir.join(doc.file).display())),
         }
     }
     let mut plan = diff::compare(desired, others, normalizer);
@@ -212,6 +208,7 @@ type ClusterId = (String, Option<String>);
 
 #[cfg(not(feature = "cluster"))]
 fn cluster(
+    _: &Context,
     _: &DiffArgs,
     _: &Options,
     _: crate::model::ApiVersion,
@@ -227,6 +224,7 @@ fn cluster(
 /// This build against the live objects.
 #[cfg(feature = "cluster")]
 fn cluster(
+    cx: &Context,
     args: &DiffArgs,
     options: &Options,
     api_version: crate::model::ApiVersion,
@@ -265,7 +263,7 @@ fn cluster(
         let outcome =
             server_side::merge(desired, &live, evaluate.into_iter().zip(answers).collect(), &args.field_manager);
         if !outcome.applied_by_others.is_empty() {
-            warn_applied_by_others(&outcome, &args.field_manager);
+            cx.note(applied_by_others(&outcome, &args.field_manager));
         }
         let mut outcome = outcome;
         (std::mem::take(&mut outcome.desired), Some(outcome))
@@ -276,7 +274,7 @@ fn cluster(
     if let Some(outcome) = outcome {
         outcome.annotate(&mut plan);
     }
-    if args.project.timings {
+    if args.compile.timings || cx.verbose > 0 {
         eprintln!("cluster: {} requests to {}", session.requests(), session.server());
     }
     let id = (session.server().to_string(), session.context().map(str::to_string));
@@ -296,18 +294,15 @@ fn wanted<'a>(objects: impl Iterator<Item = &'a Object>) -> Vec<crate::cluster::
         .collect()
 }
 
-/// Says, once, that other managers applied some objects, so removals were worked out from
-/// their `managedFields` rather than by the API server.
+/// The warning, once, that other managers applied some objects, so removals were worked
+/// out from their `managedFields` rather than by the API server.
 #[cfg(feature = "cluster")]
-fn warn_applied_by_others(outcome: &crate::diff::server_side::Outcome, manager: &str) {
+fn applied_by_others(outcome: &crate::diff::server_side::Outcome, manager: &str) -> String {
     let n = outcome.applied_by_others.len();
     let appliers: Vec<String> = outcome.appliers.iter().map(|m| format!("`{m}`")).collect();
     let objects = if n == 1 { "1 live object was".to_string() } else { format!("{n} live objects were") };
-    eprintln!(
-        "warning: {}",
-        crate::diag::escape::text(&format!(
-            "{objects} applied by {}, not by field manager `{manager}`: the fields they applied that the inventory no longer has are shown as removed, as their next apply would remove them; pass `--field-manager` with the manager that syncs this cluster for the API server's own answer",
-            appliers.join(", ")
-        ))
-    );
+    format!(
+        "warning: {objects} applied by {}, not by field manager `{manager}`: the fields they applied that the inventory no longer has are shown as removed, as their next apply would remove them; pass `--field-manager` with the manager that syncs this cluster for the API server's own answer",
+        appliers.join(", ")
+    )
 }

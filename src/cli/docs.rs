@@ -9,6 +9,7 @@ use anyhow::{Context as _, Result};
 use clap::CommandFactory as _;
 
 use super::args::Cli;
+use super::context::Context;
 
 /// Prints the completion script for `shell` to stdout.
 pub(super) fn completions(shell: clap_complete::Shell) -> Result<u8> {
@@ -18,8 +19,9 @@ pub(super) fn completions(shell: clap_complete::Shell) -> Result<u8> {
     Ok(0)
 }
 
-/// Prints `meshgen.1`, or with `out_dir` writes it and a page per command there.
-pub(super) fn man(out_dir: Option<&Path>) -> Result<u8> {
+/// Prints `meshgen.1`, or with `out_dir` (relative to `-C DIR`) writes it and a page per
+/// command there.
+pub(super) fn man(cx: &Context, out_dir: Option<&Path>) -> Result<u8> {
     let cmd = Cli::command();
     match out_dir {
         None => {
@@ -27,11 +29,12 @@ pub(super) fn man(out_dir: Option<&Path>) -> Result<u8> {
             clap_mangen::Man::new(cmd).render(&mut out)?;
             std::io::stdout().lock().write_all(&out)?;
         }
-        Some(dir) => {
+        Some(shown) => {
+            let dir = &cx.resolve(shown);
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
             clap_mangen::generate_to(cmd, dir)
                 .with_context(|| format!("cannot write the manual pages into `{}`", dir.display()))?;
-            eprintln!("wrote the manual pages into `{}`", dir.display());
+            cx.note(format!("wrote the manual pages into `{}`", shown.display()));
         }
     }
     Ok(0)

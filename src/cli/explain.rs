@@ -9,7 +9,9 @@ use anyhow::{Result, bail};
 use serde_json::{Value, json};
 
 use super::args::{ExplainArgs, ExplainFormat};
-use super::project::{Clean, compile_clean};
+use super::context::Context;
+use super::project::{Clean, compile_clean, options};
+use crate::compile::{Goal, Options};
 use crate::diag::Origin;
 use crate::diag::escape::text as esc;
 use crate::diag::locate::Locator;
@@ -27,8 +29,9 @@ struct Row<'a> {
 }
 
 /// Prints the explanation; exit 1 when the inventory has errors, 2 for an unknown target.
-pub(super) fn run(args: &ExplainArgs, color: bool) -> Result<u8> {
-    let clean = match compile_clean(&args.project, color)? {
+pub(super) fn run(cx: &Context, args: &ExplainArgs) -> Result<u8> {
+    let options = Options { api_version: args.api_version, ..options(cx, &args.compile, Goal::Analyse)? };
+    let clean = match compile_clean(cx, options, &args.compile, args.diagnostics.format)? {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };

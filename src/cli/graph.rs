@@ -4,12 +4,15 @@
 use anyhow::{Result, bail};
 
 use super::args::{GraphArgs, GraphFormat};
-use super::project::compile_clean;
+use super::context::Context;
+use super::project::{compile_clean, options};
+use crate::compile::Goal;
 use crate::graph::export::{self, Selection};
 
 /// Prints the graph; exit 1 when the inventory has errors.
-pub(super) fn run(args: &GraphArgs, color: bool) -> Result<u8> {
-    let (inv, graph) = match compile_clean(&args.project, color)? {
+pub(super) fn run(cx: &Context, args: &GraphArgs) -> Result<u8> {
+    let options = options(cx, &args.compile, Goal::Analyse)?;
+    let (inv, graph) = match compile_clean(cx, options, &args.compile, args.diagnostics.format)? {
         Ok(c) => (c.inventory, c.graph),
         Err(code) => return Ok(code),
     };

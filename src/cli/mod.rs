@@ -8,20 +8,22 @@
 mod argocd;
 pub mod args;
 mod build;
+mod context;
 mod diff;
 mod docs;
 mod explain;
 mod graph;
+mod help;
 mod project;
 mod templates;
 
 use std::ffi::OsString;
-use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
-use clap::Parser as _;
+use clap::{CommandFactory as _, FromArgMatches as _};
 
-use args::{Cli, Color, Command};
+use args::{Cli, Command};
+use context::Context;
 
 /// Exit code: the inventory has errors, or the output is out of date.
 pub const EXIT_FINDINGS: u8 = 1;
@@ -61,32 +63,25 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> Exit {
 
 /// Parses the arguments and runs the command; what it is done with goes to `keep`.
 fn run(args: impl IntoIterator<Item = OsString>, keep: &mut Leftovers) -> ExitCode {
-    let cli = match Cli::try_parse_from(args) {
+    let parsed = without_empty_variables(Cli::command()).try_get_matches_from(args);
+    let cli = match parsed.and_then(|m| Cli::from_arg_matches(&m)) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { EXIT_FAILURE } else { 0 });
         }
     };
-    // Colour where the diagnostics go: stderr for build, stdout for check's report.
-    let color = |on_tty: bool| match cli.color {
-        Color::Always => true,
-        Color::Never => false,
-        Color::Auto => on_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-    };
-    let result = match cli.command {
-        Command::Build(a) => build::run(&a, color(std::io::stderr().is_terminal()), keep),
-        Command::Check(a) => build::check(&a, color(std::io::stdout().is_terminal()), keep),
-        Command::Graph(a) => graph::run(&a, color(std::io::stderr().is_terminal())),
-        Command::Explain(a) => explain::run(&a, color(std::io::stderr().is_terminal())),
-        Command::Diff(a) => {
-            diff::run(&a, color(std::io::stdout().is_terminal()), color(std::io::stderr().is_terminal()), keep)
-        }
-        Command::Templates(t) => templates::run(t),
-        Command::Argocd(a) => argocd::run(&a),
+    let result = Context::new(&cli.global).and_then(|cx| match cli.command {
+        Command::Build(a) => build::run(&cx, &a, keep),
+        Command::Check(a) => build::check(&cx, &a, keep),
+        Command::Graph(a) => graph::run(&cx, &a),
+        Command::Explain(a) => explain::run(&cx, &a),
+        Command::Diff(a) => diff::run(&cx, &a, keep),
+        Command::Templates(t) => templates::run(&cx, t),
+        Command::Argocd(a) => argocd::run(&cx, &a),
         Command::Completions { shell } => docs::completions(shell),
-        Command::Man { out_dir } => docs::man(out_dir.as_deref()),
-    };
+        Command::Man { out_dir } => docs::man(&cx, out_dir.as_deref()),
+    });
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -98,6 +93,25 @@ fn run(args: impl IntoIterator<Item = OsString>, keep: &mut Leftovers) -> ExitCo
             ExitCode::from(EXIT_FAILURE)
         }
     }
+}
+
+/// `cmd` without the environment variables of its flags that are set but empty: like
+/// `NO_COLOR`, `MESHGEN_ENV=` means unset (clap would take it as an empty value, and
+/// refuse it for `--project`), so that a variable can be cleared for one command.
+fn without_empty_variables(mut cmd: clap::Command) -> clap::Command {
+    let empty: Vec<clap::Id> = cmd
+        .get_arguments()
+        .filter(|a| a.get_env().and_then(std::env::var_os).is_some_and(|v| v.is_empty()))
+        .map(|a| a.get_id().clone())
+        .collect();
+    for id in empty {
+        cmd = cmd.mut_arg(id, |a| a.env(None::<&str>));
+    }
+    let names: Vec<String> = cmd.get_subcommands().map(|c| c.get_name().to_string()).collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(name, without_empty_variables);
+    }
+    cmd
 }
 
 /// A closed stdout (`meshgen build --stdout | head`) is not a failure.

@@ -1,67 +1,94 @@
-//! The command line's side of compiling a project: the project options as the library's
-//! [`Options`], and the presentation of what [`compile`] found (diagnostics, timings), which
-//! the library leaves to its callers.
+//! The command line's side of compiling a project: the options of the command line as the
+//! library's [`Options`], and the presentation of what [`compile`] found (diagnostics,
+//! timings), which the library leaves to its callers.
 
 use anyhow::Result;
 
-use super::args::ProjectArgs;
+use super::args::{CompileArgs, RenderArgs};
+use super::context::Context;
 use crate::compile::{Compiled, Goal, Options, compile};
+use crate::diag::Severity;
 use crate::diag::render::{Format, SourceMap, Style, render};
 use crate::load::Source;
 use crate::model::Inventory;
 
-impl TryFrom<&ProjectArgs> for Options {
-    type Error = anyhow::Error;
+/// The options of a command that compiles the project: the project file `cx` finds, the
+/// build and findings `args` select, going as far as `goal`.
+pub(super) fn options(cx: &Context, args: &CompileArgs, goal: Goal) -> Result<Options> {
+    Ok(Options {
+        directory: cx.directory.clone(),
+        project: cx.project_file()?.path,
+        environment: args.environment.clone(),
+        cluster: args.cluster.clone(),
+        allow: args.allow.clone(),
+        goal,
+        ..Options::default()
+    })
+}
 
-    /// The options the arguments stand for, going as far as [`Goal::Manifests`] (commands
-    /// set their own goal). Fails on a `--label` that is not `KEY=VALUE`; everything else is
-    /// checked by [`compile`].
-    fn try_from(args: &ProjectArgs) -> Result<Options> {
-        let labels = args
-            .labels
-            .iter()
-            .map(|a| match a.split_once('=') {
-                Some((k, v)) => Ok((k.to_string(), v.to_string())),
-                None => Err(anyhow::anyhow!("`--label {a}`: expected KEY=VALUE, e.g. `--label team=shop`")),
-            })
-            .collect::<Result<_>>()?;
-        Ok(Options {
-            directory: directory(args),
-            project: args.project.clone(),
-            environment: args.environment.clone(),
-            cluster: args.cluster.clone(),
-            labels,
-            api_version: args.api_version,
-            templates: args.templates.clone(),
-            crds: args.crds.clone(),
-            allow: args.allow.clone(),
-            deny_warnings: args.deny.is_some(),
-            goal: Goal::Manifests,
+/// `options` with what shapes the objects and how strictly they are checked. Fails on a
+/// `--label` that is not `KEY=VALUE`; everything else is checked by [`compile`].
+pub(super) fn rendering(options: Options, args: &RenderArgs) -> Result<Options> {
+    let labels = args
+        .labels
+        .iter()
+        .map(|a| match a.split_once('=') {
+            Some((k, v)) => Ok((k.to_string(), v.to_string())),
+            None => Err(anyhow::anyhow!("`--label {a}`: expected KEY=VALUE, e.g. `--label team=shop`")),
         })
+        .collect::<Result<_>>()?;
+    Ok(Options {
+        labels,
+        api_version: args.api_version,
+        templates: args.templates.dir.clone(),
+        crds: args.crds.clone(),
+        deny_warnings: args.deny.is_some(),
+        ..options
+    })
+}
+
+/// Compiles, saying with `-v` what was read.
+pub(super) fn compile_verbose(cx: &Context, options: &Options) -> Result<Compiled> {
+    let c = compile(options)?;
+    if cx.verbose > 0 {
+        let files = c.sources.len().saturating_sub(1);
+        let (services, externals) = c.inventory.as_ref().map_or((0, 0), |i| (i.services.len(), i.externals.len()));
+        let layers = match (&c.project.environment, &c.project.cluster) {
+            (None, None) => String::new(),
+            (environment, cluster) => {
+                let named = |what: &str, n: &Option<String>| n.as_ref().map(|n| format!(" {what} `{n}`"));
+                let names = [named("environment", environment), named("cluster", cluster)];
+                format!(", for{}", names.into_iter().flatten().collect::<String>())
+            }
+        };
+        cx.info(format!(
+            "read {files} inventory and overlay files: {services} services, {externals} externals{layers}"
+        ));
     }
+    Ok(c)
 }
 
-/// `-C DIR`, or the current directory: where the paths given on the command line start, as
-/// if meshgen had been started there.
-pub(super) fn directory(args: &ProjectArgs) -> std::path::PathBuf {
-    args.directory.clone().unwrap_or_else(|| ".".into())
-}
-
-/// The options of `args`, going as far as `goal`.
-pub(super) fn options(args: &ProjectArgs, goal: Goal) -> Result<Options> {
-    Ok(Options { goal, ..Options::try_from(args)? })
-}
-
-/// Prints the diagnostics in the chosen format: to stderr for `build` (whose stdout may
-/// carry manifests), to stdout for `check` (the report is its output).
-pub(super) fn print_diagnostics(c: &Compiled, format: Format, color: bool, to_stdout: bool) -> Result<()> {
+/// Prints the diagnostics in the chosen format: to stdout where they are the command's
+/// report (`check`, `build -o json`), else to stderr (beside manifests or another report).
+/// With `errors_only` (`-q`), the formats read by people leave warnings out; the machine
+/// formats (JSON, SARIF, GitHub's workflow commands) are a payload and keep everything.
+pub(super) fn print_diagnostics(
+    c: &Compiled,
+    format: Format,
+    color: bool,
+    to_stdout: bool,
+    errors_only: bool,
+) -> Result<()> {
+    let mut sorted = c.diags.clone().sorted();
+    if errors_only && matches!(format, Format::Human | Format::Concise) {
+        sorted.retain(|d| d.severity == Severity::Error);
+    }
     // JSON and SARIF consumers expect a document even when there is nothing to report.
-    if c.diags.is_empty() && !matches!(format, Format::Json | Format::Sarif) {
+    if sorted.is_empty() && !matches!(format, Format::Json | Format::Sarif) {
         return Ok(());
     }
     // Only the files the findings point into are quoted: after rendering, their texts
     // are read again (see `Source::release_text`).
-    let sorted = c.diags.clone().sorted();
     let cited: std::collections::HashSet<&str> = sorted
         .iter()
         .flat_map(|d| std::iter::once(&d.origin).chain(d.related.iter().map(|(o, _)| o)))
@@ -86,10 +113,10 @@ pub(super) fn print_diagnostics(c: &Compiled, format: Format, color: bool, to_st
     Ok(())
 }
 
-/// Ends the last stage and, with `--timings`, prints the table to stderr.
-pub(super) fn print_timings(c: &mut Compiled, args: &ProjectArgs, last: &'static str) {
+/// Ends the last stage and, with `--timings` or `-vv`, prints the table to stderr.
+pub(super) fn print_timings(c: &mut Compiled, cx: &Context, args: &CompileArgs, last: &'static str) {
     c.timings.mark(last);
-    if args.timings {
+    if cx.timings(args.timings) {
         eprint!("{}", c.timings.report());
     }
 }
@@ -97,15 +124,19 @@ pub(super) fn print_timings(c: &mut Compiled, args: &ProjectArgs, last: &'static
 /// Compiles without rendering for a command that reads the model (graph, explain): the
 /// diagnostics go to stderr, and an inventory with errors is refused (`Err` holds the exit
 /// code), since a picture of a broken inventory would mislead.
-pub(super) fn compile_clean(args: &ProjectArgs, color: bool) -> Result<std::result::Result<Clean, u8>> {
-    let options = options(args, Goal::Analyse)?;
-    let mut c = compile(&options)?;
-    print_diagnostics(&c, args.format, color, false)?;
-    print_timings(&mut c, args, "diagnostics");
+pub(super) fn compile_clean(
+    cx: &Context,
+    options: Options,
+    args: &CompileArgs,
+    format: Format,
+) -> Result<std::result::Result<Clean, u8>> {
+    let mut c = compile_verbose(cx, &options)?;
+    print_diagnostics(&c, format, cx.color_stderr(), false, cx.quiet)?;
+    print_timings(&mut c, cx, args, "diagnostics");
     match (c.diags.has_errors(), c.inventory.take(), c.graph.take()) {
         (false, Some(inventory), Some(graph)) => Ok(Ok(Clean { inventory, graph, sources: c.sources, options })),
         _ => {
-            if args.format == Format::Human {
+            if format == Format::Human {
                 eprintln!("error: the inventory has errors; fix them first (`meshgen check`)");
             }
             Ok(Err(super::EXIT_FINDINGS))

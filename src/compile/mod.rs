@@ -28,7 +28,7 @@ use crate::render::{self as rendering, Manifest, Templates};
 pub use timings::Timings;
 
 /// What to compile and how far: plain data, filled by the command line
-/// (`cli::args::ProjectArgs`), the Argo CD plugin, the benchmarks and the tests alike.
+/// (`cli::args`), the Argo CD plugin, the benchmarks and the tests alike.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// The directory the relative paths of these options start from (`-C DIR`). `.`, the
@@ -97,6 +97,17 @@ impl Options {
     /// [`Options::directory`] when it is under it.
     pub fn relative<'a>(&self, path: &'a Path) -> &'a Path {
         if self.in_current_directory() { path } else { path.strip_prefix(&self.directory).unwrap_or(path) }
+    }
+
+    /// Fails, as `cd` would, when [`Options::directory`] is not a directory.
+    pub fn check_directory(&self) -> Result<()> {
+        if self.in_current_directory() {
+            return Ok(());
+        }
+        let dir = &self.directory;
+        let is_dir = std::fs::metadata(dir)
+            .and_then(|m| if m.is_dir() { Ok(()) } else { Err(std::io::Error::from_raw_os_error(libc::ENOTDIR)) });
+        is_dir.map_err(|e| anyhow::anyhow!("cannot change to `{}`: {e}", dir.display()))
     }
 
     /// Whether [`Options::directory`] is the current directory (empty, or `.`).
@@ -175,12 +186,7 @@ pub enum Goal {
 pub fn compile(options: &Options) -> Result<Compiled> {
     let mut timings = Timings::default();
     // A missing `-C DIR` is reported as such, first, as when meshgen changed into it.
-    if !options.in_current_directory() {
-        let dir = &options.directory;
-        let is_dir = std::fs::metadata(dir)
-            .and_then(|m| if m.is_dir() { Ok(()) } else { Err(std::io::Error::from_raw_os_error(libc::ENOTDIR)) });
-        is_dir.map_err(|e| anyhow::anyhow!("cannot change to `{}`: {e}", dir.display()))?;
-    }
+    options.check_directory()?;
     let output = options.goal;
     // `crds` as given overrides the project file's `istio.crds`.
     let crds_dir = options.crds.as_deref().map(|d| options.resolve(d));

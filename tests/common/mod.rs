@@ -45,15 +45,23 @@ impl From<Output> for Run {
     }
 }
 
+/// The meshgen binary, with none of the `MESHGEN_*` variables of the environment the tests
+/// run in (a developer's `MESHGEN_PROJECT` or `MESHGEN_ENV` would change what every test
+/// builds; those the tests read themselves, such as `MESHGEN_ISTIO_CRDS`, are not passed to
+/// meshgen, which never reads them). A test sets the variables it is about itself.
+pub fn command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_meshgen"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("MESHGEN_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
 /// Runs `meshgen ARGS` in `dir`, without colour.
 pub fn meshgen(dir: &Path, args: &[&str]) -> Run {
-    Command::new(env!("CARGO_BIN_EXE_meshgen"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the meshgen binary runs")
-        .into()
+    command().args(args).current_dir(dir).env("NO_COLOR", "1").output().expect("the meshgen binary runs").into()
 }
 
 /// `meshgen build --stdout` in `dir`; panics with the diagnostics unless it succeeds.

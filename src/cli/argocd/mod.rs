@@ -13,10 +13,12 @@ mod settings;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
+use std::path::Path;
 
 use anyhow::{Context as _, Result};
 
 use super::args::ArgocdCommand;
+use super::context::Context;
 use super::project::print_diagnostics;
 use super::{EXIT_FAILURE, EXIT_FINDINGS};
 use crate::compile::{Goal, Options, Rendered, compile};
@@ -35,17 +37,23 @@ macro_rules! say {
 
 /// Runs a plugin command with the process environment. A variable the plugin reads that is
 /// not UTF-8 fails both commands (`readable`), rather than being left out.
-pub(super) fn run(cmd: &ArgocdCommand) -> Result<u8> {
+///
+/// Of the global options only `-C DIR` applies, as the application's directory (to try the
+/// plugin outside Argo CD); the project file is always the application's `meshgen.yaml`
+/// (Argo CD's discovery found it there), so neither `--project` nor `MESHGEN_PROJECT`, which
+/// a sidecar's environment might carry for other reasons, changes what is rendered.
+pub(super) fn run(cx: &Context, cmd: &ArgocdCommand) -> Result<u8> {
     let (vars, readable) = settings::read_env(std::env::vars_os());
+    let app = &cx.directory;
     match cmd {
-        ArgocdCommand::Generate => Ok(generate(&vars, readable)),
-        ArgocdCommand::Parameters => readable.and_then(|()| parameters(&vars)),
+        ArgocdCommand::Generate => Ok(generate(app, &vars, readable)),
+        ArgocdCommand::Parameters => readable.and_then(|()| parameters(app, &vars)),
     }
 }
 
 /// Renders the application to stdout; returns the exit code. Every failure is reported here,
 /// with the application's name, rather than by the generic error printer.
-fn generate(vars: &BTreeMap<String, String>, readable: Result<()>) -> u8 {
+fn generate(app: &Path, vars: &BTreeMap<String, String>, readable: Result<()>) -> u8 {
     let app_name = settings::App {
         name: vars.get("ARGOCD_APP_NAME").cloned(),
         namespace: vars.get("ARGOCD_APP_NAMESPACE").cloned(),
@@ -59,7 +67,7 @@ fn generate(vars: &BTreeMap<String, String>, readable: Result<()>) -> u8 {
             return EXIT_FAILURE;
         }
     };
-    match render(&settings) {
+    match render(app, &settings) {
         Ok(Ok(stream)) => {
             let mut out = std::io::stdout().lock();
             match out.write_all(&stream).and_then(|()| out.flush()) {
@@ -81,27 +89,27 @@ fn generate(vars: &BTreeMap<String, String>, readable: Result<()>) -> u8 {
     }
 }
 
-/// The application's project: `meshgen.yaml` in the current directory, which is the
-/// application's directory of the repository (`argocd-cmp-server` runs the plugin there).
-fn app_project() -> Options {
-    Options::new(".")
+/// The application's project: `meshgen.yaml` in `app`, the application's directory of the
+/// repository (the current directory: `argocd-cmp-server` runs the plugin there).
+fn app_project(app: &Path) -> Options {
+    Options::new(app)
 }
 
 /// The options a plugin run compiles with: the settings, for the application's project.
-fn options(s: &Settings) -> Options {
+fn options(app: &Path, s: &Settings) -> Options {
     Options {
         environment: s.environment.clone(),
         cluster: s.cluster.clone(),
         labels: s.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         api_version: s.api_version,
         goal: Goal::Manifests,
-        ..app_project()
+        ..app_project(app)
     }
 }
 
 /// Compiles and lays out the stream. `Ok(Err((code, why)))` is a refusal already explained
 /// on stderr (findings, an empty render).
-fn render(s: &Settings) -> Result<std::result::Result<Vec<u8>, (u8, String)>> {
+fn render(dir: &Path, s: &Settings) -> Result<std::result::Result<Vec<u8>, (u8, String)>> {
     let app = &s.app;
     let mut log = std::io::stderr().lock();
     let _ = writeln!(
@@ -122,7 +130,7 @@ fn render(s: &Settings) -> Result<std::result::Result<Vec<u8>, (u8, String)>> {
     }
     drop(log);
 
-    let options = options(s);
+    let options = options(dir, s);
     if !options.resolve(&options.project).is_file() {
         return Ok(Err((
             EXIT_FAILURE,
@@ -130,7 +138,7 @@ fn render(s: &Settings) -> Result<std::result::Result<Vec<u8>, (u8, String)>> {
         )));
     }
     let mut c = compile(&options)?;
-    print_diagnostics(&c, Format::Human, false, false)?;
+    print_diagnostics(&c, Format::Human, false, false, false)?;
     let Some(Rendered::Manifests(manifests)) = c.rendered.take() else {
         let sorted = c.diags.clone().sorted();
         let errors: Vec<_> = sorted.iter().filter(|d| d.severity == Severity::Error).collect();
@@ -198,8 +206,8 @@ fn vips_committed(c: &crate::compile::Compiled, options: &Options) -> Option<Str
 
 /// Prints the parameter announcement (JSON) for the Argo CD UI. Never fails on a broken
 /// project: the parameters are the same, only the lists of declared names are missing.
-fn parameters(vars: &BTreeMap<String, String>) -> Result<u8> {
-    let (environments, clusters) = declared_layers();
+fn parameters(app: &Path, vars: &BTreeMap<String, String>) -> Result<u8> {
+    let (environments, clusters) = declared_layers(app);
     let json = settings::announcement(vars, &environments, &clusters);
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, &json)?;
@@ -208,9 +216,9 @@ fn parameters(vars: &BTreeMap<String, String>) -> Result<u8> {
 }
 
 /// The environments and clusters the application's meshgen.yaml declares.
-fn declared_layers() -> (Vec<String>, Vec<String>) {
+fn declared_layers(dir: &Path) -> (Vec<String>, Vec<String>) {
     let mut diags = crate::diag::Diagnostics::default();
-    let app = app_project();
+    let app = app_project(dir);
     let Ok(source) = crate::load::project_file(&app.resolve(&app.project), crate::load::Limits::default(), &mut diags)
     else {
         return (Vec::new(), Vec::new());
