@@ -20,6 +20,7 @@ pub mod project;
 pub mod raw;
 mod routes;
 mod service;
+pub mod shape;
 mod tls;
 pub mod traffic;
 pub mod validate;

@@ -419,7 +419,7 @@ fn resolve(doc: &crate::yaml::Value, selection: &Selection) -> anyhow::Result<Ve
             return Ok((section, name.to_string()));
         }
         let help = hint(name, &format!("{what}s"), &known)
-            .unwrap_or_else(|| format!("meshgen.yaml declares no `{section}` (see docs/environments.md)"));
+            .unwrap_or_else(|| format!("meshgen.yaml declares no `{section}` (see {})", crate::diag::docs::ENVIRONMENTS));
         anyhow::bail!("unknown {what} `{name}`: {help}")
     };
     let mut layers = Vec::new();
