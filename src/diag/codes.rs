@@ -45,6 +45,7 @@ pub const CODES: &[Code] = &[
     code("invalid-utf8", "a file is not UTF-8", false),
     code("invalid-value", "a value is not valid for its field", false),
     code("istio-mutual-without-sidecar", "ISTIO_MUTUAL towards VMs without a sidecar", false),
+    code("kubernetes-manifest", "a Kubernetes manifest where an inventory document is expected", false),
     code("missing-field", "a required field is missing", false),
     code("missing-service-account", "VMs with a sidecar but no service account", true),
     code("name-collision", "two entities would produce objects with the same name", false),

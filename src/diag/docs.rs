@@ -15,3 +15,7 @@ pub const DIFF_PERMISSIONS: &str = "\"Permissions\" of \"meshgen diff\" in meshg
 pub fn check(code: &str) -> String {
     format!("`{code}` under \"Checks\" in meshgen's documentation")
 }
+
+/// What to do with an existing Kubernetes or Istio manifest. One place, so that it names
+/// `meshgen import` once that command exists.
+pub const MANIFEST_MIGRATION: &str = "keep manifests meshgen does not generate beside its output (e.g. in the same kustomization as `out/`); a `meshgen import` command that converts Istio objects into inventory entries is planned";

@@ -91,11 +91,15 @@ fn read_file(project: &Project, overlays: &Overlays, source: &Source, diags: &mu
             continue;
         }
         let origin = Origin::new(&source.name, i, "");
+        if let Some(d) = super::shape::kubernetes_manifest(doc, &origin) {
+            diags.push(d);
+            continue;
+        }
         let Some(raw) = from_value::<RawDocument>(doc, &origin, diags) else { continue };
         let doc_ns = raw.namespace.clone();
-        if let Some(ns) = &doc_ns {
-            validate::Checker::new(diags).namespace(ns, &origin.child("namespace"));
-        }
+        // Checked once here: its entities do not repeat the error, but are left out.
+        let doc_ns_ok =
+            doc_ns.as_ref().is_none_or(|ns| validate::Checker::new(diags).namespace(ns, &origin.child("namespace")));
         for kind in ["services", "externals"] {
             for (key, value) in doc.get(kind).and_then(crate::yaml::Value::as_object).into_iter().flatten() {
                 let name = key.as_str();
@@ -140,6 +144,7 @@ fn read_file(project: &Project, overlays: &Overlays, source: &Source, diags: &mu
                         external::build(project, name, ns, r, eorigin.clone(), diags).map(Built::External)
                     })
                 };
+                let built = built.filter(|_| doc_ns_ok);
                 let patches = if built.is_some() { patches } else { Vec::new() };
                 out.push(Read {
                     name: name.to_string(),

@@ -23,8 +23,7 @@ pub(super) fn build(
 ) -> Option<External> {
     let before = diags.counts().0;
     let mut cx = Checker::new(diags);
-    let namespace = raw.namespace.clone().unwrap_or_else(|| doc_ns.to_string());
-    cx.namespace(&namespace, &origin.child("namespace"));
+    let namespace = cx.entity_namespace(raw.namespace.as_deref(), doc_ns, &origin);
 
     // Each valid host with its position as written, for findings after they are sorted.
     let mut written: Vec<(String, u32)> = Vec::new();

@@ -15,7 +15,7 @@ use crate::diag::escape::shown;
 use crate::diag::suggest::did_you_mean;
 use crate::diag::{Diagnostic, Origin, Part, join_path};
 
-use crate::diag::docs::INVENTORY;
+use crate::diag::docs::{self, INVENTORY};
 
 /// What a field holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +59,11 @@ pub const SHAPES: &[ShapeOf] = &[
         "a mapping of external APIs by name",
         "externals: {stripe: {hosts: [api.stripe.com], ports: {https: 443}}}",
     ),
-    shape("externals.*", "an external API: a mapping of its fields", "stripe: {hosts: [api.stripe.com], ports: {https: 443}}"),
+    shape(
+        "externals.*",
+        "an external API: a mapping of its fields",
+        "stripe: {hosts: [api.stripe.com], ports: {https: 443}}",
+    ),
     shape("namespace", "a namespace name", "namespace: shop"),
     // Entities.
     shape("host", "a host name", "host: orders.shop.internal"),
@@ -110,8 +114,16 @@ pub const SHAPES: &[ShapeOf] = &[
     shape("workloadGroup", "`true` or a mapping", "workloadGroup: {probe: {httpGet: {port: 8080, path: /ready}}}"),
     shape("authorization", "a mapping with `from`", "authorization: {from: [{namespace: monitoring}]}"),
     shape("authorization.from", "a list of sources", "from: [{namespace: monitoring}]"),
-    shape("ignore", "a list of findings to ignore", "ignore: [{code: unused-external, reason: called by a nightly job}]"),
-    shape("ignore[]", "a mapping with `code` and `reason`", "ignore: [{code: unused-external, reason: called by a nightly job}]"),
+    shape(
+        "ignore",
+        "a list of findings to ignore",
+        "ignore: [{code: unused-external, reason: called by a nightly job}]",
+    ),
+    shape(
+        "ignore[]",
+        "a mapping with `code` and `reason`",
+        "ignore: [{code: unused-external, reason: called by a nightly job}]",
+    ),
     shape("names", "a mapping of object kinds to names", "names: {DestinationRule: orders-dr}"),
     // Durations: everywhere the model reads one (`Checker::duration`).
     duration("timeout", "timeout: 10s"),
@@ -309,7 +321,10 @@ pub fn diagnostic(e: &serde_path_to_error::Error<serde_json::Error>, root: &Valu
             at.part = Part::Key;
             let help = match did_you_mean(field, known.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`?"),
-                None => format!("known fields here: {}", known.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")),
+                None => format!(
+                    "known fields here: {}",
+                    known.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
+                ),
             };
             Diagnostic::error("unknown-field", at, format!("unknown field `{}`", shown(field))).help(help)
         }
@@ -320,10 +335,8 @@ pub fn diagnostic(e: &serde_path_to_error::Error<serde_json::Error>, root: &Valu
             };
             Diagnostic::error("missing-field", at, format!("missing field `{field}`")).help(help)
         }
-        Said::DuplicateField(field) => {
-            Diagnostic::error("invalid-value", at, format!("`{field}` is given twice"))
-                .help("each field may appear once; remove one")
-        }
+        Said::DuplicateField(field) => Diagnostic::error("invalid-value", at, format!("`{field}` is given twice"))
+            .help("each field may appear once; remove one"),
         Said::UnknownVariant { word, known } => {
             let help = crate::diag::suggest::hint(word, "values", &known);
             Diagnostic::error("invalid-value", at, format!("unknown value `{}`", shown(word))).maybe_help(help)
@@ -348,6 +361,38 @@ pub fn diagnostic(e: &serde_path_to_error::Error<serde_json::Error>, root: &Valu
         }
         Said::Custom(text) => Diagnostic::error("invalid-value", at, text).maybe_help(shape.map(example_help)),
     }
+}
+
+/// The diagnostic of a document that is a Kubernetes manifest (`apiVersion`, `kind`) rather
+/// than an inventory document, as when an Istio ServiceEntry is pasted into `inventory/`.
+pub fn kubernetes_manifest(doc: &Value, origin: &Origin) -> Option<Diagnostic> {
+    let kind = doc.get("kind")?;
+    doc.get("apiVersion")?;
+    let kind = kind.as_str().unwrap_or("unknown kind");
+    // What each Istio kind meshgen generates is in inventory terms.
+    let instead = match kind {
+        "ServiceEntry" => Some(
+            "describe it as an external API (`externals: {stripe: {hosts: [api.stripe.com], ports: {https: 443}}}`) or as a service with `vms`",
+        ),
+        "WorkloadEntry" => Some("describe it as a VM of a service (`vms: [{address: 10.0.0.1}]`)"),
+        "WorkloadGroup" => Some("describe it as a service's `workloadGroup`"),
+        "DestinationRule" => Some("describe it as the `traffic`, `tls` and `subsets` of a service or external API"),
+        "VirtualService" => Some("describe it as the `routes` of a service or external API"),
+        "Sidecar" | "AuthorizationPolicy" => Some("meshgen derives it from `dependsOn`"),
+        _ => None,
+    };
+    let help = match instead {
+        Some(i) => format!("{i}; or {}", docs::MANIFEST_MIGRATION),
+        None => docs::MANIFEST_MIGRATION.to_string(),
+    };
+    Some(
+        Diagnostic::error(
+            "kubernetes-manifest",
+            origin.child("kind"),
+            format!("this is a Kubernetes manifest ({}), not an inventory document", shown(kind)),
+        )
+        .help(help),
+    )
 }
 
 /// A value of the wrong type, or out of the type's range.
@@ -402,7 +447,10 @@ mod tests {
         assert_eq!(expected_words("struct RawVm"), "a mapping");
         assert_eq!(expected_words("a sequence"), "a list");
         assert_eq!(expected_words("enum Layout"), "one of the words this field takes");
-        assert_eq!(expected_words("a port number or a mapping with `number`"), "a port number or a mapping with `number`");
+        assert_eq!(
+            expected_words("a port number or a mapping with `number`"),
+            "a port number or a mapping with `number`"
+        );
     }
 
     #[test]
@@ -455,7 +503,9 @@ mod tests {
                     assert!(!names.is_empty(), "no field name near {}:{}", p.display(), i + 1);
                     for field in names {
                         assert!(
-                            SHAPES.iter().any(|s| s.holds == Holds::Duration && s.path.split('.').next_back() == Some(field)),
+                            SHAPES
+                                .iter()
+                                .any(|s| s.holds == Holds::Duration && s.path.split('.').next_back() == Some(field)),
                             "`{field}` ({}:{}) is read as a duration but has no duration entry in SHAPES",
                             p.display(),
                             i + 1

@@ -88,6 +88,19 @@ impl<'a> Checker<'a> {
         self.check("namespace", ns, origin, "namespaces are lowercase DNS labels, e.g. `shop`", names::dns_label)
     }
 
+    /// An entity's namespace: its own `namespace`, checked here, or the one it inherits from
+    /// its document or the project, checked once where that is written (one error for a
+    /// document, not one per entity).
+    pub fn entity_namespace(&mut self, own: Option<&str>, inherited: &str, entity: &Origin) -> String {
+        match own {
+            Some(ns) => {
+                self.namespace(ns, &entity.child("namespace"));
+                ns.to_string()
+            }
+            None => inherited.to_string(),
+        }
+    }
+
     /// An entity name (becomes object and file names).
     pub fn entity_name(&mut self, kind: &str, name: &str, origin: &Origin) -> bool {
         self.check(
