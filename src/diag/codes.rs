@@ -86,6 +86,7 @@ pub const CODES: &[Code] = &[
     code("unscoped-workload", "a workload without `dependsOn` where Sidecars are generated", true),
     code("unused-external", "an external API nothing depends on", true),
     code("unused-ignore", "an `ignore` entry suppressed nothing", true),
+    code("uppercase-host", "a host with upper-case letters, written in lower case", true),
     code("vip-range-exhausted", "no free address left in `vipRange`", false),
     code("workload-group-without-service-account", "a WorkloadGroup without a service account", true),
     code("yaml-syntax", "a file is not valid YAML", false),

@@ -43,11 +43,11 @@ pub(super) fn build(
         Some(list) => {
             for (i, h) in list.iter().enumerate() {
                 let ho = origin.child("hosts").index(i);
-                if cx.mesh_host(h, true, &ho) {
-                    if written.iter().any(|(w, _)| w == h) {
+                if let Some(h) = cx.mesh_host(h, true, &ho) {
+                    if written.iter().any(|(w, _)| *w == h) {
                         cx.error("invalid-value", ho, format!("host `{h}` is listed twice"), None);
                     } else {
-                        written.push((h.clone(), super::position(i)));
+                        written.push((h, super::position(i)));
                     }
                 }
             }

@@ -26,10 +26,7 @@ pub(super) fn build(
     let namespace = cx.entity_namespace(raw.namespace.as_deref(), doc_ns, &origin);
 
     let host = match &raw.host {
-        Some(h) => {
-            cx.mesh_host(h, false, &origin.child("host"));
-            h.clone()
-        }
+        Some(h) => cx.mesh_host(h, false, &origin.child("host")).unwrap_or_else(|| h.clone()),
         None => format!("{name}.{namespace}.svc.cluster.local"),
     };
     let ports = cx.ports(raw.ports.as_ref(), &origin.child("ports"));
