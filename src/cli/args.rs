@@ -50,7 +50,8 @@ pub enum Command {
     /// List or eject the built-in templates.
     #[command(subcommand)]
     Templates(TemplatesCommand),
-    /// The Argo CD Config Management Plugin, run by its sidecar (docs/argocd.md).
+    /// The Argo CD Config Management Plugin, run by its sidecar ("meshgen in Argo CD" in the
+    /// documentation).
     #[command(subcommand)]
     Argocd(ArgocdCommand),
     /// Print a shell completion script.
@@ -122,7 +123,7 @@ pub struct ProjectArgs {
     #[arg(long, value_enum, value_name = "WHAT")]
     pub deny: Option<Deny>,
     /// Build for an environment of meshgen.yaml: its overlays and settings over the base
-    /// inventory (docs/environments.md).
+    /// inventory ("Environments and clusters" in the documentation).
     #[arg(long = "env", value_name = "NAME")]
     pub environment: Option<String>,
     /// Build for a cluster of meshgen.yaml, layered over its environment. For `meshgen
