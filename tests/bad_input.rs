@@ -649,6 +649,10 @@ fn a_host_or_a_part_of_a_name_finds_the_entity_meant() {
         b"services:\n  api:\n    ports: {http: 80}\n    pods: {app: api}\n    account: api\n",
         &["unknown field `account`", "did you mean `serviceAccount`?"],
     );
+    rejects(
+        b"services:\n  api:\n    ports: {http: 80}\n    pods: {app: api}\n    traffic: {loadBalancer: LEAST}\n",
+        &["unknown load balancer `LEAST`", "did you mean `LEAST_REQUEST`?"],
+    );
 }
 
 /// A bad `namespace:` of a document is one error, not one per entity of the document.

@@ -2,7 +2,7 @@
 //!
 //! serde reports a value of the wrong shape in Rust's terms (`expected struct RawVm`,
 //! `expected u32`, `invalid type: map`), and only as a string. This is the one place that
-//! reads serde's messages: [`Said::read`] turns one into a type, and everything after that
+//! reads serde's messages: `Said::read` turns one into a type, and everything after that
 //! (message, code, help) is chosen from the type, the value actually written (looked up at
 //! the error's path) and [`SHAPES`], the table of what each common field looks like, written
 //! as YAML.
