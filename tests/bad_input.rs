@@ -5,7 +5,7 @@ use crate::common;
 
 use std::fs;
 
-use common::{meshgen, project, tree};
+use common::{assert_in_user_words, meshgen, project, tree};
 
 const PROJECT: &str = "inventory: [inventory]\ndefaults: {namespace: apps}\n";
 const GOOD: &str = "services:\n  web:\n    ports: {http: 8080}\n    pods: {app: web}\n    traffic: {timeout: 5s}\n";
@@ -40,7 +40,16 @@ fn rejects_file(write: impl FnOnce(&std::path::Path), expected: &[&str]) -> Stri
         .filter(|n| n.contains("staging"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_in_user_words(tmp.path());
     r.stderr
+}
+
+/// `build --stdout` of a project with `inventory` beside the good file; it must succeed.
+fn builds(inventory: &str) -> common::Run {
+    let tmp = project(&[("meshgen.yaml", PROJECT), ("inventory/good.yaml", GOOD), ("inventory/new.yaml", inventory)]);
+    let r = meshgen(tmp.path(), &["build", "--stdout"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r
 }
 
 #[test]
@@ -465,9 +474,7 @@ fn route_settings_the_istio_webhook_would_refuse() {
 #[test]
 fn route_settings_the_istio_webhook_accepts_build() {
     let inventory = "services:\n  api:\n    host: api.apps.internal\n    ports: {http: 80}\n    pods: {app: api}\n    routes:\n      - match: [{uri: {prefix: /a}}]\n        headers:\n          request: {set: {x-pct: \"100%%\", x-host: \"%HOSTNAME%\", \":authority\": a.example.com}, add: {x-ua: \"%REQ(user-agent)%\", x-md: \"%UPSTREAM_METADATA([\\\"istio\\\", \\\"x\\\"])%\"}, remove: [x-debug]}\n          response: {set: {x-tab: \"a\\tb\"}, remove: [x-internal]}\n        corsPolicy: {allowMethods: [GET, OPTIONS, \"*\"], maxAge: 24h}\n      - match: [{uri: {prefix: /b}}]\n        rewrite: {authority: b.example.com}\n      - match: [{uri: {prefix: /c}}]\n        redirect: {scheme: https}\n";
-    let tmp = project(&[("meshgen.yaml", PROJECT), ("inventory/api.yaml", inventory)]);
-    let r = meshgen(tmp.path(), &["build", "--stdout"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = builds(inventory);
     for e in ["x-pct: \"100%%\"", "\":authority\": a.example.com", "maxAge: \"24h\"", "scheme: https"] {
         assert!(r.stdout.contains(e), "expected `{e}` in:\n{}", r.stdout);
     }
@@ -491,4 +498,257 @@ fn a_short_form_subset_with_a_tls_mode_needs_labels() {
     let r = meshgen(tmp.path(), &["build", "--stdout"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("tls: enabled"), "the label is kept:\n{}", r.stdout);
+}
+
+/// The report of a bad `inventory/bad.yaml`, for a snapshot: the human format, as a
+/// newcomer reads it.
+fn report(bad: &str, expected: &[&str]) -> String {
+    rejects(bad.as_bytes(), expected)
+}
+
+/// Snapshots a report as `bad_input__<name>`.
+fn snapshot(name: &str, report: String) {
+    insta::with_settings!({omit_expression => true}, {
+        insta::assert_snapshot!(name, report);
+    });
+}
+
+/// A value of the wrong shape says what was expected in YAML's words, with the shape
+/// written out; no Rust type is named.
+#[test]
+fn shape_errors_show_the_expected_shape_as_yaml() {
+    let svc = |extra: &str| format!("services:\n  api:\n    ports: {{http: 80}}\n{extra}");
+    snapshot("shape_vms_scalar", report(&svc("    vms: 10.0.0.1\n"), &["e.g. `vms: [{address: 10.0.0.1}]`"]));
+    snapshot(
+        "shape_vm_not_a_mapping",
+        report(&svc("    vms: [10.0.0.1]\n"), &["expected a mapping, found the string `10.0.0.1`"]),
+    );
+    snapshot(
+        "shape_number_out_of_range",
+        report(
+            &svc("    vms: [{address: 10.0.0.1, weight: -1}]\n"),
+            &["expected a whole number from 0 to 4294967295, found the number `-1`"],
+        ),
+    );
+    snapshot(
+        "shape_missing_field",
+        report(&svc("    vms: [{name: vm-a}]\n"), &["missing field `address`", "add `address`, e.g. `vms: [{address:"]),
+    );
+    // The common fields each show their own example.
+    let pods = |extra: &str| svc(&format!("    pods: {{app: api}}\n{extra}"));
+    for (field, bad, example) in [
+        ("dependsOn", "dependsOn: payments", "`dependsOn: [payments, {name: search, ports: [http]}]`"),
+        ("routes", "routes: {subset: v2}", "`routes: [{match: [{uri: {prefix: /v2}}], subset: v2}]`"),
+        ("subsets", "subsets: [v2]", "`subsets: {v2: {version: v2}}`"),
+        ("labels", "labels: [version]", "`labels: {version: v1}`"),
+        ("traffic", "traffic: fast", "`traffic: {timeout: 10s, retries: {attempts: 3}}`"),
+        ("tls", "tls: 5", "`tls: originate` or `tls: {mode: MUTUAL, credentialName: client-cert}`"),
+        (
+            "ports.http",
+            "ports: {http: [80]}",
+            "expected a port number or a mapping with `number`, e.g. `ports: {http: 8080}`",
+        ),
+    ] {
+        let inventory = if field.starts_with("ports") {
+            format!("services:\n  api:\n    {bad}\n    pods: {{app: api}}\n")
+        } else {
+            pods(&format!("    {bad}\n"))
+        };
+        rejects(inventory.as_bytes(), &[&format!("(services.api.{field})"), example]);
+    }
+    rejects(b"services:\n  api: 5\n", &["(services.api)", "expected a service: a mapping of its fields"]);
+    rejects(
+        b"externals:\n  x:\n    hosts: [a.example.com]\n    ports: {https: 443}\n    endpoints: 10.0.0.1\n",
+        &["(externals.x.endpoints)", "e.g. `endpoints: [{address: 10.0.0.1}]`"],
+    );
+}
+
+/// A bare number where a duration is expected, wherever durations are read, says which
+/// unit it lacks.
+#[test]
+fn a_number_where_a_duration_is_expected_suggests_a_unit() {
+    let svc = |extra: &str| format!("services:\n  api:\n    ports: {{http: 80}}\n    pods: {{app: api}}\n{extra}");
+    snapshot("duration_without_unit", report(&svc("    traffic: {timeout: 10}\n"), &["write `timeout: 10s`"]));
+    for (yaml, path, fix) in [
+        ("    routes: [{timeout: 1.5}]\n", "routes[0].timeout", "`timeout: 1.5s`"),
+        (
+            "    traffic: {retries: {attempts: 2, perTryTimeout: 2}}\n",
+            "traffic.retries.perTryTimeout",
+            "`perTryTimeout: 2s`",
+        ),
+        (
+            "    traffic: {connectionPool: {tcp: {connectTimeout: 3}}}\n",
+            "traffic.connectionPool.tcp.connectTimeout",
+            "`connectTimeout: 3s`",
+        ),
+        (
+            "    traffic: {connectionPool: {tcp: {tcpKeepalive: {interval: 75}}}}\n",
+            "traffic.connectionPool.tcp.tcpKeepalive.interval",
+            "`interval: 75s`",
+        ),
+        ("    traffic: {outlierDetection: {interval: 10}}\n", "traffic.outlierDetection.interval", "`interval: 10s`"),
+        ("    routes: [{corsPolicy: {maxAge: 60}}]\n", "routes[0].corsPolicy.maxAge", "`maxAge: 60s`"),
+    ] {
+        rejects(svc(yaml).as_bytes(), &[&format!("(services.api.{path})"), "expected a duration", fix]);
+    }
+}
+
+/// An Istio object pasted into the inventory is recognised as one.
+#[test]
+fn a_kubernetes_manifest_gets_its_own_message() {
+    snapshot(
+        "kubernetes_manifest",
+        report(
+            "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: stripe\nspec:\n  hosts: [api.stripe.com]\n  ports: [{number: 443, name: https, protocol: HTTPS}]\n  resolution: DNS\n",
+            &[
+                "error[kubernetes-manifest]",
+                "this is a Kubernetes manifest (ServiceEntry), not an inventory document",
+                "meshgen import",
+            ],
+        ),
+    );
+    let err = rejects(
+        b"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n",
+        &["(Deployment)", "keep manifests meshgen does not generate beside its output"],
+    );
+    assert_eq!(err.matches("error[").count(), 1, "{err}");
+}
+
+/// A host where an entity name is expected names the entity; a part of a name or a prefix
+/// finds the name meant.
+#[test]
+fn a_host_or_a_part_of_a_name_finds_the_entity_meant() {
+    const OTHERS: &str = "externals:\n  stripe:\n    hosts: [api.stripe.com]\n    ports: {https: 443}\n  cdn:\n    hosts: [\"*.cdn.example\"]\n    ports: {https: 443}\nservices:\n  payments:\n    ports: {http: 80}\n    pods: {app: payments}\n";
+    let caller = |deps: &str| {
+        format!("{OTHERS}  checkout:\n    ports: {{http: 80}}\n    pods: {{app: checkout}}\n    dependsOn: [{deps}]\n")
+    };
+    snapshot(
+        "host_as_dependency",
+        report(
+            &caller("payments.apps.svc.cluster.local, API.stripe.com, img.cdn.example"),
+            &[
+                "`payments.apps.svc.cluster.local` is a host of `payments`: name the entity, `payments`",
+                "`API.stripe.com` is a host of `stripe`",
+                "`img.cdn.example` is a host of `cdn`",
+            ],
+        ),
+    );
+    snapshot(
+        "name_by_parts",
+        report(&caller("stripe-api, pay"), &["did you mean `stripe`?", "did you mean `payments`?"]),
+    );
+    // A route's `service` is an entity name too.
+    rejects(
+        caller("payments")
+            .replace("    dependsOn:", "    routes: [{to: [{service: api.stripe.com}]}]\n    dependsOn:")
+            .as_bytes(),
+        &["error[unknown-route-target]", "`api.stripe.com` is a host of `stripe`"],
+    );
+    // Fields and values too.
+    rejects(
+        b"services:\n  api:\n    ports: {http: 80}\n    pods: {app: api}\n    account: api\n",
+        &["unknown field `account`", "did you mean `serviceAccount`?"],
+    );
+    rejects(
+        b"services:\n  api:\n    ports: {http: 80}\n    pods: {app: api}\n    traffic: {loadBalancer: LEAST}\n",
+        &["unknown load balancer `LEAST`", "did you mean `LEAST_REQUEST`?"],
+    );
+}
+
+/// A bad `namespace:` of a document is one error, not one per entity of the document.
+#[test]
+fn a_bad_document_namespace_is_one_error() {
+    let err = report(
+        "namespace: Shop_Apps\nservices:\n  a:\n    ports: {http: 80}\n    pods: {app: a}\n  b:\n    ports: {http: 80}\n    pods: {app: b}\n    dependsOn: [a]\n",
+        &["inventory/bad.yaml:1:12 (namespace)", "namespace `Shop_Apps`"],
+    );
+    assert_eq!(err.matches("error[").count(), 1, "{err}");
+    snapshot("document_namespace", err);
+}
+
+/// A tab in the indentation says so, whatever the parser stumbled on.
+#[test]
+fn tabs_in_indentation_get_their_own_hint() {
+    snapshot(
+        "tab_indentation",
+        report(
+            "services:\n  api:\n    ports: {http: 80}\n\tpods: {app: api}\n",
+            &[
+                "invalid YAML: a tab in the indentation",
+                "inventory/bad.yaml:4:1",
+                "YAML does not allow tabs for indentation; use spaces",
+            ],
+        ),
+    );
+}
+
+/// The carets stay under the value after wide characters and a combining accent.
+#[test]
+fn carets_stay_aligned_after_wide_and_combining_characters() {
+    let err = report(
+        "services:\n  api:\n    ports: {http: 80}\n    pods: {app: \"名前e\u{301}\", tier: 5}\n",
+        &["(services.api.pods.tier)", "expected a string, found the number `5`"],
+    );
+    // `名前` takes two cells each, `e` + U+0301 one: the caret is under the `5`.
+    let lines: Vec<&str> = err.lines().collect();
+    let excerpt = lines.iter().position(|l| l.contains("tier: 5")).unwrap();
+    let cells = |s: &str| {
+        s.chars()
+            .map(|c| {
+                if ('\u{300}'..='\u{36f}').contains(&c) {
+                    0
+                } else if c > '\u{2e80}' {
+                    2
+                } else {
+                    1
+                }
+            })
+            .sum::<usize>()
+    };
+    let five = &lines[excerpt][..lines[excerpt].rfind('5').unwrap()];
+    assert_eq!(lines[excerpt + 1].find('^').map(|i| cells(&lines[excerpt + 1][..i])), Some(cells(five)), "{err}");
+    snapshot("carets_after_wide_characters", err);
+}
+
+/// Upper-case hosts built before: they still build, written in lower case everywhere, each
+/// with a warning where it is written.
+#[test]
+fn upper_case_hosts_are_lower_cased_with_a_warning() {
+    let inventory = "services:\n  shop:\n    host: Web.Apps.internal\n    ports: {http: 80}\n    pods: {app: shop}\n    ingress: Shop.Example.com\n  api:\n    ports: {http: 80}\n    pods: {app: api}\n    dependsOn: [cdn]\n    routes:\n      - to: [{host: Other.Example.com}]\nexternals:\n  cdn:\n    hosts: [\"*.CDN.example\"]\n    ports: {https: 443}\n    egress: {destination: Img.CDN.example}\n";
+    let r = builds(inventory);
+    for at in [
+        "(services.shop.host)",
+        "(services.shop.ingress)",
+        "(services.api.routes[0].to[0].host)",
+        "(externals.cdn.hosts[0])",
+        "(externals.cdn.egress.destination)",
+    ] {
+        assert!(r.stderr.contains(at), "no warning at {at}:\n{}", r.stderr);
+    }
+    assert_eq!(r.stderr.matches("warning[uppercase-host]").count(), 5, "{}", r.stderr);
+    for host in ["web.apps.internal", "shop.example.com", "other.example.com", "\"*.cdn.example\"", "img.cdn.example"] {
+        assert!(r.stdout.contains(host), "`{host}` missing from:\n{}", r.stdout);
+    }
+    for host in ["Web.Apps", "Shop.Example", "Other.Example", "CDN.example"] {
+        assert!(!r.stdout.contains(host), "`{host}` kept its case:\n{}", r.stdout);
+    }
+}
+
+/// Errors in the project file are in the user's words too.
+#[test]
+fn project_file_errors_name_no_rust_types() {
+    for (settings, expected) in [
+        ("layout: files\n", "unknown value `files`"),
+        ("policy: {namespaces: {a: b}}\n", "(policy.namespaces)"),
+        ("limits: {maxFileSize: -5}\n", "expected a whole number from 0 to"),
+        ("defaults: {namespace: apps, traffic: {timeout: 30}}\n", "`timeout: 30s`"),
+    ] {
+        let text = format!("inventory: [inventory]\n{settings}");
+        let text = if text.contains("defaults:") { text } else { format!("{text}defaults: {{namespace: apps}}\n") };
+        let tmp = project(&[("meshgen.yaml", &text), ("inventory/good.yaml", GOOD)]);
+        let r = meshgen(tmp.path(), &["check"]);
+        assert_eq!(r.code, 1, "{settings}: {}{}", r.stdout, r.stderr);
+        assert!(r.stdout.contains(expected), "expected `{expected}` for {settings}:\n{}", r.stdout);
+        assert_in_user_words(tmp.path());
+    }
 }

@@ -129,7 +129,11 @@ fn check(s: &Section, inventory: &str, extra: &[&str]) -> Run {
     let tmp = project(&[("meshgen.yaml", s.project.as_deref().unwrap_or(PROJECT)), (EXAMPLE, inventory)]);
     let mut args = vec!["check"];
     args.extend_from_slice(extra);
-    meshgen(tmp.path(), &args)
+    let r = meshgen(tmp.path(), &args);
+    if !r.stdout.is_empty() && extra.is_empty() {
+        common::assert_in_user_words(tmp.path());
+    }
+    r
 }
 
 #[test]

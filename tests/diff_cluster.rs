@@ -315,7 +315,7 @@ fn refused_credentials_and_permissions_say_what_is_missing() {
         &c.diff(&[]),
         &[
             "may not `list` `virtualservices.networking.istio.io` at cluster scope (all namespaces) (403 Forbidden: virtualservices.networking.istio.io is forbidden",
-            "docs/diff.md",
+            "\"Permissions\" of \"meshgen diff\" in meshgen's documentation has the minimal ClusterRole",
             "kubectl auth can-i list virtualservices.networking.istio.io --all-namespaces",
         ],
     );

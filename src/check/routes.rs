@@ -84,7 +84,7 @@ fn named<'a>(inv: &'a Inventory, graph: &'a MeshGraph, name: &str) -> Option<Nam
 /// `unknown-route-target`, `unknown-subset`, `unknown-port`, `invalid-value` and
 /// `route-target-not-a-dependency` for the routes of every entity.
 pub(super) fn route_targets(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) {
-    let mut names: Option<Vec<&str>> = None;
+    let mut names: Option<crate::model::NameHelp<'_>> = None;
     let entities = inv
         .services
         .iter()
@@ -96,14 +96,14 @@ pub(super) fn route_targets(inv: &Inventory, graph: &MeshGraph, diags: &mut Diag
                 let Target::Entity(name) = target else { continue };
                 let Some(t) = named(inv, graph, name) else {
                     if !inv.invalid.contains(name.as_str()) {
-                        let all = names.get_or_insert_with(|| graph.nodes().map(|n| n.name.as_str()).collect());
+                        let help = names.get_or_insert_with(|| crate::model::NameHelp::new(inv)).help(name);
                         diags.push(
                             Diagnostic::error(
                                 "unknown-route-target",
                                 at.child("service"),
                                 format!("the route sends traffic to unknown `{}`", shown(name)),
                             )
-                            .maybe_help(hint(name, "services and externals", all)),
+                            .maybe_help(help),
                         );
                     }
                     continue;

@@ -89,7 +89,8 @@ pub enum Command {
     /// List or eject the built-in templates.
     #[command(subcommand, after_help = help::TEMPLATES)]
     Templates(TemplatesCommand),
-    /// The Argo CD Config Management Plugin, run by its sidecar (docs/argocd.md).
+    /// The Argo CD Config Management Plugin, run by its sidecar ("meshgen in Argo CD" in the
+    /// documentation).
     #[command(subcommand, after_help = help::ARGOCD)]
     Argocd(ArgocdCommand),
     /// Print a shell completion script.
@@ -126,7 +127,7 @@ pub enum ArgocdCommand {
 #[derive(Debug, Clone, Args)]
 pub struct CompileArgs {
     /// Build for an environment of meshgen.yaml: its overlays and settings over the base
-    /// inventory (docs/environments.md).
+    /// inventory ("Environments and clusters" in the documentation).
     #[arg(long = "env", value_name = "NAME", env = "MESHGEN_ENV", hide_env_values = true)]
     pub environment: Option<String>,
     /// Build for a cluster of meshgen.yaml, layered over its environment. For `meshgen

@@ -154,7 +154,8 @@ impl fmt::Display for Error {
                 }
                 write!(
                     f,
-                    "grant it with a role (docs/diff.md has the minimal ClusterRole); `kubectl auth can-i {} {}{}` checks it",
+                    "grant it with a role ({} has the minimal ClusterRole); `kubectl auth can-i {} {}{}` checks it",
+                    crate::diag::docs::DIFF_PERMISSIONS,
                     op.verb,
                     op.resource,
                     op.namespace.as_ref().map_or(" --all-namespaces".to_string(), |ns| format!(" -n {ns}"))

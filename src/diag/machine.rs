@@ -70,8 +70,9 @@ pub(super) fn render_sarif(diags: &[Diagnostic], sources: &mut SourceMap<'_>) ->
     let rules: Vec<serde_json::Value> = codes
         .iter()
         .map(|c| {
-            // The repository's own docs explain each code; no web address is assumed.
-            json!({"id": c, "name": c, "shortDescription": {"text": c}, "help": {"text": format!("see docs/checks.md#{c}")}})
+            // meshgen's documentation explains each code; no web address is assumed.
+            let summary = super::codes::lookup(c).map_or(*c, |code| code.summary);
+            json!({"id": c, "name": c, "shortDescription": {"text": summary}, "help": {"text": format!("see {}", super::docs::check(c))}})
         })
         .collect();
     let results: Vec<serde_json::Value> = diags

@@ -6,6 +6,7 @@
 //! diagnostic is printed ([`locate`]), so a clean build never pays for position tracking.
 
 pub mod codes;
+pub mod docs;
 pub mod escape;
 pub use crate::yaml::locate;
 mod machine;

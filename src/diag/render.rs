@@ -267,10 +267,27 @@ fn excerpt(out: &mut String, sources: &mut SourceMap<'_>, file: &str, p: Positio
     let pad = " ".repeat(gutter);
     let _ = writeln!(out, " {pad} |");
     let _ = writeln!(out, " {} | {}", p.line, shown);
-    let indent: String =
-        shown.chars().take(p.col.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
-    let width = p.width.min(shown.chars().count().saturating_sub(p.col - 1).max(1));
+    let (indent, width) = caret_columns(&shown, p.col, p.width);
     let _ = writeln!(out, " {pad} | {indent}{}", style.paint(color, &"^".repeat(width)));
+}
+
+/// What goes under `line` before the carets, and how many carets, for `width` characters
+/// from column `col` (1-based, in characters): a terminal shows a wide character (CJK,
+/// emoji) in two cells and a combining mark in none, so the indent has one space per cell
+/// and a tab for a tab (which the terminal expands alike on both lines).
+fn caret_columns(line: &str, col: usize, width: usize) -> (String, usize) {
+    use unicode_width::UnicodeWidthChar as _;
+    let cells = |c: char| c.width().unwrap_or(1);
+    let before = col.saturating_sub(1);
+    let mut indent = String::new();
+    for c in line.chars().take(before) {
+        match c {
+            '\t' => indent.push('\t'),
+            c => indent.extend(std::iter::repeat_n(' ', cells(c))),
+        }
+    }
+    let under: usize = line.chars().skip(before).take(width).map(|c| if c == '\t' { 1 } else { cells(c) }).sum();
+    (indent, under.max(1))
 }
 
 #[cfg(test)]
@@ -280,6 +297,22 @@ mod tests {
 
     use super::*;
     use crate::diag::escape::forges_log;
+
+    /// Carets stay under their column after wide (CJK) characters, combining marks and tabs.
+    #[test]
+    fn carets_count_display_cells() {
+        // `名前` is four cells, `e` + U+0301 one, the tab stays a tab.
+        let line = "\t名前: \"e\u{301}\" # x: bad";
+        let col = line.chars().position(|c| c == 'b').unwrap() + 1;
+        let (indent, width) = caret_columns(line, col, 3);
+        // Cells before `bad`: `名前` 4, `: ` 2, `"é"` 3, ` # x: ` 6.
+        assert_eq!(indent, format!("\t{}", " ".repeat(4 + 2 + 3 + 6)));
+        assert_eq!(width, 3);
+        // A wide character under the carets takes two of them.
+        assert_eq!(caret_columns("a: 名前", 4, 2), ("   ".to_string(), 4));
+        // A combining mark alone still gets one caret.
+        assert_eq!(caret_columns("\u{301}", 1, 1), (String::new(), 1));
+    }
 
     #[test]
     fn thousands_separators() {

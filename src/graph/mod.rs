@@ -17,7 +17,6 @@ use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 
-use crate::diag::suggest::hint;
 use crate::diag::{Diagnostic, Diagnostics, Origin};
 use crate::model::{Dependency, Inventory};
 
@@ -236,8 +235,8 @@ pub fn build(inv: &Inventory, diags: &mut Diagnostics) -> MeshGraph {
     let targets: Vec<Vec<Option<NodeIndex>>> = crate::par::map_owned(inv.services.iter().collect(), |s| {
         s.depends_on.iter().map(|d| g.index.get(&d.target).copied()).collect()
     });
-    // The names a misspelt target is compared with; gathered at the first one.
-    let mut names: Option<Vec<&str>> = None;
+    // The names and hosts a misspelt target is compared with; gathered at the first one.
+    let mut names: Option<crate::model::NameHelp<'_>> = None;
     // Services are the first nodes, in order: service `i` is node `i`.
     for (from, (service, targets)) in inv.services.iter().zip(targets).enumerate() {
         let from = NodeIndex::new(from);
@@ -256,11 +255,7 @@ pub fn build(inv: &Inventory, diags: &mut Diagnostics) -> MeshGraph {
                             crate::model::validate::shown(&dep.target)
                         ),
                     )
-                    .maybe_help(hint(
-                        &dep.target,
-                        "services and externals",
-                        names.get_or_insert_with(|| g.index.keys().map(String::as_str).collect()),
-                    )),
+                    .maybe_help(names.get_or_insert_with(|| crate::model::NameHelp::new(inv)).help(&dep.target)),
                 ),
                 Some(to) if to == from => diags.push(
                     Diagnostic::warning(

@@ -90,8 +90,9 @@ impl Limits {
 pub fn project_file(path: &Path, limits: Limits, diags: &mut Diagnostics) -> Result<Source> {
     if !path.is_file() {
         bail!(
-            "no project file at `{}`: create a `{PROJECT_FILE}` (see docs/inventory.md) or pass --project",
-            path.display()
+            "no project file at `{}`: create a `{PROJECT_FILE}` (see {}) or pass --project",
+            path.display(),
+            crate::diag::docs::INVENTORY
         );
     }
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

@@ -33,6 +33,7 @@ fn help(kind: &ErrorKind) -> String {
         ErrorKind::AliasesTooLarge(_) => {
             "the YAML expands aliases too many times (an alias bomb?); write the values out instead".into()
         }
+        ErrorKind::TabIndent => "YAML does not allow tabs for indentation; use spaces".into(),
         ErrorKind::DuplicateKey(_) => "each key may appear once per mapping; remove or rename the duplicate".into(),
         ErrorKind::KeyNotString(k) if k.starts_with(['[', '{']) => {
             "write a name (a string) as the key; lists and mappings cannot be keys".into()

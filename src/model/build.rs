@@ -11,8 +11,7 @@ use super::overlay::{self, Overlays};
 use super::raw::RawDocument;
 use super::{External, Inventory, Project, Service, Suppression, external, patch, raw, service, validate};
 use crate::diag::codes::NotSuppressible;
-use crate::diag::suggest::did_you_mean;
-use crate::diag::{Diagnostic, Diagnostics, Origin, Part, join_path};
+use crate::diag::{Diagnostic, Diagnostics, Origin};
 use crate::load::Source;
 
 /// Validates an entity's `ignore:` entries into suppressions.
@@ -58,51 +57,10 @@ pub fn from_value<T: DeserializeOwned>(
     match serde_path_to_error::deserialize::<_, T>(value) {
         Ok(v) => Some(v),
         Err(e) => {
-            diags.push(shape_error(&e, origin));
+            diags.push(super::shape::diagnostic(&e, value, origin));
             None
         }
     }
-}
-
-fn shape_error(e: &serde_path_to_error::Error<serde_json::Error>, origin: &Origin) -> Diagnostic {
-    let inner = e.path().to_string();
-    let inner = if inner == "." { String::new() } else { inner };
-    let path = join_path(&origin.path, &inner);
-    let message = e.inner().to_string();
-    let mut at = Origin { path: path.into(), ..origin.clone() };
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        let field = rest.split('`').next().unwrap_or_default().to_string();
-        let expected: Vec<&str> =
-            message.split("expected ").nth(1).unwrap_or_default().split('`').skip(1).step_by(2).collect();
-        // serde_path_to_error's path already ends with the unknown key in some shapes.
-        if !at.path.ends_with(&format!(".{field}")) && *at.path != *field {
-            at.path = join_path(&at.path, &field).into();
-        }
-        at.part = Part::Key;
-        let help = match did_you_mean(&field, expected.iter().copied()) {
-            Some(s) => format!("did you mean `{s}`?"),
-            None => format!(
-                "known fields here: {}",
-                expected.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
-            ),
-        };
-        return Diagnostic::error("unknown-field", at, format!("unknown field `{}`", validate::shown(&field)))
-            .help(help);
-    }
-    if let Some(rest) = message.strip_prefix("missing field `") {
-        let field = rest.split('`').next().unwrap_or_default();
-        return Diagnostic::error("missing-field", at, format!("missing field `{field}`"))
-            .help(format!("add `{field}`; see docs/inventory.md"));
-    }
-    if message.starts_with("invalid type") || message.starts_with("invalid value") {
-        let help = if message.contains("expected a string") {
-            "write a string; quote values YAML reads as numbers or booleans, e.g. `\"1.0\"` or `\"true\"`".to_string()
-        } else {
-            "see docs/inventory.md for the shape of this field".to_string()
-        };
-        return Diagnostic::error("invalid-type", at, message).help(help);
-    }
-    Diagnostic::error("invalid-value", at, message)
 }
 
 /// One entity as read from a file, before duplicates across files are known.
@@ -133,11 +91,15 @@ fn read_file(project: &Project, overlays: &Overlays, source: &Source, diags: &mu
             continue;
         }
         let origin = Origin::new(&source.name, i, "");
+        if let Some(d) = super::shape::kubernetes_manifest(doc, &origin) {
+            diags.push(d);
+            continue;
+        }
         let Some(raw) = from_value::<RawDocument>(doc, &origin, diags) else { continue };
         let doc_ns = raw.namespace.clone();
-        if let Some(ns) = &doc_ns {
-            validate::Checker::new(diags).namespace(ns, &origin.child("namespace"));
-        }
+        // Checked once here: its entities do not repeat the error, but are left out.
+        let doc_ns_ok =
+            doc_ns.as_ref().is_none_or(|ns| validate::Checker::new(diags).namespace(ns, &origin.child("namespace")));
         for kind in ["services", "externals"] {
             for (key, value) in doc.get(kind).and_then(crate::yaml::Value::as_object).into_iter().flatten() {
                 let name = key.as_str();
@@ -182,6 +144,7 @@ fn read_file(project: &Project, overlays: &Overlays, source: &Source, diags: &mu
                         external::build(project, name, ns, r, eorigin.clone(), diags).map(Built::External)
                     })
                 };
+                let built = built.filter(|_| doc_ns_ok);
                 let patches = if built.is_some() { patches } else { Vec::new() };
                 out.push(Read {
                     name: name.to_string(),

@@ -89,7 +89,7 @@ pub(super) fn shared(
     }
     let namespace = raw.namespace.clone().unwrap_or_else(|| gateway_namespace.to_string());
     cx.namespace(&namespace, &o.child("namespace"));
-    let hosts = raw.hosts.clone().unwrap_or_else(|| vec!["*".to_string()]);
+    let mut hosts = raw.hosts.clone().unwrap_or_else(|| vec!["*".to_string()]);
     if hosts.is_empty() {
         cx.error(
             "invalid-value",
@@ -98,14 +98,15 @@ pub(super) fn shared(
             Some("leave `hosts` out for every host (`*`), or list them".into()),
         );
     }
-    for (i, h) in hosts.iter().enumerate() {
+    for i in 0..hosts.len() {
         let at = o.child("hosts").index(i);
         // A Gateway host needs a dot, or is `*` (GW-04).
-        if h != "*" && !cx.mesh_host(h, true, &at) {
-            continue;
+        if hosts[i] != "*" {
+            let Some(h) = cx.mesh_host(&hosts[i], true, &at) else { continue };
+            hosts[i] = h;
         }
-        if hosts[..i].contains(h) {
-            cx.error("invalid-value", at, format!("host `{h}` is listed twice"), None);
+        if hosts[..i].contains(&hosts[i]) {
+            cx.error("invalid-value", at, format!("host `{}` is listed twice", hosts[i]), None);
         }
     }
     (cx.errors() == before).then(|| {
@@ -206,6 +207,7 @@ pub(super) fn build(cx: &mut Checker<'_>, raw: &RawEgress, api: &Api<'_>, projec
     let host_at = |i: usize| origin.child("hosts").index(api.host_index.get(i).map_or(i, |&w| w as usize));
     let eo = origin.child("egress");
     let wildcard = hosts.iter().any(|h| h.starts_with('*'));
+    let mut destination = raw.destination.clone();
     if let Some(d) = &raw.destination {
         if !wildcard {
             cx.error(
@@ -214,13 +216,16 @@ pub(super) fn build(cx: &mut Checker<'_>, raw: &RawEgress, api: &Api<'_>, projec
                 "`destination` is for wildcard hosts",
                 Some("the gateway forwards each concrete host to itself; write `egress: gateway`".into()),
             );
-        } else if cx.host(d, false, &eo.child("destination")) && !hosts.iter().any(|h| covers(h, d)) {
-            cx.error(
-                "invalid-value",
-                eo.child("destination"),
-                format!("destination `{d}` is not one of the API's hosts"),
-                Some("the gateway can only forward to a host the API declares (or one under its wildcard)".into()),
-            );
+        } else if let Some(d) = cx.host(d, false, &eo.child("destination")) {
+            if !hosts.iter().any(|h| covers(h, &d)) {
+                cx.error(
+                    "invalid-value",
+                    eo.child("destination"),
+                    format!("destination `{d}` is not one of the API's hosts"),
+                    Some("the gateway can only forward to a host the API declares (or one under its wildcard)".into()),
+                );
+            }
+            destination = Some(d);
         }
     } else if wildcard {
         cx.error(
@@ -277,7 +282,7 @@ pub(super) fn build(cx: &mut Checker<'_>, raw: &RawEgress, api: &Api<'_>, projec
         }
     }
     let export_to = raw.export_to.as_ref().and_then(|ShortOr(e)| cx.export_to(e, &eo.child("exportTo")));
-    Egress { destination: raw.destination.clone(), export_to, mtls: mtls(cx, raw, ports, project, &eo) }
+    Egress { destination, export_to, mtls: mtls(cx, raw, ports, project, &eo) }
 }
 
 /// Whether the API's HTTP port reaches the gateway with mutual TLS: its own `mtls`, else

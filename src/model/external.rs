@@ -23,8 +23,7 @@ pub(super) fn build(
 ) -> Option<External> {
     let before = diags.counts().0;
     let mut cx = Checker::new(diags);
-    let namespace = raw.namespace.clone().unwrap_or_else(|| doc_ns.to_string());
-    cx.namespace(&namespace, &origin.child("namespace"));
+    let namespace = cx.entity_namespace(raw.namespace.as_deref(), doc_ns, &origin);
 
     // Each valid host with its position as written, for findings after they are sorted.
     let mut written: Vec<(String, u32)> = Vec::new();
@@ -44,11 +43,11 @@ pub(super) fn build(
         Some(list) => {
             for (i, h) in list.iter().enumerate() {
                 let ho = origin.child("hosts").index(i);
-                if cx.mesh_host(h, true, &ho) {
-                    if written.iter().any(|(w, _)| w == h) {
+                if let Some(h) = cx.mesh_host(h, true, &ho) {
+                    if written.iter().any(|(w, _)| *w == h) {
                         cx.error("invalid-value", ho, format!("host `{h}` is listed twice"), None);
                     } else {
-                        written.push((h.clone(), super::position(i)));
+                        written.push((h, super::position(i)));
                     }
                 }
             }

@@ -294,25 +294,23 @@ fn hosts(cx: &mut Checker<'_>, raw: &RawIngress, origin: &Origin) -> Vec<PublicH
     }
     let mut out: Vec<PublicHost> = Vec::new();
     for (i, h) in raw.hosts.iter().enumerate() {
-        if !cx.mesh_host(h, true, &at(i)) {
-            continue;
-        }
+        let Some(h) = cx.mesh_host(h, true, &at(i)) else { continue };
         if h.ends_with('.') {
             cx.error(
                 "invalid-value",
                 at(i),
-                format!("public host `{}` ends with a dot", shown(h)),
+                format!("public host `{}` ends with a dot", shown(&h)),
                 Some("write it without the trailing dot, as clients send it in the Host header and SNI".into()),
             );
             continue;
         }
-        if let Some(first) = out.iter().find(|o| o.name == *h) {
+        if let Some(first) = out.iter().find(|o| o.name == h) {
             let d = crate::diag::Diagnostic::error("invalid-value", at(i), format!("host `{h}` is listed twice"))
                 .related(at(first.index as usize), "first listed here");
             cx.push(d);
             continue;
         }
-        out.push(PublicHost { name: h.clone(), index: super::position(i) });
+        out.push(PublicHost { name: h, index: super::position(i) });
     }
     // Istio refuses overlapping hosts in one VirtualService (VS-09).
     for h in &out {

@@ -20,6 +20,7 @@ pub mod project;
 pub mod raw;
 mod routes;
 mod service;
+pub mod shape;
 mod tls;
 pub mod traffic;
 pub mod validate;
@@ -723,4 +724,52 @@ pub fn source_ref(origin: &Origin) -> String {
 /// Shared `Arc<str>` for tests and callers that build origins by hand.
 pub fn file_name(s: &str) -> Arc<str> {
     Arc::from(s)
+}
+
+/// The help for a reference to an entity that names none: the entity whose host it is,
+/// when a host was written where a name is expected (`dependsOn: [api.stripe.com]`), else
+/// a close name. Built on the first unknown name: a clean inventory never pays for it.
+pub struct NameHelp<'a> {
+    names: Vec<&'a str>,
+    /// Lower-cased exact hosts and their entity.
+    hosts: std::collections::HashMap<String, &'a str>,
+    /// Wildcard hosts (`*.example.com`) and their entity.
+    wildcards: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> NameHelp<'a> {
+    /// The names and hosts of the inventory's entities.
+    pub fn new(inv: &'a Inventory) -> NameHelp<'a> {
+        let mut hosts = std::collections::HashMap::new();
+        let mut wildcards = Vec::new();
+        let owned = inv
+            .services
+            .iter()
+            .map(|s| (s.name.as_str(), std::slice::from_ref(&s.host)))
+            .chain(inv.externals.iter().map(|e| (e.name.as_str(), &e.hosts[..])));
+        for (name, list) in owned {
+            for h in list {
+                if h.starts_with("*.") {
+                    wildcards.push((h.as_str(), name));
+                } else {
+                    hosts.entry(h.trim_end_matches('.').to_ascii_lowercase()).or_insert(name);
+                }
+            }
+        }
+        let names = inv.services.iter().map(|s| s.name.as_str()).chain(inv.externals.iter().map(|e| e.name.as_str()));
+        NameHelp { names: names.collect(), hosts, wildcards }
+    }
+
+    /// The help for `word`, which names no entity.
+    pub fn help(&self, word: &str) -> Option<String> {
+        let host = word.trim_end_matches('.').to_ascii_lowercase();
+        let owner = self.hosts.get(&host).copied().or_else(|| {
+            // The first wildcard covering it, in inventory order: deterministic.
+            self.wildcards.iter().find(|(pattern, _)| covers(pattern, &host)).map(|(_, name)| *name)
+        });
+        match owner {
+            Some(name) => Some(format!("`{}` is a host of `{name}`: name the entity, `{name}`", validate::shown(word))),
+            None => crate::diag::suggest::hint(word, "services and externals", &self.names),
+        }
+    }
 }

@@ -418,8 +418,9 @@ fn resolve(doc: &crate::yaml::Value, selection: &Selection) -> anyhow::Result<Ve
         if known.contains(&name) {
             return Ok((section, name.to_string()));
         }
-        let help = hint(name, &format!("{what}s"), &known)
-            .unwrap_or_else(|| format!("meshgen.yaml declares no `{section}` (see docs/environments.md)"));
+        let help = hint(name, &format!("{what}s"), &known).unwrap_or_else(|| {
+            format!("meshgen.yaml declares no `{section}` (see {})", crate::diag::docs::ENVIRONMENTS)
+        });
         anyhow::bail!("unknown {what} `{name}`: {help}")
     };
     let mut layers = Vec::new();

@@ -781,9 +781,18 @@ impl<'de, T: ShortForm> Deserialize<'de> for ShortOr<T> {
                 T::from_bool(b).map(ShortOr).map_err(E::custom)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                // Any items, so that a list where none is taken (`http: [80]`) is refused as a
+                // whole, with what the field takes, rather than at its first item.
                 let mut items = Vec::new();
-                while let Some(s) = seq.next_element::<String>()? {
-                    items.push(s);
+                let mut strings = true;
+                while let Some(v) = seq.next_element::<crate::yaml::Value>()? {
+                    match v {
+                        crate::yaml::Value::String(s) => items.push(s),
+                        _ => strings = false,
+                    }
+                }
+                if !strings {
+                    return Err(de::Error::custom(format!("expected {}", T::EXPECTING)));
                 }
                 T::from_seq(items).map(ShortOr).map_err(de::Error::custom)
             }

@@ -30,10 +30,10 @@ pub(super) fn routes(cx: &mut Checker<'_>, raw: &[RawRoute], scope: &Scope<'_>, 
         let ro = origin.index(i);
         let before = cx.errors();
         let Some(destinations) = destinations(cx, r, scope, &ro) else { continue };
-        let matches = r.matches.clone().unwrap_or_default();
+        let mut matches = r.matches.clone().unwrap_or_default();
         let stream = matches.iter().any(|m| m.sni_hosts.is_some() || m.destination_subnets.is_some());
         http_features(cx, r, scope, stream, &ro);
-        for (j, m) in matches.iter().enumerate() {
+        for (j, m) in matches.iter_mut().enumerate() {
             match_request(cx, m, scope, stream, &ro.child("match").index(j));
         }
         let mirror = r.mirror.as_ref().map(|m| mirror(cx, m, scope, &ro.child("mirror")));
@@ -216,10 +216,7 @@ fn target(cx: &mut Checker<'_>, service: &Option<String>, host: &Option<String>,
             Target::Own
         }
         (Some(s), None) => Target::Entity(s.clone()),
-        (None, Some(h)) => {
-            cx.host(h, false, &at.child("host"));
-            Target::Host(h.clone())
-        }
+        (None, Some(h)) => Target::Host(cx.host(h, false, &at.child("host")).unwrap_or_else(|| h.clone())),
         (None, None) => Target::Own,
     }
 }
@@ -378,7 +375,7 @@ fn http_features(cx: &mut Checker<'_>, r: &RawRoute, scope: &Scope<'_>, stream: 
     }
 }
 
-fn match_request(cx: &mut Checker<'_>, m: &HttpMatch, scope: &Scope<'_>, stream: bool, mo: &Origin) {
+fn match_request(cx: &mut Checker<'_>, m: &mut HttpMatch, scope: &Scope<'_>, stream: bool, mo: &Origin) {
     for (f, sm) in [("uri", &m.uri), ("scheme", &m.scheme), ("method", &m.method), ("authority", &m.authority)] {
         if let Some(sm) = sm {
             cx.string_match(sm, &mo.child(f));
@@ -451,8 +448,10 @@ fn match_request(cx: &mut Checker<'_>, m: &HttpMatch, scope: &Scope<'_>, stream:
             );
         }
     }
-    for (i, h) in m.sni_hosts.iter().flatten().enumerate() {
-        cx.host(h, true, &mo.child("sniHosts").index(i));
+    for (i, h) in m.sni_hosts.iter_mut().flatten().enumerate() {
+        if let Some(lower) = cx.host(h, true, &mo.child("sniHosts").index(i)) {
+            *h = lower;
+        }
     }
     if m.sni_hosts.is_some() && !scope.ports.iter().any(|p| p.protocol.is_tls()) {
         cx.error(

@@ -23,14 +23,10 @@ pub(super) fn build(
 ) -> Option<Service> {
     let before = diags.counts().0;
     let mut cx = Checker::new(diags);
-    let namespace = raw.namespace.clone().unwrap_or_else(|| doc_ns.to_string());
-    cx.namespace(&namespace, &origin.child("namespace"));
+    let namespace = cx.entity_namespace(raw.namespace.as_deref(), doc_ns, &origin);
 
     let host = match &raw.host {
-        Some(h) => {
-            cx.mesh_host(h, false, &origin.child("host"));
-            h.clone()
-        }
+        Some(h) => cx.mesh_host(h, false, &origin.child("host")).unwrap_or_else(|| h.clone()),
         None => format!("{name}.{namespace}.svc.cluster.local"),
     };
     let ports = cx.ports(raw.ports.as_ref(), &origin.child("ports"));

@@ -150,16 +150,14 @@ pub(super) fn client_tls(cx: &mut Checker<'_>, t: &RawTls, owner: Owner, o: &Ori
             }
         }
     }
-    if let Some(sni) = &t.sni {
-        cx.host(sni, false, &o.child("sni"));
-    }
+    let sni = t.sni.as_ref().map(|s| cx.host(s, false, &o.child("sni")).unwrap_or_else(|| s.clone()));
     if cx.errors() > before {
         return None;
     }
     Some(ClientTls {
         mode,
         port: t.port,
-        sni: t.sni.clone(),
+        sni,
         ca_certificates: t.ca_certificates.clone(),
         ca_crl: t.ca_crl.clone(),
         client_certificate: t.client_certificate.clone(),

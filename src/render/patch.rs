@@ -52,10 +52,11 @@ pub fn resolve(patch: &Patch, entity: &str, objects: &[(Kind, &str)]) -> std::re
             if let Some((i, _)) = same.iter().find(|(_, n)| n == name) {
                 return Ok(*i);
             }
-            let help = if let Some(s) = did_you_mean(name, same.iter().map(|(_, n)| *n)) {
-                format!("did you mean `{s}`?")
-            } else if let Some((k, _)) = objects.iter().find(|(_, n)| n == name) {
+            // The exact name of another kind says more than a name that is merely close.
+            let help = if let Some((k, _)) = objects.iter().find(|(_, n)| n == name) {
                 format!("`{name}` is a {}: did you mean `kind: {}`?", k.as_str(), k.as_str())
+            } else if let Some(s) = did_you_mean(name, same.iter().map(|(_, n)| *n)) {
+                format!("did you mean `{s}`?")
             } else {
                 produced()
             };

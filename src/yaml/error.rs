@@ -17,6 +17,8 @@ pub struct Mark {
 pub enum ErrorKind {
     /// Not YAML; the parser's description of what it found.
     Syntax(String),
+    /// A tab in the indentation of a line, which YAML does not allow.
+    TabIndent,
     /// Flow collections (`[`, `{`) nest deeper than the limit; found by a linear pre-scan,
     /// before a parser spends time on it.
     BracketsTooDeep(usize),
@@ -75,6 +77,7 @@ impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ErrorKind::Syntax(m) => f.write_str(m),
+            ErrorKind::TabIndent => f.write_str("a tab in the indentation"),
             ErrorKind::BracketsTooDeep(n) => write!(f, "brackets nest deeper than {n} levels"),
             ErrorKind::TooDeep(n) => write!(f, "collections nest deeper than {n} levels"),
             ErrorKind::AliasesTooLarge(n) => write!(f, "aliases expand to more than {n} values"),

@@ -44,6 +44,21 @@ pub(super) fn scan_error(e: &ScanError, doc: usize) -> Error {
     Error::new(ErrorKind::Syntax(problem.to_string()), Mark { line: m.line(), column: m.col() + 1 }, doc)
 }
 
+/// A syntax error on a line indented with a tab is about the tab (YAML indents with spaces
+/// only), whatever the parser's wording: the error, pointing at the first tab. The parser
+/// may stop at the end of the line before the tab, so that line counts too.
+fn tab_indent(text: &str, e: &Error) -> Error {
+    let Some(at) = e.at.filter(|_| matches!(e.kind, ErrorKind::Syntax(_))) else { return e.clone() };
+    let tab = text.lines().enumerate().skip(at.line.saturating_sub(1)).take(2).find_map(|(i, line)| {
+        let indent = &line[..line.len() - line.trim_start_matches([' ', '\t']).len()];
+        indent.find('\t').map(|col| Mark { line: i + 1, column: col + 1 })
+    });
+    match tab {
+        Some(mark) => Error::new(ErrorKind::TabIndent, mark, e.doc),
+        None => e.clone(),
+    }
+}
+
 /// A collection being read.
 enum Open {
     Seq(Vec<Value>),
@@ -79,7 +94,7 @@ pub(super) fn parse(text: &str) -> (Vec<Value>, Option<Error>) {
     for next in Parser::new_from_str(text) {
         let step = match next {
             Ok((event, span)) => b.event(event, &span, &mut docs),
-            Err(e) => Err(scan_error(&e, b.doc)),
+            Err(e) => Err(tab_indent(text, &scan_error(&e, b.doc))),
         };
         if let Err(e) = step {
             return (docs, Some(e));

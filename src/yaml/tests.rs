@@ -65,6 +65,9 @@ fn each_error_has_its_kind_and_position() {
     assert_eq!(error("n: 18446744073709551616\n"), (ErrorKind::IntegerTooBig("18446744073709551616".into()), 1, 4, 0));
     assert_eq!(error("x: [.inf]\n"), (ErrorKind::NotFinite(".inf".into()), 1, 5, 0));
     assert!(matches!(error("a: *nothing\n").0, ErrorKind::Syntax(m) if m.contains("unknown anchor")));
+    // A tab in the indentation, wherever the parser stumbles over it on that line.
+    assert_eq!(error("a:\n  b: 1\n\tc: 2\n"), (ErrorKind::TabIndent, 3, 1, 0));
+    assert_eq!(error("a:\n  b:\n  \t- 1\n").0, ErrorKind::TabIndent);
     let (kind, line, _, doc) = error("a: 1\n---\nb: [\n");
     assert!(matches!(kind, ErrorKind::Syntax(_)), "{kind:?}");
     assert_eq!((line, doc), (3, 1));

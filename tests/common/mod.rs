@@ -208,3 +208,53 @@ pub fn volume_mounts(container: &meshgen::yaml::Value) -> BTreeMap<&str, &str> {
         .map(|m| (m["mountPath"].as_str().unwrap(), m["name"].as_str().unwrap()))
         .collect()
 }
+
+/// What a newcomer must never read in a diagnostic: Rust's names for types and modules,
+/// serde's wording, and paths of the repository, which someone with only the binary lacks.
+static INTERNALS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(concat!(
+        r"Raw[A-Z]|\b(u8|u16|u32|u64|u128|i8|i16|i32|i64|usize|isize|f32|f64)\b|\bstruct |\benum |",
+        r"Option<|\bOption\b|Vec<|BTreeMap|HashMap|::|serde|\bvariant\b|\bidentifier\b|",
+        r"docs/|\.md\b|tests/|src/",
+    ))
+    .unwrap()
+});
+
+/// Checks the project in `dir` in every diagnostic format and asserts that no message, help
+/// or note holds [`INTERNALS`].
+pub fn assert_in_user_words(dir: &Path) {
+    for format in ["human", "concise", "json", "sarif", "github"] {
+        let r = meshgen(dir, &["check", "--format", format]);
+        assert!(!r.stdout.is_empty(), "`check --format {format}` reported nothing:\n{}", r.stderr);
+        let texts: Vec<String> = match format {
+            // Every string of the document but the schema's address.
+            "json" | "sarif" => {
+                let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+                let mut out = Vec::new();
+                all_strings(&v, &mut out);
+                out
+            }
+            // The workflow command's own `::level props::` is GitHub's syntax, not a message.
+            "github" => r.stdout.lines().map(|l| l.splitn(3, "::").last().unwrap_or_default().to_string()).collect(),
+            // `  ::: file:line` marks a related place.
+            _ => r.stdout.lines().map(|l| l.replacen("  ::: ", "  at ", 1)).collect(),
+        };
+        for t in texts {
+            if let Some(m) = INTERNALS.find(&t) {
+                panic!("`{}` in the {format} output: {t}\n{}", m.as_str(), r.stdout);
+            }
+        }
+    }
+}
+
+/// The string values of a JSON document, except `$schema`.
+fn all_strings(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Array(a) => a.iter().for_each(|v| all_strings(v, out)),
+        serde_json::Value::Object(m) => {
+            m.iter().filter(|(k, _)| *k != "$schema").for_each(|(_, v)| all_strings(v, out))
+        }
+        _ => {}
+    }
+}

@@ -88,6 +88,19 @@ impl<'a> Checker<'a> {
         self.check("namespace", ns, origin, "namespaces are lowercase DNS labels, e.g. `shop`", names::dns_label)
     }
 
+    /// An entity's namespace: its own `namespace`, checked here, or the one it inherits from
+    /// its document or the project, checked once where that is written (one error for a
+    /// document, not one per entity).
+    pub fn entity_namespace(&mut self, own: Option<&str>, inherited: &str, entity: &Origin) -> String {
+        match own {
+            Some(ns) => {
+                self.namespace(ns, &entity.child("namespace"));
+                ns.to_string()
+            }
+            None => inherited.to_string(),
+        }
+    }
+
     /// An entity name (becomes object and file names).
     pub fn entity_name(&mut self, kind: &str, name: &str, origin: &Origin) -> bool {
         self.check(
@@ -104,14 +117,38 @@ impl<'a> Checker<'a> {
         self.check("name", name, origin, "use lowercase letters, digits, `-` and `.`", names::dns_subdomain)
     }
 
-    /// A host, with or without a leading wildcard label.
-    pub fn host(&mut self, host: &str, wildcard: bool, origin: &Origin) -> bool {
+    /// A host, with or without a leading wildcard label: the host as meshgen writes it
+    /// (lower case), or `None` when it is not one.
+    pub fn host(&mut self, host: &str, wildcard: bool, origin: &Origin) -> Option<String> {
         let help = if wildcard {
             "write a DNS name such as `api.example.com` or `*.example.com`"
         } else {
             "write a DNS name such as `api.example.com`"
         };
-        self.check("host", host, origin, help, |h| names::host(h, wildcard))
+        if !self.check("host", host, origin, help, |h| names::host(h, wildcard)) {
+            return None;
+        }
+        Some(self.lower_case_host(host, origin))
+    }
+
+    /// Hosts are written in lower case, wherever they are read. DNS ignores case, and Istio
+    /// accepts upper case, but it compares hosts as written: `API.example.com` in a
+    /// ServiceEntry and `api.example.com` in a DestinationRule never meet. Upper case built
+    /// before, so it is lower-cased with a warning rather than refused.
+    fn lower_case_host(&mut self, host: &str, origin: &Origin) -> String {
+        if !host.bytes().any(|b| b.is_ascii_uppercase()) {
+            return host.to_string();
+        }
+        let lower = host.to_ascii_lowercase();
+        self.push(
+            Diagnostic::warning(
+                "uppercase-host",
+                origin.clone(),
+                format!("host `{}` has upper-case letters; it is written as `{}`", shown(host), shown(&lower)),
+            )
+            .help("write hosts in lower case: DNS ignores case, but Istio compares hosts as written, so one object's `API.example.com` would not meet another's `api.example.com`"),
+        );
+        lower
     }
 
     /// A service account name.
@@ -161,20 +198,18 @@ impl<'a> Checker<'a> {
     /// A host entities are registered under: a valid host with at least one dot. A short
     /// name is taken literally in a ServiceEntry but expanded with the namespace in a
     /// DestinationRule or VirtualService (and refused in a Gateway), so they would never meet.
-    pub fn mesh_host(&mut self, host: &str, wildcard: bool, origin: &Origin) -> bool {
-        if !self.host(host, wildcard, origin) {
-            return false;
-        }
+    pub fn mesh_host(&mut self, host: &str, wildcard: bool, origin: &Origin) -> Option<String> {
+        let host = self.host(host, wildcard, origin)?;
         if !host.trim_end_matches('.').contains('.') {
             self.error(
                 "invalid-value",
                 origin.clone(),
-                format!("host `{}` is a short name", shown(host)),
+                format!("host `{}` is a short name", shown(&host)),
                 Some(format!("write the fully qualified name, e.g. `{host}.example.internal`: Istio expands short names differently in each kind")),
             );
-            return false;
+            return None;
         }
-        true
+        Some(host)
     }
 
     /// A locality.
