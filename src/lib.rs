@@ -46,6 +46,7 @@ pub mod load;
 pub mod model;
 mod par;
 pub mod render;
+pub mod schema;
 mod sort;
 pub mod yaml;
 

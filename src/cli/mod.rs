@@ -12,7 +12,9 @@ mod diff;
 mod docs;
 mod explain;
 mod graph;
+mod init;
 mod project;
+mod schema;
 mod templates;
 
 use std::ffi::OsString;
@@ -86,6 +88,8 @@ fn run(args: impl IntoIterator<Item = OsString>, keep: &mut Leftovers) -> ExitCo
         Command::Argocd(a) => argocd::run(&a),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { out_dir } => docs::man(out_dir.as_deref()),
+        Command::Init(a) => init::run(&a),
+        Command::Schema(a) => schema::run(&a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -8,6 +8,7 @@
 //! services (two claims on one public host, one certificate on several Gateways) is the
 //! check stage's (`check::ingress`).
 
+use schemars::{JsonSchema, Schema, json_schema};
 use serde::Deserialize;
 
 use super::names;
@@ -39,8 +40,9 @@ impl IngressGateway {
 }
 
 /// `istio.ingressGateway` as written.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "IngressGateway")]
 pub struct RawIngressGateway {
     /// Labels of the gateway's pods.
     pub selector: Option<Labels>,
@@ -77,8 +79,9 @@ pub enum Form {
 }
 
 /// A service's `ingress` as written: a host, a list of hosts, or the mapping.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Ingress")]
 pub struct RawIngress {
     /// The public hosts.
     pub hosts: Vec<String>,
@@ -105,6 +108,14 @@ impl ShortForm for RawIngress {
     fn from_seq(items: Vec<String>) -> Result<Self, String> {
         Ok(RawIngress::hosts(items, Form::List))
     }
+    fn short_schema() -> Schema {
+        json_schema!({
+            "anyOf": [
+                { "type": "string", "examples": ["shop.example.com"] },
+                { "type": "array", "items": { "type": "string" }, "examples": [["shop.example.com", "www.example.com"]] }
+            ]
+        })
+    }
 }
 
 impl RawIngress {
@@ -114,8 +125,9 @@ impl RawIngress {
 }
 
 /// The gateway's TLS as written: the secret's name, or `{credentialName, mode}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "IngressTls")]
 pub struct RawIngressTls {
     /// The Kubernetes secret with the certificate and key (and `ca.crt` for `MUTUAL`).
     pub credential_name: String,
@@ -130,6 +142,9 @@ impl ShortForm for RawIngressTls {
     const EXPECTING: &'static str = "a secret name or a mapping with `credentialName`";
     fn from_str(s: &str) -> Result<Self, String> {
         Ok(RawIngressTls { credential_name: s.to_string(), mode: None, short: true })
+    }
+    fn short_schema() -> Schema {
+        json_schema!({ "type": "string", "examples": ["shop-example-com-cert"] })
     }
 }
 

@@ -6,10 +6,12 @@
 //! knows Istio reads an inventory without docs. Several fields accept a short form (a number
 //! or a word) as well as the full mapping; [`ShortForm`] implements that once.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
@@ -19,14 +21,17 @@ use super::traffic::{Fault, Retries, Traffic};
 pub use super::labels::Labels;
 
 /// One inventory document: entities grouped by kind, with an optional default namespace.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Document")]
 pub struct RawDocument {
     /// Namespace for the entities of this document that do not set one.
     pub namespace: Option<String>,
-    /// Mesh services (VMs and/or pods), by name; read from the document itself.
+    /// Mesh services (VMs and/or pods), by name.
+    #[schemars(with = "Option<BTreeMap<String, RawService>>")]
     pub services: Option<EntityMap>,
-    /// External APIs, by name; read from the document itself.
+    /// External APIs, by name.
+    #[schemars(with = "Option<BTreeMap<String, RawExternal>>")]
     pub externals: Option<EntityMap>,
 }
 
@@ -58,8 +63,9 @@ impl<'de> Deserialize<'de> for EntityMap {
 }
 
 /// A port: `http: 8080` or `http: {number: 8080, protocol: HTTP, targetPort: 9080}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Port")]
 pub struct RawPort {
     /// The port number clients use.
     pub number: u32,
@@ -79,11 +85,16 @@ impl ShortForm for RawPort {
         let number = u32::try_from(n).map_err(|_| format!("port {n} is out of range"))?;
         Ok(RawPort { number, protocol: None, target_port: None, tls: None, traffic: None })
     }
+    fn short_schema() -> Schema {
+        json_schema!({ "type": "integer", "minimum": 0, "maximum": u32::MAX, "examples": [8080] })
+    }
 }
 
 /// A mesh service: VMs, pods, or both behind one host.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Service")]
+#[schemars(transform = crate::schema::with_enabled)]
 pub struct RawService {
     /// Kubernetes namespace of the generated objects.
     pub namespace: Option<String>,
@@ -129,7 +140,8 @@ pub struct RawService {
     /// Who may call this service besides its declared consumers, where the project turns
     /// on authorization policy for its namespace.
     pub authorization: Option<RawAuthorization>,
-    /// Public hosts the ingress gateway serves the service under (`model::ingress`).
+    /// Public hosts the ingress gateway serves the service under: a host, a list of hosts, or
+    /// `{hosts, port, tls, paths, …}`.
     pub ingress: Option<ShortOr<super::ingress::RawIngress>>,
     /// Visibility: a list of namespaces (`.`, `*`, names) or `consumers`.
     pub export_to: Option<ShortOr<RawExportTo>>,
@@ -143,8 +155,9 @@ pub struct RawService {
 }
 
 /// One `dependsOn` entry: `catalog`, or `{name: catalog, ports: [grpc]}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Dependency")]
 pub struct RawDependency {
     /// The service or external API called.
     pub name: String,
@@ -157,19 +170,24 @@ impl ShortForm for RawDependency {
     fn from_str(s: &str) -> Result<Self, String> {
         Ok(RawDependency { name: s.to_string(), ports: None })
     }
+    fn short_schema() -> Schema {
+        json_schema!({ "type": "string", "examples": ["catalog"] })
+    }
 }
 
 /// `authorization: {from: [...]}`: callers from outside the inventory.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Authorization")]
 pub struct RawAuthorization {
     /// The extra sources allowed to call every port of the service.
     pub from: Vec<RawSource>,
 }
 
 /// One extra source: exactly one of a SPIFFE principal or a namespace.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Source")]
 pub struct RawSource {
     /// `<trust-domain>/ns/<namespace>/sa/<service-account>`.
     pub principal: Option<String>,
@@ -178,8 +196,9 @@ pub struct RawSource {
 }
 
 /// `ignore: [{code: dependency-cycle, reason: "…"}]`: a suppressed finding.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Ignore")]
 pub struct RawIgnore {
     /// The diagnostic code.
     pub code: String,
@@ -188,8 +207,9 @@ pub struct RawIgnore {
 }
 
 /// One virtual machine of a service.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Vm")]
 pub struct RawVm {
     /// IP address or DNS name.
     pub address: String,
@@ -210,8 +230,9 @@ pub struct RawVm {
 }
 
 /// A WorkloadGroup request: `workloadGroup: true` or with a readiness probe.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "WorkloadGroup")]
 pub struct RawWorkloadGroup {
     /// Readiness probe run by the VM's sidecar (Istio's ReadinessProbe shape).
     pub probe: Option<Probe>,
@@ -230,7 +251,7 @@ pub struct RawWorkloadGroup {
 }
 
 /// Istio's ReadinessProbe for WorkloadGroups: exactly one of `httpGet`, `tcpSocket`, `exec`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Probe {
     /// Seconds before the first probe.
@@ -260,7 +281,7 @@ pub struct Probe {
 }
 
 /// An HTTP GET readiness probe.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpGetProbe {
     /// Path to request.
@@ -277,7 +298,7 @@ pub struct HttpGetProbe {
 }
 
 /// A TCP connect readiness probe.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TcpProbe {
     /// Host to connect to (default the VM).
@@ -288,7 +309,7 @@ pub struct TcpProbe {
 }
 
 /// A command readiness probe.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ExecProbe {
     /// Command and arguments.
@@ -300,11 +321,15 @@ impl ShortForm for RawWorkloadGroup {
     fn from_bool(b: bool) -> Result<Self, String> {
         if b { Ok(RawWorkloadGroup::default()) } else { Err("use `true` or leave the field out".into()) }
     }
+    fn short_schema() -> Schema {
+        json_schema!({ "const": true })
+    }
 }
 
 /// exportTo: a list, or the word `consumers` (only the namespaces that depend on it).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ExportTo")]
 pub struct RawExportTo {
     /// Namespaces (`.`, `*`, `~` or names).
     pub namespaces: Vec<String>,
@@ -318,11 +343,20 @@ impl ShortForm for RawExportTo {
     fn from_seq(items: Vec<String>) -> Result<Self, String> {
         Ok(RawExportTo { namespaces: items })
     }
+    fn short_schema() -> Schema {
+        json_schema!({
+            "anyOf": [
+                { "type": "string", "examples": ["consumers", "."] },
+                { "type": "array", "items": { "type": "string" }, "examples": [[".", "istio-system"]] }
+            ]
+        })
+    }
 }
 
 /// A routing rule of a service.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Route")]
 pub struct RawRoute {
     /// Name of the rule (shown in Envoy stats).
     pub name: Option<String>,
@@ -357,8 +391,9 @@ pub struct RawRoute {
 
 /// One destination of a route: the entity's own host, another inventory entity (by name)
 /// or any host.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Destination")]
 pub struct RawDestination {
     /// A service or external API of the inventory, whose host receives the traffic.
     pub service: Option<String>,
@@ -375,8 +410,9 @@ pub struct RawDestination {
 }
 
 /// Mirroring of a route.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Mirror")]
 pub struct RawMirror {
     /// A service or external API of the inventory that receives the copies.
     pub service: Option<String>,
@@ -391,7 +427,7 @@ pub struct RawMirror {
 }
 
 /// Istio's HTTPRewrite.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Rewrite {
     /// Replaces the path (or the matched prefix).
@@ -406,7 +442,7 @@ pub struct Rewrite {
 }
 
 /// Istio's StringMatch: exactly one of exact, prefix, regex.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct StringMatch {
     /// Exact match.
@@ -448,6 +484,21 @@ impl<V: Serialize> Serialize for SmallMap<V> {
     }
 }
 
+impl<V: JsonSchema> JsonSchema for SmallMap<V> {
+    fn schema_name() -> Cow<'static, str> {
+        format!("MapOf{}", V::schema_name()).into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        // What the `BTreeMap` it is read through accepts.
+        generator.subschema_for::<BTreeMap<String, V>>()
+    }
+}
+
 impl<'de, V: Deserialize<'de>> Deserialize<'de> for SmallMap<V> {
     /// Reads a mapping exactly as a `BTreeMap` does (same errors), then keeps it compact.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<SmallMap<V>, D::Error> {
@@ -457,7 +508,7 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for SmallMap<V> {
 }
 
 /// Istio's HTTPMatchRequest (the fields that concern services in an inventory).
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpMatch {
     /// Name of the match, prefixed to the route's name.
@@ -505,8 +556,10 @@ pub struct HttpMatch {
 }
 
 /// An external API: hosts outside the mesh (or inside it, without sidecars).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "External")]
+#[schemars(transform = crate::schema::with_enabled)]
 pub struct RawExternal {
     /// Kubernetes namespace of the generated objects.
     pub namespace: Option<String>,
@@ -544,8 +597,9 @@ pub struct RawExternal {
 }
 
 /// One endpoint of an external API.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Endpoint")]
 pub struct RawEndpoint {
     /// IP, DNS name or `unix:///path`.
     pub address: String,
@@ -566,8 +620,9 @@ pub struct RawEndpoint {
 
 /// Client TLS (Istio's ClientTLSSettings) towards an entity, one of its ports or a subset:
 /// a mode word, `originate` (external APIs: `SIMPLE` origination), or a mapping.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Tls")]
 pub struct RawTls {
     /// DISABLE, SIMPLE (default), MUTUAL or ISTIO_MUTUAL.
     pub mode: Option<String>,
@@ -592,6 +647,9 @@ pub struct RawTls {
     pub insecure_skip_verify: Option<bool>,
 }
 
+/// The short forms of [`RawTls`]: `originate` and the TLS modes.
+const TLS_WORDS: [&str; 5] = ["originate", "DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"];
+
 impl ShortForm for RawTls {
     const EXPECTING: &'static str =
         "`originate`, a TLS mode (`DISABLE`, `SIMPLE`, `MUTUAL`, `ISTIO_MUTUAL`) or a mapping";
@@ -606,6 +664,9 @@ impl ShortForm for RawTls {
             )),
         }
     }
+    fn short_schema() -> Schema {
+        json_schema!({ "enum": TLS_WORDS })
+    }
 }
 
 /// A subset as written: its labels (`v2: {version: v2}`), or, when it has a policy of its
@@ -619,6 +680,40 @@ pub struct RawSubset {
     pub traffic: Option<Traffic>,
     /// Client TLS towards the subset, replacing the service's.
     pub tls: Option<ShortOr<RawTls>>,
+}
+
+impl JsonSchema for RawSubset {
+    fn schema_name() -> Cow<'static, str> {
+        "Subset".into()
+    }
+
+    /// The two forms `deserialize` tells apart: labels (whose `tls`, if any, is not a TLS
+    /// setting), or the long form with `labels`.
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "anyOf": [
+                {
+                    "type": "object",
+                    "description": "The labels that select the subset's endpoints.",
+                    "additionalProperties": { "type": "string" },
+                    "properties": { "tls": { "type": "string", "not": { "enum": TLS_WORDS } } },
+                    "examples": [{ "version": "v2" }]
+                },
+                {
+                    "type": "object",
+                    "description": "A subset with a policy of its own.",
+                    "additionalProperties": false,
+                    "required": ["labels"],
+                    "properties": {
+                        "labels": generator.subschema_for::<Labels>(),
+                        "traffic": generator.subschema_for::<Traffic>(),
+                        "tls": generator.subschema_for::<ShortOr<RawTls>>()
+                    },
+                    "examples": [{ "labels": { "version": "v2" }, "tls": "DISABLE" }]
+                }
+            ]
+        })
+    }
 }
 
 impl<'de> Deserialize<'de> for RawSubset {
@@ -709,8 +804,9 @@ impl<'de> Deserialize<'de> for RawSubset {
 }
 
 /// Routing through the egress gateway.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Egress")]
 pub struct RawEgress {
     /// For wildcard hosts: the concrete host the gateway forwards to.
     pub destination: Option<String>,
@@ -727,6 +823,9 @@ impl ShortForm for RawEgress {
             "gateway" => Ok(RawEgress::default()),
             other => Err(format!("unknown egress mode `{other}`, expected `gateway`")),
         }
+    }
+    fn short_schema() -> Schema {
+        json_schema!({ "const": "gateway" })
     }
 }
 
@@ -750,12 +849,30 @@ pub trait ShortForm: Sized + for<'de> Deserialize<'de> {
     fn from_seq(_items: Vec<String>) -> Result<Self, String> {
         Err(format!("expected {}", Self::EXPECTING))
     }
+    /// The JSON Schema of the short forms the `from_*` functions accept (`meshgen schema`):
+    /// every short form needs one, so that the schema accepts what the loader accepts.
+    fn short_schema() -> Schema;
 }
 
 /// Wraps a [`ShortForm`] type so that it deserialises from either form; positions and
 /// unknown-field checks of the long form are kept because the map is handed on unchanged.
 #[derive(Debug, Clone)]
 pub struct ShortOr<T>(pub T);
+
+impl<T: ShortForm + JsonSchema> JsonSchema for ShortOr<T> {
+    fn schema_name() -> Cow<'static, str> {
+        format!("{}OrShortForm", T::schema_name()).into()
+    }
+
+    fn inline_schema() -> bool {
+        // Each field says in its own description what the short form means there.
+        true
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "anyOf": [T::short_schema(), generator.subschema_for::<T>()] })
+    }
+}
 
 impl<'de, T: ShortForm> Deserialize<'de> for ShortOr<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::{JsonSchema, Schema, json_schema};
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::raw::{ShortForm, ShortOr};
@@ -16,7 +17,7 @@ use super::raw::{ShortForm, ShortOr};
 /// Traffic policy of an entity, or the inventory-wide default. The larger parts are boxed:
 /// every service holds a policy and most set few of its parts, so the unset ones cost a
 /// pointer each instead of their whole size (768 bytes per service unboxed).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Traffic {
     /// HTTP request timeout (Go duration, e.g. `10s`).
@@ -96,7 +97,7 @@ impl Written {
 }
 
 /// Istio's HTTPRetry.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Retries {
     /// Number of retries.
@@ -134,7 +135,7 @@ fn percentage<S: Serializer>(p: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
 }
 
 /// Istio's HTTPFaultInjection.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Fault {
     /// Delay injection.
@@ -146,7 +147,7 @@ pub struct Fault {
 }
 
 /// A fixed delay for a share of requests.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Delay {
     /// The delay (Go duration).
@@ -157,7 +158,7 @@ pub struct Delay {
 }
 
 /// An abort for a share of requests.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Abort {
     /// HTTP status to return (200–599).
@@ -172,7 +173,7 @@ pub struct Abort {
 }
 
 /// Istio's ConnectionPoolSettings.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ConnectionPool {
     /// TCP limits.
@@ -193,7 +194,7 @@ impl ConnectionPool {
 }
 
 /// TCP connection pool settings.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TcpPool {
     /// Maximum connections to a host.
@@ -215,7 +216,7 @@ pub struct TcpPool {
 fieldwise_or!(TcpPool { max_connections, connect_timeout, tcp_keepalive, max_connection_duration, idle_timeout });
 
 /// TCP keepalive settings.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TcpKeepalive {
     /// Probes before the connection is dead.
@@ -230,7 +231,7 @@ pub struct TcpKeepalive {
 }
 
 /// HTTP connection pool settings.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpPool {
     /// Maximum queued requests.
@@ -270,7 +271,7 @@ fieldwise_or!(HttpPool {
 });
 
 /// Istio's OutlierDetection.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct OutlierDetection {
     /// 5xx errors before ejection.
@@ -310,7 +311,7 @@ fieldwise_or!(OutlierDetection {
 });
 
 /// Istio's LoadBalancerSettings.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LoadBalancer {
     /// ROUND_ROBIN, LEAST_REQUEST, RANDOM or PASSTHROUGH.
@@ -329,6 +330,9 @@ impl ShortForm for LoadBalancer {
     fn from_str(s: &str) -> Result<Self, String> {
         Ok(LoadBalancer { simple: Some(s.to_string()), ..LoadBalancer::default() })
     }
+    fn short_schema() -> Schema {
+        json_schema!({ "type": "string", "examples": ["LEAST_REQUEST", "ROUND_ROBIN", "RANDOM", "PASSTHROUGH"] })
+    }
 }
 
 impl Serialize for ShortOr<LoadBalancer> {
@@ -344,7 +348,7 @@ impl PartialEq for ShortOr<LoadBalancer> {
 }
 
 /// Istio's ConsistentHashLB.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ConsistentHash {
     /// Hash on a header.
@@ -368,7 +372,7 @@ pub struct ConsistentHash {
 }
 
 /// A cookie to hash on.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpCookie {
     /// Cookie name.
@@ -382,7 +386,7 @@ pub struct HttpCookie {
 }
 
 /// Ring hash settings.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RingHash {
     /// Minimum ring size.
@@ -391,7 +395,7 @@ pub struct RingHash {
 }
 
 /// Maglev settings.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Maglev {
     /// Table size (a prime).
@@ -400,7 +404,7 @@ pub struct Maglev {
 }
 
 /// Istio's LocalityLoadBalancerSetting.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LocalityLb {
     /// Turn locality load balancing on or off.
@@ -418,7 +422,7 @@ pub struct LocalityLb {
 }
 
 /// Traffic from one locality, spread over others.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Distribute {
     /// Source locality (`region/zone/*`).
@@ -428,7 +432,7 @@ pub struct Distribute {
 }
 
 /// Failover from one region to another.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Failover {
     /// Region that fails.
