@@ -283,3 +283,42 @@ fn overlay_patches_are_partial_and_may_remove_values() {
     assert_eq!(refusals(&validator("overlay"), &tmp.path().join("prod/web.yaml")), Vec::<String>::new());
     assert!(!validator("inventory").is_valid(&meshgen::yaml::parse_all(patch).unwrap()[0]), "not a whole inventory");
 }
+
+/// Every example an editor offers is valid where it is offered.
+#[test]
+fn every_example_in_the_schemas_is_valid_there() {
+    fn walk(node: &Value, definitions: &Value, at: &str, checked: &mut usize, failures: &mut Vec<String>) {
+        match node {
+            Value::Object(m) => {
+                if let Some(Value::Array(examples)) = m.get("examples") {
+                    let mut schema = node.clone();
+                    schema["definitions"] = definitions.clone();
+                    let v = jsonschema::draft7::new(&schema).expect("a valid schema");
+                    for e in examples {
+                        *checked += 1;
+                        if !v.is_valid(e) {
+                            failures.push(format!("{at}: {e}"));
+                        }
+                    }
+                }
+                for (k, sub) in m {
+                    walk(sub, definitions, &format!("{at}/{k}"), checked, failures);
+                }
+            }
+            Value::Array(items) => {
+                for (i, sub) in items.iter().enumerate() {
+                    walk(sub, definitions, &format!("{at}/{i}"), checked, failures);
+                }
+            }
+            _ => {}
+        }
+    }
+    for kind in ["inventory", "project", "overlay"] {
+        let text = fs::read_to_string(root().join("schemas").join(format!("{kind}.json"))).unwrap();
+        let schema: Value = serde_json::from_str(&text).unwrap();
+        let (mut checked, mut failures) = (0, Vec::new());
+        walk(&schema, &schema["definitions"], kind, &mut checked, &mut failures);
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        assert!(checked > 20, "{kind}: only {checked} examples");
+    }
+}

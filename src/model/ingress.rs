@@ -84,8 +84,10 @@ pub enum Form {
 #[schemars(rename = "Ingress")]
 pub struct RawIngress {
     /// The public hosts.
+    #[schemars(extend("examples" = [["shop.example.com"]]))]
     pub hosts: Vec<String>,
     /// The service port to expose, by name (default: the only HTTP-family port).
+    #[schemars(extend("examples" = ["http"]))]
     pub port: Option<String>,
     /// HTTPS on port 443 with a Kubernetes secret: its name, or `{credentialName, mode}`.
     pub tls: Option<ShortOr<RawIngressTls>>,
@@ -94,6 +96,7 @@ pub struct RawIngress {
     /// Also route the public hosts for clients inside the mesh.
     pub mesh: Option<bool>,
     /// Paths to expose, each with what is below it (default: every path).
+    #[schemars(extend("examples" = [["/api", "/static"]]))]
     pub paths: Option<Vec<String>>,
     /// Which form was written.
     #[serde(skip)]
@@ -130,8 +133,10 @@ impl RawIngress {
 #[schemars(rename = "IngressTls")]
 pub struct RawIngressTls {
     /// The Kubernetes secret with the certificate and key (and `ca.crt` for `MUTUAL`).
+    #[schemars(extend("examples" = ["shop-example-com"]))]
     pub credential_name: String,
     /// `SIMPLE` (default), `MUTUAL` or `OPTIONAL_MUTUAL`.
+    #[schemars(extend("examples" = ["SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL"]))]
     pub mode: Option<String>,
     /// Written as the secret's name alone.
     #[serde(skip)]

@@ -48,6 +48,7 @@ pub struct RawPatch {
 #[schemars(rename = "PatchTarget")]
 pub struct RawTarget {
     /// Its kind (`DestinationRule`).
+    #[schemars(extend("examples" = ["DestinationRule", "VirtualService", "ServiceEntry"]))]
     pub kind: String,
     /// Its `metadata.name` (default: the entity's own object of that kind).
     pub name: Option<String>,
@@ -59,8 +60,10 @@ pub struct RawTarget {
 #[schemars(rename = "JsonPatchOperation")]
 pub struct RawOp {
     /// `add`, `remove`, `replace`, `move`, `copy` or `test`.
+    #[schemars(extend("examples" = ["add", "replace", "remove"]))]
     pub op: String,
     /// JSON Pointer of the target location.
+    #[schemars(extend("examples" = ["/spec/trafficPolicy/tls"]))]
     pub path: String,
     /// JSON Pointer of the source location (`move`, `copy`).
     pub from: Option<String>,

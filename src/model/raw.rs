@@ -26,6 +26,7 @@ pub use super::labels::Labels;
 #[schemars(rename = "Document")]
 pub struct RawDocument {
     /// Namespace for the entities of this document that do not set one.
+    #[schemars(extend("examples" = ["shop"]))]
     pub namespace: Option<String>,
     /// Mesh services (VMs and/or pods), by name.
     #[schemars(with = "Option<BTreeMap<String, RawService>>")]
@@ -68,10 +69,13 @@ impl<'de> Deserialize<'de> for EntityMap {
 #[schemars(rename = "Port")]
 pub struct RawPort {
     /// The port number clients use.
+    #[schemars(extend("examples" = [8080]))]
     pub number: u32,
     /// Istio protocol; inferred from the port name (`http`, `grpc-web`, `tls-foo`…) when absent.
+    #[schemars(extend("examples" = ["HTTP", "HTTP2", "GRPC", "TCP", "TLS", "HTTPS"]))]
     pub protocol: Option<String>,
     /// The port on the workload, when it differs.
+    #[schemars(extend("examples" = [9080]))]
     pub target_port: Option<u32>,
     /// Client TLS towards this port, replacing the entity's `tls` here.
     pub tls: Option<ShortOr<RawTls>>,
@@ -97,29 +101,37 @@ impl ShortForm for RawPort {
 #[schemars(transform = crate::schema::with_enabled)]
 pub struct RawService {
     /// Kubernetes namespace of the generated objects.
+    #[schemars(extend("examples" = ["shop"]))]
     pub namespace: Option<String>,
     /// The host clients call (default `<name>.<namespace>.svc.cluster.local`).
+    #[schemars(extend("examples" = ["catalog.shop.internal"]))]
     pub host: Option<String>,
     /// Ports by name.
     pub ports: Option<BTreeMap<String, ShortOr<RawPort>>>,
     /// The service account the workloads' sidecars run as.
+    #[schemars(extend("examples" = ["catalog"]))]
     pub service_account: Option<String>,
     /// Whether the VMs run an Istio sidecar (default true).
+    #[schemars(extend("examples" = [false]))]
     pub sidecar: Option<bool>,
     /// Labels that identify the service's workloads (default `app: <name>`, or `pods`).
     pub labels: Option<Labels>,
     /// Virtual machines.
     pub vms: Option<Vec<RawVm>>,
     /// Label selector of the Kubernetes pods of this service.
+    #[schemars(extend("examples" = [{"app": "catalog"}]))]
     pub pods: Option<Labels>,
     /// Extra subsets by name (subsets per `version` label are derived): labels, or
     /// `{labels, traffic, tls}`.
     pub subsets: Option<BTreeMap<String, RawSubset>>,
     /// Virtual IPs of the service.
+    #[schemars(extend("examples" = [["240.240.0.10"]]))]
     pub addresses: Option<Vec<String>>,
     /// Identities the workloads may present.
+    #[schemars(extend("examples" = [["spiffe://cluster.local/ns/shop/sa/catalog"]]))]
     pub subject_alt_names: Option<Vec<String>>,
     /// Default network of the VMs.
+    #[schemars(extend("examples" = ["vm-network"]))]
     pub network: Option<String>,
     /// Emit a WorkloadGroup (for VM auto-registration).
     pub workload_group: Option<ShortOr<RawWorkloadGroup>>,
@@ -129,13 +141,16 @@ pub struct RawService {
     pub tls: Option<ShortOr<RawTls>>,
     /// `false`: no ServiceEntry; the host is registered elsewhere (a Kubernetes Service, or
     /// a ServiceEntry meshgen does not make) whose selector picks the VMs.
+    #[schemars(extend("examples" = [false]))]
     pub service_entry: Option<bool>,
     /// The ServiceEntry's `location`: `MESH_INTERNAL` (default) or `MESH_EXTERNAL`.
+    #[schemars(extend("examples" = ["MESH_INTERNAL", "MESH_EXTERNAL"]))]
     pub location: Option<String>,
     /// HTTP/TCP routing rules, in order.
     pub routes: Option<Vec<RawRoute>>,
     /// Services and external APIs this service calls: names, or `{name, ports}` to allow
     /// the call on some of the target's ports only.
+    #[schemars(extend("examples" = [["catalog", "payments"], [{"name": "search", "ports": ["http"]}]]))]
     pub depends_on: Option<Vec<ShortOr<RawDependency>>>,
     /// Who may call this service besides its declared consumers, where the project turns
     /// on authorization policy for its namespace.
@@ -151,6 +166,7 @@ pub struct RawService {
     pub patches: Option<Vec<super::patch::RawPatch>>,
     /// Names of its objects named after it, by kind (`{DestinationRule: reviews-dr}`), to
     /// adopt objects that exist under other names.
+    #[schemars(extend("examples" = [{"DestinationRule": "catalog-dr"}]))]
     pub names: Option<BTreeMap<String, String>>,
 }
 
@@ -160,8 +176,10 @@ pub struct RawService {
 #[schemars(rename = "Dependency")]
 pub struct RawDependency {
     /// The service or external API called.
+    #[schemars(extend("examples" = ["catalog"]))]
     pub name: String,
     /// Names of the target's ports the calls use (default: all of them).
+    #[schemars(extend("examples" = [["http"]]))]
     pub ports: Option<Vec<String>>,
 }
 
@@ -190,8 +208,10 @@ pub struct RawAuthorization {
 #[schemars(rename = "Source")]
 pub struct RawSource {
     /// `<trust-domain>/ns/<namespace>/sa/<service-account>`.
+    #[schemars(extend("examples" = ["cluster.local/ns/monitoring/sa/prometheus"]))]
     pub principal: Option<String>,
     /// Every workload of a namespace (any identity in it).
+    #[schemars(extend("examples" = ["monitoring"]))]
     pub namespace: Option<String>,
 }
 
@@ -201,8 +221,10 @@ pub struct RawSource {
 #[schemars(rename = "Ignore")]
 pub struct RawIgnore {
     /// The diagnostic code.
+    #[schemars(extend("examples" = ["dependency-cycle"]))]
     pub code: String,
     /// Why it is fine here (required: a suppression without a reason is not reviewable).
+    #[schemars(extend("examples" = ["the cycle is broken at runtime by a feature flag"]))]
     pub reason: String,
 }
 
@@ -212,20 +234,27 @@ pub struct RawIgnore {
 #[schemars(rename = "Vm")]
 pub struct RawVm {
     /// IP address or DNS name.
+    #[schemars(extend("examples" = ["10.0.1.10", "vm-1.shop.internal"]))]
     pub address: String,
     /// WorkloadEntry name (default `<service>-<address>`).
+    #[schemars(extend("examples" = ["catalog-vm-1"]))]
     pub name: Option<String>,
     /// Extra labels (e.g. `version`).
     pub labels: Option<Labels>,
     /// `region/zone/subzone`.
+    #[schemars(extend("examples" = ["eu-west1/eu-west1-a"]))]
     pub locality: Option<String>,
     /// Network the VM is on (multi-network meshes).
+    #[schemars(extend("examples" = ["vm-network"]))]
     pub network: Option<String>,
     /// Load-balancing weight.
+    #[schemars(extend("examples" = [2]))]
     pub weight: Option<u32>,
     /// Per-port overrides: port name to the number the VM listens on.
+    #[schemars(extend("examples" = [{"http": 9080}]))]
     pub ports: Option<BTreeMap<String, u32>>,
     /// Overrides the service account for this VM.
+    #[schemars(extend("examples" = ["catalog"]))]
     pub service_account: Option<String>,
 }
 
@@ -359,15 +388,19 @@ impl ShortForm for RawExportTo {
 #[schemars(rename = "Route")]
 pub struct RawRoute {
     /// Name of the rule (shown in Envoy stats).
+    #[schemars(extend("examples" = ["canary"]))]
     pub name: Option<String>,
     /// Conditions (any of them); none means "everything else".
     #[serde(rename = "match")]
     pub matches: Option<Vec<HttpMatch>>,
     /// Weighted split across subsets: subset name to weight.
+    #[schemars(extend("examples" = [{"v1": 90, "v2": 10}]))]
     pub split: Option<BTreeMap<String, u32>>,
     /// Send everything to one subset.
+    #[schemars(extend("examples" = ["v2"]))]
     pub subset: Option<String>,
     /// Request timeout for this rule.
+    #[schemars(extend("examples" = ["5s"]))]
     pub timeout: Option<String>,
     /// Retry policy for this rule.
     pub retries: Option<Retries>,
@@ -396,14 +429,17 @@ pub struct RawRoute {
 #[schemars(rename = "Destination")]
 pub struct RawDestination {
     /// A service or external API of the inventory, whose host receives the traffic.
+    #[schemars(extend("examples" = ["catalog"]))]
     pub service: Option<String>,
     /// Any host (one the inventory does not declare).
+    #[schemars(extend("examples" = ["legacy.example.com"]))]
     pub host: Option<String>,
     /// Subset of the destination host.
     pub subset: Option<String>,
     /// Port of the destination host.
     pub port: Option<u32>,
     /// Relative weight.
+    #[schemars(extend("examples" = [90]))]
     pub weight: Option<u32>,
     /// Header changes for this destination.
     pub headers: Option<Headers>,
@@ -423,6 +459,7 @@ pub struct RawMirror {
     /// Subset that receives the copies.
     pub subset: Option<String>,
     /// Share of requests mirrored, 0–100 (default 100).
+    #[schemars(extend("examples" = [10]))]
     pub percentage: Option<f64>,
 }
 
@@ -447,12 +484,15 @@ pub struct Rewrite {
 pub struct StringMatch {
     /// Exact match.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = ["/healthz"]))]
     pub exact: Option<String>,
     /// Prefix match.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = ["/api/"]))]
     pub prefix: Option<String>,
     /// RE2 regular expression.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = ["^/v[0-9]+/"]))]
     pub regex: Option<String>,
 }
 
@@ -540,12 +580,14 @@ pub struct HttpMatch {
     pub ignore_uri_case: Option<bool>,
     /// Port the request arrived on.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = [8080]))]
     pub port: Option<u32>,
     /// Labels of the calling workload.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_labels: Option<Labels>,
     /// Namespace of the calling workload.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = ["shop"]))]
     pub source_namespace: Option<String>,
     /// TLS and TCP rules only: SNI names (TLS ports).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -562,16 +604,21 @@ pub struct HttpMatch {
 #[schemars(transform = crate::schema::with_enabled)]
 pub struct RawExternal {
     /// Kubernetes namespace of the generated objects.
+    #[schemars(extend("examples" = ["shop"]))]
     pub namespace: Option<String>,
     /// Hosts (wildcards such as `*.example.com` allowed).
+    #[schemars(extend("examples" = [["api.payments.example.com"], ["*.example.com"]]))]
     pub hosts: Option<Vec<String>>,
     /// Ports by name.
     pub ports: Option<BTreeMap<String, ShortOr<RawPort>>>,
     /// NONE, STATIC, DNS, DNS_ROUND_ROBIN or DYNAMIC_DNS (derived when absent).
+    #[schemars(extend("examples" = ["DNS", "STATIC", "NONE"]))]
     pub resolution: Option<String>,
     /// MESH_EXTERNAL (default) or MESH_INTERNAL.
+    #[schemars(extend("examples" = ["MESH_EXTERNAL", "MESH_INTERNAL"]))]
     pub location: Option<String>,
     /// Virtual IPs or CIDRs.
+    #[schemars(extend("examples" = [["203.0.113.0/24"]]))]
     pub addresses: Option<Vec<String>>,
     /// Explicit endpoints (IPs, DNS names or `unix://` sockets).
     pub endpoints: Option<Vec<RawEndpoint>>,
@@ -580,6 +627,7 @@ pub struct RawExternal {
     /// Route through the egress gateway: `gateway`, or a mapping.
     pub egress: Option<ShortOr<RawEgress>>,
     /// SANs to verify on the server certificate.
+    #[schemars(extend("examples" = [["api.payments.example.com"]]))]
     pub subject_alt_names: Option<Vec<String>>,
     /// Visibility: a list of namespaces or `consumers`.
     pub export_to: Option<ShortOr<RawExportTo>>,
@@ -602,12 +650,14 @@ pub struct RawExternal {
 #[schemars(rename = "Endpoint")]
 pub struct RawEndpoint {
     /// IP, DNS name or `unix:///path`.
+    #[schemars(extend("examples" = ["203.0.113.10", "unix:///var/run/app.sock"]))]
     pub address: String,
     /// Per-port overrides: port name to number.
     pub ports: Option<BTreeMap<String, u32>>,
     /// Endpoint labels.
     pub labels: Option<Labels>,
     /// `region/zone/subzone`.
+    #[schemars(extend("examples" = ["eu-west1/eu-west1-a"]))]
     pub locality: Option<String>,
     /// Network of the endpoint.
     pub network: Option<String>,
@@ -625,11 +675,13 @@ pub struct RawEndpoint {
 #[schemars(rename = "Tls")]
 pub struct RawTls {
     /// DISABLE, SIMPLE (default), MUTUAL or ISTIO_MUTUAL.
+    #[schemars(extend("examples" = ["SIMPLE", "MUTUAL", "ISTIO_MUTUAL", "DISABLE"]))]
     pub mode: Option<String>,
     /// External APIs: the TLS port on the remote side that plain HTTP ports are sent to
     /// (default 443).
     pub port: Option<u32>,
     /// SNI to present (default: the host).
+    #[schemars(extend("examples" = ["api.payments.example.com"]))]
     pub sni: Option<String>,
     /// CA bundle path on the proxy.
     pub ca_certificates: Option<String>,
@@ -640,6 +692,7 @@ pub struct RawTls {
     /// Client key path (MUTUAL).
     pub private_key: Option<String>,
     /// Kubernetes secret with the client certificate (instead of paths).
+    #[schemars(extend("examples" = ["partner-client-cert"]))]
     pub credential_name: Option<String>,
     /// SANs to verify (default: the entity's subjectAltNames).
     pub subject_alt_names: Option<Vec<String>>,
@@ -809,6 +862,7 @@ impl<'de> Deserialize<'de> for RawSubset {
 #[schemars(rename = "Egress")]
 pub struct RawEgress {
     /// For wildcard hosts: the concrete host the gateway forwards to.
+    #[schemars(extend("examples" = ["api.example.com"]))]
     pub destination: Option<String>,
     /// exportTo of the API's VirtualService, when it differs from the API's own.
     pub export_to: Option<ShortOr<RawExportTo>>,

@@ -21,6 +21,7 @@ use super::raw::{ShortForm, ShortOr};
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Traffic {
     /// HTTP request timeout (Go duration, e.g. `10s`).
+    #[schemars(extend("examples" = ["10s"]))]
     pub timeout: Option<String>,
     /// HTTP retry policy.
     pub retries: Option<Retries>,
@@ -102,12 +103,15 @@ impl Written {
 pub struct Retries {
     /// Number of retries.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = [3]))]
     pub attempts: Option<u32>,
     /// Timeout per attempt.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = ["2s"]))]
     pub per_try_timeout: Option<String>,
     /// Conditions, comma-separated (`5xx,connect-failure`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = ["5xx,connect-failure,reset"]))]
     pub retry_on: Option<String>,
     /// Retry on other localities.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -151,9 +155,11 @@ pub struct Fault {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Delay {
     /// The delay (Go duration).
+    #[schemars(extend("examples" = ["2s"]))]
     pub fixed_delay: String,
     /// Share of requests delayed, 0–100.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "percentage")]
+    #[schemars(extend("examples" = [10]))]
     pub percentage: Option<f64>,
 }
 
@@ -163,12 +169,14 @@ pub struct Delay {
 pub struct Abort {
     /// HTTP status to return (200–599).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = [503]))]
     pub http_status: Option<u32>,
     /// gRPC status name to return (e.g. `UNAVAILABLE`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grpc_status: Option<String>,
     /// Share of requests aborted, 0–100.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "percentage")]
+    #[schemars(extend("examples" = [10]))]
     pub percentage: Option<f64>,
 }
 
@@ -199,9 +207,11 @@ impl ConnectionPool {
 pub struct TcpPool {
     /// Maximum connections to a host.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = [100]))]
     pub max_connections: Option<u32>,
     /// TCP connect timeout.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = ["5s"]))]
     pub connect_timeout: Option<String>,
     /// Keepalive probes.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -211,6 +221,7 @@ pub struct TcpPool {
     pub max_connection_duration: Option<String>,
     /// Idle timeout (`0s` disables it).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = ["1h"]))]
     pub idle_timeout: Option<String>,
 }
 fieldwise_or!(TcpPool { max_connections, connect_timeout, tcp_keepalive, max_connection_duration, idle_timeout });
@@ -236,12 +247,14 @@ pub struct TcpKeepalive {
 pub struct HttpPool {
     /// Maximum queued requests.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = [100]))]
     pub http1_max_pending_requests: Option<u32>,
     /// Maximum active requests.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http2_max_requests: Option<u32>,
     /// Requests per connection (1 disables keep-alive).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = [10]))]
     pub max_requests_per_connection: Option<u32>,
     /// Maximum outstanding retries.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -276,6 +289,7 @@ fieldwise_or!(HttpPool {
 pub struct OutlierDetection {
     /// 5xx errors before ejection.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = [5]))]
     pub consecutive_5xx_errors: Option<u32>,
     /// 502/503/504 errors before ejection.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -288,12 +302,15 @@ pub struct OutlierDetection {
     pub split_external_local_origin_errors: Option<bool>,
     /// Time between analysis sweeps.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = ["30s"]))]
     pub interval: Option<String>,
     /// Minimum ejection duration.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = ["60s"]))]
     pub base_ejection_time: Option<String>,
     /// Maximum share of hosts ejected, 0–100.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = [50]))]
     pub max_ejection_percent: Option<u32>,
     /// Outlier detection stops below this share of healthy hosts.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -316,6 +333,7 @@ fieldwise_or!(OutlierDetection {
 pub struct LoadBalancer {
     /// ROUND_ROBIN, LEAST_REQUEST, RANDOM or PASSTHROUGH.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = ["LEAST_REQUEST", "ROUND_ROBIN", "RANDOM", "PASSTHROUGH"]))]
     pub simple: Option<String>,
     /// Session affinity.
     #[serde(skip_serializing_if = "Option::is_none")]
