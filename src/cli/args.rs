@@ -134,7 +134,9 @@ Examples:
   meshgen schema inventory > inventory.schema.json
   meshgen schema --out-dir .meshgen/schemas     # refresh the schemas `meshgen init` wrote
 
-Editors read them through a first line `# yaml-language-server: $schema=<path to the schema>`.";
+Editors read them through a first line `# yaml-language-server: $schema=<path to the schema>`.
+
+Exit codes: 0 printed or written; 2 usage error, or a file cannot be written.";
 
 /// `meshgen argocd …`: configured by Argo CD's environment variables, not by flags.
 #[derive(Debug, Subcommand)]
