@@ -25,6 +25,8 @@
 //! - [`diff`]: desired objects against another build's or the cluster's: normalise,
 //!   compare, report.
 //! - `cluster` (feature `cluster`): reads live objects through the kube client.
+//! - [`schema`]: JSON Schemas of the input files, derived from `model`'s serde types, for
+//!   editors (`meshgen schema`, `meshgen init`).
 //! - [`compile`](mod@compile): composes the stages, for every caller: [`compile()`] takes
 //!   [`Options`] (plain data) and returns what was [`Compiled`].
 //! - [`cli`]: the command line: arguments, presentation, exit codes.
@@ -46,6 +48,7 @@ pub mod load;
 pub mod model;
 mod par;
 pub mod render;
+pub mod schema;
 mod sort;
 pub mod yaml;
 

@@ -8,13 +8,13 @@ use common::istio_crds::{crd_files, istio_crds_or_skip, write_crd_bundle};
 use common::{documents, fixtures, meshgen, root, tree};
 use meshgen::crd::CrdSet;
 
-fn crds() -> Option<CrdSet> {
+pub(crate) fn crds() -> Option<CrdSet> {
     let dir = istio_crds_or_skip()?;
     Some(CrdSet::load_dir(&dir).unwrap_or_else(|e| panic!("cannot load {}: {e:#}", dir.display())))
 }
 
 /// Validates every document of `stream`; returns the number validated.
-fn validate_all(crds: &CrdSet, what: &str, stream: &str) -> usize {
+pub(crate) fn validate_all(crds: &CrdSet, what: &str, stream: &str) -> usize {
     let docs = documents(stream);
     let mut failures = Vec::new();
     for d in &docs {

@@ -374,6 +374,8 @@ fn each_command_offers_the_flags_it_honours() {
         ("argocd parameters", ""),
         ("completions", ""),
         ("man", "out-dir"),
+        ("init", "minimal"),
+        ("schema", "out-dir"),
     ];
     let global: BTreeSet<&str> = ["directory", "project", "color", "quiet", "verbose", "help", "version"].into();
     let mut seen = Vec::new();

@@ -108,6 +108,34 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
     },
+    /// Start a project: meshgen.yaml, an inventory that builds clean, and the editor schemas.
+    #[command(after_help = help::INIT)]
+    Init(InitArgs),
+    /// Print the JSON Schema of inventory, overlay or project files (for editors), or write
+    /// all three into a directory.
+    #[command(after_help = help::SCHEMA)]
+    Schema(SchemaArgs),
+}
+
+/// `meshgen init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// An empty start: meshgen.yaml and an inventory without entities, instead of the
+    /// commented example services.
+    #[arg(long)]
+    pub minimal: bool,
+}
+
+/// `meshgen schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Which file's schema to print.
+    #[arg(value_parser = choice(SCHEMAS), required_unless_present = "out_dir", conflicts_with = "out_dir")]
+    pub kind: Option<crate::schema::Kind>,
+    /// Write all three (`inventory.json`, `project.json`, `overlay.json`) into DIR, created
+    /// if missing, instead of printing one.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 /// `meshgen argocd …`: configured by Argo CD's environment variables, not by flags.
@@ -431,6 +459,13 @@ const FORMATS: &[Choice<Format>] = &[
     ("github", Format::Github, "GitHub Actions workflow commands (annotations on the pull request)"),
 ];
 
+/// `meshgen schema KIND`.
+const SCHEMAS: &[Choice<crate::schema::Kind>] = &[
+    ("inventory", crate::schema::Kind::Inventory, "Inventory files (`services`, `externals`)"),
+    ("project", crate::schema::Kind::Project, "The project file, meshgen.yaml"),
+    ("overlay", crate::schema::Kind::Overlay, "Overlay files of environments and clusters"),
+];
+
 /// `meshgen diff --output`.
 const DIFF_FORMATS: &[Choice<DiffFormat>] = &[
     ("human", DiffFormat::Human, "Unified diffs and a summary line"),
@@ -444,6 +479,11 @@ mod tests {
 
     fn listed<T: PartialEq>(choices: &[Choice<T>], value: T) -> bool {
         choices.iter().any(|(_, v, _)| *v == value)
+    }
+
+    /// `value` is offered under the name the library gives it.
+    fn choices_match<T: PartialEq>(choices: &[Choice<T>], value: T, name: &str) -> bool {
+        choices.iter().any(|(n, v, _)| *v == value && *n == name)
     }
 
     /// The lists above are written by hand: a value added to one of the library's enums must
@@ -466,6 +506,9 @@ mod tests {
             match v {
                 ApiVersion::V1 | ApiVersion::V1beta1 => assert!(listed(API_VERSIONS, v), "{v:?}"),
             }
+        }
+        for k in crate::schema::Kind::ALL {
+            assert!(choices_match(SCHEMAS, k, k.name()), "{k:?}");
         }
         for d in [DiffFormat::Human, DiffFormat::Json, DiffFormat::Markdown] {
             match d {

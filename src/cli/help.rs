@@ -181,3 +181,30 @@ Examples:
 Exit codes:
   0  printed or written
   2  usage or I/O errors";
+
+/// `meshgen init --help`.
+pub(super) const INIT: &str = "\
+Creates meshgen.yaml, inventory/ (a VM service, a pod service and an external API, commented),
+.meshgen/schemas/ (the JSON Schemas the files' `yaml-language-server` lines point at) and the
+.gitignore entries for the build's lock file, in the current directory or in -C DIR (created
+if missing). Nothing is overwritten: if any of these files exists, nothing is written.
+
+Examples:
+  meshgen init && meshgen check && meshgen build
+  meshgen -C my-mesh init --minimal
+
+Exit codes:
+  0  created
+  2  a file exists already, or it cannot be written";
+
+/// `meshgen schema --help`.
+pub(super) const SCHEMA: &str = "\
+Editors read the schemas through a first line `# yaml-language-server: $schema=<path>`.
+
+Examples:
+  meshgen schema inventory > inventory.schema.json
+  meshgen schema --out-dir .meshgen/schemas     # refresh the schemas `meshgen init` wrote
+
+Exit codes:
+  0  printed or written
+  2  usage errors, or a file cannot be written";

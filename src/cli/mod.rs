@@ -14,7 +14,9 @@ mod docs;
 mod explain;
 mod graph;
 mod help;
+mod init;
 mod project;
+mod schema;
 mod templates;
 
 use std::ffi::OsString;
@@ -71,7 +73,8 @@ fn run(args: impl IntoIterator<Item = OsString>, keep: &mut Leftovers) -> ExitCo
             return ExitCode::from(if e.use_stderr() { EXIT_FAILURE } else { 0 });
         }
     };
-    let result = Context::new(&cli.global).and_then(|cx| match cli.command {
+    // `meshgen -C DIR init` starts a project in a directory that may not exist yet.
+    let result = init::directory(&cli).and_then(|()| Context::new(&cli.global)).and_then(|cx| match cli.command {
         Command::Build(a) => build::run(&cx, &a, keep),
         Command::Check(a) => build::check(&cx, &a, keep),
         Command::Graph(a) => graph::run(&cx, &a),
@@ -81,6 +84,8 @@ fn run(args: impl IntoIterator<Item = OsString>, keep: &mut Leftovers) -> ExitCo
         Command::Argocd(a) => argocd::run(&cx, &a),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { out_dir } => docs::man(&cx, out_dir.as_deref()),
+        Command::Init(a) => init::run(&cx, &a),
+        Command::Schema(a) => schema::run(&cx, &a),
     });
     match result {
         Ok(code) => ExitCode::from(code),

@@ -10,6 +10,7 @@
 //! origination" task). What depends on several APIs (one port wanted with two protocols,
 //! overlapping hosts on one port) is the check stage's (`check::egress`).
 
+use schemars::{JsonSchema, Schema, json_schema};
 use serde::Deserialize;
 
 use super::external::covers;
@@ -42,8 +43,9 @@ impl SharedGateway {
 }
 
 /// `istio.egressGateway.shared` as written: `true`, `false`, or the mapping.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "SharedGateway")]
 pub struct RawShared {
     /// The Gateway's name (default: the first label of `istio.egressGateway.host`).
     pub name: Option<String>,
@@ -60,6 +62,9 @@ impl ShortForm for RawShared {
     const EXPECTING: &'static str = "`true`, `false` or a mapping with `name`, `namespace`, `hosts`";
     fn from_bool(b: bool) -> Result<Self, String> {
         Ok(RawShared { off: !b, ..RawShared::default() })
+    }
+    fn short_schema() -> Schema {
+        json_schema!({ "type": "boolean", "examples": [true] })
     }
 }
 

@@ -5,12 +5,13 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::raw::StringMatch;
 
 /// Istio's Headers: changes to a rule's (or a destination's) requests and responses.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Headers {
     /// Changes to the request.
@@ -22,7 +23,7 @@ pub struct Headers {
 }
 
 /// Istio's HeaderOperations.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HeaderOperations {
     /// Headers set, replacing any value.
@@ -37,7 +38,7 @@ pub struct HeaderOperations {
 }
 
 /// Istio's CorsPolicy.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CorsPolicy {
     /// Origins allowed, as string matches.
@@ -64,7 +65,7 @@ pub struct CorsPolicy {
 }
 
 /// Istio's HTTPRedirect.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Redirect {
     /// Replaces the path.
@@ -88,7 +89,7 @@ pub struct Redirect {
 }
 
 /// Istio's HTTPDirectResponse.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DirectResponse {
     /// Status code, 200–599.
@@ -99,7 +100,7 @@ pub struct DirectResponse {
 }
 
 /// Istio's HTTPBody: text or base64 bytes.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Body {
     /// Text.
@@ -111,7 +112,7 @@ pub struct Body {
 }
 
 /// Istio's RegexRewrite: `uriRegexRewrite` of a route's `rewrite`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RegexRewrite {
     /// RE2 expression matched against the path.

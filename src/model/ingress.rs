@@ -8,6 +8,7 @@
 //! services (two claims on one public host, one certificate on several Gateways) is the
 //! check stage's (`check::ingress`).
 
+use schemars::{JsonSchema, Schema, json_schema};
 use serde::Deserialize;
 
 use super::names;
@@ -39,8 +40,9 @@ impl IngressGateway {
 }
 
 /// `istio.ingressGateway` as written.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "IngressGateway")]
 pub struct RawIngressGateway {
     /// Labels of the gateway's pods.
     pub selector: Option<Labels>,
@@ -77,12 +79,15 @@ pub enum Form {
 }
 
 /// A service's `ingress` as written: a host, a list of hosts, or the mapping.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Ingress")]
 pub struct RawIngress {
     /// The public hosts.
+    #[schemars(extend("examples" = [["shop.example.com"]]))]
     pub hosts: Vec<String>,
     /// The service port to expose, by name (default: the only HTTP-family port).
+    #[schemars(extend("examples" = ["http"]))]
     pub port: Option<String>,
     /// HTTPS on port 443 with a Kubernetes secret: its name, or `{credentialName, mode}`.
     pub tls: Option<ShortOr<RawIngressTls>>,
@@ -91,6 +96,7 @@ pub struct RawIngress {
     /// Also route the public hosts for clients inside the mesh.
     pub mesh: Option<bool>,
     /// Paths to expose, each with what is below it (default: every path).
+    #[schemars(extend("examples" = [["/api", "/static"]]))]
     pub paths: Option<Vec<String>>,
     /// Which form was written.
     #[serde(skip)]
@@ -105,6 +111,14 @@ impl ShortForm for RawIngress {
     fn from_seq(items: Vec<String>) -> Result<Self, String> {
         Ok(RawIngress::hosts(items, Form::List))
     }
+    fn short_schema() -> Schema {
+        json_schema!({
+            "anyOf": [
+                { "type": "string", "examples": ["shop.example.com"] },
+                { "type": "array", "items": { "type": "string" }, "examples": [["shop.example.com", "www.example.com"]] }
+            ]
+        })
+    }
 }
 
 impl RawIngress {
@@ -114,12 +128,15 @@ impl RawIngress {
 }
 
 /// The gateway's TLS as written: the secret's name, or `{credentialName, mode}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "IngressTls")]
 pub struct RawIngressTls {
     /// The Kubernetes secret with the certificate and key (and `ca.crt` for `MUTUAL`).
+    #[schemars(extend("examples" = ["shop-example-com"]))]
     pub credential_name: String,
     /// `SIMPLE` (default), `MUTUAL` or `OPTIONAL_MUTUAL`.
+    #[schemars(extend("examples" = ["SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL"]))]
     pub mode: Option<String>,
     /// Written as the secret's name alone.
     #[serde(skip)]
@@ -130,6 +147,9 @@ impl ShortForm for RawIngressTls {
     const EXPECTING: &'static str = "a secret name or a mapping with `credentialName`";
     fn from_str(s: &str) -> Result<Self, String> {
         Ok(RawIngressTls { credential_name: s.to_string(), mode: None, short: true })
+    }
+    fn short_schema() -> Schema {
+        json_schema!({ "type": "string", "examples": ["shop-example-com-cert"] })
     }
 }
 

@@ -7,10 +7,12 @@
 //! end in one string, with the boundaries in a second array: two allocations whatever the
 //! count, and the pairs stay sorted for binary search.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Labels (or a label selector), sorted by key, each key once. Reads and serialises as a
@@ -200,6 +202,19 @@ impl fmt::Debug for Labels {
 impl Serialize for Labels {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_map(self.iter())
+    }
+}
+
+impl JsonSchema for Labels {
+    fn schema_name() -> Cow<'static, str> {
+        "Labels".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        // What the `BTreeMap` it is read through accepts.
+        let mut schema = generator.subschema_for::<BTreeMap<String, String>>();
+        schema.insert("examples".into(), serde_json::json!([{ "app": "catalog", "version": "v1" }]));
+        schema
     }
 }
 

@@ -17,12 +17,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::yaml::{Map, Value};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::from_value;
+use super::raw::{RawExternal, RawService};
 use crate::diag::suggest::did_you_mean;
 use crate::diag::{Diagnostic, Diagnostics, Origin, join_path};
 use crate::load::Source;
+use crate::schema::Partial;
 
 /// Merges `patch` over `base`: mappings merge key by key, recursively; any other value
 /// (scalar or list) replaces what was there; a `null` in the patch removes the key.
@@ -113,10 +116,18 @@ pub struct Overlays {
     patches: BTreeMap<String, Vec<Patch>>,
 }
 
-#[derive(Deserialize)]
+/// An overlay file: patches of the inventory's entities, by kind and name, for one
+/// environment or cluster. Mappings merge key by key, lists and scalars replace, `null`
+/// removes a field, `enabled: false` leaves the entity out.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RawOverlay {
+#[schemars(rename = "Overlay")]
+pub(crate) struct RawOverlay {
+    /// Patches of services, by name.
+    #[schemars(with = "Option<BTreeMap<String, Partial<RawService>>>")]
     services: Option<Map<String, Value>>,
+    /// Patches of external APIs, by name.
+    #[schemars(with = "Option<BTreeMap<String, Partial<RawExternal>>>")]
     externals: Option<Map<String, Value>>,
 }
 

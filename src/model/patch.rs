@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value as Json};
 
@@ -28,8 +29,9 @@ pub const PROTECTED: [&[&str]; 6] = [
 ];
 
 /// One entry of `patches` as written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ObjectPatch")]
 pub struct RawPatch {
     /// The object to patch.
     pub target: RawTarget,
@@ -41,22 +43,27 @@ pub struct RawPatch {
 }
 
 /// The object a patch applies to.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "PatchTarget")]
 pub struct RawTarget {
     /// Its kind (`DestinationRule`).
+    #[schemars(extend("examples" = ["DestinationRule", "VirtualService", "ServiceEntry"]))]
     pub kind: String,
     /// Its `metadata.name` (default: the entity's own object of that kind).
     pub name: Option<String>,
 }
 
 /// One JSON patch operation as written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "JsonPatchOperation")]
 pub struct RawOp {
     /// `add`, `remove`, `replace`, `move`, `copy` or `test`.
+    #[schemars(extend("examples" = ["add", "replace", "remove"]))]
     pub op: String,
     /// JSON Pointer of the target location.
+    #[schemars(extend("examples" = ["/spec/trafficPolicy/tls"]))]
     pub path: String,
     /// JSON Pointer of the source location (`move`, `copy`).
     pub from: Option<String>,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::overlay::{Trace, merge};
@@ -15,9 +16,10 @@ use super::{ExportTo, from_value};
 use crate::diag::suggest::hint;
 use crate::diag::{Diagnostics, Origin};
 use crate::load::{Limits, Source};
+use crate::schema::Partial;
 
 /// How generated objects are spread over files in the output directory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Layout {
     /// One file per object: `<namespace>/<kind>-<name>.yaml`.
@@ -229,59 +231,120 @@ impl Project {
     }
 }
 
-#[derive(Deserialize)]
+/// The project file, `meshgen.yaml`: where the inventory is, where the output goes, and
+/// what every entity inherits. Every field is optional; paths are relative to this file.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawProject {
+#[schemars(rename = "Project")]
+pub(crate) struct RawProject {
+    /// The inventory: a directory or file, or a list of them (default `inventory`).
+    #[schemars(extend("examples" = ["inventory", ["inventory", "shared/inventory"]]))]
     inventory: Option<OneOrMany>,
+    /// Output directory of `meshgen build` (default `out`; `--out-dir` overrides it).
+    #[schemars(extend("examples" = ["out"]))]
     output: Option<String>,
+    /// Directory of templates overriding the built-in ones; `meshgen templates eject --to
+    /// DIR` fills it.
+    #[schemars(extend("examples" = ["templates"]))]
     templates: Option<String>,
+    /// How the objects are spread over the output directory's files (default `object`).
     layout: Option<Layout>,
+    /// The Istio installation the output is for: API version, trust domain, gateways.
     istio: Option<RawIstio>,
+    /// Settings every entity inherits unless it sets its own.
     defaults: Option<RawDefaults>,
+    /// Input limits.
     limits: Option<RawLimits>,
+    /// `true` when an inventory without any entity is intended (otherwise an error: an empty
+    /// render applied with pruning would delete everything meshgen manages).
+    #[schemars(extend("examples" = [true]))]
     allow_empty: Option<bool>,
+    /// An IPv4 range from which every TCP service or external API without `addresses` gets a
+    /// stable virtual IP, recorded in the output's `vip-allocations.yaml` (commit it).
+    #[schemars(extend("examples" = ["240.240.0.0/16"]))]
     vip_range: Option<String>,
+    /// Sidecars, allow-list AuthorizationPolicies and exportTo minimisation generated from
+    /// the dependency graph, per namespace (off unless set).
     policy: Option<RawPolicy>,
+    /// Environments (staging, prod…) by name, built with `meshgen build --env NAME`: their
+    /// overlays, extra inventory and settings over the base inventory.
     environments: Option<BTreeMap<String, RawLayer>>,
+    /// Clusters by name, built with `meshgen build --cluster NAME`: layered over their
+    /// environment.
     clusters: Option<BTreeMap<String, RawLayer>>,
 }
 
-/// An entry of `environments` or `clusters`. The settings merged over the project's
-/// (`defaults`, `istio`, `policy`) are kept as YAML: they are merged before the project is
-/// parsed, and checked there.
-#[derive(Deserialize)]
+/// An environment or a cluster: what it adds to the base inventory and changes in it.
+// The settings merged over the project's (`defaults`, `istio`, `policy`) are kept as YAML:
+// they are merged before the project is parsed, and checked there.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Layer")]
 struct RawLayer {
+    /// Extra inventory directories (or files): the entities only this environment or cluster
+    /// has.
+    #[schemars(extend("examples" = [["environments/prod/inventory"]]))]
     inventory: Option<OneOrMany>,
+    /// Directories (or files) of overlays that patch entities by name, applied in the order
+    /// listed; later ones win.
+    #[schemars(extend("examples" = [["environments/prod/overlays"]]))]
     overlays: Option<OneOrMany>,
+    /// Output directory of `meshgen build` for it (default: the project's output with
+    /// `-<environment>[-<cluster>]` appended).
+    #[schemars(extend("examples" = ["out-prod"]))]
     output: Option<String>,
+    /// Clusters only: the environment the cluster belongs to.
+    #[schemars(extend("examples" = ["prod"]))]
     environment: Option<String>,
+    /// Merged over the project's `defaults` (mappings merge, `null` removes).
     #[allow(dead_code)] // read by `parse_selected` from the YAML; declared for the shape check
+    #[schemars(with = "Option<Partial<RawDefaults>>")]
     defaults: Option<crate::yaml::Value>,
+    /// Merged over the project's `istio` (mappings merge, `null` removes).
     #[allow(dead_code)]
+    #[schemars(with = "Option<Partial<RawIstio>>")]
     istio: Option<crate::yaml::Value>,
+    /// Merged over the project's `policy` (mappings merge, `null` removes).
     #[allow(dead_code)]
+    #[schemars(with = "Option<Partial<RawPolicy>>")]
     policy: Option<crate::yaml::Value>,
 }
 
 /// The project-level settings an environment or cluster may merge over the project's.
 const LAYER_SETTINGS: [&str; 3] = ["defaults", "istio", "policy"];
 
-#[derive(Deserialize)]
+/// Policy generated from the dependency graph.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Policy")]
 struct RawPolicy {
+    /// The namespaces it applies in: a list, or `"*"` for every namespace of the inventory.
+    #[schemars(extend("examples" = [["shop"], "*"]))]
     namespaces: OneOrMany,
+    /// Generate a Sidecar per workload that declares its dependencies (default `true`).
     sidecar: Option<bool>,
+    /// `outboundTrafficPolicy.mode` of those Sidecars: `REGISTRY_ONLY` or `ALLOW_ANY`
+    /// (default: the mesh-wide setting).
+    #[schemars(extend("examples" = ["REGISTRY_ONLY", "ALLOW_ANY"]))]
     outbound_traffic_policy: Option<String>,
+    /// Generate an allow-list AuthorizationPolicy per service (default `true`).
     authorization: Option<bool>,
+    /// `consumers`: entities without their own `exportTo` are exported to the namespaces
+    /// that call them only.
+    #[schemars(extend("examples" = ["consumers"]))]
     export_to: Option<String>,
+    /// The namespace every Sidecar imports whole (default `istio-system`).
+    #[schemars(extend("examples" = ["istio-system"]))]
     control_plane: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// One value or a list of them.
+#[derive(Deserialize, JsonSchema)]
 #[serde(untagged)]
 enum OneOrMany {
+    /// One.
     One(String),
+    /// A list.
     Many(Vec<String>),
 }
 
@@ -311,38 +374,73 @@ fn check_paths(cx: &mut Checker<'_>, root: &Path, listed: &[(&str, Origin)], wha
 
 const INVENTORY_HELP: &str = "write the path of the directory holding the inventory files, relative to meshgen.yaml";
 
-#[derive(Deserialize)]
+/// The Istio installation the output is for.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Istio")]
 struct RawIstio {
+    /// The networking API version of the generated objects: `networking.istio.io/v1`
+    /// (default, Istio 1.22 and later) or `networking.istio.io/v1beta1`.
+    #[schemars(extend("examples" = ["networking.istio.io/v1", "networking.istio.io/v1beta1"]))]
     api_version: Option<String>,
+    /// The mesh's SPIFFE trust domain (default `cluster.local`).
+    #[schemars(extend("examples" = ["cluster.local"]))]
     trust_domain: Option<String>,
+    /// A directory of the clusters' Istio CRDs, kept outside the repository, against which
+    /// every patched object is validated (`--crds` overrides it).
+    #[schemars(extend("examples" = ["../istio-crds"]))]
     crds: Option<String>,
+    /// The egress gateway, for external APIs with `egress: gateway`.
     egress_gateway: Option<RawEgressGateway>,
+    /// The ingress gateway, which serves services' `ingress` hosts.
     ingress_gateway: Option<super::ingress::RawIngressGateway>,
 }
 
-#[derive(Deserialize)]
+/// `istio.egressGateway`.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "EgressGateway")]
 struct RawEgressGateway {
+    /// Labels of the egress gateway's pods (default `{istio: egressgateway}`).
     selector: Option<Labels>,
+    /// The gateway's host (default `istio-egressgateway.istio-system.svc.cluster.local`).
+    #[schemars(extend("examples" = ["istio-egressgateway.istio-system.svc.cluster.local"]))]
     host: Option<String>,
+    /// The gateway's namespace (default: the second label of `host`).
+    #[schemars(extend("examples" = ["istio-system"]))]
     namespace: Option<String>,
+    /// One Gateway for every API routed through the gateway: `true` or `{name, namespace,
+    /// hosts}`; `false` turns off one set elsewhere (default: a Gateway per API).
     shared: Option<ShortOr<super::egress::RawShared>>,
+    /// Sidecars reach the gateway with Istio's mutual TLS, for every API that does not say
+    /// otherwise (default `false`).
     mtls: Option<bool>,
 }
 
-#[derive(Deserialize)]
+/// Settings every entity inherits unless it sets its own.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Defaults")]
 struct RawDefaults {
+    /// Namespace of the entities that set none (default `default`).
+    #[schemars(extend("examples" = ["shop"]))]
     namespace: Option<String>,
+    /// `exportTo` of the entities that set none (default: unset, visible everywhere).
     export_to: Option<ShortOr<RawExportTo>>,
+    /// Whether VMs run an Istio sidecar (default `true`).
     sidecar: Option<bool>,
+    /// Traffic policy under every entity's own.
     traffic: Option<Traffic>,
 }
 
-#[derive(Deserialize)]
+/// Input limits.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Limits")]
 struct RawLimits {
+    /// Larger inventory files are refused, in bytes (default 33554432, 32 MiB; at most
+    /// 4294967295).
+    #[schemars(extend("examples" = [1048576]))]
     max_file_size: Option<u64>,
 }
 

@@ -6,10 +6,12 @@
 //! knows Istio reads an inventory without docs. Several fields accept a short form (a number
 //! or a word) as well as the full mapping; [`ShortForm`] implements that once.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
@@ -19,14 +21,18 @@ use super::traffic::{Fault, Retries, Traffic};
 pub use super::labels::Labels;
 
 /// One inventory document: entities grouped by kind, with an optional default namespace.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Document")]
 pub struct RawDocument {
     /// Namespace for the entities of this document that do not set one.
+    #[schemars(extend("examples" = ["shop"]))]
     pub namespace: Option<String>,
-    /// Mesh services (VMs and/or pods), by name; read from the document itself.
+    /// Mesh services (VMs and/or pods), by name.
+    #[schemars(with = "Option<BTreeMap<String, RawService>>")]
     pub services: Option<EntityMap>,
-    /// External APIs, by name; read from the document itself.
+    /// External APIs, by name.
+    #[schemars(with = "Option<BTreeMap<String, RawExternal>>")]
     pub externals: Option<EntityMap>,
 }
 
@@ -58,14 +64,18 @@ impl<'de> Deserialize<'de> for EntityMap {
 }
 
 /// A port: `http: 8080` or `http: {number: 8080, protocol: HTTP, targetPort: 9080}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Port")]
 pub struct RawPort {
     /// The port number clients use.
+    #[schemars(extend("examples" = [8080]))]
     pub number: u32,
     /// Istio protocol; inferred from the port name (`http`, `grpc-web`, `tls-foo`…) when absent.
+    #[schemars(extend("examples" = ["HTTP", "HTTP2", "GRPC", "TCP", "TLS", "HTTPS"]))]
     pub protocol: Option<String>,
     /// The port on the workload, when it differs.
+    #[schemars(extend("examples" = [9080]))]
     pub target_port: Option<u32>,
     /// Client TLS towards this port, replacing the entity's `tls` here.
     pub tls: Option<ShortOr<RawTls>>,
@@ -79,36 +89,49 @@ impl ShortForm for RawPort {
         let number = u32::try_from(n).map_err(|_| format!("port {n} is out of range"))?;
         Ok(RawPort { number, protocol: None, target_port: None, tls: None, traffic: None })
     }
+    fn short_schema() -> Schema {
+        json_schema!({ "type": "integer", "minimum": 0, "maximum": u32::MAX, "examples": [8080] })
+    }
 }
 
 /// A mesh service: VMs, pods, or both behind one host.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Service")]
+#[schemars(transform = crate::schema::with_enabled)]
 pub struct RawService {
     /// Kubernetes namespace of the generated objects.
+    #[schemars(extend("examples" = ["shop"]))]
     pub namespace: Option<String>,
     /// The host clients call (default `<name>.<namespace>.svc.cluster.local`).
+    #[schemars(extend("examples" = ["catalog.shop.internal"]))]
     pub host: Option<String>,
     /// Ports by name.
     pub ports: Option<BTreeMap<String, ShortOr<RawPort>>>,
     /// The service account the workloads' sidecars run as.
+    #[schemars(extend("examples" = ["catalog"]))]
     pub service_account: Option<String>,
     /// Whether the VMs run an Istio sidecar (default true).
+    #[schemars(extend("examples" = [false]))]
     pub sidecar: Option<bool>,
     /// Labels that identify the service's workloads (default `app: <name>`, or `pods`).
     pub labels: Option<Labels>,
     /// Virtual machines.
     pub vms: Option<Vec<RawVm>>,
     /// Label selector of the Kubernetes pods of this service.
+    #[schemars(extend("examples" = [{"app": "catalog"}]))]
     pub pods: Option<Labels>,
     /// Extra subsets by name (subsets per `version` label are derived): labels, or
     /// `{labels, traffic, tls}`.
     pub subsets: Option<BTreeMap<String, RawSubset>>,
     /// Virtual IPs of the service.
+    #[schemars(extend("examples" = [["240.240.0.10"]]))]
     pub addresses: Option<Vec<String>>,
     /// Identities the workloads may present.
+    #[schemars(extend("examples" = [["spiffe://cluster.local/ns/shop/sa/catalog"]]))]
     pub subject_alt_names: Option<Vec<String>>,
     /// Default network of the VMs.
+    #[schemars(extend("examples" = ["vm-network"]))]
     pub network: Option<String>,
     /// Emit a WorkloadGroup (for VM auto-registration).
     pub workload_group: Option<ShortOr<RawWorkloadGroup>>,
@@ -118,18 +141,22 @@ pub struct RawService {
     pub tls: Option<ShortOr<RawTls>>,
     /// `false`: no ServiceEntry; the host is registered elsewhere (a Kubernetes Service, or
     /// a ServiceEntry meshgen does not make) whose selector picks the VMs.
+    #[schemars(extend("examples" = [false]))]
     pub service_entry: Option<bool>,
     /// The ServiceEntry's `location`: `MESH_INTERNAL` (default) or `MESH_EXTERNAL`.
+    #[schemars(extend("examples" = ["MESH_INTERNAL", "MESH_EXTERNAL"]))]
     pub location: Option<String>,
     /// HTTP/TCP routing rules, in order.
     pub routes: Option<Vec<RawRoute>>,
     /// Services and external APIs this service calls: names, or `{name, ports}` to allow
     /// the call on some of the target's ports only.
+    #[schemars(extend("examples" = [["catalog", "payments"], [{"name": "search", "ports": ["http"]}]]))]
     pub depends_on: Option<Vec<ShortOr<RawDependency>>>,
     /// Who may call this service besides its declared consumers, where the project turns
     /// on authorization policy for its namespace.
     pub authorization: Option<RawAuthorization>,
-    /// Public hosts the ingress gateway serves the service under (`model::ingress`).
+    /// Public hosts the ingress gateway serves the service under: a host, a list of hosts, or
+    /// `{hosts, port, tls, paths, …}`.
     pub ingress: Option<ShortOr<super::ingress::RawIngress>>,
     /// Visibility: a list of namespaces (`.`, `*`, names) or `consumers`.
     pub export_to: Option<ShortOr<RawExportTo>>,
@@ -139,16 +166,20 @@ pub struct RawService {
     pub patches: Option<Vec<super::patch::RawPatch>>,
     /// Names of its objects named after it, by kind (`{DestinationRule: reviews-dr}`), to
     /// adopt objects that exist under other names.
+    #[schemars(extend("examples" = [{"DestinationRule": "catalog-dr"}]))]
     pub names: Option<BTreeMap<String, String>>,
 }
 
 /// One `dependsOn` entry: `catalog`, or `{name: catalog, ports: [grpc]}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Dependency")]
 pub struct RawDependency {
     /// The service or external API called.
+    #[schemars(extend("examples" = ["catalog"]))]
     pub name: String,
     /// Names of the target's ports the calls use (default: all of them).
+    #[schemars(extend("examples" = [["http"]]))]
     pub ports: Option<Vec<String>>,
 }
 
@@ -157,61 +188,80 @@ impl ShortForm for RawDependency {
     fn from_str(s: &str) -> Result<Self, String> {
         Ok(RawDependency { name: s.to_string(), ports: None })
     }
+    fn short_schema() -> Schema {
+        json_schema!({ "type": "string", "examples": ["catalog"] })
+    }
 }
 
 /// `authorization: {from: [...]}`: callers from outside the inventory.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Authorization")]
 pub struct RawAuthorization {
     /// The extra sources allowed to call every port of the service.
     pub from: Vec<RawSource>,
 }
 
 /// One extra source: exactly one of a SPIFFE principal or a namespace.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Source")]
 pub struct RawSource {
     /// `<trust-domain>/ns/<namespace>/sa/<service-account>`.
+    #[schemars(extend("examples" = ["cluster.local/ns/monitoring/sa/prometheus"]))]
     pub principal: Option<String>,
     /// Every workload of a namespace (any identity in it).
+    #[schemars(extend("examples" = ["monitoring"]))]
     pub namespace: Option<String>,
 }
 
 /// `ignore: [{code: dependency-cycle, reason: "…"}]`: a suppressed finding.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Ignore")]
 pub struct RawIgnore {
     /// The diagnostic code.
+    #[schemars(extend("examples" = ["dependency-cycle"]))]
     pub code: String,
     /// Why it is fine here (required: a suppression without a reason is not reviewable).
+    #[schemars(extend("examples" = ["the cycle is broken at runtime by a feature flag"]))]
     pub reason: String,
 }
 
 /// One virtual machine of a service.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Vm")]
 pub struct RawVm {
     /// IP address or DNS name.
+    #[schemars(extend("examples" = ["10.0.1.10", "vm-1.shop.internal"]))]
     pub address: String,
     /// WorkloadEntry name (default `<service>-<address>`).
+    #[schemars(extend("examples" = ["catalog-vm-1"]))]
     pub name: Option<String>,
     /// Extra labels (e.g. `version`).
     pub labels: Option<Labels>,
     /// `region/zone/subzone`.
+    #[schemars(extend("examples" = ["eu-west1/eu-west1-a"]))]
     pub locality: Option<String>,
     /// Network the VM is on (multi-network meshes).
+    #[schemars(extend("examples" = ["vm-network"]))]
     pub network: Option<String>,
     /// Load-balancing weight.
+    #[schemars(extend("examples" = [2]))]
     pub weight: Option<u32>,
     /// Per-port overrides: port name to the number the VM listens on.
+    #[schemars(extend("examples" = [{"http": 9080}]))]
     pub ports: Option<BTreeMap<String, u32>>,
     /// Overrides the service account for this VM.
+    #[schemars(extend("examples" = ["catalog"]))]
     pub service_account: Option<String>,
 }
 
 /// A WorkloadGroup request: `workloadGroup: true` or with a readiness probe.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "WorkloadGroup")]
 pub struct RawWorkloadGroup {
     /// Readiness probe run by the VM's sidecar (Istio's ReadinessProbe shape).
     pub probe: Option<Probe>,
@@ -230,7 +280,7 @@ pub struct RawWorkloadGroup {
 }
 
 /// Istio's ReadinessProbe for WorkloadGroups: exactly one of `httpGet`, `tcpSocket`, `exec`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Probe {
     /// Seconds before the first probe.
@@ -260,7 +310,7 @@ pub struct Probe {
 }
 
 /// An HTTP GET readiness probe.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpGetProbe {
     /// Path to request.
@@ -277,7 +327,7 @@ pub struct HttpGetProbe {
 }
 
 /// A TCP connect readiness probe.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TcpProbe {
     /// Host to connect to (default the VM).
@@ -288,7 +338,7 @@ pub struct TcpProbe {
 }
 
 /// A command readiness probe.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ExecProbe {
     /// Command and arguments.
@@ -300,11 +350,15 @@ impl ShortForm for RawWorkloadGroup {
     fn from_bool(b: bool) -> Result<Self, String> {
         if b { Ok(RawWorkloadGroup::default()) } else { Err("use `true` or leave the field out".into()) }
     }
+    fn short_schema() -> Schema {
+        json_schema!({ "const": true })
+    }
 }
 
 /// exportTo: a list, or the word `consumers` (only the namespaces that depend on it).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ExportTo")]
 pub struct RawExportTo {
     /// Namespaces (`.`, `*`, `~` or names).
     pub namespaces: Vec<String>,
@@ -318,22 +372,35 @@ impl ShortForm for RawExportTo {
     fn from_seq(items: Vec<String>) -> Result<Self, String> {
         Ok(RawExportTo { namespaces: items })
     }
+    fn short_schema() -> Schema {
+        json_schema!({
+            "anyOf": [
+                { "type": "string", "examples": ["consumers", "."] },
+                { "type": "array", "items": { "type": "string" }, "examples": [[".", "istio-system"]] }
+            ]
+        })
+    }
 }
 
 /// A routing rule of a service.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Route")]
 pub struct RawRoute {
     /// Name of the rule (shown in Envoy stats).
+    #[schemars(extend("examples" = ["canary"]))]
     pub name: Option<String>,
     /// Conditions (any of them); none means "everything else".
     #[serde(rename = "match")]
     pub matches: Option<Vec<HttpMatch>>,
     /// Weighted split across subsets: subset name to weight.
+    #[schemars(extend("examples" = [{"v1": 90, "v2": 10}]))]
     pub split: Option<BTreeMap<String, u32>>,
     /// Send everything to one subset.
+    #[schemars(extend("examples" = ["v2"]))]
     pub subset: Option<String>,
     /// Request timeout for this rule.
+    #[schemars(extend("examples" = ["5s"]))]
     pub timeout: Option<String>,
     /// Retry policy for this rule.
     pub retries: Option<Retries>,
@@ -357,26 +424,31 @@ pub struct RawRoute {
 
 /// One destination of a route: the entity's own host, another inventory entity (by name)
 /// or any host.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Destination")]
 pub struct RawDestination {
     /// A service or external API of the inventory, whose host receives the traffic.
+    #[schemars(extend("examples" = ["catalog"]))]
     pub service: Option<String>,
     /// Any host (one the inventory does not declare).
+    #[schemars(extend("examples" = ["legacy.example.com"]))]
     pub host: Option<String>,
     /// Subset of the destination host.
     pub subset: Option<String>,
     /// Port of the destination host.
     pub port: Option<u32>,
     /// Relative weight.
+    #[schemars(extend("examples" = [90]))]
     pub weight: Option<u32>,
     /// Header changes for this destination.
     pub headers: Option<Headers>,
 }
 
 /// Mirroring of a route.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Mirror")]
 pub struct RawMirror {
     /// A service or external API of the inventory that receives the copies.
     pub service: Option<String>,
@@ -387,11 +459,12 @@ pub struct RawMirror {
     /// Subset that receives the copies.
     pub subset: Option<String>,
     /// Share of requests mirrored, 0–100 (default 100).
+    #[schemars(extend("examples" = [10]))]
     pub percentage: Option<f64>,
 }
 
 /// Istio's HTTPRewrite.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Rewrite {
     /// Replaces the path (or the matched prefix).
@@ -406,17 +479,20 @@ pub struct Rewrite {
 }
 
 /// Istio's StringMatch: exactly one of exact, prefix, regex.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct StringMatch {
     /// Exact match.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = ["/healthz"]))]
     pub exact: Option<String>,
     /// Prefix match.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = ["/api/"]))]
     pub prefix: Option<String>,
     /// RE2 regular expression.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = ["^/v[0-9]+/"]))]
     pub regex: Option<String>,
 }
 
@@ -448,6 +524,21 @@ impl<V: Serialize> Serialize for SmallMap<V> {
     }
 }
 
+impl<V: JsonSchema> JsonSchema for SmallMap<V> {
+    fn schema_name() -> Cow<'static, str> {
+        format!("MapOf{}", V::schema_name()).into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        // What the `BTreeMap` it is read through accepts.
+        generator.subschema_for::<BTreeMap<String, V>>()
+    }
+}
+
 impl<'de, V: Deserialize<'de>> Deserialize<'de> for SmallMap<V> {
     /// Reads a mapping exactly as a `BTreeMap` does (same errors), then keeps it compact.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<SmallMap<V>, D::Error> {
@@ -457,7 +548,7 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for SmallMap<V> {
 }
 
 /// Istio's HTTPMatchRequest (the fields that concern services in an inventory).
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpMatch {
     /// Name of the match, prefixed to the route's name.
@@ -489,12 +580,14 @@ pub struct HttpMatch {
     pub ignore_uri_case: Option<bool>,
     /// Port the request arrived on.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = [8080]))]
     pub port: Option<u32>,
     /// Labels of the calling workload.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_labels: Option<Labels>,
     /// Namespace of the calling workload.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = ["shop"]))]
     pub source_namespace: Option<String>,
     /// TLS and TCP rules only: SNI names (TLS ports).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -505,20 +598,27 @@ pub struct HttpMatch {
 }
 
 /// An external API: hosts outside the mesh (or inside it, without sidecars).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "External")]
+#[schemars(transform = crate::schema::with_enabled)]
 pub struct RawExternal {
     /// Kubernetes namespace of the generated objects.
+    #[schemars(extend("examples" = ["shop"]))]
     pub namespace: Option<String>,
     /// Hosts (wildcards such as `*.example.com` allowed).
+    #[schemars(extend("examples" = [["api.payments.example.com"], ["*.example.com"]]))]
     pub hosts: Option<Vec<String>>,
     /// Ports by name.
     pub ports: Option<BTreeMap<String, ShortOr<RawPort>>>,
     /// NONE, STATIC, DNS, DNS_ROUND_ROBIN or DYNAMIC_DNS (derived when absent).
+    #[schemars(extend("examples" = ["DNS", "STATIC", "NONE"]))]
     pub resolution: Option<String>,
     /// MESH_EXTERNAL (default) or MESH_INTERNAL.
+    #[schemars(extend("examples" = ["MESH_EXTERNAL", "MESH_INTERNAL"]))]
     pub location: Option<String>,
     /// Virtual IPs or CIDRs.
+    #[schemars(extend("examples" = [["203.0.113.0/24"]]))]
     pub addresses: Option<Vec<String>>,
     /// Explicit endpoints (IPs, DNS names or `unix://` sockets).
     pub endpoints: Option<Vec<RawEndpoint>>,
@@ -527,6 +627,7 @@ pub struct RawExternal {
     /// Route through the egress gateway: `gateway`, or a mapping.
     pub egress: Option<ShortOr<RawEgress>>,
     /// SANs to verify on the server certificate.
+    #[schemars(extend("examples" = [["api.payments.example.com"]]))]
     pub subject_alt_names: Option<Vec<String>>,
     /// Visibility: a list of namespaces or `consumers`.
     pub export_to: Option<ShortOr<RawExportTo>>,
@@ -544,16 +645,19 @@ pub struct RawExternal {
 }
 
 /// One endpoint of an external API.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Endpoint")]
 pub struct RawEndpoint {
     /// IP, DNS name or `unix:///path`.
+    #[schemars(extend("examples" = ["203.0.113.10", "unix:///var/run/app.sock"]))]
     pub address: String,
     /// Per-port overrides: port name to number.
     pub ports: Option<BTreeMap<String, u32>>,
     /// Endpoint labels.
     pub labels: Option<Labels>,
     /// `region/zone/subzone`.
+    #[schemars(extend("examples" = ["eu-west1/eu-west1-a"]))]
     pub locality: Option<String>,
     /// Network of the endpoint.
     pub network: Option<String>,
@@ -566,15 +670,18 @@ pub struct RawEndpoint {
 
 /// Client TLS (Istio's ClientTLSSettings) towards an entity, one of its ports or a subset:
 /// a mode word, `originate` (external APIs: `SIMPLE` origination), or a mapping.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Tls")]
 pub struct RawTls {
     /// DISABLE, SIMPLE (default), MUTUAL or ISTIO_MUTUAL.
+    #[schemars(extend("examples" = ["SIMPLE", "MUTUAL", "ISTIO_MUTUAL", "DISABLE"]))]
     pub mode: Option<String>,
     /// External APIs: the TLS port on the remote side that plain HTTP ports are sent to
     /// (default 443).
     pub port: Option<u32>,
     /// SNI to present (default: the host).
+    #[schemars(extend("examples" = ["api.payments.example.com"]))]
     pub sni: Option<String>,
     /// CA bundle path on the proxy.
     pub ca_certificates: Option<String>,
@@ -585,12 +692,16 @@ pub struct RawTls {
     /// Client key path (MUTUAL).
     pub private_key: Option<String>,
     /// Kubernetes secret with the client certificate (instead of paths).
+    #[schemars(extend("examples" = ["partner-client-cert"]))]
     pub credential_name: Option<String>,
     /// SANs to verify (default: the entity's subjectAltNames).
     pub subject_alt_names: Option<Vec<String>>,
     /// Skip server certificate verification (discouraged).
     pub insecure_skip_verify: Option<bool>,
 }
+
+/// The short forms of [`RawTls`]: `originate` and the TLS modes.
+const TLS_WORDS: [&str; 5] = ["originate", "DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"];
 
 impl ShortForm for RawTls {
     const EXPECTING: &'static str =
@@ -606,6 +717,9 @@ impl ShortForm for RawTls {
             )),
         }
     }
+    fn short_schema() -> Schema {
+        json_schema!({ "enum": TLS_WORDS })
+    }
 }
 
 /// A subset as written: its labels (`v2: {version: v2}`), or, when it has a policy of its
@@ -619,6 +733,40 @@ pub struct RawSubset {
     pub traffic: Option<Traffic>,
     /// Client TLS towards the subset, replacing the service's.
     pub tls: Option<ShortOr<RawTls>>,
+}
+
+impl JsonSchema for RawSubset {
+    fn schema_name() -> Cow<'static, str> {
+        "Subset".into()
+    }
+
+    /// The two forms `deserialize` tells apart: labels (whose `tls`, if any, is not a TLS
+    /// setting), or the long form with `labels`.
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "anyOf": [
+                {
+                    "type": "object",
+                    "description": "The labels that select the subset's endpoints.",
+                    "additionalProperties": { "type": "string" },
+                    "properties": { "tls": { "type": "string", "not": { "enum": TLS_WORDS } } },
+                    "examples": [{ "version": "v2" }]
+                },
+                {
+                    "type": "object",
+                    "description": "A subset with a policy of its own.",
+                    "additionalProperties": false,
+                    "required": ["labels"],
+                    "properties": {
+                        "labels": generator.subschema_for::<Labels>(),
+                        "traffic": generator.subschema_for::<Traffic>(),
+                        "tls": generator.subschema_for::<ShortOr<RawTls>>()
+                    },
+                    "examples": [{ "labels": { "version": "v2" }, "tls": "DISABLE" }]
+                }
+            ]
+        })
+    }
 }
 
 impl<'de> Deserialize<'de> for RawSubset {
@@ -709,10 +857,12 @@ impl<'de> Deserialize<'de> for RawSubset {
 }
 
 /// Routing through the egress gateway.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Egress")]
 pub struct RawEgress {
     /// For wildcard hosts: the concrete host the gateway forwards to.
+    #[schemars(extend("examples" = ["api.example.com"]))]
     pub destination: Option<String>,
     /// exportTo of the API's VirtualService, when it differs from the API's own.
     pub export_to: Option<ShortOr<RawExportTo>>,
@@ -727,6 +877,9 @@ impl ShortForm for RawEgress {
             "gateway" => Ok(RawEgress::default()),
             other => Err(format!("unknown egress mode `{other}`, expected `gateway`")),
         }
+    }
+    fn short_schema() -> Schema {
+        json_schema!({ "const": "gateway" })
     }
 }
 
@@ -750,12 +903,30 @@ pub trait ShortForm: Sized + for<'de> Deserialize<'de> {
     fn from_seq(_items: Vec<String>) -> Result<Self, String> {
         Err(format!("expected {}", Self::EXPECTING))
     }
+    /// The JSON Schema of the short forms the `from_*` functions accept (`meshgen schema`):
+    /// every short form needs one, so that the schema accepts what the loader accepts.
+    fn short_schema() -> Schema;
 }
 
 /// Wraps a [`ShortForm`] type so that it deserialises from either form; positions and
 /// unknown-field checks of the long form are kept because the map is handed on unchanged.
 #[derive(Debug, Clone)]
 pub struct ShortOr<T>(pub T);
+
+impl<T: ShortForm + JsonSchema> JsonSchema for ShortOr<T> {
+    fn schema_name() -> Cow<'static, str> {
+        format!("{}OrShortForm", T::schema_name()).into()
+    }
+
+    fn inline_schema() -> bool {
+        // Each field says in its own description what the short form means there.
+        true
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "anyOf": [T::short_schema(), generator.subschema_for::<T>()] })
+    }
+}
 
 impl<'de, T: ShortForm> Deserialize<'de> for ShortOr<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

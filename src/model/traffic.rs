@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::{JsonSchema, Schema, json_schema};
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::raw::{ShortForm, ShortOr};
@@ -16,10 +17,11 @@ use super::raw::{ShortForm, ShortOr};
 /// Traffic policy of an entity, or the inventory-wide default. The larger parts are boxed:
 /// every service holds a policy and most set few of its parts, so the unset ones cost a
 /// pointer each instead of their whole size (768 bytes per service unboxed).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Traffic {
     /// HTTP request timeout (Go duration, e.g. `10s`).
+    #[schemars(extend("examples" = ["10s"]))]
     pub timeout: Option<String>,
     /// HTTP retry policy.
     pub retries: Option<Retries>,
@@ -96,17 +98,20 @@ impl Written {
 }
 
 /// Istio's HTTPRetry.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Retries {
     /// Number of retries.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = [3]))]
     pub attempts: Option<u32>,
     /// Timeout per attempt.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = ["2s"]))]
     pub per_try_timeout: Option<String>,
     /// Conditions, comma-separated (`5xx,connect-failure`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = ["5xx,connect-failure,reset"]))]
     pub retry_on: Option<String>,
     /// Retry on other localities.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -134,7 +139,7 @@ fn percentage<S: Serializer>(p: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
 }
 
 /// Istio's HTTPFaultInjection.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Fault {
     /// Delay injection.
@@ -146,33 +151,37 @@ pub struct Fault {
 }
 
 /// A fixed delay for a share of requests.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Delay {
     /// The delay (Go duration).
+    #[schemars(extend("examples" = ["2s"]))]
     pub fixed_delay: String,
     /// Share of requests delayed, 0–100.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "percentage")]
+    #[schemars(extend("examples" = [10]))]
     pub percentage: Option<f64>,
 }
 
 /// An abort for a share of requests.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Abort {
     /// HTTP status to return (200–599).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = [503]))]
     pub http_status: Option<u32>,
     /// gRPC status name to return (e.g. `UNAVAILABLE`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grpc_status: Option<String>,
     /// Share of requests aborted, 0–100.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "percentage")]
+    #[schemars(extend("examples" = [10]))]
     pub percentage: Option<f64>,
 }
 
 /// Istio's ConnectionPoolSettings.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ConnectionPool {
     /// TCP limits.
@@ -193,14 +202,16 @@ impl ConnectionPool {
 }
 
 /// TCP connection pool settings.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TcpPool {
     /// Maximum connections to a host.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = [100]))]
     pub max_connections: Option<u32>,
     /// TCP connect timeout.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = ["5s"]))]
     pub connect_timeout: Option<String>,
     /// Keepalive probes.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -210,12 +221,13 @@ pub struct TcpPool {
     pub max_connection_duration: Option<String>,
     /// Idle timeout (`0s` disables it).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = ["1h"]))]
     pub idle_timeout: Option<String>,
 }
 fieldwise_or!(TcpPool { max_connections, connect_timeout, tcp_keepalive, max_connection_duration, idle_timeout });
 
 /// TCP keepalive settings.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TcpKeepalive {
     /// Probes before the connection is dead.
@@ -230,17 +242,19 @@ pub struct TcpKeepalive {
 }
 
 /// HTTP connection pool settings.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpPool {
     /// Maximum queued requests.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = [100]))]
     pub http1_max_pending_requests: Option<u32>,
     /// Maximum active requests.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http2_max_requests: Option<u32>,
     /// Requests per connection (1 disables keep-alive).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = [10]))]
     pub max_requests_per_connection: Option<u32>,
     /// Maximum outstanding retries.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -270,11 +284,12 @@ fieldwise_or!(HttpPool {
 });
 
 /// Istio's OutlierDetection.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct OutlierDetection {
     /// 5xx errors before ejection.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = [5]))]
     pub consecutive_5xx_errors: Option<u32>,
     /// 502/503/504 errors before ejection.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -287,12 +302,15 @@ pub struct OutlierDetection {
     pub split_external_local_origin_errors: Option<bool>,
     /// Time between analysis sweeps.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = ["30s"]))]
     pub interval: Option<String>,
     /// Minimum ejection duration.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = ["60s"]))]
     pub base_ejection_time: Option<String>,
     /// Maximum share of hosts ejected, 0–100.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = [50]))]
     pub max_ejection_percent: Option<u32>,
     /// Outlier detection stops below this share of healthy hosts.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -310,11 +328,12 @@ fieldwise_or!(OutlierDetection {
 });
 
 /// Istio's LoadBalancerSettings.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LoadBalancer {
     /// ROUND_ROBIN, LEAST_REQUEST, RANDOM or PASSTHROUGH.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = ["LEAST_REQUEST", "ROUND_ROBIN", "RANDOM", "PASSTHROUGH"]))]
     pub simple: Option<String>,
     /// Session affinity.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -328,6 +347,9 @@ impl ShortForm for LoadBalancer {
     const EXPECTING: &'static str = "a load balancer name (e.g. `LEAST_REQUEST`) or a mapping";
     fn from_str(s: &str) -> Result<Self, String> {
         Ok(LoadBalancer { simple: Some(s.to_string()), ..LoadBalancer::default() })
+    }
+    fn short_schema() -> Schema {
+        json_schema!({ "type": "string", "examples": ["LEAST_REQUEST", "ROUND_ROBIN", "RANDOM", "PASSTHROUGH"] })
     }
 }
 
@@ -344,7 +366,7 @@ impl PartialEq for ShortOr<LoadBalancer> {
 }
 
 /// Istio's ConsistentHashLB.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ConsistentHash {
     /// Hash on a header.
@@ -368,7 +390,7 @@ pub struct ConsistentHash {
 }
 
 /// A cookie to hash on.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpCookie {
     /// Cookie name.
@@ -382,7 +404,7 @@ pub struct HttpCookie {
 }
 
 /// Ring hash settings.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RingHash {
     /// Minimum ring size.
@@ -391,7 +413,7 @@ pub struct RingHash {
 }
 
 /// Maglev settings.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Maglev {
     /// Table size (a prime).
@@ -400,7 +422,7 @@ pub struct Maglev {
 }
 
 /// Istio's LocalityLoadBalancerSetting.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LocalityLb {
     /// Turn locality load balancing on or off.
@@ -418,7 +440,7 @@ pub struct LocalityLb {
 }
 
 /// Traffic from one locality, spread over others.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Distribute {
     /// Source locality (`region/zone/*`).
@@ -428,7 +450,7 @@ pub struct Distribute {
 }
 
 /// Failover from one region to another.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Failover {
     /// Region that fails.
