@@ -363,7 +363,7 @@ fn each_command_offers_the_flags_it_honours() {
         (
             "diff",
             &format!(
-                "{COMPILE} {RENDER} format against kubeconfig context namespace timeout server-side field-manager concurrency ignore output markdown-limit"
+                "{COMPILE} {RENDER} format against kubeconfig context namespace timeout server-side selector field-manager concurrency ignore output markdown-limit"
             ),
         ),
         ("templates", ""),

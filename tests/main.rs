@@ -15,6 +15,7 @@ mod determinism;
 mod diff_against;
 mod diff_cluster;
 mod diff_cluster_ops;
+mod diff_projects;
 mod docs;
 mod egress;
 mod environments;

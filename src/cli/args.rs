@@ -356,6 +356,11 @@ pub struct DiffArgs {
     /// needs the `patch` verb, changes nothing.
     #[arg(long, requires = "cluster", conflicts_with = "against")]
     pub server_side: bool,
+    /// The label selector of the live objects that are this project's, to prune (default:
+    /// meshgen's label and the `project` of meshgen.yaml); e.g. to widen it to every meshgen
+    /// object, `app.kubernetes.io/managed-by=meshgen`.
+    #[arg(long, value_name = "SELECTOR", requires = "cluster", conflicts_with = "against")]
+    pub selector: Option<String>,
     /// With `--server-side`: the field manager of the dry runs, the one that really applies
     /// (`argocd-controller` for Argo CD with server-side apply, `kubectl` for `kubectl apply
     /// --server-side`), so that the fields it would remove show as removed.

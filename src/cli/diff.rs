@@ -48,7 +48,13 @@ pub(super) fn run(cx: &Context, args: &DiffArgs, keep: &mut Leftovers) -> Result
     };
     let scope = Scope(&args.namespace);
     let manifests: Vec<&Manifest> = all.iter().filter(|m| scope.holds(&m.namespace)).collect();
-    let normalizer = Normalizer::new(args.ignore.clone());
+    // `diff.ignore` of meshgen.yaml, then `--ignore`.
+    let mut ignore = Vec::new();
+    for path in &c.project.diff_ignore {
+        ignore.push(path.parse().map_err(|e| anyhow::anyhow!("`diff.ignore` of meshgen.yaml: {e}"))?);
+    }
+    ignore.extend(args.ignore.iter().cloned());
+    let normalizer = Normalizer::new(ignore);
     let mut cluster_id = None;
     let (plan, before) = match (&args.against, listing) {
         // Named as it was given.
@@ -57,8 +63,7 @@ pub(super) fn run(cx: &Context, args: &DiffArgs, keep: &mut Leftovers) -> Result
             (against(cx, dir, listing, &manifests, scope, &normalizer, keep)?, dir.display().to_string())
         }
         _ => {
-            let (plan, id) =
-                cluster(cx, args, &options, c.project.api_version, &manifests, &normalizer, &mut c.timings)?;
+            let (plan, id) = cluster(cx, args, &options, &c.project, &manifests, &normalizer, &mut c.timings)?;
             cluster_id = Some(id);
             (plan, "live".to_string())
         }
@@ -66,7 +71,7 @@ pub(super) fn run(cx: &Context, args: &DiffArgs, keep: &mut Leftovers) -> Result
     scope.check_found(&all, &plan)?;
     for path in normalizer.unmatched() {
         cx.note(format!(
-            "warning: `--ignore {path}` matched no field of any object compared: check its spelling (paths look like `spec.exportTo` or `metadata.annotations[\"example.com/owner\"]`)"
+            "warning: ignore path `{path}` matched no field of any object compared: check its spelling (paths look like `spec.exportTo` or `metadata.annotations[\"example.com/owner\"]`)"
         ));
     }
     let (after, title) = match &args.against {
@@ -211,7 +216,7 @@ fn cluster(
     _: &Context,
     _: &DiffArgs,
     _: &Options,
-    _: crate::model::ApiVersion,
+    _: &crate::model::project::Project,
     _: &[&Manifest],
     _: &Normalizer,
     _: &mut crate::compile::Timings,
@@ -227,7 +232,7 @@ fn cluster(
     cx: &Context,
     args: &DiffArgs,
     options: &Options,
-    api_version: crate::model::ApiVersion,
+    project: &crate::model::project::Project,
     manifests: &[&Manifest],
     normalizer: &Normalizer,
     timings: &mut crate::compile::Timings,
@@ -240,7 +245,7 @@ fn cluster(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow::anyhow!("meshgen rendered a document it cannot read back ({e}); please report it"))?;
     let kinds: Vec<(&str, &str)> =
-        crate::render::Kind::ALL.iter().map(|k| (k.api_version(api_version), k.as_str())).collect();
+        crate::render::Kind::ALL.iter().map(|k| (k.api_version(project.api_version), k.as_str())).collect();
     let opts = cluster::Options {
         // `--kubeconfig FILE` starts at `-C DIR`; `$KUBECONFIG` at the current directory.
         kubeconfig: args.kubeconfig.as_deref().map(|f| options.resolve(f)),
@@ -248,11 +253,16 @@ fn cluster(
         namespaces: args.namespace.clone(),
         timeout: args.timeout,
         concurrency: usize::from(args.concurrency),
+        selector: args.selector.clone().unwrap_or_else(|| selector(project.name.as_deref())),
     };
     let session = cluster::connect(&opts, &kinds)?;
     let live = session.read(&wanted(desired.iter()))?;
     timings.mark("cluster read");
-    let live: Vec<Object> = live.into_iter().filter_map(|v| Object::from_value(v).ok()).collect();
+    let parse = |objects: Vec<crate::yaml::Value>| -> Vec<Object> {
+        objects.into_iter().filter_map(|v| Object::from_value(v).ok()).collect()
+    };
+    let (live, foreign) = (parse(live.managed), parse(live.foreign));
+    let findings = crate::diff::conflicts::find(&desired, &live, &foreign, project.name.as_deref());
     // With `--server-side` the desired side is what the API server would store: defaults
     // filled in, fields of other managers kept, as an apply would leave it. Objects equal
     // to their live selves would not change, and are not sent.
@@ -271,6 +281,12 @@ fn cluster(
         (desired, None)
     };
     let mut plan = diff::compare(desired, live, normalizer);
+    plan.findings = findings;
+    if project.name.is_none() && args.selector.is_none() && plan.count(diff::Action::Prune) > 0 {
+        cx.note(
+            "note: meshgen.yaml names no `project`, so every meshgen object without a project label counts as this project's, and is pruned if the inventory lacks it: where several projects share the cluster, name each (`project: NAME`)",
+        );
+    }
     if let Some(outcome) = outcome {
         outcome.annotate(&mut plan);
     }
@@ -279,6 +295,17 @@ fn cluster(
     }
     let id = (session.server().to_string(), session.context().map(str::to_string));
     Ok((plan, id))
+}
+
+/// The default prune set: meshgen's objects of this project, or, for a project without a
+/// name, those no named project claims.
+#[cfg(feature = "cluster")]
+fn selector(project: Option<&str>) -> String {
+    let label = crate::compile::PROJECT_LABEL;
+    match project {
+        Some(name) => format!("{},{label}={name}", crate::cluster::MANAGED),
+        None => format!("{},!{label}", crate::cluster::MANAGED),
+    }
 }
 
 /// The objects to look up or dry-run.

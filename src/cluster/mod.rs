@@ -1,14 +1,14 @@
 //! Stage 7, `cluster` (feature `cluster`): the live objects, read through the kube client.
 //!
-//! [`connect`] reads the kubeconfig ([`config`]) and asks discovery whether the API version
+//! [`connect`] reads the kubeconfig (`config`) and asks discovery whether the API version
 //! meshgen emits is served (so a cluster without Istio's CRDs gets a clear error, not a 404).
 //! [`Session::read`] then returns the live objects as the API server sends them (JSON
-//! documents), in that version: every object of the kinds meshgen emits that carries its
-//! label, plus each desired object the label did not find (applied by hand, or its label
-//! stripped). Both are lists, never one request per object: the labelled objects kind by
-//! kind (across all namespaces, or per namespace asked for), then, for the desired objects
-//! not found, the unlabelled objects of that kind in each namespace that has some, matched
-//! by name. So the number of requests grows with kinds and namespaces, not with objects.
+//! documents), in that version, with two lists per kind (across all namespaces, or per
+//! namespace asked for): the objects of the project's label selector, and every object.
+//! The second gives the desired objects the selector missed (applied by hand, label
+//! stripped), which must show as updates, not creates, and every object of another owner,
+//! which may conflict with meshgen's (`diff::conflicts`). So the number of requests grows
+//! with kinds and namespaces, never with objects.
 //!
 //! Read-only: discovery and `list` are all [`Session::read`] asks. [`Session::dry_run`]
 //! (`--server-side`) sends objects as server-side applies with `dryRun=All`, which the API
@@ -19,7 +19,7 @@
 mod config;
 mod error;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -34,7 +34,7 @@ pub use error::{Error, Op, Refusal};
 use crate::diff::server_side::Evaluated;
 
 /// The label meshgen's objects carry (`app.kubernetes.io/managed-by=meshgen`).
-const SELECTOR: &str = "app.kubernetes.io/managed-by=meshgen";
+pub const MANAGED: &str = "app.kubernetes.io/managed-by=meshgen";
 /// Objects per list page.
 const PAGE: u32 = 500;
 /// How often a throttled (429) request is sent again, and the first pause (doubling).
@@ -54,6 +54,8 @@ pub struct Options {
     pub timeout: Duration,
     /// Requests in flight at once.
     pub concurrency: usize,
+    /// The label selector of the objects that are this project's (its prune set).
+    pub selector: String,
 }
 
 impl Default for Options {
@@ -64,6 +66,7 @@ impl Default for Options {
             namespaces: Vec::new(),
             timeout: Duration::from_secs(30),
             concurrency: 8,
+            selector: MANAGED.to_string(),
         }
     }
 }
@@ -81,6 +84,15 @@ pub struct Wanted<'a> {
     pub body: &'a Value,
 }
 
+/// The live objects of the kinds meshgen emits, in the namespaces asked for.
+#[derive(Debug, Default)]
+pub struct Live {
+    /// This project's objects (the selector's), and the desired objects found by name.
+    pub managed: Vec<Value>,
+    /// Every other object: what meshgen does not manage, which may conflict with it.
+    pub foreign: Vec<Value>,
+}
+
 /// A connection to one cluster: the runtime, the client and the resources discovered.
 pub struct Session {
     runtime: tokio::runtime::Runtime,
@@ -88,6 +100,7 @@ pub struct Session {
     resources: Vec<Resource>,
     namespaces: Vec<String>,
     concurrency: usize,
+    selector: String,
     context: Option<String>,
 }
 
@@ -117,6 +130,7 @@ pub fn connect(opts: &Options, kinds: &[(&str, &str)]) -> Result<Session, Error>
         resources,
         namespaces: opts.namespaces.clone(),
         concurrency: opts.concurrency.max(1),
+        selector: opts.selector.clone(),
         context,
     })
 }
@@ -137,8 +151,9 @@ impl Session {
         self.cluster.requests.load(Ordering::Relaxed)
     }
 
-    /// The live objects: meshgen's (by label) and each of `wanted` found by name.
-    pub fn read(&self, wanted: &[Wanted<'_>]) -> Result<Vec<Value>, Error> {
+    /// The live objects: this project's (by the selector) and each of `wanted` found by
+    /// name, and the others.
+    pub fn read(&self, wanted: &[Wanted<'_>]) -> Result<Live, Error> {
         self.runtime.block_on(self.read_async(wanted))
     }
 
@@ -371,57 +386,48 @@ async fn discover_all(cluster: &Cluster, kinds: &[(&str, &str)]) -> Result<Vec<R
 }
 
 impl Session {
-    async fn read_async(&self, wanted: &[Wanted<'_>]) -> Result<Vec<Value>, Error> {
-        // Every kind (and namespace asked for) at once: the lists are independent and
-        // mostly waiting on the network.
+    async fn read_async(&self, wanted: &[Wanted<'_>]) -> Result<Live, Error> {
+        // Every kind (and namespace asked for) at once, twice: the objects of the selector
+        // (meshgen's label, and the project's), and every object, unlabelled. The lists are
+        // independent and mostly waiting on the network.
         let scopes: Vec<Option<&str>> = if self.namespaces.is_empty() {
             vec![None]
         } else {
             self.namespaces.iter().map(|ns| Some(ns.as_str())).collect()
         };
-        let labelled = self.resources.iter().flat_map(|r| scopes.iter().map(move |ns| (r, *ns, Some(SELECTOR))));
-        let mut objects = self.lists(labelled.collect()).await?;
+        let selector = Some(self.selector.as_str());
+        let labelled = self.resources.iter().flat_map(|r| scopes.iter().map(move |ns| (r, *ns, selector)));
+        let all = self.resources.iter().flat_map(|r| scopes.iter().map(move |ns| (r, *ns, None)));
+        let lists: Vec<_> = labelled.chain(all).collect();
+        let per_list = self.resources.len() * scopes.len();
+        let mut results = self.lists(lists).await?;
+        let everything = results.split_off(per_list).into_iter().flatten();
+        let mut managed: Vec<Value> = results.into_iter().flatten().collect();
 
-        // Desired objects the label did not find may still exist (applied by hand, label
-        // removed) and must show as updates, not creates: each kind is listed, unlabelled,
-        // in each namespace holding such an object, and matched by name.
-        let seen: HashSet<(&str, &str, &str)> = objects.iter().map(identity).collect();
-        let mut missing: BTreeMap<(&str, &str), HashSet<&str>> = BTreeMap::new();
-        for w in wanted {
-            if !seen.contains(&(w.kind, w.namespace, w.name)) {
-                missing.entry((w.kind, w.namespace)).or_default().insert(w.name);
+        // Desired objects the selector did not find may still exist (applied by hand, label
+        // removed, another project's) and must show as updates, not creates; the rest is
+        // what meshgen does not manage, which may conflict with what it does.
+        let seen: HashSet<(String, String, String)> = managed.iter().map(owned_identity).collect();
+        let wanted: HashSet<(&str, &str, &str)> = wanted.iter().map(|w| (w.kind, w.namespace, w.name)).collect();
+        let mut foreign = Vec::new();
+        for o in everything {
+            if seen.contains(&owned_identity(&o)) {
+                continue;
             }
+            if wanted.contains(&identity(&o)) { managed.push(o) } else { foreign.push(o) }
         }
-        let unlabelled: Vec<(&Resource, Option<&str>, Option<&str>)> = missing
-            .keys()
-            .filter_map(|(kind, ns)| Some((self.resources.iter().find(|r| r.kind == *kind)?, Some(*ns), None)))
-            .collect();
-        let found: Vec<Value> = self
-            .lists(unlabelled)
-            .await?
-            .into_iter()
-            .filter(|o| {
-                let (kind, ns, name) = identity(o);
-                missing.get(&(kind, ns)).is_some_and(|names| names.contains(name))
-            })
-            .collect();
-        objects.extend(found);
-        Ok(objects)
+        Ok(Live { managed, foreign })
     }
 
-    /// Runs the lists, `concurrency` at a time; the objects in the order of `lists`.
-    async fn lists(&self, lists: Vec<(&Resource, Option<&str>, Option<&str>)>) -> Result<Vec<Value>, Error> {
+    /// Runs the lists, `concurrency` at a time; the objects of each, in the order of `lists`.
+    async fn lists(&self, lists: Vec<(&Resource, Option<&str>, Option<&str>)>) -> Result<Vec<Vec<Value>>, Error> {
         let cluster = &self.cluster;
         let pages =
             futures_util::stream::iter(lists.into_iter().map(|(r, ns, selector)| list(cluster, r, ns, selector)))
                 .buffered(self.concurrency)
                 .collect::<Vec<_>>()
                 .await;
-        let mut objects = Vec::new();
-        for page in pages {
-            objects.extend(page?);
-        }
-        Ok(objects)
+        pages.into_iter().collect()
     }
 
     async fn dry_run_async(&self, wanted: &[Wanted<'_>], field_manager: &str) -> Result<Vec<Evaluated>, Error> {
@@ -453,6 +459,12 @@ impl Session {
         .await;
         results.into_iter().collect()
     }
+}
+
+/// [`identity`], owned.
+fn owned_identity(v: &Value) -> (String, String, String) {
+    let (kind, namespace, name) = identity(v);
+    (kind.to_string(), namespace.to_string(), name.to_string())
 }
 
 fn identity(v: &Value) -> (&str, &str, &str) {

@@ -212,6 +212,13 @@ pub fn compile(options: &Options) -> Result<Compiled> {
     let selection = Selection { environment: options.environment.clone(), cluster: options.cluster.clone() };
     let mut project = model::project::parse_selected(&project_source, &selection, &mut diags)?;
     project.labels = labels;
+    // The project's identity, on every object: what `diff --cluster` prunes by.
+    if let Some(name) = &project.name {
+        project.labels.insert(PROJECT_LABEL.to_string(), name.clone());
+    }
+    if let Some(set) = &project.apply_set {
+        project.labels.insert(APPLYSET_LABEL.to_string(), set.id.clone());
+    }
     if let Some(v) = options.api_version {
         project.api_version = v;
     }
@@ -311,11 +318,19 @@ pub fn compile(options: &Options) -> Result<Compiled> {
     Ok(Compiled { project, sources, diags, inventory, graph, rendered, vip_file, timings })
 }
 
-/// Label keys meshgen never sets: Argo CD's tracking label (and its own keys) and meshgen's.
+/// The label naming the project of meshgen.yaml (`project`) on every object.
+pub const PROJECT_LABEL: &str = "meshgen.dev/project";
+/// The label of an ApplySet's members (KEP-3659), with the set's ID.
+pub const APPLYSET_LABEL: &str = "applyset.kubernetes.io/part-of";
+
+/// Label keys `--label` may not set: Argo CD's tracking label (and its own keys), and those
+/// meshgen sets itself.
 const RESERVED_LABELS: &[(&str, &str)] = &[
     ("app.kubernetes.io/instance", "Argo CD tracks the resources of an application by it"),
     ("argocd.argoproj.io/", "Argo CD's own labels are set by Argo CD"),
     ("app.kubernetes.io/managed-by", "meshgen sets it to `meshgen`"),
+    (PROJECT_LABEL, "meshgen sets it to the `project` of meshgen.yaml"),
+    ("applyset.kubernetes.io/", "meshgen sets it from `applySet` in meshgen.yaml"),
 ];
 
 /// The extra labels, checked like labels in the inventory.

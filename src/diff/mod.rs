@@ -11,6 +11,7 @@
 //! The stage is pure (no I/O, no cluster client): [`rendered`] reads another build's output
 //! directory, and `crate::cluster` (behind the `cluster` feature) reads live objects.
 
+pub mod conflicts;
 pub mod ignore;
 pub mod rendered;
 pub mod report;
@@ -147,6 +148,8 @@ pub struct Plan {
     /// Live objects the inventory no longer has that are already being deleted: not
     /// prunes (nothing is left to do), only counted.
     pub terminating: usize,
+    /// Objects of other owners that conflict with the desired ones (`--cluster`).
+    pub findings: Vec<conflicts::Finding>,
 }
 
 impl Plan {
@@ -155,9 +158,9 @@ impl Plan {
         self.changes.iter().filter(|c| c.action == action).count()
     }
 
-    /// Whether anything would change.
+    /// Whether anything would change, or conflicts with another owner's objects.
     pub fn has_changes(&self) -> bool {
-        !self.changes.is_empty()
+        !self.changes.is_empty() || !self.findings.is_empty()
     }
 }
 

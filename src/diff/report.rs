@@ -83,6 +83,13 @@ pub fn summary(plan: &Plan) -> String {
     if plan.terminating > 0 {
         let _ = write!(line, ", {} already being deleted", plan.terminating);
     }
+    match plan.findings.len() {
+        0 => {}
+        1 => line.push_str(", 1 conflict with an object meshgen does not own"),
+        n => {
+            let _ = write!(line, ", {n} conflicts with objects meshgen does not own");
+        }
+    }
     line
 }
 
@@ -138,6 +145,10 @@ fn human(plan: &Plan, sides: Sides<'_>, color: bool) -> String {
             let _ = writeln!(out, "{}", if code.is_empty() { line.to_string() } else { paint(color, code, line) });
         }
     }
+    for f in &plan.findings {
+        let title = format!("warning[{}]: {}", f.code, esc(&f.message));
+        let _ = writeln!(out, "{}\n  help: {}", paint(color, "1;33", &title), esc(&f.help));
+    }
     let line = if plan.has_changes() {
         format!("summary: {}", summary(plan))
     } else {
@@ -157,6 +168,9 @@ struct JsonReport<'a> {
     cluster: Option<JsonCluster<'a>>,
     summary: JsonSummary,
     objects: Vec<JsonObject<'a>>,
+    /// Conflicts with objects of other owners.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    findings: &'a [super::conflicts::Finding],
 }
 
 #[derive(Serialize)]
@@ -222,6 +236,7 @@ fn json(plan: &Plan, sides: Sides<'_>) -> String {
                 diff: unified(c, sides),
             })
             .collect(),
+        findings: &plan.findings,
     };
     // Serialising plain structs of strings and numbers cannot fail.
     let mut text = serde_json::to_string_pretty(&report).unwrap_or_default();
@@ -283,6 +298,17 @@ fn markdown(plan: &Plan, sides: Sides<'_>, limit: usize) -> String {
         let _ = writeln!(out, "| … | and {} more | | | |", plan.changes.len() - rows);
     }
     out.push('\n');
+    if !plan.findings.is_empty() {
+        out.push_str("**Conflicts with objects meshgen does not own:**\n\n");
+        for f in &plan.findings {
+            let line = format!("- `{}`: {} ({})\n", f.code, html_escape(&esc(&f.message)), html_escape(&esc(&f.help)));
+            if out.len() + line.len() + TAIL > limit {
+                break;
+            }
+            out.push_str(&line);
+        }
+        out.push('\n');
+    }
     let mut omitted = plan.changes.len() - rows;
     for c in &plan.changes[..rows] {
         let diff: String = unified(c, sides).split_inclusive('\n').map(esc_line).collect();
@@ -343,7 +369,11 @@ mod tests {
             notes: vec![format!("note {x}")],
             conflicts: vec![format!("`.spec.hosts`: conflict with {x:?}")],
         };
-        Plan { changes: vec![change(Action::Update, x), change(Action::Create, "web")], unchanged: 1, terminating: 0 }
+        Plan {
+            changes: vec![change(Action::Update, x), change(Action::Create, "web")],
+            unchanged: 1,
+            ..Plan::default()
+        }
     }
 
     #[test]
@@ -378,7 +408,7 @@ mod tests {
         let changes: Vec<Change> = (0..1000)
             .map(|i| Change { key: Key { name: format!("service-{i:04}"), ..one.key.clone() }, ..one.clone() })
             .collect();
-        let plan = Plan { changes, unchanged: 0, terminating: 0 };
+        let plan = Plan { changes, ..Plan::default() };
         let sides = Sides { before: "live", after: "desired", title: "the live cluster", cluster: None };
         for limit in [DEFAULT_MARKDOWN_LIMIT, 20_000] {
             let text = render(&plan, Output::Markdown, sides, Style { color: false, markdown_limit: limit });

@@ -183,6 +183,13 @@ pub struct Project {
     pub allow_empty: bool,
     /// The IPv4 range virtual IPs are allocated from, for TCP services without addresses.
     pub vip_range: Option<(std::net::Ipv4Addr, u8)>,
+    /// `project`: the label `meshgen.dev/project` on every object.
+    pub name: Option<String>,
+    /// `applySet`: the ID every object is labelled `applyset.kubernetes.io/part-of` with,
+    /// and its parent (`secret/<name>` in its namespace).
+    pub apply_set: Option<ApplySet>,
+    /// `diff.ignore`: paths every `meshgen diff` leaves out of the comparison.
+    pub diff_ignore: Vec<String>,
     /// Policy generated from the graph.
     pub policy: Policy,
     /// The environment built (`--env`), if any.
@@ -199,6 +206,33 @@ pub struct Project {
     /// Where the settings merged in from `environments`/`clusters` are written, so that
     /// their errors point there.
     pub trace: Trace,
+}
+
+/// A Kubernetes ApplySet (KEP-3659) whose parent is a Secret: `kubectl apply --prune
+/// --applyset=secret/<name> -n <namespace>` creates the parent and owns it (its `tooling`
+/// annotation names kubectl, which refuses a parent another tool wrote), so meshgen only
+/// labels the members with the ID kubectl derives for that parent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplySet {
+    /// The parent Secret's name.
+    pub name: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// `applyset-<base64url(sha256("<name>.<namespace>.Secret."))>-v1`.
+    pub id: String,
+}
+
+impl ApplySet {
+    /// The ApplySet of parent `secret/<name>` in `namespace`, with the KEP's ID: the
+    /// unpadded URL-safe base64 of the SHA-256 of `<name>.<namespace>.<kind>.<group>` (a
+    /// Secret is of the core group, ``), between `applyset-` and `-v1`.
+    pub fn new(name: String, namespace: String) -> ApplySet {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(format!("{name}.{namespace}.Secret.").as_bytes());
+        let id = format!("applyset-{}-v1", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest));
+        ApplySet { name, namespace, id }
+    }
 }
 
 /// The environment and cluster to build (`--env`, `--cluster`); none for the base inventory.
@@ -237,6 +271,17 @@ impl Project {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(rename = "Project")]
 pub(crate) struct RawProject {
+    /// The project's name (a DNS-1123 label), written as the label `meshgen.dev/project` on
+    /// every object, so that `meshgen diff --cluster` prunes only this project's objects
+    /// when several projects share a cluster.
+    #[schemars(extend("examples" = ["shop-mesh"]))]
+    project: Option<String>,
+    /// Also label every object as part of a Kubernetes ApplySet (KEP-3659) whose parent is a
+    /// Secret of this name and namespace, so that `kubectl apply --prune --applyset` prunes
+    /// exactly this project's objects.
+    apply_set: Option<RawApplySet>,
+    /// Settings of `meshgen diff`.
+    diff: Option<RawDiff>,
     /// The inventory: a directory or file, or a list of them (default `inventory`).
     #[schemars(extend("examples" = ["inventory", ["inventory", "shared/inventory"]]))]
     inventory: Option<OneOrMany>,
@@ -272,6 +317,30 @@ pub(crate) struct RawProject {
     /// Clusters by name, built with `meshgen build --cluster NAME`: layered over their
     /// environment.
     clusters: Option<BTreeMap<String, RawLayer>>,
+}
+
+/// `applySet`: the ApplySet's parent Secret (which `kubectl apply --applyset` creates and owns).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "ApplySet")]
+struct RawApplySet {
+    /// The parent Secret's name.
+    #[schemars(extend("examples" = ["meshgen-shop"]))]
+    name: String,
+    /// The parent Secret's namespace.
+    #[schemars(extend("examples" = ["istio-config"]))]
+    namespace: String,
+}
+
+/// `diff`: settings of `meshgen diff`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "DiffSettings")]
+struct RawDiff {
+    /// Fields left out of every comparison, as `--ignore` takes them (`spec.exportTo`,
+    /// `metadata.annotations["example.com/owner"]`), so CI jobs need not repeat them.
+    #[schemars(extend("examples" = [["metadata.annotations[\"example.com/owner\"]"]]))]
+    ignore: Option<Vec<String>>,
 }
 
 /// An environment or a cluster: what it adds to the base inventory and changes in it.
@@ -660,6 +729,37 @@ fn parse_doc(source: &Source, doc: &crate::yaml::Value, layers: &[LayerRef], dia
         limits.max_file_size = n.min(Limits::MAX_FILE_SIZE);
     }
 
+    let name = raw.project.filter(|n| {
+        let valid = super::names::dns_label(n);
+        if let Err(why) = &valid {
+            cx.error(
+                "invalid-value",
+                origin.child("project"),
+                format!("project name `{}` {why}", shown(n)),
+                Some(
+                    "e.g. `project: shop-mesh`: it becomes a label value and must stay the same for the project's life"
+                        .into(),
+                ),
+            );
+        }
+        valid.is_ok()
+    });
+    let apply_set = raw.apply_set.and_then(|a| {
+        let ok = [("name", &a.name), ("namespace", &a.namespace)].into_iter().all(|(field, value)| {
+            let valid =
+                if field == "name" { super::names::dns_subdomain(value) } else { super::names::dns_label(value) };
+            if let Err(why) = &valid {
+                cx.error(
+                    "invalid-value",
+                    origin.child("applySet").child(field),
+                    format!("`{}` {why}", shown(value)),
+                    None,
+                );
+            }
+            valid.is_ok()
+        });
+        ok.then(|| ApplySet::new(a.name, a.namespace))
+    });
     let vip_range = raw.vip_range.as_deref().and_then(|r| {
         let parsed = r.split_once('/').and_then(|(ip, p)| Some((ip.parse().ok()?, p.parse::<u8>().ok()?)));
         match parsed {
@@ -714,6 +814,9 @@ fn parse_doc(source: &Source, doc: &crate::yaml::Value, layers: &[LayerRef], dia
         limits,
         allow_empty: raw.allow_empty.unwrap_or(false),
         vip_range,
+        name,
+        apply_set,
+        diff_ignore: raw.diff.and_then(|d| d.ignore).unwrap_or_default(),
         policy,
         environment: layers.iter().find(|(s, _)| *s == "environments").map(|(_, n)| n.clone()),
         cluster: layers.iter().find(|(s, _)| *s == "clusters").map(|(_, n)| n.clone()),
@@ -850,6 +953,9 @@ fn policy(cx: &mut Checker<'_>, raw: RawPolicy, origin: &Origin) -> Policy {
 
 fn empty_project() -> RawProject {
     RawProject {
+        project: None,
+        apply_set: None,
+        diff: None,
         inventory: None,
         output: None,
         templates: None,

@@ -511,10 +511,12 @@ fn aggregated_groups(versions: &[&str]) -> Value {
     json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
 }
 
-/// Whether `labels` satisfy a selector of `k=v`, `k==v`, `k!=v` and `k` terms.
+/// Whether `labels` satisfy a selector of `k=v`, `k==v`, `k!=v`, `k` and `!k` terms.
 fn selects(selector: &str, labels: &Value) -> bool {
     selector.split(',').filter(|t| !t.is_empty()).all(|term| {
-        if let Some((k, v)) = term.split_once("!=") {
+        if let Some(k) = term.trim().strip_prefix('!') {
+            labels.get(k.trim()).is_none()
+        } else if let Some((k, v)) = term.split_once("!=") {
             labels[k.trim()].as_str() != Some(v.trim())
         } else if let Some((k, v)) = term.split_once('=') {
             labels[k.trim()].as_str() == Some(v.trim_start_matches('=').trim())
