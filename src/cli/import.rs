@@ -3,7 +3,7 @@
 //! an existing one.
 
 use std::fs;
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
@@ -33,7 +33,7 @@ pub(super) fn run(cx: &Context, args: &ImportArgs) -> Result<u8> {
         read(cx, path, &mut inputs)?;
     }
     let imported = import(&inputs)?;
-    print!("{}", imported.report);
+    write!(std::io::stdout().lock(), "{}", imported.report)?;
     if !args.dry_run {
         for (path, text) in &imported.files {
             let target = root.join(path);

@@ -4,7 +4,7 @@
 //! VirtualServices of a host join the entity that declares it (or a service for a host
 //! registered elsewhere, such as a Kubernetes Service). Every entity keeps its objects'
 //! names (`names`, `vms[].name`), and what every entity shares goes to the project's
-//! `defaults`. Nothing here has to be exact: [`super::verify`] compares what the draft
+//! `defaults`. Nothing here has to be exact: `verify` compares what the draft
 //! builds with the input and keeps the rest as patches.
 
 use std::collections::BTreeSet;
@@ -106,7 +106,9 @@ pub(crate) fn draft(objects: &[Object], report: &mut Report) -> Project {
                     }
                 };
                 let e = &mut entities[at];
-                if !e.kinds.insert(o.kind.clone()) {
+                // An external API has a DestinationRule and a VirtualService per host.
+                let slot = if e.external { format!("{} {host}", o.kind) } else { o.kind.clone() };
+                if !e.kinds.insert(slot) {
                     report.note(
                         NoteKind::Refused,
                         o.key(),
@@ -207,25 +209,26 @@ fn service_entry(se: &Object, objects: &[Object], used: &mut [bool], taken: &mut
             used[j] = true;
         }
         let default = selector.len() == 1 && selector.get("app").and_then(Value::as_str) == Some(&e.name);
-        if members.is_empty() {
+        let group = objects.iter().enumerate().find(|(j, o)| {
+            !used[*j]
+                && o.kind == "WorkloadGroup"
+                && o.namespace == se.namespace
+                && selects(&selector, o.spec().get("metadata").and_then(|m| m.get("labels")))
+        });
+        if members.is_empty() && group.is_none() {
             e.body.insert("pods".into(), Value::Object(selector.clone()));
         } else if !default {
             e.body.insert("labels".into(), Value::Object(selector.clone()));
         }
         vms(&mut e, &selector, &members);
-        if let Some((j, wg)) = objects.iter().enumerate().find(|(j, o)| {
-            !used[*j]
-                && o.kind == "WorkloadGroup"
-                && o.namespace == se.namespace
-                && selects(&selector, o.spec().get("metadata").and_then(|m| m.get("labels")))
-        }) {
+        if let Some((j, wg)) = group {
             used[j] = true;
             pin_name(&mut e, wg);
             e.kinds.insert("WorkloadGroup".into());
             workload_group(&mut e, &selector, wg);
         }
     } else {
-        if let Some(r) = spec.get("resolution") {
+        if let Some(r) = spec.get("resolution").filter(|r| r.as_str() != Some(derived_resolution(spec))) {
             e.body.insert("resolution".into(), r.clone());
         }
         if let Some(eps) = spec.get("endpoints") {
@@ -233,6 +236,34 @@ fn service_entry(se: &Object, objects: &[Object], used: &mut [bool], taken: &mut
         }
     }
     e
+}
+
+/// The resolution meshgen derives for an external API written without one.
+fn derived_resolution(spec: &Map<String, Value>) -> &'static str {
+    let texts = |key: &str| -> Vec<String> {
+        spec.get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    let endpoints: Vec<&str> = spec
+        .get("endpoints")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("address").and_then(Value::as_str))
+        .collect();
+    let ip = |a: &str| a.starts_with("unix://") || a.parse::<std::net::IpAddr>().is_ok();
+    if !endpoints.is_empty() {
+        return if endpoints.iter().all(|a| ip(a)) { "STATIC" } else { "DNS" };
+    }
+    if texts("hosts").iter().any(|h| h.starts_with('*')) || texts("addresses").iter().any(|a| a.contains('/')) {
+        "NONE"
+    } else {
+        "DNS"
+    }
 }
 
 /// The VMs of a service from its WorkloadEntries: what they all share goes to the service.
@@ -528,7 +559,8 @@ fn virtual_service(e: &mut Entity, vs: &Object) {
         e.body.insert("traffic".into(), Value::Object(traffic));
     }
     // One rule to the whole host says nothing beyond the traffic above.
-    if !(routes.len() == 1 && routes[0].as_object().is_some_and(Map::is_empty)) && !routes.is_empty() {
+    let says_nothing = routes.is_empty() || (routes.len() == 1 && routes[0].as_object().is_some_and(Map::is_empty));
+    if !says_nothing {
         e.body.insert("routes".into(), Value::Array(routes));
     }
 }

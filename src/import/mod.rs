@@ -1,8 +1,8 @@
 //! Stage of its own, `import`: existing Istio YAML becomes a draft project (`meshgen import`).
 //!
-//! The pipeline runs the other way round from `compile`'s: [`read`] turns texts into Istio
-//! objects (refusing, with file and document, what is not one), [`draft`] groups them by host
-//! into services and external APIs in the inventory language, and [`verify`] compiles the
+//! The pipeline runs the other way round from `compile`'s: `read` turns texts into Istio
+//! objects (refusing, with file and document, what is not one), `draft` groups them by host
+//! into services and external APIs in the inventory language, and `verify` compiles the
 //! draft and compares what it builds with the objects it came from. Where the language has no
 //! word for a field, verify keeps the object's value as a `patch` on the entity (the escape
 //! hatch); what a patch cannot say either (an object meshgen does not generate, one it adds)
@@ -10,7 +10,7 @@
 //!
 //! The stage is library code: no clap and no printing. It reads no files (the caller hands it
 //! texts) and writes only a scratch copy of the draft under the system's temporary directory,
-//! which [`verify`] compiles and removes.
+//! which `verify` compiles and removes.
 
 mod draft;
 mod read;
@@ -96,7 +96,11 @@ impl Project {
             "meshgen.yaml".to_string(),
             format!(
                 "# Written by `meshgen import`: review it, then `meshgen build` and `meshgen diff`.\n{}",
-                write::readable(&serde_json::Value::Object(self.settings.clone()))
+                if self.settings.is_empty() {
+                    String::new()
+                } else {
+                    write::readable(&serde_json::Value::Object(self.settings.clone()))
+                }
             ),
         )];
         for (ns, doc) in &self.namespaces {
@@ -112,6 +116,13 @@ impl Project {
                 m.insert("externals".into(), serde_json::Value::Object(doc.externals.clone()));
             }
             files.push((format!("inventory/{ns}.yaml"), write::readable(&serde_json::Value::Object(m))));
+        }
+        if files.len() == 1 {
+            // The project still builds, with nothing: the report says why.
+            files.push((
+                "inventory/imported.yaml".into(),
+                "# Nothing could be imported: see the report of `meshgen import`.\n".into(),
+            ));
         }
         files
     }

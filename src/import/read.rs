@@ -72,7 +72,10 @@ pub(crate) fn objects(inputs: &[Input], report: &mut Report) -> Vec<Object> {
             report.note(
                 NoteKind::Refused,
                 format!("{}#{doc}", input.name),
-                format!("{e}; this document and the rest of the file are not imported"),
+                format!(
+                    "{}: {e}; this document and the rest of the file are not imported",
+                    if e.kind.unsupported() { "unsupported YAML" } else { "invalid YAML" }
+                ),
             );
         }
     }
