@@ -43,6 +43,7 @@ pub mod emit;
 pub mod fieldpath;
 mod formats;
 pub mod graph;
+pub mod import;
 pub mod jsonpatch;
 pub mod load;
 pub mod model;

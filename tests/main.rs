@@ -21,6 +21,7 @@ mod egress;
 mod environments;
 mod fixtures;
 mod flags;
+mod import;
 mod ingress;
 mod init;
 mod injection;

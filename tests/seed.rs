@@ -271,7 +271,7 @@ const PENDING: &[(&str, &str)] = &[];
 
 /// The reference examples, or `None` after a loud SKIPPED message (an error under CI,
 /// where they are promised, like the CRDs).
-fn seed_dir() -> Option<PathBuf> {
+pub(crate) fn seed_dir() -> Option<PathBuf> {
     let from_env = std::env::var_os("MESHGEN_ISTIO_CRDS")
         .map(PathBuf::from)
         .and_then(|crds| crds.parent().map(|shared| shared.join("seed-examples")));

@@ -111,6 +111,10 @@ pub enum Command {
     /// Start a project: meshgen.yaml, an inventory that builds clean, and the editor schemas.
     #[command(after_help = help::INIT)]
     Init(InitArgs),
+    /// Turn existing Istio YAML into a draft project (meshgen.yaml and inventory/), and report
+    /// what the inventory language cannot say.
+    #[command(after_help = help::IMPORT)]
+    Import(ImportArgs),
     /// Print the JSON Schema of inventory, overlay or project files (for editors), or write
     /// all three into a directory.
     #[command(after_help = help::SCHEMA)]
@@ -124,6 +128,18 @@ pub struct InitArgs {
     /// commented example services.
     #[arg(long)]
     pub minimal: bool,
+}
+
+/// `meshgen import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Files or directories of Istio YAML (every `*.yaml`, `*.yml` and `*.json` below a
+    /// directory, in path order), or `-` for standard input.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Print the report only: write no file.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `meshgen schema`.

@@ -197,6 +197,28 @@ Exit codes:
   0  created
   2  a file exists already, or it cannot be written";
 
+/// `meshgen import --help`.
+pub(super) const IMPORT: &str = "\
+Reads ServiceEntries, WorkloadEntries, WorkloadGroups, DestinationRules, VirtualServices and
+Gateways, groups them by host into services and external APIs, and writes meshgen.yaml and
+inventory/<namespace>.yaml in the current directory or in -C DIR. The draft is compiled and
+compared with the input: what the inventory language cannot say is kept as a `patch` on the
+entity, and the report lists those patches, the objects built otherwise, those meshgen adds,
+and every document it did not import (with file and document number). Objects keep their
+names, so `meshgen diff --cluster` after an import shows no change of spec.
+Nothing is overwritten: if meshgen.yaml or inventory/ exists, nothing is written.
+
+Examples:
+  kubectl get serviceentries,workloadentries,destinationrules,virtualservices -A -o yaml > live.yaml
+  meshgen import --dry-run live.yaml
+  meshgen -C new-project import manifests/ extra.yaml
+  cat legacy.yaml | meshgen import -
+
+Exit codes:
+  0  imported (the report may list patches and differences to review)
+  1  imported, but some documents were not (malformed YAML, other kinds): see the report
+  2  usage errors, an unreadable path, or a project exists already";
+
 /// `meshgen schema --help`.
 pub(super) const SCHEMA: &str = "\
 Editors read the schemas through a first line `# yaml-language-server: $schema=<path>`.

@@ -131,7 +131,7 @@ fn missing_ignores(existing: Option<&str>) -> String {
 }
 
 /// `path` as the user names it: under `-C DIR` when one was given.
-fn shown(root: &Path, path: &str) -> String {
+pub(super) fn shown(root: &Path, path: &str) -> String {
     if root == Path::new(".") { path.to_string() } else { root.join(path).display().to_string() }
 }
 

@@ -14,6 +14,7 @@ mod docs;
 mod explain;
 mod graph;
 mod help;
+mod import;
 mod init;
 mod project;
 mod schema;
@@ -85,6 +86,7 @@ fn run(args: impl IntoIterator<Item = OsString>, keep: &mut Leftovers) -> ExitCo
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { out_dir } => docs::man(&cx, out_dir.as_deref()),
         Command::Init(a) => init::run(&cx, &a),
+        Command::Import(a) => import::run(&cx, &a),
         Command::Schema(a) => schema::run(&cx, &a),
     });
     match result {
