@@ -18,4 +18,4 @@ pub fn check(code: &str) -> String {
 
 /// What to do with an existing Kubernetes or Istio manifest. One place, so that it names
 /// `meshgen import` once that command exists.
-pub const MANIFEST_MIGRATION: &str = "keep manifests meshgen does not generate beside its output (e.g. in the same kustomization as `out/`); a `meshgen import` command that converts Istio objects into inventory entries is planned";
+pub const MANIFEST_MIGRATION: &str = "convert existing Istio YAML with `meshgen import FILE...` (in an empty directory), or keep manifests meshgen does not generate beside its output (e.g. in the same kustomization as `out/`)";

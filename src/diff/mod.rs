@@ -184,7 +184,7 @@ const SERVER_METADATA: &[&str] = &[
 /// track: kubectl (`last-applied-configuration`, `restartedAt`), Argo CD (tracking id,
 /// sync options), Flux. Argo CD's default tracking label, `app.kubernetes.io/instance`, is
 /// listed whole.
-const FOREIGN_KEYS: &[&str] =
+pub(crate) const FOREIGN_KEYS: &[&str] =
     &["kubectl.kubernetes.io/", "argocd.argoproj.io/", "kustomize.toolkit.fluxcd.io/", "app.kubernetes.io/instance"];
 
 /// Strips from a document what is not the inventory's to decide; the same on both sides.

@@ -23,16 +23,9 @@ const ROUNDS: usize = 8;
 /// Lists whose order Istio ignores, sorted as text before comparing.
 const SETS: &[&str] = &["hosts", "addresses", "exportTo", "subjectAltNames", "sniHosts", "gateways"];
 
-/// Label and annotation keys that are not the object's own: meshgen's, and those other
-/// tools write (as `meshgen diff` ignores them).
-const NOT_OWN: &[&str] = &[
-    "app.kubernetes.io/managed-by",
-    "meshgen.dev/",
-    "kubectl.kubernetes.io/",
-    "argocd.argoproj.io/",
-    "kustomize.toolkit.fluxcd.io/",
-    "app.kubernetes.io/instance",
-];
+/// Label and annotation keys that are meshgen's (those other tools write are
+/// `diff::FOREIGN_KEYS`, which `meshgen diff` ignores too): neither is the object's own.
+const MESHGEN_KEYS: &[&str] = &["app.kubernetes.io/managed-by", "meshgen.dev/", "applyset.kubernetes.io/"];
 
 /// What of an object a round trip must keep: its `spec` with set-like lists sorted (and a
 /// ServiceEntry's unset `location` read as Istio's default), and its own labels and
@@ -56,7 +49,7 @@ pub fn comparable(doc: &Value) -> Value {
 /// The object's labels or annotations that are its own.
 fn own(doc: &Value, key: &str) -> Map<String, Value> {
     let mut m = doc.get("metadata").and_then(|m| m.get(key)).and_then(Value::as_object).cloned().unwrap_or_default();
-    m.retain(|k, _| !NOT_OWN.iter().any(|p| k.starts_with(p)));
+    m.retain(|k, _| !MESHGEN_KEYS.iter().chain(crate::diff::FOREIGN_KEYS).any(|p| k.starts_with(p)));
     m
 }
 
