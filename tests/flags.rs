@@ -375,7 +375,7 @@ fn each_command_offers_the_flags_it_honours() {
         ("completions", ""),
         ("man", "out-dir"),
         ("init", "minimal"),
-        ("import", "dry-run"),
+        ("import", "dry-run cluster kubeconfig context namespace selector"),
         ("schema", "out-dir"),
     ];
     let global: BTreeSet<&str> = ["directory", "project", "color", "quiet", "verbose", "help", "version"].into();

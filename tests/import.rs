@@ -179,3 +179,44 @@ fn refuses_to_overwrite_a_project() {
     assert!(r.stderr.contains("`meshgen.yaml` already exists: `meshgen import` overwrites nothing"), "{}", r.stderr);
     assert_eq!(common::tree(dir.path()), before);
 }
+
+/// `--cluster`: the live objects, as the API server returns them (server fields, status,
+/// kubectl's annotation), import into a project that builds them again; other namespaces and
+/// other selectors are left out.
+#[cfg(feature = "cluster")]
+#[test]
+fn live_objects_import_from_the_cluster() {
+    use crate::diff_cluster::kube_api::{ApiServer, live};
+    let source = common::project(&[
+        ("meshgen.yaml", ""),
+        (
+            "inventory/shop.yaml",
+            "namespace: shop\nservices:\n  catalog:\n    host: catalog.shop.internal\n    ports: {http: 8080}\n    serviceAccount: catalog\n    vms: [{address: 10.0.1.11}, {address: 10.0.1.12}]\n    traffic: {timeout: 3s}\n",
+        ),
+    ]);
+    let desired = documents(&common::build_stdout(source.path()));
+    let mut objects: Vec<serde_json::Value> =
+        desired.iter().enumerate().map(|(i, d)| live(serde_json::to_value(d).unwrap(), i)).collect();
+    let mut elsewhere = objects[0].clone();
+    elsewhere["metadata"]["namespace"] = serde_json::json!("other");
+    objects.push(elsewhere);
+    let server = ApiServer::start(objects);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    fs::write(&kubeconfig, server.kubeconfig(&server.token)).unwrap();
+    let k = kubeconfig.to_str().unwrap();
+    let target = dir.path().join("draft");
+    let r =
+        meshgen(dir.path(), &["-C", target.to_str().unwrap(), "import", "--cluster", "--kubeconfig", k, "-n", "shop"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains(&format!("imported {} objects", desired.len())), "{}", r.stderr);
+    let built = documents(&common::build_stdout(&target));
+    assert_eq!(built.len(), desired.len());
+    for (b, d) in built.iter().zip(&desired) {
+        assert_eq!(meshgen::import::comparable(b), meshgen::import::comparable(d), "{b:?}");
+    }
+    assert!(server.requests().iter().all(|r| r.method == "GET"), "import --cluster only reads");
+    // A selector that matches nothing imports nothing.
+    let r = meshgen(dir.path(), &["import", "--dry-run", "--cluster", "--kubeconfig", k, "--selector", "team=none"]);
+    assert!(r.stderr.contains("imported 0 objects"), "{}", r.stderr);
+}

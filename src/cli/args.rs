@@ -135,11 +135,28 @@ pub struct InitArgs {
 pub struct ImportArgs {
     /// Files or directories of Istio YAML (every `*.yaml`, `*.yml` and `*.json` below a
     /// directory, in path order), or `-` for standard input.
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(required_unless_present = "cluster", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Print the report only: write no file.
     #[arg(long)]
     pub dry_run: bool,
+    /// Also import the live Istio objects of the cluster of the current kubeconfig context
+    /// (read-only: discovery and lists), in the `-n` namespaces or all.
+    #[arg(long)]
+    pub cluster: bool,
+    /// With `--cluster`: the kubeconfig file (default: `$KUBECONFIG`, then `~/.kube/config`,
+    /// then the in-cluster service account).
+    #[arg(long, value_name = "FILE", requires = "cluster")]
+    pub kubeconfig: Option<PathBuf>,
+    /// With `--cluster`: the kubeconfig context (default: its current context).
+    #[arg(long, value_name = "NAME", requires = "cluster")]
+    pub context: Option<String>,
+    /// With `--cluster`: only these namespaces (`-n a,b` or `-n a -n b`).
+    #[arg(long, short = 'n', value_name = "NAMESPACE", value_delimiter = ',', requires = "cluster")]
+    pub namespace: Vec<String>,
+    /// With `--cluster`: only the objects of this label selector (e.g. `team=payments`).
+    #[arg(long, value_name = "SELECTOR", requires = "cluster")]
+    pub selector: Option<String>,
 }
 
 /// `meshgen schema`.

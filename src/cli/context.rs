@@ -141,7 +141,7 @@ fn find_project(start: &Path) -> Result<ProjectFile> {
         // `.git` is a directory, or a file in a worktree or a submodule.
         if dir.join(".git").exists() {
             bail!(
-                "no project file: no `{PROJECT_FILE}` in `{}` nor in a parent directory up to the repository root `{}`; create one, or name it with `--project FILE` or `-C DIR`",
+                "no project file: no `{PROJECT_FILE}` in `{}` nor in a parent directory up to the repository root `{}`; start a project with `meshgen init` (or `meshgen import` of existing Istio YAML), or name the file with `--project FILE` or `-C DIR`",
                 absolute.display(),
                 dir.display()
             );
@@ -149,7 +149,7 @@ fn find_project(start: &Path) -> Result<ProjectFile> {
         up.push("..");
     }
     bail!(
-        "no project file: no `{PROJECT_FILE}` in `{}` nor in a parent directory up to the filesystem root; create one, or name it with `--project FILE` or `-C DIR`",
+        "no project file: no `{PROJECT_FILE}` in `{}` nor in a parent directory up to the filesystem root; start a project with `meshgen init` (or `meshgen import` of existing Istio YAML), or name the file with `--project FILE` or `-C DIR`",
         absolute.display()
     )
 }

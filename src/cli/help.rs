@@ -211,6 +211,7 @@ Nothing is overwritten: if meshgen.yaml or inventory/ exists, nothing is written
 Examples:
   kubectl get serviceentries,workloadentries,destinationrules,virtualservices -A -o yaml > live.yaml
   meshgen import --dry-run live.yaml
+  meshgen -C new-project import --cluster -n shop,data     # the live objects, read-only
   meshgen -C new-project import manifests/ extra.yaml
   cat legacy.yaml | meshgen import -
 

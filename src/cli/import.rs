@@ -32,6 +32,9 @@ pub(super) fn run(cx: &Context, args: &ImportArgs) -> Result<u8> {
     for path in &args.paths {
         read(cx, path, &mut inputs)?;
     }
+    if args.cluster {
+        live(cx, args, &mut inputs)?;
+    }
     let imported = import(&inputs)?;
     write!(std::io::stdout().lock(), "{}", imported.report)?;
     if !args.dry_run {
@@ -52,6 +55,35 @@ pub(super) fn run(cx: &Context, args: &ImportArgs) -> Result<u8> {
         eprintln!("imported {} objects from {} inputs; {files}", imported.objects, inputs.len());
     }
     Ok(if imported.report.refused() { super::EXIT_FINDINGS } else { 0 })
+}
+
+/// The live Istio objects of the kinds meshgen generates (`--cluster`), one input each,
+/// named `cluster:Kind/namespace/name`.
+#[cfg(feature = "cluster")]
+fn live(cx: &Context, args: &ImportArgs, inputs: &mut Vec<Input>) -> Result<()> {
+    let kinds: Vec<(&str, &str)> =
+        crate::render::Kind::ALL.iter().map(|k| (k.api_version(crate::model::ApiVersion::V1), k.as_str())).collect();
+    let opts = crate::cluster::Options {
+        kubeconfig: args.kubeconfig.as_deref().map(|f| cx.resolve(f)),
+        context: args.context.clone(),
+        namespaces: args.namespace.clone(),
+        ..Default::default()
+    };
+    let session = crate::cluster::connect(&opts, &kinds)?;
+    for object in session.everything(args.selector.as_deref())? {
+        let s = |v: &crate::yaml::Value| v.as_str().unwrap_or_default().to_string();
+        let md = &object["metadata"];
+        let name = format!("cluster:{}/{}/{}", s(&object["kind"]), s(&md["namespace"]), s(&md["name"]));
+        inputs.push(Input { name, text: crate::yaml::to_string(&object) });
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "cluster"))]
+fn live(_: &Context, _: &ImportArgs, _: &mut Vec<Input>) -> Result<()> {
+    anyhow::bail!(
+        "this meshgen was built without the `cluster` feature, so it cannot read a cluster: import files instead (`kubectl get … -o yaml | meshgen import -`)"
+    )
 }
 
 /// Reads `path` (a file, a directory's YAML files, or `-`) into `inputs`.

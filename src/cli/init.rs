@@ -43,10 +43,16 @@ const GITIGNORE: &str = "\
 .*.old/
 ";
 
-/// For `meshgen -C DIR init`: creates DIR if it does not exist (every other command refuses
-/// a `-C` that is not a directory).
+/// For `meshgen -C DIR init` and `meshgen -C DIR import` (unless `--dry-run`): creates DIR
+/// if it does not exist (every other command refuses a `-C` that is not a directory).
 pub(super) fn directory(cli: &super::args::Cli) -> Result<()> {
-    if let (super::args::Command::Init(_), Some(dir)) = (&cli.command, &cli.global.directory) {
+    use super::args::Command;
+    let creates = match &cli.command {
+        Command::Init(_) => true,
+        Command::Import(a) => !a.dry_run,
+        _ => false,
+    };
+    if let (true, Some(dir)) = (creates, &cli.global.directory) {
         fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
     }
     Ok(())

@@ -157,6 +157,17 @@ impl Session {
         self.runtime.block_on(self.read_async(wanted))
     }
 
+    /// Every live object of the kinds, in the namespaces of the session (all, or `-n`), of
+    /// `selector` if one is given: what `meshgen import --cluster` reads. Server-written
+    /// fields are left for the reader to ignore.
+    pub fn everything(&self, selector: Option<&str>) -> Result<Vec<Value>, Error> {
+        self.runtime.block_on(async {
+            let scopes = self.scopes();
+            let lists = self.resources.iter().flat_map(|r| scopes.iter().map(move |ns| (r, *ns, selector))).collect();
+            Ok(self.lists(lists).await?.into_iter().flatten().collect())
+        })
+    }
+
     /// Dry-run applies each of `wanted` as `field_manager`; the results in `wanted`'s order.
     pub fn dry_run(&self, wanted: &[Wanted<'_>], field_manager: &str) -> Result<Vec<Evaluated>, Error> {
         self.runtime.block_on(self.dry_run_async(wanted, field_manager))
@@ -386,15 +397,20 @@ async fn discover_all(cluster: &Cluster, kinds: &[(&str, &str)]) -> Result<Vec<R
 }
 
 impl Session {
+    /// Where lists go: across all namespaces, or in each `-n` namespace.
+    fn scopes(&self) -> Vec<Option<&str>> {
+        if self.namespaces.is_empty() {
+            vec![None]
+        } else {
+            self.namespaces.iter().map(|ns| Some(ns.as_str())).collect()
+        }
+    }
+
     async fn read_async(&self, wanted: &[Wanted<'_>]) -> Result<Live, Error> {
         // Every kind (and namespace asked for) at once, twice: the objects of the selector
         // (meshgen's label, and the project's), and every object, unlabelled. The lists are
         // independent and mostly waiting on the network.
-        let scopes: Vec<Option<&str>> = if self.namespaces.is_empty() {
-            vec![None]
-        } else {
-            self.namespaces.iter().map(|ns| Some(ns.as_str())).collect()
-        };
+        let scopes = self.scopes();
         let selector = Some(self.selector.as_str());
         let labelled = self.resources.iter().flat_map(|r| scopes.iter().map(move |ns| (r, *ns, selector)));
         let all = self.resources.iter().flat_map(|r| scopes.iter().map(move |ns| (r, *ns, None)));
