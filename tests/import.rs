@@ -220,3 +220,34 @@ fn live_objects_import_from_the_cluster() {
     let r = meshgen(dir.path(), &["import", "--dry-run", "--cluster", "--kubeconfig", k, "--selector", "team=none"]);
     assert!(r.stderr.contains("imported 0 objects"), "{}", r.stderr);
 }
+
+/// Gateways (issue 20): a hand-written ingress pair named as meshgen names it becomes the
+/// service's `ingress`, with the gateway's selector in meshgen.yaml; a pair under other
+/// names stays out, and the report says which names meshgen would give.
+#[test]
+fn gateways_become_ingress_or_are_named() {
+    let gateway = |name: &str, host: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {{name: {name}, namespace: web}}\nspec:\n  selector: {{istio: edge}}\n  servers:\n    - port: {{number: 80, name: http, protocol: HTTP}}\n      hosts: [{host}]\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: {name}, namespace: web}}\nspec:\n  hosts: [{host}]\n  gateways: [web/{name}]\n  http:\n    - route: [{{destination: {{host: shop.web.svc.cluster.local}}}}]\n"
+        )
+    };
+    let dir = common::project(&[("in/a.yaml", &gateway("shop-ingress", "shop.example.com"))]);
+    let project = dir.path().join("p");
+    let r = meshgen(dir.path(), &["-C", "p", "import", "../in"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let settings = fs::read_to_string(project.join("meshgen.yaml")).unwrap();
+    assert!(settings.contains("ingressGateway:\n    selector: {istio: edge}"), "{settings}");
+    let inventory = fs::read_to_string(project.join("inventory/web.yaml")).unwrap();
+    assert!(inventory.contains("    ingress: shop.example.com\n"), "{inventory}");
+    assert!(!r.stdout.contains("not imported"), "{}", r.stdout);
+
+    let dir = common::project(&[("in/a.yaml", &gateway("public", "shop.example.com"))]);
+    let r = meshgen(dir.path(), &["import", "--dry-run", "in"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("VirtualService web/public: the ingress of service `shop` would be the Gateway and VirtualService `web/shop-ingress`"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("Gateway web/public: no VirtualService of the input"), "{}", r.stdout);
+}

@@ -4,8 +4,9 @@
 //! VirtualServices of a host join the entity that declares it (or a service for a host
 //! registered elsewhere, such as a Kubernetes Service). Every entity keeps its objects'
 //! names (`names`, `vms[].name`), and what every entity shares goes to the project's
-//! `defaults`. Nothing here has to be exact: `verify` compares what the draft
-//! builds with the input and keeps the rest as patches.
+//! `defaults`. Gateways and the VirtualServices bound to them become an external API's
+//! `egress` or a service's `ingress` (`gateway`). Nothing here has to be exact: `verify`
+//! compares what the draft builds with the input and keeps the rest as patches.
 
 use std::collections::BTreeSet;
 
@@ -13,6 +14,8 @@ use serde_json::{Map, Value, json};
 
 use super::read::Object;
 use super::{NoteKind, Project, Report};
+
+mod gateway;
 
 /// An entity being drafted.
 #[derive(Debug)]
@@ -34,6 +37,7 @@ pub(crate) fn draft(objects: &[Object], report: &mut Report) -> Project {
     let mut entities: Vec<Entity> = Vec::new();
     let mut taken = BTreeSet::new();
     let mut used = vec![false; objects.len()];
+    let egress_hosts = gateway::egress_hosts(objects);
     for (i, se) in objects.iter().enumerate().filter(|(_, o)| o.kind == "ServiceEntry") {
         used[i] = true;
         let e = service_entry(se, objects, &mut used, &mut taken);
@@ -79,23 +83,9 @@ pub(crate) fn draft(objects: &[Object], report: &mut Report) -> Project {
                     report.note(NoteKind::Refused, o.key(), "it names no host: not imported");
                     continue;
                 };
-                let gateways: Vec<&str> = o
-                    .spec()
-                    .get("gateways")
-                    .and_then(Value::as_array)
-                    .map(|g| g.iter().filter_map(Value::as_str).filter(|g| *g != "mesh").collect())
-                    .unwrap_or_default();
-                if !gateways.is_empty() {
-                    report.note(
-                        NoteKind::Refused,
-                        o.key(),
-                        format!(
-                            "bound to the gateway `{}`: meshgen binds VirtualServices to gateways only for an external \
-                             API's `egress` or a service's `ingress`, which import does not recognise; write that \
-                             field, or keep the object beside meshgen's output",
-                            gateways[0]
-                        ),
-                    );
+                // Gateway-bound VirtualServices, and the DestinationRule of mutual TLS to the
+                // egress gateway, are the gateway pass's (`gateway`).
+                if gateway::bound(o) || (o.kind == "DestinationRule" && egress_hosts.contains(&host)) {
                     continue;
                 }
                 let at = match entities.iter().position(|e| e.hosts.contains(&host)) {
@@ -128,16 +118,18 @@ pub(crate) fn draft(objects: &[Object], report: &mut Report) -> Project {
                 o.key(),
                 "no ServiceEntry selects its workloads: write it as the `workloadGroup` of the service they belong to",
             ),
-            "Gateway" => report.note(
-                NoteKind::Refused,
-                o.key(),
-                "meshgen writes Gateways for an external API's `egress` or a service's `ingress`, which import does \
-                 not recognise: write that field, or keep the Gateway beside meshgen's output",
-            ),
             _ => {}
         }
     }
-    project(entities, objects)
+    let istio = gateway::gateways(objects, &mut used, &mut entities, &mut taken, report);
+    let mut p = project(entities, objects);
+    if !istio.is_empty() {
+        let settings = p.settings.entry("istio").or_insert_with(|| json!({}));
+        if let Some(m) = settings.as_object_mut() {
+            m.extend(istio);
+        }
+    }
+    p
 }
 
 /// A ServiceEntry and the workloads it selects: a service when it selects workloads, else an
@@ -763,6 +755,8 @@ fn order(mut body: Map<String, Value>) -> Map<String, Value> {
         "traffic",
         "subsets",
         "routes",
+        "ingress",
+        "egress",
         "names",
         "patches",
     ];
