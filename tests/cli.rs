@@ -368,7 +368,14 @@ fn timings_go_to_stderr_and_leave_the_output_alone() {
     let r = meshgen(tmp.path(), &["graph", "--timings"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("  graph ") && r.stderr.contains(" total "), "{}", r.stderr);
+    // Printed once the graph is written, so that writing it is accounted for.
+    assert!(r.stderr.contains("  export ") && r.stderr.contains("  write "), "{}", r.stderr);
     assert_eq!(r.stdout, plain.stdout, "the graph on stdout stays as it was");
+    // Creating the files of a first build is a stage of its own; an unchanged rebuild has none.
+    let first = meshgen(tmp.path(), &["build", "--timings", "--layout", "object", "--out-dir", "objects"]);
+    assert!(first.stderr.contains("  compare ") && first.stderr.contains("  files "), "{}", first.stderr);
+    let again = meshgen(tmp.path(), &["build", "--timings", "--layout", "object", "--out-dir", "objects"]);
+    assert!(again.stderr.contains("  compare ") && !again.stderr.contains("  files "), "{}", again.stderr);
 }
 
 /// An overriding DestinationRule template that puts TLS in a port-level entry beside a

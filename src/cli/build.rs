@@ -78,7 +78,7 @@ pub(super) fn run(cx: &Context, args: &BuildArgs, keep: &mut Leftovers) -> Resul
         report_drift(&shown, &plan, &drift);
         return Ok(EXIT_FINDINGS);
     }
-    let report = emit::write(&out, &plan)?;
+    let report = emit::write_marked(&out, &plan, |stage| c.timings.mark(stage))?;
     print_timings(&mut c, cx, &args.compile, "write");
     keep.keep((c, plan));
     cx.note(format!(

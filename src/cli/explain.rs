@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::args::{ExplainArgs, ExplainFormat};
 use super::context::Context;
-use super::project::{Clean, compile_clean, options};
+use super::project::{Clean, compile_clean, options, print_stages};
 use crate::compile::{Goal, Options};
 use crate::diag::Origin;
 use crate::diag::escape::text as esc;
@@ -31,11 +31,12 @@ struct Row<'a> {
 /// Prints the explanation; exit 1 when the inventory has errors, 2 for an unknown target.
 pub(super) fn run(cx: &Context, args: &ExplainArgs) -> Result<u8> {
     let options = Options { api_version: args.api_version, ..options(cx, &args.compile, Goal::Analyse)? };
-    let clean = match compile_clean(cx, options, &args.compile, args.diagnostics.format)? {
+    let mut clean = match compile_clean(cx, options, &args.compile, args.diagnostics.format)? {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
-    let Clean { inventory: inv, graph, sources, options } = &clean;
+    let mut timings = std::mem::take(&mut clean.timings);
+    let Clean { inventory: inv, graph, sources, options, .. } = &clean;
     let layout = args.layout.unwrap_or(inv.project.layout);
     // The output directory as the user names it: relative to `-C DIR`.
     let out = options.relative(&inv.project.output);
@@ -66,6 +67,7 @@ pub(super) fn run(cx: &Context, args: &ExplainArgs) -> Result<u8> {
         (None, false, ExplainFormat::Json) => pretty(&json!({"objects": rows_json(&rows, inv, graph, &mut lines)})),
     };
     std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes())?;
+    print_stages(&mut timings, cx, &args.compile, "explain");
     Ok(0)
 }
 

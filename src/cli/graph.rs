@@ -3,20 +3,21 @@
 
 use anyhow::{Result, bail};
 
+use super::Leftovers;
 use super::args::{GraphArgs, GraphFormat};
 use super::context::Context;
-use super::project::{compile_clean, options};
+use super::project::{compile_clean, options, print_stages};
 use crate::compile::Goal;
 use crate::graph::export::{self, Selection};
 
 /// Prints the graph; exit 1 when the inventory has errors.
-pub(super) fn run(cx: &Context, args: &GraphArgs) -> Result<u8> {
+pub(super) fn run(cx: &Context, args: &GraphArgs, keep: &mut Leftovers) -> Result<u8> {
     let options = options(cx, &args.compile, Goal::Analyse)?;
-    let (inv, graph) = match compile_clean(cx, options, &args.compile, args.diagnostics.format)? {
-        Ok(c) => (c.inventory, c.graph),
+    let mut clean = match compile_clean(cx, options, &args.compile, args.diagnostics.format)? {
+        Ok(c) => c,
         Err(code) => return Ok(code),
     };
-    let (inv, graph) = (&inv, &graph);
+    let (inv, graph) = (&clean.inventory, &clean.graph);
     let selection = match (&args.focus, args.namespace.is_empty()) {
         (Some(name), _) => Selection::Focus { name: name.clone(), depth: args.depth },
         (None, true) => Selection::All,
@@ -38,6 +39,10 @@ pub(super) fn run(cx: &Context, args: &GraphArgs) -> Result<u8> {
         GraphFormat::Dot => export::dot(&view),
         GraphFormat::Json => export::json(&view),
     };
+    keep.keep(view);
+    clean.timings.mark("export");
     std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes())?;
+    print_stages(&mut clean.timings, cx, &args.compile, "write");
+    keep.keep((clean, text));
     Ok(0)
 }

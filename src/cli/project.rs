@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use super::args::{CompileArgs, RenderArgs};
 use super::context::Context;
-use crate::compile::{Compiled, Goal, Options, compile};
+use crate::compile::{Compiled, Goal, Options, Timings, compile};
 use crate::diag::Severity;
 use crate::diag::render::{Format, SourceMap, Style, render};
 use crate::load::Source;
@@ -115,15 +115,22 @@ pub(super) fn print_diagnostics(
 
 /// Ends the last stage and, with `--timings` or `-vv`, prints the table to stderr.
 pub(super) fn print_timings(c: &mut Compiled, cx: &Context, args: &CompileArgs, last: &'static str) {
-    c.timings.mark(last);
+    print_stages(&mut c.timings, cx, args, last);
+}
+
+/// [`print_timings`] for the stages of a [`Clean`] compile and the command after it: called
+/// once the command's output is written, so that writing it is accounted for.
+pub(super) fn print_stages(timings: &mut Timings, cx: &Context, args: &CompileArgs, last: &'static str) {
+    timings.mark(last);
     if cx.timings(args.timings) {
-        eprint!("{}", c.timings.report());
+        eprint!("{}", timings.report());
     }
 }
 
 /// Compiles without rendering for a command that reads the model (graph, explain): the
 /// diagnostics go to stderr, and an inventory with errors is refused (`Err` holds the exit
-/// code), since a picture of a broken inventory would mislead.
+/// code), since a picture of a broken inventory would mislead. The timings of a clean
+/// compile are the caller's to print ([`print_stages`]), once its output is written.
 pub(super) fn compile_clean(
     cx: &Context,
     options: Options,
@@ -132,10 +139,13 @@ pub(super) fn compile_clean(
 ) -> Result<std::result::Result<Clean, u8>> {
     let mut c = compile_verbose(cx, &options)?;
     print_diagnostics(&c, format, cx.color_stderr(), false, cx.quiet)?;
-    print_timings(&mut c, cx, args, "diagnostics");
     match (c.diags.has_errors(), c.inventory.take(), c.graph.take()) {
-        (false, Some(inventory), Some(graph)) => Ok(Ok(Clean { inventory, graph, sources: c.sources, options })),
+        (false, Some(inventory), Some(graph)) => {
+            c.timings.mark("diagnostics");
+            Ok(Ok(Clean { inventory, graph, sources: c.sources, options, timings: c.timings }))
+        }
         _ => {
+            print_timings(&mut c, cx, args, "diagnostics");
             if format == Format::Human {
                 eprintln!("error: the inventory has errors; fix them first (`meshgen check`)");
             }
@@ -150,4 +160,6 @@ pub(super) struct Clean {
     pub graph: crate::graph::MeshGraph,
     pub sources: Vec<Source>,
     pub options: Options,
+    /// The compile's stages so far: the command adds its own.
+    pub timings: Timings,
 }

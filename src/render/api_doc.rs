@@ -304,7 +304,7 @@ fn the_reference_names_every_key_templates_receive() {
         for o in super::context::objects(&inv, &g) {
             let context = items.iter().find(|i| i.name == "Context").unwrap();
             let at = format!("{}: {} {}", dir.display(), o.kind.as_str(), o.name);
-            check(&o.context, context, Some(&names[&o.kind]), &items, &at, &mut seen);
+            check(&o.context.to_value(), context, Some(&names[&o.kind]), &items, &at, &mut seen);
         }
     }
     // Every type that is a struct of its own (not Istio's passed-through objects) was seen.

@@ -15,10 +15,10 @@
 //! ways and require identical bytes.
 
 use std::collections::HashMap;
-
-use serde_json::Value;
+use std::fmt::Write as _;
 
 use super::filters;
+use crate::yaml::write::{Node, Shape};
 
 /// How a value is written out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,18 +74,18 @@ impl Program {
 
     /// Renders `name` with `context`; `None` when the template is not compiled or needs
     /// something only Tera does (then Tera must render it).
-    pub(super) fn render(&self, name: &str, context: &Value) -> Option<String> {
+    pub(super) fn render<'v>(&self, name: &str, context: impl Node<'v>) -> Option<String> {
         let mut out = String::with_capacity(1024);
         let mut locals = Vec::new();
         self.run(self.templates.get(name)?, context, &mut locals, &mut out)?;
         Some(out)
     }
 
-    fn run<'p, 'v>(
+    fn run<'p, 'v, N: Node<'v>>(
         &'p self,
         ops: &'p [Op],
-        context: &'v Value,
-        locals: &mut Vec<(&'p str, &'v Value)>,
+        context: N,
+        locals: &mut Vec<(&'p str, N)>,
         out: &mut String,
     ) -> Option<()> {
         for op in ops {
@@ -98,8 +98,9 @@ impl Program {
                     }
                 }
                 Op::For(var, path, body) => {
-                    let Value::Array(items) = lookup(context, locals, path)? else { return None };
-                    for item in items {
+                    let items = lookup(context, locals, path)?;
+                    let Shape::Seq(_) = items.shape() else { return None };
+                    for item in items.items() {
                         locals.push((var, item));
                         let done = self.run(body, context, locals, out);
                         locals.pop();
@@ -114,16 +115,16 @@ impl Program {
 }
 
 /// The value at a dotted path: loop variables first (innermost wins), then the context.
-fn lookup<'v>(context: &'v Value, locals: &[(&str, &'v Value)], path: &[String]) -> Option<&'v Value> {
+fn lookup<'v, N: Node<'v>>(context: N, locals: &[(&str, N)], path: &[String]) -> Option<N> {
     let (first, rest) = path.split_first()?;
     let mut v = match locals.iter().rev().find(|(n, _)| n == first) {
         Some((_, v)) => *v,
         None => context.get(first.as_str())?,
     };
     for seg in rest {
-        v = match v {
-            Value::Object(m) => m.get(seg.as_str())?,
-            Value::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
+        v = match v.shape() {
+            Shape::Map(_) => v.get(seg.as_str())?,
+            Shape::Seq(_) => v.items().nth(seg.parse::<usize>().ok()?)?,
             _ => return None,
         };
     }
@@ -131,26 +132,27 @@ fn lookup<'v>(context: &'v Value, locals: &[(&str, &'v Value)], path: &[String])
 }
 
 /// Tera's truthiness: empty strings and collections, zero, false and null are false.
-fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
+fn truthy<'v>(v: impl Node<'v>) -> bool {
+    match v.shape() {
+        Shape::Null => false,
+        Shape::Bool(b) => b,
+        Shape::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Shape::Str(s) => !s.is_empty(),
+        Shape::Seq(n) | Shape::Map(n) => n > 0,
     }
 }
 
-fn write_value(v: &Value, filter: Filter, out: &mut String) -> Option<()> {
+fn write_value<'v>(v: impl Node<'v>, filter: Filter, out: &mut String) -> Option<()> {
     match filter {
         Filter::Yaml(indent) => filters::block_into(out, v, indent),
         Filter::Q => filters::q_into(out, v)?,
-        Filter::Raw => match v {
-            Value::String(s) => out.push_str(s),
-            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Filter::Raw => match v.shape() {
+            Shape::Str(s) => out.push_str(s),
+            Shape::Bool(b) => out.push_str(if b { "true" } else { "false" }),
             // Tera formats floats its own way: leave those to it.
-            Value::Number(n) if n.is_i64() || n.is_u64() => out.push_str(&n.to_string()),
+            Shape::Number(n) if n.is_i64() || n.is_u64() => {
+                let _ = write!(out, "{n}");
+            }
             _ => return None,
         },
     }
@@ -322,6 +324,8 @@ mod tests {
             let want = tera.render("t", &tera::Context::from_value(ctx.clone()).unwrap()).unwrap();
             let program = Program::new([("t", t)]);
             assert_eq!(program.render("t", &ctx).as_deref(), Some(want.as_str()), "{t:?}");
+            let tape = super::super::tape::Tape::new(&ctx);
+            assert_eq!(program.render("t", tape.root()).as_deref(), Some(want.as_str()), "{t:?}");
         }
     }
 

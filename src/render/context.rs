@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use super::api::{self, Spec};
 use super::routes::{Routing, Rules};
+use super::tape::Tape;
 use super::traffic_policy::EntityPolicy;
 use crate::graph::MeshGraph;
 use crate::model::names::slug;
@@ -104,9 +105,9 @@ pub struct Object {
     pub entity: Arc<str>,
     /// The part of the inventory it comes from (the entity, or e.g. one of its VMs).
     pub origin: crate::diag::Origin,
-    /// The template context: one of the [`super::api`] types as JSON (`Value::Null` for an
+    /// The template context: one of the [`super::api`] types, serialised (`null` for an
     /// identity alone, see [`identities_in`]).
-    pub context: Value,
+    pub context: Tape,
 }
 
 /// The label every generated object carries.
@@ -172,7 +173,7 @@ impl<'a> Builder<'a> {
         let name = chosen.map_or(name, String::as_str);
         if self.identities_only {
             let (namespace, entity, origin) = (self.namespace.clone(), self.entity.clone(), self.origin.clone());
-            let o = Object { kind, name: name.to_string(), namespace, entity, origin, context: Value::Null };
+            let o = Object { kind, name: name.to_string(), namespace, entity, origin, context: Tape::default() };
             self.out.push(o);
             return;
         }
@@ -194,9 +195,7 @@ impl<'a> Builder<'a> {
                 annotations: BTreeMap::from([(SOURCE_ANNOTATION, source)]),
             },
         };
-        // Nothing in a context can fail to serialise (string keys, no custom serialisers that
-        // fail); a `Null` context would still fail the render, not pass silently.
-        let context = serde_json::to_value(&context).unwrap_or(Value::Null);
+        let context = Tape::new(&context);
         self.out.push(Object {
             kind,
             name: name.to_string(),
@@ -573,7 +572,7 @@ pub fn objects_in(inv: &Inventory, graph: &MeshGraph, range: std::ops::Range<usi
     build_objects(inv, graph, range, false)
 }
 
-/// [`objects_in`] without the template contexts (`Value::Null`): the identities `check`
+/// [`objects_in`] without the template contexts (`null`): the identities `check`
 /// needs, at a fraction of the cost.
 pub fn identities_in(inv: &Inventory, graph: &MeshGraph, range: std::ops::Range<usize>) -> Vec<Object> {
     build_objects(inv, graph, range, true)

@@ -22,6 +22,7 @@ mod ingress;
 pub mod patch;
 mod policy;
 mod routes;
+pub mod tape;
 pub mod templates;
 mod traffic_policy;
 
@@ -246,7 +247,7 @@ pub fn stream(
 fn render_one(mut o: Object, templates: &Templates, api: crate::model::ApiVersion) -> Result<Manifest> {
     let name = o.kind.template();
     let api = o.kind.api_version(api);
-    let rendered = templates.render(name, std::mem::take(&mut o.context))?;
+    let rendered = templates.render(name, &std::mem::take(&mut o.context))?;
     // Templates start and end with blank lines or not depending on taste (and on how their
     // leading comment is closed); the output has none before and exactly one newline after.
     // Sized exactly: texts grown by doubling keep up to twice their size, for every object.

@@ -14,6 +14,7 @@ use tera::Tera;
 
 use super::compiled::Program;
 use super::filters;
+use super::tape::Tape;
 
 /// The built-in templates: public name and text.
 pub const BUILTINS: &[(&str, &str)] = &[
@@ -93,19 +94,20 @@ impl Templates {
         self.overridden.contains(name)
     }
 
-    /// Renders the template `name` with a JSON context.
-    pub fn render(&self, name: &str, context: serde_json::Value) -> Result<String> {
-        if let Some(text) = self.program.as_ref().and_then(|p| p.render(name, &context)) {
+    /// Renders the template `name` with a context: through the compiled built-ins when
+    /// they can, else with Tera on the context as JSON.
+    pub fn render(&self, name: &str, context: &Tape) -> Result<String> {
+        if let Some(text) = self.render_compiled(name, context) {
             return Ok(text);
         }
-        self.render_with_tera(name, context)
+        self.render_with_tera(name, context.to_value())
     }
 
     /// The compiled built-in alone: `None` where [`Templates::render`] would fall back to Tera
     /// (overrides in use, or a value the compiled form leaves to Tera). For the tests that
     /// hold both to the same bytes.
-    pub fn render_compiled(&self, name: &str, context: &serde_json::Value) -> Option<String> {
-        self.program.as_ref()?.render(name, context)
+    pub fn render_compiled(&self, name: &str, context: &Tape) -> Option<String> {
+        self.program.as_ref()?.render(name, context.root())
     }
 
     /// Renders with Tera, whatever the templates are (the reference for the compiled ones).

@@ -20,11 +20,12 @@ use serde_json::Value;
 const RESERVED: &[&str] = &["y", "n", "yes", "no", "on", "off", "true", "false", "null"];
 
 fn plain_ok(s: &str) -> bool {
-    let mut chars = s.chars();
-    let Some(first) = chars.next() else { return false };
+    let bytes = s.as_bytes();
+    let Some(first) = bytes.first() else { return false };
     first.is_ascii_alphabetic()
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/'))
-        && !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(s))
+        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'/'))
+        // Every reserved word is at most five letters: most strings are longer.
+        && (s.len() > 5 || !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(s)))
 }
 
 /// True for characters YAML can hold literally inside a double-quoted scalar: printable,
@@ -48,7 +49,16 @@ pub fn scalar_into(out: &mut String, s: &str) {
         return;
     }
     out.push('"');
-    for c in s.chars() {
+    // Runs of printable ASCII other than quotes and backslashes are copied at once: most quoted
+    // strings (addresses, wildcard hosts) are nothing else.
+    let mut rest = s;
+    while !rest.is_empty() {
+        let plain =
+            rest.bytes().position(|b| !matches!(b, 0x20..=0x7e) || b == b'"' || b == b'\\').unwrap_or(rest.len());
+        out.push_str(&rest[..plain]);
+        rest = &rest[plain..];
+        let Some(c) = rest.chars().next() else { break };
+        rest = &rest[c.len_utf8()..];
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -65,22 +75,81 @@ pub fn scalar_into(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// A value that is not a non-empty collection, as YAML, appended to `out`.
-fn leaf_into(out: &mut String, v: &Value) {
-    match v {
-        Value::String(s) => scalar_into(out, s),
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => {
-            let _ = write!(out, "{n}");
-        }
-        Value::Array(_) => out.push_str("[]"),
-        Value::Object(_) => out.push_str("{}"),
+/// What a value is, as the writer and the compiled templates see it: a leaf, or a
+/// collection whose children the [`Node`] gives.
+#[derive(Debug, Clone, Copy)]
+pub enum Shape<'v> {
+    /// `null`.
+    Null,
+    /// `true` or `false`.
+    Bool(bool),
+    /// A number, written as JSON writes it.
+    Number(&'v serde_json::Number),
+    /// A string.
+    Str(&'v str),
+    /// A sequence of this many items.
+    Seq(usize),
+    /// A mapping of this many entries.
+    Map(usize),
+}
+
+/// A value the writer can walk: a [`Value`], or a template context laid out flat without
+/// one (`render::tape`), so that rendering need not build a JSON tree per object.
+pub trait Node<'v>: Copy {
+    /// What the value is.
+    fn shape(self) -> Shape<'v>;
+    /// The items of a sequence (nothing for anything else).
+    fn items(self) -> impl Iterator<Item = Self>;
+    /// The entries of a mapping, in order (nothing for anything else).
+    fn entries(self) -> impl Iterator<Item = (&'v str, Self)>;
+
+    /// The value of `key` in a mapping.
+    fn get(self, key: &str) -> Option<Self> {
+        self.entries().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 }
 
-fn is_nested(v: &Value) -> bool {
-    matches!(v, Value::Array(a) if !a.is_empty()) || matches!(v, Value::Object(o) if !o.is_empty())
+impl<'v> Node<'v> for &'v Value {
+    fn shape(self) -> Shape<'v> {
+        match self {
+            Value::Null => Shape::Null,
+            Value::Bool(b) => Shape::Bool(*b),
+            Value::Number(n) => Shape::Number(n),
+            Value::String(s) => Shape::Str(s),
+            Value::Array(a) => Shape::Seq(a.len()),
+            Value::Object(m) => Shape::Map(m.len()),
+        }
+    }
+
+    fn items(self) -> impl Iterator<Item = Self> {
+        self.as_array().into_iter().flatten()
+    }
+
+    fn entries(self) -> impl Iterator<Item = (&'v str, Self)> {
+        self.as_object().into_iter().flatten().map(|(k, v)| (k.as_str(), v))
+    }
+
+    fn get(self, key: &str) -> Option<Self> {
+        Value::get(self, key)
+    }
+}
+
+/// A value that is not a non-empty collection, as YAML, appended to `out`.
+fn leaf_into<'v>(out: &mut String, v: impl Node<'v>) {
+    match v.shape() {
+        Shape::Str(s) => scalar_into(out, s),
+        Shape::Null => out.push_str("null"),
+        Shape::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+        Shape::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Shape::Seq(_) => out.push_str("[]"),
+        Shape::Map(_) => out.push_str("{}"),
+    }
+}
+
+fn is_nested<'v>(v: impl Node<'v>) -> bool {
+    matches!(v.shape(), Shape::Seq(n) | Shape::Map(n) if n > 0)
 }
 
 fn pad(out: &mut String, indent: usize) {
@@ -90,7 +159,7 @@ fn pad(out: &mut String, indent: usize) {
 /// Writes `v` as block YAML at `indent`. `first` replaces the line break and indentation of
 /// the first line: a list item's `- ` is written by its parent, and the item's first key
 /// follows it on the same line.
-fn emit(out: &mut String, v: &Value, indent: usize, mut first: Option<&str>) {
+fn emit<'v, N: Node<'v>>(out: &mut String, v: N, indent: usize, mut first: Option<&str>) {
     let mut line = |out: &mut String| match first.take() {
         Some(prefix) => out.push_str(prefix),
         None => {
@@ -98,9 +167,9 @@ fn emit(out: &mut String, v: &Value, indent: usize, mut first: Option<&str>) {
             pad(out, indent);
         }
     };
-    match v {
-        Value::Object(map) if !map.is_empty() => {
-            for (k, child) in map {
+    match v.shape() {
+        Shape::Map(n) if n > 0 => {
+            for (k, child) in v.entries() {
                 line(out);
                 scalar_into(out, k);
                 out.push(':');
@@ -112,8 +181,8 @@ fn emit(out: &mut String, v: &Value, indent: usize, mut first: Option<&str>) {
                 }
             }
         }
-        Value::Array(items) if !items.is_empty() => {
-            for item in items {
+        Shape::Seq(n) if n > 0 => {
+            for item in v.items() {
                 line(out);
                 out.push_str("- ");
                 if is_nested(item) {
@@ -123,9 +192,9 @@ fn emit(out: &mut String, v: &Value, indent: usize, mut first: Option<&str>) {
                 }
             }
         }
-        other => {
+        _ => {
             out.push(' ');
-            leaf_into(out, other);
+            leaf_into(out, v);
         }
     }
 }
@@ -160,12 +229,12 @@ pub fn block(v: &Value, indent: usize) -> String {
 }
 
 /// [`block`], appended to `out`.
-pub fn block_into(out: &mut String, v: &Value, indent: usize) {
+pub fn block_into<'v>(out: &mut String, v: impl Node<'v>, indent: usize) {
     emit(out, v, indent, None);
 }
 
 /// Filter `q`, appended to `out`; `None` for a non-empty collection, which `q` refuses.
-pub fn q_into(out: &mut String, v: &Value) -> Option<()> {
+pub fn q_into<'v>(out: &mut String, v: impl Node<'v>) -> Option<()> {
     if is_nested(v) {
         return None;
     }
