@@ -440,7 +440,7 @@ pub fn write(out: &Path, plan: &Plan) -> Result<Report> {
     write_marked(out, plan, |_| {})
 }
 
-/// [`write`], calling `mark` as each part of it ends (for `--timings`): `compare` once
+/// [`write()`], calling `mark` as each part of it ends (for `--timings`): `compare` once
 /// the output directory is read and compared with the plan, `files` once the changed files
 /// are written and swapped in (a first build of the per-object layout creates tens of
 /// thousands of files, which the file system decides the cost of), when there are any.
