@@ -58,6 +58,23 @@ pub(super) fn directory(cli: &super::args::Cli) -> Result<()> {
     Ok(())
 }
 
+/// Where the project's name goes in the scaffolded meshgen.yaml.
+const PROJECT_MARK: &str = "@project@";
+
+/// The `project:` of a new project: the directory's name where it is a valid name (the
+/// repository's, usually, which tells teams apart), else a commented line to fill in. No
+/// fixed default: two teams that both kept it would prune each other's objects.
+fn project_lines(root: &Path) -> String {
+    const WHY: &str = "# The project's name, written as the label `meshgen.dev/project` on every object:\n\
+                       # `meshgen diff --cluster` prunes only this project's objects, so several projects can\n\
+                       # share a cluster. Keep it for the project's life.";
+    let dir = fs::canonicalize(root).ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+    match dir.filter(|d| crate::model::names::dns_label(d).is_ok()) {
+        Some(name) => format!("{WHY}\nproject: {name}"),
+        None => format!("{WHY}\n# project: my-team-mesh"),
+    }
+}
+
 /// Creates the project in `-C DIR` or the current directory.
 pub(super) fn run(cx: &Context, args: &InitArgs) -> Result<u8> {
     let root = cx.directory.clone();
@@ -65,6 +82,10 @@ pub(super) fn run(cx: &Context, args: &InitArgs) -> Result<u8> {
         .iter()
         .map(|(p, c)| (p.to_string(), c.to_string()))
         .collect();
+    let project = project_lines(&root);
+    for (_, text) in &mut files {
+        *text = text.replace(PROJECT_MARK, &project);
+    }
     files.extend(super::schema::files().into_iter().map(|(name, text)| (format!("{SCHEMA_DIR}/{name}"), text)));
 
     // Everything is checked before anything is written.
