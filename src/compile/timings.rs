@@ -110,6 +110,9 @@ mod tests {
         let now = status_kb("VmRSS:").expect("VmRSS in /proc/self/status");
         let peak = status_kb("VmHWM:").expect("VmHWM in /proc/self/status");
         assert!(now > 100, "a test process holds more than 100 KiB: {now}");
-        assert!(peak >= now, "the peak {peak} is at least the current {now}");
+        // The kernel folds each thread's cached RSS counts into the process's, and updates
+        // the high-water mark, in batches: the peak may trail the current size by a few
+        // hundred KiB (seen: 4 KiB on a busy CI run), never by megabytes.
+        assert!(peak + 4096 >= now, "the peak {peak} is about the current {now} or more");
     }
 }
