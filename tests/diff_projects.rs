@@ -231,5 +231,8 @@ fn diff_ignore_of_the_project_applies_to_every_diff() {
     std::fs::write(dir.path().join("meshgen.yaml"), "diff:\n  ignore: ['spec.hosts[x]']\n").unwrap();
     let r = diff(dir.path(), &server, &[]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("`diff.ignore` of meshgen.yaml"), "{}", r.stderr);
+    // At its line, when the project file is read (so `check` and `build` say it too).
+    assert!(r.stderr.contains("invalid ignore path `spec.hosts[x]`"), "{}", r.stderr);
+    assert!(r.stderr.contains("--> meshgen.yaml:2:12 (diff.ignore[0])"), "{}", r.stderr);
+    assert_eq!(meshgen(dir.path(), &["check"]).code, 1);
 }

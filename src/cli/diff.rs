@@ -48,13 +48,8 @@ pub(super) fn run(cx: &Context, args: &DiffArgs, keep: &mut Leftovers) -> Result
     };
     let scope = Scope(&args.namespace);
     let manifests: Vec<&Manifest> = all.iter().filter(|m| scope.holds(&m.namespace)).collect();
-    // `diff.ignore` of meshgen.yaml, then `--ignore`.
-    let mut ignore = Vec::new();
-    for path in &c.project.diff_ignore {
-        ignore.push(path.parse().map_err(|e| anyhow::anyhow!("`diff.ignore` of meshgen.yaml: {e}"))?);
-    }
-    ignore.extend(args.ignore.iter().cloned());
-    let normalizer = Normalizer::new(ignore);
+    // `diff.ignore` of meshgen.yaml (checked with the project file), then `--ignore`.
+    let normalizer = Normalizer::new(c.project.diff_ignore.iter().chain(&args.ignore).cloned().collect());
     let mut cluster_id = None;
     let (plan, before) = match (&args.against, listing) {
         // Named as it was given.

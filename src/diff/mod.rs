@@ -12,7 +12,6 @@
 //! directory, and `crate::cluster` (behind the `cluster` feature) reads live objects.
 
 pub mod conflicts;
-pub mod ignore;
 pub mod rendered;
 pub mod report;
 pub mod server_side;
@@ -26,7 +25,7 @@ use serde_json::{Map, Value};
 
 use crate::fieldpath::FieldPath;
 
-pub use ignore::IgnorePath;
+pub use crate::fieldpath::IgnorePath;
 
 /// The identity of an object: what makes two documents the same object. Sorting by it gives
 /// the report's order (kind, namespace, name).

@@ -189,7 +189,7 @@ pub struct Project {
     /// and its parent (`secret/<name>` in its namespace).
     pub apply_set: Option<ApplySet>,
     /// `diff.ignore`: paths every `meshgen diff` leaves out of the comparison.
-    pub diff_ignore: Vec<String>,
+    pub diff_ignore: Vec<crate::fieldpath::IgnorePath>,
     /// Policy generated from the graph.
     pub policy: Policy,
     /// The environment built (`--env`), if any.
@@ -760,6 +760,19 @@ fn parse_doc(source: &Source, doc: &crate::yaml::Value, layers: &[LayerRef], dia
         });
         ok.then(|| ApplySet::new(a.name, a.namespace))
     });
+    // Checked here, where each path has its line, not when a diff first reads them.
+    let ignore = raw.diff.and_then(|d| d.ignore).unwrap_or_default();
+    let diff_ignore = (ignore.iter().enumerate())
+        .filter_map(|(i, path)| match path.parse() {
+            Ok(p) => Some(p),
+            Err(why) => {
+                let at = origin.child("diff").child("ignore").index(i);
+                let help = "write it as `meshgen diff` prints changed paths (`changedPaths` of `-o json`)";
+                cx.error("invalid-value", at, why, Some(help.into()));
+                None
+            }
+        })
+        .collect();
     let vip_range = raw.vip_range.as_deref().and_then(|r| {
         let parsed = r.split_once('/').and_then(|(ip, p)| Some((ip.parse().ok()?, p.parse::<u8>().ok()?)));
         match parsed {
@@ -816,7 +829,7 @@ fn parse_doc(source: &Source, doc: &crate::yaml::Value, layers: &[LayerRef], dia
         vip_range,
         name,
         apply_set,
-        diff_ignore: raw.diff.and_then(|d| d.ignore).unwrap_or_default(),
+        diff_ignore,
         policy,
         environment: layers.iter().find(|(s, _)| *s == "environments").map(|(_, n)| n.clone()),
         cluster: layers.iter().find(|(s, _)| *s == "clusters").map(|(_, n)| n.clone()),

@@ -3,8 +3,13 @@
 //!
 //! Two walks over objects name fields this way: CRD validation, for the field a finding is
 //! about (in the API server's words), and `diff`, for the fields that changed (which
-//! `--ignore` must read back, see [`crate::diff::IgnorePath`]). They differ only in how a
-//! key is written, so both build their paths here.
+//! `--ignore` must read back, see [`IgnorePath`]). They differ only in how a key is written,
+//! so both build their paths here; the `--ignore` syntax that reads them back is here too
+//! (a leaf: the project file's `diff.ignore` is checked where it is parsed, with its line).
+
+mod ignore;
+
+pub use ignore::IgnorePath;
 
 use std::fmt;
 
