@@ -120,6 +120,8 @@ fn objects_of_other_owners_that_istio_would_merge_or_prefer_are_reported() {
     };
     objects.extend([
         hand("ServiceEntry", "legacy-catalog", json!({"hosts": ["catalog.shop.internal"], "ports": [{"number": 8080, "name": "http", "protocol": "HTTP"}]})),
+        // Another port of the same host: a sidecar still holds one service per host.
+        hand("ServiceEntry", "catalog-admin", json!({"hosts": ["catalog.shop.internal"], "ports": [{"number": 9000, "name": "admin", "protocol": "HTTP"}]})),
         hand("VirtualService", "catalog-canary", json!({"hosts": ["catalog.shop.internal"], "http": [{"route": [{"destination": {"host": "catalog.shop.internal"}}]}]})),
         hand("DestinationRule", "catalog-tls", json!({"host": "catalog.shop.internal", "trafficPolicy": {"tls": {"mode": "DISABLE"}}})),
         hand("WorkloadEntry", "old-vm", json!({"address": "10.0.1.11"})),
@@ -127,9 +129,11 @@ fn objects_of_other_owners_that_istio_would_merge_or_prefer_are_reported() {
         // Unrelated: another host, and a VirtualService only for a gateway.
         hand("ServiceEntry", "unrelated", json!({"hosts": ["legacy.shop.internal"], "ports": [{"number": 8080, "name": "http"}]})),
         hand("VirtualService", "edge", json!({"hosts": ["catalog.shop.internal"], "gateways": ["shop/public"], "http": []})),
-        // Visible only in its own namespace.
+        // In another namespace, even unexported: its own clients take it first.
         json!({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule", "metadata": {"name": "private", "namespace": "other"},
                "spec": {"host": "catalog.shop.internal", "exportTo": ["."]}}),
+        // Exported nowhere: seen from no namespace.
+        hand("ServiceEntry", "hidden", json!({"hosts": ["catalog.shop.internal"], "ports": [{"number": 8080, "name": "http"}], "exportTo": ["~"]})),
     ]);
     let server = ApiServer::start(objects);
     let r = diff(dir.path(), &server, &["-o", "json"]);
@@ -143,6 +147,8 @@ fn objects_of_other_owners_that_istio_would_merge_or_prefer_are_reported() {
         .collect();
     let expected = [
         ("foreign-destination-rule", "catalog-tls"),
+        ("foreign-destination-rule", "private"),
+        ("foreign-service-entry", "catalog-admin"),
         ("foreign-service-entry", "legacy-catalog"),
         ("foreign-sidecar", "catalog-egress"),
         ("foreign-virtual-service", "catalog-canary"),
@@ -153,11 +159,15 @@ fn objects_of_other_owners_that_istio_would_merge_or_prefer_are_reported() {
     assert_eq!(found_sorted, expected.map(|(c, n)| (c.to_string(), n.to_string())), "{found:?}");
     assert!(report["objects"].as_array().unwrap().is_empty(), "nothing to change: {}", r.stdout);
     let human = diff(dir.path(), &server, &[]);
-    assert!(human.stdout.contains("warning[foreign-destination-rule]: DestinationRule shop/catalog-tls also sets the traffic policy of host `catalog.shop.internal`, like DestinationRule shop/catalog: one DestinationRule per host applies, the oldest, which is DestinationRule shop/catalog-tls"), "{}", human.stdout);
-    for unrelated in ["unrelated", "edge", "private"] {
+    // As Istio applies them: merged in one namespace (the oldest top-level policy kept),
+    // preferred by its own namespace's clients elsewhere.
+    assert!(human.stdout.contains("warning[foreign-destination-rule]: DestinationRule shop/catalog-tls also sets the traffic policy of host `catalog.shop.internal`, like DestinationRule shop/catalog: Istio merges the DestinationRules of one host in one namespace: subsets are concatenated and only the oldest one's top-level `trafficPolicy` applies, which is DestinationRule shop/catalog-tls's"), "{}", human.stdout);
+    assert!(human.stdout.contains("DestinationRule other/private also sets the traffic policy of host `catalog.shop.internal`, like DestinationRule shop/catalog: a client takes the DestinationRule of its own namespace first, then the service's namespace's, so clients in namespace `other` get this one"), "{}", human.stdout);
+    assert!(human.stdout.contains("ServiceEntry shop/catalog-admin also declares host `catalog.shop.internal`, like ServiceEntry shop/catalog: a sidecar holds one service per host"), "{}", human.stdout);
+    for unrelated in ["unrelated", "edge", "hidden"] {
         assert!(!human.stdout.contains(unrelated), "`{unrelated}` mentioned:\n{}", human.stdout);
     }
-    assert!(human.stdout.ends_with(", 5 conflicts with objects meshgen does not own\n"), "{}", human.stdout);
+    assert!(human.stdout.ends_with(", 7 conflicts with objects meshgen does not own\n"), "{}", human.stdout);
 }
 
 #[test]

@@ -3,11 +3,16 @@
 //! merge with, or prefer over, the desired objects. Each is a [`Finding`] with a code and
 //! what to do; an object that touches nothing meshgen declares is never mentioned.
 //!
-//! The rules follow how Istio reads its configuration: ServiceEntries for one host and port
-//! are merged; for sidecars, one VirtualService per host is used (the oldest); one
-//! DestinationRule per host applies (the oldest); two WorkloadEntries for one address
-//! select the workload twice; two Sidecars selecting the same workloads leave which one
-//! applies undefined. Visibility follows `exportTo` (absent: every namespace).
+//! The rules follow how Istio reads its configuration (istio-rules and the upstream issues
+//! cited there): a sidecar's scope holds one service per host, so two ServiceEntries for
+//! one host, on any port, are a conflict Istio resolves by merging or by choosing one,
+//! depending on namespaces and `exportTo`; two VirtualServices for one host in the mesh are
+//! undefined (`istioctl analyze` IST0109), and in practice the oldest one's routes win;
+//! DestinationRules for one host in one namespace are merged (subsets concatenated, only the
+//! oldest one's top-level `trafficPolicy` kept), and across namespaces a client takes its own
+//! namespace's first, then the service's; two WorkloadEntries for one address register the
+//! workload twice; two Sidecars selecting the same workloads leave which one applies
+//! undefined (IST0110). Visibility follows `exportTo` (absent: every namespace).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -48,46 +53,70 @@ pub fn find(desired: &[Object], managed: &[Object], foreign: &[Object], project:
         let mut found = |code, message: String, help: &str| {
             out.push(Finding { code, object: key.clone(), message, help: help.to_string() })
         };
-        let visible_to = |ns: &str| exported_to(other, ns);
+        // Both seen from some namespace (as `istioctl analyze` compares exportTo scopes).
+        let shares_scope = |mine: &Key| ours.scopes.get(mine).is_some_and(|m| overlap(m, &scope(other)));
         match key.kind.as_str() {
             "ServiceEntry" => {
-                for (host, port, mine) in ours.entries(spec) {
-                    if visible_to(&mine.namespace) {
+                for (host, ports, mine) in ours.entries(spec) {
+                    if shares_scope(mine) {
+                        let ports = match ports.as_slice() {
+                            [] => String::new(),
+                            [p] => format!(" port {p}"),
+                            many => {
+                                format!(" ports {}", many.iter().map(u64::to_string).collect::<Vec<_>>().join(", "))
+                            }
+                        };
                         found(
                             "foreign-service-entry",
                             format!(
-                                "{key} also declares host `{host}` port {port}, like {mine}: Istio merges them, so its endpoints, resolution and addresses mix with meshgen's"
+                                "{key} also declares host `{host}`{ports}, like {mine}: a sidecar holds one service per host, so Istio merges the two or uses one of them (depending on their namespaces and exportTo), and the host's ports, resolution and endpoints may not be meshgen's"
                             ),
                             TAKE_OVER,
                         );
                     }
                 }
             }
-            // For sidecars, one VirtualService per host is used, and one DestinationRule per
-            // host applies: the oldest, in both cases.
-            "VirtualService" | "DestinationRule" => {
-                let (code, does, rule, claims) = if key.kind == "VirtualService" {
-                    let claims = if routes_sidecars(spec) { ours.by_host("VirtualService", spec) } else { Vec::new() };
-                    ("foreign-virtual-service", "routes", "sidecars use one VirtualService per host", claims)
-                } else {
-                    let host = spec["host"].as_str().unwrap_or_default();
-                    let claims = ours.hosts.get(&("DestinationRule", host.to_string())).map(|mine| (host, *mine));
-                    (
-                        "foreign-destination-rule",
-                        "sets the traffic policy of",
-                        "one DestinationRule per host applies",
-                        claims.into_iter().collect(),
-                    )
+            "VirtualService" if routes_sidecars(spec) => {
+                for (host, mine) in ours.by_host("VirtualService", spec) {
+                    if shares_scope(mine) {
+                        found(
+                            "foreign-virtual-service",
+                            format!(
+                                "{key} also routes host `{host}` for sidecars, like {mine}: two mesh VirtualServices for one host are undefined in Istio (istioctl analyze IST0109), and sidecars keep one's routes, in practice the oldest's, which is {}",
+                                winner(other, mine, &created)
+                            ),
+                            TAKE_OVER,
+                        );
+                    }
+                }
+            }
+            "DestinationRule" => {
+                let host = spec["host"].as_str().unwrap_or_default();
+                let mine = ours.hosts.get(&("DestinationRule", host.to_string())).copied();
+                // A client takes its own namespace's rule first, whatever its exportTo: a rule
+                // in another namespace matters to that namespace's clients where they see the
+                // host; one in meshgen's namespace is merged with meshgen's where their scopes
+                // meet.
+                let reaches = |mine: &Key| {
+                    ours.scopes.get(mine).is_some_and(|m| m.as_ref().is_none_or(|s| s.contains(&key.namespace)))
                 };
-                for (host, mine) in claims.into_iter().filter(|(_, mine)| visible_to(&mine.namespace)) {
-                    let winner = if older(other, created.get(mine).copied()) {
-                        key.to_string()
+                if let Some(mine) =
+                    mine.filter(|mine| if key.namespace == mine.namespace { shares_scope(mine) } else { reaches(mine) })
+                {
+                    let effect = if key.namespace == mine.namespace {
+                        format!(
+                            "Istio merges the DestinationRules of one host in one namespace: subsets are concatenated and only the oldest one's top-level `trafficPolicy` applies, which is {}'s",
+                            winner(other, mine, &created)
+                        )
                     } else {
-                        format!("{mine} (meshgen's)")
+                        format!(
+                            "a client takes the DestinationRule of its own namespace first, then the service's namespace's, so clients in namespace `{}` get this one instead of meshgen's",
+                            key.namespace
+                        )
                     };
                     found(
-                        code,
-                        format!("{key} also {does} host `{host}`, like {mine}: {rule}, the oldest, which is {winner}"),
+                        "foreign-destination-rule",
+                        format!("{key} also sets the traffic policy of host `{host}`, like {mine}: {effect}"),
                         TAKE_OVER,
                     );
                 }
@@ -142,14 +171,16 @@ pub fn find(desired: &[Object], managed: &[Object], foreign: &[Object], project:
 struct Ours<'a> {
     /// (kind, host) → the object.
     hosts: BTreeMap<(&'a str, String), &'a Key>,
-    /// ServiceEntry (host, port) → the object.
-    entries: BTreeMap<(String, u64), &'a Key>,
+    /// ServiceEntry host → the object and its port numbers.
+    entries: BTreeMap<String, (&'a Key, Vec<u64>)>,
     /// WorkloadEntry address → the object.
     addresses: BTreeMap<String, &'a Key>,
     /// (namespace, selector labels as JSON) → the Sidecar.
     sidecars: BTreeMap<(String, String), &'a Key>,
     /// Every desired object.
     keys: BTreeSet<Key>,
+    /// Where each desired object is seen from (its `exportTo`).
+    scopes: BTreeMap<&'a Key, Scope>,
 }
 
 impl<'a> Ours<'a> {
@@ -158,13 +189,11 @@ impl<'a> Ours<'a> {
         for o in desired {
             let spec = &o.value["spec"];
             ours.keys.insert(o.key.clone());
+            ours.scopes.insert(&o.key, scope(o));
             match o.key.kind.as_str() {
                 "ServiceEntry" => {
                     for host in strings(&spec["hosts"]) {
-                        for port in spec["ports"].as_array().into_iter().flatten().filter_map(|p| p["number"].as_u64())
-                        {
-                            ours.entries.insert((host.to_string(), port), &o.key);
-                        }
+                        ours.entries.insert(host.to_string(), (&o.key, port_numbers(spec)));
                     }
                 }
                 "VirtualService" if routes_sidecars(spec) => {
@@ -192,12 +221,14 @@ impl<'a> Ours<'a> {
         ours
     }
 
-    /// The (host, port, object) of ours that a ServiceEntry's hosts and ports also claim.
-    fn entries<'s>(&self, spec: &'s Value) -> Vec<(&'s str, u64, &'a Key)> {
-        let ports: Vec<u64> =
-            spec["ports"].as_array().into_iter().flatten().filter_map(|p| p["number"].as_u64()).collect();
+    /// The (host, shared port numbers, object) of ours that a ServiceEntry's hosts also claim.
+    fn entries<'s>(&self, spec: &'s Value) -> Vec<(&'s str, Vec<u64>, &'a Key)> {
+        let theirs = port_numbers(spec);
         strings(&spec["hosts"])
-            .flat_map(|h| ports.iter().filter_map(move |p| Some((h, *p, *self.entries.get(&(h.to_string(), *p))?))))
+            .filter_map(|h| {
+                let (mine, ports) = self.entries.get(h)?;
+                Some((h, ports.iter().copied().filter(|p| theirs.contains(p)).collect(), *mine))
+            })
             .collect()
     }
 
@@ -216,19 +247,48 @@ fn routes_sidecars(spec: &Value) -> bool {
     spec["gateways"].as_array().is_none_or(|g| g.is_empty() || g.iter().any(|g| g == "mesh"))
 }
 
-/// Whether `other` is visible in `namespace` (`exportTo` absent: everywhere).
-fn exported_to(other: &Object, namespace: &str) -> bool {
-    let Some(to) = other.value["spec"]["exportTo"].as_array() else { return true };
-    to.iter()
-        .filter_map(Value::as_str)
-        .any(|e| e == "*" || e == namespace || (e == "." && other.key.namespace == namespace))
+/// The namespaces an object is seen from: every one (`None`: no `exportTo`, or `*`), or
+/// these (`.` read as its own namespace; `~`, exported nowhere, gives none).
+type Scope = Option<BTreeSet<String>>;
+
+fn scope(o: &Object) -> Scope {
+    let to = o.value["spec"]["exportTo"].as_array()?;
+    let mut out = BTreeSet::new();
+    for e in to.iter().filter_map(Value::as_str) {
+        match e {
+            "*" => return None,
+            "." => {
+                out.insert(o.key.namespace.clone());
+            }
+            "~" => {}
+            ns => {
+                out.insert(ns.to_string());
+            }
+        }
+    }
+    Some(out)
 }
 
-/// Whether `other` is older than meshgen's object (created at `ours`, or not yet created).
-/// RFC 3339 times in UTC compare as strings.
-fn older(other: &Object, ours: Option<&str>) -> bool {
-    match (other.value["metadata"]["creationTimestamp"].as_str(), ours) {
-        (Some(theirs), Some(ours)) => theirs < ours,
-        _ => true,
+/// Whether two scopes share a namespace.
+fn overlap(a: &Scope, b: &Scope) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (None, Some(s)) | (Some(s), None) => !s.is_empty(),
+        (Some(x), Some(y)) => !x.is_disjoint(y),
     }
+}
+
+/// The older of `other` and meshgen's `mine` (not created yet: `other`), as named in a
+/// finding. RFC 3339 times in UTC compare as strings.
+fn winner(other: &Object, mine: &Key, created: &BTreeMap<&Key, &str>) -> String {
+    let older = match (other.value["metadata"]["creationTimestamp"].as_str(), created.get(mine)) {
+        (Some(theirs), Some(ours)) => theirs < *ours,
+        _ => true,
+    };
+    if older { other.key.to_string() } else { format!("{mine} (meshgen's)") }
+}
+
+/// The port numbers of a ServiceEntry.
+fn port_numbers(spec: &Value) -> Vec<u64> {
+    spec["ports"].as_array().into_iter().flatten().filter_map(|p| p["number"].as_u64()).collect()
 }
