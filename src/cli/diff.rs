@@ -265,12 +265,11 @@ fn cluster(
         let evaluate = server_side::to_evaluate(&desired, &live, normalizer);
         let answers = session.dry_run(&wanted(evaluate.iter().map(|&i| &desired[i])), &args.field_manager)?;
         timings.mark("dry runs");
-        let outcome =
+        let mut outcome =
             server_side::merge(desired, &live, evaluate.into_iter().zip(answers).collect(), &args.field_manager);
         if !outcome.applied_by_others.is_empty() {
             cx.note(applied_by_others(&outcome, &args.field_manager));
         }
-        let mut outcome = outcome;
         (std::mem::take(&mut outcome.desired), Some(outcome))
     } else {
         (desired, None)

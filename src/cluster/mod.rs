@@ -423,15 +423,17 @@ impl Session {
         // Desired objects the selector did not find may still exist (applied by hand, label
         // removed, another project's) and must show as updates, not creates; the rest is
         // what meshgen does not manage, which may conflict with what it does.
-        let seen: HashSet<(String, String, String)> = managed.iter().map(owned_identity).collect();
+        let seen: HashSet<(&str, &str, &str)> = managed.iter().map(identity).collect();
         let wanted: HashSet<(&str, &str, &str)> = wanted.iter().map(|w| (w.kind, w.namespace, w.name)).collect();
-        let mut foreign = Vec::new();
+        let (mut found, mut foreign) = (Vec::new(), Vec::new());
         for o in everything {
-            if seen.contains(&owned_identity(&o)) {
+            let id = identity(&o);
+            if seen.contains(&id) {
                 continue;
             }
-            if wanted.contains(&identity(&o)) { managed.push(o) } else { foreign.push(o) }
+            if wanted.contains(&id) { found.push(o) } else { foreign.push(o) }
         }
+        managed.append(&mut found);
         Ok(Live { managed, foreign })
     }
 
@@ -475,12 +477,6 @@ impl Session {
         .await;
         results.into_iter().collect()
     }
-}
-
-/// [`identity`], owned.
-fn owned_identity(v: &Value) -> (String, String, String) {
-    let (kind, namespace, name) = identity(v);
-    (kind.to_string(), namespace.to_string(), name.to_string())
 }
 
 fn identity(v: &Value) -> (&str, &str, &str) {
