@@ -123,8 +123,9 @@ pub fn merge(mut desired: Vec<Object>, live: &[Object], answers: Vec<(usize, Eva
 }
 
 /// Removes from `applied` what `last` (the configuration last applied) set and `desired`
-/// no longer does, map key by map key; lists are atomic in Istio's CRDs (no list-map merge
-/// keys), so a list the inventory still has is already the desired one.
+/// no longer does, map key by map key. kubectl's client-side apply patches custom
+/// resources with a JSON merge patch (no strategic merge for them), which replaces a list
+/// whole: a list the inventory still has is already the desired one.
 fn drop_removed(last: &Value, desired: &Value, applied: &mut Value) {
     let (Value::Object(last), Some(applied)) = (last, applied.as_object_mut()) else { return };
     for (key, was) in last {
@@ -142,7 +143,10 @@ fn drop_removed(last: &Value, desired: &Value, applied: &mut Value) {
 }
 
 /// Removes from `applied` the fields of `live` that some manager's `fieldsV1` tree in
-/// `owned` lists (`f:<key>`) and `desired` no longer has, map key by map key.
+/// `owned` lists (`f:<key>`) and `desired` no longer has, map key by map key. Items of
+/// keyed lists (`k:{…}`, e.g. a ServiceEntry's `ports`, a map keyed by `name` in Istio's
+/// CRD) are not followed: an item the other manager would drop from a list the inventory
+/// still has is not shown as removed, which is why the warning asks for `--field-manager`.
 fn drop_owned(live: &Value, desired: &Value, owned: &[&Value], applied: &mut Value) {
     let (Value::Object(live), Some(applied)) = (live, applied.as_object_mut()) else { return };
     for (key, was) in live {
