@@ -70,6 +70,19 @@ fn every_object_carries_its_project_and_an_invalid_name_is_refused() {
     let r = meshgen(bad.path(), &["check"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stdout.contains("project name `Shop_Team`"), "{}", r.stdout);
+    // Both fields of a bad ApplySet parent are named, at their place.
+    let bad = project(
+        None,
+        &[("meshgen.yaml", "applySet: {name: Bad_Name, namespace: Istio}\n"), ("inventory/x.yaml", "services: {}\n")],
+    );
+    let r = meshgen(bad.path(), &["check"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("meshgen.yaml:1:18 (applySet.name)")
+            && r.stdout.contains("meshgen.yaml:1:39 (applySet.namespace)"),
+        "{}",
+        r.stdout
+    );
     let r = meshgen(dir.path(), &["build", "--stdout", "--label", "meshgen.dev/project=other"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("meshgen sets it to the `project` of meshgen.yaml"), "{}", r.stderr);

@@ -745,19 +745,24 @@ fn parse_doc(source: &Source, doc: &crate::yaml::Value, layers: &[LayerRef], dia
         valid.is_ok()
     });
     let apply_set = raw.apply_set.and_then(|a| {
-        let ok = [("name", &a.name), ("namespace", &a.namespace)].into_iter().all(|(field, value)| {
-            let valid =
-                if field == "name" { super::names::dns_subdomain(value) } else { super::names::dns_label(value) };
-            if let Err(why) = &valid {
-                cx.error(
-                    "invalid-value",
-                    origin.child("applySet").child(field),
-                    format!("`{}` {why}", shown(value)),
-                    None,
-                );
-            }
-            valid.is_ok()
-        });
+        // Both fields checked (not `all`, which would stop at the first bad one).
+        let valid: Vec<bool> = [("name", &a.name), ("namespace", &a.namespace)]
+            .into_iter()
+            .map(|(field, value)| {
+                let valid =
+                    if field == "name" { super::names::dns_subdomain(value) } else { super::names::dns_label(value) };
+                if let Err(why) = &valid {
+                    cx.error(
+                        "invalid-value",
+                        origin.child("applySet").child(field),
+                        format!("`{}` {why}", shown(value)),
+                        Some("the ApplySet's parent is a Secret: `applySet: {name: meshgen-shop, namespace: istio-config}`".into()),
+                    );
+                }
+                valid.is_ok()
+            })
+            .collect();
+        let ok = valid.iter().all(|v| *v);
         ok.then(|| ApplySet::new(a.name, a.namespace))
     });
     // Checked here, where each path has its line, not when a diff first reads them.
