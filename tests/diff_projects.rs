@@ -53,9 +53,15 @@ fn applied(dir: &Path, first: usize) -> Vec<Value> {
 }
 
 fn diff(dir: &Path, server: &ApiServer, extra: &[&str]) -> Run {
+    with_server(dir, server, &["diff", "--cluster"], extra)
+}
+
+/// `meshgen COMMAND --kubeconfig K EXTRA` with a kubeconfig for `server`.
+fn with_server(dir: &Path, server: &ApiServer, command: &[&str], extra: &[&str]) -> Run {
     let kubeconfig = dir.join("kubeconfig");
     std::fs::write(&kubeconfig, server.kubeconfig(&server.token)).unwrap();
-    let mut args = vec!["diff", "--cluster", "--kubeconfig", kubeconfig.to_str().unwrap()];
+    let mut args = command.to_vec();
+    args.extend(["--kubeconfig", kubeconfig.to_str().unwrap()]);
     args.extend(extra);
     meshgen(dir, &args)
 }
@@ -113,20 +119,20 @@ fn two_projects_in_one_namespace_never_prune_each_other() {
     assert!(r.stdout.contains("- prune ServiceEntry shop/catalog") && !r.stdout.contains("stripe"), "{}", r.stdout);
 }
 
-#[test]
-fn objects_of_other_owners_that_istio_would_merge_or_prefer_are_reported() {
-    let dir = project(
-        Some("shop"),
-        &[
-            ("meshgen.yaml", "policy: {namespaces: [shop]}\n"),
-            (
-                "inventory/shop.yaml",
-                // A VirtualService (the timeout) and a Sidecar (`dependsOn`) too.
-                "namespace: shop\nservices:\n  catalog:\n    host: catalog.shop.internal\n    ports: {http: 8080}\n    serviceAccount: catalog\n    vms: [{address: 10.0.1.11}]\n    dependsOn: []\n    traffic: {timeout: 3s}\n",
-            ),
-        ],
+/// A project whose catalog service writes a ServiceEntry, DestinationRule, VirtualService,
+/// WorkloadEntry and Sidecar, with `extra` appended to its entity (e.g. `ignore:` entries).
+fn catalog(extra: &str) -> tempfile::TempDir {
+    let entity = format!(
+        // A VirtualService (the timeout) and a Sidecar (`dependsOn`) too.
+        "namespace: shop\nservices:\n  catalog:\n    host: catalog.shop.internal\n    ports: {{http: 8080}}\n    serviceAccount: catalog\n    vms: [{{address: 10.0.1.11}}]\n    dependsOn: []\n    traffic: {{timeout: 3s}}\n{extra}"
     );
-    let mut objects = applied(dir.path(), 0);
+    project(Some("shop"), &[("meshgen.yaml", "policy: {namespaces: [shop]}\n"), ("inventory/shop.yaml", &entity)])
+}
+
+/// The project's objects as applied, and hand-written ones beside them: seven that Istio
+/// would merge with or prefer over meshgen's, three it would not.
+fn with_hand_written(dir: &Path) -> Vec<Value> {
+    let mut objects = applied(dir, 0);
     let hand = |kind: &str, name: &str, spec: Value| {
         json!({"apiVersion": "networking.istio.io/v1", "kind": kind,
                "metadata": {"name": name, "namespace": "shop", "creationTimestamp": "2024-01-01T00:00:00Z"}, "spec": spec})
@@ -148,6 +154,13 @@ fn objects_of_other_owners_that_istio_would_merge_or_prefer_are_reported() {
         // Exported nowhere: seen from no namespace.
         hand("ServiceEntry", "hidden", json!({"hosts": ["catalog.shop.internal"], "ports": [{"number": 8080, "name": "http"}], "exportTo": ["~"]})),
     ]);
+    objects
+}
+
+#[test]
+fn objects_of_other_owners_that_istio_would_merge_or_prefer_are_reported() {
+    let dir = catalog("");
+    let objects = with_hand_written(dir.path());
     let server = ApiServer::start(objects);
     let r = diff(dir.path(), &server, &["-o", "json"]);
     assert_eq!(r.code, 1, "conflicts fail a drift check: {}{}", r.stdout, r.stderr);
@@ -258,4 +271,86 @@ fn diff_ignore_of_the_project_applies_to_every_diff() {
     assert!(r.stderr.contains("invalid ignore path `spec.hosts[x]`"), "{}", r.stderr);
     assert!(r.stderr.contains("--> meshgen.yaml:2:12 (diff.ignore[0])"), "{}", r.stderr);
     assert_eq!(meshgen(dir.path(), &["check"]).code, 1);
+}
+
+/// `meshgen check` against a cluster, with the project's kubeconfig for `server`.
+fn check_live(dir: &Path, server: &ApiServer, extra: &[&str]) -> Run {
+    with_server(dir, server, &["check", "--live"], extra)
+}
+
+/// The (code, file:line) of each finding of `check -o json`.
+fn findings_of_check(json: &str) -> Vec<(String, String)> {
+    let report: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    let mut found: Vec<(String, String)> = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["code"].as_str().unwrap().to_string(), format!("{}:{}", d["file"].as_str().unwrap(), d["line"])))
+        .collect();
+    found.sort();
+    found
+}
+
+/// `check --live` reports the conflicts `diff --cluster` finds, as findings of the check at
+/// the entity whose object they meet (so CI annotates the inventory line, and `ignore:`
+/// and `--allow` work on them), read-only; without `--live`, nothing is read and an
+/// `ignore:` entry for such a code is not judged.
+#[test]
+fn check_live_reports_other_owners_objects_at_the_entity_they_meet() {
+    let dir = catalog("    ignore:\n      - {code: foreign-workload-entry, reason: the old VM is drained next week}\n");
+    let server = ApiServer::start(with_hand_written(dir.path()));
+    let r = check_live(dir.path(), &server, &["-o", "json"]);
+    assert_eq!(r.code, 0, "warnings do not fail a check: {}{}", r.stdout, r.stderr);
+    let at = "inventory/shop.yaml:3".to_string();
+    let expected: Vec<(String, String)> = [
+        "foreign-destination-rule",
+        "foreign-destination-rule",
+        "foreign-service-entry",
+        "foreign-service-entry",
+        "foreign-sidecar",
+        "foreign-virtual-service",
+        // The inventory's own: policy with no callers.
+        "no-allowed-callers",
+    ]
+    .iter()
+    .map(|c| (c.to_string(), at.clone()))
+    .collect();
+    assert_eq!(findings_of_check(&r.stdout), expected, "{}", r.stdout);
+    assert!(server.requests().iter().all(|q| !q.writes()), "read-only");
+
+    let human = check_live(dir.path(), &server, &[]);
+    assert!(
+        human.stdout.contains(
+            "warning[foreign-sidecar]: Sidecar shop/catalog-egress selects the same workloads as Sidecar shop/catalog"
+        ),
+        "{}",
+        human.stdout
+    );
+    assert!(human.stdout.contains("inventory/shop.yaml:3"), "{}", human.stdout);
+    assert!(human.stdout.contains("inventory/shop.yaml:3"), "{}", human.stdout);
+
+    // With `--deny warnings`, the inventory's own warnings would stop it before the cluster
+    // is read (nothing is rendered from an inventory with errors).
+    let strict = check_live(
+        dir.path(),
+        &server,
+        &["--deny", "warnings", "--allow", "foreign-sidecar", "--allow", "no-allowed-callers", "-o", "json"],
+    );
+    assert_eq!(strict.code, 1, "{}{}", strict.stdout, strict.stderr);
+    let codes: Vec<String> = findings_of_check(&strict.stdout).into_iter().map(|(c, _)| c).collect();
+    assert_eq!(codes.len(), 5, "{codes:?}");
+    assert!(!codes.iter().any(|c| c == "foreign-sidecar"), "{codes:?}");
+
+    // Only meshgen's own objects live: the `ignore:` entry suppressed nothing, which only a
+    // run that read the cluster can tell.
+    let clean = ApiServer::start(applied(dir.path(), 0));
+    let r = check_live(dir.path(), &clean, &["-o", "json"]);
+    let own = ("no-allowed-callers".to_string(), at);
+    assert_eq!(
+        findings_of_check(&r.stdout),
+        vec![own.clone(), ("unused-ignore".to_string(), "inventory/shop.yaml:11".to_string())]
+    );
+    let offline = meshgen(dir.path(), &["check", "-o", "json"]);
+    assert_eq!(offline.code, 0, "{}{}", offline.stdout, offline.stderr);
+    assert_eq!(findings_of_check(&offline.stdout), vec![own], "{}", offline.stdout);
 }

@@ -357,7 +357,7 @@ fn each_command_offers_the_flags_it_honours() {
     let expected = [
         ("", ""),
         ("build", &format!("{COMPILE} {RENDER} output check stdout out-dir layout")[..]),
-        ("check", &format!("{COMPILE} {RENDER} output")),
+        ("check", &format!("{COMPILE} {RENDER} output live kubeconfig context namespace timeout selector")),
         ("graph", &format!("{COMPILE} format output namespace focus depth")),
         ("explain", &format!("{COMPILE} format impact output layout api-version")),
         (

@@ -1,6 +1,6 @@
 //! `build`, `check` and the Argo CD plugin never use the network (docs/security.md): the only
-//! code that opens a connection is `src/cluster/`, reached only from `diff --cluster` and
-//! `import --cluster`. Held
+//! code that opens a connection is `src/cluster/`, reached only from `diff --cluster`,
+//! `check --live` and `import --cluster`. Held
 //! twice: by the source (nothing else names the cluster module or a socket type), and by
 //! running the commands with every way a client would find a server (kubeconfig, proxies)
 //! pointing at a listener that must receive no connection.
@@ -48,8 +48,8 @@ fn only_the_cluster_options_reach_the_network_module() {
         }
         if text.contains("crate::cluster") || text.contains("meshgen::cluster") {
             assert!(
-                ["src/cli/diff.rs", "src/cli/import.rs"].contains(&rel.as_str()),
-                "{rel} reaches src/cluster/: only `diff --cluster` and `import --cluster` may"
+                ["src/cli/diff.rs", "src/cli/import.rs", "src/cli/live.rs"].contains(&rel.as_str()),
+                "{rel} reaches src/cluster/: only `diff --cluster`, `check --live` and `import --cluster` may"
             );
         }
     }

@@ -281,6 +281,37 @@ pub struct CheckArgs {
     /// What shapes the objects (checked with `--crds` or overriding templates).
     #[command(flatten)]
     pub render: RenderArgs,
+    /// Whether, and how, to read the live cluster.
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+/// `meshgen check --live`: the live objects of other owners, read-only.
+#[derive(Debug, Clone, Args)]
+pub struct LiveArgs {
+    /// Also read the live Istio objects of the cluster of the current kubeconfig context
+    /// (GET and LIST only) and report those of other owners that Istio would merge with,
+    /// or prefer over, this build's objects.
+    #[arg(long)]
+    pub live: bool,
+    /// With `--live`: the kubeconfig file (default: `$KUBECONFIG`, then `~/.kube/config`,
+    /// then the in-cluster service account).
+    #[arg(long, value_name = "FILE", requires = "live")]
+    pub kubeconfig: Option<PathBuf>,
+    /// With `--live`: the kubeconfig context (default: its current context).
+    #[arg(long, value_name = "NAME", requires = "live")]
+    pub context: Option<String>,
+    /// With `--live`: read only these namespaces (default: every namespace, as exportTo
+    /// reaches across them): `-n a,b` or `-n a -n b`.
+    #[arg(long, short = 'n', value_name = "NAMESPACE", value_delimiter = ',', requires = "live")]
+    pub namespace: Vec<String>,
+    /// With `--live`: how long each request to the API server may take.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    /// With `--live`: the label selector of the live objects that are this project's
+    /// (default: meshgen's label and the `project` of meshgen.yaml).
+    #[arg(long, value_name = "SELECTOR", requires = "live")]
+    pub selector: Option<String>,
 }
 
 /// `--format` of the commands whose `-o` is their report's format: how their diagnostics

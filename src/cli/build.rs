@@ -115,8 +115,12 @@ fn report_drift(out: &str, plan: &emit::Plan, drift: &[Drift]) {
 pub(super) fn check(cx: &Context, args: &CheckArgs, keep: &mut Leftovers) -> Result<u8> {
     // Templates run only when their output is validated against CRDs; otherwise the
     // analysis stops at the objects (names, collisions), which is all a check needs.
-    let goal = if args.render.crds.is_some() { Goal::Manifests } else { Goal::Analyse };
-    let mut c = compile_verbose(cx, &rendering(options(cx, &args.compile, goal)?, &args.render)?)?;
+    // `--live` compares the objects themselves with the cluster's.
+    let goal = if args.render.crds.is_some() || args.live.live { Goal::Manifests } else { Goal::Analyse };
+    let options = rendering(options(cx, &args.compile, goal)?, &args.render)?;
+    super::project::namespace_names(&args.live.namespace)?;
+    let mut c = compile_verbose(cx, &options)?;
+    let server = if args.live.live && !c.diags.has_errors() { Some(live(&args.live, &options, &mut c)?) } else { None };
     print_diagnostics(&c, args.output, cx.color_stdout(), true, cx.quiet)?;
     print_timings(&mut c, cx, &args.compile, "report");
     let (errors, warnings) = c.diags.counts();
@@ -131,8 +135,26 @@ pub(super) fn check(cx: &Context, args: &CheckArgs, keep: &mut Leftovers) -> Res
             1 => ", 1 warning".to_string(),
             n => format!(", {n} warnings"),
         };
-        cx.note(format!("checked {entities}: no errors{warned}"));
+        let against = server.map(|s| format!(" against the live objects of {s}")).unwrap_or_default();
+        cx.note(format!("checked {entities}{against}: no errors{warned}"));
     }
     keep.keep(c);
     Ok(0)
+}
+
+/// `check --live`: the findings about other owners' live objects (see `cli::live`).
+#[cfg(feature = "cluster")]
+fn live(
+    args: &super::args::LiveArgs,
+    options: &crate::compile::Options,
+    c: &mut crate::compile::Compiled,
+) -> Result<String> {
+    super::live::check(args, options, c)
+}
+
+#[cfg(not(feature = "cluster"))]
+fn live(_: &super::args::LiveArgs, _: &crate::compile::Options, _: &mut crate::compile::Compiled) -> Result<String> {
+    anyhow::bail!(
+        "this meshgen was built without the `cluster` feature, so it cannot read a cluster: rebuild it with default features"
+    )
 }

@@ -27,10 +27,7 @@ pub(super) fn run(cx: &Context, args: &DiffArgs, keep: &mut Leftovers) -> Result
     // `--cluster` alone means the live cluster with the base inventory (or `--env`'s).
     let mut compile = args.compile.clone();
     compile.cluster = compile.cluster.filter(|name| !name.is_empty());
-    for ns in &args.namespace {
-        crate::model::names::dns_label(ns)
-            .map_err(|why| anyhow::anyhow!("`-n {ns}` is not a namespace name: it {why}"))?;
-    }
+    super::project::namespace_names(&args.namespace)?;
     let options = rendering(options(cx, &compile, Goal::Manifests)?, &args.render)?;
     // The other build's files are listed (and, where meshgen's cache vouches for them,
     // `stat`ed instead of read) while this build compiles: neither needs the other. Like
@@ -232,38 +229,29 @@ fn cluster(
     normalizer: &Normalizer,
     timings: &mut crate::compile::Timings,
 ) -> Result<(Plan, ClusterId)> {
-    use crate::cluster;
     use crate::diff::server_side;
     let desired = manifests
         .iter()
         .map(|m| Object::from_yaml(&m.text))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow::anyhow!("meshgen rendered a document it cannot read back ({e}); please report it"))?;
-    let kinds: Vec<(&str, &str)> =
-        crate::render::Kind::ALL.iter().map(|k| (k.api_version(project.api_version), k.as_str())).collect();
-    let opts = cluster::Options {
-        // `--kubeconfig FILE` starts at `-C DIR`; `$KUBECONFIG` at the current directory.
-        kubeconfig: args.kubeconfig.as_deref().map(|f| options.resolve(f)),
-        context: args.context.clone(),
-        namespaces: args.namespace.clone(),
+    let conn = super::live::Connection {
+        kubeconfig: args.kubeconfig.as_deref(),
+        context: args.context.as_deref(),
+        namespaces: &args.namespace,
         timeout: args.timeout,
         concurrency: usize::from(args.concurrency),
-        selector: args.selector.clone().unwrap_or_else(|| selector(project.name.as_deref())),
+        selector: args.selector.as_deref(),
     };
-    let session = cluster::connect(&opts, &kinds)?;
-    let live = session.read(&wanted(desired.iter()))?;
+    let super::live::Read { session, managed: live, findings } = super::live::read(&conn, options, project, &desired)?;
     timings.mark("cluster read");
-    let parse = |objects: Vec<crate::yaml::Value>| -> Vec<Object> {
-        objects.into_iter().filter_map(|v| Object::from_value(v).ok()).collect()
-    };
-    let (live, foreign) = (parse(live.managed), parse(live.foreign));
-    let findings = crate::diff::conflicts::find(&desired, &live, &foreign, project.name.as_deref());
     // With `--server-side` the desired side is what the API server would store: defaults
     // filled in, fields of other managers kept, as an apply would leave it. Objects equal
     // to their live selves would not change, and are not sent.
     let (desired, outcome) = if args.server_side {
         let evaluate = server_side::to_evaluate(&desired, &live, normalizer);
-        let answers = session.dry_run(&wanted(evaluate.iter().map(|&i| &desired[i])), &args.field_manager)?;
+        let answers =
+            session.dry_run(&super::live::wanted(evaluate.iter().map(|&i| &desired[i])), &args.field_manager)?;
         timings.mark("dry runs");
         let mut outcome =
             server_side::merge(desired, &live, evaluate.into_iter().zip(answers).collect(), &args.field_manager);
@@ -289,30 +277,6 @@ fn cluster(
     }
     let id = (session.server().to_string(), session.context().map(str::to_string));
     Ok((plan, id))
-}
-
-/// The default prune set: meshgen's objects of this project, or, for a project without a
-/// name, those no named project claims.
-#[cfg(feature = "cluster")]
-fn selector(project: Option<&str>) -> String {
-    let label = crate::compile::PROJECT_LABEL;
-    match project {
-        Some(name) => format!("{},{label}={name}", crate::cluster::MANAGED),
-        None => format!("{},!{label}", crate::cluster::MANAGED),
-    }
-}
-
-/// The objects to look up or dry-run.
-#[cfg(feature = "cluster")]
-fn wanted<'a>(objects: impl Iterator<Item = &'a Object>) -> Vec<crate::cluster::Wanted<'a>> {
-    objects
-        .map(|o| crate::cluster::Wanted {
-            kind: &o.key.kind,
-            namespace: &o.key.namespace,
-            name: &o.key.name,
-            body: &o.value,
-        })
-        .collect()
 }
 
 /// The warning, once, that other managers applied some objects, so removals were worked

@@ -45,11 +45,13 @@ Examples:
   meshgen check --deny warnings -o concise
   meshgen check --crds path/to/istio-crds
   meshgen check --env prod --cluster prod-eu-west2
+  meshgen check --live -o github     # also other owners' live objects that meet ours
 
 Exit codes:
   0  no errors (warnings are reported but do not fail, unless --deny warnings)
   1  the inventory has errors
-  2  usage or I/O errors (a missing project file, an unknown --allow code)";
+  2  usage or I/O errors (a missing project file, an unknown --allow code, a cluster that
+     cannot be read with --live)";
 
 /// `meshgen graph --help`.
 pub(super) const GRAPH: &str = "\

@@ -16,6 +16,8 @@ mod graph;
 mod help;
 mod import;
 mod init;
+#[cfg(feature = "cluster")]
+mod live;
 mod project;
 mod schema;
 mod templates;

@@ -163,3 +163,12 @@ pub(super) struct Clean {
     /// The compile's stages so far: the command adds its own.
     pub timings: Timings,
 }
+
+/// Checks the names of `-n`: a typo is a usage error, not an empty comparison.
+pub(super) fn namespace_names(namespaces: &[String]) -> Result<()> {
+    for ns in namespaces {
+        crate::model::names::dns_label(ns)
+            .map_err(|why| anyhow::anyhow!("`-n {ns}` is not a namespace name: it {why}"))?;
+    }
+    Ok(())
+}

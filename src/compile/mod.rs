@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::diag::Diagnostics;
 use crate::diag::codes::NotSuppressible;
+use crate::diag::{Diagnostic, Diagnostics};
 use crate::load::{self, Source};
 use crate::model::overlay::{Layer, Overlays};
 use crate::model::project::Selection;
@@ -140,6 +140,21 @@ pub struct Compiled {
 }
 
 impl Compiled {
+    /// Adds the findings about live objects of other owners (`check --live`, which read the
+    /// cluster after compiling), suppressed and denied like the compiler's own: an entity's
+    /// `ignore:` entry for such a code is only known to be used or unused now.
+    pub fn add_live(&mut self, found: Vec<Diagnostic>, options: &Options) {
+        let mut live = Diagnostics::default();
+        found.into_iter().for_each(|d| live.push(d));
+        if let Some(inv) = &self.inventory {
+            live.suppress(&options.allow, &suppressions(inv, true));
+        }
+        if options.deny_warnings {
+            live.deny_warnings();
+        }
+        self.diags.extend(live);
+    }
+
     /// Hands every manifest to `each`, in the output's order: the held ones, or, compiled for
     /// [`Goal::Stream`], each namespace's as it is rendered (rendering and writing are then
     /// one stage, and `each`'s error stops the rendering). Nothing without [`Compiled::rendered`].
@@ -261,8 +276,7 @@ pub fn compile(options: &Options) -> Result<Compiled> {
     let graph = crate::graph::build(&inventory, &mut diags);
     timings.mark("graph");
     crate::check::run(&inventory, &graph, &mut diags);
-    let scopes: Vec<_> = inventory.suppressions.iter().map(|s| (&s.scope, s.code, &s.origin)).collect();
-    diags.suppress(&options.allow, &scopes);
+    diags.suppress(&options.allow, &suppressions(&inventory, false));
     if options.deny_warnings {
         diags.deny_warnings();
     }
@@ -351,6 +365,16 @@ fn labels(args: &[(String, String)]) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
+/// The entities' `ignore:` entries as (scope, code, where) for [`Diagnostics::suppress`]:
+/// those of the codes about live objects (`live`), or the others.
+fn suppressions(inv: &Inventory, live: bool) -> Vec<(&crate::diag::Origin, &'static str, &crate::diag::Origin)> {
+    inv.suppressions
+        .iter()
+        .filter(|s| crate::diag::codes::LIVE.contains(&s.code) == live)
+        .map(|s| (&s.scope, s.code, &s.origin))
+        .collect()
+}
+
 /// Loads the CRDs of `--crds` or `istio.crds`: a directory or one file.
 fn load_crds(dir: &std::path::Path) -> Result<crate::crd::CrdSet> {
     crate::crd::CrdSet::load(dir).map_err(|e| anyhow::anyhow!("cannot load CRDs from `{}`: {e:#}", dir.display()))
@@ -364,13 +388,7 @@ fn validate_against_crds(
     manifests: &[Manifest],
     diags: &mut crate::diag::Diagnostics,
 ) -> Result<()> {
-    let origins: std::collections::HashMap<&str, &crate::diag::Origin> = inv
-        .services
-        .iter()
-        .map(|s| (s.name.as_str(), &s.origin))
-        .chain(inv.externals.iter().map(|e| (e.name.as_str(), &e.origin)))
-        .chain(std::iter::once(crate::render::egress::owner(inv)))
-        .collect();
+    let origins = crate::render::origins(inv);
     for m in manifests {
         let doc: serde_json::Value = crate::yaml::from_str(&m.text)?;
         let violations = crds.validate(&doc);

@@ -36,6 +36,31 @@ pub const CODES: &[Code] = &[
     code("empty-inventory", "the inventory declares nothing", false),
     code("failover-without-outlier-detection", "locality failover without outlier detection never fails over", true),
     code("file-too-large", "an inventory file exceeds the size limit", false),
+    code(
+        "foreign-destination-rule",
+        "a live DestinationRule of another owner for a host meshgen writes one for (`--live`)",
+        true,
+    ),
+    code(
+        "foreign-service-entry",
+        "a live ServiceEntry of another owner declares a host meshgen declares (`--live`)",
+        true,
+    ),
+    code(
+        "foreign-sidecar",
+        "a live Sidecar of another owner selects the workloads of a meshgen Sidecar (`--live`)",
+        true,
+    ),
+    code(
+        "foreign-virtual-service",
+        "a live VirtualService of another owner routes a host meshgen routes (`--live`)",
+        true,
+    ),
+    code(
+        "foreign-workload-entry",
+        "a live WorkloadEntry of another owner has an address meshgen uses (`--live`)",
+        true,
+    ),
     code("gateway-conflict", "two APIs put overlapping hosts on one egress gateway port", false),
     code("gateway-port-conflict", "two API ports need one egress gateway port served two ways", false),
     code("host-conflict", "two entities claim one host and port where both are visible", false),
@@ -51,6 +76,11 @@ pub const CODES: &[Code] = &[
     code("name-collision", "two entities would produce objects with the same name", false),
     code("no-allowed-callers", "an AuthorizationPolicy that allows no one", true),
     code("overlay-conflict", "two patches of one overlay directory set the same value", false),
+    code(
+        "owned-by-another-project",
+        "a live object this build writes is labelled as another project's (`--live`)",
+        true,
+    ),
     code("patch-invalid-result", "a patched object fails meshgen's checks or the CRDs", false),
     code("patch-op-failed", "a JSON patch operation fails on the object it patches", false),
     code("patch-protected-field", "a patch changes an object's identity or meshgen's own label or annotation", false),
@@ -113,6 +143,17 @@ pub fn suppressible(name: &str) -> Result<&'static Code, NotSuppressible> {
     }
 }
 
+/// The codes of findings about live objects of other owners (`check --live`): only a run
+/// that read the cluster can tell whether an entity's `ignore:` entry for one is used.
+pub const LIVE: &[&str] = &[
+    "foreign-destination-rule",
+    "foreign-service-entry",
+    "foreign-sidecar",
+    "foreign-virtual-service",
+    "foreign-workload-entry",
+    "owned-by-another-project",
+];
+
 /// The registry entry of `name`.
 pub fn lookup(name: &str) -> Option<&'static Code> {
     CODES.iter().find(|c| c.name == name)
@@ -121,6 +162,13 @@ pub fn lookup(name: &str) -> Option<&'static Code> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn live_codes_are_registered_and_suppressible() {
+        for name in LIVE {
+            assert!(lookup(name).is_some_and(|c| c.suppressible), "{name}");
+        }
+    }
 
     #[test]
     fn codes_are_sorted_unique_and_kebab_case() {

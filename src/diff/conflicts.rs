@@ -28,6 +28,8 @@ pub struct Finding {
     pub code: &'static str,
     /// The other owner's object.
     pub object: Key,
+    /// The desired object it meets (for `owned-by-another-project`, the same object).
+    pub ours: Key,
     /// What happens.
     pub message: String,
     /// What to do.
@@ -50,8 +52,8 @@ pub fn find(desired: &[Object], managed: &[Object], foreign: &[Object], project:
     for other in foreign {
         let spec = &other.value["spec"];
         let key = &other.key;
-        let mut found = |code, message: String, help: &str| {
-            out.push(Finding { code, object: key.clone(), message, help: help.to_string() })
+        let mut found = |code, mine: &Key, message: String, help: &str| {
+            out.push(Finding { code, object: key.clone(), ours: mine.clone(), message, help: help.to_string() })
         };
         // Both seen from some namespace (as `istioctl analyze` compares exportTo scopes).
         let shares_scope = |mine: &Key| ours.scopes.get(mine).is_some_and(|m| overlap(m, &scope(other)));
@@ -68,6 +70,7 @@ pub fn find(desired: &[Object], managed: &[Object], foreign: &[Object], project:
                         };
                         found(
                             "foreign-service-entry",
+                            mine,
                             format!(
                                 "{key} also declares host `{host}`{ports}, like {mine}: a sidecar holds one service per host, so Istio merges the two or uses one of them (depending on their namespaces and exportTo), and the host's ports, resolution and endpoints may not be meshgen's"
                             ),
@@ -81,6 +84,7 @@ pub fn find(desired: &[Object], managed: &[Object], foreign: &[Object], project:
                     if shares_scope(mine) {
                         found(
                             "foreign-virtual-service",
+                            mine,
                             format!(
                                 "{key} also routes host `{host}` for sidecars, like {mine}: two mesh VirtualServices for one host are undefined in Istio (istioctl analyze IST0109), and sidecars keep one's routes, in practice the oldest's, which is {}",
                                 winner(other, mine, &created)
@@ -116,6 +120,7 @@ pub fn find(desired: &[Object], managed: &[Object], foreign: &[Object], project:
                     };
                     found(
                         "foreign-destination-rule",
+                        mine,
                         format!("{key} also sets the traffic policy of host `{host}`, like {mine}: {effect}"),
                         TAKE_OVER,
                     );
@@ -125,6 +130,7 @@ pub fn find(desired: &[Object], managed: &[Object], foreign: &[Object], project:
                 if let Some(mine) = spec["address"].as_str().and_then(|a| ours.addresses.get(a)) {
                     found(
                         "foreign-workload-entry",
+                        mine,
                         format!(
                             "{key} has address `{}`, like {mine}: the workload is registered twice, with whatever labels each gives it",
                             spec["address"].as_str().unwrap_or_default()
@@ -138,6 +144,7 @@ pub fn find(desired: &[Object], managed: &[Object], foreign: &[Object], project:
                 if let Some(mine) = ours.sidecars.get(&(key.namespace.clone(), selector.to_string())) {
                     found(
                         "foreign-sidecar",
+                        mine,
                         format!(
                             "{key} selects the same workloads as {mine}: with two Sidecars for one workload, which one applies is undefined"
                         ),
@@ -156,6 +163,7 @@ pub fn find(desired: &[Object], managed: &[Object], foreign: &[Object], project:
             out.push(Finding {
                 code: "owned-by-another-project",
                 object: o.key.clone(),
+                ours: o.key.clone(),
                 message: format!("{} is labelled as project `{theirs}`'s: applying this build takes it over", o.key),
                 help: "two projects must not generate the same object: rename the entity in one of them".to_string(),
             });

@@ -171,8 +171,9 @@ fn each_namespace<R: Send>(
     crate::par::stream(&namespaces(inv), work, consume)
 }
 
-/// Every entity's origin by name, for findings about the objects it makes.
-fn origins(inv: &Inventory) -> Origins<'_> {
+/// Every entity's origin by name (and the shared egress gateway's objects'), the place every
+/// finding about a rendered object points at.
+pub fn origins(inv: &Inventory) -> Origins<'_> {
     inv.services
         .iter()
         .map(|s| (s.name.as_str(), &s.origin))
@@ -182,7 +183,7 @@ fn origins(inv: &Inventory) -> Origins<'_> {
 }
 
 /// Entity name → origin.
-type Origins<'a> = foldhash::HashMap<&'a str, &'a crate::diag::Origin>;
+pub type Origins<'a> = foldhash::HashMap<&'a str, &'a crate::diag::Origin>;
 
 /// Renders every object of the inventory, in a stable order (namespace, kind, name). Two
 /// entities whose derived object names collide are reported as diagnostics; template
