@@ -195,7 +195,12 @@ impl<'v> Node<'v> for &'v Value {
 
 /// A value that is not a non-empty collection, as YAML, appended to `out`.
 fn leaf_into<'v>(out: &mut String, v: impl Node<'v>) {
-    match v.shape() {
+    leaf(out, v.shape());
+}
+
+/// [`leaf_into`], of a value whose shape is known (the writer asks each node once).
+fn leaf(out: &mut String, shape: Shape<'_>) {
+    match shape {
         Shape::Str(s) => scalar_into(out, s),
         Shape::Null => out.push_str("null"),
         Shape::Bool(b) => out.push_str(if b { "true" } else { "false" }),
@@ -206,7 +211,11 @@ fn leaf_into<'v>(out: &mut String, v: impl Node<'v>) {
 }
 
 fn is_nested<'v>(v: impl Node<'v>) -> bool {
-    matches!(v.shape(), Shape::Seq(n) | Shape::Map(n) if n > 0)
+    nested(v.shape())
+}
+
+fn nested(shape: Shape<'_>) -> bool {
+    matches!(shape, Shape::Seq(n) | Shape::Map(n) if n > 0)
 }
 
 fn pad(out: &mut String, indent: usize) {
@@ -223,7 +232,12 @@ fn pad(out: &mut String, indent: usize) {
 /// Writes `v` as block YAML at `indent`. `first` replaces the line break and indentation of
 /// the first line: a list item's `- ` is written by its parent, and the item's first key
 /// follows it on the same line.
-fn emit<'v, N: Node<'v>>(out: &mut String, v: N, indent: usize, mut first: Option<&str>) {
+fn emit<'v, N: Node<'v>>(out: &mut String, v: N, indent: usize, first: Option<&str>) {
+    emit_shaped(out, v, v.shape(), indent, first);
+}
+
+/// [`emit`], of a value whose shape is known.
+fn emit_shaped<'v, N: Node<'v>>(out: &mut String, v: N, shape: Shape<'v>, indent: usize, mut first: Option<&str>) {
     let mut line = |out: &mut String| match first.take() {
         Some(prefix) => out.push_str(prefix),
         None => {
@@ -231,17 +245,18 @@ fn emit<'v, N: Node<'v>>(out: &mut String, v: N, indent: usize, mut first: Optio
             pad(out, indent);
         }
     };
-    match v.shape() {
+    match shape {
         Shape::Map(n) if n > 0 => {
             for (k, child) in v.entries() {
                 line(out);
                 scalar_into(out, k);
-                out.push(':');
-                if is_nested(child) {
-                    emit(out, child, indent + 2, None);
+                let shape = child.shape();
+                if nested(shape) {
+                    out.push(':');
+                    emit_shaped(out, child, shape, indent + 2, None);
                 } else {
-                    out.push(' ');
-                    leaf_into(out, child);
+                    out.push_str(": ");
+                    leaf(out, shape);
                 }
             }
         }
@@ -249,16 +264,17 @@ fn emit<'v, N: Node<'v>>(out: &mut String, v: N, indent: usize, mut first: Optio
             for item in v.items() {
                 line(out);
                 out.push_str("- ");
-                if is_nested(item) {
-                    emit(out, item, indent + 2, Some(""));
+                let shape = item.shape();
+                if nested(shape) {
+                    emit_shaped(out, item, shape, indent + 2, Some(""));
                 } else {
-                    leaf_into(out, item);
+                    leaf(out, shape);
                 }
             }
         }
         _ => {
             out.push(' ');
-            leaf_into(out, v);
+            leaf(out, shape);
         }
     }
 }
