@@ -61,8 +61,8 @@ pub fn scalar(s: &str) -> String {
     out
 }
 
-/// [`scalar`], appended to `out`. A string is plain when it is made of [`PLAIN`] bytes,
-/// starts with a letter and is no reserved word; otherwise it is quoted, its bytes scanned
+/// [`scalar`], appended to `out`. A string is plain when it is made of letters, digits and
+/// `.-_/`, starts with a letter and is no reserved word; otherwise it is quoted, its bytes scanned
 /// once: the plain prefix already seen is known to be literal too.
 pub fn scalar_into(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
