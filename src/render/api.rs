@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::context::Kind;
+use super::context::{Kind, ObjectLabels, SourceAnnotation};
 use crate::model::labels::Labels;
 use crate::model::raw::Probe;
 
@@ -52,9 +52,9 @@ pub struct Metadata<'a> {
     /// `metadata.namespace`.
     pub namespace: &'a str,
     /// `app.kubernetes.io/managed-by: meshgen` and the project's `labels`, sorted by key.
-    pub labels: BTreeMap<&'a str, &'a str>,
+    pub labels: ObjectLabels<'a>,
     /// `meshgen.dev/source`: the inventory file and entity path the object comes from.
-    pub annotations: BTreeMap<&'static str, String>,
+    pub annotations: SourceAnnotation<'a>,
 }
 
 /// `istio/service-entry.yaml`: a ServiceEntry, which registers a host in the mesh (a

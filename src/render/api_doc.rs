@@ -161,7 +161,7 @@ fn show(ty: &str, items: &[Item]) -> String {
         "u32" => "integer".into(),
         "f64" => "number".into(),
         "bool" => "boolean".into(),
-        "Labels" | "BTreeMap<&'a str, &'a str>" | "BTreeMap<&'static str, String>" => "map of string to string".into(),
+        "Labels" | "ObjectLabels<'a>" | "SourceAnnotation<'a>" => "map of string to string".into(),
         "BTreeMap<String, u32>" => "map of string to integer".into(),
         "Value" | "Map<String, Value>" | "Probe" => "object".into(),
         t => {

@@ -15,7 +15,6 @@
 //! ways and require identical bytes.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 use super::filters;
 use crate::yaml::write::{Node, Shape};
@@ -31,6 +30,7 @@ enum Filter {
     Yaml(usize),
 }
 
+/// A template as parsed: paths as written, includes by name.
 #[derive(Debug, Clone)]
 enum Op {
     Text(String),
@@ -40,7 +40,50 @@ enum Op {
     Include(String),
 }
 
-/// A flat token before whitespace control and nesting are applied.
+/// A template linked for running: includes inlined, and every path's first name resolved
+/// once, to a loop variable or to a slot of the context's top level, so that an object's
+/// dozen lookups cost an index each instead of a scan of the context's keys.
+#[derive(Debug, Clone)]
+enum Step {
+    Text(String),
+    Out(Path, Filter),
+    If(Path, Vec<Step>),
+    For(Path, Vec<Step>),
+}
+
+/// A path whose first name is resolved (see [`Step`]).
+#[derive(Debug, Clone)]
+struct Path {
+    root: Root,
+    rest: Vec<Segment>,
+}
+
+/// Where a path starts.
+#[derive(Debug, Clone, Copy)]
+enum Root {
+    /// The loop variable of the `n`th enclosing loop, outermost first.
+    Local(usize),
+    /// The value of the context's top-level key in this slot of [`Linked::names`].
+    Context(usize),
+}
+
+/// A later part of a path: a key of a mapping, or, on a sequence, its position (what the
+/// key reads as, parsed once).
+#[derive(Debug, Clone)]
+struct Segment {
+    key: String,
+    index: Option<usize>,
+}
+
+/// A template ready to run.
+#[derive(Debug)]
+struct Linked {
+    steps: Vec<Step>,
+    /// The context's top-level keys the template reads, by slot.
+    names: Vec<String>,
+}
+
+/// A token before whitespace control and nesting are applied.
 #[derive(Debug)]
 enum Token {
     Text(String),
@@ -62,69 +105,138 @@ enum Tag {
 /// The compiled built-in templates, by name.
 #[derive(Debug, Default)]
 pub(super) struct Program {
-    templates: HashMap<String, Vec<Op>>,
+    templates: foldhash::HashMap<String, Linked>,
 }
 
+/// Includes nested deeper than this are taken for a cycle, and the template left to Tera.
+const MAX_INCLUDE_DEPTH: usize = 8;
+
 impl Program {
-    /// Compiles every template that stays within the subset; the others are left to Tera.
+    /// Compiles every template that stays within the subset (and includes only such
+    /// templates); the others are left to Tera.
     pub(super) fn new<'a>(templates: impl IntoIterator<Item = (&'a str, &'a str)>) -> Program {
-        let templates = templates.into_iter().filter_map(|(n, t)| Some((n.to_string(), compile(t)?))).collect();
+        let parsed: HashMap<String, Vec<Op>> =
+            templates.into_iter().filter_map(|(n, t)| Some((n.to_string(), compile(t)?))).collect();
+        let templates = parsed
+            .iter()
+            .filter_map(|(name, ops)| {
+                let mut names = Vec::new();
+                let steps = link(ops, &parsed, &mut Vec::new(), &mut names, 0)?;
+                Some((name.clone(), Linked { steps, names }))
+            })
+            .collect();
         Program { templates }
     }
 
     /// Renders `name` with `context`; `None` when the template is not compiled or needs
     /// something only Tera does (then Tera must render it).
     pub(super) fn render<'v>(&self, name: &str, context: impl Node<'v>) -> Option<String> {
-        let mut out = String::with_capacity(1024);
-        let mut locals = Vec::new();
-        self.run(self.templates.get(name)?, context, &mut locals, &mut out)?;
-        Some(out)
-    }
-
-    fn run<'p, 'v, N: Node<'v>>(
-        &'p self,
-        ops: &'p [Op],
-        context: N,
-        locals: &mut Vec<(&'p str, N)>,
-        out: &mut String,
-    ) -> Option<()> {
-        for op in ops {
-            match op {
-                Op::Text(t) => out.push_str(t),
-                Op::Out(path, filter) => write_value(lookup(context, locals, path)?, *filter, out)?,
-                Op::If(path, body) => {
-                    if lookup(context, locals, path).is_some_and(truthy) {
-                        self.run(body, context, locals, out)?;
-                    }
-                }
-                Op::For(var, path, body) => {
-                    let items = lookup(context, locals, path)?;
-                    let Shape::Seq(_) = items.shape() else { return None };
-                    for item in items.items() {
-                        locals.push((var, item));
-                        let done = self.run(body, context, locals, out);
-                        locals.pop();
-                        done?;
-                    }
-                }
-                Op::Include(name) => self.run(self.templates.get(name)?, context, locals, out)?,
+        let template = self.templates.get(name)?;
+        // The context's top level, looked up once for every path that starts there. The
+        // first of equal keys wins, as a lookup would find it.
+        let mut slots = vec![None; template.names.len()];
+        for (key, value) in context.entries() {
+            if let Some(slot) = template.names.iter().position(|n| n == key)
+                && slots[slot].is_none()
+            {
+                slots[slot] = Some(value);
             }
         }
-        Some(())
+        let mut out = String::with_capacity(1024);
+        let mut locals = Vec::new();
+        run(&template.steps, &slots, &mut locals, &mut out)?;
+        Some(out)
     }
 }
 
-/// The value at a dotted path: loop variables first (innermost wins), then the context.
-fn lookup<'v, N: Node<'v>>(context: N, locals: &[(&str, N)], path: &[String]) -> Option<N> {
+/// Resolves `ops` in the scope of the loop variables `scope` (outermost first), inlining
+/// includes; `names` collects the top-level keys read. `None` when an include is missing
+/// (not compiled) or nested too deep.
+fn link<'o>(
+    ops: &'o [Op],
+    parsed: &'o HashMap<String, Vec<Op>>,
+    scope: &mut Vec<&'o str>,
+    names: &mut Vec<String>,
+    depth: usize,
+) -> Option<Vec<Step>> {
+    let mut steps = Vec::with_capacity(ops.len());
+    for op in ops {
+        match op {
+            Op::Text(t) => steps.push(Step::Text(t.clone())),
+            Op::Out(p, f) => steps.push(Step::Out(resolve(p, scope, names)?, *f)),
+            Op::If(p, body) => {
+                let path = resolve(p, scope, names)?;
+                steps.push(Step::If(path, link(body, parsed, scope, names, depth)?));
+            }
+            Op::For(var, p, body) => {
+                let path = resolve(p, scope, names)?;
+                scope.push(var);
+                let body = link(body, parsed, scope, names, depth);
+                scope.pop();
+                steps.push(Step::For(path, body?));
+            }
+            Op::Include(name) if depth < MAX_INCLUDE_DEPTH => {
+                steps.extend(link(parsed.get(name)?, parsed, scope, names, depth + 1)?);
+            }
+            Op::Include(_) => return None,
+        }
+    }
+    Some(steps)
+}
+
+/// A path as written, resolved in `scope`: the innermost loop variable of its first name,
+/// else a slot of the context's top level.
+fn resolve(path: &[String], scope: &[&str], names: &mut Vec<String>) -> Option<Path> {
     let (first, rest) = path.split_first()?;
-    let mut v = match locals.iter().rev().find(|(n, _)| n == first) {
-        Some((_, v)) => *v,
-        None => context.get(first.as_str())?,
+    let root = match scope.iter().rposition(|v| v == first) {
+        Some(i) => Root::Local(i),
+        None => Root::Context(match names.iter().position(|n| n == first) {
+            Some(slot) => slot,
+            None => {
+                names.push(first.clone());
+                names.len() - 1
+            }
+        }),
     };
-    for seg in rest {
+    let rest = rest.iter().map(|k| Segment { key: k.clone(), index: k.parse().ok() }).collect();
+    Some(Path { root, rest })
+}
+
+fn run<'v, N: Node<'v>>(steps: &[Step], slots: &[Option<N>], locals: &mut Vec<N>, out: &mut String) -> Option<()> {
+    for step in steps {
+        match step {
+            Step::Text(t) => out.push_str(t),
+            Step::Out(path, filter) => write_value(lookup(slots, locals, path)?, *filter, out)?,
+            Step::If(path, body) => {
+                if lookup(slots, locals, path).is_some_and(truthy) {
+                    run(body, slots, locals, out)?;
+                }
+            }
+            Step::For(path, body) => {
+                let items = lookup(slots, locals, path)?;
+                let Shape::Seq(_) = items.shape() else { return None };
+                for item in items.items() {
+                    locals.push(item);
+                    let done = run(body, slots, locals, out);
+                    locals.pop();
+                    done?;
+                }
+            }
+        }
+    }
+    Some(())
+}
+
+/// The value at a resolved path.
+fn lookup<'v, N: Node<'v>>(slots: &[Option<N>], locals: &[N], path: &Path) -> Option<N> {
+    let mut v = match path.root {
+        Root::Local(i) => *locals.get(i)?,
+        Root::Context(slot) => (*slots.get(slot)?)?,
+    };
+    for seg in &path.rest {
         v = match v.shape() {
-            Shape::Map(_) => v.get(seg.as_str())?,
-            Shape::Seq(_) => v.items().nth(seg.parse::<usize>().ok()?)?,
+            Shape::Map(_) => v.get(&seg.key)?,
+            Shape::Seq(_) => v.items().nth(seg.index?)?,
             _ => return None,
         };
     }
@@ -150,9 +262,7 @@ fn write_value<'v>(v: impl Node<'v>, filter: Filter, out: &mut String) -> Option
             Shape::Str(s) => out.push_str(s),
             Shape::Bool(b) => out.push_str(if b { "true" } else { "false" }),
             // Tera formats floats its own way: leave those to it.
-            Shape::Number(n) if n.is_i64() || n.is_u64() => {
-                let _ = write!(out, "{n}");
-            }
+            Shape::Number(n) if n.is_i64() || n.is_u64() => crate::yaml::write::number_into(out, n),
             _ => return None,
         },
     }

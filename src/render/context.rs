@@ -19,7 +19,7 @@ use super::traffic_policy::EntityPolicy;
 use crate::graph::MeshGraph;
 use crate::model::names::slug;
 use crate::model::raw::Probe;
-use crate::model::{ApiVersion, ExportTo, External, Inventory, Port, Service, Workload, source_ref};
+use crate::model::{ApiVersion, ExportTo, External, Inventory, Port, Service, Workload};
 
 /// The kinds of object meshgen emits, in output order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -115,6 +115,57 @@ pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "meshgen")
 /// The annotation naming the inventory file and entity an object comes from.
 pub const SOURCE_ANNOTATION: &str = "meshgen.dev/source";
 
+/// The labels of every object: the project's, with meshgen's own in its sorted place (it wins
+/// over a project label of the same key). Serialised as a mapping straight from the
+/// project's labels: a map built for every object cost more than writing it.
+#[derive(Clone, Copy)]
+pub struct ObjectLabels<'a>(pub &'a BTreeMap<String, String>);
+
+impl Serialize for ObjectLabels<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (key, value) = MANAGED_BY;
+        let mut map = s.serialize_map(Some(self.0.len() + usize::from(!self.0.contains_key(key))))?;
+        let mut placed = false;
+        for (k, v) in self.0 {
+            if !placed && k.as_str() >= key {
+                map.serialize_entry(key, value)?;
+                placed = true;
+                if k == key {
+                    continue;
+                }
+            }
+            map.serialize_entry(k, v)?;
+        }
+        if !placed {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
+/// The annotations of every object: [`SOURCE_ANNOTATION`] and the origin it names, written
+/// `file#path` as [`crate::model::source_ref`] writes it, straight into the context (no string of its
+/// own per object).
+#[derive(Clone, Copy)]
+pub struct SourceAnnotation<'a>(pub &'a crate::diag::Origin);
+
+impl Serialize for SourceAnnotation<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        /// The origin as [`crate::model::source_ref`] writes it.
+        struct Source<'a>(&'a crate::diag::Origin);
+        impl Serialize for Source<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(&format_args!("{}#{}", self.0.file, self.0.path))
+            }
+        }
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry(SOURCE_ANNOTATION, &Source(self.0))?;
+        map.end()
+    }
+}
+
 /// Collects the objects of the entity being compiled (`namespace`, `entity`, `source`).
 pub(super) struct Builder<'a> {
     /// The inventory being rendered.
@@ -178,21 +229,16 @@ impl<'a> Builder<'a> {
             return;
         }
         let origin = origin();
-        // The project's labels, sorted with meshgen's own, so the order never depends on how
-        // they were given.
-        let mut labels: BTreeMap<&str, &str> =
-            self.inv.project.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        labels.insert(MANAGED_BY.0, MANAGED_BY.1);
         // A part an overlay replaced (a VM of an environment) is traced to it.
-        let source = source_ref(self.inv.trace.locate(&origin).as_ref().unwrap_or(&origin));
+        let located = self.inv.trace.locate(&origin);
         let context = api::Context {
             spec: spec(self),
             api_version: kind.api_version(self.inv.project.api_version),
             metadata: api::Metadata {
                 name,
                 namespace: &self.namespace,
-                labels,
-                annotations: BTreeMap::from([(SOURCE_ANNOTATION, source)]),
+                labels: ObjectLabels(&self.inv.project.labels),
+                annotations: SourceAnnotation(located.as_ref().unwrap_or(&origin)),
             },
         };
         let context = Tape::new(&context);
@@ -355,8 +401,15 @@ fn service<'a>(b: &mut Builder<'a>, svc: &'a Service) {
         inv: b.inv,
         graph: b.graph,
     };
-    let rules = routing.rules();
-    if !rules.is_empty() {
+    // Identities need only whether there is a rule; the rules themselves are for contexts.
+    let (rules, routed) = if b.identities_only {
+        (Rules::default(), routing.any())
+    } else {
+        let rules = routing.rules();
+        let routed = !rules.is_empty();
+        (rules, routed)
+    };
+    if routed {
         b.push_with(&svc.name, |b| api::VirtualService {
             hosts: vec![&svc.host],
             gateways: None,

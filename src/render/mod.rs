@@ -245,10 +245,10 @@ pub fn stream(
     each_namespace(inv, |g| rendered(inv, graph, g, templates, &patches), each)
 }
 
-fn render_one(mut o: Object, templates: &Templates, api: crate::model::ApiVersion) -> Result<Manifest> {
+fn render_one(o: Object, templates: &Templates, api: crate::model::ApiVersion) -> Result<Manifest> {
     let name = o.kind.template();
     let api = o.kind.api_version(api);
-    let rendered = templates.render(name, &std::mem::take(&mut o.context))?;
+    let rendered = templates.render(name, &o.context)?;
     // Templates start and end with blank lines or not depending on taste (and on how their
     // leading comment is closed); the output has none before and exactly one newline after.
     // Sized exactly: texts grown by doubling keep up to twice their size, for every object.
@@ -379,8 +379,8 @@ fn check_collisions<'a>(
                 )
                 .help("object names are DNS names of at most 253 characters: shorten the entity name or its hosts"),
             );
-        } else if let Some(at) = origins.get(entity)
-            && let Some(long) = crate::emit::too_long(kind, namespace, name, entity, layout)
+        } else if let Some(long) = crate::emit::too_long(kind, namespace, name, entity, layout)
+            && let Some(at) = origins.get(entity)
         {
             diags.push(
                 Diagnostic::error(

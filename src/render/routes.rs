@@ -78,12 +78,17 @@ pub(crate) fn entity_host<'a>(inv: &'a Inventory, graph: &MeshGraph, name: &str)
 }
 
 impl<'a> Routing<'a> {
+    /// Whether the host gets HTTP rules: it has routes, or an HTTP policy of its own.
+    fn wants_http(&self) -> bool {
+        let t = self.traffic;
+        !self.routes.is_empty() || t.timeout.is_some() || t.retries.is_some() || t.fault.is_some()
+    }
+
     /// Every rule of the host's VirtualService.
     pub(super) fn rules(&self) -> Rules<'a> {
         let mut out = Rules::default();
         let multi = self.ports.len() > 1;
-        let t = self.traffic;
-        let wants_http = !self.routes.is_empty() || t.timeout.is_some() || t.retries.is_some() || t.fault.is_some();
+        let wants_http = self.wants_http();
         let http_routes: Vec<&'a Route> = self.routes.iter().filter(|r| !r.is_stream()).collect();
         if wants_http {
             for p in self.ports.iter().filter(|p| p.protocol.is_http()) {
@@ -129,6 +134,16 @@ impl<'a> Routing<'a> {
             }
         }
         out
+    }
+
+    /// Whether [`Routing::rules`] makes any rule, mostly without making them: with HTTP
+    /// wanted, every HTTP port gets at least its catch-all rule; without, there are no routes
+    /// and so no TCP or TLS rule either.
+    pub(super) fn any(&self) -> bool {
+        if !self.wants_http() {
+            return false;
+        }
+        self.ports.iter().any(|p| p.protocol.is_http()) || !self.rules().is_empty()
     }
 
     /// A destination's `{host, subset, port}` on entity port `p` (`port`: whether to name it).

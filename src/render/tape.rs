@@ -335,6 +335,16 @@ impl<'t> ser::Serializer for Writer<'t> {
         Ok(())
     }
 
+    /// Formatted straight into the tape's text: what serde's default would allocate a
+    /// string for first (the source annotation of every object).
+    fn collect_str<T: std::fmt::Display + ?Sized>(self, v: &T) -> Result<(), Error> {
+        use std::fmt::Write as _;
+        let start = self.0.text.len() as u32;
+        write!(self.0.text, "{v}").map_err(|e| Error(e.to_string()))?;
+        self.0.toks.push(Tok::Str(start, self.0.text.len() as u32));
+        Ok(())
+    }
+
     fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
         let mut seq = Open::start(self.0, Tok::Seq { len: 0, end: 0 }, None);
         for b in v {

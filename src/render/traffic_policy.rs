@@ -68,6 +68,14 @@ impl EntityPolicy<'_> {
     pub(super) fn top(&self) -> Option<TrafficPolicy> {
         let all = self.tls.filter(|t| self.ports.iter().all(|p| t.applies_to(p, self.ports)));
         let top = self.settings(self.traffic, all, None);
+        // Without policies of their own, every port has the entity's traffic; and the TLS of
+        // each is the same as the top level's (none, or one for all that originates nothing,
+        // so it names no host a port could change): the ports all agree with the top level,
+        // which is the layout. Most services are this, and each port's settings is a JSON
+        // value per field.
+        if self.own.is_empty() && (self.tls.is_none() || all.is_some_and(|t| !t.originates())) {
+            return lay_out(top, Vec::new());
+        }
         let ports: Vec<(u32, Settings)> = self
             .ports
             .iter()

@@ -19,13 +19,32 @@ use serde_json::Value;
 /// Words YAML 1.1 or 1.2 parsers read as booleans or null when plain.
 const RESERVED: &[&str] = &["y", "n", "yes", "no", "on", "off", "true", "false", "null"];
 
-fn plain_ok(s: &str) -> bool {
-    let bytes = s.as_bytes();
-    let Some(first) = bytes.first() else { return false };
-    first.is_ascii_alphabetic()
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'/'))
-        // Every reserved word is at most five letters: most strings are longer.
-        && (s.len() > 5 || !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(s)))
+/// A byte that may appear in a plain scalar: letters, digits and `.-_/`.
+const PLAIN: u8 = 1;
+/// A byte a double-quoted scalar holds as it is: printable ASCII but `"` and `\`.
+const LITERAL: u8 = 2;
+
+/// What each byte may be, looked up once per byte: every scalar of the output goes through
+/// here, most of them plain, and one table test a byte is what the writer can afford.
+static CLASSES: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_' | b'/') {
+            table[b] |= PLAIN;
+        }
+        if matches!(c, 0x20..=0x7e) && c != b'"' && c != b'\\' {
+            table[b] |= LITERAL;
+        }
+        b += 1;
+    }
+    table
+};
+
+/// The length of the longest prefix of `bytes` whose bytes are all of `class`.
+fn run_of(bytes: &[u8], class: u8) -> usize {
+    bytes.iter().position(|&b| CLASSES[b as usize] & class == 0).unwrap_or(bytes.len())
 }
 
 /// True for characters YAML can hold literally inside a double-quoted scalar: printable,
@@ -42,21 +61,32 @@ pub fn scalar(s: &str) -> String {
     out
 }
 
-/// [`scalar`], appended to `out`.
+/// [`scalar`], appended to `out`. A string is plain when it is made of letters, digits and
+/// `.-_/`, starts with a letter and is no reserved word; otherwise it is quoted, its bytes scanned
+/// once: the plain prefix already seen is known to be literal too.
 pub fn scalar_into(out: &mut String, s: &str) {
-    if plain_ok(s) {
+    let bytes = s.as_bytes();
+    let plain = run_of(bytes, PLAIN);
+    // Every reserved word is at most five letters: most strings are longer.
+    if plain == bytes.len()
+        && bytes.first().is_some_and(u8::is_ascii_alphabetic)
+        && (s.len() > 5 || !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(s)))
+    {
         out.push_str(s);
         return;
     }
+    out.reserve(s.len() + 2);
     out.push('"');
     // Runs of printable ASCII other than quotes and backslashes are copied at once: most quoted
-    // strings (addresses, wildcard hosts) are nothing else.
+    // strings (addresses, wildcard hosts, sources) are nothing else. `plain` bytes are ASCII,
+    // so the first run ends on a character boundary.
     let mut rest = s;
+    let mut known = plain;
     while !rest.is_empty() {
-        let plain =
-            rest.bytes().position(|b| !matches!(b, 0x20..=0x7e) || b == b'"' || b == b'\\').unwrap_or(rest.len());
-        out.push_str(&rest[..plain]);
-        rest = &rest[plain..];
+        let run = known + run_of(&rest.as_bytes()[known..], LITERAL);
+        known = 0;
+        out.push_str(&rest[..run]);
+        rest = &rest[run..];
         let Some(c) = rest.chars().next() else { break };
         rest = &rest[c.len_utf8()..];
         match c {
@@ -73,6 +103,35 @@ pub fn scalar_into(out: &mut String, s: &str) {
         }
     }
     out.push('"');
+}
+
+/// A number as JSON writes it, appended to `out`: integers digit by digit (they are most
+/// of the numbers written: ports, weights), others through their `Display`.
+pub fn number_into(out: &mut String, n: &serde_json::Number) {
+    let (negative, magnitude) = match (n.as_u64(), n.as_i64()) {
+        (Some(u), _) => (false, u),
+        (None, Some(i)) => (true, i.unsigned_abs()),
+        (None, None) => {
+            let _ = write!(out, "{n}");
+            return;
+        }
+    };
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = magnitude;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if negative {
+        out.push('-');
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
 }
 
 /// What a value is, as the writer and the compiled templates see it: a leaf, or a
@@ -136,30 +195,49 @@ impl<'v> Node<'v> for &'v Value {
 
 /// A value that is not a non-empty collection, as YAML, appended to `out`.
 fn leaf_into<'v>(out: &mut String, v: impl Node<'v>) {
-    match v.shape() {
+    leaf(out, v.shape());
+}
+
+/// [`leaf_into`], of a value whose shape is known (the writer asks each node once).
+fn leaf(out: &mut String, shape: Shape<'_>) {
+    match shape {
         Shape::Str(s) => scalar_into(out, s),
         Shape::Null => out.push_str("null"),
         Shape::Bool(b) => out.push_str(if b { "true" } else { "false" }),
-        Shape::Number(n) => {
-            let _ = write!(out, "{n}");
-        }
+        Shape::Number(n) => number_into(out, n),
         Shape::Seq(_) => out.push_str("[]"),
         Shape::Map(_) => out.push_str("{}"),
     }
 }
 
 fn is_nested<'v>(v: impl Node<'v>) -> bool {
-    matches!(v.shape(), Shape::Seq(n) | Shape::Map(n) if n > 0)
+    nested(v.shape())
+}
+
+fn nested(shape: Shape<'_>) -> bool {
+    matches!(shape, Shape::Seq(n) | Shape::Map(n) if n > 0)
 }
 
 fn pad(out: &mut String, indent: usize) {
-    out.extend(std::iter::repeat_n(' ', indent));
+    // Pushed as slices: a character at a time, this was a tenth of the writer.
+    const SPACES: &str = "                                ";
+    let mut left = indent;
+    while left > 0 {
+        let n = left.min(SPACES.len());
+        out.push_str(&SPACES[..n]);
+        left -= n;
+    }
 }
 
 /// Writes `v` as block YAML at `indent`. `first` replaces the line break and indentation of
 /// the first line: a list item's `- ` is written by its parent, and the item's first key
 /// follows it on the same line.
-fn emit<'v, N: Node<'v>>(out: &mut String, v: N, indent: usize, mut first: Option<&str>) {
+fn emit<'v, N: Node<'v>>(out: &mut String, v: N, indent: usize, first: Option<&str>) {
+    emit_shaped(out, v, v.shape(), indent, first);
+}
+
+/// [`emit`], of a value whose shape is known.
+fn emit_shaped<'v, N: Node<'v>>(out: &mut String, v: N, shape: Shape<'v>, indent: usize, mut first: Option<&str>) {
     let mut line = |out: &mut String| match first.take() {
         Some(prefix) => out.push_str(prefix),
         None => {
@@ -167,17 +245,18 @@ fn emit<'v, N: Node<'v>>(out: &mut String, v: N, indent: usize, mut first: Optio
             pad(out, indent);
         }
     };
-    match v.shape() {
+    match shape {
         Shape::Map(n) if n > 0 => {
             for (k, child) in v.entries() {
                 line(out);
                 scalar_into(out, k);
-                out.push(':');
-                if is_nested(child) {
-                    emit(out, child, indent + 2, None);
+                let shape = child.shape();
+                if nested(shape) {
+                    out.push(':');
+                    emit_shaped(out, child, shape, indent + 2, None);
                 } else {
-                    out.push(' ');
-                    leaf_into(out, child);
+                    out.push_str(": ");
+                    leaf(out, shape);
                 }
             }
         }
@@ -185,16 +264,17 @@ fn emit<'v, N: Node<'v>>(out: &mut String, v: N, indent: usize, mut first: Optio
             for item in v.items() {
                 line(out);
                 out.push_str("- ");
-                if is_nested(item) {
-                    emit(out, item, indent + 2, Some(""));
+                let shape = item.shape();
+                if nested(shape) {
+                    emit_shaped(out, item, shape, indent + 2, Some(""));
                 } else {
-                    leaf_into(out, item);
+                    leaf(out, shape);
                 }
             }
         }
         _ => {
             out.push(' ');
-            leaf_into(out, v);
+            leaf(out, shape);
         }
     }
 }
