@@ -251,7 +251,13 @@ fn cluster(
         selector: args.selector.clone().unwrap_or_else(|| selector(project.name.as_deref())),
     };
     let session = cluster::connect(&opts, &kinds)?;
-    let live = session.read(&wanted(desired.iter()))?;
+    // Without `--server-side`, the live objects' status, managedFields and last-applied
+    // copies are never read: freed as each page arrives (most of a cluster's bytes).
+    let live = if args.server_side {
+        session.read(&wanted(desired.iter()))?
+    } else {
+        session.read_trimmed(&wanted(desired.iter()), &diff::trim_live)?
+    };
     timings.mark("cluster read");
     let parse = |objects: Vec<crate::yaml::Value>| -> Vec<Object> {
         objects.into_iter().filter_map(|v| Object::from_value(v).ok()).collect()
