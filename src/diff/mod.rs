@@ -254,7 +254,8 @@ pub fn trim_live(doc: &mut Value) {
     }
 }
 
-/// kubectl's copy of what it applied last (`kubectl apply`, Argo CD's client-side sync).
+/// kubectl's annotation holding the configuration it last applied (client-side apply, Argo
+/// CD's default sync).
 pub(crate) const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 fn is_empty_or_null(v: &Value) -> bool {

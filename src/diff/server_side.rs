@@ -25,8 +25,6 @@ use serde_json::Value;
 
 use super::{Key, LAST_APPLIED, Normalizer, Object, Plan};
 
-/// kubectl's annotation holding the configuration it last applied (client-side apply).
-
 /// The API server's answer to one dry run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Evaluated {
