@@ -4,10 +4,14 @@
 //!
 //! ```text
 //! cargo run --release --example yaml_throughput -- DIR [ROUNDS]
+//! cargo run --release --example yaml_throughput -- --floor DIR
 //! ```
 //!
 //! Prints, per reader, MB/s at the median of the rounds (default 5) and how many files the
-//! fast reader declined (those the complete reader reads in a build).
+//! fast reader declined (those the complete reader reads in a build). With `--floor`, reads
+//! and parses every file once with the reader a build uses (`meshgen::yaml::parse_all`) and
+//! prints the seconds of each, tab-separated (`read S parse S MB`): the floor of the
+//! inventory-reading stages that `scripts/bench.sh` reports.
 
 use std::path::Path;
 use std::time::Instant;
@@ -29,8 +33,23 @@ fn files(dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
 type Reader = fn(&str) -> Option<usize>;
 
 fn main() -> Result<(), String> {
-    let mut args = std::env::args().skip(1);
-    let dir = args.next().ok_or("usage: yaml_throughput DIR [ROUNDS]")?;
+    let mut args = std::env::args().skip(1).peekable();
+    let floor = args.next_if_eq("--floor").is_some();
+    let dir = args.next().ok_or("usage: yaml_throughput DIR [ROUNDS] | yaml_throughput --floor DIR")?;
+    if floor {
+        let started = Instant::now();
+        let mut texts = Vec::new();
+        files(Path::new(&dir), &mut texts).map_err(|e| format!("{dir}: {e}"))?;
+        let read = started.elapsed().as_secs_f64();
+        let bytes: usize = texts.iter().map(String::len).sum();
+        // The documents are kept, as a build keeps them for the model: freeing is not parsing.
+        let started = Instant::now();
+        let docs = texts.iter().map(|t| meshgen::yaml::parse_all(t)).collect::<Result<Vec<_>, _>>();
+        let parse = started.elapsed().as_secs_f64();
+        std::hint::black_box(docs.map_err(|e| e.to_string())?);
+        println!("read\t{read:.4}\tparse\t{parse:.4}\tMB\t{:.1}", bytes as f64 / 1e6);
+        return Ok(());
+    }
     let rounds: usize = args.next().map_or(Ok(5), |r| r.parse()).map_err(|e| format!("ROUNDS: {e}"))?;
     let mut texts = Vec::new();
     files(Path::new(&dir), &mut texts).map_err(|e| format!("{dir}: {e}"))?;

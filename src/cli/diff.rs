@@ -242,6 +242,8 @@ fn cluster(
         timeout: args.timeout,
         concurrency: usize::from(args.concurrency),
         selector: args.selector.as_deref(),
+        // Only `--server-side`'s corrections read managedFields and last-applied copies.
+        trim: !args.server_side,
     };
     let super::live::Read { session, managed: live, findings } = super::live::read(&conn, options, project, &desired)?;
     timings.mark("cluster read");

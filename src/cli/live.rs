@@ -35,6 +35,9 @@ pub(super) struct Connection<'a> {
     pub concurrency: usize,
     /// `--selector`: this project's objects (default: from the project's name).
     pub selector: Option<&'a str>,
+    /// Whether to free, as each page arrives, what only `diff --server-side` reads of this
+    /// project's live objects (status, `managedFields`, the last-applied copy).
+    pub trim: bool,
 }
 
 /// What the cluster holds, seen from this build.
@@ -61,7 +64,8 @@ pub(super) fn read(conn: &Connection<'_>, options: &Options, project: &Project, 
         selector: conn.selector.map_or_else(|| selector(project.name.as_deref()), str::to_string),
     };
     let session = cluster::connect(&opts, &kinds)?;
-    let live = session.read(&wanted(desired.iter()))?;
+    let trim: &dyn Fn(&mut crate::yaml::Value) = if conn.trim { &crate::diff::trim_live } else { &|_| {} };
+    let live = session.read_trimmed(&wanted(desired.iter()), trim)?;
     let parse = |objects: Vec<crate::yaml::Value>| -> Vec<Object> {
         objects.into_iter().filter_map(|v| Object::from_value(v).ok()).collect()
     };
@@ -104,6 +108,7 @@ pub(super) fn check(args: &LiveArgs, options: &Options, c: &mut Compiled) -> Res
         timeout: args.timeout,
         concurrency: DEFAULT_CONCURRENCY,
         selector: args.selector.as_deref(),
+        trim: true,
     };
     let read = read(&conn, options, &c.project, &desired)?;
     c.timings.mark("cluster read");

@@ -7,8 +7,10 @@
 //! namespace asked for): the objects of the project's label selector, and every object.
 //! The second gives the desired objects the selector missed (applied by hand, label
 //! stripped), which must show as updates, not creates, and every object of another owner,
-//! which may conflict with meshgen's (`diff::conflicts`). So the number of requests grows
-//! with kinds and namespaces, never with objects.
+//! which may conflict with meshgen's (`diff::conflicts`). So the number of lists grows with
+//! kinds and namespaces, never with objects (a list of more than 500 objects comes in pages,
+//! as kubectl reads it). The second lists run after the first, and drop every object the
+//! first returned as each page is read: one copy of each object is held, not two.
 //!
 //! Read-only: discovery and `list` are all [`Session::read`] asks. [`Session::dry_run`]
 //! (`--server-side`) sends objects as server-side applies with `dryRun=All`, which the API
@@ -154,7 +156,15 @@ impl Session {
     /// The live objects: this project's (by the selector) and each of `wanted` found by
     /// name, and the others.
     pub fn read(&self, wanted: &[Wanted<'_>]) -> Result<Live, Error> {
-        self.runtime.block_on(self.read_async(wanted))
+        self.read_trimmed(wanted, &|_| {})
+    }
+
+    /// [`Session::read`], with `trim` applied to each of this project's objects as its page
+    /// is read (not to the others): what the caller will never look at is freed before the
+    /// next page arrives, instead of being held with every other object (a cluster's objects
+    /// carry their status, `managedFields` and kubectl's last-applied copy of themselves).
+    pub fn read_trimmed(&self, wanted: &[Wanted<'_>], trim: &dyn Fn(&mut Value)) -> Result<Live, Error> {
+        self.runtime.block_on(self.read_async(wanted, trim))
     }
 
     /// Every live object of the kinds, in the namespaces of the session (all, or `-n`), of
@@ -164,7 +174,7 @@ impl Session {
         self.runtime.block_on(async {
             let scopes = self.scopes();
             let lists = self.resources.iter().flat_map(|r| scopes.iter().map(move |ns| (r, *ns, selector))).collect();
-            Ok(self.lists(lists).await?.into_iter().flatten().collect())
+            Ok(self.lists(lists, &|_| true).await?.into_iter().flatten().collect())
         })
     }
 
@@ -342,12 +352,14 @@ impl Resource {
 }
 
 /// Every object of a resource (in a namespace, or all), those matching `selector` if one
-/// is given, page by page.
+/// is given, page by page; `keep` sees each as its page is read, may change it, and says
+/// whether to keep it.
 async fn list(
     cluster: &Cluster,
     r: &Resource,
     namespace: Option<&str>,
     selector: Option<&str>,
+    keep: &dyn Fn(&mut Value) -> bool,
 ) -> Result<Vec<Value>, Error> {
     let request = Request::new(collection(r, namespace));
     let op = Op { verb: "list", resource: r.name(), namespace: namespace.map(str::to_string) };
@@ -369,7 +381,9 @@ async fn list(
                     map.entry("apiVersion").or_insert_with(|| Value::from(format!("{}/{}", r.group, r.version)));
                     map.entry("kind").or_insert_with(|| Value::from(r.kind.clone()));
                 }
-                objects.push(item);
+                if keep(&mut item) {
+                    objects.push(item);
+                }
             }
         }
         token = page["metadata"]["continue"].as_str().filter(|t| !t.is_empty()).map(str::to_string);
@@ -406,42 +420,58 @@ impl Session {
         }
     }
 
-    async fn read_async(&self, wanted: &[Wanted<'_>]) -> Result<Live, Error> {
+    async fn read_async(&self, wanted: &[Wanted<'_>], trim: &dyn Fn(&mut Value)) -> Result<Live, Error> {
         // Every kind (and namespace asked for) at once, twice: the objects of the selector
-        // (meshgen's label, and the project's), and every object, unlabelled. The lists are
-        // independent and mostly waiting on the network.
+        // (meshgen's label, and the project's), then every object, unlabelled. The lists of
+        // each round are independent and mostly waiting on the network.
         let scopes = self.scopes();
         let selector = Some(self.selector.as_str());
-        let labelled = self.resources.iter().flat_map(|r| scopes.iter().map(move |ns| (r, *ns, selector)));
-        let all = self.resources.iter().flat_map(|r| scopes.iter().map(move |ns| (r, *ns, None)));
-        let lists: Vec<_> = labelled.chain(all).collect();
-        let per_list = self.resources.len() * scopes.len();
-        let mut results = self.lists(lists).await?;
-        let everything = results.split_off(per_list).into_iter().flatten();
-        let mut managed: Vec<Value> = results.into_iter().flatten().collect();
+        let labelled = self.resources.iter().flat_map(|r| scopes.iter().map(move |ns| (r, *ns, selector))).collect();
+        let all = self.resources.iter().flat_map(|r| scopes.iter().map(move |ns| (r, *ns, None))).collect();
+        let trimmed = |o: &mut Value| {
+            trim(o);
+            true
+        };
+        let mut managed: Vec<Value> = self.lists(labelled, &trimmed).await?.into_iter().flatten().collect();
 
         // Desired objects the selector did not find may still exist (applied by hand, label
         // removed, another project's) and must show as updates, not creates; the rest is
-        // what meshgen does not manage, which may conflict with what it does.
-        let seen: HashSet<(&str, &str, &str)> = managed.iter().map(identity).collect();
+        // what meshgen does not manage, which may conflict with what it does. The objects
+        // of the selector come again in the second round: each is dropped as its page is
+        // read, so a cluster's worth of duplicates is never held.
         let wanted: HashSet<(&str, &str, &str)> = wanted.iter().map(|w| (w.kind, w.namespace, w.name)).collect();
+        let everything = {
+            let seen: HashSet<(&str, &str, &str)> = managed.iter().map(identity).collect();
+            let new = |o: &mut Value| {
+                let (known, desired) = {
+                    let id = identity(o);
+                    (seen.contains(&id), wanted.contains(&id))
+                };
+                if desired && !known {
+                    trim(o);
+                }
+                !known
+            };
+            self.lists(all, &new).await?
+        };
         let (mut found, mut foreign) = (Vec::new(), Vec::new());
-        for o in everything {
-            let id = identity(&o);
-            if seen.contains(&id) {
-                continue;
-            }
-            if wanted.contains(&id) { found.push(o) } else { foreign.push(o) }
+        for o in everything.into_iter().flatten() {
+            if wanted.contains(&identity(&o)) { found.push(o) } else { foreign.push(o) }
         }
         managed.append(&mut found);
         Ok(Live { managed, foreign })
     }
 
-    /// Runs the lists, `concurrency` at a time; the objects of each, in the order of `lists`.
-    async fn lists(&self, lists: Vec<(&Resource, Option<&str>, Option<&str>)>) -> Result<Vec<Vec<Value>>, Error> {
+    /// Runs the lists, `concurrency` at a time, each object through `keep` (see [`list`]);
+    /// the objects of each, in the order of `lists`.
+    async fn lists(
+        &self,
+        lists: Vec<(&Resource, Option<&str>, Option<&str>)>,
+        keep: &dyn Fn(&mut Value) -> bool,
+    ) -> Result<Vec<Vec<Value>>, Error> {
         let cluster = &self.cluster;
         let pages =
-            futures_util::stream::iter(lists.into_iter().map(|(r, ns, selector)| list(cluster, r, ns, selector)))
+            futures_util::stream::iter(lists.into_iter().map(|(r, ns, selector)| list(cluster, r, ns, selector, keep)))
                 .buffered(self.concurrency)
                 .collect::<Vec<_>>()
                 .await;

@@ -234,6 +234,30 @@ impl Normalizer {
     }
 }
 
+/// Frees, in a live object as it is read, what [`Normalizer::normalize`] removes anyway and
+/// a comparison without `--server-side` never reads: the status, `managedFields` and
+/// kubectl's last-applied copy of the object, together most of what the API server sends.
+/// Each stays as a null, so that normalising removes the same keys in the same order and
+/// leaves the same document; `deletionTimestamp` and `creationTimestamp` are kept (a deletion
+/// in progress, and the age `conflicts` compares).
+pub fn trim_live(doc: &mut Value) {
+    let Some(top) = doc.as_object_mut() else { return };
+    if let Some(status) = top.get_mut("status") {
+        *status = Value::Null;
+    }
+    let Some(md) = top.get_mut("metadata").and_then(Value::as_object_mut) else { return };
+    if let Some(fields) = md.get_mut("managedFields") {
+        *fields = Value::Null;
+    }
+    if let Some(applied) = md.get_mut("annotations").and_then(|a| a.get_mut(LAST_APPLIED)) {
+        *applied = Value::Null;
+    }
+}
+
+/// kubectl's annotation holding the configuration it last applied (client-side apply, Argo
+/// CD's default sync).
+pub(crate) const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 fn is_empty_or_null(v: &Value) -> bool {
     match v {
         Value::Null => true,

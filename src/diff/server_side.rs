@@ -23,10 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::{Key, Normalizer, Object, Plan};
-
-/// kubectl's annotation holding the configuration it last applied (client-side apply).
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+use super::{Key, LAST_APPLIED, Normalizer, Object, Plan};
 
 /// The API server's answer to one dry run.
 #[derive(Debug, Clone, PartialEq)]
