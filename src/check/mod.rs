@@ -26,7 +26,35 @@ use crate::model::{ExportTo, Inventory};
 struct Cx<'a> {
     inv: &'a Inventory,
     graph: &'a MeshGraph,
-    vis: HashMap<&'a str, Visibility>,
+    vis: Visibilities,
+}
+
+/// Each entity's visibility, by its position in the inventory: an index, where a table
+/// keyed by name cost a cache miss per lookup at 100,000 services (and its memory, first
+/// touched, a page fault per few entries).
+pub(crate) struct Visibilities {
+    services: Vec<Visibility>,
+    externals: Vec<Visibility>,
+}
+
+impl Visibilities {
+    /// The visibility of service `i`.
+    pub(crate) fn service(&self, i: usize) -> &Visibility {
+        &self.services[i]
+    }
+
+    /// The visibility of external API `i`.
+    pub(crate) fn external(&self, i: usize) -> &Visibility {
+        &self.externals[i]
+    }
+
+    /// The visibility of the entity a graph node stands for.
+    pub(crate) fn of_node(&self, node: &crate::graph::Node) -> &Visibility {
+        match node.kind {
+            crate::graph::NodeKind::Service => self.service(node.entity),
+            crate::graph::NodeKind::External => self.external(node.entity),
+        }
+    }
 }
 
 /// A cross-entity rule: it reads the inventory and writes only its own findings.
@@ -43,14 +71,14 @@ const RULES: &[Rule] = &[
     |cx, d| rules::address_overlaps(cx.inv, d),
     |cx, d| ingress::run(cx.inv, d),
     |cx, d| rules::tcp_port_clashes(cx.inv, &cx.vis, d),
-    |cx, d| rules::dependency_visibility(cx.inv, &cx.vis, d),
+    |cx, d| rules::dependency_visibility(cx.inv, cx.graph, &cx.vis, d),
     |cx, d| rules::shared_instance_addresses(cx.inv, d),
     |cx, d| rules::subsets_and_splits(cx.inv, d),
     |cx, d| rules::identities_and_tls(cx.inv, d),
     |cx, d| policy::dependency_ports(cx.inv, cx.graph, d),
     |cx, d| policy::coverage(cx.inv, cx.graph, d),
     |cx, d| policy::selector_overlaps(cx.inv, d),
-    |cx, d| routes::route_targets(cx.inv, cx.graph, d),
+    |cx, d| routes::route_targets(cx.inv, cx.graph, &cx.vis, d),
     |cx, d| routes::retry_timeouts(cx.inv, d),
     |cx, d| routes::sni_hosts(cx.inv, d),
     |cx, d| policy::credentials(cx.inv, cx.graph, d),
@@ -59,12 +87,10 @@ const RULES: &[Rule] = &[
 /// Runs every cross-entity rule.
 pub fn run(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) {
     // Each entity's visibility, computed once (it asks the graph for consumers).
-    let vis = inv
-        .services
-        .iter()
-        .map(|s| (s.name.as_str(), Visibility::of(&s.export_to, &s.namespace, &s.name, graph)))
-        .chain(inv.externals.iter().map(|e| (e.name.as_str(), egress::visibility(e, graph))))
-        .collect();
+    let vis = Visibilities {
+        services: inv.services.iter().map(|s| Visibility::of(&s.export_to, &s.namespace, &s.name, graph)).collect(),
+        externals: inv.externals.iter().map(|e| egress::visibility(e, graph)).collect(),
+    };
     let cx = Cx { inv, graph, vis };
     for found in crate::par::tasks(RULES, &cx) {
         diags.extend(found);
@@ -72,6 +98,46 @@ pub fn run(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) {
     // Not one of the list: it stays quiet when anything, earlier stages or the rules above,
     // found errors (a misspelt dependency has its error; the API it meant is not unused).
     rules::unused_externals(inv, graph, diags);
+}
+
+/// Calls `group` with every set of positions in `0..n` whose keys are equal, when there are
+/// two or more, each set in increasing position (the sets in no particular order).
+///
+/// A sorted vector of hashes, not a hash table: at 100,000 services a table of every host or
+/// VM address (half a million entries, each with its key) no longer fits any cache, and its
+/// fresh memory is zeroed page by page; the vector is 16 bytes an entry, sorted in place,
+/// and keys are compared only where hashes are equal (the same key, or a rare collision).
+pub(crate) fn repeated_keys<K: std::hash::Hash + Ord>(
+    n: usize,
+    key: impl Fn(usize) -> K,
+    mut group: impl FnMut(&[usize]),
+) {
+    use std::hash::BuildHasher;
+    let state = foldhash::fast::FixedState::with_seed(0x6d65_7368);
+    let mut hashes: Vec<(u64, u32)> = (0..n).map(|i| (state.hash_one(key(i)), i as u32)).collect();
+    // Integers only: equal hashes end up adjacent, in input order.
+    hashes.sort_unstable();
+    let mut run = Vec::new();
+    let mut start = 0;
+    while start < hashes.len() {
+        let h = hashes[start].0;
+        let end = start + hashes[start..].iter().take_while(|e| e.0 == h).count();
+        if end - start > 1 {
+            run.clear();
+            run.extend(hashes[start..end].iter().map(|&(_, i)| i as usize));
+            let first = key(run[0]);
+            if run[1..].iter().all(|&i| key(i) == first) {
+                group(&run);
+            } else {
+                // A collision: the run split by key, each part in input order.
+                run.sort_by(|&a, &b| key(a).cmp(&key(b)).then(a.cmp(&b)));
+                for part in run.chunk_by(|&a, &b| key(a) == key(b)).filter(|part| part.len() > 1) {
+                    group(part);
+                }
+            }
+        }
+        start = end;
+    }
 }
 
 /// The namespaces that can see an entity's objects.
@@ -186,6 +252,28 @@ mod tests {
         assert_eq!(v, only(&["shop", "web"]));
         assert_eq!(Visibility::of(&Some(ExportTo::Namespaces(vec!["~".into()])), "shop", "x", &g), only(&[]));
         assert_eq!(Visibility::of(&None, "shop", "x", &g), Visibility::All);
+    }
+
+    #[test]
+    fn repeated_keys_groups_equal_keys_in_input_order() {
+        let keys = ["b", "a", "c", "a", "b", "a"];
+        let mut groups = Vec::new();
+        repeated_keys(keys.len(), |i| keys[i], |g| groups.push(g.to_vec()));
+        groups.sort();
+        assert_eq!(groups, vec![vec![0, 4], vec![1, 3, 5]]);
+        // Keys whose hashes all collide are still told apart.
+        #[derive(PartialEq, Eq, PartialOrd, Ord)]
+        struct Collide(&'static str);
+        impl std::hash::Hash for Collide {
+            fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+        }
+        let mut collided = Vec::new();
+        repeated_keys(keys.len(), |i| Collide(keys[i]), |g| collided.push(g.to_vec()));
+        collided.sort();
+        assert_eq!(collided, groups);
+        // No repeats, no calls; nothing at all, no calls.
+        repeated_keys(3, |i| i, |_| panic!("no group"));
+        repeated_keys(0, |i| i, |_| panic!("no group"));
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //! depend on) or `b`'s allow-list AuthorizationPolicy, those callers must depend on `b` too,
 //! or the moved traffic is dropped or denied at runtime.
 
-use super::Visibility;
+use std::borrow::Cow;
+
+use super::{Visibilities, Visibility};
 use crate::diag::suggest::hint;
 use crate::diag::{Diagnostic, Diagnostics, Origin};
 use crate::graph::{MeshGraph, Node, NodeKind};
@@ -26,21 +28,21 @@ struct Named<'a> {
     routes: &'a [Route],
     /// Why sending to it directly cannot work, if it cannot.
     unreachable: Option<&'static str>,
-    /// Who may see it.
-    visibility: Visibility,
+    /// Who may see it (a service's is the one computed for every rule).
+    visibility: Cow<'a, Visibility>,
     /// Where it is declared.
     origin: &'a Origin,
 }
 
-fn named<'a>(inv: &'a Inventory, graph: &'a MeshGraph, name: &str) -> Option<Named<'a>> {
+fn named<'a>(inv: &'a Inventory, graph: &'a MeshGraph, vis: &'a Visibilities, name: &str) -> Option<Named<'a>> {
     let node = graph.node(name)?;
-    let visibility = |e: &Option<crate::model::ExportTo>, ns: &str| Visibility::of(e, ns, name, graph);
     Some(match node.kind {
         NodeKind::Service => {
             let s = &inv.services[node.entity];
             // A pods-only service without a ServiceEntry is reached through its Kubernetes
             // Service, which exportTo does not hide.
-            let visible = if s.service_entry { visibility(&s.export_to, &s.namespace) } else { Visibility::All };
+            let visible =
+                if s.service_entry { Cow::Borrowed(vis.service(node.entity)) } else { Cow::Owned(Visibility::All) };
             Named {
                 node,
                 hosts: std::slice::from_ref(&s.host),
@@ -74,7 +76,8 @@ fn named<'a>(inv: &'a Inventory, graph: &'a MeshGraph, name: &str) -> Option<Nam
                 subsets: &[],
                 routes: &e.routes,
                 unreachable,
-                visibility: visibility(&e.export_to, &e.namespace),
+                // Its own exportTo, not the egress routes' that `vis` adds.
+                visibility: Cow::Owned(Visibility::of(&e.export_to, &e.namespace, name, graph)),
                 origin: &e.origin,
             }
         }
@@ -83,7 +86,7 @@ fn named<'a>(inv: &'a Inventory, graph: &'a MeshGraph, name: &str) -> Option<Nam
 
 /// `unknown-route-target`, `unknown-subset`, `unknown-port`, `invalid-value` and
 /// `route-target-not-a-dependency` for the routes of every entity.
-pub(super) fn route_targets(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) {
+pub(super) fn route_targets(inv: &Inventory, graph: &MeshGraph, vis: &Visibilities, diags: &mut Diagnostics) {
     let mut names: Option<crate::model::NameHelp<'_>> = None;
     let entities = inv
         .services
@@ -94,7 +97,7 @@ pub(super) fn route_targets(inv: &Inventory, graph: &MeshGraph, diags: &mut Diag
         for r in routes {
             for (target, subset, port, at) in targets(r) {
                 let Target::Entity(name) = target else { continue };
-                let Some(t) = named(inv, graph, name) else {
+                let Some(t) = named(inv, graph, vis, name) else {
                     if !inv.invalid.contains(name.as_str()) {
                         let help = names.get_or_insert_with(|| crate::model::NameHelp::new(inv)).help(name);
                         diags.push(
@@ -336,9 +339,11 @@ pub(super) fn retry_timeouts(inv: &Inventory, diags: &mut Diagnostics) {
         let mut reported: Vec<Origin> = Vec::new();
         for route in rules {
             let written_retries = route.and_then(|r| r.retries.as_deref());
+            // Borrowed unless both levels merge: a copy of the settings per route was most
+            // of this rule's cost.
             let retries = match (written_retries, traffic.retries.as_ref()) {
-                (Some(x), Some(base)) => Some(x.over(base).normalized()),
-                (x, base) => x.or(base).cloned(),
+                (Some(x), Some(base)) => Some(Cow::Owned(x.over(base).normalized())),
+                (x, base) => x.or(base).map(Cow::Borrowed),
             };
             let Some(r) = retries.filter(|r| r.attempts.unwrap_or(0) > 0) else { continue };
             let (Some(timeout), Some(per_try)) =

@@ -2,17 +2,13 @@
 //! consumers matter) and reports through `diags`; none compares every pair of entities.
 
 use std::collections::BTreeMap;
-use std::collections::hash_map::Entry;
 
 use foldhash::{HashMap, HashMapExt};
 
-use super::{OverlapIndex, Visibility};
+use super::{OverlapIndex, Visibilities, Visibility};
 use crate::diag::{Diagnostic, Diagnostics, Origin};
 use crate::graph::MeshGraph;
-use crate::model::{Inventory, Service, Workload};
-
-/// Visibility of each entity, by name.
-type Visibilities<'a> = HashMap<&'a str, Visibility>;
+use crate::model::Inventory;
 
 /// One entity's claim on a host.
 struct Claim<'a> {
@@ -37,70 +33,97 @@ impl Claim<'_> {
     }
 }
 
+/// Where a claim is, in 8 bytes: the entity (services, then external APIs, by position) and
+/// which of its hosts (a service's one host is 0; an API's egress destination is 0 and its
+/// `hosts[i]` is `1 + i`). A [`Claim`] is made from it only for a host claimed twice.
+type ClaimAt = (u32, u32);
+
+/// The host claimed at `at`.
+fn claimed_host(inv: &Inventory, (entity, slot): ClaimAt) -> &str {
+    match inv.services.get(entity as usize) {
+        Some(s) => &s.host,
+        None => {
+            let e = &inv.externals[entity as usize - inv.services.len()];
+            match slot {
+                0 => e.egress.as_ref().and_then(|g| g.destination.as_deref()).unwrap_or_default(),
+                i => &e.hosts[i as usize - 1],
+            }
+        }
+    }
+}
+
+/// The claim at `at`.
+fn claim<'a>(inv: &'a Inventory, vis: &'a Visibilities, (entity, slot): ClaimAt) -> Claim<'a> {
+    if let Some(s) = inv.services.get(entity as usize) {
+        return Claim {
+            host: &s.host,
+            entity: &s.name,
+            what: if s.service_entry { "service" } else { "service (its Kubernetes Service)" },
+            ports: &s.ports,
+            vis: vis.service(entity as usize),
+            at: (&s.origin, "host", None),
+        };
+    }
+    let i = entity as usize - inv.services.len();
+    let e = &inv.externals[i];
+    let (host, what, at) = match slot {
+        0 => (
+            e.egress.as_ref().and_then(|g| g.destination.as_deref()).unwrap_or_default(),
+            "external API (as its egress destination)",
+            (&e.origin, "egress.destination", None),
+        ),
+        // The host's place as written: `hosts` is sorted.
+        k => {
+            let k = k as usize - 1;
+            (&*e.hosts[k], "external API", (&e.origin, "hosts", Some(e.host_index.get(k).map_or(k, |&w| w as usize))))
+        }
+    };
+    Claim { host, entity: &e.name, what, ports: &e.ports, vis: vis.external(i), at }
+}
+
 /// `host-conflict`: two entities declare one host, visible in a common namespace. Istio
 /// keeps only one ServiceEntry per host and port for a namespace's proxies, and two mesh
 /// VirtualServices for one host conflict (IST0109) even on different ports, so whatever the
 /// ports, one entity's endpoints, routes or settings silently disappear. An API's egress
 /// destination host counts as a claim too.
-pub(super) fn host_claims<'a>(inv: &'a Inventory, vis: &'a Visibilities<'a>, diags: &mut Diagnostics) {
-    let mut claims: Vec<Claim<'a>> = Vec::with_capacity(inv.services.len() + inv.externals.len());
-    for s in &inv.services {
-        claims.push(Claim {
-            host: &s.host,
-            entity: &s.name,
-            what: if s.service_entry { "service" } else { "service (its Kubernetes Service)" },
-            ports: &s.ports,
-            vis: &vis[s.name.as_str()],
-            at: (&s.origin, "host", None),
-        });
-    }
-    for e in &inv.externals {
-        let v = &vis[e.name.as_str()];
-        if let Some(dest) = e.egress.as_ref().and_then(|g| g.destination.as_ref()) {
-            let at = (&e.origin, "egress.destination", None);
-            claims.push(Claim {
-                host: dest,
-                entity: &e.name,
-                what: "external API (as its egress destination)",
-                ports: &e.ports,
-                vis: v,
-                at,
-            });
+pub(super) fn host_claims(inv: &Inventory, vis: &Visibilities, diags: &mut Diagnostics) {
+    let services = inv.services.len();
+    let mut places: Vec<ClaimAt> = Vec::with_capacity(services + inv.externals.len());
+    places.extend((0..services as u32).map(|i| (i, 0)));
+    for (i, e) in inv.externals.iter().enumerate() {
+        let entity = (services + i) as u32;
+        if e.egress.as_ref().is_some_and(|g| g.destination.is_some()) {
+            places.push((entity, 0));
         }
-        for (i, h) in e.hosts.iter().enumerate() {
-            // The host's place as written: `hosts` is sorted.
-            let at = (&e.origin, "hosts", Some(e.host_index.get(i).map_or(i, |&w| w as usize)));
-            claims.push(Claim { host: h, entity: &e.name, what: "external API", ports: &e.ports, vis: v, at });
-        }
+        places.extend((1..=e.hosts.len() as u32).map(|k| (entity, k)));
     }
-    // Each host's first claim, and the later ones (no allocation for the usual single claim);
-    // hosts in any order, since which claim came first is decided within a host.
-    let mut by_host: HashMap<&str, (usize, Vec<usize>)> = HashMap::with_capacity(claims.len());
-    for (i, c) in claims.iter().enumerate() {
-        by_host.entry(c.host).and_modify(|(_, later)| later.push(i)).or_insert((i, Vec::new()));
-    }
-    for (first, later) in by_host.into_values().filter(|(_, later)| !later.is_empty()) {
-        let mut seen = OverlapIndex::default();
-        let group: Vec<&Claim<'_>> = std::iter::once(first).chain(later).map(|i| &claims[i]).collect();
-        for (j, later) in group.iter().enumerate() {
-            let first = seen.first_overlapping(later.vis).map(|i| group[i]);
-            seen.insert(later.vis, j);
-            let Some(first) = first else { continue };
-            let shared = match first.ports.iter().find(|p| later.ports.iter().any(|q| q.number == p.number)) {
-                Some(p) => format!(" (both on port {})", p.number),
-                None => String::new(),
-            };
-            diags.push(
-                Diagnostic::error(
-                    "host-conflict",
-                    later.origin(),
-                    format!("host `{}` is already claimed by {} `{}`{shared}", later.host, first.what, first.entity),
-                )
-                .related(first.origin(), "claimed here first")
-                .help("Istio keeps one of two ServiceEntries for a host and port, and merges no two VirtualServices for one host: declare the host once (one entity, several ports), or make their `exportTo` disjoint"),
-            );
-        }
-    }
+    // Which claim came first is decided within a host, so hosts may come in any order.
+    super::repeated_keys(
+        places.len(),
+        |i| claimed_host(inv, places[i]),
+        |members| {
+            let group: Vec<Claim<'_>> = members.iter().map(|&i| claim(inv, vis, places[i])).collect();
+            let mut seen = OverlapIndex::default();
+            for (j, later) in group.iter().enumerate() {
+                let first = seen.first_overlapping(later.vis).map(|i| &group[i]);
+                seen.insert(later.vis, j);
+                let Some(first) = first else { continue };
+                let shared = match first.ports.iter().find(|p| later.ports.iter().any(|q| q.number == p.number)) {
+                    Some(p) => format!(" (both on port {})", p.number),
+                    None => String::new(),
+                };
+                diags.push(
+                    Diagnostic::error(
+                        "host-conflict",
+                        later.origin(),
+                        format!("host `{}` is already claimed by {} `{}`{shared}", later.host, first.what, first.entity),
+                    )
+                    .related(first.origin(), "claimed here first")
+                    .help("Istio keeps one of two ServiceEntries for a host and port, and merges no two VirtualServices for one host: declare the host once (one entity, several ports), or make their `exportTo` disjoint"),
+                );
+            }
+        },
+    );
 }
 
 /// `address-conflict`: virtual IPs or CIDRs of different entities overlap, so the proxy
@@ -116,7 +139,8 @@ pub(super) fn address_overlaps(inv: &Inventory, diags: &mut Diagnostics) {
     for (name, addresses, origin) in entities {
         for (i, a) in addresses.iter().enumerate() {
             if let Some((v6, lo, hi)) = crate::model::names::ip_range(a) {
-                ranges.push((v6, lo, hi, name, a, origin.child("addresses").index(i)));
+                // The origin is built for a finding only: two allocations per address.
+                ranges.push((v6, lo, hi, name, a, (origin, i)));
             }
         }
     }
@@ -127,13 +151,14 @@ pub(super) fn address_overlaps(inv: &Inventory, diags: &mut Diagnostics) {
         if let Some(r) = reach {
             let (cur, prev) = (&ranges[j], &ranges[r]);
             if cur.0 == prev.0 && cur.1 <= prev.2 && cur.3 != prev.3 {
+                let at = |(origin, i): (&Origin, usize)| origin.child("addresses").index(i);
                 diags.push(
                     Diagnostic::error(
                         "address-conflict",
-                        cur.5.clone(),
+                        at(cur.5),
                         format!("address `{}` overlaps `{}` of `{}`", cur.4, prev.4, prev.3),
                     )
-                    .related(prev.5.clone(), "the other address")
+                    .related(at(prev.5), "the other address")
                     .help("the proxy picks the entity by destination address; give each its own addresses"),
                 );
             }
@@ -150,55 +175,67 @@ pub(super) fn address_overlaps(inv: &Inventory, diags: &mut Diagnostics) {
 /// apply to it.
 pub(super) fn shared_instance_addresses(inv: &Inventory, diags: &mut Diagnostics) {
     let vms = inv.services.iter().map(|s| s.vms.len()).sum();
-    let mut seen: HashMap<(Option<&str>, &str), (&Service, &Workload)> = HashMap::with_capacity(vms);
-    for s in &inv.services {
-        for vm in &s.vms {
-            match seen.entry((vm.network.as_deref(), &*vm.address)) {
-                Entry::Occupied(o) if o.get().0.name != s.name => {
-                    let (other, other_vm) = o.get();
-                    diags.push(
-                        Diagnostic::warning(
-                            "duplicate-instance-address",
-                            s.vm_origin(vm).child("address"),
-                            format!("VM `{}` is also an instance of service `{}`", vm.address, other.name),
-                        )
-                        .related(other.vm_origin(other_vm).child("address"), "declared here too")
-                        .help("istiod matches a VM's proxy to one WorkloadEntry by address; run one service per VM, or put the VMs on different networks if they really are different machines"),
-                    );
-                }
-                Entry::Occupied(_) => {}
-                Entry::Vacant(v) => {
-                    v.insert((s, vm));
-                }
-            }
-        }
+    // Each VM as (service, VM) positions: 8 bytes, where a table of keys was 48 and more.
+    let mut places: Vec<(u32, u32)> = Vec::with_capacity(vms);
+    for (i, s) in inv.services.iter().enumerate() {
+        places.extend((0..s.vms.len() as u32).map(|k| (i as u32, k)));
     }
+    let at = |(s, k): (u32, u32)| {
+        let s = &inv.services[s as usize];
+        (s, &s.vms[k as usize])
+    };
+    super::repeated_keys(
+        places.len(),
+        |i| {
+            let (_, vm) = at(places[i]);
+            (vm.network.as_deref(), &*vm.address)
+        },
+        |members| {
+            // Every later VM of another service is reported against the first.
+            let (other, other_vm) = at(places[members[0]]);
+            for &i in &members[1..] {
+                let (s, vm) = at(places[i]);
+                if s.name == other.name {
+                    continue;
+                }
+                diags.push(
+                    Diagnostic::warning(
+                        "duplicate-instance-address",
+                        s.vm_origin(vm).child("address"),
+                        format!("VM `{}` is also an instance of service `{}`", vm.address, other.name),
+                    )
+                    .related(other.vm_origin(other_vm).child("address"), "declared here too")
+                    .help("istiod matches a VM's proxy to one WorkloadEntry by address; run one service per VM, or put the VMs on different networks if they really are different machines"),
+                );
+            }
+        },
+    );
 }
 
 /// `tcp-port-clash`: two entities without addresses share an opaque TCP port. Their
 /// proxies' listener is `0.0.0.0:<port>` for both, and one takes all the traffic. An entity
 /// that shares its port with no one gets `tcp-without-address` instead: one TCP service
 /// away from the same problem.
-pub(super) fn tcp_port_clashes<'a>(inv: &'a Inventory, vis: &'a Visibilities<'a>, diags: &mut Diagnostics) {
+pub(super) fn tcp_port_clashes<'a>(inv: &'a Inventory, vis: &'a Visibilities, diags: &mut Diagnostics) {
     let opaque = |ports: &'a [crate::model::Port]| ports.iter().filter(|p| p.protocol.is_opaque());
     let mut by_port: BTreeMap<u32, Vec<(&str, &Visibility, Origin)>> = BTreeMap::new();
-    for s in inv.services.iter().filter(|s| s.service_entry && s.addresses.is_empty()) {
+    for (i, s) in inv.services.iter().enumerate().filter(|(_, s)| s.service_entry && s.addresses.is_empty()) {
         for p in opaque(&s.ports) {
             by_port.entry(p.number).or_default().push((
                 &s.name,
-                &vis[s.name.as_str()],
+                vis.service(i),
                 s.origin.child("ports").child(&p.name),
             ));
         }
     }
-    for e in inv.externals.iter().filter(|e| e.addresses.is_empty()) {
+    for (i, e) in inv.externals.iter().enumerate().filter(|(_, e)| e.addresses.is_empty()) {
         if e.endpoints.iter().any(|w| w.kind == crate::model::names::AddressKind::Unix) {
             continue;
         }
         for p in opaque(&e.ports) {
             by_port.entry(p.number).or_default().push((
                 &e.name,
-                &vis[e.name.as_str()],
+                vis.external(i),
                 e.origin.child("ports").child(&p.name),
             ));
         }
@@ -259,21 +296,16 @@ pub(super) fn tcp_port_clashes<'a>(inv: &'a Inventory, vis: &'a Visibilities<'a>
 
 /// `dependency-not-visible`: a consumer depends on an entity whose `exportTo` hides it from
 /// the consumer's namespace; the calls would bypass its routing and policy (or fail).
-pub(super) fn dependency_visibility(inv: &Inventory, vis: &Visibilities<'_>, diags: &mut Diagnostics) {
-    // A pods-only service without a ServiceEntry is reached through its Kubernetes Service,
-    // which exportTo does not hide.
-    let targets: HashMap<&str, (&Origin, &Visibility)> = inv
-        .services
-        .iter()
-        .filter(|s| s.service_entry)
-        .map(|s| (s.name.as_str(), &s.origin))
-        .chain(inv.externals.iter().map(|e| (e.name.as_str(), &e.origin)))
-        .map(|(name, at)| (name, (at, &vis[name])))
-        .collect();
+pub(super) fn dependency_visibility(inv: &Inventory, graph: &MeshGraph, vis: &Visibilities, diags: &mut Diagnostics) {
     for s in &inv.services {
         for dep in &s.depends_on {
-            let Some((at, target_vis)) = targets.get(dep.target.as_str()) else { continue };
-            if !target_vis.includes(&s.namespace) {
+            let Some(node) = graph.node(&dep.target) else { continue };
+            // A pods-only service without a ServiceEntry is reached through its Kubernetes
+            // Service, which exportTo does not hide.
+            if node.service(inv).is_some_and(|t| !t.service_entry) {
+                continue;
+            }
+            if !vis.of_node(node).includes(&s.namespace) {
                 diags.push(
                     Diagnostic::error(
                         "dependency-not-visible",
@@ -283,7 +315,7 @@ pub(super) fn dependency_visibility(inv: &Inventory, vis: &Visibilities<'_>, dia
                             s.name, s.namespace, dep.target, s.namespace
                         ),
                     )
-                    .related(at.child("exportTo"), "exportTo is here")
+                    .related(node.origin.child("exportTo"), "exportTo is here")
                     .help(format!(
                         "add `{}` to the exportTo of `{}`, or write `exportTo: consumers`",
                         s.namespace, dep.target
@@ -360,14 +392,17 @@ pub(super) fn subsets_and_splits(inv: &Inventory, diags: &mut Diagnostics) {
 /// `tls-without-ca`.
 pub(super) fn identities_and_tls(inv: &Inventory, diags: &mut Diagnostics) {
     for s in inv.services.iter() {
-        let without: Vec<&str> =
-            s.vms.iter().filter(|vm| vm.service_account.is_none()).map(|vm| &*vm.address).collect();
-        if let (true, Some(first)) = (s.sidecar, without.first()) {
+        // Counted, not collected: a vector per service for a rare finding.
+        let mut without = s.vms.iter().filter(|vm| vm.service_account.is_none()).map(|vm| &*vm.address);
+        if s.sidecar
+            && let Some(first) = without.next()
+        {
+            let count = 1 + without.count();
             diags.push(
                 Diagnostic::warning(
                     "missing-service-account",
                     s.origin.clone().key(),
-                    format!("{} VM(s) of `{}` have no service account (first: `{first}`)", without.len(), s.name),
+                    format!("{count} VM(s) of `{}` have no service account (first: `{first}`)", s.name),
                 )
                 .help("set `serviceAccount`: the VM's sidecar identity, used by mTLS and authorization; without it the proxy runs as `default`"),
             );
@@ -383,12 +418,15 @@ pub(super) fn identities_and_tls(inv: &Inventory, diags: &mut Diagnostics) {
                 .help("set `serviceAccount` on the service (or `workloadGroup.serviceAccount`): `istioctl x workload entry configure` needs it to give registering VMs their identity"),
             );
         }
-        let ports =
-            s.port_policies.iter().map(|p| (p.tls.as_ref(), format!("ports.{}.tls", port_name(&s.ports, p.port))));
-        let subsets =
-            s.subsets.iter().filter_map(|x| Some((x.policy.as_ref()?.tls.as_ref(), format!("subsets.{}.tls", x.name))));
-        for (t, at) in std::iter::once((s.tls.as_deref(), "tls".to_string())).chain(ports).chain(subsets) {
-            tls_without_ca(t, &s.origin, &at, &s.name, diags);
+        // Each setting's path is formatted only for a finding.
+        tls_without_ca(s.tls.as_deref(), &s.origin, || "tls".to_string(), &s.name, diags);
+        for p in &s.port_policies {
+            let at = || format!("ports.{}.tls", port_name(&s.ports, p.port));
+            tls_without_ca(p.tls.as_ref(), &s.origin, at, &s.name, diags);
+        }
+        for x in &s.subsets {
+            let Some(policy) = &x.policy else { continue };
+            tls_without_ca(policy.tls.as_ref(), &s.origin, || format!("subsets.{}.tls", x.name), &s.name, diags);
         }
     }
     for e in &inv.externals {
@@ -405,10 +443,10 @@ pub(super) fn identities_and_tls(inv: &Inventory, diags: &mut Diagnostics) {
                 .help("Istio warns that the address cannot tell these hosts apart: split the hosts into APIs of their own, or drop `addresses`"),
             );
         }
-        let ports =
-            e.port_policies.iter().map(|p| (p.tls.as_ref(), format!("ports.{}.tls", port_name(&e.ports, p.port))));
-        for (t, at) in std::iter::once((e.tls.as_deref(), "tls".to_string())).chain(ports) {
-            tls_without_ca(t, &e.origin, &at, &e.name, diags);
+        tls_without_ca(e.tls.as_deref(), &e.origin, || "tls".to_string(), &e.name, diags);
+        for p in &e.port_policies {
+            let at = || format!("ports.{}.tls", port_name(&e.ports, p.port));
+            tls_without_ca(p.tls.as_ref(), &e.origin, at, &e.name, diags);
         }
     }
 }
@@ -423,7 +461,7 @@ fn port_name(ports: &[crate::model::Port], number: u32) -> &str {
 fn tls_without_ca(
     t: Option<&crate::model::ClientTls>,
     origin: &crate::diag::Origin,
-    at: &str,
+    at: impl FnOnce() -> String,
     name: &str,
     diags: &mut Diagnostics,
 ) {
@@ -432,7 +470,7 @@ fn tls_without_ca(
         diags.push(
             Diagnostic::warning(
                 "tls-without-ca",
-                origin.child(at),
+                origin.child(&at()),
                 format!("the proxy originates TLS to `{name}` without a CA to verify the server"),
             )
             .help("add `caCertificates` (e.g. `/etc/ssl/certs/ca-certificates.crt`); `istioctl analyze` reports this as IST0128/IST0129"),

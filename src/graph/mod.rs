@@ -237,10 +237,14 @@ pub fn build(inv: &Inventory, diags: &mut Diagnostics) -> MeshGraph {
     });
     // The names and hosts a misspelt target is compared with; gathered at the first one.
     let mut names: Option<crate::model::NameHelp<'_>> = None;
+    // Which consumer last listed each node: `seen[to] == from + 1` when `from` already
+    // depends on `to`. One array for the whole estate, where a set per service was an
+    // allocation per service.
+    let mut seen: Vec<u32> = vec![0; g.graph.node_count()];
     // Services are the first nodes, in order: service `i` is node `i`.
     for (from, (service, targets)) in inv.services.iter().zip(targets).enumerate() {
+        let mark = from as u32 + 1;
         let from = NodeIndex::new(from);
-        let mut seen = BTreeSet::new();
         for (k, (dep, to)) in service.depends_on.iter().zip(targets).enumerate() {
             match to {
                 // Declared but invalid: its own errors are already reported.
@@ -266,7 +270,7 @@ pub fn build(inv: &Inventory, diags: &mut Diagnostics) -> MeshGraph {
                     .help("remove it: a service may always call itself"),
                 ),
                 Some(to) => {
-                    if !seen.insert(to) {
+                    if std::mem::replace(&mut seen[to.index()], mark) == mark {
                         diags.push(
                             Diagnostic::warning(
                                 "duplicate-dependency",

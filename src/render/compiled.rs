@@ -131,6 +131,14 @@ impl Program {
     /// Renders `name` with `context`; `None` when the template is not compiled or needs
     /// something only Tera does (then Tera must render it).
     pub(super) fn render<'v>(&self, name: &str, context: impl Node<'v>) -> Option<String> {
+        let mut out = String::with_capacity(1024);
+        self.render_into(name, context, &mut out)?;
+        Some(out)
+    }
+
+    /// Renders `name` with `context` at the end of `out`, as [`Program::render`] does; on
+    /// `None`, `out` is as it was.
+    pub(super) fn render_into<'v>(&self, name: &str, context: impl Node<'v>, out: &mut String) -> Option<()> {
         let template = self.templates.get(name)?;
         // The context's top level, looked up once for every path that starts there. The
         // first of equal keys wins, as a lookup would find it.
@@ -142,10 +150,13 @@ impl Program {
                 slots[slot] = Some(value);
             }
         }
-        let mut out = String::with_capacity(1024);
+        let start = out.len();
         let mut locals = Vec::new();
-        run(&template.steps, &slots, &mut locals, &mut out)?;
-        Some(out)
+        let done = run(&template.steps, &slots, &mut locals, out);
+        if done.is_none() {
+            out.truncate(start);
+        }
+        done
     }
 }
 

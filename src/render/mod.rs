@@ -248,14 +248,25 @@ pub fn stream(
 fn render_one(o: Object, templates: &Templates, api: crate::model::ApiVersion) -> Result<Manifest> {
     let name = o.kind.template();
     let api = o.kind.api_version(api);
-    let rendered = templates.render(name, &o.context)?;
-    // Templates start and end with blank lines or not depending on taste (and on how their
-    // leading comment is closed); the output has none before and exactly one newline after.
-    // Sized exactly: texts grown by doubling keep up to twice their size, for every object.
-    let trimmed = rendered.trim_start_matches('\n').trim_end_matches('\n');
-    let mut text = String::with_capacity(trimmed.len() + 1);
-    text.push_str(trimmed);
-    text.push('\n');
+    thread_local! {
+        /// The text of the object being rendered, reused by each thread from object to
+        /// object: a fresh one per object was an allocation, grown by doubling, and freed
+        /// once its text was copied out at its exact size.
+        static RENDERED: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    let text = RENDERED.with_borrow_mut(|rendered| -> Result<String> {
+        rendered.clear();
+        templates.render_into(name, &o.context, rendered)?;
+        // Templates start and end with blank lines or not depending on taste (and on how
+        // their leading comment is closed); the output has none before and exactly one
+        // newline after. Sized exactly: texts grown by doubling keep up to twice their
+        // size, for every object.
+        let trimmed = rendered.trim_start_matches('\n').trim_end_matches('\n');
+        let mut text = String::with_capacity(trimmed.len() + 1);
+        text.push_str(trimmed);
+        text.push('\n');
+        Ok(text)
+    })?;
     if templates.is_overridden(name) || templates.is_overridden("_metadata.yaml") {
         verify(&text, &o, api).map_err(|e| {
             anyhow::anyhow!(

@@ -97,10 +97,21 @@ impl Templates {
     /// Renders the template `name` with a context: through the compiled built-ins when
     /// they can, else with Tera on the context as JSON.
     pub fn render(&self, name: &str, context: &Tape) -> Result<String> {
-        if let Some(text) = self.render_compiled(name, context) {
-            return Ok(text);
+        let mut out = String::with_capacity(1024);
+        self.render_into(name, context, &mut out)?;
+        Ok(out)
+    }
+
+    /// Renders template `name` as [`Templates::render`] does, at the end of `out`: a caller
+    /// rendering object after object reuses one buffer instead of growing a new one each time.
+    pub fn render_into(&self, name: &str, context: &Tape, out: &mut String) -> Result<()> {
+        if let Some(program) = &self.program
+            && program.render_into(name, context.root(), out).is_some()
+        {
+            return Ok(());
         }
-        self.render_with_tera(name, context.to_value())
+        out.push_str(&self.render_with_tera(name, context.to_value())?);
+        Ok(())
     }
 
     /// The compiled built-in alone: `None` where [`Templates::render`] would fall back to Tera
