@@ -250,11 +250,10 @@ pub fn duration(s: &str) -> Result<(), String> {
 
 /// A locality `region[/zone[/subzone]]`: no empty parts, no wildcards, DNS-ish characters.
 pub fn locality(s: &str) -> Result<(), String> {
-    let parts: Vec<&str> = s.split('/').collect();
-    if parts.len() > 3 {
+    if s.split('/').nth(3).is_some() {
         return Err("must be `region`, `region/zone` or `region/zone/subzone`".into());
     }
-    for p in parts {
+    for p in s.split('/') {
         if p.is_empty() || !label_name(p) {
             return Err(format!("has an invalid part `{p}` (letters, digits, `-`, `_`, `.`)"));
         }
