@@ -63,6 +63,11 @@ pub(super) fn resolve_scalar(v: &str) -> Result<Scalar<'_>, Unfit> {
     if v == "~" {
         return Ok(Scalar::Null);
     }
+    // Addresses and versions (`10.0.1.11`, `1.2.3`): no number has two dots, and trying
+    // every kind of number on each was most of reading them.
+    if v.bytes().filter(|&b| b == b'.').nth(1).is_some() {
+        return Ok(Scalar::Str(Cow::Borrowed(v)));
+    }
     if let Some(n) = unsigned(v, u64::from_str_radix) {
         return Ok(Scalar::Unsigned(n));
     }
