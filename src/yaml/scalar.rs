@@ -63,8 +63,8 @@ pub(super) fn resolve_scalar(v: &str) -> Result<Scalar<'_>, Unfit> {
     if v == "~" {
         return Ok(Scalar::Null);
     }
-    // Addresses and versions (`10.0.1.11`, `1.2.3`): no number has two dots, and trying
-    // every kind of number on each was most of reading them.
+    // Addresses and versions (`10.0.1.11`, `1.2.3`), a good part of an inventory: no number
+    // has two dots, so they need not try every kind of number.
     if v.bytes().filter(|&b| b == b'.').nth(1).is_some() {
         return Ok(Scalar::Str(Cow::Borrowed(v)));
     }

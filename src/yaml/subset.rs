@@ -100,7 +100,7 @@ pub(super) fn documents<'a, T: Deserialize<'a>>(text: &'a str) -> Option<Vec<T>>
 /// U+2028, U+2029) and no byte-order mark.
 fn plain_characters(text: &str) -> bool {
     // Blocks without an early exit inside, which the compiler turns into vector
-    // instructions: byte by byte, this check was a tenth of the reading.
+    // instructions: it looks at every byte of every inventory.
     let printable = |block: &[u8]| block.iter().fold(true, |ok, &b| ok & (b.wrapping_sub(b' ') < 0x5f || b == b'\n'));
     if text.as_bytes().chunks(64).all(printable) {
         return true;
