@@ -129,6 +129,9 @@ fn read_file(project: &Project, overlays: &Overlays, source: &Source, diags: &mu
 /// document or entity that reads here reads the same there, so the two agree on every
 /// valid file.
 fn read_fast(overlays: &Overlays, source: &Source) -> Option<Vec<Option<Document>>> {
+    if source.text.len() > READ_FAST_MAX {
+        return None;
+    }
     let docs = crate::yaml::from_documents::<Option<Document>>(&source.text)?;
     let overlaid = !overlays.is_empty()
         && docs.iter().flatten().any(|d| {
@@ -137,6 +140,12 @@ fn read_fast(overlays: &Overlays, source: &Source) -> Option<Vec<Option<Document
         });
     (!overlaid).then_some(docs)
 }
+
+/// The largest file [`read_fast`] takes. It holds all of a file's entities in their raw form
+/// until the first is validated, and a raw entity is several times its text (a map of ports
+/// allocates a tree node of kilobytes); the values path holds one at a time, so a large file
+/// goes there. Inventories are written as many small files (one per team or namespace).
+const READ_FAST_MAX: usize = 256 * 1024;
 
 /// An inventory document with its entities read.
 type Document = RawDocument<raw::RawService, raw::RawExternal>;
