@@ -3,12 +3,19 @@
 //! the complete reader answers (same documents, same values, same types, same key order), and
 //! it must answer for the YAML meshgen users actually write, or it would be no faster.
 
-use std::fmt::Write as _;
+use std::collections::BTreeMap;
+use std::fmt::{Debug, Write as _};
 use std::path::Path;
 
 use crate::common::synth;
-use meshgen::yaml::{parse_full, parse_subset};
+use meshgen::model::raw::{RawDependency, RawDocument, RawExternal, RawService, ShortOr};
+use meshgen::yaml::{Value, from_documents, parse_full, parse_subset};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use synth::Rng;
+
+/// An inventory document with its entities, as the model's fast path reads it.
+type Document = Option<RawDocument<RawService, RawExternal>>;
 
 /// The complete reader's reading of every document of `text`, as comparable text (Debug keeps
 /// types, key order and float spellings), or `None` when it refuses the text.
@@ -31,6 +38,51 @@ fn agrees(text: &str) -> bool {
         Some(want) => assert_eq!(got, want, "the fast reader disagrees with the complete reader on:\n{text}"),
         None => panic!("the fast reader accepted YAML that the complete reader refuses:\n{text}\nread as {got}"),
     }
+    typed_agrees::<Value>(text);
+    typed_agrees::<Document>(text);
+    typed_agrees::<Option<BTreeMap<String, Option<Vec<String>>>>>(text);
+    typed_agrees::<Vec<(String, u32)>>(text);
+    typed_agrees::<Option<Mixed>>(text);
+    typed_agrees::<Word>(text);
+    true
+}
+
+/// A type that asks for many kinds of values, for the typed reading to answer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // read through Debug
+struct Mixed {
+    k0: Option<Value>,
+    k1: Option<ShortOr<RawDependency>>,
+    k2: Option<Vec<Option<f64>>>,
+    a: Option<Word>,
+    x: Option<BTreeMap<String, i64>>,
+    #[serde(rename = "true")]
+    t: Option<bool>,
+}
+
+/// A unit enum, read from a string.
+#[derive(Debug, Deserialize)]
+#[allow(non_camel_case_types)]
+enum Word {
+    x,
+    a,
+    b,
+}
+
+/// Where the fast reader reads `text` straight into `T`s (`yaml::from_documents`), each
+/// document must be what deserialising its value gives. Returns whether it answered.
+fn typed_agrees<T: DeserializeOwned + Debug>(text: &str) -> bool {
+    let Some(got) = from_documents::<T>(text) else { return false };
+    let values =
+        meshgen::yaml::parse_all(text).unwrap_or_else(|e| panic!("typed reading of YAML refused ({e}):\n{text}"));
+    let want: Vec<T> = values
+        .iter()
+        .map(|v| {
+            T::deserialize(v).unwrap_or_else(|e| panic!("typed reading of what does not deserialise ({e}):\n{text}"))
+        })
+        .collect();
+    assert_eq!(format!("{got:?}"), format!("{want:?}"), "typed reading differs on:\n{text}");
     true
 }
 
@@ -57,6 +109,8 @@ fn users_yaml_takes_the_fast_path_and_reads_the_same() {
     for path in &must {
         let text = std::fs::read_to_string(path).unwrap();
         assert!(agrees(&text), "{} is not read by the fast reader", path.display());
+        let inventory = path.starts_with(root.join("inventory"));
+        assert!(!inventory || typed_agrees::<Document>(&text), "{} is not read straight into entities", path.display());
     }
     // A synthetic estate like the benchmarks': all of it on the fast path.
     let dir = tempfile::tempdir().unwrap();
@@ -66,6 +120,8 @@ fn users_yaml_takes_the_fast_path_and_reads_the_same() {
     for path in &synth {
         let text = std::fs::read_to_string(path).unwrap();
         assert!(agrees(&text), "{} is not read by the fast reader", path.display());
+        let inventory = path.extension().is_some_and(|e| e == "yaml") && !path.ends_with("meshgen.yaml");
+        assert!(!inventory || typed_agrees::<Document>(&text), "{} is not read straight into entities", path.display());
     }
     // Fixtures and snapshots, including deliberately odd YAML: agreement wherever the fast
     // reader answers, and it answers for most of them.

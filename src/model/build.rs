@@ -75,15 +75,127 @@ struct Read {
     patches: Vec<patch::Patch>,
 }
 
-/// A validated entity (or none, when it had errors).
+/// A validated entity (or none, when it had errors). Boxed: the entities of every file wait
+/// until all files are read and are then moved into the inventory's arrays; inline, they
+/// took a second array's worth of memory that later stages did not reuse (the figure is in
+/// docs/performance.md).
 enum Built {
-    Service(Service),
-    External(External),
+    Service(Box<Service>),
+    External(Box<External>),
 }
 
-/// Parses one inventory file and validates its entities. Runs on a worker thread; the YAML
-/// trees are dropped when the file is done.
+/// An entity as read, before it is validated.
+// One at a time, moved once into its validation: boxing the larger would only allocate.
+#[allow(clippy::large_enum_variant)]
+enum RawEntity {
+    Service(raw::RawService),
+    External(raw::RawExternal),
+}
+
+/// The kinds of entity, as `RawDocument` names their mappings, in the order their findings
+/// are reported in.
+const KINDS: [&str; 2] = ["services", "externals"];
+
+/// Parses one inventory file and validates its entities. Runs on a worker thread; what was
+/// read is dropped when the file is done.
 fn read_file(project: &Project, overlays: &Overlays, source: &Source, diags: &mut Diagnostics) -> Vec<Read> {
+    match read_fast(overlays, source) {
+        Some(docs) => {
+            let mut out = Vec::new();
+            for (i, doc) in docs.into_iter().enumerate() {
+                let Some(doc) = doc else { continue };
+                let origin = Origin::new(&source.name, i, "");
+                let doc_ns_ok = namespace_ok(doc.namespace.as_deref(), &origin, diags);
+                let ns = doc.namespace.as_deref().unwrap_or(&project.defaults.namespace);
+                let services = doc.services.into_iter().flat_map(|m| m.0).map(|(n, r)| (n, RawEntity::Service(r)));
+                let externals = doc.externals.into_iter().flat_map(|m| m.0).map(|(n, r)| (n, RawEntity::External(r)));
+                for (kind, (name, raw)) in services.map(|e| (KINDS[0], e)).chain(externals.map(|e| (KINDS[1], e))) {
+                    let eorigin = origin.child(kind).child(&name);
+                    if validate::Checker::new(diags).entity_name(kind.trim_end_matches('s'), &name, &eorigin) {
+                        out.push(entity(project, ns, doc_ns_ok, name, eorigin, Some(raw), diags));
+                    }
+                }
+            }
+            out
+        }
+        None => read_values(project, overlays, source, diags),
+    }
+}
+
+/// The documents of an inventory file read straight into their entities, when that is
+/// all there is to it: the text is plain YAML (`yaml::from_documents`), every document is
+/// an inventory document whose every entity is well formed, and no overlay patches one of
+/// them. Otherwise `None`, and [`read_values`] reads the file and reports what is wrong: a
+/// document or entity that reads here reads the same there, so the two agree on every
+/// valid file.
+fn read_fast(overlays: &Overlays, source: &Source) -> Option<Vec<Option<Document>>> {
+    if source.text.len() > READ_FAST_MAX {
+        return None;
+    }
+    let docs = crate::yaml::from_documents::<Option<Document>>(&source.text)?;
+    let overlaid = !overlays.is_empty()
+        && docs.iter().flatten().any(|d| {
+            names(&d.services).any(|n| overlays.patches(KINDS[0], n))
+                || names(&d.externals).any(|n| overlays.patches(KINDS[1], n))
+        });
+    (!overlaid).then_some(docs)
+}
+
+/// The largest file [`read_fast`] takes. It holds all of a file's entities in their raw form
+/// until the first is validated, and a raw entity is several times its text (a map of ports
+/// allocates a tree node of kilobytes); the values path holds one at a time, so a large file
+/// goes there. Inventories are written as many small files (one per team or namespace).
+const READ_FAST_MAX: usize = 256 * 1024;
+
+/// An inventory document with its entities read.
+type Document = RawDocument<raw::RawService, raw::RawExternal>;
+
+/// The names of the entities of one kind of a document.
+fn names<T>(map: &Option<raw::EntityMap<T>>) -> impl Iterator<Item = &str> {
+    map.iter().flat_map(|m| m.0.iter()).map(|(name, _)| name.as_str())
+}
+
+/// Whether a document's namespace (if it sets one) is valid. Checked once per document:
+/// its entities do not repeat the error, but are left out.
+fn namespace_ok(ns: Option<&str>, origin: &Origin, diags: &mut Diagnostics) -> bool {
+    ns.is_none_or(|ns| validate::Checker::new(diags).namespace(ns, &origin.child("namespace")))
+}
+
+/// One entity of a document whose namespace is `ns`: its suppressions, patches and the
+/// validated entity (`raw` is `None` when it did not deserialise, already reported).
+fn entity(
+    project: &Project,
+    ns: &str,
+    doc_ns_ok: bool,
+    name: String,
+    eorigin: Origin,
+    raw: Option<RawEntity>,
+    diags: &mut Diagnostics,
+) -> Read {
+    let mut sup = Vec::new();
+    let mut patches = Vec::new();
+    let built = match raw {
+        Some(RawEntity::Service(mut r)) => {
+            suppressions(&r.ignore.take().unwrap_or_default(), &eorigin, diags, &mut sup);
+            patches = patch::build(r.patches.take().unwrap_or_default(), &eorigin, diags);
+            service::build(project, &name, ns, r, eorigin.clone(), diags).map(|s| Built::Service(Box::new(s)))
+        }
+        Some(RawEntity::External(mut r)) => {
+            suppressions(&r.ignore.take().unwrap_or_default(), &eorigin, diags, &mut sup);
+            patches = patch::build(r.patches.take().unwrap_or_default(), &eorigin, diags);
+            external::build(project, &name, ns, r, eorigin.clone(), diags).map(|e| Built::External(Box::new(e)))
+        }
+        None => None,
+    };
+    let built = built.filter(|_| doc_ns_ok);
+    let patches = if built.is_some() { patches } else { Vec::new() };
+    Read { name, origin: eorigin, built, suppressions: sup, disabled: false, patches }
+}
+
+/// [`read_file`] through the documents' YAML values, for every file the fast path does not
+/// take: it reports every error in the YAML and in the entities' shapes, and applies the
+/// overlays, which patch an entity's YAML before it is validated.
+fn read_values(project: &Project, overlays: &Overlays, source: &Source, diags: &mut Diagnostics) -> Vec<Read> {
     let docs = crate::load::parse_documents(&source.text, &source.name, diags);
     let mut out = Vec::new();
     for (i, doc) in docs.iter().enumerate() {
@@ -96,11 +208,9 @@ fn read_file(project: &Project, overlays: &Overlays, source: &Source, diags: &mu
             continue;
         }
         let Some(raw) = from_value::<RawDocument>(doc, &origin, diags) else { continue };
-        let doc_ns = raw.namespace.clone();
-        // Checked once here: its entities do not repeat the error, but are left out.
-        let doc_ns_ok =
-            doc_ns.as_ref().is_none_or(|ns| validate::Checker::new(diags).namespace(ns, &origin.child("namespace")));
-        for kind in ["services", "externals"] {
+        let doc_ns_ok = namespace_ok(raw.namespace.as_deref(), &origin, diags);
+        let ns = raw.namespace.as_deref().unwrap_or(&project.defaults.namespace);
+        for kind in KINDS {
             for (key, value) in doc.get(kind).and_then(crate::yaml::Value::as_object).into_iter().flatten() {
                 let name = key.as_str();
                 let eorigin = origin.child(kind).child(name);
@@ -128,32 +238,12 @@ fn read_file(project: &Project, overlays: &Overlays, source: &Source, diags: &mu
                     });
                     continue;
                 }
-                let ns = doc_ns.as_deref().unwrap_or(&project.defaults.namespace);
-                let mut sup = Vec::new();
-                let mut patches = Vec::new();
-                let built = if kind == "services" {
-                    from_value::<raw::RawService>(value, &eorigin, diags).and_then(|mut r| {
-                        suppressions(&r.ignore.take().unwrap_or_default(), &eorigin, diags, &mut sup);
-                        patches = patch::build(r.patches.take().unwrap_or_default(), &eorigin, diags);
-                        service::build(project, name, ns, r, eorigin.clone(), diags).map(Built::Service)
-                    })
+                let raw = if kind == KINDS[0] {
+                    from_value::<raw::RawService>(value, &eorigin, diags).map(RawEntity::Service)
                 } else {
-                    from_value::<raw::RawExternal>(value, &eorigin, diags).and_then(|mut r| {
-                        suppressions(&r.ignore.take().unwrap_or_default(), &eorigin, diags, &mut sup);
-                        patches = patch::build(r.patches.take().unwrap_or_default(), &eorigin, diags);
-                        external::build(project, name, ns, r, eorigin.clone(), diags).map(Built::External)
-                    })
+                    from_value::<raw::RawExternal>(value, &eorigin, diags).map(RawEntity::External)
                 };
-                let built = built.filter(|_| doc_ns_ok);
-                let patches = if built.is_some() { patches } else { Vec::new() };
-                out.push(Read {
-                    name: name.to_string(),
-                    origin: eorigin,
-                    built,
-                    suppressions: sup,
-                    disabled: false,
-                    patches,
-                });
+                out.push(entity(project, ns, doc_ns_ok, name.to_string(), eorigin, raw, diags));
             }
         }
     }
@@ -200,21 +290,21 @@ pub fn build_with(project: &Project, sources: &[Source], overlays: &Overlays, di
                 );
                 continue;
             }
-            seen.insert(r.name.clone(), r.origin);
             suppressed.extend(r.suppressions);
             if !r.patches.is_empty() {
                 patches.insert(r.name.clone(), r.patches);
             }
             match r.built {
-                Some(Built::Service(s)) => services.push(s),
-                Some(Built::External(e)) => externals.push(e),
+                Some(Built::Service(s)) => services.push(*s),
+                Some(Built::External(e)) => externals.push(*e),
                 None if r.disabled => {
-                    disabled.insert(r.name);
+                    disabled.insert(r.name.clone());
                 }
                 None => {
-                    invalid.insert(r.name);
+                    invalid.insert(r.name.clone());
                 }
             }
+            seen.insert(r.name, r.origin);
         }
     }
     // After other errors (a file that does not parse), emptiness is only their echo.

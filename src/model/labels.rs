@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Labels (or a label selector), sorted by key, each key once. Reads and serialises as a
@@ -211,7 +212,7 @@ impl JsonSchema for Labels {
     }
 
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        // What the `BTreeMap` it is read through accepts.
+        // What a `BTreeMap<String, String>` accepts, which it reads as.
         let mut schema = generator.subschema_for::<BTreeMap<String, String>>();
         schema.insert("examples".into(), serde_json::json!([{ "app": "catalog", "version": "v1" }]));
         schema
@@ -219,9 +220,64 @@ impl JsonSchema for Labels {
 }
 
 impl<'de> Deserialize<'de> for Labels {
-    /// Reads a mapping exactly as a `BTreeMap` does (same errors), then keeps it compact.
+    /// Reads a mapping as a `BTreeMap<String, String>` does (same errors; of equal keys, the
+    /// last wins), without its tree node or a string per key and value: the parts are
+    /// borrowed from the text where the reader allows, and only the packed set allocates.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Labels, D::Error> {
-        BTreeMap::<String, String>::deserialize(d).map(Labels::from)
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Labels;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Labels, A::Error> {
+                let mut pairs: Vec<(Part<'de>, Part<'de>)> = Vec::new();
+                while let Some(pair) = map.next_entry()? {
+                    pairs.push(pair);
+                }
+                // Stable, so that the last of equal keys comes last in its run.
+                pairs.sort_by(|(a, _), (b, _)| a.0.cmp(&b.0));
+                let last_of_each = pairs
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, (k, _))| pairs.get(i + 1).is_none_or(|(next, _)| next.0 != k.0));
+                let unique: Vec<(&str, &str)> = last_of_each.map(|(_, (k, v))| (&*k.0, &*v.0)).collect();
+                Ok(Labels::packed(unique.into_iter()))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A label key or value as read: borrowed when the deserialiser lends it, accepted as a
+/// `String` is (with its error otherwise).
+struct Part<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Part<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Part<'de>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Part<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Part<'de>, E> {
+                Ok(Part(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Part<'de>, E> {
+                Ok(Part(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, s: String) -> Result<Part<'de>, E> {
+                Ok(Part(Cow::Owned(s)))
+            }
+            fn visit_bytes<E: de::Error>(self, b: &[u8]) -> Result<Part<'de>, E> {
+                match std::str::from_utf8(b) {
+                    Ok(s) => self.visit_str(s),
+                    Err(_) => Err(de::Error::invalid_value(de::Unexpected::Bytes(b), &self)),
+                }
+            }
+        }
+        d.deserialize_string(V)
     }
 }
 

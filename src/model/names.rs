@@ -250,11 +250,10 @@ pub fn duration(s: &str) -> Result<(), String> {
 
 /// A locality `region[/zone[/subzone]]`: no empty parts, no wildcards, DNS-ish characters.
 pub fn locality(s: &str) -> Result<(), String> {
-    let parts: Vec<&str> = s.split('/').collect();
-    if parts.len() > 3 {
+    if s.split('/').nth(3).is_some() {
         return Err("must be `region`, `region/zone` or `region/zone/subzone`".into());
     }
-    for p in parts {
+    for p in s.split('/') {
         if p.is_empty() || !label_name(p) {
             return Err(format!("has an invalid part `{p}` (letters, digits, `-`, `_`, `.`)"));
         }
@@ -270,15 +269,21 @@ pub fn network(s: &str) -> Result<(), String> {
 /// Lowercases and replaces every run of characters outside `[a-z0-9]` with `-`, to derive an
 /// object name from an address (`10.0.1.11` → `10-0-1-11`).
 pub fn slug(s: &str) -> String {
+    // By bytes: every byte of a multi-byte character is outside `[a-z0-9]`, so each such
+    // character becomes one `-` as before; none is written first or kept last, so the result
+    // needs no trimming (and no second string).
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
-        } else if !out.ends_with('-') {
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() {
+            out.push(char::from(b.to_ascii_lowercase()));
+        } else if !out.is_empty() && !out.ends_with('-') {
             out.push('-');
         }
     }
-    out.trim_matches('-').to_string()
+    if out.ends_with('-') {
+        out.pop();
+    }
+    out
 }
 
 #[cfg(test)]
@@ -369,6 +374,9 @@ mod tests {
             "must consist of lowercase letters, digits and `-`, and start and end with a letter or digit"
         );
         assert_eq!(slug("fd00::1"), "fd00-1");
+        assert_eq!(slug("-A..b-"), "a-b");
+        assert_eq!(slug("é1é2é"), "1-2");
+        assert_eq!(slug("--"), "");
         assert!(locality("eu-west1/eu-west1-a").is_ok());
         assert_eq!(locality("eu//a").unwrap_err(), "has an invalid part `` (letters, digits, `-`, `_`, `.`)");
     }

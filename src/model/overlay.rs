@@ -192,6 +192,11 @@ impl Overlays {
         self.patches.is_empty()
     }
 
+    /// Whether an overlay patches the entity `name` of `kind`.
+    pub fn patches(&self, kind: &str, name: &str) -> bool {
+        self.patches.get(name).is_some_and(|patches| patches.iter().any(|p| p.kind == kind))
+    }
+
     /// The entity `name` of `kind` with every patch of that kind merged over `base`, or
     /// `None` when no overlay patches it.
     pub fn patched(&self, kind: &str, name: &str, base: &Value) -> Option<Value> {

@@ -21,45 +21,53 @@ use super::traffic::{Fault, Retries, Traffic};
 pub use super::labels::Labels;
 
 /// One inventory document: entities grouped by kind, with an optional default namespace.
+// (Not in the doc comment, which the JSON Schema shows users.) The entities are skipped by
+// default, each then read from the document's value on its own with its own diagnostics
+// (`EntityMap` says why); the fast path of `model::build` reads them in place instead
+// (`RawDocument<RawService, RawExternal>`).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schemars(rename = "Document")]
-pub struct RawDocument {
+#[schemars(rename = "Document", bound = "")]
+pub struct RawDocument<S = de::IgnoredAny, X = de::IgnoredAny> {
     /// Namespace for the entities of this document that do not set one.
     #[schemars(extend("examples" = ["shop"]))]
     pub namespace: Option<String>,
     /// Mesh services (VMs and/or pods), by name.
     #[schemars(with = "Option<BTreeMap<String, RawService>>")]
-    pub services: Option<EntityMap>,
+    pub services: Option<EntityMap<S>>,
     /// External APIs, by name.
     #[schemars(with = "Option<BTreeMap<String, RawExternal>>")]
-    pub externals: Option<EntityMap>,
+    pub externals: Option<EntityMap<X>>,
 }
 
-/// Checks that `services:`/`externals:` hold a mapping without copying it: the entities are
-/// read one by one from the document's value, each with its own diagnostics, and copying the
-/// whole mapping first would double the work on every entity.
+/// The entities of `services:`/`externals:` in the order written, each read as a `T`. As
+/// [`de::IgnoredAny`] (the default) it only checks that they are a mapping, without copying
+/// it: the entities are then read one by one from the document's value, each with its own
+/// diagnostics, and copying the whole mapping first would double the work on every entity.
 #[derive(Debug)]
-pub struct EntityMap;
+pub struct EntityMap<T = de::IgnoredAny>(pub Vec<(String, T)>);
 
-impl<'de> Deserialize<'de> for EntityMap {
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for EntityMap<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = EntityMap;
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = EntityMap<T>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 // "mapping", the YAML word, as messages have always said.
                 f.write_str("a YAML mapping")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EntityMap, A::Error> {
-                while map.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
-                Ok(EntityMap)
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EntityMap<T>, A::Error> {
+                let mut entities = Vec::new();
+                while let Some(entry) = map.next_entry::<String, T>()? {
+                    entities.push(entry);
+                }
+                Ok(EntityMap(entities))
             }
-            fn visit_unit<E: de::Error>(self) -> Result<EntityMap, E> {
-                Ok(EntityMap)
+            fn visit_unit<E: de::Error>(self) -> Result<EntityMap<T>, E> {
+                Ok(EntityMap(Vec::new()))
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(PhantomData))
     }
 }
 

@@ -399,7 +399,8 @@ fn vm_workload(
     );
     let labels: Labels =
         selector.iter().chain(raw.labels.iter().flatten()).chain(vm.labels.iter().flatten()).chain(tls_mode).collect();
-    if let Some(l) = &vm.locality {
+    // Its origin is made only for a finding: there is one VM per line of a large inventory.
+    if let Some(l) = vm.locality.as_deref().filter(|l| names::locality(l).is_err()) {
         cx.locality(l, &vo.child("locality"));
     }
     let network = vm.network.as_deref().or(raw.network.as_deref());

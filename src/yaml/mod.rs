@@ -10,7 +10,8 @@
 //!   answers for the plain YAML inventories are written in; anything else goes to the complete
 //!   reader (`full.rs`, on granit-parser's events), which also writes every error. Deep
 //!   brackets are refused by a linear pre-scan before either runs.
-//! - [`from_str`]: one document into a typed value.
+//! - [`from_str`]: one document into a typed value; [`from_documents`]: every document of a
+//!   plain text into typed values, without building [`Value`]s.
 //! - [`locate`]: where a YAML path is in a text, for diagnostics.
 //! - [`write`](mod@write): values as YAML text.
 //! - [`Error`]: what went wrong, as an [`ErrorKind`] to choose help texts from.
@@ -60,6 +61,15 @@ pub fn parse_all(text: &str) -> Result<Vec<Value>, Error> {
         Some(e) => Err(e),
         None => Ok(parsed.docs),
     }
+}
+
+/// Every document of `text` deserialised straight into a `T` (a null document as null),
+/// without [`Value`]s in between, when the fast reader takes the text and every document is
+/// a `T`; `None` otherwise. Nothing is reported: whoever gets `None` reads the text with
+/// [`parse`] and deserialises the values, which says what is wrong and where. Where this
+/// answers, that answers the same.
+pub fn from_documents<T: DeserializeOwned>(text: &str) -> Option<Vec<T>> {
+    subset::documents(text)
 }
 
 /// The documents of `text` if the fast reader takes it; `None` when the text is outside its

@@ -2,6 +2,8 @@
 //! YAML 1.2's core schema. Both readers use this one function, so they cannot disagree on a
 //! scalar.
 
+use std::borrow::Cow;
+
 use serde_json::{Number, Value};
 
 /// A plain scalar that YAML reads as a number JSON cannot hold.
@@ -13,27 +15,65 @@ pub(super) enum Unfit {
     NotFinite,
 }
 
+/// What a scalar means, before it is a [`Value`]: the fast reader hands it to serde as it is,
+/// and its strings borrow the text.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Scalar<'a> {
+    Null,
+    Bool(bool),
+    /// Any integer that is not negative (as [`Number`] holds it, `-0` included).
+    Unsigned(u64),
+    Negative(i64),
+    /// Always finite.
+    Float(f64),
+    Str(Cow<'a, str>),
+}
+
+impl From<Scalar<'_>> for Value {
+    fn from(s: Scalar<'_>) -> Value {
+        match s {
+            Scalar::Null => Value::Null,
+            Scalar::Bool(b) => Value::Bool(b),
+            Scalar::Unsigned(n) => Value::Number(Number::from(n)),
+            Scalar::Negative(n) => Value::Number(Number::from(n)),
+            Scalar::Float(f) => Number::from_f64(f).map_or(Value::Null, Value::Number),
+            Scalar::Str(s) => Value::String(s.into_owned()),
+        }
+    }
+}
+
 /// The value of a plain scalar.
 pub(super) fn resolve(v: &str) -> Result<Value, Unfit> {
-    let Some(&first) = v.as_bytes().first() else { return Ok(Value::Null) };
+    resolve_scalar(v).map(Value::from)
+}
+
+/// The meaning of a plain scalar; its string borrows `v`.
+pub(super) fn resolve_scalar(v: &str) -> Result<Scalar<'_>, Unfit> {
+    let Some(&first) = v.as_bytes().first() else { return Ok(Scalar::Null) };
     // Most scalars are words: only the null and boolean keywords resolve to something else
     // (letters never start an integer, and `inf`/`nan` without a dot stay strings).
     if first.is_ascii_alphabetic() {
         return Ok(match v {
-            "null" | "Null" | "NULL" => Value::Null,
-            "true" | "True" | "TRUE" => Value::Bool(true),
-            "false" | "False" | "FALSE" => Value::Bool(false),
-            _ => Value::String(v.to_owned()),
+            "null" | "Null" | "NULL" => Scalar::Null,
+            "true" | "True" | "TRUE" => Scalar::Bool(true),
+            "false" | "False" | "FALSE" => Scalar::Bool(false),
+            _ => Scalar::Str(Cow::Borrowed(v)),
         });
     }
     if v == "~" {
-        return Ok(Value::Null);
+        return Ok(Scalar::Null);
+    }
+    // Addresses and versions (`10.0.1.11`, `1.2.3`), a good part of an inventory: no number
+    // has two dots, so they need not try every kind of number.
+    if v.bytes().filter(|&b| b == b'.').nth(1).is_some() {
+        return Ok(Scalar::Str(Cow::Borrowed(v)));
     }
     if let Some(n) = unsigned(v, u64::from_str_radix) {
-        return Ok(Value::Number(Number::from(n)));
+        return Ok(Scalar::Unsigned(n));
     }
     if let Some(n) = negative(v, i64::from_str_radix) {
-        return Ok(Value::Number(Number::from(n)));
+        // `-0` is zero, which `Number` holds as unsigned.
+        return Ok(u64::try_from(n).map_or(Scalar::Negative(n), Scalar::Unsigned));
     }
     if big_integer(v) {
         return Err(Unfit::TooBig);
@@ -41,9 +81,9 @@ pub(super) fn resolve(v: &str) -> Result<Value, Unfit> {
     if !leading_zero_digits(v)
         && let Some(f) = float(v)
     {
-        return Number::from_f64(f).map(Value::Number).ok_or(Unfit::NotFinite);
+        return if f.is_finite() { Ok(Scalar::Float(f)) } else { Err(Unfit::NotFinite) };
     }
-    Ok(Value::String(v.to_owned()))
+    Ok(Scalar::Str(Cow::Borrowed(v)))
 }
 
 /// Parses integer digits in a radix (`u64::from_str_radix` and the like).
