@@ -128,19 +128,44 @@ impl Files {
     /// all) and hands each file to `each`: its path, and its content as parts (meshgen's
     /// header, then the manifests' texts with `---` between them) to join or hash in place.
     pub fn add(&mut self, manifests: &[Manifest], mut each: impl FnMut(String, &[&str]) -> Result<()>) -> Result<()> {
-        let mut groups: BTreeMap<String, Vec<&Manifest>> = BTreeMap::new();
-        for m in manifests {
-            groups.entry(file_of(m.kind, &m.namespace, &m.name, &m.entity, self.layout)?).or_default().push(m);
+        // The manifests (by index) of each file, grouped by what decides the file in this
+        // layout: a path is made once per file, not per manifest (making it was half of
+        // laying out the per-service layout).
+        let mut keyed: BTreeMap<(&str, &str, &str, &str), Vec<usize>> = BTreeMap::new();
+        for (i, m) in manifests.iter().enumerate() {
+            let key = match self.layout {
+                Layout::Namespace => (&*m.namespace, "", "", ""),
+                Layout::Service => (&*m.namespace, &*m.entity, "", ""),
+                Layout::Object => (&*m.namespace, "", m.kind.as_str(), &*m.name),
+            };
+            keyed.entry(key).or_default().push(i);
+        }
+        // In the order of their first manifests, so that a name refused is the first refused.
+        let mut keyed: Vec<Vec<usize>> = keyed.into_values().collect();
+        keyed.sort_unstable_by_key(|g| g[0]);
+        let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for g in keyed {
+            let m = &manifests[g[0]];
+            match groups.entry(file_of(m.kind, &m.namespace, &m.name, &m.entity, self.layout)?) {
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(g);
+                }
+                // Two keys of one file: one file still, its manifests in their order.
+                std::collections::btree_map::Entry::Occupied(mut e) => {
+                    e.get_mut().extend(g);
+                    e.get_mut().sort_unstable();
+                }
+            }
         }
         let mut parts: Vec<&str> = Vec::new();
         for (path, ms) in groups {
             parts.clear();
             parts.push(HEADER);
-            for (i, m) in ms.into_iter().enumerate() {
-                if i > 0 {
+            for (n, i) in ms.into_iter().enumerate() {
+                if n > 0 {
                     parts.push("---\n");
                 }
-                parts.push(&m.text);
+                parts.push(&manifests[i].text);
             }
             self.paths.push(path.clone());
             each(path, &parts)?;
