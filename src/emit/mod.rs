@@ -370,3 +370,58 @@ impl Recorded {
 pub fn path_of(out: &Path, rel: &str) -> PathBuf {
     rel.split('/').fold(out.to_path_buf(), |p, c| p.join(c))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn manifest(kind: Kind, namespace: &str, name: &str, entity: &str) -> Manifest {
+        let text = format!("kind: {}\nname: {name}\n", kind.as_str());
+        Manifest {
+            kind,
+            namespace: Arc::from(namespace),
+            name: name.into(),
+            entity: Arc::from(entity),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn each_layout_groups_the_manifests_of_a_file_in_their_order() {
+        let ms = [
+            manifest(Kind::DestinationRule, "a", "x", "x"),
+            manifest(Kind::DestinationRule, "a", "y", "y"),
+            manifest(Kind::VirtualService, "a", "x", "x"),
+            manifest(Kind::DestinationRule, "b", "z", "z"),
+        ];
+        let doc = |m: &Manifest| m.text.to_string();
+        let joined =
+            |ms: &[&Manifest]| HEADER.to_string() + &ms.iter().map(|m| doc(m)).collect::<Vec<_>>().join("---\n");
+        let plan = plan(&ms, Layout::Service).unwrap();
+        assert_eq!(plan.files["a/x.yaml"], joined(&[&ms[0], &ms[2]]));
+        assert_eq!(plan.files["a/y.yaml"], joined(&[&ms[1]]));
+        assert_eq!(plan.files["b/z.yaml"], joined(&[&ms[3]]));
+        assert!(plan.files["kustomization.yaml"].ends_with("resources:\n  - a/x.yaml\n  - a/y.yaml\n  - b/z.yaml\n"));
+        let plan = super::plan(&ms, Layout::Namespace).unwrap();
+        assert_eq!(plan.files["a.yaml"], joined(&[&ms[0], &ms[1], &ms[2]]));
+        assert_eq!(plan.files.len(), 3);
+        let plan = super::plan(&ms, Layout::Object).unwrap();
+        assert_eq!(plan.files["a/virtualservice-x.yaml"], joined(&[&ms[2]]));
+        assert_eq!(plan.files.len(), 5);
+        // A namespace at a time, the files are the same.
+        let mut files = Files::new(Layout::Service);
+        let mut each = BTreeMap::new();
+        for ns in ms.chunk_by(|a, b| a.namespace == b.namespace) {
+            files
+                .add(ns, |path, parts| {
+                    each.insert(path, parts.concat());
+                    Ok(())
+                })
+                .unwrap();
+        }
+        each.insert("kustomization.yaml".into(), files.kustomization());
+        assert_eq!(each, super::plan(&ms, Layout::Service).unwrap().files);
+    }
+}

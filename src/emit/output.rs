@@ -343,3 +343,47 @@ impl Output {
         Ok(report)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_text_equals_its_parts_exactly() {
+        assert!(equal_parts("# h\nkind: A\n---\nkind: B\n", &["# h\n", "kind: A\n", "---\n", "kind: B\n"]));
+        assert!(equal_parts("", &[]));
+        assert!(!equal_parts("# h\nkind: A\n", &["# h\n", "kind: A\n", "---\n"]), "parts run past the text");
+        assert!(!equal_parts("# h\nkind: A\nmore", &["# h\n", "kind: A\n"]), "the text runs past the parts");
+        assert!(!equal_parts("# h\nkind: B\n", &["# h\n", "kind: A\n"]));
+    }
+
+    #[test]
+    fn a_check_reports_what_a_build_would_change_and_writes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join("same.yaml"), format!("{HEADER}a\n")).unwrap();
+        std::fs::write(out.join("changed.yaml"), format!("{HEADER}old\n")).unwrap();
+        std::fs::write(out.join("stale.yaml"), format!("{HEADER}gone\n")).unwrap();
+        std::fs::write(out.join("mine.yaml"), "someone else's\n").unwrap();
+        let mut o = Output::check(&out).unwrap();
+        o.file("same.yaml".into(), &[HEADER, "a\n"]).unwrap();
+        o.file("changed.yaml".into(), &[HEADER, "new\n"]).unwrap();
+        o.file("missing.yaml".into(), &[HEADER, "b\n"]).unwrap();
+        o.file("mine.yaml".into(), &[HEADER, "c\n"]).unwrap();
+        assert!(o.file("same.yaml".into(), &[HEADER, "a\n"]).is_err(), "a file given twice is a bug");
+        let checked = o.drift().unwrap();
+        assert_eq!(
+            checked.drift,
+            [
+                Drift::Changed("changed.yaml".into(), format!("{HEADER}old\n")),
+                Drift::Foreign("mine.yaml".into()),
+                Drift::Missing("missing.yaml".into()),
+                Drift::Stale("stale.yaml".into()),
+            ]
+        );
+        assert_eq!(checked.texts["changed.yaml"], format!("{HEADER}new\n"));
+        assert_eq!(std::fs::read_to_string(out.join("changed.yaml")).unwrap(), format!("{HEADER}old\n"));
+        assert!(!out.join("missing.yaml").exists());
+    }
+}
