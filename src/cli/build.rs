@@ -14,7 +14,8 @@ use crate::emit::{self, Drift};
 
 /// Compiles and writes (or checks) the output.
 pub(super) fn run(cx: &Context, args: &BuildArgs, keep: &mut Leftovers) -> Result<u8> {
-    let goal = if args.stdout { Goal::Stream } else { Goal::Manifests };
+    // Files are formed namespace by namespace as they are rendered, like the stream.
+    let goal = Goal::Stream;
     let options = rendering(options(cx, &args.compile, goal)?, &args.render)?;
     let mut c = compile_verbose(cx, &options)?;
     // A JSON or SARIF document is the report `-o` asked for: on stdout, unless the manifests
@@ -47,9 +48,6 @@ pub(super) fn run(cx: &Context, args: &BuildArgs, keep: &mut Leftovers) -> Resul
         keep.keep(c);
         return Ok(0);
     }
-    let Some(Rendered::Manifests(manifests)) = c.rendered.take() else {
-        anyhow::bail!("internal error: compiled for files, got no manifests")
-    };
     let layout = args.layout.unwrap_or(c.project.layout);
     // `--out-dir` starts at `-C DIR`, the project file's `output` at the project file;
     // messages name it as the user wrote it, relative to `-C DIR`.
@@ -57,30 +55,42 @@ pub(super) fn run(cx: &Context, args: &BuildArgs, keep: &mut Leftovers) -> Resul
         Some(o) => (options.resolve(o), o.display().to_string()),
         None => (c.project.output.clone(), options.relative(&c.project.output).display().to_string()),
     };
-    let count = manifests.len();
     let inputs: Vec<&std::path::Path> =
         c.project.inventory.iter().chain(&c.project.templates).map(|p| p.as_path()).collect();
     emit::refuse_output_dir(&out, &c.project.root, &inputs)?;
-    let mut plan = emit::plan(manifests, layout)?;
+    // The output directory is read first (under its lock, when writing: `compare` in
+    // `--timings`); then each namespace's files are compared with it as they are rendered, and
+    // those that changed are staged at once (`layout`), so that only a few namespaces' texts
+    // are ever held; the staged files are swapped in last (`files`).
+    let mut output = if args.check { emit::Output::check(&out)? } else { emit::Output::write(&out)? };
+    c.timings.mark("compare");
+    let mut files = emit::Files::new(layout);
+    let mut count = 0usize;
+    c.each_namespace(|ms| {
+        count += ms.len();
+        files.add(ms, |path, parts| output.file(path, parts))
+    })?;
+    output.file("kustomization.yaml".to_string(), &[&files.kustomization()])?;
     if let Some(table) = &c.vip_file {
-        plan.files.insert(crate::model::vips::FILE.to_string(), format!("{}{table}", emit::HEADER));
+        output.file(crate::model::vips::FILE.to_string(), &[emit::HEADER, table])?;
     }
     c.timings.mark("layout");
-    let files = if plan.files.len() == 1 { "1 file".to_string() } else { format!("{} files", plan.files.len()) };
+    let n = output.files();
+    let files = if n == 1 { "1 file".to_string() } else { format!("{n} files") };
     cx.info(format!("{count} objects in {files}, {layout:?} layout, for `{shown}`"));
     if args.check {
-        let drift = emit::check(&out, &plan)?;
-        print_timings(&mut c, cx, &args.compile, "compare");
-        if drift.is_empty() {
-            cx.note(format!("`{shown}` is up to date ({} objects in {} files)", count, plan.files.len()));
+        let checked = output.drift()?;
+        print_timings(&mut c, cx, &args.compile, "report");
+        if checked.drift.is_empty() {
+            cx.note(format!("`{shown}` is up to date ({count} objects in {n} files)"));
             return Ok(0);
         }
-        report_drift(&shown, &plan, &drift);
+        report_drift(&shown, &checked);
         return Ok(EXIT_FINDINGS);
     }
-    let report = emit::write_marked(&out, &plan, |stage| c.timings.mark(stage))?;
+    let report = output.finish(|stage| c.timings.mark(stage))?;
     print_timings(&mut c, cx, &args.compile, "write");
-    keep.keep((c, plan));
+    keep.keep(c);
     cx.note(format!(
         "built {} objects into `{shown}`: {} written, {} removed, {} unchanged",
         count, report.written, report.removed, report.unchanged
@@ -90,7 +100,8 @@ pub(super) fn run(cx: &Context, args: &BuildArgs, keep: &mut Leftovers) -> Resul
 
 /// Prints what is out of date in `out` (as shown to the user), with a diff of each changed
 /// file (the first few).
-fn report_drift(out: &str, plan: &emit::Plan, drift: &[Drift]) {
+fn report_drift(out: &str, checked: &emit::Checked) {
+    let drift = &checked.drift;
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "`{out}` is out of date ({} file{}):", drift.len(), if drift.len() == 1 { "" } else { "s" });
     for d in drift {
@@ -104,7 +115,7 @@ fn report_drift(out: &str, plan: &emit::Plan, drift: &[Drift]) {
     }
     for d in drift.iter().filter(|d| matches!(d, Drift::Changed(..))).take(5) {
         if let Drift::Changed(path, old) = d {
-            let diff = similar::TextDiff::from_lines(old.as_str(), plan.files[path].as_str());
+            let diff = similar::TextDiff::from_lines(old.as_str(), checked.texts[path].as_str());
             let _ = write!(err, "{}", diff.unified_diff().header(&format!("a/{path}"), &format!("b/{path}")));
         }
     }

@@ -159,14 +159,20 @@ impl Compiled {
     /// [`Goal::Stream`], each namespace's as it is rendered (rendering and writing are then
     /// one stage, and `each`'s error stops the rendering). Nothing without [`Compiled::rendered`].
     pub fn each_manifest(&self, mut each: impl FnMut(&Manifest) -> Result<()>) -> Result<()> {
+        self.each_namespace(|ms| ms.iter().try_for_each(&mut each))
+    }
+
+    /// [`Compiled::each_manifest`] a namespace at a time: `each` gets all of a namespace's
+    /// manifests at once, in output order (the layouts of files group them by namespace).
+    pub fn each_namespace(&self, mut each: impl FnMut(&[Manifest]) -> Result<()>) -> Result<()> {
         match &self.rendered {
             None => Ok(()),
-            Some(Rendered::Manifests(ms)) => ms.iter().try_for_each(each),
+            Some(Rendered::Manifests(ms)) => ms.chunk_by(|a, b| a.namespace == b.namespace).try_for_each(each),
             Some(Rendered::Stream(templates)) => {
                 let (Some(inv), Some(graph)) = (&self.inventory, &self.graph) else {
                     anyhow::bail!("internal error: compiled for streaming without an inventory")
                 };
-                rendering::stream(inv, graph, templates, |ms| ms.iter().try_for_each(&mut each))
+                rendering::stream(inv, graph, templates, |ms| each(&ms))
             }
         }
     }

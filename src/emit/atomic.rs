@@ -7,26 +7,12 @@
 //! system refuses) with two renames. Until the swap the old directory is untouched, so any
 //! failure or interruption before it leaves the output exactly as it was.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
-
-/// Removes the staging directory on drop unless the swap happened.
-struct Staging {
-    path: PathBuf,
-    armed: bool,
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        if self.armed {
-            let _ = fs::remove_dir_all(&self.path);
-        }
-    }
-}
 
 /// The directory holding `out`, and `out`'s file name.
 fn parent_and_base(out: &Path) -> (PathBuf, String) {
@@ -195,48 +181,83 @@ fn alive(_pid: u32) -> bool {
     true
 }
 
-/// Replaces `out` with its current content, minus `remove`, plus `writes` (relative paths).
-pub(super) fn replace_dir(out: &Path, writes: &BTreeMap<&str, &str>, remove: &[&str]) -> Result<()> {
-    let (parent, base) = parent_and_base(out);
-    let mut staging =
-        Staging { path: parent.join(format!(".{base}.meshgen-staging-{}", std::process::id())), armed: true };
-    if staging.path.exists() {
-        fs::remove_dir_all(&staging.path).with_context(|| format!("failed to clear `{}`", staging.path.display()))?;
-    }
-    fs::create_dir_all(&staging.path).with_context(|| format!("failed to create `{}`", staging.path.display()))?;
+/// The new output being assembled beside `out`: the files that change are written into it
+/// as they come, then [`Staging::swap`] links in every other file of `out` and swaps the
+/// two. Dropped before the swap (an error, a panic), it is removed and `out` is as it was.
+pub(super) struct Staging {
+    path: PathBuf,
+    /// Whether the directory at `path` is ours to remove when dropped.
+    armed: bool,
+    /// Directories of the staging tree known to be real directories (not symbolic links).
+    real_dirs: BTreeSet<PathBuf>,
+    /// The files written, relative to the output directory.
+    written: Vec<String>,
+}
 
-    let skip: BTreeSet<&str> = remove.iter().copied().chain(writes.keys().copied()).collect();
-    if out.exists() {
-        copy_tree(out, &staging.path, out, &skip)?;
-        keep_mode(out, &staging.path)?;
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = fs::remove_dir_all(&self.path);
+        }
     }
-    // Directories of the staging tree known to be real directories (not symbolic links).
-    let mut real_dirs: BTreeSet<PathBuf> = BTreeSet::new();
-    for (rel, text) in writes {
-        let dest = super::path_of(&staging.path, rel);
-        real_dir_of(&staging.path, out, rel, &mut real_dirs)?;
+}
+
+impl Staging {
+    /// An empty staging directory for `out` (one a killed build of this process id left is
+    /// cleared first).
+    pub(super) fn create(out: &Path) -> Result<Staging> {
+        let (parent, base) = parent_and_base(out);
+        let staging = Staging {
+            path: parent.join(format!(".{base}.meshgen-staging-{}", std::process::id())),
+            armed: true,
+            real_dirs: BTreeSet::new(),
+            written: Vec::new(),
+        };
+        if staging.path.exists() {
+            fs::remove_dir_all(&staging.path)
+                .with_context(|| format!("failed to clear `{}`", staging.path.display()))?;
+        }
+        fs::create_dir_all(&staging.path).with_context(|| format!("failed to create `{}`", staging.path.display()))?;
+        Ok(staging)
+    }
+
+    /// Writes the new file `rel` (relative to the output directory `out`) with `text`.
+    pub(super) fn write(&mut self, out: &Path, rel: &str, text: &[u8]) -> Result<()> {
+        let dest = super::path_of(&self.path, rel);
+        real_dir_of(&self.path, out, rel, &mut self.real_dirs)?;
         // `create_new` never follows a symbolic link in the file's place (it fails instead).
         let mut f = fs::File::options()
             .write(true)
             .create_new(true)
             .open(&dest)
             .with_context(|| format!("failed to write `{}`", dest.display()))?;
-        f.write_all(text.as_bytes()).with_context(|| format!("failed to write `{}`", dest.display()))?;
+        f.write_all(text).with_context(|| format!("failed to write `{}`", dest.display()))?;
+        self.written.push(rel.to_string());
+        Ok(())
     }
-    // Everything must be on disk before the swap makes it the output. One filesystem-wide
-    // sync costs about what one file's fsync does, instead of one each (the per-object
-    // layout writes a file per object).
-    sync_tree(&staging.path, writes.keys().map(|rel| super::path_of(&staging.path, rel)))?;
 
-    if out.exists() {
-        swap(&staging.path, out)?;
-        // The staging path now holds the old tree; the drop guard removes it.
-    } else {
-        fs::rename(&staging.path, out)
-            .with_context(|| format!("failed to move the new output into `{}`", out.display()))?;
-        staging.armed = false;
+    /// Makes the staging tree `out`'s content, less `remove` and the files written, plus the
+    /// files written; then swaps it in.
+    pub(super) fn swap(mut self, out: &Path, remove: &[&str]) -> Result<()> {
+        let skip: BTreeSet<&str> = remove.iter().copied().chain(self.written.iter().map(String::as_str)).collect();
+        if out.exists() {
+            copy_tree(out, &self.path, out, &skip)?;
+            keep_mode(out, &self.path)?;
+        }
+        // Everything must be on disk before the swap makes it the output. One filesystem-wide
+        // sync costs about what one file's fsync does, instead of one each (the per-object
+        // layout writes a file per object).
+        sync_tree(&self.path, self.written.iter().map(|rel| super::path_of(&self.path, rel)))?;
+        if out.exists() {
+            swap(&self.path, out)?;
+            // The staging path now holds the old tree; the drop guard removes it.
+        } else {
+            fs::rename(&self.path, out)
+                .with_context(|| format!("failed to move the new output into `{}`", out.display()))?;
+            self.armed = false;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Creates the directories of `rel` under `root`, failing where one is a symbolic link (or

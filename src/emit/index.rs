@@ -27,9 +27,9 @@ pub(super) const MIN_FILES: usize = 2000;
 /// does.
 pub(super) const MIN_BYTES: usize = 4 << 20;
 
-/// Whether an output of these files is worth a cache entry.
-pub(super) fn worth_caching(files: &std::collections::BTreeMap<String, String>) -> bool {
-    files.len() >= MIN_FILES || files.values().map(String::len).sum::<usize>() >= MIN_BYTES
+/// Whether an output of `files` files of `bytes` bytes in all is worth a cache entry.
+pub(super) fn worth_caching(files: usize, bytes: usize) -> bool {
+    files >= MIN_FILES || bytes >= MIN_BYTES
 }
 
 /// What a file held when meshgen last wrote or verified it.
@@ -65,7 +65,8 @@ pub(super) fn hash(text: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(text.as_bytes())
 }
 
-/// [`hash`] of the concatenation of `parts`, without building it (XXH3 streams).
+/// [`hash`] of the concatenation of `parts`, without building it (XXH3 streams): a file's
+/// header and manifests are hashed where they are, and joined only if the file is written.
 pub(super) fn hash_parts(parts: &[&str]) -> u64 {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     for p in parts {
@@ -160,21 +161,22 @@ impl Index {
         (!changed && now == *e).then_some(e.hash)
     }
 
-    /// Records the files of `plan` as they are now on disk in `out`. A cache that cannot be
-    /// written is no error: the next build reads the files instead.
-    pub(super) fn save(out: &Path, files: &std::collections::BTreeMap<String, String>) {
+    /// Records `files` (relative path to the [`hash`] of the content meshgen wrote or found)
+    /// as they are now on disk in `out`. A cache that cannot be written is no error: the next
+    /// build reads the files instead.
+    pub(super) fn save(out: &Path, files: &std::collections::BTreeMap<String, u64>) {
         if let Some(file) = cache_file(out) {
             Index::save_file(&file, out, files);
         }
     }
 
-    fn save_file(file: &Path, out: &Path, files: &std::collections::BTreeMap<String, String>) {
+    fn save_file(file: &Path, out: &Path, files: &std::collections::BTreeMap<String, u64>) {
         let mut text = String::with_capacity(FORMAT.len() + 1 + files.len() * 96);
         text.push_str(FORMAT);
         text.push('\n');
-        for (rel, content) in files {
+        for (rel, &hash) in files {
             let Ok(meta) = std::fs::symlink_metadata(super::path_of(out, rel)) else { return };
-            let e = entry_of(&meta, hash(content));
+            let e = entry_of(&meta, hash);
             let (m, c) = (e.mtime, e.ctime);
             text.push_str(&format!("{} {} {} {} {} {} {:016x} {rel}\n", e.size, m.0, m.1, c.0, c.1, e.inode, e.hash));
         }
@@ -197,11 +199,15 @@ mod tests {
 
     #[test]
     fn many_files_or_many_bytes_are_worth_a_cache_entry() {
-        let files = |n: usize, size: usize| (0..n).map(|i| (format!("f{i}.yaml"), "x".repeat(size))).collect();
-        assert!(!worth_caching(&files(50, 1000)));
-        assert!(worth_caching(&files(MIN_FILES, 10)));
+        assert!(!worth_caching(50, 50 * 1000));
+        assert!(worth_caching(MIN_FILES, MIN_FILES * 10));
         // The per-namespace layout of a large estate: few files, many bytes.
-        assert!(worth_caching(&files(3, MIN_BYTES / 2)));
+        assert!(worth_caching(3, 3 * (MIN_BYTES / 2)));
+    }
+
+    /// Files by path, with the hashes of their texts, as the cache records them.
+    fn hashed(files: &BTreeMap<String, String>) -> BTreeMap<String, u64> {
+        files.iter().map(|(p, t)| (p.clone(), hash(t))).collect()
     }
 
     #[test]
@@ -236,7 +242,7 @@ mod tests {
         std::fs::write(out.join("a.yaml"), "a\n").unwrap();
         let files: BTreeMap<String, String> = [("a.yaml".to_string(), "a\n".to_string())].into();
         let cache = tmp.path().join("cache");
-        Index::save_file(&cache, &out, &files);
+        Index::save_file(&cache, &out, &hashed(&files));
         let written = std::fs::read_to_string(&cache).unwrap();
         assert!(written.starts_with(&format!("{FORMAT}\n")), "{written}");
         assert!(Index::load_file(&cache).records("a.yaml"));
@@ -260,7 +266,7 @@ mod tests {
         let cache = tmp.path().join("cache");
         // Files written in the same clock tick as the cache are "racy": wait for a later one.
         std::thread::sleep(std::time::Duration::from_millis(20));
-        Index::save_file(&cache, &out, &files);
+        Index::save_file(&cache, &out, &hashed(&files));
         let index = Index::load_file(&cache);
         let meta = |rel: &str| std::fs::metadata(super::super::path_of(&out, rel)).unwrap();
         assert_eq!(index.known("ns/a.yaml", &meta("ns/a.yaml")), Some(hash("a: 1\n")));
@@ -288,7 +294,7 @@ mod tests {
         let files: BTreeMap<String, String> = [("a.yaml".to_string(), "a\n".to_string())].into();
         std::fs::write(out.join("a.yaml"), "a\n").unwrap();
         let cache = tmp.path().join("cache");
-        Index::save_file(&cache, &out, &files);
+        Index::save_file(&cache, &out, &hashed(&files));
         // A cache written in the same clock tick as the file: an edit then cannot be told
         // apart, so the entry is not trusted (here the cache is made to look that old).
         let changed = std::fs::metadata(out.join("a.yaml")).unwrap().modified().unwrap();

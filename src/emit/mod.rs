@@ -1,14 +1,19 @@
 //! Stage 5, `emit`: manifests become files in the output directory, or one stream.
 //!
-//! [`plan`] lays the manifests out in files (per object, per entity or per namespace, plus a
-//! `kustomization.yaml`). [`write()`] makes the output directory match the plan all or nothing:
-//! the new tree is assembled beside it (unchanged and foreign files hard-linked, so they are
-//! not rewritten) and swapped in with one atomic rename, so a failed or interrupted build
-//! leaves the old directory exactly as it was. Files meshgen did not write (they lack the
-//! header line) are never modified or removed. [`check`] reports what `write` would change.
+//! [`Files`] lays the manifests out in files (per object, per entity or per namespace, plus a
+//! `kustomization.yaml`), namespace by namespace as they are rendered, each file as its parts.
+//! An [`Output`] compares each file with the output directory as it comes and makes the
+//! directory match all or nothing: the changed files are written into a new tree beside it,
+//! the unchanged and foreign ones hard-linked in (so they are not rewritten), and the tree is
+//! swapped in with one atomic rename, so a failed or interrupted build leaves the old
+//! directory exactly as it was. Files meshgen did not write (they lack the header line) are
+//! never modified or removed. [`Output::check`] reports what a build would change.
 
 mod atomic;
 mod index;
+mod output;
+
+pub use output::{Checked, Output};
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -91,46 +96,98 @@ pub fn too_long(kind: Kind, namespace: &str, name: &str, entity: &str, layout: L
     file.split('/').find(|c| c.len() > NAME_MAX).map(str::to_string)
 }
 
-/// Lays manifests out in files. Given the manifests by value, each is dropped once its text
-/// is in its file, so the texts are not held twice.
-pub fn plan<M: std::borrow::Borrow<Manifest> + Send>(
-    manifests: impl IntoIterator<Item = M>,
+/// Lays manifests out in files, joined: for benchmarks and tests of a layout (a build lays
+/// them out with [`Files`] into an [`Output`], joining only the files it writes).
+pub fn plan(manifests: &[Manifest], layout: Layout) -> Result<Plan> {
+    let mut plan = Plan::default();
+    let mut files = Files::new(layout);
+    files.add(manifests, |path, parts| {
+        plan.files.insert(path, parts.concat());
+        Ok(())
+    })?;
+    plan.files.insert("kustomization.yaml".into(), files.kustomization());
+    Ok(plan)
+}
+
+/// The files of a layout, formed as the manifests come: each namespace's files are complete
+/// once its manifests are (every layout puts a namespace's objects in files of its own), so a
+/// build hands them on namespace by namespace, as they are rendered.
+pub struct Files {
     layout: Layout,
-) -> Result<Plan> {
-    let mut groups: BTreeMap<String, Vec<M>> = BTreeMap::new();
-    for m in manifests {
-        let b = m.borrow();
-        groups.entry(file_of(b.kind, &b.namespace, &b.name, &b.entity, layout)?).or_default().push(m);
+    /// The path of every file formed so far, for the kustomization.
+    paths: Vec<String>,
+}
+
+impl Files {
+    /// No files yet, in `layout`.
+    pub fn new(layout: Layout) -> Files {
+        Files { layout, paths: Vec::new() }
     }
-    let mut k = String::from(HEADER);
-    k.push_str("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n");
-    if groups.is_empty() {
-        k.push_str("resources: []\n");
-    } else {
-        k.push_str("resources:\n");
-        for path in groups.keys() {
-            k.push_str(&format!("  - {path}\n"));
+
+    /// Lays out `manifests` (all the manifests of the files they fall in: a namespace's, or
+    /// all) and hands each file to `each`: its path, and its content as parts (meshgen's
+    /// header, then the manifests' texts with `---` between them) to join or hash in place.
+    pub fn add(&mut self, manifests: &[Manifest], mut each: impl FnMut(String, &[&str]) -> Result<()>) -> Result<()> {
+        // The manifests (by index) of each file, grouped by what decides the file in this
+        // layout: a path is made once per file, not per manifest (making it was half of
+        // laying out the per-service layout).
+        let mut keyed: BTreeMap<(&str, &str, &str, &str), Vec<usize>> = BTreeMap::new();
+        for (i, m) in manifests.iter().enumerate() {
+            let key = match self.layout {
+                Layout::Namespace => (&*m.namespace, "", "", ""),
+                Layout::Service => (&*m.namespace, &*m.entity, "", ""),
+                Layout::Object => (&*m.namespace, "", m.kind.as_str(), &*m.name),
+            };
+            keyed.entry(key).or_default().push(i);
         }
-    }
-    // Each file is a copy of its manifests' texts, tens of megabytes in all: made on every
-    // core, each manifest dropped once copied.
-    let groups: Vec<(String, Vec<M>)> = groups.into_iter().collect();
-    let mut files: BTreeMap<String, String> = crate::par::map_owned(groups, |(path, ms)| {
-        let mut text =
-            String::with_capacity(HEADER.len() + ms.iter().map(|m| m.borrow().text.len() + 4).sum::<usize>());
-        text.push_str(HEADER);
-        for (i, m) in ms.into_iter().enumerate() {
-            if i > 0 {
-                text.push_str("---\n");
+        // In the order of their first manifests, so that a name refused is the first refused.
+        let mut keyed: Vec<Vec<usize>> = keyed.into_values().collect();
+        keyed.sort_unstable_by_key(|g| g[0]);
+        let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for g in keyed {
+            let m = &manifests[g[0]];
+            match groups.entry(file_of(m.kind, &m.namespace, &m.name, &m.entity, self.layout)?) {
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(g);
+                }
+                // Two keys of one file: one file still, its manifests in their order.
+                std::collections::btree_map::Entry::Occupied(mut e) => {
+                    e.get_mut().extend(g);
+                    e.get_mut().sort_unstable();
+                }
             }
-            text.push_str(&m.borrow().text);
         }
-        (path, text)
-    })
-    .into_iter()
-    .collect();
-    files.insert("kustomization.yaml".into(), k);
-    Ok(Plan { files })
+        let mut parts: Vec<&str> = Vec::new();
+        for (path, ms) in groups {
+            parts.clear();
+            parts.push(HEADER);
+            for (n, i) in ms.into_iter().enumerate() {
+                if n > 0 {
+                    parts.push("---\n");
+                }
+                parts.push(&manifests[i].text);
+            }
+            self.paths.push(path.clone());
+            each(path, &parts)?;
+        }
+        Ok(())
+    }
+
+    /// The `kustomization.yaml` listing every file formed.
+    pub fn kustomization(mut self) -> String {
+        self.paths.sort_unstable();
+        let mut k = String::from(HEADER);
+        k.push_str("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n");
+        if self.paths.is_empty() {
+            k.push_str("resources: []\n");
+        } else {
+            k.push_str("resources:\n");
+            for path in &self.paths {
+                k.push_str(&format!("  - {path}\n"));
+            }
+        }
+        k
+    }
 }
 
 /// Writes all manifests as one YAML stream (`---` between documents).
@@ -176,7 +233,7 @@ impl<W: Write> Documents<W> {
 pub enum Drift {
     /// Planned, not on disk.
     Missing(String),
-    /// On disk with other content: (path, old content).
+    /// On disk with other content: (path, old content, as [`Output::check`] reports it).
     Changed(String, String),
     /// Written by meshgen earlier, no longer planned.
     Stale(String),
@@ -191,167 +248,6 @@ impl Drift {
             Drift::Missing(p) | Drift::Changed(p, _) | Drift::Stale(p) | Drift::Foreign(p) => p,
         }
     }
-}
-
-/// What is on disk in the output directory: meshgen's files, others by path.
-struct Existing {
-    owned: BTreeMap<String, Known>,
-    foreign: std::collections::BTreeSet<String>,
-    /// Symbolic links (to files or directories), by relative path: never written through.
-    symlinks: std::collections::BTreeSet<String>,
-    /// Whether every file of meshgen's was known from the cache (then it needs no update).
-    cached: bool,
-}
-
-/// What is known of one of meshgen's files.
-enum Known {
-    /// Its content, read.
-    Text(String),
-    /// The hash of its content, from the cache (the file was not read).
-    Hash(u64),
-}
-
-fn scan(out: &Path) -> Result<Existing> {
-    let mut existing =
-        Existing { owned: BTreeMap::new(), foreign: Default::default(), symlinks: Default::default(), cached: true };
-    // The output directory itself a symbolic link is refused rather than followed: the swap
-    // would replace the link by a real directory (or write where the link points).
-    if std::fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink()) {
-        bail!(
-            "output path `{}` is a symbolic link; meshgen writes only into a real directory (point `--out` or `output` at the link's target instead)",
-            out.display()
-        );
-    }
-    if !out.exists() {
-        return Ok(existing);
-    }
-    if !out.is_dir() {
-        bail!("output path `{}` exists and is not a directory", out.display());
-    }
-    // The directories are listed first; the files are then looked at (a `stat`, and a read
-    // where the cache does not know them) on every core: with one file per object that is
-    // tens of thousands of system calls. The cache (a line per file) is read meanwhile.
-    let (files, cache) =
-        crate::par::join(|| list(out, &mut existing.foreign, &mut existing.symlinks), || index::Index::load(out));
-    let files = files?;
-    for (rel, known) in crate::par::map(&files, |(rel, path)| look(&cache, rel, path))? {
-        match known {
-            Some(k) => {
-                existing.cached &= matches!(k, Known::Hash(_));
-                existing.owned.insert(rel, k);
-            }
-            // Someone else's file: never in the cache, so no reason to rewrite it.
-            None => {
-                existing.foreign.insert(rel);
-            }
-        }
-    }
-    Ok(existing)
-}
-
-/// The YAML files under `out`, by path relative to it; anything else is `foreign`.
-fn list(
-    out: &Path,
-    foreign: &mut std::collections::BTreeSet<String>,
-    symlinks: &mut std::collections::BTreeSet<String>,
-) -> Result<Vec<(String, PathBuf)>> {
-    let mut files = Vec::new();
-    // Directories with their path relative to `out`, which each entry's extends.
-    let mut stack = vec![(out.to_path_buf(), String::new())];
-    while let Some((dir, dir_rel)) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).with_context(|| format!("failed to read `{}`", dir.display()))? {
-            let entry = entry.with_context(|| format!("failed to read `{}`", dir.display()))?;
-            let path = entry.path();
-            let ty = entry.file_type()?;
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            let rel = if dir_rel.is_empty() { name.into_owned() } else { format!("{dir_rel}/{name}") };
-            if ty.is_dir() {
-                stack.push((path, rel));
-            } else if ty.is_file() && rel.ends_with(".yaml") {
-                files.push((rel, path));
-            } else if ty.is_symlink() {
-                symlinks.insert(rel.clone());
-                foreign.insert(rel);
-            } else {
-                foreign.insert(rel);
-            }
-        }
-    }
-    Ok(files)
-}
-
-/// A file of the output directory by relative path, and what is known of it.
-type Looked = (String, Option<Known>);
-
-/// One YAML file of the output directory: known from the cache, read (meshgen's), or
-/// `None` (someone else's).
-fn look(cache: &index::Index, rel: &str, path: &Path) -> Result<Looked> {
-    if let Some(hash) = std::fs::symlink_metadata(path).ok().and_then(|m| cache.known(rel, &m)) {
-        return Ok((rel.to_string(), Some(Known::Hash(hash))));
-    }
-    let known = match String::from_utf8(read(path)?) {
-        Ok(text) if text.starts_with(HEADER) => Some(Known::Text(text)),
-        _ => None,
-    };
-    Ok((rel.to_string(), known))
-}
-
-fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))
-}
-
-/// What [`write()`] would change, sorted by path.
-pub fn check(out: &Path, plan: &Plan) -> Result<Vec<Drift>> {
-    drift(out, plan, &scan(out)?)
-}
-
-fn drift(out: &Path, plan: &Plan, existing: &Existing) -> Result<Vec<Drift>> {
-    refuse_symlinks(out, plan, existing)?;
-    // Hashing every planned file (tens of megabytes) to compare it with the cache's record
-    // is shared between the cores.
-    let planned: Vec<(&String, &String)> = plan.files.iter().collect();
-    let compared = crate::par::map(&planned, |&(path, text)| {
-        Ok(match existing.owned.get(path) {
-            Some(Known::Text(old)) if old == text => None,
-            Some(Known::Hash(h)) if *h == index::hash(text) => None,
-            Some(Known::Text(old)) => Some(Drift::Changed(path.clone(), old.clone())),
-            Some(Known::Hash(_)) => {
-                let old = String::from_utf8_lossy(&read(&path_of(out, path))?).into_owned();
-                Some(Drift::Changed(path.clone(), old))
-            }
-            None if existing.foreign.contains(path) => Some(Drift::Foreign(path.clone())),
-            None => Some(Drift::Missing(path.clone())),
-        })
-    })?;
-    let mut drift: Vec<Drift> = compared.into_iter().flatten().collect();
-    for path in existing.owned.keys() {
-        if !plan.files.contains_key(path) {
-            drift.push(Drift::Stale(path.clone()));
-        }
-    }
-    drift.sort_by(|a, b| a.path().cmp(b.path()));
-    Ok(drift)
-}
-
-/// Fails if a symbolic link is on the path of a planned file (a directory or the file itself):
-/// writing there would follow it, possibly out of the output directory.
-fn refuse_symlinks(out: &Path, plan: &Plan, existing: &Existing) -> Result<()> {
-    if existing.symlinks.is_empty() {
-        return Ok(());
-    }
-    for path in plan.files.keys() {
-        let prefixes = path.match_indices('/').map(|(i, _)| &path[..i]).chain([path.as_str()]);
-        for prefix in prefixes {
-            if existing.symlinks.contains(prefix) {
-                bail!(
-                    "`{}` is a symbolic link on the path of `{path}`; meshgen never writes through symbolic links (remove it, or replace it with a real directory)",
-                    path_of(out, prefix).display()
-                );
-            }
-        }
-    }
-    Ok(())
 }
 
 /// `path` absolute, with `.` and `..` resolved, and symbolic links resolved in the part of it
@@ -434,49 +330,13 @@ pub struct Report {
     pub unchanged: usize,
 }
 
-/// Makes `out` match the plan, all or nothing. Writes nothing when nothing changed (but
-/// records the files in the cache of `index` when it did not know them all).
+/// Makes `out` hold exactly the files of `plan`, all or nothing (see [`Output::finish`]).
 pub fn write(out: &Path, plan: &Plan) -> Result<Report> {
-    write_marked(out, plan, |_| {})
-}
-
-/// [`write()`], calling `mark` as each part of it ends (for `--timings`): `compare` once
-/// the output directory is read and compared with the plan, `files` once the changed files
-/// are written and swapped in (a first build of the per-object layout creates tens of
-/// thousands of files, which the file system decides the cost of), when there are any.
-pub fn write_marked(out: &Path, plan: &Plan, mut mark: impl FnMut(&'static str)) -> Result<Report> {
-    // Held until the output is swapped and the cache recorded.
-    let _lock = atomic::Lock::take(out)?;
-    if !std::fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink()) {
-        atomic::recover(out)?;
+    let mut output = Output::write(out)?;
+    for (path, text) in &plan.files {
+        output.file(path.clone(), &[text])?;
     }
-    let existing = scan(out)?;
-    let drift = drift(out, plan, &existing)?;
-    mark("compare");
-    if let Some(Drift::Foreign(p)) = drift.iter().find(|d| matches!(d, Drift::Foreign(_))) {
-        bail!(
-            "`{}` exists but was not written by meshgen; move it away or choose another output directory (meshgen never overwrites files it did not write)",
-            out.join(p).display()
-        );
-    }
-    let changed: Vec<&str> = drift.iter().filter(|d| !matches!(d, Drift::Stale(_))).map(Drift::path).collect();
-    let removed: Vec<&str> = drift.iter().filter(|d| matches!(d, Drift::Stale(_))).map(Drift::path).collect();
-    let report = Report { written: changed.len(), removed: removed.len(), unchanged: plan.files.len() - changed.len() };
-    // Small outputs are read back in no time: only large ones are worth a cache entry.
-    let worth_caching = index::worth_caching(&plan.files);
-    if drift.is_empty() {
-        if !existing.cached && worth_caching {
-            index::Index::save(out, &plan.files);
-        }
-        return Ok(report);
-    }
-    let writes: BTreeMap<&str, &str> = changed.iter().map(|p| (*p, plan.files[*p].as_str())).collect();
-    atomic::replace_dir(out, &writes, &removed)?;
-    mark("files");
-    if worth_caching {
-        index::Index::save(out, &plan.files);
-    }
-    Ok(report)
+    output.finish(|_| {})
 }
 
 /// What the cache of `index` recorded about an output directory, for readers of another
@@ -509,4 +369,59 @@ impl Recorded {
 /// The absolute path of a planned file.
 pub fn path_of(out: &Path, rel: &str) -> PathBuf {
     rel.split('/').fold(out.to_path_buf(), |p, c| p.join(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn manifest(kind: Kind, namespace: &str, name: &str, entity: &str) -> Manifest {
+        let text = format!("kind: {}\nname: {name}\n", kind.as_str());
+        Manifest {
+            kind,
+            namespace: Arc::from(namespace),
+            name: name.into(),
+            entity: Arc::from(entity),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn each_layout_groups_the_manifests_of_a_file_in_their_order() {
+        let ms = [
+            manifest(Kind::DestinationRule, "a", "x", "x"),
+            manifest(Kind::DestinationRule, "a", "y", "y"),
+            manifest(Kind::VirtualService, "a", "x", "x"),
+            manifest(Kind::DestinationRule, "b", "z", "z"),
+        ];
+        let doc = |m: &Manifest| m.text.to_string();
+        let joined =
+            |ms: &[&Manifest]| HEADER.to_string() + &ms.iter().map(|m| doc(m)).collect::<Vec<_>>().join("---\n");
+        let plan = plan(&ms, Layout::Service).unwrap();
+        assert_eq!(plan.files["a/x.yaml"], joined(&[&ms[0], &ms[2]]));
+        assert_eq!(plan.files["a/y.yaml"], joined(&[&ms[1]]));
+        assert_eq!(plan.files["b/z.yaml"], joined(&[&ms[3]]));
+        assert!(plan.files["kustomization.yaml"].ends_with("resources:\n  - a/x.yaml\n  - a/y.yaml\n  - b/z.yaml\n"));
+        let plan = super::plan(&ms, Layout::Namespace).unwrap();
+        assert_eq!(plan.files["a.yaml"], joined(&[&ms[0], &ms[1], &ms[2]]));
+        assert_eq!(plan.files.len(), 3);
+        let plan = super::plan(&ms, Layout::Object).unwrap();
+        assert_eq!(plan.files["a/virtualservice-x.yaml"], joined(&[&ms[2]]));
+        assert_eq!(plan.files.len(), 5);
+        // A namespace at a time, the files are the same.
+        let mut files = Files::new(Layout::Service);
+        let mut each = BTreeMap::new();
+        for ns in ms.chunk_by(|a, b| a.namespace == b.namespace) {
+            files
+                .add(ns, |path, parts| {
+                    each.insert(path, parts.concat());
+                    Ok(())
+                })
+                .unwrap();
+        }
+        each.insert("kustomization.yaml".into(), files.kustomization());
+        assert_eq!(each, super::plan(&ms, Layout::Service).unwrap().files);
+    }
 }
