@@ -286,6 +286,10 @@ pub struct CheckArgs {
     pub live: LiveArgs,
 }
 
+/// How many requests to the API server may be in flight at once, unless `diff
+/// --concurrency` says otherwise (`check --live` always uses it).
+pub const CONCURRENCY: u16 = 8;
+
 /// `meshgen check --live`: the live objects of other owners, read-only.
 #[derive(Debug, Clone, Args)]
 pub struct LiveArgs {
@@ -306,7 +310,7 @@ pub struct LiveArgs {
     #[arg(long, short = 'n', value_name = "NAMESPACE", value_delimiter = ',', requires = "live")]
     pub namespace: Vec<String>,
     /// With `--live`: how long each request to the API server may take.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, requires = "live")]
     pub timeout: std::time::Duration,
     /// With `--live`: the label selector of the live objects that are this project's
     /// (default: meshgen's label and the `project` of meshgen.yaml).
@@ -431,7 +435,7 @@ pub struct DiffArgs {
     #[arg(long, value_name = "NAME", default_value = "meshgen", requires = "server_side")]
     pub field_manager: String,
     /// How many requests to the API server may be in flight at once.
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64), requires = "cluster", conflicts_with = "against")]
+    #[arg(long, value_name = "N", default_value_t = CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=64), requires = "cluster", conflicts_with = "against")]
     pub concurrency: u16,
     /// With `-o markdown`: the most characters the report may take (GitHub refuses
     /// comments over 65,536); rows and diffs beyond it are left out, and counted.

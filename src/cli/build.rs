@@ -136,6 +136,10 @@ pub(super) fn check(cx: &Context, args: &CheckArgs, keep: &mut Leftovers) -> Res
     print_timings(&mut c, cx, &args.compile, "report");
     let (errors, warnings) = c.diags.counts();
     if errors > 0 {
+        if args.live.live && server.is_none() && args.output == Format::Human {
+            // Objects are rendered only from an inventory without errors.
+            cx.note("note: the cluster was not read: fix the errors first, then run `meshgen check --live` again");
+        }
         return Ok(EXIT_FINDINGS);
     }
     if args.output == Format::Human {

@@ -18,9 +18,6 @@ use crate::diff::conflicts::Finding;
 use crate::diff::{Key, Object};
 use crate::model::project::Project;
 
-/// How many LISTs `check --live` runs at once (`diff --concurrency`'s default).
-const DEFAULT_CONCURRENCY: usize = 8;
-
 /// How to reach the cluster, from either command's flags.
 pub(super) struct Connection<'a> {
     /// `--kubeconfig`, relative to `-C DIR`.
@@ -95,7 +92,9 @@ pub(super) fn wanted<'a>(objects: impl Iterator<Item = &'a Object>) -> Vec<clust
 /// each finding about another owner's object to the diagnostics, at the entity whose object
 /// it meets. Returns the API server read.
 pub(super) fn check(args: &LiveArgs, options: &Options, c: &mut Compiled) -> Result<String> {
-    let Some(Rendered::Manifests(manifests)) = &c.rendered else { return Ok(String::new()) };
+    let Some(Rendered::Manifests(manifests)) = &c.rendered else {
+        anyhow::bail!("meshgen rendered no objects to compare with the cluster; please report it")
+    };
     let desired = manifests
         .iter()
         .map(|m| Object::from_yaml(&m.text))
@@ -106,7 +105,7 @@ pub(super) fn check(args: &LiveArgs, options: &Options, c: &mut Compiled) -> Res
         context: args.context.as_deref(),
         namespaces: &args.namespace,
         timeout: args.timeout,
-        concurrency: DEFAULT_CONCURRENCY,
+        concurrency: usize::from(super::args::CONCURRENCY),
         selector: args.selector.as_deref(),
         trim: true,
     };
