@@ -8,7 +8,7 @@ use super::names::{self, AddressKind};
 use super::raw::{Labels, RawAuthorization, RawDependency, RawService, RawVm, RawWorkloadGroup, ShortOr};
 use super::routes;
 use super::tls::{self, Owner};
-use super::validate::{Checker, shown};
+use super::validate::{Checker, Place, shown};
 use super::{Caller, ClientTls, Dependency, Port, Project, Resolution, Service, Subset, Workload, WorkloadGroup};
 use crate::diag::{Diagnostics, Origin};
 
@@ -26,12 +26,12 @@ pub(super) fn build(
     let namespace = cx.entity_namespace(raw.namespace.as_deref(), doc_ns, &origin);
 
     let host = match &raw.host {
-        Some(h) => cx.mesh_host(h, false, &origin.child("host")).unwrap_or_else(|| h.clone()),
+        Some(h) => cx.mesh_host(h, false, &origin.at("host")).unwrap_or_else(|| h.clone()),
         None => format!("{name}.{namespace}.svc.cluster.local"),
     };
-    let ports = cx.ports(raw.ports.as_ref(), &origin.child("ports"));
+    let ports = cx.ports(raw.ports.as_ref(), &origin.at("ports"));
     if let Some(sa) = &raw.service_account {
-        cx.service_account(sa, &origin.child("serviceAccount"));
+        cx.service_account(sa, &origin.at("serviceAccount"));
     }
     // `MESH_EXTERNAL` says the workloads are outside the mesh: Istio never applies its auto
     // mutual TLS to such a host and enforces no policy at it (the ServiceEntry reference's
@@ -48,10 +48,10 @@ pub(super) fn build(
     }
 
     if let Some(l) = &raw.labels {
-        cx.labels(l, &origin.child("labels"));
+        cx.labels(l, &origin.at("labels"));
     }
     if let Some(p) = &raw.pods {
-        cx.selector(p, &origin.child("pods"));
+        cx.selector(p, &origin.at("pods"));
     }
     // One selector spans the pods and the VMs' WorkloadEntries (the migration case).
     let selector: Labels = raw
@@ -60,18 +60,17 @@ pub(super) fn build(
         .or_else(|| raw.labels.clone())
         .unwrap_or_else(|| Labels::from([("app".to_string(), name.to_string())]));
     if let Some(net) = &raw.network {
-        cx.network(net, &origin.child("network"));
+        cx.network(net, &origin.at("network"));
     }
 
     let mut vms: Vec<Workload> = Vec::with_capacity(raw.vms.as_ref().map_or(0, Vec::len));
     // The first VM of each address and of each name, by hash: a scan of the VMs before each
     // new one would be quadratic in a service's VMs.
     let (mut by_address, mut by_name) = (FirstOf::default(), FirstOf::default());
-    let vms_at = origin.child("vms");
+    let vms_at = origin.at("vms");
     for (i, vm) in raw.vms.iter().flatten().enumerate() {
-        let vo = vms_at.index(i);
-        let at = |w: &Workload| w.origin_in(&vms_at);
-        if let Some(w) = vm_workload(&mut cx, name, vm, &raw, &selector, &ports, sidecar, vo, i) {
+        let at = |w: &Workload| w.origin_in(&vms_at.origin());
+        if let Some(w) = vm_workload(&mut cx, name, vm, &raw, &selector, &ports, sidecar, &vms_at.nth(i), i) {
             if let Some(other) = by_address.find(&vms, &w.address, |o| &o.address) {
                 let d = crate::diag::Diagnostic::error(
                     "duplicate-address",
@@ -100,8 +99,9 @@ pub(super) fn build(
     let inherits_outlier = project.defaults.traffic.outlier_detection.is_some();
     let subsets = subsets(&mut cx, &raw, &vms, inherits_outlier, &origin);
     let mut addresses = Vec::new();
+    let addresses_at = origin.at("addresses");
     for (i, a) in raw.addresses.iter().flatten().enumerate() {
-        if cx.ip_or_cidr(a, &origin.child("addresses").index(i)) {
+        if cx.ip_or_cidr(a, &addresses_at.nth(i)) {
             addresses.push(a.clone());
         }
     }
@@ -111,9 +111,9 @@ pub(super) fn build(
     }
 
     let workload_group = raw.workload_group.as_ref().map(|ShortOr(wg)| {
-        let wo = origin.child("workloadGroup");
+        let wo = origin.at("workloadGroup");
         if let Some(p) = &wg.probe {
-            probe(&mut cx, p, &wo.child("probe"));
+            probe(&mut cx, p, &wo.at("probe"));
         }
         Box::new(workload_group(&mut cx, wg, &raw, &selector, &vms, &ports, &wo))
     });
@@ -140,19 +140,13 @@ pub(super) fn build(
     }
 
     let own = raw.traffic.clone().unwrap_or_default();
-    cx.traffic(&own, &origin.child("traffic"), inherits_outlier);
+    cx.traffic(&own, &origin.at("traffic"), inherits_outlier);
     let traffic = own.over(&project.defaults.traffic);
     let traffic_written = super::traffic::Written::of(&own);
     let written_tls =
-        raw.tls.as_ref().and_then(|ShortOr(t)| tls::client_tls(&mut cx, t, Owner::Service, &origin.child("tls")));
-    let port_policies = tls::port_policies(
-        &mut cx,
-        raw.ports.as_ref(),
-        &ports,
-        Owner::Service,
-        inherits_outlier,
-        &origin.child("ports"),
-    );
+        raw.tls.as_ref().and_then(|ShortOr(t)| tls::client_tls(&mut cx, t, Owner::Service, &origin.at("tls")));
+    let port_policies =
+        tls::port_policies(&mut cx, raw.ports.as_ref(), &ports, Owner::Service, inherits_outlier, &origin.at("ports"));
     let tls = client_tls(&mut cx, written_tls, &raw, &vms, sidecar, (&ports, &port_policies), &subsets, &origin);
 
     let scope = routes::Scope { subsets: &subsets, ports: &ports, what: "service" };
@@ -162,9 +156,9 @@ pub(super) fn build(
     subject_alt_names.sort();
     subject_alt_names.dedup();
     let depends_on = dependencies(raw.depends_on.as_deref());
-    let authorization = authorization(&mut cx, raw.authorization.as_ref(), &origin.child("authorization"));
+    let authorization = authorization(&mut cx, raw.authorization.as_ref(), &origin.at("authorization"));
     let export_to = match &raw.export_to {
-        Some(e) => cx.export_to(&e.0, &origin.child("exportTo")),
+        Some(e) => cx.export_to(&e.0, &origin.at("exportTo")),
         None => project.default_export_to(&namespace),
     };
     let ingress = raw.ingress.as_ref().and_then(|ShortOr(i)| {
@@ -227,7 +221,7 @@ pub(super) fn build(
             Some("add `vms`, `pods` (a label selector), or both".into()),
         );
     }
-    let names = cx.object_names(raw.names.as_ref(), &origin.child("names"));
+    let names = cx.object_names(raw.names.as_ref(), &origin.at("names"));
     if diags.counts().0 > before {
         return None;
     }
@@ -275,24 +269,25 @@ pub(super) fn dependencies(raw: Option<&[ShortOr<RawDependency>]>) -> Vec<Depend
 }
 
 /// The extra callers of `authorization.from`: each names exactly one principal or namespace.
-fn authorization(cx: &mut Checker<'_>, raw: Option<&RawAuthorization>, origin: &Origin) -> Vec<Caller> {
+fn authorization(cx: &mut Checker<'_>, raw: Option<&RawAuthorization>, origin: &dyn Place) -> Vec<Caller> {
     let mut out = Vec::new();
+    let from = origin.at("from");
     for (i, src) in raw.map(|a| &a.from[..]).unwrap_or_default().iter().enumerate() {
-        let at = origin.child("from").index(i);
+        let at = from.nth(i);
         match (&src.principal, &src.namespace) {
             (Some(p), None) => {
-                if cx.principal(p, &at.child("principal")) {
+                if cx.principal(p, &at.at("principal")) {
                     out.push(Caller::Principal(p.clone()));
                 }
             }
             (None, Some(ns)) => {
-                if cx.namespace(ns, &at.child("namespace")) {
+                if cx.namespace(ns, &at.at("namespace")) {
                     out.push(Caller::Namespace(ns.clone()));
                 }
             }
             _ => cx.error(
                 "invalid-value",
-                at,
+                at.origin(),
                 "a source names exactly one of `principal` or `namespace`",
                 Some(
                     "write `- principal: cluster.local/ns/<namespace>/sa/<account>` or `- namespace: <namespace>`"
@@ -342,14 +337,14 @@ fn vm_workload(
     selector: &Labels,
     ports: &[Port],
     sidecar: bool,
-    vo: Origin,
+    vo: &dyn Place,
     index: usize,
 ) -> Option<Workload> {
     let kind = match names::address(&vm.address) {
         Ok(AddressKind::Unix) => {
             cx.error(
                 "invalid-value",
-                vo.child("address"),
+                vo.at("address").origin(),
                 format!("VM address `{}` is a unix socket", shown(&vm.address)),
                 Some("VMs are reached over the network: give an IP address or DNS name".into()),
             );
@@ -359,7 +354,7 @@ fn vm_workload(
         Err(e) => {
             cx.error(
                 "invalid-value",
-                vo.child("address"),
+                vo.at("address").origin(),
                 format!("VM address `{}` {e}", shown(&vm.address)),
                 Some("give an IP address (`10.0.1.11`) or a DNS name (`vm1.corp.example`)".into()),
             );
@@ -368,7 +363,7 @@ fn vm_workload(
     };
     let name = match &vm.name {
         Some(n) => {
-            if !cx.object_name(n, &vo.child("name")) {
+            if !cx.object_name(n, &vo.at("name")) {
                 return None;
             }
             n.clone()
@@ -378,7 +373,7 @@ fn vm_workload(
             if derived.len() > 253 {
                 cx.error(
                     "invalid-value",
-                    vo.child("address"),
+                    vo.at("address").origin(),
                     "the WorkloadEntry name derived from this address is too long",
                     Some("set `name`".into()),
                 );
@@ -388,7 +383,7 @@ fn vm_workload(
         }
     };
     if let Some(own) = &vm.labels
-        && !workload_labels(cx, own, selector, &vo.child("labels"))
+        && !workload_labels(cx, own, selector, &vo.at("labels"))
     {
         return None;
     }
@@ -401,24 +396,24 @@ fn vm_workload(
         selector.iter().chain(raw.labels.iter().flatten()).chain(vm.labels.iter().flatten()).chain(tls_mode).collect();
     // Its origin is made only for a finding: there is one VM per line of a large inventory.
     if let Some(l) = vm.locality.as_deref().filter(|l| names::locality(l).is_err()) {
-        cx.locality(l, &vo.child("locality"));
+        cx.locality(l, &vo.at("locality"));
     }
     let network = vm.network.as_deref().or(raw.network.as_deref());
     if let Some(n) = &vm.network {
-        cx.network(n, &vo.child("network"));
+        cx.network(n, &vo.at("network"));
     }
     if vm.weight == Some(0) {
         cx.error(
             "invalid-value",
-            vo.child("weight"),
+            vo.at("weight").origin(),
             "weight 0 is not allowed",
             Some("weights start at 1; remove the VM to take it out of rotation".into()),
         );
     }
     let port_overrides = vm.ports.clone().unwrap_or_default();
-    cx.port_overrides(&port_overrides, ports, &vo.child("ports"));
+    cx.port_overrides(&port_overrides, ports, &vo.at("ports"));
     if let Some(sa) = &vm.service_account {
-        cx.service_account(sa, &vo.child("serviceAccount"));
+        cx.service_account(sa, &vo.at("serviceAccount"));
         if !sidecar {
             let help = if raw.location.as_deref() == Some("MESH_EXTERNAL") {
                 "remove `serviceAccount`: workloads outside the mesh (`MESH_EXTERNAL`) have no Istio identity"
@@ -427,7 +422,7 @@ fn vm_workload(
             };
             cx.error(
                 "invalid-value",
-                vo.child("serviceAccount"),
+                vo.at("serviceAccount").origin(),
                 "a VM without a sidecar has no service account identity",
                 Some(help.into()),
             );
@@ -465,20 +460,22 @@ fn subsets(
             }
         }
     }
+    let subsets_at = origin.at("subsets");
     for (name, written) in raw.subsets.iter().flatten() {
-        let so = origin.child("subsets").child(name);
+        let so = subsets_at.at(name);
         if let Err(e) = names::port_name(name) {
             cx.error(
                 "invalid-value",
-                so.clone().key(),
+                so.as_key().origin(),
                 format!("subset name `{}` {e}", shown(name)),
                 Some("subset names are lowercase DNS labels, e.g. `v2`".into()),
             );
             continue;
         }
         let policy = tls::subset_policy(cx, written, inherits_outlier, &so);
-        let at = if written.traffic.is_some() || written.tls.is_some() { so.child("labels") } else { so };
-        if cx.selector(&written.labels, &at) {
+        let labels_at = so.at("labels");
+        let at: &dyn Place = if written.traffic.is_some() || written.tls.is_some() { &labels_at } else { &so };
+        if cx.selector(&written.labels, at) {
             out.insert(name.clone(), Subset { name: name.clone(), labels: written.labels.clone(), policy });
         }
     }
@@ -529,7 +526,7 @@ fn client_tls(
 
 /// Labels a VM (or a registering one) adds to the selector: valid, and none contradicting the
 /// selector, by which the service's ServiceEntry finds the VMs.
-fn workload_labels(cx: &mut Checker<'_>, own: &Labels, selector: &Labels, at: &Origin) -> bool {
+fn workload_labels(cx: &mut Checker<'_>, own: &Labels, selector: &Labels, at: &dyn Place) -> bool {
     if !cx.labels(own, at) {
         return false;
     }
@@ -537,7 +534,7 @@ fn workload_labels(cx: &mut Checker<'_>, own: &Labels, selector: &Labels, at: &O
         if selector.get(k).is_some_and(|s| s != v) {
             cx.error(
                 "invalid-value",
-                at.child(k),
+                at.at(k).origin(),
                 format!("label `{k}: {}` contradicts the service selector `{k}: {}`", shown(v), &selector[k]),
                 Some("the service's ServiceEntry selects its VMs by these labels; drop the override".into()),
             );
@@ -555,25 +552,30 @@ fn workload_group(
     selector: &Labels,
     vms: &[Workload],
     ports: &[Port],
-    wo: &Origin,
+    wo: &dyn Place,
 ) -> WorkloadGroup {
     if let Some(l) = &wg.labels {
-        workload_labels(cx, l, selector, &wo.child("labels"));
+        workload_labels(cx, l, selector, &wo.at("labels"));
     }
     if let Some(l) = &wg.locality {
-        cx.locality(l, &wo.child("locality"));
+        cx.locality(l, &wo.at("locality"));
     }
     if let Some(n) = &wg.network {
-        cx.network(n, &wo.child("network"));
+        cx.network(n, &wo.at("network"));
     }
     if let Some(sa) = &wg.service_account {
-        cx.service_account(sa, &wo.child("serviceAccount"));
+        cx.service_account(sa, &wo.at("serviceAccount"));
     }
     if wg.weight == Some(0) {
-        cx.error("invalid-value", wo.child("weight"), "weight 0 is not allowed", Some("weights start at 1".into()));
+        cx.error(
+            "invalid-value",
+            wo.at("weight").origin(),
+            "weight 0 is not allowed",
+            Some("weights start at 1".into()),
+        );
     }
     let port_overrides = wg.ports.clone().unwrap_or_default();
-    cx.port_overrides(&port_overrides, ports, &wo.child("ports"));
+    cx.port_overrides(&port_overrides, ports, &wo.at("ports"));
     WorkloadGroup {
         probe: wg.probe.clone(),
         labels: selector.iter().chain(raw.labels.iter().flatten()).chain(wg.labels.iter().flatten()).collect(),
@@ -591,26 +593,26 @@ fn workload_group(
     }
 }
 
-fn probe(cx: &mut Checker<'_>, p: &super::raw::Probe, o: &Origin) {
+fn probe(cx: &mut Checker<'_>, p: &super::raw::Probe, o: &dyn Place) {
     let methods = [p.http_get.is_some(), p.tcp_socket.is_some(), p.exec.is_some()].iter().filter(|m| **m).count();
     if methods != 1 {
-        cx.error("invalid-value", o.clone(), "a probe needs exactly one of `httpGet`, `tcpSocket`, `exec`", None);
+        cx.error("invalid-value", o.origin(), "a probe needs exactly one of `httpGet`, `tcpSocket`, `exec`", None);
     }
     if let Some(h) = &p.http_get {
-        cx.port_number(h.port, &o.child("httpGet").child("port"));
+        cx.port_number(h.port, &o.at("httpGet").at("port"));
         if let Some(s) = &h.scheme {
-            cx.one_of("scheme", s, &["HTTP", "HTTPS"], &o.child("httpGet").child("scheme"));
+            cx.one_of("scheme", s, &["HTTP", "HTTPS"], &o.at("httpGet").at("scheme"));
         }
     }
     if let Some(t) = &p.tcp_socket {
-        cx.port_number(t.port, &o.child("tcpSocket").child("port"));
+        cx.port_number(t.port, &o.at("tcpSocket").at("port"));
     }
     if let Some(e) = &p.exec {
         if e.command.is_empty() {
-            cx.error("invalid-value", o.child("exec").child("command"), "exec probe has no command", None);
+            cx.error("invalid-value", o.at("exec").at("command").origin(), "exec probe has no command", None);
         }
         for (i, _) in e.command.iter().enumerate().filter(|(_, c)| c.is_empty()) {
-            cx.error("invalid-value", o.child("exec").child("command").index(i), "an empty command word", None);
+            cx.error("invalid-value", o.at("exec").at("command").nth(i).origin(), "an empty command word", None);
         }
     }
     // Istio's probe fields are 32-bit signed integers.
@@ -622,7 +624,7 @@ fn probe(cx: &mut Checker<'_>, p: &super::raw::Probe, o: &Origin) {
         ("failureThreshold", p.failure_threshold),
     ] {
         if v.is_some_and(|v| v > i32::MAX as u32) {
-            cx.error("invalid-value", o.child(f), format!("`{f}` is above {}", i32::MAX), None);
+            cx.error("invalid-value", o.at(f).origin(), format!("`{f}` is above {}", i32::MAX), None);
         }
     }
 }

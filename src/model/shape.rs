@@ -467,7 +467,7 @@ mod tests {
         assert_eq!(what("services.api.traffic.foo.interval"), None);
     }
 
-    /// Every field the model reads as a duration (`Checker::duration(value, origin.child("…"))`)
+    /// Every field the model reads as a duration (`Checker::duration(value, &origin.at("…"))`)
     /// has a duration entry, so that `timeout: 10` anywhere suggests `10s`.
     #[test]
     fn every_duration_the_model_reads_is_in_the_table() {
@@ -489,15 +489,16 @@ mod tests {
                     if !call.is_match(line) || line.trim_start().starts_with("//") {
                         continue;
                     }
-                    // The field is named on the call's line, or, for `.child(f)`, in the
-                    // list of pairs the loop above walks.
-                    let from = if line.contains(".child(f)") {
+                    // The field is named on the call's line, or, for `.at(f)` (a place made
+                    // only for a finding) or `.child(f)`, in the list of pairs the loop above walks.
+                    let by_loop = line.contains(".at(f)") || line.contains(".child(f)");
+                    let from = if by_loop {
                         lines[..i].iter().rev().find(|l| l.contains("(\"")).copied().unwrap_or_default()
                     } else {
                         line
                     };
                     let mut names: Vec<&str> = name.captures_iter(from).map(|c| c.get(1).unwrap().as_str()).collect();
-                    if !line.contains(".child(f)") {
+                    if !by_loop {
                         names = names.split_off(names.len().saturating_sub(1));
                     }
                     assert!(!names.is_empty(), "no field name near {}:{}", p.display(), i + 1);

@@ -9,9 +9,8 @@ use std::collections::BTreeMap;
 use super::names;
 use super::raw::{RawPort, RawSubset, RawTls, ShortOr};
 use super::traffic::Traffic;
-use super::validate::{Checker, shown};
+use super::validate::{Checker, Place, shown};
 use super::{ClientTls, Port, PortPolicy, SubsetPolicy};
-use crate::diag::Origin;
 
 /// Where a TLS setting is written, which decides the fields it may have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,13 +33,13 @@ impl Owner {
 const MODES: [&str; 4] = ["DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"];
 
 /// Validates one client TLS setting; `None` when it has errors.
-pub(super) fn client_tls(cx: &mut Checker<'_>, t: &RawTls, owner: Owner, o: &Origin) -> Option<ClientTls> {
+pub(super) fn client_tls(cx: &mut Checker<'_>, t: &RawTls, owner: Owner, o: &dyn Place) -> Option<ClientTls> {
     let mode = match t.mode.as_deref() {
         None => "SIMPLE",
         Some(m) => match MODES.iter().find(|x| **x == m) {
             Some(x) => *x,
             None => {
-                cx.one_of("TLS mode", m, &MODES, &o.child("mode"));
+                cx.one_of("TLS mode", m, &MODES, &o.at("mode"));
                 return None;
             }
         },
@@ -48,11 +47,11 @@ pub(super) fn client_tls(cx: &mut Checker<'_>, t: &RawTls, owner: Owner, o: &Ori
     let before = cx.errors();
     if let Some(p) = t.port {
         if owner.external() {
-            cx.port_number(p, &o.child("port"));
+            cx.port_number(p, &o.at("port"));
         } else {
             cx.error(
                 "invalid-value",
-                o.child("port"),
+                o.at("port").origin(),
                 "`port` is the remote TLS port of an external API's origination",
                 Some("a service's workloads serve TLS on their own ports: remove `port` (use the port's `targetPort` to send traffic elsewhere)".into()),
             );
@@ -67,7 +66,7 @@ pub(super) fn client_tls(cx: &mut Checker<'_>, t: &RawTls, owner: Owner, o: &Ori
     ];
     for (f, v) in fields {
         if v.as_ref().is_some_and(|s| s.is_empty() || s.chars().any(char::is_control)) {
-            cx.error("invalid-value", o.child(f), format!("`{f}` must be a non-empty single-line string"), None);
+            cx.error("invalid-value", o.at(f).origin(), format!("`{f}` must be a non-empty single-line string"), None);
         }
     }
     let sans = t.subject_alt_names.clone().unwrap_or_default();
@@ -94,7 +93,7 @@ pub(super) fn client_tls(cx: &mut Checker<'_>, t: &RawTls, owner: Owner, o: &Ori
             for f in extra {
                 cx.error(
                     "invalid-value",
-                    o.child(f),
+                    o.at(f).origin(),
                     format!("`{f}` does not go with TLS mode {mode}"),
                     Some(format!("mode {mode} takes {allowed}: remove `{f}`, or choose `SIMPLE` or `MUTUAL`")),
                 );
@@ -106,14 +105,14 @@ pub(super) fn client_tls(cx: &mut Checker<'_>, t: &RawTls, owner: Owner, o: &Ori
                 || t.ca_certificates.is_some()
                 || t.ca_crl.is_some();
             if t.credential_name.is_some() && has_paths {
-                cx.error("invalid-value", o.child("credentialName"), "credentialName excludes certificate paths", Some("use either `credentialName` (a Kubernetes secret) or `clientCertificate`/`privateKey`/`caCertificates`/`caCrl`".into()));
+                cx.error("invalid-value", o.at("credentialName").origin(), "credentialName excludes certificate paths", Some("use either `credentialName` (a Kubernetes secret) or `clientCertificate`/`privateKey`/`caCertificates`/`caCrl`".into()));
             }
             if mode == "MUTUAL" && t.credential_name.is_none() {
                 for (f, v) in [("clientCertificate", &t.client_certificate), ("privateKey", &t.private_key)] {
                     if v.is_none() {
                         cx.error(
                             "missing-field",
-                            o.child(f),
+                            o.at(f).origin(),
                             format!("mutual TLS needs `{f}`"),
                             Some("give the paths of the client certificate and key mounted in the proxy, or a `credentialName`".into()),
                         );
@@ -127,7 +126,7 @@ pub(super) fn client_tls(cx: &mut Checker<'_>, t: &RawTls, owner: Owner, o: &Ori
             {
                 cx.error(
                     "invalid-value",
-                    o.child("insecureSkipVerify"),
+                    o.at("insecureSkipVerify").origin(),
                     "insecureSkipVerify cannot be combined with CA certificates or subjectAltNames",
                     None,
                 );
@@ -143,14 +142,14 @@ pub(super) fn client_tls(cx: &mut Checker<'_>, t: &RawTls, owner: Owner, o: &Ori
                 };
                 cx.error(
                     "invalid-value",
-                    o.child("credentialName"),
+                    o.at("credentialName").origin(),
                     format!("`{}` is not a secret name", shown(c)),
                     Some(format!("name a Kubernetes secret in {whose}, e.g. `partner-client-cert`")),
                 );
             }
         }
     }
-    let sni = t.sni.as_ref().map(|s| cx.host(s, false, &o.child("sni")).unwrap_or_else(|| s.clone()));
+    let sni = t.sni.as_ref().map(|s| cx.host(s, false, &o.at("sni")).unwrap_or_else(|| s.clone()));
     if cx.errors() > before {
         return None;
     }
@@ -170,12 +169,12 @@ pub(super) fn client_tls(cx: &mut Checker<'_>, t: &RawTls, owner: Owner, o: &Ori
 
 /// A DestinationRule-side policy written below the entity (a port's or a subset's):
 /// timeouts, retries and faults belong to routes, which say where they apply.
-fn level_traffic(cx: &mut Checker<'_>, t: &Traffic, o: &Origin, inherits_outlier: bool, hint: &str) {
+fn level_traffic(cx: &mut Checker<'_>, t: &Traffic, o: &dyn Place, inherits_outlier: bool, hint: &str) {
     for (f, set) in [("timeout", t.timeout.is_some()), ("retries", t.retries.is_some()), ("fault", t.fault.is_some())] {
         if set {
             cx.error(
                 "invalid-value",
-                o.child(f),
+                o.at(f).origin(),
                 format!("`{f}` is a route setting, not a DestinationRule one"),
                 Some(hint.to_string()),
             );
@@ -191,7 +190,7 @@ pub(super) fn port_policies(
     ports: &[Port],
     owner: Owner,
     inherits_outlier: bool,
-    o: &Origin,
+    o: &dyn Place,
 ) -> Vec<PortPolicy> {
     let mut out = Vec::new();
     for (name, ShortOr(p)) in raw.into_iter().flatten() {
@@ -200,18 +199,18 @@ pub(super) fn port_policies(
         }
         // A port with errors of its own was already reported and left out.
         let Some(port) = ports.iter().find(|x| x.name == *name) else { continue };
-        let at = o.child(name);
+        let at = o.at(name);
         let traffic = p.traffic.clone().unwrap_or_default();
         let hint = format!("write a route with `match: [{{port: {}}}]` for this port", port.number);
-        level_traffic(cx, &traffic, &at.child("traffic"), inherits_outlier, &hint);
-        let tls = p.tls.as_ref().and_then(|ShortOr(t)| client_tls(cx, t, owner, &at.child("tls")));
+        level_traffic(cx, &traffic, &at.at("traffic"), inherits_outlier, &hint);
+        let tls = p.tls.as_ref().and_then(|ShortOr(t)| client_tls(cx, t, owner, &at.at("tls")));
         if let Some(t) = &tls
             && t.port.is_some()
             && !port.protocol.is_http()
         {
             cx.error(
                 "invalid-value",
-                at.child("tls").child("port"),
+                at.at("tls").at("port").origin(),
                 format!("only HTTP ports are sent to a remote TLS port, `{name}` is {}", port.protocol.as_str()),
                 Some("remove `port`, or set this port's `targetPort`".into()),
             );
@@ -227,14 +226,14 @@ pub(super) fn subset_policy(
     cx: &mut Checker<'_>,
     raw: &RawSubset,
     inherits_outlier: bool,
-    o: &Origin,
+    o: &dyn Place,
 ) -> Option<Box<SubsetPolicy>> {
     if raw.traffic.is_none() && raw.tls.is_none() {
         return None;
     }
     let traffic = raw.traffic.clone().unwrap_or_default();
     let hint = "write a route to this subset with the setting (`routes: [{subset: …, timeout: …}]`)";
-    level_traffic(cx, &traffic, &o.child("traffic"), inherits_outlier, hint);
-    let tls = raw.tls.as_ref().and_then(|ShortOr(t)| client_tls(cx, t, Owner::Service, &o.child("tls")));
+    level_traffic(cx, &traffic, &o.at("traffic"), inherits_outlier, hint);
+    let tls = raw.tls.as_ref().and_then(|ShortOr(t)| client_tls(cx, t, Owner::Service, &o.at("tls")));
     Some(Box::new(SubsetPolicy { traffic, tls }))
 }

@@ -11,6 +11,72 @@ use super::raw::{Labels, RawExportTo, RawPort, ShortOr, StringMatch};
 use super::{ExportTo, Port, Protocol, names};
 use crate::diag::{Diagnostic, Diagnostics, Origin};
 
+/// A place in the inventory a check may report at, made into an [`Origin`] only when the
+/// check finds something.
+///
+/// Nearly every field of a large inventory is valid, and an `Origin` allocates its path:
+/// made up front, about 45 per service were built and dropped unused (a tenth of reading
+/// the inventory, run AD-read in docs/performance.md). A place is either an `Origin` or an
+/// [`At`] below one, a path of borrowed segments on the stack.
+pub trait Place {
+    /// The origin of this place: exactly what [`Origin::child`] and [`Origin::index`] would
+    /// have made, so the diagnostics are the same whichever way the place was written.
+    fn origin(&self) -> Origin;
+
+    /// This place as a trait object, which an [`At`] below it refers to.
+    fn place(&self) -> &dyn Place;
+
+    /// The field `field` of the mapping here (lazily [`Origin::child`]).
+    fn at<'a>(&'a self, field: &'a str) -> At<'a> {
+        At::Field(self.place(), field)
+    }
+
+    /// Element `i` of the sequence here (lazily [`Origin::index`]).
+    fn nth(&self, i: usize) -> At<'_> {
+        At::Index(self.place(), i)
+    }
+
+    /// The key of the mapping entry here (lazily [`Origin::key`]).
+    fn as_key(&self) -> At<'_> {
+        At::Key(self.place())
+    }
+}
+
+impl Place for Origin {
+    fn origin(&self) -> Origin {
+        self.clone()
+    }
+
+    fn place(&self) -> &dyn Place {
+        self
+    }
+}
+
+/// A place below another, its path not written until a finding needs it.
+#[derive(Clone, Copy)]
+pub enum At<'a> {
+    /// A field of the mapping at the parent.
+    Field(&'a dyn Place, &'a str),
+    /// An element of the sequence at the parent.
+    Index(&'a dyn Place, usize),
+    /// The key of the mapping entry at the parent, rather than its value.
+    Key(&'a dyn Place),
+}
+
+impl Place for At<'_> {
+    fn origin(&self) -> Origin {
+        match *self {
+            At::Field(parent, field) => parent.origin().child(field),
+            At::Index(parent, i) => parent.origin().index(i),
+            At::Key(parent) => parent.origin().key(),
+        }
+    }
+
+    fn place(&self) -> &dyn Place {
+        self
+    }
+}
+
 /// Collects diagnostics while an entity is validated.
 pub struct Checker<'a> {
     diags: &'a mut Diagnostics,
@@ -36,19 +102,19 @@ impl<'a> Checker<'a> {
     pub fn object_names(
         &mut self,
         raw: Option<&BTreeMap<String, String>>,
-        origin: &Origin,
+        origin: &dyn Place,
     ) -> BTreeMap<String, String> {
         const KINDS: [&str; 6] =
             ["ServiceEntry", "WorkloadGroup", "DestinationRule", "VirtualService", "Sidecar", "AuthorizationPolicy"];
         let mut out = BTreeMap::new();
         for (kind, name) in raw.into_iter().flatten() {
-            let at = origin.child(kind);
+            let at = origin.at(kind);
             if !KINDS.contains(&kind.as_str()) {
                 let help = crate::diag::suggest::hint(kind, "kinds", &KINDS)
                     .unwrap_or_else(|| format!("name one of {}", KINDS.join(", ")));
                 self.error(
                     "invalid-value",
-                    at.key(),
+                    at.as_key().origin(),
                     format!("`{}` is not a kind meshgen names after an entity", shown(kind)),
                     Some(help),
                 );
@@ -69,7 +135,7 @@ impl<'a> Checker<'a> {
         &mut self,
         what: &str,
         value: &str,
-        origin: &Origin,
+        origin: &dyn Place,
         help: &str,
         f: impl Fn(&str) -> Result<(), String>,
     ) -> bool {
@@ -77,24 +143,24 @@ impl<'a> Checker<'a> {
             Ok(()) => true,
             Err(e) => {
                 let help = if help.is_empty() { None } else { Some(help.to_string()) };
-                self.error("invalid-value", origin.clone(), format!("{what} `{}` {e}", shown(value)), help);
+                self.error("invalid-value", origin.origin(), format!("{what} `{}` {e}", shown(value)), help);
                 false
             }
         }
     }
 
     /// A Kubernetes namespace.
-    pub fn namespace(&mut self, ns: &str, origin: &Origin) -> bool {
+    pub fn namespace(&mut self, ns: &str, origin: &dyn Place) -> bool {
         self.check("namespace", ns, origin, "namespaces are lowercase DNS labels, e.g. `shop`", names::dns_label)
     }
 
     /// An entity's namespace: its own `namespace`, checked here, or the one it inherits from
     /// its document or the project, checked once where that is written (one error for a
     /// document, not one per entity).
-    pub fn entity_namespace(&mut self, own: Option<&str>, inherited: &str, entity: &Origin) -> String {
+    pub fn entity_namespace(&mut self, own: Option<&str>, inherited: &str, entity: &dyn Place) -> String {
         match own {
             Some(ns) => {
-                self.namespace(ns, &entity.child("namespace"));
+                self.namespace(ns, &entity.at("namespace"));
                 ns.to_string()
             }
             None => inherited.to_string(),
@@ -102,24 +168,24 @@ impl<'a> Checker<'a> {
     }
 
     /// An entity name (becomes object and file names).
-    pub fn entity_name(&mut self, kind: &str, name: &str, origin: &Origin) -> bool {
+    pub fn entity_name(&mut self, kind: &str, name: &str, origin: &dyn Place) -> bool {
         self.check(
             &format!("{kind} name"),
             name,
-            &origin.clone().key(),
+            &origin.as_key(),
             "entity names become Kubernetes object and file names: use lowercase letters, digits and `-`, e.g. `orders-db`",
             names::dns_label,
         )
     }
 
     /// An object name given explicitly (e.g. a VM's WorkloadEntry name).
-    pub fn object_name(&mut self, name: &str, origin: &Origin) -> bool {
+    pub fn object_name(&mut self, name: &str, origin: &dyn Place) -> bool {
         self.check("name", name, origin, "use lowercase letters, digits, `-` and `.`", names::dns_subdomain)
     }
 
     /// A host, with or without a leading wildcard label: the host as meshgen writes it
     /// (lower case), or `None` when it is not one.
-    pub fn host(&mut self, host: &str, wildcard: bool, origin: &Origin) -> Option<String> {
+    pub fn host(&mut self, host: &str, wildcard: bool, origin: &dyn Place) -> Option<String> {
         let help = if wildcard {
             "write a DNS name such as `api.example.com` or `*.example.com`"
         } else {
@@ -135,7 +201,7 @@ impl<'a> Checker<'a> {
     /// accepts upper case, but it compares hosts as written: `API.example.com` in a
     /// ServiceEntry and `api.example.com` in a DestinationRule never meet. Upper case built
     /// before, so it is lower-cased with a warning rather than refused.
-    fn lower_case_host(&mut self, host: &str, origin: &Origin) -> String {
+    fn lower_case_host(&mut self, host: &str, origin: &dyn Place) -> String {
         if !host.bytes().any(|b| b.is_ascii_uppercase()) {
             return host.to_string();
         }
@@ -143,7 +209,7 @@ impl<'a> Checker<'a> {
         self.push(
             Diagnostic::warning(
                 "uppercase-host",
-                origin.clone(),
+                origin.origin(),
                 format!("host `{}` has upper-case letters; it is written as `{}`", shown(host), shown(&lower)),
             )
             .help("write hosts in lower case: DNS ignores case, but Istio compares hosts as written, so one object's `API.example.com` would not meet another's `api.example.com`"),
@@ -152,7 +218,7 @@ impl<'a> Checker<'a> {
     }
 
     /// A service account name.
-    pub fn service_account(&mut self, sa: &str, origin: &Origin) -> bool {
+    pub fn service_account(&mut self, sa: &str, origin: &dyn Place) -> bool {
         self.check(
             "service account",
             sa,
@@ -164,7 +230,7 @@ impl<'a> Checker<'a> {
 
     /// A SPIFFE principal as AuthorizationPolicy matches it: `<trust-domain>/ns/<ns>/sa/<sa>`,
     /// with `*` allowed only as a prefix or suffix match.
-    pub fn principal(&mut self, p: &str, origin: &Origin) -> bool {
+    pub fn principal(&mut self, p: &str, origin: &dyn Place) -> bool {
         self.check(
             "principal",
             p,
@@ -185,7 +251,7 @@ impl<'a> Checker<'a> {
     }
 
     /// A duration Istio accepts.
-    pub fn duration(&mut self, d: &str, origin: &Origin) -> bool {
+    pub fn duration(&mut self, d: &str, origin: &dyn Place) -> bool {
         self.check(
             "duration",
             d,
@@ -198,12 +264,12 @@ impl<'a> Checker<'a> {
     /// A host entities are registered under: a valid host with at least one dot. A short
     /// name is taken literally in a ServiceEntry but expanded with the namespace in a
     /// DestinationRule or VirtualService (and refused in a Gateway), so they would never meet.
-    pub fn mesh_host(&mut self, host: &str, wildcard: bool, origin: &Origin) -> Option<String> {
+    pub fn mesh_host(&mut self, host: &str, wildcard: bool, origin: &dyn Place) -> Option<String> {
         let host = self.host(host, wildcard, origin)?;
         if !host.trim_end_matches('.').contains('.') {
             self.error(
                 "invalid-value",
-                origin.clone(),
+                origin.origin(),
                 format!("host `{}` is a short name", shown(&host)),
                 Some(format!("write the fully qualified name, e.g. `{host}.example.internal`: Istio expands short names differently in each kind")),
             );
@@ -213,17 +279,17 @@ impl<'a> Checker<'a> {
     }
 
     /// A locality.
-    pub fn locality(&mut self, l: &str, origin: &Origin) -> bool {
+    pub fn locality(&mut self, l: &str, origin: &dyn Place) -> bool {
         self.check("locality", l, origin, "write `region/zone/subzone`, e.g. `eu-west1/eu-west1-a`", names::locality)
     }
 
     /// A network name.
-    pub fn network(&mut self, n: &str, origin: &Origin) -> bool {
+    pub fn network(&mut self, n: &str, origin: &dyn Place) -> bool {
         self.check("network", n, origin, "network names are label values, e.g. `vm-net`", names::network)
     }
 
     /// An IP address or CIDR block.
-    pub fn ip_or_cidr(&mut self, a: &str, origin: &Origin) -> bool {
+    pub fn ip_or_cidr(&mut self, a: &str, origin: &dyn Place) -> bool {
         self.check(
             "address",
             a,
@@ -234,13 +300,13 @@ impl<'a> Checker<'a> {
     }
 
     /// A port number (1–65535).
-    pub fn port_number(&mut self, n: u32, origin: &Origin) -> bool {
+    pub fn port_number(&mut self, n: u32, origin: &dyn Place) -> bool {
         if (1..=65535).contains(&n) {
             return true;
         }
         self.error(
             "invalid-value",
-            origin.clone(),
+            origin.origin(),
             format!("port number {n} is out of range"),
             Some("port numbers are 1–65535".into()),
         );
@@ -248,14 +314,14 @@ impl<'a> Checker<'a> {
     }
 
     /// A percentage in 0–100.
-    pub fn percent(&mut self, p: f64, origin: &Origin) -> bool {
+    pub fn percent(&mut self, p: f64, origin: &dyn Place) -> bool {
         // Istio's resolution is 0.0001%: anything above 0 and below it is refused.
         if p == 0.0 || (0.0001..=100.0).contains(&p) {
             return true;
         }
         self.error(
             "invalid-value",
-            origin.clone(),
+            origin.origin(),
             format!("percentage {p} is out of range"),
             Some("percentages are 0, or 0.0001–100".into()),
         );
@@ -263,28 +329,28 @@ impl<'a> Checker<'a> {
     }
 
     /// One of a fixed set of words (Istio enums are upper case and case-sensitive).
-    pub fn one_of(&mut self, what: &str, value: &str, allowed: &[&str], origin: &Origin) -> bool {
+    pub fn one_of(&mut self, what: &str, value: &str, allowed: &[&str], origin: &dyn Place) -> bool {
         if allowed.contains(&value) {
             return true;
         }
         let help = crate::diag::suggest::hint(value, "values", allowed);
-        self.error("invalid-value", origin.clone(), format!("unknown {what} `{}`", shown(value)), help);
+        self.error("invalid-value", origin.origin(), format!("unknown {what} `{}`", shown(value)), help);
         false
     }
 
     /// Label keys and values.
-    pub fn labels(&mut self, labels: &Labels, origin: &Origin) -> bool {
+    pub fn labels(&mut self, labels: &Labels, origin: &dyn Place) -> bool {
         let mut ok = true;
         for (k, v) in labels {
             // Nearly every label is valid: its origin is made only for a finding.
             if names::label_key(k).is_ok() && names::label_value(v).is_ok() {
                 continue;
             }
-            let at = origin.child(k);
+            let at = origin.at(k);
             ok &= self.check(
                 "label key",
                 k,
-                &at.clone().key(),
+                &at.as_key(),
                 "label keys are `[prefix/]name`, e.g. `app` or `app.kubernetes.io/name`",
                 names::label_key,
             );
@@ -300,16 +366,16 @@ impl<'a> Checker<'a> {
     }
 
     /// A workload selector: labels without wildcards, not empty.
-    pub fn selector(&mut self, labels: &Labels, origin: &Origin) -> bool {
+    pub fn selector(&mut self, labels: &Labels, origin: &dyn Place) -> bool {
         if labels.is_empty() {
-            self.error("invalid-value", origin.clone(), "selector has no labels", Some("an empty selector selects every workload in the namespace; name at least one label, e.g. `app: catalog`".into()));
+            self.error("invalid-value", origin.origin(), "selector has no labels", Some("an empty selector selects every workload in the namespace; name at least one label, e.g. `app: catalog`".into()));
             return false;
         }
         self.labels(labels, origin)
     }
 
     /// exportTo: `consumers`, or `.`/`*`/`~`/namespace names following Istio's rules.
-    pub fn export_to(&mut self, raw: &RawExportTo, origin: &Origin) -> Option<ExportTo> {
+    pub fn export_to(&mut self, raw: &RawExportTo, origin: &dyn Place) -> Option<ExportTo> {
         let list = &raw.namespaces;
         if list.len() == 1 && list[0] == "consumers" {
             return Some(ExportTo::Consumers);
@@ -318,7 +384,7 @@ impl<'a> Checker<'a> {
         if list.is_empty() {
             self.error(
                 "invalid-value",
-                origin.clone(),
+                origin.origin(),
                 "exportTo is empty",
                 Some("leave it out to export everywhere, or write `[\".\"]` for this namespace only".into()),
             );
@@ -326,11 +392,11 @@ impl<'a> Checker<'a> {
         }
         let mut seen = std::collections::BTreeSet::new();
         for (i, e) in list.iter().enumerate() {
-            let at = origin.index(i);
+            let at = origin.nth(i);
             if e == "consumers" {
                 self.error(
                     "invalid-value",
-                    at,
+                    at.origin(),
                     "`consumers` must stand alone",
                     Some("write `exportTo: consumers`".into()),
                 );
@@ -340,7 +406,7 @@ impl<'a> Checker<'a> {
             {
                 ok = false;
             } else if !seen.insert(e.as_str()) {
-                self.error("invalid-value", at, format!("duplicate exportTo entry `{e}`"), None);
+                self.error("invalid-value", at.origin(), format!("duplicate exportTo entry `{e}`"), None);
                 ok = false;
             }
         }
@@ -348,7 +414,7 @@ impl<'a> Checker<'a> {
             if list.len() > 1 && list.iter().any(|e| e == special) {
                 self.error(
                     "invalid-value",
-                    origin.clone(),
+                    origin.origin(),
                     format!("`{special}` must be the only exportTo entry"),
                     Some(format!("write `exportTo: [\"{special}\"]` alone")),
                 );
@@ -359,11 +425,11 @@ impl<'a> Checker<'a> {
     }
 
     /// Ports by name: names, numbers, protocols (inferred from the name when absent), unique numbers.
-    pub fn ports(&mut self, raw: Option<&BTreeMap<String, ShortOr<RawPort>>>, origin: &Origin) -> Vec<Port> {
+    pub fn ports(&mut self, raw: Option<&BTreeMap<String, ShortOr<RawPort>>>, origin: &dyn Place) -> Vec<Port> {
         let Some(raw) = raw.filter(|r| !r.is_empty()) else {
             self.error(
                 "missing-field",
-                origin.clone(),
+                origin.origin(),
                 "no ports declared",
                 Some("add ports by name, e.g. `ports: {http: 8080}`".into()),
             );
@@ -371,17 +437,17 @@ impl<'a> Checker<'a> {
         };
         let mut ports: Vec<Port> = Vec::new();
         for (name, ShortOr(p)) in raw {
-            let at = origin.child(name);
+            let at = origin.at(name);
             let name_ok = self.check(
                 "port name",
                 name,
-                &at.clone().key(),
+                &at.as_key(),
                 "port names are lowercase DNS labels of at most 62 characters, e.g. `http` or `grpc-api`",
                 names::port_name,
             );
             let number_ok = self.port_number(p.number, &at);
             if let Some(t) = p.target_port {
-                self.port_number(t, &at.child("targetPort"));
+                self.port_number(t, &at.at("targetPort"));
             }
             let protocol = match &p.protocol {
                 Some(explicit) => match Protocol::parse(explicit) {
@@ -392,7 +458,7 @@ impl<'a> Checker<'a> {
                             self.push(
                                 Diagnostic::warning(
                                     "port-name-mismatch",
-                                    at.child("protocol"),
+                                    at.at("protocol").origin(),
                                     format!("port `{name}` is named for {} but declared {}", named.as_str(), given.as_str()),
                                 )
                                 .help(format!("rename the port after its protocol (e.g. `{}`), or fix `protocol`", given.as_str().to_ascii_lowercase())),
@@ -402,13 +468,13 @@ impl<'a> Checker<'a> {
                     }
                     None => {
                         let help = crate::diag::suggest::hint(explicit, "protocols", Protocol::NAMES);
-                        self.error("invalid-value", at.child("protocol"), format!("unknown protocol `{}`", shown(explicit)), help);
+                        self.error("invalid-value", at.at("protocol").origin(), format!("unknown protocol `{}`", shown(explicit)), help);
                         None
                     }
                 },
                 None => Protocol::from_port_name(name).or_else(|| {
                     if name_ok {
-                        self.error("invalid-value", at.clone().key(), format!("cannot tell the protocol of port `{name}` from its name"), Some(format!("name the port after its protocol (`http`, `grpc`, `tcp`, `tls`, `https`, `mongo`…, optionally with a suffix such as `http-api`) or write `{name}: {{number: {}, protocol: TCP}}`", p.number)));
+                        self.error("invalid-value", at.as_key().origin(), format!("cannot tell the protocol of port `{name}` from its name"), Some(format!("name the port after its protocol (`http`, `grpc`, `tcp`, `tls`, `https`, `mongo`…, optionally with a suffix such as `http-api`) or write `{name}: {{number: {}, protocol: TCP}}`", p.number)));
                     }
                     None
                 }),
@@ -417,7 +483,7 @@ impl<'a> Checker<'a> {
                 if let Some(other) = ports.iter().find(|q| q.number == p.number) {
                     self.error(
                         "duplicate-port",
-                        at.clone(),
+                        at.origin(),
                         format!("port number {} is declared twice (`{}` and `{name}`)", p.number, other.name),
                         Some("each port number may appear once per service".into()),
                     );
@@ -431,39 +497,44 @@ impl<'a> Checker<'a> {
     }
 
     /// Per-port overrides (`ports: {http: 9080}` on a VM or endpoint): declared names, valid numbers.
-    pub fn port_overrides(&mut self, raw: &BTreeMap<String, u32>, declared: &[Port], origin: &Origin) {
+    pub fn port_overrides(&mut self, raw: &BTreeMap<String, u32>, declared: &[Port], origin: &dyn Place) {
         let names: Vec<&str> = declared.iter().map(|p| p.name.as_str()).collect();
         for (name, n) in raw {
-            let at = origin.child(name);
+            let at = origin.at(name);
             if !names.contains(&name.as_str()) {
                 let help = crate::diag::suggest::hint(name, "ports", &names);
-                self.error("unknown-port", at.clone().key(), format!("port `{}` is not declared", shown(name)), help);
+                self.error(
+                    "unknown-port",
+                    at.as_key().origin(),
+                    format!("port `{}` is not declared", shown(name)),
+                    help,
+                );
             }
             self.port_number(*n, &at);
         }
     }
 
     /// A StringMatch: exactly one of exact, prefix, regex; regex bounded.
-    pub fn string_match(&mut self, m: &StringMatch, o: &Origin) {
+    pub fn string_match(&mut self, m: &StringMatch, o: &dyn Place) {
         let n = [m.exact.is_some(), m.prefix.is_some(), m.regex.is_some()].iter().filter(|x| **x).count();
         if n != 1 {
-            self.error("invalid-value", o.clone(), "a match needs exactly one of `exact`, `prefix`, `regex`", None);
+            self.error("invalid-value", o.origin(), "a match needs exactly one of `exact`, `prefix`, `regex`", None);
         }
         if m.prefix.as_deref() == Some("") {
             self.error(
                 "invalid-value",
-                o.child("prefix"),
+                o.at("prefix").origin(),
                 "an empty prefix matches everything",
                 Some("remove the match, or write the prefix".into()),
             );
         }
         if let Some(r) = &m.regex {
             if r.is_empty() || r.len() > 1024 {
-                self.error("invalid-value", o.child("regex"), "regex must be 1–1024 characters", None);
+                self.error("invalid-value", o.at("regex").origin(), "regex must be 1–1024 characters", None);
             } else if let Err(e) = crate::formats::re2::compile(r) {
                 self.error(
                     "invalid-value",
-                    o.child("regex"),
+                    o.at("regex").origin(),
                     format!("`{}` is not an RE2 regular expression: {e}", shown(r)),
                     Some("Envoy uses RE2: no look-around, no backreferences, repetition counts up to 1000".into()),
                 );

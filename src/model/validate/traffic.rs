@@ -3,8 +3,8 @@
 //! the combinations Istio refuses or ignores (load balancing, locality failover without
 //! outlier detection).
 
-use super::{Checker, shown};
-use crate::diag::{Diagnostic, Origin};
+use super::{Checker, Place, shown};
+use crate::diag::Diagnostic;
 use crate::model::raw::ShortOr;
 use crate::model::traffic::{Fault, LoadBalancer, Retries, Traffic};
 
@@ -12,7 +12,7 @@ impl Checker<'_> {
     /// Traffic policy values: durations, enums, ranges. `inherits_outlier` says whether the
     /// policy this one is merged over (the project defaults) sets outlier detection, which
     /// locality failover relies on.
-    pub fn traffic(&mut self, t: &Traffic, origin: &Origin, inherits_outlier: bool) {
+    pub fn traffic(&mut self, t: &Traffic, origin: &dyn Place, inherits_outlier: bool) {
         // Istio's pool and detection counters are 32-bit signed integers (some unsigned, for
         // which this bound is stricter than needed but still far beyond any real limit).
         for (f, v) in [
@@ -20,67 +20,67 @@ impl Checker<'_> {
             ("outlierDetection", serde_json::to_value(&t.outlier_detection).ok()),
         ] {
             if let Some(v) = v {
-                self.int32_numbers(&v, &origin.child(f));
+                self.int32_numbers(&v, &origin.at(f));
             }
         }
         if let Some(d) = &t.timeout {
-            self.duration(d, &origin.child("timeout"));
+            self.duration(d, &origin.at("timeout"));
         }
         if let Some(r) = &t.retries {
-            self.retries(r, &origin.child("retries"));
+            self.retries(r, &origin.at("retries"));
         }
         if let Some(f) = &t.fault {
-            self.fault(f, &origin.child("fault"));
+            self.fault(f, &origin.at("fault"));
         }
         if let Some(cp) = &t.connection_pool {
-            let o = origin.child("connectionPool");
+            let o = origin.at("connectionPool");
             if cp.tcp.is_none() && cp.http.is_none() {
                 self.error(
                     "invalid-value",
-                    o.clone(),
+                    o.origin(),
                     "connectionPool is empty",
                     Some("set `tcp` and/or `http` limits, or leave it out".into()),
                 );
             }
             if let Some(tcp) = &cp.tcp {
-                let o = o.child("tcp");
+                let o = o.at("tcp");
                 for (f, v) in
                     [("connectTimeout", &tcp.connect_timeout), ("maxConnectionDuration", &tcp.max_connection_duration)]
                 {
                     if let Some(v) = v {
-                        self.duration(v, &o.child(f));
+                        self.duration(v, &o.at(f));
                     }
                 }
                 if let Some(v) = &tcp.idle_timeout {
                     // `0s` turns the idle timeout off; Istio accepts it here only.
                     if v != "0s" {
-                        self.duration(v, &o.child("idleTimeout"));
+                        self.duration(v, &o.at("idleTimeout"));
                     }
                 }
                 if let Some(k) = &tcp.tcp_keepalive {
                     for (f, v) in [("time", &k.time), ("interval", &k.interval)] {
                         if let Some(v) = v {
-                            self.duration(v, &o.child("tcpKeepalive").child(f));
+                            self.duration(v, &o.at("tcpKeepalive").at(f));
                         }
                     }
                 }
             }
             if let Some(http) = &cp.http {
-                let o = o.child("http");
+                let o = o.at("http");
                 if let Some(v) = &http.idle_timeout {
-                    self.duration(v, &o.child("idleTimeout"));
+                    self.duration(v, &o.at("idleTimeout"));
                 }
                 if let Some(p) = &http.h2_upgrade_policy {
                     self.one_of(
                         "h2UpgradePolicy",
                         p,
                         &["DEFAULT", "DO_NOT_UPGRADE", "UPGRADE"],
-                        &o.child("h2UpgradePolicy"),
+                        &o.at("h2UpgradePolicy"),
                     );
                     if p == "UPGRADE" && http.use_client_protocol == Some(true) {
                         self.error(
                             "invalid-value",
-                            o.child("useClientProtocol"),
+                            o.at("useClientProtocol").origin(),
                             "useClientProtocol cannot be true when h2UpgradePolicy is UPGRADE",
                             Some("drop one of the two".into()),
                         );
@@ -89,16 +89,16 @@ impl Checker<'_> {
             }
         }
         if let Some(od) = &t.outlier_detection {
-            let o = origin.child("outlierDetection");
+            let o = origin.at("outlierDetection");
             for (f, v) in [("interval", &od.interval), ("baseEjectionTime", &od.base_ejection_time)] {
                 if let Some(v) = v {
-                    self.duration(v, &o.child(f));
+                    self.duration(v, &o.at(f));
                 }
             }
             for (f, v) in [("maxEjectionPercent", od.max_ejection_percent), ("minHealthPercent", od.min_health_percent)]
             {
                 if let Some(v) = v {
-                    self.percent(f64::from(v), &o.child(f));
+                    self.percent(f64::from(v), &o.at(f));
                 }
             }
             if od.consecutive_local_origin_failures.is_some_and(|n| n > 0)
@@ -106,7 +106,7 @@ impl Checker<'_> {
             {
                 self.error(
                     "invalid-value",
-                    o.child("consecutiveLocalOriginFailures"),
+                    o.at("consecutiveLocalOriginFailures").origin(),
                     "consecutiveLocalOriginFailures needs splitExternalLocalOriginErrors",
                     Some("add `splitExternalLocalOriginErrors: true`".into()),
                 );
@@ -115,16 +115,16 @@ impl Checker<'_> {
         if let Some(ShortOr(lb)) = t.load_balancer.as_deref() {
             self.load_balancer(
                 lb,
-                &origin.child("loadBalancer"),
+                &origin.at("loadBalancer"),
                 t.outlier_detection.as_deref().is_some_and(|o| *o != Default::default()) || inherits_outlier,
             );
         }
     }
 
     /// Retry policy: durations, retryOn words, and attempts whenever anything else is set.
-    pub fn retries(&mut self, r: &Retries, o: &Origin) {
+    pub fn retries(&mut self, r: &Retries, o: &dyn Place) {
         if let Some(v) = &r.per_try_timeout {
-            self.duration(v, &o.child("perTryTimeout"));
+            self.duration(v, &o.at("perTryTimeout"));
         }
         if let Some(on) = &r.retry_on {
             const KNOWN: &[&str] = &[
@@ -152,7 +152,7 @@ impl Checker<'_> {
                     let help = crate::diag::suggest::hint(item, "retryOn conditions", KNOWN);
                     self.error(
                         "invalid-value",
-                        o.child("retryOn"),
+                        o.at("retryOn").origin(),
                         format!("unknown retryOn condition `{}`", shown(item)),
                         help.or_else(|| {
                             Some("conditions are comma-separated without spaces, e.g. `5xx,reset,503`".into())
@@ -165,7 +165,7 @@ impl Checker<'_> {
         if extras && r.attempts.unwrap_or(0) == 0 {
             self.error(
                 "invalid-value",
-                o.child("attempts"),
+                o.at("attempts").origin(),
                 "retry settings need `attempts` of at least 1",
                 Some("Istio refuses perTryTimeout/retryOn with attempts 0; add e.g. `attempts: 3`".into()),
             );
@@ -173,11 +173,11 @@ impl Checker<'_> {
     }
 
     /// Fault injection: a delay and/or an abort, valid statuses and percentages.
-    pub fn fault(&mut self, f: &Fault, o: &Origin) {
+    pub fn fault(&mut self, f: &Fault, o: &dyn Place) {
         if f.delay.is_none() && f.abort.is_none() {
             self.error(
                 "invalid-value",
-                o.clone(),
+                o.origin(),
                 "fault injection has neither `delay` nor `abort`",
                 Some(
                     "add `delay: {fixedDelay: 5s, percentage: 10}` or `abort: {httpStatus: 503, percentage: 1}`".into(),
@@ -185,17 +185,17 @@ impl Checker<'_> {
             );
         }
         if let Some(d) = &f.delay {
-            self.duration(&d.fixed_delay, &o.child("delay").child("fixedDelay"));
+            self.duration(&d.fixed_delay, &o.at("delay").at("fixedDelay"));
             if let Some(p) = d.percentage {
-                self.percent(p, &o.child("delay").child("percentage"));
+                self.percent(p, &o.at("delay").at("percentage"));
             }
         }
         if let Some(a) = &f.abort {
-            let ao = o.child("abort");
+            let ao = o.at("abort");
             match (a.http_status, &a.grpc_status) {
                 (Some(s), None) if !(200..=599).contains(&s) => self.error(
                     "invalid-value",
-                    ao.child("httpStatus"),
+                    ao.at("httpStatus").origin(),
                     format!("HTTP status {s} is out of range"),
                     Some("use a status in 200–599".into()),
                 ),
@@ -223,27 +223,27 @@ impl Checker<'_> {
                             "DATA_LOSS",
                             "UNAUTHENTICATED",
                         ],
-                        &ao.child("grpcStatus"),
+                        &ao.at("grpcStatus"),
                     );
                 }
                 _ => self.error(
                     "invalid-value",
-                    ao.clone(),
+                    ao.origin(),
                     "abort needs exactly one of `httpStatus` and `grpcStatus`",
                     None,
                 ),
             }
             if let Some(p) = a.percentage {
-                self.percent(p, &ao.child("percentage"));
+                self.percent(p, &ao.at("percentage"));
             }
         }
     }
 
-    fn load_balancer(&mut self, lb: &LoadBalancer, o: &Origin, has_outlier: bool) {
+    fn load_balancer(&mut self, lb: &LoadBalancer, o: &dyn Place, has_outlier: bool) {
         if lb.simple.is_some() && lb.consistent_hash.is_some() {
             self.error(
                 "invalid-value",
-                o.clone(),
+                o.origin(),
                 "loadBalancer sets both `simple` and `consistentHash`",
                 Some("pick one".into()),
             );
@@ -251,7 +251,7 @@ impl Checker<'_> {
         if lb.simple.is_none() && lb.consistent_hash.is_none() && lb.locality_lb_setting.is_none() {
             self.error(
                 "invalid-value",
-                o.clone(),
+                o.origin(),
                 "loadBalancer is empty",
                 Some("write e.g. `loadBalancer: LEAST_REQUEST`".into()),
             );
@@ -261,11 +261,11 @@ impl Checker<'_> {
                 "load balancer",
                 s,
                 &["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "PASSTHROUGH"],
-                &o.child("simple"),
+                &o.at("simple"),
             );
         }
         if let Some(ch) = &lb.consistent_hash {
-            let co = o.child("consistentHash");
+            let co = o.at("consistentHash");
             let keys = [
                 ch.http_header_name.is_some(),
                 ch.http_cookie.is_some(),
@@ -273,34 +273,34 @@ impl Checker<'_> {
                 ch.http_query_parameter_name.is_some(),
             ];
             if keys.iter().filter(|k| **k).count() != 1 {
-                self.error("invalid-value", co.clone(), "consistentHash needs exactly one of httpHeaderName, httpCookie, useSourceIp, httpQueryParameterName", None);
+                self.error("invalid-value", co.origin(), "consistentHash needs exactly one of httpHeaderName, httpCookie, useSourceIp, httpQueryParameterName", None);
             }
             if ch.use_source_ip == Some(false) {
                 self.error(
                     "invalid-value",
-                    co.child("useSourceIp"),
+                    co.at("useSourceIp").origin(),
                     "`useSourceIp: false` hashes on nothing",
                     Some("write `useSourceIp: true`, or leave it out".into()),
                 );
             }
             if ch.http_cookie.as_ref().is_some_and(|c| c.name.is_empty()) {
-                self.error("invalid-value", co.child("httpCookie").child("name"), "the cookie needs a name", None);
+                self.error("invalid-value", co.at("httpCookie").at("name").origin(), "the cookie needs a name", None);
             }
             if ch.maglev.as_ref().is_some_and(|m| m.table_size.is_none()) {
                 self.error(
                     "missing-field",
-                    co.child("maglev").child("tableSize"),
+                    co.at("maglev").at("tableSize").origin(),
                     "maglev needs `tableSize`",
                     Some("a prime, e.g. 65537".into()),
                 );
             }
             if let Some(ttl) = ch.http_cookie.as_ref().and_then(|c| c.ttl.as_ref()) {
-                self.duration(ttl, &co.child("httpCookie").child("ttl"));
+                self.duration(ttl, &co.at("httpCookie").at("ttl"));
             }
             if ch.ring_hash.is_some() && ch.maglev.is_some() {
                 self.error(
                     "invalid-value",
-                    co.clone(),
+                    co.origin(),
                     "consistentHash sets both ringHash and maglev",
                     Some("pick one".into()),
                 );
@@ -310,7 +310,7 @@ impl Checker<'_> {
                 if !prime || t >= 5_000_011 {
                     self.error(
                         "invalid-value",
-                        co.child("maglev").child("tableSize"),
+                        co.at("maglev").at("tableSize").origin(),
                         format!("maglev tableSize {t} must be a prime below 5000011"),
                         Some("e.g. 65537".into()),
                     );
@@ -318,11 +318,12 @@ impl Checker<'_> {
             }
         }
         if let Some(l) = &lb.locality_lb_setting {
-            let lo = o.child("localityLbSetting");
+            // Rare enough to make its origin up front: the loops below hold places of it.
+            let lo = o.at("localityLbSetting").origin();
             if l.distribute.is_some() && l.failover.is_some() {
                 self.error(
                     "invalid-value",
-                    lo.clone(),
+                    lo.origin(),
                     "localityLbSetting sets both distribute and failover",
                     Some("pick one".into()),
                 );
@@ -386,7 +387,7 @@ impl Checker<'_> {
             {
                 self.error(
                     "invalid-value",
-                    lo.child("failoverPriority"),
+                    lo.at("failoverPriority").origin(),
                     format!("`failover` cannot be combined with the topology label `{t}` in failoverPriority"),
                     Some(
                         "drop `failover` (failoverPriority covers region and zone), or drop the topology labels".into(),
@@ -396,20 +397,20 @@ impl Checker<'_> {
             let fails_over = l.failover.is_some() || l.failover_priority.is_some();
             if fails_over && !has_outlier {
                 // Istio only warns (DR-25), but without ejection Envoy never fails over.
-                self.push(Diagnostic::warning("failover-without-outlier-detection", lo.clone(), "locality failover needs outlier detection").help("add `outlierDetection` (e.g. `{consecutive5xxErrors: 5, interval: 10s, baseEjectionTime: 30s}`) to the same traffic policy; Envoy fails over only when it ejects unhealthy endpoints"));
+                self.push(Diagnostic::warning("failover-without-outlier-detection", lo.origin(), "locality failover needs outlier detection").help("add `outlierDetection` (e.g. `{consecutive5xxErrors: 5, interval: 10s, baseEjectionTime: 30s}`) to the same traffic policy; Envoy fails over only when it ejects unhealthy endpoints"));
             }
         }
     }
 
     /// Reports every number in `v` above the 32-bit signed range.
-    fn int32_numbers(&mut self, v: &serde_json::Value, at: &Origin) {
+    fn int32_numbers(&mut self, v: &serde_json::Value, at: &dyn Place) {
         match v {
             serde_json::Value::Number(n) if n.as_u64().is_some_and(|n| n > i32::MAX as u64) => {
-                self.error("invalid-value", at.clone(), format!("{n} is above Istio's limit of {}", i32::MAX), None);
+                self.error("invalid-value", at.origin(), format!("{n} is above Istio's limit of {}", i32::MAX), None);
             }
             serde_json::Value::Object(m) => {
                 for (k, v) in m {
-                    self.int32_numbers(v, &at.child(k));
+                    self.int32_numbers(v, &at.at(k));
                 }
             }
             _ => {}
