@@ -269,26 +269,43 @@ pub fn network(s: &str) -> Result<(), String> {
 /// Lowercases and replaces every run of characters outside `[a-z0-9]` with `-`, to derive an
 /// object name from an address (`10.0.1.11` → `10-0-1-11`).
 pub fn slug(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    slug_into(&mut out, s);
+    out
+}
+
+/// [`slug`] of `s`, appended to `out` (a VM's name is its service's, `-` and the slug of its
+/// address, made in one string).
+pub fn slug_into(out: &mut String, s: &str) {
     // By bytes: every byte of a multi-byte character is outside `[a-z0-9]`, so each such
     // character becomes one `-` as before; none is written first or kept last, so the result
     // needs no trimming (and no second string).
-    let mut out = String::with_capacity(s.len());
+    let start = out.len();
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() {
             out.push(char::from(b.to_ascii_lowercase()));
-        } else if !out.is_empty() && !out.ends_with('-') {
+        } else if out.len() > start && !out.ends_with('-') {
             out.push('-');
         }
     }
-    if out.ends_with('-') {
+    if out.len() > start && out.ends_with('-') {
         out.pop();
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A slug appended after a prefix is the slug alone, appended.
+    #[test]
+    fn slug_into_appends_the_slug() {
+        for s in ["10.0.1.11", "-a--b-", "---", "", "Vm1.Corp.Example", "é-x", "a b"] {
+            let mut out = String::from("svc-");
+            slug_into(&mut out, s);
+            assert_eq!(out, format!("svc-{}", slug(s)), "{s:?}");
+        }
+    }
 
     #[test]
     fn durations_follow_go_exactly() {

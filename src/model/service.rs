@@ -17,7 +17,7 @@ pub(super) fn build(
     project: &Project,
     name: &str,
     doc_ns: &str,
-    raw: RawService,
+    mut raw: RawService,
     origin: Origin,
     diags: &mut Diagnostics,
 ) -> Option<Service> {
@@ -155,7 +155,8 @@ pub(super) fn build(
     let mut subject_alt_names = raw.subject_alt_names.clone().unwrap_or_default();
     subject_alt_names.sort();
     subject_alt_names.dedup();
-    let depends_on = dependencies(raw.depends_on.as_deref());
+    let declares_dependencies = raw.depends_on.is_some();
+    let depends_on = dependencies(raw.depends_on.take());
     let authorization = authorization(&mut cx, raw.authorization.as_ref(), &origin.at("authorization"));
     let export_to = match &raw.export_to {
         Some(e) => cx.export_to(&e.0, &origin.at("exportTo")),
@@ -249,7 +250,7 @@ pub(super) fn build(
         port_policies,
         network: raw.network.clone(),
         routes,
-        declares_dependencies: raw.depends_on.is_some(),
+        declares_dependencies,
         depends_on,
         authorization,
         ingress,
@@ -260,11 +261,12 @@ pub(super) fn build(
 
 /// The dependency list, each entry with its position. Port names are checked against the
 /// target by the graph stage, which knows the targets.
-pub(super) fn dependencies(raw: Option<&[ShortOr<RawDependency>]>) -> Vec<Dependency> {
+pub(super) fn dependencies(raw: Option<Vec<ShortOr<RawDependency>>>) -> Vec<Dependency> {
+    // Moved out of the raw form, which is dropped next: five names per service to copy.
     raw.unwrap_or_default()
-        .iter()
+        .into_iter()
         .enumerate()
-        .map(|(i, ShortOr(d))| Dependency { target: d.name.clone(), ports: d.ports.clone(), index: super::position(i) })
+        .map(|(i, ShortOr(d))| Dependency { target: d.name, ports: d.ports, index: super::position(i) })
         .collect()
 }
 
@@ -369,7 +371,11 @@ fn vm_workload(
             n.clone()
         }
         None => {
-            let derived = format!("{service}-{}", names::slug(&vm.address));
+            // Sized for the slug of an address, which is never longer than the address.
+            let mut derived = String::with_capacity(service.len() + 1 + vm.address.len());
+            derived.push_str(service);
+            derived.push('-');
+            names::slug_into(&mut derived, &vm.address);
             if derived.len() > 253 {
                 cx.error(
                     "invalid-value",
@@ -394,8 +400,7 @@ fn vm_workload(
     );
     let labels: Labels =
         selector.iter().chain(raw.labels.iter().flatten()).chain(vm.labels.iter().flatten()).chain(tls_mode).collect();
-    // Its origin is made only for a finding: there is one VM per line of a large inventory.
-    if let Some(l) = vm.locality.as_deref().filter(|l| names::locality(l).is_err()) {
+    if let Some(l) = &vm.locality {
         cx.locality(l, &vo.at("locality"));
     }
     let network = vm.network.as_deref().or(raw.network.as_deref());

@@ -342,10 +342,6 @@ impl<'a> Checker<'a> {
     pub fn labels(&mut self, labels: &Labels, origin: &dyn Place) -> bool {
         let mut ok = true;
         for (k, v) in labels {
-            // Nearly every label is valid: its origin is made only for a finding.
-            if names::label_key(k).is_ok() && names::label_value(v).is_ok() {
-                continue;
-            }
             let at = origin.at(k);
             ok &= self.check(
                 "label key",
