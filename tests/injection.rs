@@ -279,6 +279,43 @@ fn compiled_builtins_render_every_fixture_object_like_tera() {
     }
 }
 
+/// The built-ins' typed fast path (`render::direct`) writes every object of every fixture, of
+/// the bundled project and of a synthetic estate, of every built-in kind, to the same bytes
+/// as the general path (the compiled templates over the serialised context, and Tera).
+#[test]
+fn typed_builtins_write_what_the_templates_render() {
+    use meshgen::render::context::{objects_in, texts_in};
+    let templates = meshgen::render::Templates::load(None).unwrap();
+    assert!(templates.builtins_only());
+    let tmp = tempfile::tempdir().unwrap();
+    common::synth::generate(300, 5, tmp.path()).unwrap();
+    let mut projects: Vec<std::path::PathBuf> = common::fixtures().into_iter().map(|(_, p)| p).collect();
+    projects.push(common::root());
+    projects.push(tmp.path().to_path_buf());
+    let mut kinds = std::collections::BTreeSet::new();
+    for dir in projects {
+        let (inv, g) = common::compile_model(&dir);
+        let head = meshgen::render::direct::Head::new(&inv).unwrap();
+        let all = 0..inv.services.len() + inv.externals.len() + 1;
+        let general = objects_in(&inv, &g, all.clone());
+        let fast = texts_in(&inv, &g, all, &head);
+        assert_eq!(general.len(), fast.len(), "{}", dir.display());
+        for (o, f) in general.iter().zip(&fast) {
+            assert_eq!((o.kind, &o.namespace, &o.name, &o.entity), (f.kind, &f.namespace, &f.name, &f.entity));
+            let name = o.kind.template();
+            let compiled = templates.render(name, &o.context).unwrap();
+            let tera = templates.render_with_tera(name, o.context.to_value()).unwrap();
+            assert_eq!(compiled, tera, "{name}: {}", o.name);
+            // What `render` makes of a template's text: no blank line before, one newline after.
+            let want = format!("{}\n", compiled.trim_matches('\n'));
+            let text = f.text.as_deref();
+            assert_eq!(text, Some(want.as_str()), "{}: {name}: {}", dir.display(), o.name);
+            kinds.insert(o.kind);
+        }
+    }
+    assert_eq!(kinds.len(), meshgen::render::Kind::ALL.len(), "every built-in kind is written: {kinds:?}");
+}
+
 /// The built-in templates and every object context of the fixtures (loaded once).
 static TEMPLATE_INPUTS: std::sync::LazyLock<(meshgen::render::Templates, Vec<meshgen::render::context::Object>)> =
     std::sync::LazyLock::new(|| (meshgen::render::Templates::load(None).unwrap(), all_contexts()));

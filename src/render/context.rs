@@ -12,7 +12,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::api::{self, Spec};
+use super::api;
+use super::direct::{Head, Layout};
 use super::routes::{Routing, Rules};
 use super::tape::Tape;
 use super::traffic_policy::EntityPolicy;
@@ -106,8 +107,11 @@ pub struct Object {
     /// The part of the inventory it comes from (the entity, or e.g. one of its VMs).
     pub origin: crate::diag::Origin,
     /// The template context: one of the [`super::api`] types, serialised (`null` for an
-    /// identity alone, see [`identities_in`]).
+    /// identity alone, see [`identities_in`], and for an object whose `text` is written).
     pub context: Tape,
+    /// The text, when the built-in templates wrote it straight from the typed context
+    /// ([`super::direct`], see [`texts_in`]): the document as the output holds it.
+    pub text: Option<String>,
 }
 
 /// The label every generated object carries.
@@ -177,10 +181,22 @@ pub(super) struct Builder<'a> {
     namespace: Arc<str>,
     entity: Arc<str>,
     origin: crate::diag::Origin,
-    /// Keep only what identifies each object (for `check`): no metadata, no context.
-    identities_only: bool,
+    /// What to keep of each object.
+    keep: Keep<'a>,
     /// The current entity's `names`: kind → the name of its object named after it.
     names: Option<&'a BTreeMap<String, String>>,
+}
+
+/// What a [`Builder`] keeps of each object.
+#[derive(Clone, Copy)]
+enum Keep<'a> {
+    /// What identifies it (for `check`): no metadata, no context.
+    Identity,
+    /// Its template context, for the general path of rendering.
+    Context,
+    /// Its text, written by the built-in templates' fast path, with the parts every object
+    /// shares.
+    Text(&'a Head),
 }
 
 impl<'a> Builder<'a> {
@@ -198,21 +214,21 @@ impl<'a> Builder<'a> {
     }
 
     /// Adds an object of the current entity, of the kind of its context.
-    pub(super) fn push<S: Spec>(&mut self, name: &str, spec: S) {
+    pub(super) fn push<S: Layout>(&mut self, name: &str, spec: S) {
         self.push_with(name, move |_| spec);
     }
 
     /// Adds an object of the current entity, its context made only when contexts are wanted:
     /// `check` needs the identities alone, and a streamed build (`render::stream`) checks
     /// them all before it renders anything.
-    pub(super) fn push_with<S: Spec>(&mut self, name: &str, spec: impl FnOnce(&Self) -> S) {
+    pub(super) fn push_with<S: Layout>(&mut self, name: &str, spec: impl FnOnce(&Self) -> S) {
         let origin = self.origin.clone();
         self.push_sourced(name, || origin, spec);
     }
 
     /// Adds an object of the current entity that comes from one part of it (e.g. a VM). An
     /// identity carries its entity's origin: nothing reads a part's from it.
-    pub(super) fn push_sourced<S: Spec>(
+    pub(super) fn push_sourced<S: Layout>(
         &mut self,
         name: &str,
         origin: impl FnOnce() -> crate::diag::Origin,
@@ -222,10 +238,10 @@ impl<'a> Builder<'a> {
         // An object named after its entity takes the name the entity chose for its kind.
         let chosen = self.names.filter(|_| name == &*self.entity).and_then(|n| n.get(kind.as_str()));
         let name = chosen.map_or(name, String::as_str);
-        if self.identities_only {
+        if let Keep::Identity = self.keep {
             let (namespace, entity, origin) = (self.namespace.clone(), self.entity.clone(), self.origin.clone());
-            let o = Object { kind, name: name.to_string(), namespace, entity, origin, context: Tape::default() };
-            self.out.push(o);
+            let (context, text) = (Tape::default(), None);
+            self.out.push(Object { kind, name: name.to_string(), namespace, entity, origin, context, text });
             return;
         }
         let origin = origin();
@@ -241,7 +257,13 @@ impl<'a> Builder<'a> {
                 annotations: SourceAnnotation(located.as_ref().unwrap_or(&origin)),
             },
         };
-        let context = Tape::new(&context);
+        // Written straight from the typed context where the built-ins can; the general path
+        // (and its errors) for anything they leave.
+        let text = match self.keep {
+            Keep::Text(head) => super::finished(|out| head.write(&context, out)).ok(),
+            _ => None,
+        };
+        let context = if text.is_some() { Tape::default() } else { Tape::new(&context) };
         self.out.push(Object {
             kind,
             name: name.to_string(),
@@ -249,6 +271,7 @@ impl<'a> Builder<'a> {
             entity: self.entity.clone(),
             origin,
             context,
+            text,
         });
     }
 
@@ -402,7 +425,7 @@ fn service<'a>(b: &mut Builder<'a>, svc: &'a Service) {
         graph: b.graph,
     };
     // Identities need only whether there is a rule; the rules themselves are for contexts.
-    let (rules, routed) = if b.identities_only {
+    let (rules, routed) = if let Keep::Identity = b.keep {
         (Rules::default(), routing.any())
     } else {
         let rules = routing.rules();
@@ -622,24 +645,31 @@ pub fn objects(inv: &Inventory, graph: &MeshGraph) -> Vec<Object> {
 /// the project's own objects: `render::egress`), in entity order: a slice of the work, for
 /// rendering in parallel.
 pub fn objects_in(inv: &Inventory, graph: &MeshGraph, range: std::ops::Range<usize>) -> Vec<Object> {
-    build_objects(inv, graph, range, false)
+    build_objects(inv, graph, range, Keep::Context)
+}
+
+/// [`objects_in`], each object's text written by the built-in templates from its typed
+/// context ([`super::direct`]) instead of its context kept: for a build whose templates are
+/// the built-ins. An object the fast path leaves keeps its context, as from [`objects_in`].
+pub fn texts_in(inv: &Inventory, graph: &MeshGraph, range: std::ops::Range<usize>, head: &Head) -> Vec<Object> {
+    build_objects(inv, graph, range, Keep::Text(head))
 }
 
 /// [`objects_in`] without the template contexts (`null`): the identities `check`
 /// needs, at a fraction of the cost.
 pub fn identities_in(inv: &Inventory, graph: &MeshGraph, range: std::ops::Range<usize>) -> Vec<Object> {
-    build_objects(inv, graph, range, true)
+    build_objects(inv, graph, range, Keep::Identity)
 }
 
-fn build_objects(
-    inv: &Inventory,
-    graph: &MeshGraph,
+fn build_objects<'a>(
+    inv: &'a Inventory,
+    graph: &'a MeshGraph,
     range: std::ops::Range<usize>,
-    identities_only: bool,
+    keep: Keep<'a>,
 ) -> Vec<Object> {
     let origin = crate::diag::Origin::new(&inv.project.file, 0, "");
     let (namespace, entity) = (Arc::from(""), Arc::from(""));
-    let mut b = Builder { inv, graph, out: Vec::new(), namespace, entity, origin, identities_only, names: None };
+    let mut b = Builder { inv, graph, out: Vec::new(), namespace, entity, origin, keep, names: None };
     let n = inv.services.len();
     for i in range {
         match inv.services.get(i) {

@@ -15,6 +15,7 @@ mod api_doc;
 mod compiled;
 pub mod context;
 mod credentials;
+pub mod direct;
 pub mod egress;
 pub mod fidelity;
 pub mod filters;
@@ -63,7 +64,8 @@ pub fn analyse(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) -> R
     each_namespace(
         inv,
         |g| {
-            let keys = objects_of(inv, graph, g, context::identities_in, identity, |(k, n, _)| (*k, n.as_str()))?;
+            let decide = |r| context::identities_in(inv, graph, r);
+            let keys = objects_of(inv, g, decide, identity, |(k, n, _)| (*k, n.as_str()))?;
             let mut found = Diagnostics::default();
             let objects = keys.iter().map(|(k, n, e)| (*k, g.name, n.as_str(), &**e));
             check_collisions(&origins, inv.project.layout, objects, &mut found);
@@ -135,9 +137,8 @@ fn namespaces(inv: &Inventory) -> Vec<Namespace<'_>> {
 /// in entity order. Each object's context is dropped as soon as `f` is done with it.
 fn objects_of<T>(
     inv: &Inventory,
-    graph: &MeshGraph,
     g: &Namespace,
-    decide: fn(&Inventory, &MeshGraph, std::ops::Range<usize>) -> Vec<Object>,
+    decide: impl Fn(std::ops::Range<usize>) -> Vec<Object>,
     f: impl Fn(Object) -> Result<T>,
     key: for<'a> fn(&'a T) -> (Kind, &'a str),
 ) -> Result<Vec<T>> {
@@ -145,7 +146,7 @@ fn objects_of<T>(
     // The project's objects come after the last entity, those of every namespace at once.
     let project = inv.services.len() + inv.externals.len();
     for i in g.services.clone().chain(g.externals.clone()).chain(g.project.then_some(project)) {
-        for o in decide(inv, graph, i..i + 1) {
+        for o in decide(i..i + 1) {
             if i == project && *o.namespace != *g.name {
                 continue;
             }
@@ -196,12 +197,13 @@ pub fn render(
 ) -> Result<Vec<Manifest>> {
     let origins = origins(inv);
     let patches = patch::Targets::new(inv, graph);
+    let head = direct_head(inv, templates);
     // Room for all, reserved once, so that no array of every object grows by copying.
     let mut out = Vec::with_capacity(namespaces(inv).iter().map(|g| g.room(inv)).sum());
     each_namespace(
         inv,
         |g| {
-            let ms = rendered(inv, graph, g, templates, &patches)?;
+            let ms = rendered(inv, graph, g, templates, &patches, head.as_ref())?;
             let mut found = Diagnostics::default();
             let objects = ms.iter().map(|m| (m.kind, g.name, &*m.name, &*m.entity));
             check_collisions(&origins, inv.project.layout, objects, &mut found);
@@ -217,17 +219,32 @@ pub fn render(
     Ok(out)
 }
 
-/// The manifests of one namespace, in output order, with their entities' `patches` applied.
+/// The manifests of one namespace, in output order, with their entities' `patches` applied;
+/// written by the built-in templates' fast path where `head` is given (see [`direct_head`]).
 fn rendered(
     inv: &Inventory,
     graph: &MeshGraph,
     g: &Namespace,
     templates: &Templates,
     patches: &patch::Targets,
+    head: Option<&direct::Head>,
 ) -> Result<Vec<Manifest>> {
     let api = inv.project.api_version;
     let one = |o| patches.apply(render_one(o, templates, api)?);
-    objects_of(inv, graph, g, context::objects_in, one, |m| (m.kind, &*m.name))
+    fn key(m: &Manifest) -> (Kind, &str) {
+        (m.kind, &m.name)
+    }
+    match head {
+        Some(head) => objects_of(inv, g, |r| context::texts_in(inv, graph, r, head), one, key),
+        None => objects_of(inv, g, |r| context::objects_in(inv, graph, r), one, key),
+    }
+}
+
+/// What the built-in templates' fast path ([`direct`]) shares between a build's objects,
+/// when the templates in use are the built-ins; `None` sends every object through the
+/// general path (the compiled templates or Tera, and the checks of an override's output).
+fn direct_head(inv: &Inventory, templates: &Templates) -> Option<direct::Head> {
+    if templates.builtins_only() { direct::Head::new(inv) } else { None }
 }
 
 /// Renders every object, as [`render`] does, and hands each namespace's manifests to
@@ -242,31 +259,40 @@ pub fn stream(
     each: impl FnMut(Vec<Manifest>) -> Result<()>,
 ) -> Result<()> {
     let patches = patch::Targets::new(inv, graph);
-    each_namespace(inv, |g| rendered(inv, graph, g, templates, &patches), each)
+    let head = direct_head(inv, templates);
+    each_namespace(inv, |g| rendered(inv, graph, g, templates, &patches, head.as_ref()), each)
 }
 
-fn render_one(o: Object, templates: &Templates, api: crate::model::ApiVersion) -> Result<Manifest> {
-    let name = o.kind.template();
-    let api = o.kind.api_version(api);
+/// A document as the output holds it, from what `write` renders into the calling thread's
+/// reused buffer: templates start and end with blank lines or not depending on taste (and on
+/// how their leading comment is closed); the output has none before and exactly one newline
+/// after.
+fn finished<E>(write: impl FnOnce(&mut String) -> std::result::Result<(), E>) -> std::result::Result<String, E> {
     thread_local! {
         /// The text of the object being rendered, reused by each thread from object to
         /// object: a fresh one per object was an allocation, grown by doubling, and freed
         /// once its text was copied out at its exact size.
         static RENDERED: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
     }
-    let text = RENDERED.with_borrow_mut(|rendered| -> Result<String> {
+    RENDERED.with_borrow_mut(|rendered| {
         rendered.clear();
-        templates.render_into(name, &o.context, rendered)?;
-        // Templates start and end with blank lines or not depending on taste (and on how
-        // their leading comment is closed); the output has none before and exactly one
-        // newline after. Sized exactly: texts grown by doubling keep up to twice their
-        // size, for every object.
+        write(rendered)?;
+        // Sized exactly: texts grown by doubling keep up to twice their size, for every object.
         let trimmed = rendered.trim_start_matches('\n').trim_end_matches('\n');
         let mut text = String::with_capacity(trimmed.len() + 1);
         text.push_str(trimmed);
         text.push('\n');
         Ok(text)
-    })?;
+    })
+}
+
+fn render_one(mut o: Object, templates: &Templates, api: crate::model::ApiVersion) -> Result<Manifest> {
+    let name = o.kind.template();
+    let api = o.kind.api_version(api);
+    let text = match o.text.take() {
+        Some(text) => text,
+        None => finished(|rendered| templates.render_into(name, &o.context, rendered))?,
+    };
     if templates.is_overridden(name) || templates.is_overridden("_metadata.yaml") {
         verify(&text, &o, api).map_err(|e| {
             anyhow::anyhow!(

@@ -14,7 +14,9 @@ use serde::Serialize;
 use serde::ser;
 use serde_json::{Map, Number, Value};
 
-use crate::yaml::write::{Node, Shape};
+// Why a value cannot be serialised (a key that is not a string or a number) is the YAML
+// writer's error: it refuses the same values.
+use crate::yaml::write::{Error, Node, Shape};
 
 /// One value of a tape.
 #[derive(Debug, Clone, PartialEq)]
@@ -199,24 +201,6 @@ impl<'t> Node<'t> for At<'t> {
     }
 }
 
-/// Why a value could not be serialised (a key that is not a string or a number).
-#[derive(Debug)]
-pub struct Error(String);
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Error {}
-
-impl ser::Error for Error {
-    fn custom<T: std::fmt::Display>(msg: T) -> Error {
-        Error(msg.to_string())
-    }
-}
-
 /// What serde_json's value serialiser makes of a primitive: the numbers are its own, so
 /// that floats JSON cannot hold become `null` and integers keep their kind, as in a `Value`.
 fn json<T>(f: impl FnOnce(serde_json::value::Serializer) -> serde_json::Result<T>) -> Result<T, Error> {
@@ -280,6 +264,11 @@ impl<'t> Open<'t> {
         v.serialize(Writer(self.tape))
     }
 
+    /// A mapping's value, after its key.
+    fn value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+        v.serialize(Writer(self.tape))
+    }
+
     fn end(self) -> Result<(), Error> {
         let end = self.tape.toks.len() as u32;
         match &mut self.tape.toks[self.at] {
@@ -308,13 +297,7 @@ macro_rules! numbers {
 impl<'t> ser::Serializer for Writer<'t> {
     type Ok = ();
     type Error = Error;
-    type SerializeSeq = Open<'t>;
-    type SerializeTuple = Open<'t>;
-    type SerializeTupleStruct = Open<'t>;
-    type SerializeTupleVariant = Open<'t>;
-    type SerializeMap = Open<'t>;
-    type SerializeStruct = Open<'t>;
-    type SerializeStructVariant = Open<'t>;
+    crate::yaml::write::one_collection!(Open<'t>);
 
     numbers!(serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64, serialize_i128: i128,
         serialize_u8: u8, serialize_u16: u16, serialize_u32: u32, serialize_u64: u64, serialize_u128: u128,
@@ -353,30 +336,12 @@ impl<'t> ser::Serializer for Writer<'t> {
         seq.end()
     }
 
-    fn serialize_none(self) -> Result<(), Error> {
-        self.serialize_unit()
-    }
-
-    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<(), Error> {
-        v.serialize(self)
-    }
-
     fn serialize_unit(self) -> Result<(), Error> {
         self.0.toks.push(Tok::Null);
         Ok(())
     }
 
-    fn serialize_unit_struct(self, _: &'static str) -> Result<(), Error> {
-        self.serialize_unit()
-    }
-
-    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<(), Error> {
-        self.serialize_str(variant)
-    }
-
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, v: &T) -> Result<(), Error> {
-        v.serialize(self)
-    }
+    crate::yaml::write::as_json!(());
 
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
@@ -419,49 +384,7 @@ impl<'t> ser::Serializer for Writer<'t> {
     }
 }
 
-/// serde's traits for the collections, each a method that forwards to [`Open`].
-macro_rules! collections {
-    ($($trait:ident: $method:ident($($key:ident: $k:ty,)?) => $how:ident;)*) => {
-        $(impl ser::$trait for Open<'_> {
-            type Ok = ();
-            type Error = Error;
-
-            fn $method<T: Serialize + ?Sized>(&mut self, $($key: $k,)? v: &T) -> Result<(), Error> {
-                self.$how($($key,)? v)
-            }
-
-            fn end(self) -> Result<(), Error> {
-                Open::end(self)
-            }
-        })*
-    };
-}
-
-collections! {
-    SerializeSeq: serialize_element() => item;
-    SerializeTuple: serialize_element() => item;
-    SerializeTupleStruct: serialize_field() => item;
-    SerializeTupleVariant: serialize_field() => item;
-    SerializeStruct: serialize_field(k: &'static str,) => field;
-    SerializeStructVariant: serialize_field(k: &'static str,) => field;
-}
-
-impl ser::SerializeMap for Open<'_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_key<T: Serialize + ?Sized>(&mut self, k: &T) -> Result<(), Error> {
-        self.key(k)
-    }
-
-    fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-        v.serialize(Writer(self.tape))
-    }
-
-    fn end(self) -> Result<(), Error> {
-        Open::end(self)
-    }
-}
+crate::yaml::write::forward_collections!(Open: (), Error);
 
 #[cfg(test)]
 mod tests {

@@ -89,6 +89,12 @@ impl Templates {
         Ok(Templates { tera, program, overridden })
     }
 
+    /// True when every template in use is a built-in one, compiled: then the built-ins' typed
+    /// fast path (`render::direct`) may write the objects instead.
+    pub fn builtins_only(&self) -> bool {
+        self.program.is_some()
+    }
+
     /// True when the user overrides `name`.
     pub fn is_overridden(&self, name: &str) -> bool {
         self.overridden.contains(name)

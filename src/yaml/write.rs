@@ -16,6 +16,10 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
+mod ser;
+pub use ser::{Error, block_of};
+pub(crate) use ser::{as_json, forward_collections, one_collection};
+
 /// Words YAML 1.1 or 1.2 parsers read as booleans or null when plain.
 const RESERVED: &[&str] = &["y", "n", "yes", "no", "on", "off", "true", "false", "null"];
 
@@ -77,11 +81,34 @@ pub fn scalar_into(out: &mut String, s: &str) {
     }
     out.reserve(s.len() + 2);
     out.push('"');
+    escaped_into(out, s, plain);
+    out.push('"');
+}
+
+/// `parts` joined, as [`scalar_into`] writes the joined string, without joining them first
+/// (the source annotation of every object is a file, `#` and a path).
+pub fn joined_into(out: &mut String, parts: &[&str]) {
+    if parts.iter().all(|p| run_of(p.as_bytes(), PLAIN) == p.len()) {
+        // Possibly plain, which depends on the whole: rare (no `#`, no space), so joined.
+        scalar_into(out, &parts.concat());
+        return;
+    }
+    out.push('"');
+    for part in parts {
+        escaped_into(out, part, 0);
+    }
+    out.push('"');
+}
+
+/// The inside of a double-quoted scalar holding `s`, whose first `known` bytes are known to
+/// be plain (so literal). Escapes are of one character each, so a string's parts can be
+/// escaped one after the other.
+fn escaped_into(out: &mut String, s: &str, known: usize) {
     // Runs of printable ASCII other than quotes and backslashes are copied at once: most quoted
-    // strings (addresses, wildcard hosts, sources) are nothing else. `plain` bytes are ASCII,
+    // strings (addresses, wildcard hosts, sources) are nothing else. `known` bytes are ASCII,
     // so the first run ends on a character boundary.
     let mut rest = s;
-    let mut known = plain;
+    let mut known = known;
     while !rest.is_empty() {
         let run = known + run_of(&rest.as_bytes()[known..], LITERAL);
         known = 0;
@@ -102,7 +129,6 @@ pub fn scalar_into(out: &mut String, s: &str) {
             }
         }
     }
-    out.push('"');
 }
 
 /// A number as JSON writes it, appended to `out`: integers digit by digit (they are most
@@ -336,6 +362,22 @@ mod tests {
         assert_eq!(scalar(""), "\"\"");
         assert_eq!(scalar("a\nkind: Secret"), "\"a\\nkind: Secret\"");
         assert_eq!(scalar("x\u{2028}y\u{85}"), "\"x\\u2028y\\u0085\"");
+    }
+
+    /// Parts joined are written as the joined string would be, whatever the parts hold.
+    #[test]
+    fn joined_as_one_scalar() {
+        let parts =
+            ["", "a", "y", "es", "#", "10.0.0.1", "x\ny", "\"", "\\", "é\u{2028}", "\u{85}", "a b", "-", "tab\t"];
+        for a in parts {
+            for b in parts {
+                for c in parts {
+                    let mut out = String::new();
+                    joined_into(&mut out, &[a, b, c]);
+                    assert_eq!(out, scalar(&format!("{a}{b}{c}")), "{a:?} {b:?} {c:?}");
+                }
+            }
+        }
     }
 
     #[test]
