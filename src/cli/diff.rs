@@ -229,12 +229,10 @@ fn cluster(
     normalizer: &Normalizer,
     timings: &mut crate::compile::Timings,
 ) -> Result<(Plan, ClusterId)> {
+    use super::live::read_back;
+    use crate::diff::conflicts::Claims;
+    use crate::diff::live::Trim;
     use crate::diff::server_side;
-    let desired = manifests
-        .iter()
-        .map(|m| Object::from_yaml(&m.text))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| anyhow::anyhow!("meshgen rendered a document it cannot read back ({e}); please report it"))?;
     let conn = super::live::Connection {
         kubeconfig: args.kubeconfig.as_deref(),
         context: args.context.as_deref(),
@@ -243,36 +241,50 @@ fn cluster(
         concurrency: usize::from(args.concurrency),
         selector: args.selector.as_deref(),
         // Only `--server-side`'s corrections read managedFields and last-applied copies.
-        trim: !args.server_side,
+        trim: if args.server_side { Trim::Nothing } else { Trim::ServerState },
     };
-    let super::live::Read { session, managed: live, findings } = super::live::read(&conn, options, project, &desired)?;
+    let super::live::Read { session, live } = super::live::read(&conn, options, project, manifests)?;
     timings.mark("cluster read");
-    // With `--server-side` the desired side is what the API server would store: defaults
-    // filled in, fields of other managers kept, as an apply would leave it. Objects equal
-    // to their live selves would not change, and are not sent.
-    let (desired, outcome) = if args.server_side {
-        let evaluate = server_side::to_evaluate(&desired, &live, normalizer);
+    let (mut plan, claims) = if args.server_side {
+        // The desired side is what the API server would store: defaults filled in, fields of
+        // other managers kept, as an apply would leave it. Objects equal to their live
+        // selves would not change, and are not sent. This reads every object as a tree, as
+        // the corrections of removals need them side by side.
+        let desired =
+            manifests.iter().map(|m| read_back(m)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+        let claims = Claims::of(&desired);
+        let managed =
+            live.managed.iter().map(|o| o.object()).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+        let evaluate = server_side::to_evaluate(&desired, &managed, normalizer);
         let answers =
             session.dry_run(&super::live::wanted(evaluate.iter().map(|&i| &desired[i])), &args.field_manager)?;
         timings.mark("dry runs");
         let mut outcome =
-            server_side::merge(desired, &live, evaluate.into_iter().zip(answers).collect(), &args.field_manager);
+            server_side::merge(desired, &managed, evaluate.into_iter().zip(answers).collect(), &args.field_manager);
         if !outcome.applied_by_others.is_empty() {
             cx.note(applied_by_others(&outcome, &args.field_manager));
         }
-        (std::mem::take(&mut outcome.desired), Some(outcome))
+        let mut plan = diff::compare(std::mem::take(&mut outcome.desired), managed, normalizer);
+        outcome.annotate(&mut plan);
+        (plan, claims)
     } else {
-        (desired, None)
+        // Each desired object is parsed back, its claims taken, compared with its live self
+        // (read from its text then) and freed: neither side is ever held as trees.
+        let mut claims = Claims::default();
+        let desired = manifests.iter().map(|m| {
+            let o = read_back(m)?;
+            claims.add(&o);
+            Ok::<_, String>(o)
+        });
+        let plan =
+            diff::compare_each(desired, live.managed.iter().collect(), normalizer).map_err(anyhow::Error::msg)?;
+        (plan, claims)
     };
-    let mut plan = diff::compare(desired, live, normalizer);
-    plan.findings = findings;
+    plan.findings = super::live::findings(&claims, &live, project)?;
     if project.name.is_none() && args.selector.is_none() && plan.count(diff::Action::Prune) > 0 {
         cx.note(
             "note: meshgen.yaml names no `project`, so every meshgen object without a project label counts as this project's, and is pruned if the inventory lacks it: where several projects share the cluster, name each (`project: NAME`)",
         );
-    }
-    if let Some(outcome) = outcome {
-        outcome.annotate(&mut plan);
     }
     if args.compile.timings || cx.verbose > 0 {
         eprintln!("cluster: {} requests to {}", session.requests(), session.server());

@@ -14,9 +14,11 @@ use super::args::LiveArgs;
 use crate::cluster;
 use crate::compile::{Compiled, Options, Rendered};
 use crate::diag::{Diagnostic, Origin};
-use crate::diff::conflicts::Finding;
+use crate::diff::conflicts::{Claims, Finding};
+use crate::diff::live::Trim;
 use crate::diff::{Key, Object};
 use crate::model::project::Project;
+use crate::render::Manifest;
 
 /// How to reach the cluster, from either command's flags.
 pub(super) struct Connection<'a> {
@@ -32,23 +34,22 @@ pub(super) struct Connection<'a> {
     pub concurrency: usize,
     /// `--selector`: this project's objects (default: from the project's name).
     pub selector: Option<&'a str>,
-    /// Whether to free, as each page arrives, what only `diff --server-side` reads of this
-    /// project's live objects (status, `managedFields`, the last-applied copy).
-    pub trim: bool,
+    /// What of this project's live objects to leave out as each page arrives: only
+    /// `diff --server-side` reads their `managedFields` and last-applied copies.
+    pub trim: Trim,
 }
 
 /// What the cluster holds, seen from this build.
 pub(super) struct Read {
     /// The connection, for further requests (dry runs) and its request count.
     pub session: cluster::Session,
-    /// The live objects of this project (the prune set's candidates).
-    pub managed: Vec<Object>,
-    /// What the other owners' objects do to the desired ones.
-    pub findings: Vec<Finding>,
+    /// The live objects: this project's (the prune set's candidates) and the others.
+    pub live: cluster::Live,
 }
 
-/// Connects and reads the live objects of the kinds meshgen writes, for `desired`.
-pub(super) fn read(conn: &Connection<'_>, options: &Options, project: &Project, desired: &[Object]) -> Result<Read> {
+/// Connects and reads the live objects of the kinds meshgen writes, for `desired` (the
+/// rendered manifests: their identities, no text read).
+pub(super) fn read(conn: &Connection<'_>, options: &Options, project: &Project, desired: &[&Manifest]) -> Result<Read> {
     let kinds: Vec<(&str, &str)> =
         crate::render::Kind::ALL.iter().map(|k| (k.api_version(project.api_version), k.as_str())).collect();
     let opts = cluster::Options {
@@ -61,14 +62,34 @@ pub(super) fn read(conn: &Connection<'_>, options: &Options, project: &Project, 
         selector: conn.selector.map_or_else(|| selector(project.name.as_deref()), str::to_string),
     };
     let session = cluster::connect(&opts, &kinds)?;
-    let trim: &dyn Fn(&mut crate::yaml::Value) = if conn.trim { &crate::diff::trim_live } else { &|_| {} };
-    let live = session.read_trimmed(&wanted(desired.iter()), trim)?;
-    let parse = |objects: Vec<crate::yaml::Value>| -> Vec<Object> {
-        objects.into_iter().filter_map(|v| Object::from_value(v).ok()).collect()
-    };
-    let (managed, foreign) = (parse(live.managed), parse(live.foreign));
-    let findings = crate::diff::conflicts::find(desired, &managed, &foreign, project.name.as_deref());
-    Ok(Read { session, managed, findings })
+    let live = session.read(desired.iter().map(|m| (m.kind.as_str(), &*m.namespace, &*m.name)), conn.trim)?;
+    Ok(Read { session, live })
+}
+
+/// A rendered manifest parsed back, to compare: the rendered text is what a sync applies,
+/// so it is the desired side. Its identity must be the manifest's, by which the live
+/// objects were looked up.
+pub(super) fn read_back(m: &Manifest) -> Result<Object, String> {
+    let bug = |e: String| format!("meshgen rendered a document it cannot read back ({e}); please report it");
+    let o = Object::from_yaml(&m.text).map_err(bug)?;
+    if (o.key.kind.as_str(), o.key.namespace.as_str(), o.key.name.as_str())
+        != (m.kind.as_str(), &*m.namespace, &*m.name)
+    {
+        return Err(bug(format!(
+            "it names {} but was rendered as {} {}/{}",
+            o.key,
+            m.kind.as_str(),
+            m.namespace,
+            m.name
+        )));
+    }
+    Ok(o)
+}
+
+/// What the other owners' objects of `live` do to the desired ones, which `claims` holds.
+pub(super) fn findings(claims: &Claims, live: &cluster::Live, project: &Project) -> Result<Vec<Finding>> {
+    crate::diff::conflicts::find(claims, &live.managed, &live.foreign, project.name.as_deref())
+        .map_err(anyhow::Error::msg)
 }
 
 /// The default prune set: meshgen's objects of this project, or, for a project without a
@@ -81,7 +102,7 @@ fn selector(project: Option<&str>) -> String {
     }
 }
 
-/// The objects to look up or dry-run.
+/// The objects to dry-run.
 pub(super) fn wanted<'a>(objects: impl Iterator<Item = &'a Object>) -> Vec<cluster::Wanted<'a>> {
     objects
         .map(|o| cluster::Wanted { kind: &o.key.kind, namespace: &o.key.namespace, name: &o.key.name, body: &o.value })
@@ -95,11 +116,7 @@ pub(super) fn check(args: &LiveArgs, options: &Options, c: &mut Compiled) -> Res
     let Some(Rendered::Manifests(manifests)) = &c.rendered else {
         anyhow::bail!("meshgen rendered no objects to compare with the cluster; please report it")
     };
-    let desired = manifests
-        .iter()
-        .map(|m| Object::from_yaml(&m.text))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| anyhow::anyhow!("meshgen rendered a document it cannot read back ({e}); please report it"))?;
+    let manifests: Vec<&Manifest> = manifests.iter().collect();
     let conn = Connection {
         kubeconfig: args.kubeconfig.as_deref(),
         context: args.context.as_deref(),
@@ -107,21 +124,25 @@ pub(super) fn check(args: &LiveArgs, options: &Options, c: &mut Compiled) -> Res
         timeout: args.timeout,
         concurrency: usize::from(super::args::CONCURRENCY),
         selector: args.selector.as_deref(),
-        trim: true,
+        trim: Trim::ServerState,
     };
-    let read = read(&conn, options, &c.project, &desired)?;
+    let read = read(&conn, options, &c.project, &manifests)?;
     c.timings.mark("cluster read");
-    let entity: HashMap<&Key, &str> = desired.iter().zip(manifests).map(|(o, m)| (&o.key, &*m.entity)).collect();
+    // Each desired object is parsed, its claims taken and dropped: none is held as a tree.
+    let mut claims = Claims::default();
+    for m in &manifests {
+        claims.add(&read_back(m).map_err(anyhow::Error::msg)?);
+    }
+    let found = findings(&claims, &read.live, &c.project)?;
+    let entity: HashMap<(&str, &str, &str), &str> =
+        manifests.iter().map(|m| ((m.kind.as_str(), &*m.namespace, &*m.name), &*m.entity)).collect();
+    let of = |k: &Key| entity.get(&(k.kind.as_str(), k.namespace.as_str(), k.name.as_str())).copied();
     let origins = c.inventory.as_ref().map(crate::render::origins).unwrap_or_default();
     let fallback = Origin::new(&c.project.file, 0, "");
-    let found = read
-        .findings
+    let found = found
         .into_iter()
         .map(|f| {
-            let at = entity
-                .get(&f.ours)
-                .and_then(|e| origins.get(e))
-                .map_or_else(|| fallback.clone(), |o| (*o).clone().key());
+            let at = of(&f.ours).and_then(|e| origins.get(e)).map_or_else(|| fallback.clone(), |o| (*o).clone().key());
             Diagnostic::warning(f.code, at, f.message).help(f.help)
         })
         .collect();

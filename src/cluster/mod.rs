@@ -2,15 +2,18 @@
 //!
 //! [`connect`] reads the kubeconfig (`config`) and asks discovery whether the API version
 //! meshgen emits is served (so a cluster without Istio's CRDs gets a clear error, not a 404).
-//! [`Session::read`] then returns the live objects as the API server sends them (JSON
-//! documents), in that version, with two lists per kind (across all namespaces, or per
-//! namespace asked for): the objects of the project's label selector, and every object.
+//! [`Session::read`] then returns the live objects, in that version, each held as its JSON
+//! text ([`LiveObject`], trimmed as it is read), with two lists per kind (across all
+//! namespaces, or per namespace asked for): the objects of the project's label selector,
+//! and every object.
 //! The second gives the desired objects the selector missed (applied by hand, label
 //! stripped), which must show as updates, not creates, and every object of another owner,
 //! which may conflict with meshgen's (`diff::conflicts`). So the number of lists grows with
 //! kinds and namespaces, never with objects (a list of more than 500 objects comes in pages,
 //! as kubectl reads it). The second lists run after the first, and drop every object the
-//! first returned as each page is read: one copy of each object is held, not two.
+//! first returned as each page is read: one copy of each object is held, not two. A page is
+//! read into its items' text, and each item only as far as its identity before it is kept
+//! or dropped (`diff::live`): no page is ever a tree.
 //!
 //! Read-only: discovery and `list` are all [`Session::read`] asks. [`Session::dry_run`]
 //! (`--server-side`) sends objects as server-side applies with `dryRun=All`, which the API
@@ -30,9 +33,11 @@ use futures_util::StreamExt as _;
 use kube::core::Request;
 use kube::core::params::{ListParams, Patch, PatchParams};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 pub use error::{Error, Op, Refusal};
 
+use crate::diff::live::{Item, LiveObject, Page, Trim};
 use crate::diff::server_side::Evaluated;
 
 /// The label meshgen's objects carry (`app.kubernetes.io/managed-by=meshgen`).
@@ -90,9 +95,10 @@ pub struct Wanted<'a> {
 #[derive(Debug, Default)]
 pub struct Live {
     /// This project's objects (the selector's), and the desired objects found by name.
-    pub managed: Vec<Value>,
-    /// Every other object: what meshgen does not manage, which may conflict with it.
-    pub foreign: Vec<Value>,
+    pub managed: Vec<LiveObject>,
+    /// Every other object: what meshgen does not manage, which may conflict with it
+    /// (trimmed: `diff::conflicts` reads their spec and metadata only).
+    pub foreign: Vec<LiveObject>,
 }
 
 /// A connection to one cluster: the runtime, the client and the resources discovered.
@@ -153,18 +159,18 @@ impl Session {
         self.cluster.requests.load(Ordering::Relaxed)
     }
 
-    /// The live objects: this project's (by the selector) and each of `wanted` found by
-    /// name, and the others.
-    pub fn read(&self, wanted: &[Wanted<'_>]) -> Result<Live, Error> {
-        self.read_trimmed(wanted, &|_| {})
-    }
-
-    /// [`Session::read`], with `trim` applied to each of this project's objects as its page
-    /// is read (not to the others): what the caller will never look at is freed before the
-    /// next page arrives, instead of being held with every other object (a cluster's objects
-    /// carry their status, `managedFields` and kubectl's last-applied copy of themselves).
-    pub fn read_trimmed(&self, wanted: &[Wanted<'_>], trim: &dyn Fn(&mut Value)) -> Result<Live, Error> {
-        self.runtime.block_on(self.read_async(wanted, trim))
+    /// The live objects: this project's (by the selector) and each of `wanted` (kind,
+    /// namespace, name) found by name, and the others. `trim` says what of this project's
+    /// objects the caller will never look at: it is left out as each page is read, instead
+    /// of being held with every other object (a cluster's objects carry their status,
+    /// `managedFields` and kubectl's last-applied copy of themselves).
+    pub fn read<'w>(
+        &self,
+        wanted: impl IntoIterator<Item = (&'w str, &'w str, &'w str)>,
+        trim: Trim,
+    ) -> Result<Live, Error> {
+        let wanted: HashSet<(&str, &str, &str)> = wanted.into_iter().collect();
+        self.runtime.block_on(self.read_async(&wanted, trim))
     }
 
     /// Every live object of the kinds, in the namespaces of the session (all, or `-n`), of
@@ -174,7 +180,16 @@ impl Session {
         self.runtime.block_on(async {
             let scopes = self.scopes();
             let lists = self.resources.iter().flat_map(|r| scopes.iter().map(move |ns| (r, *ns, selector))).collect();
-            Ok(self.lists(lists, &|_| true).await?.into_iter().flatten().collect())
+            let tree = |r: &Resource, raw: &RawValue, _: &mut String| {
+                let mut item: Value = serde_json::from_str(raw.get())?;
+                // Items of a list may leave out their type; the list's request says it.
+                if let Some(map) = item.as_object_mut() {
+                    map.entry("apiVersion").or_insert_with(|| Value::from(r.api_version.clone()));
+                    map.entry("kind").or_insert_with(|| Value::from(r.kind.clone()));
+                }
+                Ok(Some(item))
+            };
+            Ok(self.lists(lists, &tree).await?.into_iter().flatten().collect())
         })
     }
 
@@ -196,19 +211,34 @@ struct Cluster {
 }
 
 impl Cluster {
-    /// Sends one request within the timeout; classifies failures. A request the API server
-    /// turns away with 429 (API Priority and Fairness) is sent again after a pause, a few
-    /// times, as client-go does, before it is reported as throttled.
+    /// Sends one request within the timeout and parses its JSON answer; classifies failures.
     async fn send(
         &self,
         op: &Op,
         request: impl Fn() -> Result<http::Request<Vec<u8>>, kube::core::request::Error>,
     ) -> Result<Value, Error> {
+        let text = self.send_text(op, request).await?;
+        serde_json::from_str(&text).map_err(|e| self.unreadable(op, e))
+    }
+
+    /// An answer that is not the JSON expected, classified as kube's client classifies it.
+    fn unreadable(&self, op: &Op, e: serde_json::Error) -> Error {
+        self.classify(op, kube::Error::SerdeError(e))
+    }
+
+    /// Sends one request within the timeout; its body as text, or the failure classified. A
+    /// request the API server turns away with 429 (API Priority and Fairness) is sent again
+    /// after a pause, a few times, as client-go does, before it is reported as throttled.
+    async fn send_text(
+        &self,
+        op: &Op,
+        request: impl Fn() -> Result<http::Request<Vec<u8>>, kube::core::request::Error>,
+    ) -> Result<String, Error> {
         let mut pause = THROTTLED_PAUSE;
         for attempt in 0.. {
             let request = request().map_err(|e| Error::Config(format!("cannot build the request to {op}: {e}")))?;
             self.requests.fetch_add(1, Ordering::Relaxed);
-            let result = match tokio::time::timeout(self.timeout, self.client.request::<Value>(request)).await {
+            let result = match tokio::time::timeout(self.timeout, self.client.request_text(request)).await {
                 Err(_) => Err(Error::Timeout { op: op.clone(), after: self.timeout, server: self.server.clone() }),
                 Ok(Ok(v)) => Ok(v),
                 Ok(Err(e)) => Err(self.classify(op, e)),
@@ -282,6 +312,8 @@ fn chain(e: &dyn std::error::Error) -> String {
 struct Resource {
     group: String,
     version: String,
+    /// `group/version`, as a list's items carry it.
+    api_version: String,
     kind: String,
     plural: String,
     namespaced: bool,
@@ -323,6 +355,7 @@ async fn discover(cluster: &Cluster, group: &str, version: &str, kinds: &[&str])
         found.push(Resource {
             group: group.to_string(),
             version: version.to_string(),
+            api_version: format!("{group}/{version}"),
             kind: kind.to_string(),
             plural: r["name"].as_str().unwrap_or_default().to_string(),
             namespaced: r["namespaced"].as_bool().unwrap_or(true),
@@ -351,20 +384,25 @@ impl Resource {
     }
 }
 
+/// What a list makes of each item of its pages: the item's text (and a buffer to reuse)
+/// to the object to keep, if any.
+type Decode<'a, T> = dyn Fn(&Resource, &RawValue, &mut String) -> Result<Option<T>, serde_json::Error> + 'a;
+
 /// Every object of a resource (in a namespace, or all), those matching `selector` if one
-/// is given, page by page; `keep` sees each as its page is read, may change it, and says
-/// whether to keep it.
-async fn list(
+/// is given, page by page; `decode` sees each item as its page is read, and says what to
+/// keep of it. Each page is freed before the next is asked for.
+async fn list<T>(
     cluster: &Cluster,
     r: &Resource,
     namespace: Option<&str>,
     selector: Option<&str>,
-    keep: &dyn Fn(&mut Value) -> bool,
-) -> Result<Vec<Value>, Error> {
+    decode: &Decode<'_, T>,
+) -> Result<Vec<T>, Error> {
     let request = Request::new(collection(r, namespace));
     let op = Op { verb: "list", resource: r.name(), namespace: namespace.map(str::to_string) };
     let mut objects = Vec::new();
     let mut token: Option<String> = None;
+    let mut scratch = String::new();
     loop {
         let mut params = ListParams::default().limit(PAGE);
         if let Some(selector) = selector {
@@ -373,20 +411,14 @@ async fn list(
         if let Some(t) = &token {
             params = params.continue_token(t);
         }
-        let mut page = cluster.send(&op, || request.list(&params)).await?;
-        if let Some(items) = page.get_mut("items").and_then(Value::as_array_mut) {
-            for mut item in items.drain(..) {
-                // Items of a list may leave out their type; the list's request says it.
-                if let Some(map) = item.as_object_mut() {
-                    map.entry("apiVersion").or_insert_with(|| Value::from(format!("{}/{}", r.group, r.version)));
-                    map.entry("kind").or_insert_with(|| Value::from(r.kind.clone()));
-                }
-                if keep(&mut item) {
-                    objects.push(item);
-                }
+        let body = cluster.send_text(&op, || request.list(&params)).await?;
+        let page = Page::parse(&body).map_err(|e| cluster.unreadable(&op, e))?;
+        for item in page.items {
+            if let Some(object) = decode(r, item, &mut scratch).map_err(|e| cluster.unreadable(&op, e))? {
+                objects.push(object);
             }
         }
-        token = page["metadata"]["continue"].as_str().filter(|t| !t.is_empty()).map(str::to_string);
+        token = page.next;
         if token.is_none() {
             return Ok(objects);
         }
@@ -420,7 +452,7 @@ impl Session {
         }
     }
 
-    async fn read_async(&self, wanted: &[Wanted<'_>], trim: &dyn Fn(&mut Value)) -> Result<Live, Error> {
+    async fn read_async(&self, wanted: &HashSet<(&str, &str, &str)>, trim: Trim) -> Result<Live, Error> {
         // Every kind (and namespace asked for) at once, twice: the objects of the selector
         // (meshgen's label, and the project's), then every object, unlabelled. The lists of
         // each round are independent and mostly waiting on the network.
@@ -428,53 +460,54 @@ impl Session {
         let selector = Some(self.selector.as_str());
         let labelled = self.resources.iter().flat_map(|r| scopes.iter().map(move |ns| (r, *ns, selector))).collect();
         let all = self.resources.iter().flat_map(|r| scopes.iter().map(move |ns| (r, *ns, None))).collect();
-        let trimmed = |o: &mut Value| {
-            trim(o);
-            true
+        let ours = |r: &Resource, raw: &RawValue, scratch: &mut String| {
+            Ok(Item::parse(raw, &r.api_version, &r.kind).and_then(|item| item.keep(trim, scratch)))
         };
-        let mut managed: Vec<Value> = self.lists(labelled, &trimmed).await?.into_iter().flatten().collect();
+        let mut managed: Vec<LiveObject> = self.lists(labelled, &ours).await?.into_iter().flatten().collect();
 
         // Desired objects the selector did not find may still exist (applied by hand, label
         // removed, another project's) and must show as updates, not creates; the rest is
         // what meshgen does not manage, which may conflict with what it does. The objects
         // of the selector come again in the second round: each is dropped as its page is
-        // read, so a cluster's worth of duplicates is never held.
-        let wanted: HashSet<(&str, &str, &str)> = wanted.iter().map(|w| (w.kind, w.namespace, w.name)).collect();
+        // read, having been read only as far as its identity, so a cluster's worth of
+        // duplicates is never held (nor decoded). Another owner's objects are only ever
+        // looked at for their spec and metadata (`diff::conflicts`): they are trimmed too.
         let everything = {
-            let seen: HashSet<(&str, &str, &str)> = managed.iter().map(identity).collect();
-            let new = |o: &mut Value| {
-                let (known, desired) = {
-                    let id = identity(o);
-                    (seen.contains(&id), wanted.contains(&id))
-                };
-                if desired && !known {
-                    trim(o);
+            let seen: HashSet<(&str, &str, &str)> =
+                managed.iter().map(|o| (&*o.key.kind, &*o.key.namespace, &*o.key.name)).collect();
+            let new = |r: &Resource, raw: &RawValue, scratch: &mut String| {
+                let Some(item) = Item::parse(raw, &r.api_version, &r.kind) else { return Ok(None) };
+                let (kind, namespace, name) = item.identity();
+                let id = (&*kind, &*namespace, &*name);
+                if seen.contains(&id) {
+                    return Ok(None);
                 }
-                !known
+                let trim = if wanted.contains(&id) { trim } else { Trim::ServerState };
+                Ok(item.keep(trim, scratch).map(|o| (wanted.contains(&id), o)))
             };
             self.lists(all, &new).await?
         };
-        let (mut found, mut foreign) = (Vec::new(), Vec::new());
-        for o in everything.into_iter().flatten() {
-            if wanted.contains(&identity(&o)) { found.push(o) } else { foreign.push(o) }
+        let mut foreign = Vec::new();
+        for (desired, o) in everything.into_iter().flatten() {
+            if desired { managed.push(o) } else { foreign.push(o) }
         }
-        managed.append(&mut found);
         Ok(Live { managed, foreign })
     }
 
-    /// Runs the lists, `concurrency` at a time, each object through `keep` (see [`list`]);
+    /// Runs the lists, `concurrency` at a time, each item through `decode` (see [`list`]);
     /// the objects of each, in the order of `lists`.
-    async fn lists(
+    async fn lists<T>(
         &self,
         lists: Vec<(&Resource, Option<&str>, Option<&str>)>,
-        keep: &dyn Fn(&mut Value) -> bool,
-    ) -> Result<Vec<Vec<Value>>, Error> {
+        decode: &Decode<'_, T>,
+    ) -> Result<Vec<Vec<T>>, Error> {
         let cluster = &self.cluster;
-        let pages =
-            futures_util::stream::iter(lists.into_iter().map(|(r, ns, selector)| list(cluster, r, ns, selector, keep)))
-                .buffered(self.concurrency)
-                .collect::<Vec<_>>()
-                .await;
+        let pages = futures_util::stream::iter(
+            lists.into_iter().map(|(r, ns, selector)| list(cluster, r, ns, selector, decode)),
+        )
+        .buffered(self.concurrency)
+        .collect::<Vec<_>>()
+        .await;
         pages.into_iter().collect()
     }
 
@@ -507,11 +540,4 @@ impl Session {
         .await;
         results.into_iter().collect()
     }
-}
-
-fn identity(v: &Value) -> (&str, &str, &str) {
-    fn text(v: &Value) -> &str {
-        v.as_str().unwrap_or_default()
-    }
-    (text(&v["kind"]), text(&v["metadata"]["namespace"]), text(&v["metadata"]["name"]))
 }

@@ -14,11 +14,14 @@
 //! workload twice; two Sidecars selecting the same workloads leave which one applies
 //! undefined (IST0110). Visibility follows `exportTo` (absent: every namespace).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::cell::OnceCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 use serde_json::Value;
 
+use super::live::LiveObject;
 use super::{Key, Object};
 
 /// One conflict: the other owner's object and why it matters.
@@ -40,16 +43,26 @@ pub struct Finding {
 const TAKE_OVER: &str =
     "delete it, or describe it in the inventory so that meshgen owns it (`meshgen import` drafts that from its YAML)";
 
-/// The findings, sorted by object and code. `desired` are the objects this build wants,
-/// `managed` the live objects that are this project's (for their creation times), `foreign`
-/// every other live object, and `project` this project's name (for objects another project
-/// labelled).
-pub fn find(desired: &[Object], managed: &[Object], foreign: &[Object], project: Option<&str>) -> Vec<Finding> {
-    let created: BTreeMap<&Key, &str> =
-        managed.iter().filter_map(|o| Some((&o.key, o.value["metadata"]["creationTimestamp"].as_str()?))).collect();
-    let ours = Ours::of(desired);
+/// The findings, sorted by object and code. `ours` is what the objects this build wants
+/// claim, `managed` the live objects that are this project's (for their creation times and
+/// project labels), `foreign` every other live object, and `project` this project's name
+/// (for objects another project labelled). Fails on a live object that cannot be read.
+pub fn find(
+    ours: &Claims,
+    managed: &[LiveObject],
+    foreign: &[LiveObject],
+    project: Option<&str>,
+) -> Result<Vec<Finding>, String> {
+    // Read from the live objects' text only when a finding names the older of two objects.
+    let created: OnceCell<HashMap<&Key, Cow<'_, str>>> = OnceCell::new();
+    let created = || {
+        created.get_or_init(|| {
+            managed.iter().filter_map(|o| Some((&o.key, o.metadata_str(&["creationTimestamp"])?))).collect()
+        })
+    };
     let mut out = Vec::new();
     for other in foreign {
+        let other = &other.object()?;
         let spec = &other.value["spec"];
         let key = &other.key;
         let mut found = |code, mine: &Key, message: String, help: &str| {
@@ -57,6 +70,7 @@ pub fn find(desired: &[Object], managed: &[Object], foreign: &[Object], project:
         };
         // Both seen from some namespace (as `istioctl analyze` compares exportTo scopes).
         let shares_scope = |mine: &Key| ours.scopes.get(mine).is_some_and(|m| overlap(m, &scope(other)));
+        let winner = |mine: &Key| winner(other, mine, created());
         match key.kind.as_str() {
             "ServiceEntry" => {
                 for (host, ports, mine) in ours.entries(spec) {
@@ -87,7 +101,7 @@ pub fn find(desired: &[Object], managed: &[Object], foreign: &[Object], project:
                             mine,
                             format!(
                                 "{key} also routes host `{host}` for sidecars, like {mine}: two mesh VirtualServices for one host are undefined in Istio (istioctl analyze IST0109), and sidecars keep one's routes, in practice the oldest's, which is {}",
-                                winner(other, mine, &created)
+                                winner(mine)
                             ),
                             TAKE_OVER,
                         );
@@ -96,7 +110,7 @@ pub fn find(desired: &[Object], managed: &[Object], foreign: &[Object], project:
             }
             "DestinationRule" => {
                 let host = spec["host"].as_str().unwrap_or_default();
-                let mine = ours.hosts.get(&("DestinationRule", host.to_string())).copied();
+                let mine = ours.hosts.get(&("DestinationRule", host.to_string()));
                 // A client takes its own namespace's rule first, whatever its exportTo: a rule
                 // in another namespace matters to that namespace's clients where they see the
                 // host; one in meshgen's namespace is merged with meshgen's where their scopes
@@ -110,7 +124,7 @@ pub fn find(desired: &[Object], managed: &[Object], foreign: &[Object], project:
                     let effect = if key.namespace == mine.namespace {
                         format!(
                             "Istio merges the DestinationRules of one host in one namespace: subsets are concatenated and only the oldest one's top-level `trafficPolicy` applies, which is {}'s",
-                            winner(other, mine, &created)
+                            winner(mine)
                         )
                     } else {
                         format!(
@@ -155,11 +169,9 @@ pub fn find(desired: &[Object], managed: &[Object], foreign: &[Object], project:
             _ => {}
         }
     }
-    for o in managed {
-        let theirs = o.value["metadata"]["labels"][crate::compile::PROJECT_LABEL].as_str();
-        if let Some(theirs) = theirs.filter(|t| Some(*t) != project)
-            && ours.keys.contains(&o.key)
-        {
+    for o in managed.iter().filter(|o| ours.keys.contains(&o.key)) {
+        let theirs = o.metadata_str(&["labels", crate::compile::PROJECT_LABEL]);
+        if let Some(theirs) = theirs.filter(|t| Some(&**t) != project) {
             out.push(Finding {
                 code: "owned-by-another-project",
                 object: o.key.clone(),
@@ -171,78 +183,87 @@ pub fn find(desired: &[Object], managed: &[Object], foreign: &[Object], project:
     }
     out.sort();
     out.dedup();
-    out
+    Ok(out)
 }
 
-/// What the desired objects claim: hosts and ports, addresses, Sidecar selectors.
-#[derive(Default)]
-struct Ours<'a> {
+/// What the desired objects claim: hosts and ports, addresses, Sidecar selectors. Built
+/// one object at a time ([`Claims::add`]), so that the desired objects need not be held.
+#[derive(Debug, Default)]
+pub struct Claims {
     /// (kind, host) → the object.
-    hosts: BTreeMap<(&'a str, String), &'a Key>,
+    hosts: BTreeMap<(&'static str, String), Key>,
     /// ServiceEntry host → the object and its port numbers.
-    entries: BTreeMap<String, (&'a Key, Vec<u64>)>,
+    entries: BTreeMap<String, (Key, Vec<u64>)>,
     /// WorkloadEntry address → the object.
-    addresses: BTreeMap<String, &'a Key>,
+    addresses: BTreeMap<String, Key>,
     /// (namespace, selector labels as JSON) → the Sidecar.
-    sidecars: BTreeMap<(String, String), &'a Key>,
+    sidecars: BTreeMap<(String, String), Key>,
     /// Every desired object.
-    keys: BTreeSet<Key>,
-    /// Where each desired object is seen from (its `exportTo`).
-    scopes: BTreeMap<&'a Key, Scope>,
+    keys: HashSet<Key>,
+    /// Where each desired object that may claim a host is seen from (its `exportTo`).
+    scopes: HashMap<Key, Scope>,
 }
 
-impl<'a> Ours<'a> {
-    fn of(desired: &'a [Object]) -> Ours<'a> {
-        let mut ours = Ours::default();
-        for o in desired {
-            let spec = &o.value["spec"];
-            ours.keys.insert(o.key.clone());
-            ours.scopes.insert(&o.key, scope(o));
-            match o.key.kind.as_str() {
-                "ServiceEntry" => {
-                    for host in strings(&spec["hosts"]) {
-                        ours.entries.insert(host.to_string(), (&o.key, port_numbers(spec)));
-                    }
-                }
-                "VirtualService" if routes_sidecars(spec) => {
-                    for host in strings(&spec["hosts"]) {
-                        ours.hosts.insert(("VirtualService", host.to_string()), &o.key);
-                    }
-                }
-                "DestinationRule" => {
-                    if let Some(host) = spec["host"].as_str() {
-                        ours.hosts.insert(("DestinationRule", host.to_string()), &o.key);
-                    }
-                }
-                "WorkloadEntry" => {
-                    if let Some(a) = spec["address"].as_str() {
-                        ours.addresses.insert(a.to_string(), &o.key);
-                    }
-                }
-                "Sidecar" => {
-                    let selector = spec["workloadSelector"]["labels"].to_string();
-                    ours.sidecars.insert((o.key.namespace.clone(), selector), &o.key);
-                }
-                _ => {}
-            }
+impl Claims {
+    /// The claims of `desired`.
+    pub fn of<'a>(desired: impl IntoIterator<Item = &'a Object>) -> Claims {
+        let mut claims = Claims::default();
+        desired.into_iter().for_each(|o| claims.add(o));
+        claims
+    }
+
+    /// Adds what one desired object claims.
+    pub fn add(&mut self, o: &Object) {
+        let spec = &o.value["spec"];
+        self.keys.insert(o.key.clone());
+        let kind = o.key.kind.as_str();
+        // Only these kinds' objects are ever compared by scope (the hosts they claim).
+        if matches!(kind, "ServiceEntry" | "VirtualService" | "DestinationRule") {
+            self.scopes.insert(o.key.clone(), scope(o));
         }
-        ours
+        match kind {
+            "ServiceEntry" => {
+                for host in strings(&spec["hosts"]) {
+                    self.entries.insert(host.to_string(), (o.key.clone(), port_numbers(spec)));
+                }
+            }
+            "VirtualService" if routes_sidecars(spec) => {
+                for host in strings(&spec["hosts"]) {
+                    self.hosts.insert(("VirtualService", host.to_string()), o.key.clone());
+                }
+            }
+            "DestinationRule" => {
+                if let Some(host) = spec["host"].as_str() {
+                    self.hosts.insert(("DestinationRule", host.to_string()), o.key.clone());
+                }
+            }
+            "WorkloadEntry" => {
+                if let Some(a) = spec["address"].as_str() {
+                    self.addresses.insert(a.to_string(), o.key.clone());
+                }
+            }
+            "Sidecar" => {
+                let selector = spec["workloadSelector"]["labels"].to_string();
+                self.sidecars.insert((o.key.namespace.clone(), selector), o.key.clone());
+            }
+            _ => {}
+        }
     }
 
     /// The (host, shared port numbers, object) of ours that a ServiceEntry's hosts also claim.
-    fn entries<'s>(&self, spec: &'s Value) -> Vec<(&'s str, Vec<u64>, &'a Key)> {
+    fn entries<'s>(&self, spec: &'s Value) -> Vec<(&'s str, Vec<u64>, &Key)> {
         let theirs = port_numbers(spec);
         strings(&spec["hosts"])
             .filter_map(|h| {
                 let (mine, ports) = self.entries.get(h)?;
-                Some((h, ports.iter().copied().filter(|p| theirs.contains(p)).collect(), *mine))
+                Some((h, ports.iter().copied().filter(|p| theirs.contains(p)).collect(), mine))
             })
             .collect()
     }
 
     /// The hosts of a spec's `hosts` that an object of ours of `kind` has, with that object.
-    fn by_host<'s>(&self, kind: &'static str, spec: &'s Value) -> Vec<(&'s str, &'a Key)> {
-        strings(&spec["hosts"]).filter_map(|h| Some((h, *self.hosts.get(&(kind, h.to_string()))?))).collect()
+    fn by_host<'s>(&self, kind: &'static str, spec: &'s Value) -> Vec<(&'s str, &Key)> {
+        strings(&spec["hosts"]).filter_map(|h| Some((h, self.hosts.get(&(kind, h.to_string()))?))).collect()
     }
 }
 
@@ -288,9 +309,9 @@ fn overlap(a: &Scope, b: &Scope) -> bool {
 
 /// The older of `other` and meshgen's `mine` (not created yet: `other`), as named in a
 /// finding. RFC 3339 times in UTC compare as strings.
-fn winner(other: &Object, mine: &Key, created: &BTreeMap<&Key, &str>) -> String {
+fn winner(other: &Object, mine: &Key, created: &HashMap<&Key, Cow<'_, str>>) -> String {
     let older = match (other.value["metadata"]["creationTimestamp"].as_str(), created.get(mine)) {
-        (Some(theirs), Some(ours)) => theirs < *ours,
+        (Some(theirs), Some(ours)) => theirs < &**ours,
         _ => true,
     };
     if older { other.key.to_string() } else { format!("{mine} (meshgen's)") }

@@ -12,11 +12,12 @@
 //! directory, and `crate::cluster` (behind the `cluster` feature) reads live objects.
 
 pub mod conflicts;
+pub mod live;
 pub mod rendered;
 pub mod report;
 pub mod server_side;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash as _, Hasher as _};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -234,26 +235,6 @@ impl Normalizer {
     }
 }
 
-/// Frees, in a live object as it is read, what [`Normalizer::normalize`] removes anyway and
-/// a comparison without `--server-side` never reads: the status, `managedFields` and
-/// kubectl's last-applied copy of the object, together most of what the API server sends.
-/// Each stays as a null, so that normalising removes the same keys in the same order and
-/// leaves the same document; `deletionTimestamp` and `creationTimestamp` are kept (a deletion
-/// in progress, and the age `conflicts` compares).
-pub fn trim_live(doc: &mut Value) {
-    let Some(top) = doc.as_object_mut() else { return };
-    if let Some(status) = top.get_mut("status") {
-        *status = Value::Null;
-    }
-    let Some(md) = top.get_mut("metadata").and_then(Value::as_object_mut) else { return };
-    if let Some(fields) = md.get_mut("managedFields") {
-        *fields = Value::Null;
-    }
-    if let Some(applied) = md.get_mut("annotations").and_then(|a| a.get_mut(LAST_APPLIED)) {
-        *applied = Value::Null;
-    }
-}
-
 /// kubectl's annotation holding the configuration it last applied (client-side apply, Argo
 /// CD's default sync).
 pub(crate) const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -292,13 +273,67 @@ fn terminating(o: &Object) -> bool {
     o.value["metadata"].get("deletionTimestamp").is_some_and(|t| !t.is_null())
 }
 
+/// An object of the other side, read into an [`Object`] only when it is compared (a live
+/// object is held as its text until then: see [`live`]).
+pub trait Other {
+    /// Why it cannot be read.
+    type Error;
+    /// Its identity.
+    fn key(&self) -> &Key;
+    /// The object.
+    fn object(self) -> Result<Object, Self::Error>;
+}
+
+impl Other for Object {
+    type Error = std::convert::Infallible;
+    fn key(&self) -> &Key {
+        &self.key
+    }
+    fn object(self) -> Result<Object, Self::Error> {
+        Ok(self)
+    }
+}
+
+impl Other for &live::LiveObject {
+    type Error = String;
+    fn key(&self) -> &Key {
+        &self.key
+    }
+    fn object(self) -> Result<Object, String> {
+        live::LiveObject::object(self)
+    }
+}
+
 /// Compares the desired objects with the other side's, after normalising both.
 pub fn compare(desired: Vec<Object>, other: Vec<Object>, normalizer: &Normalizer) -> Plan {
-    let mut others: BTreeMap<Key, Object> = other.into_iter().map(|o| (o.key.clone(), o)).collect();
+    match compare_each(desired.into_iter().map(Ok::<_, std::convert::Infallible>), other, normalizer) {
+        Ok(plan) => plan,
+        Err(never) => match never {},
+    }
+}
+
+/// [`compare`], reading each desired object as it comes (`desired` may parse them one by
+/// one) and each object of the other side when it is compared: each pair is compared and
+/// freed before the next is read, so neither side is ever held whole as trees. Stops at the
+/// first object of either side that cannot be read.
+pub fn compare_each<E, O: Other>(
+    desired: impl IntoIterator<Item = Result<Object, E>>,
+    other: Vec<O>,
+    normalizer: &Normalizer,
+) -> Result<Plan, E>
+where
+    E: From<O::Error>,
+{
+    // By key; a key repeated on the other side keeps its last object, as a map would.
+    let mut others: HashMap<Key, O> = HashMap::with_capacity(other.len());
+    for o in other {
+        others.insert(o.key().clone(), o);
+    }
     let mut plan = Plan::default();
-    for mut want in desired {
+    for want in desired {
+        let mut want = want?;
         normalizer.normalize(&mut want.value);
-        let Some(mut have) = others.remove(&want.key) else {
+        let Some(have) = others.remove(&want.key) else {
             plan.changes.push(Change::new(
                 Action::Create,
                 want.key,
@@ -308,6 +343,7 @@ pub fn compare(desired: Vec<Object>, other: Vec<Object>, normalizer: &Normalizer
             ));
             continue;
         };
+        let mut have = have.object()?;
         let deleting = terminating(&have);
         normalizer.normalize(&mut have.value);
         if have.value == want.value && !deleting {
@@ -329,7 +365,11 @@ pub fn compare(desired: Vec<Object>, other: Vec<Object>, normalizer: &Normalizer
         }
         plan.changes.push(change);
     }
-    for (key, mut have) in others {
+    // In key order, so that the first object that cannot be read is always the same one.
+    let mut rest: Vec<(Key, O)> = others.into_iter().collect();
+    rest.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (key, have) in rest {
+        let mut have = have.object()?;
         if terminating(&have) {
             plan.terminating += 1;
             continue;
@@ -338,7 +378,7 @@ pub fn compare(desired: Vec<Object>, other: Vec<Object>, normalizer: &Normalizer
         plan.changes.push(Change::new(Action::Prune, key, have.api_version, to_yaml(&have.value), String::new()));
     }
     plan.changes.sort_by(|a, b| a.key.cmp(&b.key));
-    plan
+    Ok(plan)
 }
 
 fn to_yaml(v: &Value) -> String {
