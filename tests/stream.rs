@@ -112,8 +112,9 @@ fn a_closed_stdout_stops_the_stream() {
 }
 
 /// The identities a streamed build checks are the objects it renders: the same kinds,
-/// namespaces and names, in the same order, for every fixture and a synthetic estate (the
-/// identities skip the template contexts, so each decision must be taken the same way).
+/// namespaces, names and entities, in the same order, for every fixture, the bundled
+/// project and a synthetic estate (the identities skip the template contexts, so each
+/// decision must be taken the same way).
 #[test]
 fn identities_are_the_rendered_objects() {
     use meshgen::render::context::{identities_in, objects_in};
@@ -121,12 +122,15 @@ fn identities_are_the_rendered_objects() {
     common::synth::generate(200, 4, tmp.path()).unwrap();
     let mut dirs: Vec<std::path::PathBuf> = common::fixtures().into_iter().map(|(_, d)| d).collect();
     dirs.push(tmp.path().to_path_buf());
+    dirs.push(common::root());
     for dir in dirs {
         let (inv, graph) = common::compile_model(&dir);
         // The position after the last entity is the project's own objects (the shared egress
         // Gateway), which stream with the namespace they are in.
         let all = 0..inv.services.len() + inv.externals.len() + 1;
-        let key = |o: &meshgen::render::context::Object| (o.kind, o.namespace.to_string(), o.name.clone());
+        let key = |o: &meshgen::render::context::Object| {
+            (o.kind, o.namespace.to_string(), o.name.clone(), o.entity.to_string())
+        };
         let objects: Vec<_> = objects_in(&inv, &graph, all.clone()).iter().map(key).collect();
         let identities: Vec<_> = identities_in(&inv, &graph, all).iter().map(key).collect();
         assert!(!objects.is_empty(), "{}", dir.display());

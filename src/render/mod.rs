@@ -153,8 +153,18 @@ fn objects_of<T>(
             out.push(f(o)?);
         }
     }
-    // Stable: equal keys (a collision, reported by the caller) stay in entity order.
-    out.sort_by(|a, b| key(a).cmp(&key(b)));
+    // Stable: equal keys (a collision, reported by the caller) stay in entity order. By kind
+    // first, then each kind by name: the entities come sorted by name, so a kind's names are
+    // in order but for a few runs, which the sort merges in a pass or two; the kinds
+    // interleaved made a sort of every object of its own (a sixth of `analyse`).
+    let mut kinds: [Vec<T>; Kind::ALL.len()] = Default::default();
+    for t in out.drain(..) {
+        kinds[key(&t).0 as usize].push(t);
+    }
+    for mut kind in kinds {
+        kind.sort_by(|a, b| key(a).1.cmp(key(b).1));
+        out.append(&mut kind);
+    }
     Ok(out)
 }
 
