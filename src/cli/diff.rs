@@ -245,16 +245,19 @@ fn cluster(
     };
     let super::live::Read { session, live } = super::live::read(&conn, options, project, manifests)?;
     timings.mark("cluster read");
-    let (mut plan, claims) = if args.server_side {
+    let (mut plan, findings) = if args.server_side {
         // The desired side is what the API server would store: defaults filled in, fields of
         // other managers kept, as an apply would leave it. Objects equal to their live
         // selves would not change, and are not sent. This reads every object as a tree, as
         // the corrections of removals need them side by side.
         let desired =
             manifests.iter().map(|m| read_back(m)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
-        let claims = Claims::of(&desired);
-        let managed =
-            live.managed.iter().map(|o| o.object()).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+        let findings = super::live::findings(&Claims::of(&desired), &live, project)?;
+        // Each live object's text is freed as its tree is made: not both held.
+        let managed = (live.managed.into_iter())
+            .map(|o| o.object())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(anyhow::Error::msg)?;
         let evaluate = server_side::to_evaluate(&desired, &managed, normalizer);
         let answers =
             session.dry_run(&super::live::wanted(evaluate.iter().map(|&i| &desired[i])), &args.field_manager)?;
@@ -266,7 +269,7 @@ fn cluster(
         }
         let mut plan = diff::compare(std::mem::take(&mut outcome.desired), managed, normalizer);
         outcome.annotate(&mut plan);
-        (plan, claims)
+        (plan, findings)
     } else {
         // Each desired object is parsed back, its claims taken, compared with its live self
         // (read from its text then) and freed: neither side is ever held as trees.
@@ -278,9 +281,9 @@ fn cluster(
         });
         let plan =
             diff::compare_each(desired, live.managed.iter().collect(), normalizer).map_err(anyhow::Error::msg)?;
-        (plan, claims)
+        (plan, super::live::findings(&claims, &live, project)?)
     };
-    plan.findings = super::live::findings(&claims, &live, project)?;
+    plan.findings = findings;
     if project.name.is_none() && args.selector.is_none() && plan.count(diff::Action::Prune) > 0 {
         cx.note(
             "note: meshgen.yaml names no `project`, so every meshgen object without a project label counts as this project's, and is pruned if the inventory lacks it: where several projects share the cluster, name each (`project: NAME`)",

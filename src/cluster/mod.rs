@@ -33,11 +33,10 @@ use futures_util::StreamExt as _;
 use kube::core::Request;
 use kube::core::params::{ListParams, Patch, PatchParams};
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 pub use error::{Error, Op, Refusal};
 
-use crate::diff::live::{Item, LiveObject, Page, Trim};
+use crate::diff::live::{LiveObject, Page, Trim};
 use crate::diff::server_side::Evaluated;
 
 /// The label meshgen's objects carry (`app.kubernetes.io/managed-by=meshgen`).
@@ -180,14 +179,20 @@ impl Session {
         self.runtime.block_on(async {
             let scopes = self.scopes();
             let lists = self.resources.iter().flat_map(|r| scopes.iter().map(move |ns| (r, *ns, selector))).collect();
-            let tree = |r: &Resource, raw: &RawValue, _: &mut String| {
-                let mut item: Value = serde_json::from_str(raw.get())?;
-                // Items of a list may leave out their type; the list's request says it.
-                if let Some(map) = item.as_object_mut() {
-                    map.entry("apiVersion").or_insert_with(|| Value::from(r.api_version.clone()));
-                    map.entry("kind").or_insert_with(|| Value::from(r.kind.clone()));
+            // Trees, as `import` reads them: every object once, few of them.
+            let tree = |r: &Resource, body: &str, out: &mut Vec<Value>, _: &mut String| {
+                let mut page: Value = serde_json::from_str(body)?;
+                if let Some(items) = page.get_mut("items").and_then(Value::as_array_mut) {
+                    for mut item in items.drain(..) {
+                        // Items of a list may leave out their type; the list's request says it.
+                        if let Some(map) = item.as_object_mut() {
+                            map.entry("apiVersion").or_insert_with(|| Value::from(r.api_version.clone()));
+                            map.entry("kind").or_insert_with(|| Value::from(r.kind.clone()));
+                        }
+                        out.push(item);
+                    }
                 }
-                Ok(Some(item))
+                Ok(page["metadata"]["continue"].as_str().filter(|t| !t.is_empty()).map(str::to_string))
             };
             Ok(self.lists(lists, &tree).await?.into_iter().flatten().collect())
         })
@@ -384,13 +389,14 @@ impl Resource {
     }
 }
 
-/// What a list makes of each item of its pages: the item's text (and a buffer to reuse)
-/// to the object to keep, if any.
-type Decode<'a, T> = dyn Fn(&Resource, &RawValue, &mut String) -> Result<Option<T>, serde_json::Error> + 'a;
+/// What a list makes of each of its pages: from the page's text, the objects to keep (and
+/// a buffer to reuse), and the token of the next page.
+type Decode<'a, T> =
+    dyn Fn(&Resource, &str, &mut Vec<T>, &mut String) -> Result<Option<String>, serde_json::Error> + 'a;
 
 /// Every object of a resource (in a namespace, or all), those matching `selector` if one
-/// is given, page by page; `decode` sees each item as its page is read, and says what to
-/// keep of it. Each page is freed before the next is asked for.
+/// is given, page by page; `decode` reads each page and keeps what it wants of it. Each
+/// page is freed before the next is asked for.
 async fn list<T>(
     cluster: &Cluster,
     r: &Resource,
@@ -412,13 +418,7 @@ async fn list<T>(
             params = params.continue_token(t);
         }
         let body = cluster.send_text(&op, || request.list(&params)).await?;
-        let page = Page::parse(&body).map_err(|e| cluster.unreadable(&op, e))?;
-        for item in page.items {
-            if let Some(object) = decode(r, item, &mut scratch).map_err(|e| cluster.unreadable(&op, e))? {
-                objects.push(object);
-            }
-        }
-        token = page.next;
+        token = decode(r, &body, &mut objects, &mut scratch).map_err(|e| cluster.unreadable(&op, e))?;
         if token.is_none() {
             return Ok(objects);
         }
@@ -460,8 +460,10 @@ impl Session {
         let selector = Some(self.selector.as_str());
         let labelled = self.resources.iter().flat_map(|r| scopes.iter().map(move |ns| (r, *ns, selector))).collect();
         let all = self.resources.iter().flat_map(|r| scopes.iter().map(move |ns| (r, *ns, None))).collect();
-        let ours = |r: &Resource, raw: &RawValue, scratch: &mut String| {
-            Ok(Item::parse(raw, &r.api_version, &r.kind).and_then(|item| item.keep(trim, scratch)))
+        let ours = |r: &Resource, body: &str, out: &mut Vec<LiveObject>, scratch: &mut String| {
+            let page = Page::parse(body, &r.api_version, &r.kind)?;
+            out.extend(page.items.iter().filter_map(|item| item.keep(trim, scratch)));
+            Ok(page.next)
         };
         let mut managed: Vec<LiveObject> = self.lists(labelled, &ours).await?.into_iter().flatten().collect();
 
@@ -475,15 +477,19 @@ impl Session {
         let everything = {
             let seen: HashSet<(&str, &str, &str)> =
                 managed.iter().map(|o| (&*o.key.kind, &*o.key.namespace, &*o.key.name)).collect();
-            let new = |r: &Resource, raw: &RawValue, scratch: &mut String| {
-                let Some(item) = Item::parse(raw, &r.api_version, &r.kind) else { return Ok(None) };
-                let (kind, namespace, name) = item.identity();
-                let id = (&*kind, &*namespace, &*name);
-                if seen.contains(&id) {
-                    return Ok(None);
+            let new = |r: &Resource, body: &str, out: &mut Vec<(bool, LiveObject)>, scratch: &mut String| {
+                let page = Page::parse(body, &r.api_version, &r.kind)?;
+                for item in &page.items {
+                    let (kind, namespace, name) = item.identity();
+                    let id = (&*kind, &*namespace, &*name);
+                    if seen.contains(&id) {
+                        continue;
+                    }
+                    let desired = wanted.contains(&id);
+                    let trim = if desired { trim } else { Trim::ServerState };
+                    out.extend(item.keep(trim, scratch).map(|o| (desired, o)));
                 }
-                let trim = if wanted.contains(&id) { trim } else { Trim::ServerState };
-                Ok(item.keep(trim, scratch).map(|o| (wanted.contains(&id), o)))
+                Ok(page.next)
             };
             self.lists(all, &new).await?
         };

@@ -21,7 +21,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
-use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::{Key, LAST_APPLIED, Object};
@@ -88,23 +88,25 @@ type Fields<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
 
 /// One item of a list page, read as far as its identity.
 pub struct Item<'a> {
-    /// The top-level fields.
+    /// The top-level fields; `metadata`'s value is in `metadata`, not here.
     top: Fields<'a>,
-    /// Where the last `metadata` is in `top`, and its fields, when it is an object.
-    metadata: Option<(usize, Fields<'a>)>,
+    /// Where the last `metadata` is in `top`, and its fields if it is an object. An earlier
+    /// one (a key sent twice) is not kept: a reader keeps the last value.
+    metadata: Option<(usize, Option<Fields<'a>>)>,
     /// The `apiVersion` and `kind` a list's item may leave out: the list's.
     defaults: [(&'static str, &'a str); 2],
 }
 
 impl<'a> Item<'a> {
-    /// Reads an item of a list of `api_version`'s `kind` (which fill in an `apiVersion` or
-    /// `kind` the item leaves out, as the list's request says them). `None` if it is not an
-    /// object.
-    pub fn parse(raw: &'a RawValue, api_version: &'a str, kind: &'a str) -> Option<Item<'a>> {
-        let top = Entries::parse(raw.get())?.0;
-        let metadata = top.iter().rposition(|(k, _)| k == "metadata");
-        let metadata = metadata.and_then(|at| Some((at, Entries::parse(top[at].1.get())?.0)));
-        Some(Item { top, metadata, defaults: [("apiVersion", api_version), ("kind", kind)] })
+    /// Reads one item (a list's items are read by [`Page::parse`]); `None` if it is not an
+    /// object. See [`Page::parse`] for `api_version` and `kind`.
+    pub fn parse(raw: &'a str, api_version: &'a str, kind: &'a str) -> Option<Item<'a>> {
+        let fields = serde_json::from_str::<Element<'a>>(raw).ok()?.0?;
+        Some(Item::new(fields, api_version, kind))
+    }
+
+    fn new(fields: ItemFields<'a>, api_version: &'a str, kind: &'a str) -> Item<'a> {
+        Item { top: fields.top, metadata: fields.metadata, defaults: [("apiVersion", api_version), ("kind", kind)] }
     }
 
     /// A top-level string field, or the list's default for one the item leaves out.
@@ -116,7 +118,7 @@ impl<'a> Item<'a> {
     }
 
     fn metadata_field(&self, name: &str) -> Option<Cow<'a, str>> {
-        text(last(&self.metadata.as_ref()?.1, name)?.get())
+        text(last(self.metadata.as_ref()?.1.as_ref()?, name)?.get())
     }
 
     /// (kind, namespace, name), each empty where it is missing or not a string.
@@ -150,15 +152,12 @@ impl<'a> Item<'a> {
             let start = json.len();
             match (&**k, trim) {
                 ("status", Trim::ServerState) => json.push_str("null"),
-                ("metadata", Trim::ServerState) => match &self.metadata {
-                    // The last `metadata` is parsed already; an earlier one (a server that
-                    // sent the key twice) is parsed again, and then dropped by the reader
-                    // all the same.
-                    Some((at, entries)) if *at == i => push_metadata(json, entries),
-                    _ => match Entries::parse(v.get()) {
-                        Some(entries) => push_metadata(json, &entries.0),
-                        None => json.push_str(v.get()),
-                    },
+                ("metadata", _) => match &self.metadata {
+                    Some((at, Some(fields))) if *at == i => push_metadata(json, fields, trim),
+                    // An earlier `metadata` only holds the place the last one's value takes
+                    // (a key sent twice), and the last is an object, or the item has no
+                    // name and is not kept.
+                    _ => json.push_str("null"),
                 },
                 _ => json.push_str(v.get()),
             }
@@ -179,15 +178,16 @@ impl<'a> Item<'a> {
     }
 }
 
-/// `metadata`'s entries, `managedFields` and the last-applied annotation as `null`.
-fn push_metadata(json: &mut String, entries: &[(Cow<'_, str>, &RawValue)]) {
+/// `metadata`'s fields, trimmed: `managedFields` and the last-applied annotation as `null`.
+fn push_metadata(json: &mut String, entries: &[(Cow<'_, str>, &RawValue)], trim: Trim) {
     json.push('{');
     for (k, v) in entries {
         separate(json);
         push_key(json, k);
-        match &**k {
-            "managedFields" => json.push_str("null"),
-            "annotations" => match Entries::parse(v.get()) {
+        match (&**k, trim) {
+            (_, Trim::Nothing) => json.push_str(v.get()),
+            ("managedFields", _) => json.push_str("null"),
+            ("annotations", _) => match Entries::parse(v.get()) {
                 Some(annotations) => {
                     json.push('{');
                     for (k, v) in &annotations.0 {
@@ -264,6 +264,139 @@ impl<'de> Deserialize<'de> for Text<'de> {
 /// An object's fields, parsed.
 struct Entries<'a>(Fields<'a>);
 
+fn read_fields<'de, A: MapAccess<'de>>(mut map: A) -> Result<Fields<'de>, A::Error> {
+    let mut fields = Vec::new();
+    while let Some(key) = map.next_key::<Text<'de>>()? {
+        fields.push((key.0, map.next_value::<&'de RawValue>()?));
+    }
+    Ok(fields)
+}
+
+/// Visitor methods for the JSON values a lenient reader skips: what the tree reader would
+/// read as something this module ignores (an item that is not an object, `items` that are
+/// not an array) is no error.
+macro_rules! skip_scalars {
+    ($value:expr) => {
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+    };
+}
+
+/// What [`skip_scalars`] does for containers: reads them through without keeping anything.
+fn skip_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+fn skip_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+/// An item's top-level fields, with its last `metadata`'s fields read in the same pass.
+struct ItemFields<'a> {
+    top: Fields<'a>,
+    metadata: Option<(usize, Option<Fields<'a>>)>,
+}
+
+/// An item of `items`: its fields if it is an object.
+struct Element<'a>(Option<ItemFields<'a>>);
+
+impl<'de> Deserialize<'de> for Element<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Element<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            skip_scalars!(Element(None));
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Element<'de>, A::Error> {
+                skip_seq(seq).map(|()| Element(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Element<'de>, A::Error> {
+                let (mut top, mut metadata) = (Vec::new(), None);
+                while let Some(key) = map.next_key::<Text<'de>>()? {
+                    if key.0 == "metadata" {
+                        metadata = Some((top.len(), map.next_value::<MaybeFields<'de>>()?.0));
+                        top.push((key.0, RawValue::NULL));
+                    } else {
+                        top.push((key.0, map.next_value::<&'de RawValue>()?));
+                    }
+                }
+                Ok(Element(Some(ItemFields { top, metadata })))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An object's fields if the value is one (else skipped).
+struct MaybeFields<'a>(Option<Fields<'a>>);
+
+impl<'de> Deserialize<'de> for MaybeFields<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = MaybeFields<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            skip_scalars!(MaybeFields(None));
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<MaybeFields<'de>, A::Error> {
+                skip_seq(seq).map(|()| MaybeFields(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<MaybeFields<'de>, A::Error> {
+                read_fields(map).map(|f| MaybeFields(Some(f)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The items of a list if `items` is an array (else none), each that is an object.
+struct Items<'a>(Vec<ItemFields<'a>>);
+
+impl<'de> Deserialize<'de> for Items<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Items<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            skip_scalars!(Items(Vec::new()));
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Items<'de>, A::Error> {
+                skip_map(map).map(|()| Items(Vec::new()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Items<'de>, A::Error> {
+                let mut items = Vec::new();
+                while let Some(Element(item)) = seq.next_element()? {
+                    items.extend(item);
+                }
+                Ok(Items(items))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 impl<'a> Entries<'a> {
     /// `None` if the text is not an object.
     fn parse(raw: &'a str) -> Option<Entries<'a>> {
@@ -279,42 +412,81 @@ impl<'de> Deserialize<'de> for Entries<'de> {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("an object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries<'de>, A::Error> {
-                let mut entries = Vec::new();
-                while let Some(key) = map.next_key::<Text<'de>>()? {
-                    entries.push((key.0, map.next_value::<&'de RawValue>()?));
-                }
-                Ok(Entries(entries))
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Entries<'de>, A::Error> {
+                read_fields(map).map(Entries)
             }
         }
         d.deserialize_map(V)
     }
 }
 
-/// One page of a list: its items' text and the token of the next page.
-#[derive(Debug, Default)]
+/// One page of a list: its items, read as far as their identities, and the token of the
+/// next page.
+#[derive(Default)]
 pub struct Page<'a> {
-    /// The items (none if `items` is missing or not an array, as a tree reader would find).
-    pub items: Vec<&'a RawValue>,
+    /// The items that are objects (none if `items` is missing or not an array, as a tree
+    /// reader would find; an item that is not an object is no Kubernetes object either).
+    pub items: Vec<Item<'a>>,
     /// `metadata.continue`, when it is a non-empty string.
     pub next: Option<String>,
 }
 
 impl<'a> Page<'a> {
-    /// Reads a list's JSON; fails only if it is not JSON. A body of another shape is an
-    /// empty last page.
-    pub fn parse(body: &'a str) -> Result<Page<'a>, serde_json::Error> {
-        let Some(Entries(top)) = Entries::parse(body) else {
-            serde_json::from_str::<IgnoredAny>(body)?;
-            return Ok(Page::default());
+    /// Reads a list's JSON, in one pass over the items' text: the list is of
+    /// `api_version`'s `kind`, which fill in an `apiVersion` or `kind` an item leaves out
+    /// (items of a list may: its request says them). Fails only if it is not JSON; a body
+    /// of another shape is an empty last page.
+    pub fn parse(body: &'a str, api_version: &'a str, kind: &'a str) -> Result<Page<'a>, serde_json::Error> {
+        let list = match serde_json::from_str::<List<'a>>(body) {
+            Ok(list) => list,
+            // An object this reader refuses is not JSON; any other JSON is no list.
+            Err(e) if body.trim_start().starts_with('{') => return Err(e),
+            Err(_) => {
+                serde_json::from_str::<IgnoredAny>(body)?;
+                return Ok(Page::default());
+            }
         };
-        let items = last(&top, "items").and_then(|raw| serde_json::from_str(raw.get()).ok()).unwrap_or_default();
-        let next = last(&top, "metadata")
+        let next = list
+            .metadata
             .and_then(|raw| Entries::parse(raw.get()))
             .and_then(|md| text(last(&md.0, "continue")?.get()))
             .filter(|t| !t.is_empty())
             .map(Cow::into_owned);
+        let items = list.items.into_iter().map(|fields| Item::new(fields, api_version, kind)).collect();
         Ok(Page { items, next })
+    }
+}
+
+/// A list's body, the last `items` and `metadata` kept (a reader keeps the last value of a
+/// key sent twice).
+struct List<'a> {
+    items: Vec<ItemFields<'a>>,
+    metadata: Option<&'a RawValue>,
+}
+
+impl<'de> Deserialize<'de> for List<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = List<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<List<'de>, A::Error> {
+                let mut list = List { items: Vec::new(), metadata: None };
+                while let Some(key) = map.next_key::<Text<'de>>()? {
+                    match &*key.0 {
+                        "items" => list.items = map.next_value::<Items<'de>>()?.0,
+                        "metadata" => list.metadata = Some(map.next_value()?),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(list)
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 

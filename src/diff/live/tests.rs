@@ -26,7 +26,6 @@ fn reference(raw: &str, trim: Trim) -> Option<Value> {
 }
 
 fn decode(raw: &str, trim: Trim) -> Option<(Item<'_>, Option<LiveObject>)> {
-    let raw: &RawValue = serde_json::from_str(raw).unwrap();
     let item = Item::parse(raw, "networking.istio.io/v1", "ServiceEntry")?;
     let kept = item.keep(trim, &mut String::new());
     Some((item, kept))
@@ -139,22 +138,31 @@ fn what_serde_json_refuses_to_build_is_an_error_when_compared_not_a_panic() {
 
 #[test]
 fn pages_read_their_items_and_next_token_as_a_parser_would() {
-    let page = Page::parse(r#"{"kind":"L","metadata":{"continue":"p2"},"items":[{"a":1}, 2 ,"x"]}"#).unwrap();
-    assert_eq!(page.items.iter().map(|r| r.get()).collect::<Vec<_>>(), [r#"{"a":1}"#, "2", r#""x""#]);
+    let names = |page: &Page<'_>| page.items.iter().map(|i| i.identity().2.into_owned()).collect::<Vec<_>>();
+    let body = r#"{"kind":"L","metadata":{"continue":"p2"},"items":[{"metadata":{"name":"a"}}, 2 ,"x",[{}],{}]}"#;
+    let page = Page::parse(body, "v", "K").unwrap();
+    assert_eq!(names(&page), ["a", ""]);
     assert_eq!(page.next.as_deref(), Some("p2"));
+    // The items as the item reader reads them alone.
+    let alone = Item::parse(r#"{"metadata":{"name":"a"}}"#, "v", "K").unwrap();
+    assert_eq!(
+        page.items[0].keep(Trim::ServerState, &mut String::new()),
+        alone.keep(Trim::ServerState, &mut String::new())
+    );
     for (body, items, next) in [
         (r#"{"items":null,"metadata":{"continue":""}}"#, 0, None),
         (r#"{"items":{"a":1},"metadata":{"continue":5}}"#, 0, None),
-        (r#"{"items":[1],"items":[1,2],"metadata":{"continue":"a"},"metadata":{}}"#, 2, None),
+        (r#"{"items":[{}],"items":[{},{}],"metadata":{"continue":"a"},"metadata":{}}"#, 2, None),
+        (r#"{"items":[[1,{"a":[]}],{"b":{}}],"other":{"items":[{}]}}"#, 1, None),
         (r#"[1,2]"#, 0, None),
         (r#""a""#, 0, None),
         (r#"{"metadata":{"continue":"n\u0031"}}"#, 0, Some("n1")),
     ] {
-        let page = Page::parse(body).unwrap();
+        let page = Page::parse(body, "v", "K").unwrap();
         assert_eq!((page.items.len(), page.next.as_deref()), (items, next), "{body}");
     }
-    for body in ["", "{", r#"{"items":[1,]}"#, "{} x", r#"{"items":[{"a":1e5000}]"#] {
-        assert!(Page::parse(body).is_err(), "{body}");
+    for body in ["", "{", r#"{"items":[1,]}"#, "{} x", r#"{"items":[{"a":1e5000}]"#, "[1,"] {
+        assert!(Page::parse(body, "v", "K").is_err(), "{body}");
     }
 }
 
@@ -162,15 +170,11 @@ fn pages_read_their_items_and_next_token_as_a_parser_would() {
 fn a_huge_page_is_read_without_a_tree() {
     let item = live().to_string();
     let body = format!(r#"{{"items":[{}]}}"#, vec![item.as_str(); 5_000].join(","));
-    let page = Page::parse(&body).unwrap();
+    let page = Page::parse(&body, "v", "K").unwrap();
     assert_eq!(page.items.len(), 5_000);
     let mut scratch = String::new();
-    let kept: usize = page
-        .items
-        .iter()
-        .filter_map(|raw| Item::parse(raw, "v", "K")?.keep(Trim::ServerState, &mut scratch))
-        .map(|o| o.len())
-        .sum();
+    let kept: usize =
+        page.items.iter().filter_map(|item| item.keep(Trim::ServerState, &mut scratch)).map(|o| o.len()).sum();
     // Trimmed: the status, managedFields and last-applied copy are not held, and the rest
     // is the server's text as it came (compact here).
     let trimmed = reference(&item, Trim::ServerState).unwrap().to_string();
