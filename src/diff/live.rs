@@ -57,8 +57,13 @@ impl LiveObject {
     /// The object as a tree, to compare. Fails only where `serde_json` refuses what its
     /// scanner let through (a number out of range, nesting deeper than 128).
     pub fn object(&self) -> Result<Object, String> {
-        let value = serde_json::from_str(&self.json)
-            .map_err(|e| format!("the API server sent {} in a form meshgen cannot read ({e})", self.key))?;
+        let value = serde_json::from_str(&self.json).map_err(|e| {
+            format!(
+                "the API server sent {} in a form meshgen cannot read ({e}); look at it with \
+                     `kubectl get -o json`, or leave it out of the comparison with `--selector`",
+                self.key
+            )
+        })?;
         Ok(Object { key: self.key.clone(), api_version: self.api_version.clone(), value })
     }
 

@@ -133,6 +133,7 @@ fn what_serde_json_refuses_to_build_is_an_error_when_compared_not_a_panic() {
         let (_, kept) = decode(raw, Trim::ServerState).unwrap();
         let err = kept.unwrap().object().unwrap_err();
         assert!(err.starts_with("the API server sent K a in a form meshgen cannot read ("), "{err}");
+        assert!(err.ends_with("or leave it out of the comparison with `--selector`"), "{err}");
     }
 }
 
