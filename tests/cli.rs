@@ -129,6 +129,31 @@ fn dependency_cycles_are_warnings() {
     // quotes the file read again.
     assert!(r.stderr.contains("--> inventory/a.yaml:2:3 (services.a)"), "{}", r.stderr);
     assert!(r.stderr.contains(" 2 |   a:"), "{}", r.stderr);
+    // `check` too: each file's text is released as soon as the model stage has read it.
+    let r = meshgen(tmp.path(), &["check"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("--> inventory/a.yaml:2:3 (services.a)"), "{}", r.stdout);
+    assert!(r.stdout.contains(" 2 |   a:"), "{}", r.stdout);
+}
+
+#[test]
+fn errors_found_while_the_model_is_built_quote_the_file_read_again() {
+    // Two files: the bad one is read (and its text released) on one worker while the other
+    // is read on another; the error is printed once both are done.
+    let tmp = common::project(&[
+        (
+            "meshgen.yaml",
+            "defaults: {namespace: apps}
+",
+        ),
+        ("inventory/a.yaml", "services:\n  a:\n    ports: {http: 80}\n    vms: [{address: 10.0.0.1, weight: 0}]\n"),
+        ("inventory/b.yaml", "services:\n  b:\n    ports: {http: 80}\n    pods: {app: b}\n"),
+    ]);
+    let r = meshgen(tmp.path(), &["check"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stdout.contains("error[invalid-value]: weight 0 is not allowed"), "{}", r.stdout);
+    assert!(r.stdout.contains("--> inventory/a.yaml:4:"), "{}", r.stdout);
+    assert!(r.stdout.contains(" 4 |     vms: [{address: 10.0.0.1, weight: 0}]"), "{}", r.stdout);
 }
 
 #[test]

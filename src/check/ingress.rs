@@ -28,7 +28,7 @@ impl Claim<'_> {
 /// `ingress-host-conflict` and `ingress-shared-certificate`.
 pub(super) fn run(inv: &Inventory, diags: &mut Diagnostics) {
     let exposed: Vec<(&Service, &Ingress)> =
-        inv.services.iter().filter_map(|s| s.ingress.as_deref().map(|i| (s, i))).collect();
+        inv.services.iter().filter_map(|s| s.ingress.as_deref().map(|i| (&**s, i))).collect();
     if exposed.is_empty() {
         return;
     }

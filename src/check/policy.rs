@@ -156,7 +156,7 @@ pub(super) fn selector_overlaps(inv: &Inventory, diags: &mut Diagnostics) {
     let policy = &inv.project.policy;
     let with_policy = |s: &&Service| policy.applies(&s.namespace) && s.has_proxy();
     let mut index: HashMap<(&str, Selector<'_>), &Service> = HashMap::new();
-    for s in inv.services.iter().filter(with_policy) {
+    for s in inv.services.iter().map(|s| &**s).filter(with_policy) {
         let labels: Selector<'_> = s.selector.iter().collect();
         if let Some(first) = index.insert((s.namespace.as_str(), labels), s) {
             report_overlap(first, s, diags);
@@ -164,7 +164,7 @@ pub(super) fn selector_overlaps(inv: &Inventory, diags: &mut Diagnostics) {
     }
     // Larger selectors are more specific: a workload they select is selected by each of
     // their subsets too. Selectors of more than 8 labels are only compared whole.
-    for s in inv.services.iter().filter(with_policy) {
+    for s in inv.services.iter().map(|s| &**s).filter(with_policy) {
         let labels: Vec<(&str, &str)> = s.selector.iter().collect();
         if labels.len() > 8 {
             continue;

@@ -122,8 +122,8 @@ pub struct Compiled {
     /// options' overrides applied.
     pub project: Project,
     /// Every file read: the project file first, then the inventory, then the overlays.
-    /// Their texts are released once rendering starts ([`Source::text_again`] reads them
-    /// back for diagnostics).
+    /// An inventory file's text is released once the model stage has read it, the others'
+    /// once rendering starts ([`Source::text_again`] reads them back for diagnostics).
     pub sources: Vec<Source>,
     /// Every finding of every stage, suppressions applied.
     pub diags: Diagnostics,
@@ -268,7 +268,7 @@ pub fn compile(options: &Options) -> Result<Compiled> {
     let overlays = Overlays::parse(&layers, &mut diags);
     sources.extend(layers.into_iter().flat_map(|l| l.sources));
     timings.mark("load");
-    let mut inventory = model::build_with(&project, &sources[1..=inventory_files], &overlays, &mut diags);
+    let mut inventory = model::build_with(&project, &mut sources[1..=inventory_files], &overlays, &mut diags);
     // VIPs are allocated against the previous table, committed in the output directory.
     let vip_file = project.vip_range.map(|range| {
         let previous = std::fs::read_to_string(project.output.join(model::vips::FILE))
@@ -309,7 +309,8 @@ pub fn compile(options: &Options) -> Result<Compiled> {
     }
     let mut rendered = None;
     if output != Goal::Analyse && !diags.has_errors() {
-        // Nothing parses the inventory's text any more: its memory goes to the manifests.
+        // Nothing parses the project's and overlays' texts any more (the inventory's went
+        // with the model stage): their memory goes to the manifests.
         for s in &mut sources {
             s.release_text();
         }

@@ -58,7 +58,7 @@ pub struct Impact<'a> {
 impl Node {
     /// The service this node stands for (`None` for an external API).
     pub fn service<'a>(&self, inv: &'a Inventory) -> Option<&'a crate::model::Service> {
-        (self.kind == NodeKind::Service).then(|| &inv.services[self.entity])
+        (self.kind == NodeKind::Service).then(|| &*inv.services[self.entity])
     }
 }
 

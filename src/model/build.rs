@@ -252,17 +252,57 @@ fn read_values(project: &Project, overlays: &Overlays, source: &Source, diags: &
 
 /// Builds the inventory from the project and the loaded sources. Files are parsed and
 /// validated in parallel (each on its own, with its own diagnostics); names are then
-/// checked for duplicates across files, in file order.
+/// checked for duplicates across files, in file order. The sources keep their texts.
 pub fn build(project: &Project, sources: &[Source], diags: &mut Diagnostics) -> Inventory {
-    build_with(project, sources, &Overlays::default(), diags)
+    build_files(project, sources.iter().collect(), &Overlays::default(), diags)
 }
 
-/// [`build`] for an environment or cluster: each entity is patched by the overlays before
-/// it is validated; patches of undeclared entities are reported.
-pub fn build_with(project: &Project, sources: &[Source], overlays: &Overlays, diags: &mut Diagnostics) -> Inventory {
-    let per_file: Vec<(Vec<Read>, Diagnostics)> = crate::par::map_owned(sources.iter().collect(), |f| {
+/// [`build`] for a compilation: each entity is patched by the overlays (of an environment
+/// or cluster) before it is validated, and patches of undeclared entities are reported.
+/// Each source's text is released as soon as its file is read ([`Source::release_text`]):
+/// the model then reuses that memory, where a large estate would otherwise hold all of its
+/// text and all of its model at once (88 MB of the peak at 100,000 services, see
+/// docs/performance.md, run AG-hold). Diagnostics read the files they quote again.
+pub fn build_with(
+    project: &Project,
+    sources: &mut [Source],
+    overlays: &Overlays,
+    diags: &mut Diagnostics,
+) -> Inventory {
+    build_files(project, sources.iter_mut().collect(), overlays, diags)
+}
+
+/// An inventory file as the model stage gets it: read, then let go of (its text released,
+/// where the caller lends the source mutably).
+trait File: Send {
+    /// The source to read.
+    fn source(&self) -> &Source;
+    /// Called once the file is read.
+    fn done(self);
+}
+
+impl File for &Source {
+    fn source(&self) -> &Source {
+        self
+    }
+    fn done(self) {}
+}
+
+impl File for &mut Source {
+    fn source(&self) -> &Source {
+        self
+    }
+    fn done(self) {
+        self.release_text();
+    }
+}
+
+fn build_files<F: File>(project: &Project, files: Vec<F>, overlays: &Overlays, diags: &mut Diagnostics) -> Inventory {
+    let per_file: Vec<(Vec<Read>, Diagnostics)> = crate::par::map_owned(files, |f| {
         let mut d = Diagnostics::default();
-        (read_file(project, overlays, f, &mut d), d)
+        let read = read_file(project, overlays, f.source(), &mut d);
+        f.done();
+        (read, d)
     });
 
     let entities = per_file.iter().map(|(reads, _)| reads.len()).sum();
@@ -295,7 +335,7 @@ pub fn build_with(project: &Project, sources: &[Source], overlays: &Overlays, di
                 patches.insert(r.name.clone(), r.patches);
             }
             match r.built {
-                Some(Built::Service(s)) => services.push(*s),
+                Some(Built::Service(s)) => services.push(s),
                 Some(Built::External(e)) => externals.push(*e),
                 None if r.disabled => {
                     disabled.insert(r.name.clone());
@@ -341,7 +381,7 @@ pub fn build_with(project: &Project, sources: &[Source], overlays: &Overlays, di
         overlays.finish(&seen, &mut trace, diags);
     }
     let callers_read_secrets =
-        services.iter().any(Service::callers_read_secret) || externals.iter().any(External::callers_read_secret);
+        services.iter().any(|s| s.callers_read_secret()) || externals.iter().any(External::callers_read_secret);
     Inventory {
         project: project.clone(),
         services,

@@ -684,7 +684,7 @@ pub struct Inventory {
     /// The project settings.
     pub project: Project,
     /// Mesh services.
-    pub services: Vec<Service>,
+    pub services: Vec<Box<Service>>,
     /// External APIs.
     pub externals: Vec<External>,
     /// Findings suppressed by `ignore:` entries of entities.
