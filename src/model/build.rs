@@ -76,9 +76,9 @@ struct Read {
 }
 
 /// A validated entity (or none, when it had errors). Boxed: the entities of every file wait
-/// until all files are read and are then moved into the inventory's arrays; inline, they
-/// took a second array's worth of memory that later stages did not reuse (the figure is in
-/// docs/performance.md).
+/// until all files are read; inline, they took a second array's worth of memory that later
+/// stages did not reuse (the figure is in docs/performance.md). A service's box becomes the
+/// inventory's own; the fewer externals are moved into their array.
 enum Built {
     Service(Box<Service>),
     External(Box<External>),
