@@ -129,17 +129,9 @@ fn against(
 ) -> Result<Plan> {
     // A directory that meshgen built (and recorded in its cache) in the per-object layout
     // holds each unchanged object in a file the cache vouches for: those are paired off
-    // by their recorded hash, not read.
-    let by_file: HashMap<String, usize> = if listing.has_records() {
-        (manifests.iter().enumerate())
-            .filter_map(|(i, m)| {
-                let file = crate::emit::file_of(m.kind, &m.namespace, &m.name, &m.entity, Layout::Object).ok()?;
-                Some((file, i))
-            })
-            .collect()
-    } else {
-        HashMap::new()
-    };
+    // by their recorded hash, not read. Only recorded files named as that layout names them
+    // (`<namespace>/<kind>-<name>.yaml`) can be: other layouts' directories cost nothing here.
+    let by_file = object_files(&listing, manifests);
     let rendered = listing.read_unless(|rel, recorded| {
         recorded.is_some_and(|h| {
             by_file.get(rel).is_some_and(|&i| crate::emit::Recorded::object_file_hash(&manifests[i].text) == h)
@@ -147,7 +139,7 @@ fn against(
     })?;
     let mut paired = vec![false; manifests.len()];
     for rel in &rendered.known {
-        paired[by_file[rel]] = true;
+        paired[by_file[rel.as_str()]] = true;
     }
     let docs = rendered.documents();
     let files: Vec<&str> = docs.iter().map(|d| d.file).collect();
@@ -155,37 +147,48 @@ fn against(
     let texts: Vec<&str> = unpaired.iter().map(|&i| &*manifests[i].text).collect();
     let (desired, other, pairs) = diff::split_identical(texts, docs);
     let identical = pairs.len() + rendered.known.len();
-    // Where each object of the other side was found, to name both files of a duplicate
-    // (the first file wins: a second copy is not an object to prune).
-    let mut seen: HashMap<Key, &str> = HashMap::new();
-    for rel in &rendered.known {
-        seen.insert(key_of(manifests[by_file[rel]]), rel);
-    }
-    for (i, j) in pairs {
-        seen.insert(key_of(manifests[unpaired[i]]), files[j]);
-    }
     let desired = desired
         .into_iter()
         .map(Object::from_yaml)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow::anyhow!("meshgen rendered a document it cannot read back ({e}); please report it"))?;
-    let mut others = Vec::new();
-    for doc in other {
-        match Object::from_yaml(doc.text) {
-            Ok(o) if scope.holds(&o.key.namespace) => match seen.get(&o.key) {
-                Some(first) => cx.note(format!(
-                    "warning: `{}` and `{}` both hold {}: the second copy is ignored",
-                    dir.join(first).display(),
-                    dir.join(doc.file).display(),
-                    o.key
-                )),
-                None => {
-                    seen.insert(o.key.clone(), doc.file);
-                    others.push(o);
+    let parsed: Vec<(Result<Object, String>, &str)> =
+        other.into_iter().map(|doc| (Object::from_yaml(doc.text), doc.file)).collect();
+    // Where each object of the other side was found, to name both files of a duplicate
+    // (the first file wins: a second copy is not an object to prune). The objects paired
+    // off above come first; of those (nearly all of them) only the ones whose identity a
+    // parsed document repeats are looked up, by borrowed identity.
+    let repeated: foldhash::HashSet<KeyRef<'_>> =
+        parsed.iter().filter_map(|(o, _)| o.as_ref().ok()).map(|o| KeyRef::of_key(&o.key)).collect();
+    let mut first_paired: foldhash::HashMap<KeyRef<'_>, &str> = foldhash::HashMap::default();
+    let known = rendered.known.iter().map(|rel| (by_file[rel.as_str()], rel.as_str()));
+    for (i, file) in known.chain(pairs.iter().map(|&(i, j)| (unpaired[i], files[j]))) {
+        let key = KeyRef::of_manifest(manifests[i]);
+        if repeated.contains(&key) {
+            first_paired.entry(key).or_insert(file);
+        }
+    }
+    drop(repeated);
+    let mut first_other: HashMap<Key, &str> = HashMap::new();
+    let mut others = Vec::with_capacity(parsed.len());
+    for (parsed, file) in parsed {
+        match parsed {
+            Ok(o) if scope.holds(&o.key.namespace) => {
+                match first_paired.get(&KeyRef::of_key(&o.key)).or_else(|| first_other.get(&o.key)) {
+                    Some(first) => cx.note(format!(
+                        "warning: `{}` and `{}` both hold {}: the second copy is ignored",
+                        dir.join(first).display(),
+                        dir.join(file).display(),
+                        o.key
+                    )),
+                    None => {
+                        first_other.insert(o.key.clone(), file);
+                        others.push(o);
+                    }
                 }
-            },
+            }
             Ok(_) => {}
-            Err(why) => cx.note(format!("warning: skipping a document of `{}`: {why}", dir.join(doc.file).display())),
+            Err(why) => cx.note(format!("warning: skipping a document of `{}`: {why}", dir.join(file).display())),
         }
     }
     let mut plan = diff::compare(desired, others, normalizer);
@@ -195,9 +198,45 @@ fn against(
     Ok(plan)
 }
 
-/// A manifest's identity, without parsing its text.
-fn key_of(m: &Manifest) -> Key {
-    Key { kind: m.kind.as_str().to_string(), namespace: m.namespace.to_string(), name: m.name.to_string() }
+/// An object's identity, borrowed: kind, namespace, name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct KeyRef<'a>(&'a str, &'a str, &'a str);
+
+impl<'a> KeyRef<'a> {
+    /// A manifest's identity, without parsing its text.
+    fn of_manifest(m: &'a Manifest) -> KeyRef<'a> {
+        KeyRef(m.kind.as_str(), &m.namespace, &m.name)
+    }
+
+    fn of_key(k: &'a Key) -> KeyRef<'a> {
+        KeyRef(&k.kind, &k.namespace, &k.name)
+    }
+}
+
+/// The listed files that the cache vouches for and that the per-object layout would write
+/// for one of the manifests, with that manifest's position. A name is taken apart
+/// (`<namespace>/<kind>-<name>.yaml`) and the manifest it would belong to found by namespace
+/// and name; the manifest's own file name then decides, so a name this misreads only fails
+/// to match. Without such files (no cache, or another layout) no file name is made.
+fn object_files<'l>(listing: &'l diff::rendered::Listing, manifests: &[&Manifest]) -> HashMap<&'l str, usize> {
+    let mut named: foldhash::HashMap<(&str, &str), Vec<&str>> = foldhash::HashMap::default();
+    for rel in listing.recorded() {
+        let Some((ns, file)) = rel.split_once('/') else { continue };
+        let Some((_kind, name)) = file.strip_suffix(".yaml").and_then(|f| f.split_once('-')) else { continue };
+        named.entry((ns, name)).or_default().push(rel);
+    }
+    let mut by_file = HashMap::new();
+    if named.is_empty() {
+        return by_file;
+    }
+    for (i, m) in manifests.iter().enumerate() {
+        let Some(rels) = named.get(&(&*m.namespace, &*m.name)) else { continue };
+        let Ok(file) = crate::emit::file_of(m.kind, &m.namespace, &m.name, &m.entity, Layout::Object) else { continue };
+        if let Some(rel) = rels.iter().find(|rel| **rel == file) {
+            by_file.insert(*rel, i);
+        }
+    }
+    by_file
 }
 
 /// The API server and context compared with.
@@ -307,4 +346,53 @@ fn applied_by_others(outcome: &crate::diff::server_side::Outcome, manager: &str)
         "warning: {objects} applied by {}, not by field manager `{manager}`: the fields they applied that the inventory no longer has are shown as removed, as their next apply would remove them; pass `--field-manager` with the manager that syncs this cluster for the API server's own answer",
         appliers.join(", ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::render::Kind;
+
+    fn manifest(kind: Kind, namespace: &str, name: &str) -> Manifest {
+        let text = format!("kind: {}\n", kind.as_str()).into();
+        Manifest { kind, namespace: Arc::from(namespace), name: name.into(), entity: Arc::from(name), text }
+    }
+
+    #[test]
+    fn only_recorded_files_of_the_object_layout_stand_for_a_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = [
+            "shop/destinationrule-catalog.yaml",
+            "shop/virtualservice-catalog.yaml",
+            "shop/serviceentry-pay-v2.yaml",
+            "shop/workloadentry-pay-v2.yaml",
+            "shop/catalog.yaml",
+            "shop.yaml",
+            "other/destinationrule-catalog.yaml",
+        ];
+        for f in files {
+            let path = dir.path().join(f);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "kind: X\n").unwrap();
+        }
+        let manifests = [
+            manifest(Kind::DestinationRule, "shop", "catalog"),
+            manifest(Kind::VirtualService, "shop", "catalog"),
+            // A name with dashes: the kind ends at the first one.
+            manifest(Kind::ServiceEntry, "shop", "pay-v2"),
+            manifest(Kind::DestinationRule, "other", "ledger"),
+        ];
+        let manifests: Vec<&Manifest> = manifests.iter().collect();
+        // Everything recorded but the VirtualService's file.
+        let listing =
+            diff::rendered::list(dir.path(), |rel, _| (!rel.starts_with("shop/virtualservice")).then_some(7)).unwrap();
+        let mut found: Vec<(&str, usize)> = object_files(&listing, &manifests).into_iter().collect();
+        found.sort();
+        assert_eq!(found, [("shop/destinationrule-catalog.yaml", 0), ("shop/serviceentry-pay-v2.yaml", 2)]);
+        // Nothing recorded: no file stands for a manifest.
+        let listing = diff::rendered::list(dir.path(), |_, _| None).unwrap();
+        assert!(object_files(&listing, &manifests).is_empty());
+    }
 }

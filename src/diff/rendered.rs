@@ -81,14 +81,14 @@ pub fn list(dir: &Path, recorded: impl Fn(&str, &Path) -> Option<u64> + Sync) ->
 }
 
 impl Listing {
-    /// Whether a record vouches for any file.
-    pub fn has_records(&self) -> bool {
-        self.files.iter().any(|f| f.recorded.is_some())
+    /// The files a record vouches for, by relative path.
+    pub fn recorded(&self) -> impl Iterator<Item = &str> {
+        self.files.iter().filter(|f| f.recorded.is_some()).map(|f| f.rel.as_str())
     }
 
     /// Reads every file except those `known(relative path, recorded hash)` vouches for,
     /// which are listed in [`Rendered::known`] instead.
-    pub fn read_unless(self, known: impl Fn(&str, Option<u64>) -> bool + Sync) -> Result<Rendered> {
+    pub fn read_unless(&self, known: impl Fn(&str, Option<u64>) -> bool + Sync) -> Result<Rendered> {
         let known = &known;
         let read = crate::par::map(&self.files, |f| {
             if known(&f.rel, f.recorded) {
@@ -138,14 +138,18 @@ pub fn split_documents(text: &str) -> Vec<&str> {
     let text = text.strip_prefix(crate::emit::HEADER).unwrap_or(text);
     let mut docs = Vec::new();
     let mut start = 0;
-    let mut at = 0;
-    for line in text.split_inclusive('\n') {
-        let bare = line.trim_end_matches(['\n', '\r']);
+    // Only lines that begin with `---` can be markers: those are found by searching for the
+    // three dashes after a line break, not by walking every line (a third of reading another
+    // build was this loop).
+    let candidates = text.starts_with("---").then_some(0).into_iter();
+    let candidates = candidates.chain(text.match_indices("\n---").map(|(at, _)| at + 1));
+    for at in candidates {
+        let end = text[at..].find('\n').map_or(text.len(), |n| at + n + 1);
+        let bare = text[at..end].trim_end_matches(['\n', '\r']);
         if bare == "---" || bare.starts_with("--- ") {
             docs.push(&text[start..at]);
-            start = at + line.len();
+            start = end;
         }
-        at += line.len();
     }
     docs.push(&text[start..]);
     docs.retain(|d| d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')));
@@ -162,5 +166,9 @@ mod tests {
         assert_eq!(split_documents(&text), vec!["a: 1\n", "b: |\n  ---x\n"]);
         assert_eq!(split_documents("---\na: 1"), vec!["a: 1"]);
         assert!(split_documents("").is_empty());
+        // Markers with a carriage return, at the very end, and dashes that only begin a line.
+        assert_eq!(split_documents("a: 1\r\n---\r\nb: 2\n---"), vec!["a: 1\r\n", "b: 2\n"]);
+        assert_eq!(split_documents("a: 1\n----\nb: 2\n--- x\nc: 3\n"), vec!["a: 1\n----\nb: 2\n", "c: 3\n"]);
+        assert_eq!(split_documents("---\n---\na: 1\n"), vec!["a: 1\n"]);
     }
 }

@@ -133,6 +133,15 @@ fn changed_paths_name_the_deepest_difference() {
 fn identical_texts_pair_off_without_parsing() {
     let (a, b, pairs) = split_identical(vec!["x: 1\n", "y: 1\n", "x: 1\n"], vec!["y: 1\n", "x: 1\n", "z: 1\n"]);
     assert_eq!((a, b, pairs), (vec!["x: 1\n"], vec!["z: 1\n"], vec![(1, 0), (0, 1)]));
+    // Copies of one text pair in order, each once; a text of the same digest (same first 512
+    // bytes and length) but different content does not pair.
+    let long = |tail: &str| format!("{}{tail}", "a".repeat(600));
+    let desired = vec![long("x"), "q\n".into(), long("y"), long("x"), long("x")];
+    let other = vec![long("x"), long("y"), long("x"), long("z"), long("x"), long("x")];
+    let (a, b, pairs) = split_identical(desired, other);
+    assert_eq!(pairs, vec![(0, 0), (2, 1), (3, 2), (4, 4)]);
+    assert_eq!(a, vec!["q\n".to_string()]);
+    assert_eq!(b, vec![long("z"), long("x")]);
 }
 
 #[test]
