@@ -142,7 +142,12 @@ pub fn view(inv: &Inventory, graph: &MeshGraph, selection: &Selection) -> Result
         .filter(|(f, t, _)| core.contains(f.name.as_str()) || core.contains(t.name.as_str()))
         .map(|(f, t, dep)| {
             let guarded = t.service(inv).is_some_and(|s| policy.authorization_for(s));
-            ViewEdge { from: f.name.clone(), to: t.name.clone(), ports: dep.ports.clone(), authorized: guarded }
+            ViewEdge {
+                from: f.name.clone(),
+                to: t.name.clone(),
+                ports: dep.ports.as_deref().map(<[String]>::to_vec),
+                authorized: guarded,
+            }
         })
         .collect();
     ingress(inv, selection, (&shown, &core), &mut nodes, &mut edges);

@@ -233,7 +233,7 @@ pub fn build(inv: &Inventory, diags: &mut Diagnostics) -> MeshGraph {
     // Each dependency's target, looked up on every core: half a million lookups of names
     // spread over the whole table are cache misses, which the cores take in parallel.
     let targets: Vec<Vec<Option<NodeIndex>>> = crate::par::map_owned(inv.services.iter().collect(), |s| {
-        s.depends_on.iter().map(|d| g.index.get(&d.target).copied()).collect()
+        s.depends_on.iter().map(|d| g.index.get(&*d.target).copied()).collect()
     });
     // The names and hosts a misspelt target is compared with; gathered at the first one.
     let mut names: Option<crate::model::NameHelp<'_>> = None;
@@ -248,7 +248,7 @@ pub fn build(inv: &Inventory, diags: &mut Diagnostics) -> MeshGraph {
         for (k, (dep, to)) in service.depends_on.iter().zip(targets).enumerate() {
             match to {
                 // Declared but invalid: its own errors are already reported.
-                None if inv.invalid.contains(&dep.target) => {}
+                None if inv.invalid.contains(&*dep.target) => {}
                 None => diags.push(
                     Diagnostic::error(
                         "unknown-dependency",

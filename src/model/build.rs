@@ -373,7 +373,7 @@ fn build_files<F: File>(project: &Project, files: Vec<F>, overlays: &Overlays, d
     // are built as if they did not list it (docs/environments.md).
     if !disabled.is_empty() {
         for s in &mut services {
-            s.depends_on.retain(|d| !disabled.contains(&d.target));
+            s.depends_on.retain(|d| !disabled.contains(&*d.target));
         }
     }
     let mut trace = project.trace.clone();

@@ -200,10 +200,11 @@ impl Resolution {
 /// A dependency edge as written: the target's name and where it was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dependency {
-    /// Name of the service or external API depended on.
-    pub target: String,
+    /// Name of the service or external API depended on. Boxed, as the ports: half a million
+    /// dependencies at 100,000 services.
+    pub target: Box<str>,
     /// The target's ports the calls use, by name; `None` for every port.
-    pub ports: Option<Vec<String>>,
+    pub ports: Option<Box<[String]>>,
     /// Its position in the service's `dependsOn` as written (before calls to disabled
     /// entities are dropped). Its origin is derived from the service's when needed
     /// ([`Dependency::origin`]) rather than stored: half a million dependencies at 100,000
@@ -408,8 +409,9 @@ pub struct Service {
     pub location: &'static str,
     /// Ports, by number.
     pub ports: Vec<Port>,
-    /// Service account of the workloads.
-    pub service_account: Option<String>,
+    /// Service account of the workloads. Its strings that are rarely longer than a name are
+    /// boxed (16 bytes, not 24), which keeps a service within a smaller allocation class.
+    pub service_account: Option<Box<str>>,
     /// Whether the VMs run sidecars.
     pub sidecar: bool,
     /// Labels that select all of the service's workloads.
@@ -422,8 +424,8 @@ pub struct Service {
     pub subsets: Vec<Subset>,
     /// Virtual IPs.
     pub addresses: Vec<String>,
-    /// SANs.
-    pub subject_alt_names: Vec<String>,
+    /// SANs (boxed, as `service_account`).
+    pub subject_alt_names: Box<[String]>,
     /// ServiceEntry resolution.
     pub resolution: Resolution,
     /// WorkloadGroup request: its probe and template.
@@ -438,7 +440,7 @@ pub struct Service {
     /// Ports with a policy of their own.
     pub port_policies: Vec<PortPolicy>,
     /// The service's default network (of its VMs and its WorkloadGroup).
-    pub network: Option<String>,
+    pub network: Option<Box<str>>,
     /// Routing rules.
     pub routes: Vec<Route>,
     /// Dependencies.

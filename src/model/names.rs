@@ -25,6 +25,11 @@ pub fn dns_label(s: &str) -> Result<(), String> {
 
 /// A DNS-1123 subdomain (Kubernetes object names): dot-separated labels, ≤253 characters.
 pub fn dns_subdomain(s: &str) -> Result<(), String> {
+    // Every object name of a build is checked (77,000 at 10,000 services): one pass over the
+    // bytes settles the valid ones; the rest are worded by the checks below.
+    if dns_subdomain_ok(s.as_bytes()) {
+        return Ok(());
+    }
     if s.len() > 253 {
         return Err(format!("is {} characters long, the limit is 253", s.len()));
     }
@@ -39,6 +44,27 @@ pub fn dns_subdomain(s: &str) -> Result<(), String> {
         dns_label(&label).map_err(|e| format!("has a part `{label}` that {e}"))?;
     }
     Ok(())
+}
+
+/// Whether `s` is a DNS-1123 subdomain ([`dns_subdomain`] without the message): at most 253
+/// bytes of labels ([`dns_label_ok`]) joined by dots, in one pass.
+fn dns_subdomain_ok(s: &[u8]) -> bool {
+    if s.is_empty() || s.len() > 253 {
+        return false;
+    }
+    // The byte before the current one, a dot before the first: a label starts after a dot.
+    let mut previous = b'.';
+    let mut label_start = 0;
+    for (i, &b) in s.iter().enumerate() {
+        match b {
+            b'a'..=b'z' | b'0'..=b'9' => {}
+            b'-' if previous != b'.' => {}
+            b'.' if previous != b'.' && previous != b'-' && i - label_start <= 63 => label_start = i + 1,
+            _ => return false,
+        }
+        previous = b;
+    }
+    previous != b'-' && previous != b'.' && s.len() - label_start <= 63
 }
 
 /// Whether `s` is a DNS-1123 label ([`dns_label`] without the message).
@@ -434,8 +460,31 @@ mod tests {
             assert_eq!(locality(s).is_ok(), by_parts(s), "{s:?}");
         }
         assert_eq!(locality("a/b/c/d").unwrap_err(), "must be `region`, `region/zone` or `region/zone/subzone`");
-        for s in ["a", "a.b", "a..b", ".", "a.-b", "vm-1.corp.example", "A.b", "é.a"] {
-            assert_eq!(dns_subdomain(s).is_ok(), s.split('.').all(|l| dns_label(l).is_ok()), "{s:?}");
+        let by_labels = |s: &str| s.len() <= 253 && s.split('.').all(|l| dns_label(l).is_ok());
+        for s in
+            ["a", "a.b", "a..b", ".", "a.-b", "vm-1.corp.example", "A.b", "é.a", "", "a.", ".a", "a-.b", "-a", "a-"]
+        {
+            assert_eq!(dns_subdomain(s).is_ok(), by_labels(s), "{s:?}");
+            assert_eq!(dns_subdomain_ok(s.as_bytes()), by_labels(s), "{s:?}");
+        }
+        // Every string of up to four bytes over an alphabet with each kind of byte, and
+        // labels and names about their length limits.
+        let alphabet = ["a", "0", "-", ".", "A", "_"];
+        let mut strings = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> =
+                strings.iter().flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}"))).collect();
+            strings.extend(longer);
+        }
+        for n in [62, 63, 64] {
+            for m in [188, 189, 190] {
+                strings.push(format!("{}.{}", "a".repeat(n), "b".repeat(m)));
+                strings.push(format!("{}.{}", "b".repeat(m), "a".repeat(n)));
+            }
+        }
+        for s in &strings {
+            assert_eq!(dns_subdomain_ok(s.as_bytes()), by_labels(s), "{s:?}");
+            assert_eq!(dns_subdomain(s).is_ok(), by_labels(s), "{s:?}");
         }
         assert_eq!(
             dns_subdomain("ok.é").unwrap_err(),

@@ -63,12 +63,15 @@ pub(super) fn build(
         cx.network(net, &origin.at("network"));
     }
 
-    let mut vms: Vec<Workload> = Vec::with_capacity(raw.vms.as_ref().map_or(0, Vec::len));
+    // Taken out of the raw service: each VM's strings move into its workload.
+    let raw_vms = raw.vms.take();
+    let declares_vms = raw_vms.is_some();
+    let mut vms: Vec<Workload> = Vec::with_capacity(raw_vms.as_ref().map_or(0, Vec::len));
     // The first VM of each address and of each name, by hash: a scan of the VMs before each
     // new one would be quadratic in a service's VMs.
     let (mut by_address, mut by_name) = (FirstOf::default(), FirstOf::default());
     let vms_at = origin.at("vms");
-    for (i, vm) in raw.vms.iter().flatten().enumerate() {
+    for (i, vm) in raw_vms.into_iter().flatten().enumerate() {
         let at = |w: &Workload| w.origin_in(&vms_at.origin());
         if let Some(w) = vm_workload(&mut cx, name, vm, &raw, &selector, &ports, sidecar, &vms_at.nth(i), i) {
             if let Some(other) = by_address.find(&vms, &w.address, |o| &o.address) {
@@ -117,7 +120,7 @@ pub(super) fn build(
         }
         Box::new(workload_group(&mut cx, wg, &raw, &selector, &vms, &ports, &wo))
     });
-    if workload_group.is_some() && raw.vms.is_none() && raw.pods.is_some() {
+    if workload_group.is_some() && !declares_vms && raw.pods.is_some() {
         cx.error(
             "invalid-value",
             origin.child("workloadGroup"),
@@ -139,7 +142,7 @@ pub(super) fn build(
         );
     }
 
-    let own = raw.traffic.clone().unwrap_or_default();
+    let own = raw.traffic.take().unwrap_or_default();
     cx.traffic(&own, &origin.at("traffic"), inherits_outlier);
     let traffic = own.over(&project.defaults.traffic);
     let traffic_written = super::traffic::Written::of(&own);
@@ -234,21 +237,21 @@ pub(super) fn build(
         service_entry,
         location,
         ports,
-        service_account: if sidecar { raw.service_account.clone() } else { None },
+        service_account: if sidecar { raw.service_account.take().map(String::into_boxed_str) } else { None },
         sidecar,
         selector,
         vms,
         pods: raw.pods,
         subsets,
         addresses,
-        subject_alt_names,
+        subject_alt_names: subject_alt_names.into_boxed_slice(),
         resolution,
         workload_group,
         traffic_written,
         traffic,
         tls,
         port_policies,
-        network: raw.network.clone(),
+        network: raw.network.take().map(String::into_boxed_str),
         routes,
         declares_dependencies,
         depends_on,
@@ -266,7 +269,11 @@ pub(super) fn dependencies(raw: Option<Vec<ShortOr<RawDependency>>>) -> Vec<Depe
     raw.unwrap_or_default()
         .into_iter()
         .enumerate()
-        .map(|(i, ShortOr(d))| Dependency { target: d.name, ports: d.ports, index: super::position(i) })
+        .map(|(i, ShortOr(d))| Dependency {
+            target: d.name.into(),
+            ports: d.ports.map(Vec::into_boxed_slice),
+            index: super::position(i),
+        })
         .collect()
 }
 
@@ -334,7 +341,7 @@ impl FirstOf {
 fn vm_workload(
     cx: &mut Checker<'_>,
     service: &str,
-    vm: &RawVm,
+    vm: RawVm,
     raw: &RawService,
     selector: &Labels,
     ports: &[Port],
@@ -363,12 +370,12 @@ fn vm_workload(
             return None;
         }
     };
-    let name = match &vm.name {
+    let name = match vm.name {
         Some(n) => {
-            if !cx.object_name(n, &vo.at("name")) {
+            if !cx.object_name(&n, &vo.at("name")) {
                 return None;
             }
-            n.clone()
+            n
         }
         None => {
             // Sized for the slug of an address, which is never longer than the address.
@@ -415,7 +422,7 @@ fn vm_workload(
             Some("weights start at 1; remove the VM to take it out of rotation".into()),
         );
     }
-    let port_overrides = vm.ports.clone().unwrap_or_default();
+    let port_overrides = vm.ports.unwrap_or_default();
     cx.port_overrides(&port_overrides, ports, &vo.at("ports"));
     if let Some(sa) = &vm.service_account {
         cx.service_account(sa, &vo.at("serviceAccount"));
@@ -434,13 +441,14 @@ fn vm_workload(
         }
     }
     let service_account = if sidecar { vm.service_account.as_deref().or(raw.service_account.as_deref()) } else { None };
+    let network = network.map(Box::from);
     Some(Workload {
         name: name.into(),
-        address: vm.address.as_str().into(),
+        address: vm.address.into(),
         kind,
         labels,
-        locality: vm.locality.as_deref().map(Box::from),
-        network: network.map(Box::from),
+        locality: vm.locality.map(String::into_boxed_str),
+        network,
         weight: vm.weight,
         ports: port_overrides,
         service_account: service_account.map(Box::from),

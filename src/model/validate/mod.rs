@@ -431,7 +431,8 @@ impl<'a> Checker<'a> {
             );
             return Vec::new();
         };
-        let mut ports: Vec<Port> = Vec::new();
+        // Sized: a service declares one or two ports, and a vector grown from empty holds four.
+        let mut ports: Vec<Port> = Vec::with_capacity(raw.len());
         for (name, ShortOr(p)) in raw {
             let at = origin.at(name);
             let name_ok = self.check(
