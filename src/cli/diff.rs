@@ -29,13 +29,17 @@ pub(super) fn run(cx: &Context, args: &DiffArgs, keep: &mut Leftovers) -> Result
     compile.cluster = compile.cluster.filter(|name| !name.is_empty());
     super::project::namespace_names(&args.namespace)?;
     let options = rendering(options(cx, &compile, Goal::Manifests)?, &args.render)?;
-    // The other build's files are listed (and, where meshgen's cache vouches for them,
-    // `stat`ed instead of read) while this build compiles: neither needs the other. Like
-    // every path of the command line, `--against DIR` starts at `-C DIR`.
+    // The other build's files are listed and read while this build compiles: neither needs
+    // the other. Only a file that meshgen's cache vouches for and that is named as the
+    // per-object layout names its objects waits for the build, which may show it unchanged
+    // without reading it (`against`). Like every path of the command line, `--against DIR`
+    // starts at `-C DIR`.
     let listing = args.against.as_deref().map(|dir| options.resolve(dir)).map(|dir| {
         crate::par::background(move || {
             let recorded = crate::emit::Recorded::load(&dir);
-            diff::rendered::list(&dir, |rel, path| recorded.hash_of(rel, path))
+            let listing = diff::rendered::list(&dir, |rel, path| recorded.hash_of(rel, path))?;
+            let read = listing.read_unless(|rel, recorded| recorded.is_some() && object_file(rel).is_some())?;
+            Ok::<_, anyhow::Error>((listing, read))
         })
     });
     let mut c = compile_verbose(cx, &options)?;
@@ -121,7 +125,7 @@ impl Scope<'_> {
 fn against(
     cx: &Context,
     dir: &std::path::Path,
-    listing: diff::rendered::Listing,
+    (listing, read): (diff::rendered::Listing, diff::rendered::Rendered),
     manifests: &[&Manifest],
     scope: Scope<'_>,
     normalizer: &Normalizer,
@@ -132,11 +136,12 @@ fn against(
     // by their recorded hash, not read. Only recorded files named as that layout names them
     // (`<namespace>/<kind>-<name>.yaml`) can be: other layouts' directories cost nothing here.
     let by_file = object_files(&listing, manifests);
-    let rendered = listing.read_unless(|rel, recorded| {
+    let rest = listing.only(&read.known).read_unless(|rel, recorded| {
         recorded.is_some_and(|h| {
             by_file.get(rel).is_some_and(|&i| crate::emit::Recorded::object_file_hash(&manifests[i].text) == h)
         })
     })?;
+    let rendered = diff::rendered::Rendered { known: Vec::new(), ..read }.merge(rest);
     let mut paired = vec![false; manifests.len()];
     for rel in &rendered.known {
         paired[by_file[rel.as_str()]] = true;
@@ -213,6 +218,14 @@ impl<'a> KeyRef<'a> {
     }
 }
 
+/// The namespace and object name of a file named as the per-object layout names its files
+/// (`<namespace>/<kind>-<name>.yaml`; the kind ends at the first `-`).
+fn object_file(rel: &str) -> Option<(&str, &str)> {
+    let (ns, file) = rel.split_once('/')?;
+    let (_kind, name) = file.strip_suffix(".yaml")?.split_once('-')?;
+    Some((ns, name))
+}
+
 /// The listed files that the cache vouches for and that the per-object layout would write
 /// for one of the manifests, with that manifest's position. A name is taken apart
 /// (`<namespace>/<kind>-<name>.yaml`) and the manifest it would belong to found by namespace
@@ -221,9 +234,9 @@ impl<'a> KeyRef<'a> {
 fn object_files<'l>(listing: &'l diff::rendered::Listing, manifests: &[&Manifest]) -> HashMap<&'l str, usize> {
     let mut named: foldhash::HashMap<(&str, &str), Vec<&str>> = foldhash::HashMap::default();
     for rel in listing.recorded() {
-        let Some((ns, file)) = rel.split_once('/') else { continue };
-        let Some((_kind, name)) = file.strip_suffix(".yaml").and_then(|f| f.split_once('-')) else { continue };
-        named.entry((ns, name)).or_default().push(rel);
+        if let Some(key) = object_file(rel) {
+            named.entry(key).or_default().push(rel);
+        }
     }
     let mut by_file = HashMap::new();
     if named.is_empty() {

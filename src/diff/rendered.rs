@@ -36,6 +36,34 @@ impl AsRef<str> for Document<'_> {
 }
 
 impl Rendered {
+    /// The files of both, in path order (each file is in one of them), and the files neither
+    /// read.
+    pub fn merge(self, other: Rendered) -> Rendered {
+        let mut files = Vec::with_capacity(self.files.len() + other.files.len());
+        let (mut a, mut b) = (self.files.into_iter().peekable(), other.files.into_iter().peekable());
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) => {
+                    if x.0 <= y.0 {
+                        a.next()
+                    } else {
+                        b.next()
+                    }
+                }
+                (Some(_), None) => a.next(),
+                (None, _) => b.next(),
+            };
+            match next {
+                Some(f) => files.push(f),
+                None => break,
+            }
+        }
+        let mut known = self.known;
+        known.extend(other.known);
+        known.sort();
+        Rendered { files, known }
+    }
+
     /// Every document of every file, in file order.
     pub fn documents(&self) -> Vec<Document<'_>> {
         self.files
@@ -84,6 +112,18 @@ impl Listing {
     /// The files a record vouches for, by relative path.
     pub fn recorded(&self) -> impl Iterator<Item = &str> {
         self.files.iter().filter(|f| f.recorded.is_some()).map(|f| f.rel.as_str())
+    }
+
+    /// The files of this listing whose relative paths are in `rels` (sorted, as
+    /// [`Rendered::known`] is), in the same order.
+    pub fn only(&self, rels: &[String]) -> Listing {
+        let files = self
+            .files
+            .iter()
+            .filter(|f| rels.binary_search(&f.rel).is_ok())
+            .map(|f| Listed { rel: f.rel.clone(), path: f.path.clone(), recorded: f.recorded })
+            .collect();
+        Listing { files }
     }
 
     /// Reads every file except those `known(relative path, recorded hash)` vouches for,
@@ -159,6 +199,29 @@ pub fn split_documents(text: &str) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listing_read_in_two_rounds_reads_as_one() {
+        let dir = tempfile::tempdir().unwrap();
+        for (rel, text) in [("a.yaml", "a: 1\n"), ("b/x.yaml", "x: 1\n"), ("b/y.yaml", "y: 1\n"), ("c.yaml", "c: 1\n")]
+        {
+            let path = dir.path().join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let whole = read(dir.path()).unwrap();
+        let listing = list(dir.path(), |_, _| None).unwrap();
+        // First every file outside `b/`, then of those left the first one only.
+        let first = listing.read_unless(|rel, _| rel.starts_with("b/")).unwrap();
+        assert_eq!(first.known, ["b/x.yaml", "b/y.yaml"]);
+        let second = listing.only(&first.known).read_unless(|rel, _| rel == "b/y.yaml").unwrap();
+        let merged = Rendered { known: Vec::new(), ..first }.merge(second);
+        assert_eq!(merged.known, ["b/y.yaml"]);
+        let files: Vec<&str> = merged.files.iter().map(|(rel, _)| rel.as_str()).collect();
+        assert_eq!(files, ["a.yaml", "b/x.yaml", "c.yaml"]);
+        let expected: Vec<_> = whole.files.iter().filter(|(rel, _)| rel != "b/y.yaml").collect();
+        assert_eq!(merged.files.iter().collect::<Vec<_>>(), expected);
+    }
 
     #[test]
     fn documents_are_split_at_marker_lines_only() {
