@@ -128,7 +128,7 @@ pub(super) fn build(
             name: Box::from(""),
             address: e.address.as_str().into(),
             kind,
-            labels,
+            labels: std::sync::Arc::new(labels),
             locality: e.locality.as_deref().map(Box::from),
             network: e.network.as_deref().map(Box::from),
             weight: e.weight,

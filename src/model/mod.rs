@@ -240,8 +240,9 @@ pub struct Workload {
     pub address: Box<str>,
     /// What kind of address.
     pub kind: names::AddressKind,
-    /// All labels, selector labels included.
-    pub labels: Labels,
+    /// All labels, selector labels included. Shared between the workloads of an entity that
+    /// have the same (a service's VMs have one set per version, nearly always).
+    pub labels: Arc<Labels>,
     /// Locality.
     pub locality: Option<Box<str>>,
     /// Network.

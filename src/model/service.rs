@@ -71,9 +71,11 @@ pub(super) fn build(
     // new one would be quadratic in a service's VMs.
     let (mut by_address, mut by_name) = (FirstOf::default(), FirstOf::default());
     let vms_at = origin.at("vms");
+    let mut label_sets = Vec::new();
     for (i, vm) in raw_vms.into_iter().flatten().enumerate() {
         let at = |w: &Workload| w.origin_in(&vms_at.origin());
-        if let Some(w) = vm_workload(&mut cx, name, vm, &raw, &selector, &ports, sidecar, &vms_at.nth(i), i) {
+        let labels = (&selector, &mut label_sets);
+        if let Some(w) = vm_workload(&mut cx, name, vm, &raw, labels, &ports, sidecar, &vms_at.nth(i), i) {
             if let Some(other) = by_address.find(&vms, &w.address, |o| &o.address) {
                 let d = crate::diag::Diagnostic::error(
                     "duplicate-address",
@@ -343,7 +345,7 @@ fn vm_workload(
     service: &str,
     vm: RawVm,
     raw: &RawService,
-    selector: &Labels,
+    (selector, shared): (&Labels, &mut Vec<Arc<Labels>>),
     ports: &[Port],
     sidecar: bool,
     vo: &dyn Place,
@@ -407,6 +409,7 @@ fn vm_workload(
     );
     let labels: Labels =
         selector.iter().chain(raw.labels.iter().flatten()).chain(vm.labels.iter().flatten()).chain(tls_mode).collect();
+    let labels = share(shared, labels);
     if let Some(l) = &vm.locality {
         cx.locality(l, &vo.at("locality"));
     }
@@ -535,6 +538,18 @@ fn client_tls(
     // MESH_EXTERNAL says the workloads are outside the mesh: no Istio identity to expect.
     let internal = raw.location.as_deref() != Some("MESH_EXTERNAL");
     (sidecar && internal && !vms.is_empty() && raw.pods.is_none()).then(ClientTls::istio_mutual)
+}
+
+/// `labels`, or an equal set one of the service's VMs already holds: the VMs of a service
+/// nearly always have one set per version, and each set is two allocations. Only the last
+/// few sets are looked at, so that a service of many differently labelled VMs stays linear.
+fn share(shared: &mut Vec<Arc<Labels>>, labels: Labels) -> Arc<Labels> {
+    if let Some(same) = shared.iter().rev().take(8).find(|l| ***l == labels) {
+        return Arc::clone(same);
+    }
+    let labels = Arc::new(labels);
+    shared.push(Arc::clone(&labels));
+    labels
 }
 
 /// Labels a VM (or a registering one) adds to the selector: valid, and none contradicting the
