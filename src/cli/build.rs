@@ -6,7 +6,7 @@ use anyhow::{Context as _, Result};
 
 use super::args::{BuildArgs, CheckArgs};
 use super::context::Context;
-use super::project::{compile_verbose, options, print_diagnostics, print_timings, rendering};
+use super::project::{compile_verbose, compile_verbose_with, options, print_diagnostics, print_timings, rendering};
 use super::{EXIT_FINDINGS, Leftovers};
 use crate::compile::{Goal, Rendered};
 use crate::diag::render::Format;
@@ -17,7 +17,25 @@ pub(super) fn run(cx: &Context, args: &BuildArgs, keep: &mut Leftovers) -> Resul
     // Files are formed namespace by namespace as they are rendered, like the stream.
     let goal = Goal::Stream;
     let options = rendering(options(cx, &args.compile, goal)?, &args.render)?;
-    let mut c = compile_verbose(cx, &options)?;
+    // The output directory is read (under its lock, when writing) while the inventory
+    // compiles: a `stat` per file, tens of thousands for the per-object layout, needs only
+    // the project. Not when the build reads the directory itself (the VIP table of
+    // `vipRange`), nor when the directory is refused: then it is done, or refused, after
+    // compiling, as before.
+    let mut early: Option<crate::par::Pending<Result<emit::Output>>> = None;
+    let mut c =
+        compile_verbose_with(cx, &options, |project| {
+            if args.stdout || project.vip_range.is_some() {
+                return;
+            }
+            let out = output_dir(args, &options, project).0;
+            if emit::refuse_output_dir(&out, &project.root, &inputs(project)).is_ok() {
+                let check = args.check;
+                early = Some(crate::par::background(move || {
+                    if check { emit::Output::check(&out) } else { emit::Output::write(&out) }
+                }));
+            }
+        })?;
     // A JSON or SARIF document is the report `-o` asked for: on stdout, unless the manifests
     // are there (`--stdout`); text diagnostics are chatter beside the files, on stderr.
     let document = matches!(args.output, Format::Json | Format::Sarif) && !args.stdout;
@@ -49,20 +67,18 @@ pub(super) fn run(cx: &Context, args: &BuildArgs, keep: &mut Leftovers) -> Resul
         return Ok(0);
     }
     let layout = args.layout.unwrap_or(c.project.layout);
-    // `--out-dir` starts at `-C DIR`, the project file's `output` at the project file;
-    // messages name it as the user wrote it, relative to `-C DIR`.
-    let (out, shown) = match &args.out_dir {
-        Some(o) => (options.resolve(o), o.display().to_string()),
-        None => (c.project.output.clone(), options.relative(&c.project.output).display().to_string()),
-    };
-    let inputs: Vec<&std::path::Path> =
-        c.project.inventory.iter().chain(&c.project.templates).map(|p| p.as_path()).collect();
-    emit::refuse_output_dir(&out, &c.project.root, &inputs)?;
+    let (out, shown) = output_dir(args, &options, &c.project);
+    emit::refuse_output_dir(&out, &c.project.root, &inputs(&c.project))?;
     // The output directory is read first (under its lock, when writing: `compare` in
-    // `--timings`); then each namespace's files are compared with it as they are rendered, and
-    // those that changed are staged at once (`layout`), so that only a few namespaces' texts
-    // are ever held; the staged files are swapped in last (`files`).
-    let mut output = if args.check { emit::Output::check(&out)? } else { emit::Output::write(&out)? };
+    // `--timings`, what is left of it once the compile is done); then each namespace's files
+    // are compared with it as they are rendered, and those that changed are staged at once
+    // (`layout`), so that only a few namespaces' texts are ever held; the staged files are
+    // swapped in last (`files`).
+    let mut output = match early {
+        Some(pending) => pending.wait()?,
+        None if args.check => emit::Output::check(&out)?,
+        None => emit::Output::write(&out)?,
+    };
     c.timings.mark("compare");
     let mut files = emit::Files::new(layout);
     let mut count = 0usize;
@@ -96,6 +112,25 @@ pub(super) fn run(cx: &Context, args: &BuildArgs, keep: &mut Leftovers) -> Resul
         count, report.written, report.removed, report.unchanged
     ));
     Ok(0)
+}
+
+/// The output directory and how messages name it: `--out-dir` starts at `-C DIR`, the project
+/// file's `output` at the project file; messages name it as the user wrote it, relative to
+/// `-C DIR`.
+fn output_dir(
+    args: &BuildArgs,
+    options: &crate::compile::Options,
+    project: &crate::model::Project,
+) -> (std::path::PathBuf, String) {
+    match &args.out_dir {
+        Some(o) => (options.resolve(o), o.display().to_string()),
+        None => (project.output.clone(), options.relative(&project.output).display().to_string()),
+    }
+}
+
+/// The directories a build reads, which its output may not be.
+fn inputs(project: &crate::model::Project) -> Vec<&std::path::Path> {
+    project.inventory.iter().chain(&project.templates).map(|p| p.as_path()).collect()
 }
 
 /// Prints what is out of date in `out` (as shown to the user), with a diff of each changed

@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use super::args::{CompileArgs, RenderArgs};
 use super::context::Context;
-use crate::compile::{Compiled, Goal, Options, Timings, compile};
+use crate::compile::{Compiled, Goal, Options, Timings};
 use crate::diag::Severity;
 use crate::diag::render::{Format, SourceMap, Style, render};
 use crate::load::Source;
@@ -49,7 +49,16 @@ pub(super) fn rendering(options: Options, args: &RenderArgs) -> Result<Options> 
 
 /// Compiles, saying with `-v` what was read.
 pub(super) fn compile_verbose(cx: &Context, options: &Options) -> Result<Compiled> {
-    let c = compile(options)?;
+    compile_verbose_with(cx, options, |_| {})
+}
+
+/// [`compile_verbose`] with [`crate::compile::compile_with`]'s `project_ready`.
+pub(super) fn compile_verbose_with(
+    cx: &Context,
+    options: &Options,
+    project_ready: impl FnOnce(&crate::model::Project),
+) -> Result<Compiled> {
+    let c = crate::compile::compile_with(options, project_ready)?;
     if cx.verbose > 0 {
         let files = c.sources.len().saturating_sub(1);
         let (services, externals) = c.inventory.as_ref().map_or((0, 0), |i| (i.services.len(), i.externals.len()));

@@ -205,6 +205,13 @@ pub enum Goal {
 /// [`Options::goal`] asks. Findings are in [`Compiled::diags`]; `Err` is a usage or I/O
 /// problem (a mistyped `allow` code or label, an unknown environment, an unreadable file).
 pub fn compile(options: &Options) -> Result<Compiled> {
+    compile_with(options, |_| {})
+}
+
+/// [`compile`], calling `project_ready` with the project once the project file is read
+/// without errors, before the inventory is: a caller can start what needs only the project
+/// (reading the output directory) while the rest compiles.
+pub fn compile_with(options: &Options, project_ready: impl FnOnce(&Project)) -> Result<Compiled> {
     let mut timings = Timings::default();
     // A missing `-C DIR` is reported as such, first, as when meshgen changed into it.
     options.check_directory()?;
@@ -257,6 +264,7 @@ pub fn compile(options: &Options) -> Result<Compiled> {
         let (inventory, graph, rendered, vip_file) = (None, None, None, None);
         return Ok(Compiled { project, sources, diags, inventory, graph, rendered, vip_file, timings });
     }
+    project_ready(&project);
     sources.extend(load::inventory(&project.root, &project.inventory, &exclude, project.limits, &mut diags)?);
     let inventory_files = sources.len() - 1;
     let mut layers = Vec::with_capacity(project.overlays.len());
