@@ -131,25 +131,27 @@ fn patches_of(o: &Object, all: &[Object], inv: &Inventory, lines: &mut Lines<'_>
         .collect()
 }
 
-/// Source positions, one locator per file, built when first needed.
+/// Source positions, one locator per file, built when the file is first needed.
 struct Lines<'a> {
-    texts: HashMap<&'a str, std::borrow::Cow<'a, str>>,
-    locators: HashMap<String, Locator>,
+    sources: HashMap<&'a str, &'a crate::load::Source>,
+    /// Each file looked at so far: its locator, or `None` when its text is gone.
+    locators: HashMap<&'a str, Option<Locator>>,
 }
 
 impl<'a> Lines<'a> {
     fn new(sources: &'a [crate::load::Source]) -> Lines<'a> {
-        // Through `text_again`, as the diagnostics do: it borrows a text still held, and
-        // reads back one a rendering build released.
-        let texts = sources.iter().filter_map(|s| Some((&*s.name, s.text_again()?))).collect();
-        Lines { texts, locators: HashMap::new() }
+        Lines { sources: sources.iter().map(|s| (&*s.name, s)).collect(), locators: HashMap::new() }
     }
 
     /// `file:line:col (path)` of an origin.
     fn at(&mut self, o: &Origin) -> String {
-        let Some(text) = self.texts.get(&*o.file) else { return format!("{} ({})", o.file, o.path) };
-        let loc = self.locators.entry(o.file.to_string()).or_insert_with(|| Locator::new(text));
-        match loc.find(o.doc as usize, &o.path, crate::diag::Part::Key) {
+        let Some((&file, source)) = self.sources.get_key_value(&*o.file) else {
+            return format!("{} ({})", o.file, o.path);
+        };
+        // Through `text_again`, as the diagnostics do: the model stage released the
+        // inventory's texts, so only the files an explanation points into are read again.
+        let loc = self.locators.entry(file).or_insert_with(|| source.text_again().map(|t| Locator::new(&t)));
+        match loc.as_ref().and_then(|loc| loc.find(o.doc as usize, &o.path, crate::diag::Part::Key)) {
             Some(p) => format!("{}:{}:{} ({})", o.file, p.line, p.col, o.path),
             None => format!("{} ({})", o.file, o.path),
         }
