@@ -219,11 +219,13 @@ impl<'a> KeyRef<'a> {
 }
 
 /// The namespace and object name of a file named as the per-object layout names its files
-/// (`<namespace>/<kind>-<name>.yaml`; the kind ends at the first `-`).
+/// (`<namespace>/<kind>-<name>.yaml`, the kind in lower case; it ends at the first `-`). The
+/// per-service layout's `<namespace>/<entity>.yaml` is not, unless the entity's name starts
+/// with a kind's.
 fn object_file(rel: &str) -> Option<(&str, &str)> {
     let (ns, file) = rel.split_once('/')?;
-    let (_kind, name) = file.strip_suffix(".yaml")?.split_once('-')?;
-    Some((ns, name))
+    let (kind, name) = file.strip_suffix(".yaml")?.split_once('-')?;
+    crate::render::Kind::ALL.iter().any(|k| k.as_str().eq_ignore_ascii_case(kind)).then_some((ns, name))
 }
 
 /// The listed files that the cache vouches for and that the per-object layout would write
@@ -404,6 +406,10 @@ mod tests {
         let mut found: Vec<(&str, usize)> = object_files(&listing, &manifests).into_iter().collect();
         found.sort();
         assert_eq!(found, [("shop/destinationrule-catalog.yaml", 0), ("shop/serviceentry-pay-v2.yaml", 2)]);
+        // Only the per-object layout's names are taken apart.
+        assert_eq!(object_file("shop/destinationrule-pay-v2.yaml"), Some(("shop", "pay-v2")));
+        assert_eq!(object_file("shop/catalog-api.yaml"), None);
+        assert_eq!(object_file("shop.yaml"), None);
         // Nothing recorded: no file stands for a manifest.
         let listing = diff::rendered::list(dir.path(), |_, _| None).unwrap();
         assert!(object_files(&listing, &manifests).is_empty());
