@@ -68,16 +68,18 @@ pub(super) fn run(cx: &Context, args: &BuildArgs, keep: &mut Leftovers) -> Resul
     }
     let layout = args.layout.unwrap_or(c.project.layout);
     let (out, shown) = output_dir(args, &options, &c.project);
-    emit::refuse_output_dir(&out, &c.project.root, &inputs(&c.project))?;
     // The output directory is read first (under its lock, when writing: `compare` in
     // `--timings`, what is left of it once the compile is done); then each namespace's files
     // are compared with it as they are rendered, and those that changed are staged at once
     // (`layout`), so that only a few namespaces' texts are ever held; the staged files are
     // swapped in last (`files`).
     let mut output = match early {
+        // The directory passed `refuse_output_dir` before it was read (`early`).
         Some(pending) => pending.wait()?,
-        None if args.check => emit::Output::check(&out)?,
-        None => emit::Output::write(&out)?,
+        None => {
+            emit::refuse_output_dir(&out, &c.project.root, &inputs(&c.project))?;
+            if args.check { emit::Output::check(&out)? } else { emit::Output::write(&out)? }
+        }
     };
     c.timings.mark("compare");
     let mut files = emit::Files::new(layout);

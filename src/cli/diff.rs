@@ -150,13 +150,17 @@ fn against(
     let files: Vec<&str> = docs.iter().map(|d| d.file).collect();
     let unpaired: Vec<usize> = (0..manifests.len()).filter(|&i| !paired[i]).collect();
     let texts: Vec<&str> = unpaired.iter().map(|&i| &*manifests[i].text).collect();
-    let (desired, other, pairs) = diff::split_identical(texts, docs);
+    let (_, other, pairs) = diff::split_identical(texts, docs);
     let identical = pairs.len() + rendered.known.len();
-    let desired = desired
-        .into_iter()
-        .map(Object::from_yaml)
+    let mut matched = vec![false; unpaired.len()];
+    for &(i, _) in &pairs {
+        matched[i] = true;
+    }
+    let desired = (unpaired.iter().zip(matched))
+        .filter(|(_, matched)| !matched)
+        .map(|(&i, _)| read_back(manifests[i]))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| anyhow::anyhow!("meshgen rendered a document it cannot read back ({e}); please report it"))?;
+        .map_err(anyhow::Error::msg)?;
     let parsed: Vec<(Result<Object, String>, &str)> =
         other.into_iter().map(|doc| (Object::from_yaml(doc.text), doc.file)).collect();
     // Where each object of the other side was found, to name both files of a duplicate
@@ -201,6 +205,24 @@ fn against(
     // Tens of thousands of file contents, about to be freed with the process anyway.
     keep.keep(rendered);
     Ok(plan)
+}
+
+/// A rendered manifest parsed back, to compare: the rendered text is what a sync applies,
+/// so it is the desired side. Its identity must be the manifest's, by which the other side's
+/// objects are paired with it.
+pub(super) fn read_back(m: &Manifest) -> Result<Object, String> {
+    let bug = |e: String| format!("meshgen rendered a document it cannot read back ({e}); please report it");
+    let o = Object::from_yaml(&m.text).map_err(bug)?;
+    if KeyRef::of_key(&o.key) != KeyRef::of_manifest(m) {
+        return Err(bug(format!(
+            "it names {} but was rendered as {} {}/{}",
+            o.key,
+            m.kind.as_str(),
+            m.namespace,
+            m.name
+        )));
+    }
+    Ok(o)
 }
 
 /// An object's identity, borrowed: kind, namespace, name.
@@ -283,7 +305,6 @@ fn cluster(
     normalizer: &Normalizer,
     timings: &mut crate::compile::Timings,
 ) -> Result<(Plan, ClusterId)> {
-    use super::live::read_back;
     use crate::diff::conflicts::Claims;
     use crate::diff::live::Trim;
     use crate::diff::server_side;

@@ -66,26 +66,6 @@ pub(super) fn read(conn: &Connection<'_>, options: &Options, project: &Project, 
     Ok(Read { session, live })
 }
 
-/// A rendered manifest parsed back, to compare: the rendered text is what a sync applies,
-/// so it is the desired side. Its identity must be the manifest's, by which the live
-/// objects were looked up.
-pub(super) fn read_back(m: &Manifest) -> Result<Object, String> {
-    let bug = |e: String| format!("meshgen rendered a document it cannot read back ({e}); please report it");
-    let o = Object::from_yaml(&m.text).map_err(bug)?;
-    if (o.key.kind.as_str(), o.key.namespace.as_str(), o.key.name.as_str())
-        != (m.kind.as_str(), &*m.namespace, &*m.name)
-    {
-        return Err(bug(format!(
-            "it names {} but was rendered as {} {}/{}",
-            o.key,
-            m.kind.as_str(),
-            m.namespace,
-            m.name
-        )));
-    }
-    Ok(o)
-}
-
 /// What the other owners' objects of `live` do to the desired ones, which `claims` holds.
 pub(super) fn findings(claims: &Claims, live: &cluster::Live, project: &Project) -> Result<Vec<Finding>> {
     crate::diff::conflicts::find(claims, &live.managed, &live.foreign, project.name.as_deref())
@@ -131,7 +111,7 @@ pub(super) fn check(args: &LiveArgs, options: &Options, c: &mut Compiled) -> Res
     // Each desired object is parsed, its claims taken and dropped: none is held as a tree.
     let mut claims = Claims::default();
     for m in &manifests {
-        claims.add(&read_back(m).map_err(anyhow::Error::msg)?);
+        claims.add(&super::diff::read_back(m).map_err(anyhow::Error::msg)?);
     }
     let found = findings(&claims, &read.live, &c.project)?;
     let entity: HashMap<(&str, &str, &str), &str> =

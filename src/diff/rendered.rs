@@ -38,30 +38,12 @@ impl AsRef<str> for Document<'_> {
 impl Rendered {
     /// The files of both, in path order (each file is in one of them), and the files neither
     /// read.
-    pub fn merge(self, other: Rendered) -> Rendered {
-        let mut files = Vec::with_capacity(self.files.len() + other.files.len());
-        let (mut a, mut b) = (self.files.into_iter().peekable(), other.files.into_iter().peekable());
-        loop {
-            let next = match (a.peek(), b.peek()) {
-                (Some(x), Some(y)) => {
-                    if x.0 <= y.0 {
-                        a.next()
-                    } else {
-                        b.next()
-                    }
-                }
-                (Some(_), None) => a.next(),
-                (None, _) => b.next(),
-            };
-            match next {
-                Some(f) => files.push(f),
-                None => break,
-            }
-        }
-        let mut known = self.known;
-        known.extend(other.known);
-        known.sort();
-        Rendered { files, known }
+    pub fn merge(mut self, other: Rendered) -> Rendered {
+        self.files.extend(other.files);
+        self.files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.known.extend(other.known);
+        self.known.sort_unstable();
+        self
     }
 
     /// Every document of every file, in file order.
