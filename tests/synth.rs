@@ -56,6 +56,86 @@ fn a_generated_inventory_compiles_without_findings() {
     assert!(shared > 0, "no namespace holds both a service and an external API");
 }
 
+#[test]
+fn the_graph_finds_every_entity_by_name_and_nothing_else() {
+    // The graph's index keeps node positions only and compares names in the nodes: every
+    // entity must be found as itself, with its origin and edges, and no name as another.
+    let (inv, graph) = generated_model(11);
+    let entities: Vec<(&String, &meshgen::diag::Origin)> = inv
+        .services
+        .iter()
+        .map(|s| (&s.name, &s.origin))
+        .chain(inv.externals.iter().map(|e| (&e.name, &e.origin)))
+        .collect();
+    let declared: BTreeSet<&str> = entities.iter().map(|(n, _)| n.as_str()).collect();
+    let mut n = 0;
+    for (name, origin) in &entities {
+        let node = graph.node(name).unwrap_or_else(|| panic!("`{name}` is not in the graph"));
+        assert_eq!(&node.name, *name);
+        assert_eq!(node.origin(&inv), *origin, "{name}");
+        n += 1;
+        // A prefix, a suffix and a case change are other names: found only as themselves,
+        // when the inventory declares them too.
+        for other in [&name[..name.len() - 1], &format!("{name}x"), &name.to_uppercase()] {
+            match graph.node(other) {
+                Some(found) => {
+                    assert!(found.name == other && declared.contains(other), "`{}` for `{other}`", found.name)
+                }
+                None => assert!(!declared.contains(other), "`{other}` is declared but not found"),
+            }
+        }
+    }
+    assert_eq!(graph.size().0, n);
+    for s in &inv.services {
+        let mut targets: Vec<&str> = s.depends_on.iter().map(|d| &*d.target).collect();
+        targets.sort_unstable();
+        targets.dedup();
+        let found: Vec<&str> = graph.dependencies(&s.name).iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(found, targets, "dependencies of `{}`", s.name);
+        for d in &s.depends_on {
+            assert!(graph.consumers(&d.target).iter().any(|c| c.name == s.name), "`{}` calls `{}`", s.name, d.target);
+        }
+    }
+}
+
+#[test]
+fn what_the_entities_of_a_file_hold_in_common_is_held_once() {
+    // The model keeps one copy per inventory file of the defaults' traffic policy and of
+    // each locality, network and service account of its workloads (memory at 100,000
+    // services): equal values of one file must be one allocation.
+    let (inv, _) = generated_model(5);
+    let defaults = meshgen::model::traffic::Traffic::default().over(&inv.project.defaults.traffic);
+    let mut by_file: BTreeMap<&str, Vec<&meshgen::model::Service>> = BTreeMap::new();
+    for s in &inv.services {
+        by_file.entry(&s.origin.file).or_default().push(s);
+    }
+    let (mut shared_policies, mut shared_strings) = (0, 0);
+    for (file, services) in by_file {
+        // The generator writes no `traffic` equal to the defaults: these services wrote none.
+        let inherited: Vec<_> = services.iter().filter(|s| *s.traffic == defaults).collect();
+        for s in &inherited[1..] {
+            assert!(std::sync::Arc::ptr_eq(&s.traffic, &inherited[0].traffic), "{file}: `{}`", s.name);
+            shared_policies += 1;
+        }
+        let mut first: BTreeMap<&str, &std::sync::Arc<str>> = BTreeMap::new();
+        let vms = services.iter().flat_map(|s| &s.vms);
+        for value in vms.flat_map(|vm| [&vm.locality, &vm.network, &vm.service_account].into_iter().flatten()) {
+            let one = first.entry(value).or_insert(value);
+            assert!(std::sync::Arc::ptr_eq(one, value), "{file}: `{value}` is held twice");
+            shared_strings += !std::ptr::eq(*one, value) as usize;
+        }
+    }
+    assert!(shared_policies > 100 && shared_strings > 1000, "{shared_policies} policies, {shared_strings} strings");
+}
+
+/// The model and graph of a generated estate of 300 services.
+fn generated_model(seed: u64) -> (meshgen::model::Inventory, meshgen::graph::MeshGraph) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("project");
+    synth::generate(300, seed, &root).unwrap();
+    crate::common::compile_model(&root)
+}
+
 /// Compiles into held manifests; panics on any finding (the benchmarks would time the
 /// diagnostics otherwise: the dependency graph is acyclic by construction, every external API
 /// has a consumer).

@@ -245,7 +245,7 @@ pub(super) fn sni_hosts(inv: &Inventory, diags: &mut Diagnostics) {
     for (routes, hosts) in services.chain(externals) {
         for r in routes {
             for (j, m) in r.matches.iter().enumerate() {
-                for (i, h) in m.sni_hosts.iter().flatten().enumerate() {
+                for (i, h) in m.sni_hosts.iter().flat_map(|l| l.iter()).enumerate() {
                     if !hosts.iter().any(|v| crate::model::covers(v, h)) {
                         diags.push(
                             Diagnostic::error(
@@ -314,7 +314,7 @@ pub(super) fn retry_timeouts(inv: &Inventory, diags: &mut Diagnostics) {
     let entities = inv
         .services
         .iter()
-        .map(|s| (&s.name, &s.origin, &s.traffic, s.traffic_written, &s.routes[..], &s.ports[..]))
+        .map(|s| (&s.name, &s.origin, &*s.traffic, s.traffic_written, &s.routes[..], &s.ports[..]))
         .chain(
             inv.externals
                 .iter()

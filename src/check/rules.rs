@@ -315,7 +315,7 @@ pub(super) fn dependency_visibility(inv: &Inventory, graph: &MeshGraph, vis: &Vi
                             s.name, s.namespace, dep.target, s.namespace
                         ),
                     )
-                    .related(node.origin.child("exportTo"), "exportTo is here")
+                    .related(node.origin(inv).child("exportTo"), "exportTo is here")
                     .help(format!(
                         "add `{}` to the exportTo of `{}`, or write `exportTo: consumers`",
                         s.namespace, dep.target

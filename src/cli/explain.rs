@@ -63,7 +63,7 @@ pub(super) fn run(cx: &Context, args: &ExplainArgs) -> Result<u8> {
         (Some(node), true, ExplainFormat::Json) => pretty(&impact_json(node, graph)),
         (Some(node), false, ExplainFormat::Human) => entity_text(node, inv, graph, &rows, &mut lines),
         (Some(node), false, ExplainFormat::Json) => pretty(&entity_json(node, inv, graph, &rows, &mut lines)),
-        (None, false, ExplainFormat::Human) => objects_text(&rows, graph, &mut lines),
+        (None, false, ExplainFormat::Human) => objects_text(&rows, inv, graph, &mut lines),
         (None, false, ExplainFormat::Json) => pretty(&json!({"objects": rows_json(&rows, inv, graph, &mut lines)})),
     };
     std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes())?;
@@ -203,7 +203,7 @@ fn entity_text(node: &Node, inv: &Inventory, graph: &MeshGraph, rows: &[Row<'_>]
     // Names, hosts, paths and patch summaries come from the inventory: escaped (see
     // `diag::escape`), so that none can start a line of its own or reach the terminal.
     let mut out = format!("`{}`: {what}, namespace `{}`\n", esc(&node.name), esc(&node.namespace));
-    out.push_str(&format!("  declared at  {}\n", esc(&lines.at(&node.origin.clone().key()))));
+    out.push_str(&format!("  declared at  {}\n", esc(&lines.at(&node.origin(inv).clone().key()))));
     out.push_str(&format!("  hosts        {}\n", esc(&hosts.join(", "))));
     let calls: Vec<(&str, String)> = graph
         .edges(inv)
@@ -218,7 +218,7 @@ fn entity_text(node: &Node, inv: &Inventory, graph: &MeshGraph, rows: &[Row<'_>]
         .collect();
     // A service exposed with `ingress` is called by the ingress gateway too.
     if node.service(inv).is_some_and(|s| s.ingress.is_some()) {
-        callers.push((crate::graph::export::INGRESS, lines.at(&node.origin.child("ingress"))));
+        callers.push((crate::graph::export::INGRESS, lines.at(&node.origin(inv).child("ingress"))));
     }
     for (label, list) in [("calls", calls), ("called by", callers)] {
         if list.is_empty() {
@@ -252,7 +252,7 @@ fn entity_text(node: &Node, inv: &Inventory, graph: &MeshGraph, rows: &[Row<'_>]
     out
 }
 
-fn objects_text(rows: &[Row<'_>], graph: &MeshGraph, lines: &mut Lines<'_>) -> String {
+fn objects_text(rows: &[Row<'_>], inv: &Inventory, graph: &MeshGraph, lines: &mut Lines<'_>) -> String {
     let mut out = String::new();
     for r in rows {
         let o = r.object;
@@ -262,7 +262,7 @@ fn objects_text(rows: &[Row<'_>], graph: &MeshGraph, lines: &mut Lines<'_>) -> S
         for (at, what) in &r.patches {
             out.push_str(&format!("  patch   {}  {}\n", esc(at), esc(what)));
         }
-        if let Some(node) = graph.node(&o.entity).map(|n| &n.origin) {
+        if let Some(node) = graph.node(&o.entity).map(|n| n.origin(inv)) {
             let at = lines.at(&node.clone().key());
             out.push_str(&format!("  entity  `{}`, declared at {}\n", esc(&o.entity), esc(&at)));
         }
@@ -294,7 +294,8 @@ fn rows_json(rows: &[Row<'_>], inv: &Inventory, graph: &MeshGraph, lines: &mut L
         rows.iter()
             .map(|r| {
                 let o = r.object;
-                let declared = graph.node(&o.entity).map(|n| &n.origin).map(|origin| lines.at(&origin.clone().key()));
+                let declared =
+                    graph.node(&o.entity).map(|n| n.origin(inv)).map(|origin| lines.at(&origin.clone().key()));
                 let mut row = json!({
                     "kind": o.kind.as_str(),
                     "apiVersion": o.kind.api_version(inv.project.api_version),
@@ -325,7 +326,7 @@ fn entity_json(node: &Node, inv: &Inventory, graph: &MeshGraph, rows: &[Row<'_>]
         "namespace": node.namespace,
         "kind": what,
         "hosts": hosts,
-        "declared": lines.at(&node.origin.clone().key()),
+        "declared": lines.at(&node.origin(inv).clone().key()),
         "calls": list(graph.dependencies(&node.name)),
         "calledBy": list(graph.consumers(&node.name)),
         "policy": policy_words(node, inv),

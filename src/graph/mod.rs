@@ -11,8 +11,6 @@ pub mod export;
 
 use std::collections::BTreeSet;
 
-use foldhash::HashMap;
-
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
@@ -29,7 +27,8 @@ pub enum NodeKind {
     External,
 }
 
-/// One node of the graph.
+/// One node of the graph. Where the entity is declared is the entity's own
+/// ([`Node::origin`]): a copy per node was 80 bytes of 230 at 100,000 services.
 #[derive(Debug, Clone)]
 pub struct Node {
     /// Entity name.
@@ -40,8 +39,6 @@ pub struct Node {
     pub kind: NodeKind,
     /// Position of the entity in the inventory's services or externals (by `kind`).
     pub entity: usize,
-    /// Where the entity is declared.
-    pub origin: Origin,
 }
 
 /// An entity affected by a change to another (see [`MeshGraph::impact`]).
@@ -60,6 +57,21 @@ impl Node {
     pub fn service<'a>(&self, inv: &'a Inventory) -> Option<&'a crate::model::Service> {
         (self.kind == NodeKind::Service).then(|| &*inv.services[self.entity])
     }
+
+    /// Where the entity is declared, in the inventory the graph was built from.
+    pub fn origin<'a>(&self, inv: &'a Inventory) -> &'a Origin {
+        match self.kind {
+            NodeKind::Service => &inv.services[self.entity].origin,
+            NodeKind::External => &inv.externals[self.entity].origin,
+        }
+    }
+}
+
+/// The hash of an entity name in [`MeshGraph`]'s index: one fixed seed, so that the table is
+/// the same on every run (its order is never read, but nothing needs it to vary).
+fn name_hash(name: &str) -> u64 {
+    use std::hash::BuildHasher as _;
+    foldhash::fast::FixedState::with_seed(0x0067_7261_7068).hash_one(name)
 }
 
 /// The dependency graph of an inventory. An edge holds the position of its dependency in
@@ -67,8 +79,12 @@ impl Node {
 /// rest of building it); the methods that return dependencies take that inventory.
 #[derive(Debug, Default)]
 pub struct MeshGraph {
-    graph: DiGraph<Node, usize>,
-    index: HashMap<String, NodeIndex>,
+    /// Each edge's weight is the position of its dependency in the consumer's `dependsOn`
+    /// (32 bits, as the model keeps it: an edge is 20 bytes, not 24).
+    graph: DiGraph<Node, u32>,
+    /// Node by entity name: positions only, hashed by [`name_hash`] and compared with the
+    /// node's own name, where a map keyed by name held a second copy of every name.
+    index: hashbrown::HashTable<NodeIndex>,
     /// The services the ingress gateway calls (`ingress`), and the gateway's namespace.
     exposed: foldhash::HashSet<NodeIndex>,
     ingress_namespace: String,
@@ -77,12 +93,31 @@ pub struct MeshGraph {
 impl MeshGraph {
     /// The node of an entity.
     pub fn node(&self, name: &str) -> Option<&Node> {
-        self.index.get(name).map(|i| &self.graph[*i])
+        self.find(name).map(|i| &self.graph[i])
+    }
+
+    /// The position of an entity's node.
+    fn find(&self, name: &str) -> Option<NodeIndex> {
+        self.index.find(name_hash(name), |&i| self.graph[i].name == name).copied()
+    }
+
+    /// Adds an entity's node; the index keeps the first of two nodes of one name (the model
+    /// stage reports and leaves out duplicates, so there are none).
+    fn add_node(&mut self, node: Node) {
+        let hash = name_hash(&node.name);
+        let i = self.graph.add_node(node);
+        let graph = &self.graph;
+        let name = &graph[i].name;
+        if let hashbrown::hash_table::Entry::Vacant(slot) =
+            self.index.entry(hash, |&j| graph[j].name == *name, |&j| name_hash(&graph[j].name))
+        {
+            slot.insert(i);
+        }
     }
 
     /// The entities that depend on `name` (its consumers), sorted by name.
     pub fn consumers(&self, name: &str) -> Vec<&Node> {
-        let Some(&i) = self.index.get(name) else { return Vec::new() };
+        let Some(i) = self.find(name) else { return Vec::new() };
         let mut v: Vec<&Node> =
             self.graph.neighbors_directed(i, petgraph::Direction::Incoming).map(|n| &self.graph[n]).collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
@@ -91,17 +126,17 @@ impl MeshGraph {
     }
 
     /// The dependency an edge stands for, in the inventory the graph was built from.
-    fn dependency<'a>(&self, inv: &'a Inventory, e: petgraph::graph::EdgeReference<'_, usize>) -> &'a Dependency {
+    fn dependency<'a>(&self, inv: &'a Inventory, e: petgraph::graph::EdgeReference<'_, u32>) -> &'a Dependency {
         let consumer = &self.graph[e.source()];
         let service = &inv.services[consumer.entity];
         debug_assert_eq!(service.name, consumer.name, "a graph is asked with another inventory");
-        &service.depends_on[*e.weight()]
+        &service.depends_on[*e.weight() as usize]
     }
 
     /// The consumers of `name` with the dependency each declared on it, sorted by consumer;
     /// `inv` is the inventory the graph was built from.
     pub fn consumer_edges<'a>(&'a self, inv: &'a Inventory, name: &str) -> Vec<(&'a Node, &'a Dependency)> {
-        let Some(&i) = self.index.get(name) else { return Vec::new() };
+        let Some(i) = self.find(name) else { return Vec::new() };
         let mut v: Vec<(&Node, &Dependency)> = self
             .graph
             .edges_directed(i, petgraph::Direction::Incoming)
@@ -128,7 +163,7 @@ impl MeshGraph {
     /// it exposes `name`.
     pub fn consumer_namespaces(&self, name: &str) -> BTreeSet<String> {
         let mut set: BTreeSet<String> = self.consumers(name).into_iter().map(|n| n.namespace.clone()).collect();
-        if self.index.get(name).is_some_and(|i| self.exposed.contains(i)) {
+        if self.find(name).is_some_and(|i| self.exposed.contains(&i)) {
             set.insert(self.ingress_namespace.clone());
         }
         set
@@ -136,7 +171,7 @@ impl MeshGraph {
 
     /// The entities `name` depends on, sorted by name.
     pub fn dependencies(&self, name: &str) -> Vec<&Node> {
-        let Some(&i) = self.index.get(name) else { return Vec::new() };
+        let Some(i) = self.find(name) else { return Vec::new() };
         let mut v: Vec<&Node> = self.graph.edges(i).map(|e| &self.graph[e.target()]).collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v.dedup_by(|a, b| a.name == b.name);
@@ -146,7 +181,7 @@ impl MeshGraph {
     /// `name` and every entity within `depth` edges of it, following dependencies in either
     /// direction.
     pub fn neighbourhood(&self, name: &str, depth: usize) -> BTreeSet<&str> {
-        let Some(&start) = self.index.get(name) else { return BTreeSet::new() };
+        let Some(start) = self.find(name) else { return BTreeSet::new() };
         let mut frontier = vec![start];
         let mut visited = std::collections::HashSet::from([start]);
         for _ in 0..depth {
@@ -167,7 +202,7 @@ impl MeshGraph {
     /// (1 = a direct consumer) and the entity it calls on the way (a shortest path), sorted by
     /// distance and name.
     pub fn impact(&self, name: &str) -> Vec<Impact<'_>> {
-        let Some(&start) = self.index.get(name) else { return Vec::new() };
+        let Some(start) = self.find(name) else { return Vec::new() };
         let mut out = Vec::new();
         let mut visited = std::collections::HashSet::from([start]);
         let mut frontier = vec![start];
@@ -210,7 +245,7 @@ pub fn build(inv: &Inventory, diags: &mut Diagnostics) -> MeshGraph {
     // copied (and their memory first touched) several times over.
     let mut g = MeshGraph {
         graph: DiGraph::with_capacity(entities, calls),
-        index: HashMap::with_capacity_and_hasher(entities, Default::default()),
+        index: hashbrown::HashTable::with_capacity(entities),
         // Services are the first nodes, in order: service `i` is node `i`.
         exposed: inv
             .services
@@ -221,19 +256,19 @@ pub fn build(inv: &Inventory, diags: &mut Diagnostics) -> MeshGraph {
             .collect(),
         ingress_namespace: inv.project.ingress_gateway.namespace.clone(),
     };
-    let nodes =
-        inv.services.iter().enumerate().map(|(i, s)| (&s.name, &s.namespace, NodeKind::Service, i, &s.origin)).chain(
-            inv.externals.iter().enumerate().map(|(i, e)| (&e.name, &e.namespace, NodeKind::External, i, &e.origin)),
-        );
-    for (name, namespace, kind, entity, origin) in nodes {
-        let node = Node { name: name.clone(), namespace: namespace.clone(), kind, entity, origin: origin.clone() };
-        let i = g.graph.add_node(node);
-        g.index.insert(name.clone(), i);
+    let nodes = inv
+        .services
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (&s.name, &s.namespace, NodeKind::Service, i))
+        .chain(inv.externals.iter().enumerate().map(|(i, e)| (&e.name, &e.namespace, NodeKind::External, i)));
+    for (name, namespace, kind, entity) in nodes {
+        g.add_node(Node { name: name.clone(), namespace: namespace.clone(), kind, entity });
     }
     // Each dependency's target, looked up on every core: half a million lookups of names
     // spread over the whole table are cache misses, which the cores take in parallel.
     let targets: Vec<Vec<Option<NodeIndex>>> = crate::par::map_owned(inv.services.iter().collect(), |s| {
-        s.depends_on.iter().map(|d| g.index.get(&*d.target).copied()).collect()
+        s.depends_on.iter().map(|d| g.find(&d.target)).collect()
     });
     // The names and hosts a misspelt target is compared with; gathered at the first one.
     let mut names: Option<crate::model::NameHelp<'_>> = None;
@@ -281,7 +316,8 @@ pub fn build(inv: &Inventory, diags: &mut Diagnostics) -> MeshGraph {
                         );
                         continue;
                     }
-                    g.graph.add_edge(from, to, k);
+                    // Positions in `dependsOn` are 32 bits in the model too (`Dependency::index`).
+                    g.graph.add_edge(from, to, k as u32);
                 }
             }
         }
@@ -294,10 +330,10 @@ pub fn build(inv: &Inventory, diags: &mut Diagnostics) -> MeshGraph {
         members.sort_by(|a, b| a.name.cmp(&b.name));
         let list: Vec<String> = members.iter().map(|n| format!("`{}`", n.name)).collect();
         let first = members[0];
-        let mut d = Diagnostic::warning("dependency-cycle", first.origin.clone().key(), format!("dependency cycle between {}", list.join(", ")))
+        let mut d = Diagnostic::warning("dependency-cycle", first.origin(inv).clone().key(), format!("dependency cycle between {}", list.join(", ")))
             .help("cycles are legal in a mesh, but make startup order and failure isolation harder; check that each call is needed");
         for n in &members[1..] {
-            d = d.related(n.origin.clone().key(), format!("`{}` is part of the cycle", n.name));
+            d = d.related(n.origin(inv).clone().key(), format!("`{}` is part of the cycle", n.name));
         }
         diags.push(d);
     }

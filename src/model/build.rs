@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::overlay::{self, Overlays};
 use super::raw::RawDocument;
-use super::{External, Inventory, Project, Service, Suppression, external, patch, raw, service, validate};
+use super::{External, Inventory, Project, Service, Shared, Suppression, external, patch, raw, service, validate};
 use crate::diag::codes::NotSuppressible;
 use crate::diag::{Diagnostic, Diagnostics, Origin};
 use crate::load::Source;
@@ -102,17 +102,17 @@ fn read_file(project: &Project, overlays: &Overlays, source: &Source, diags: &mu
     match read_fast(overlays, source) {
         Some(docs) => {
             let mut out = Vec::new();
+            let mut shared = Shared::default();
             for (i, doc) in docs.into_iter().enumerate() {
                 let Some(doc) = doc else { continue };
                 let origin = Origin::new(&source.name, i, "");
-                let doc_ns_ok = namespace_ok(doc.namespace.as_deref(), &origin, diags);
-                let ns = doc.namespace.as_deref().unwrap_or(&project.defaults.namespace);
+                let ns = DocNamespace::of(doc.namespace.as_deref(), project, &origin, diags);
                 let services = doc.services.into_iter().flat_map(|m| m.0).map(|(n, r)| (n, RawEntity::Service(r)));
                 let externals = doc.externals.into_iter().flat_map(|m| m.0).map(|(n, r)| (n, RawEntity::External(r)));
                 for (kind, (name, raw)) in services.map(|e| (KINDS[0], e)).chain(externals.map(|e| (KINDS[1], e))) {
                     let eorigin = origin.child(kind).child(&name);
                     if validate::Checker::new(diags).entity_name(kind.trim_end_matches('s'), &name, &eorigin) {
-                        out.push(entity(project, ns, doc_ns_ok, name, eorigin, Some(raw), diags));
+                        out.push(entity(project, ns, name, eorigin, Some(raw), &mut shared, diags));
                     }
                 }
             }
@@ -155,21 +155,32 @@ fn names<T>(map: &Option<raw::EntityMap<T>>) -> impl Iterator<Item = &str> {
     map.iter().flat_map(|m| m.0.iter()).map(|(name, _)| name.as_str())
 }
 
-/// Whether a document's namespace (if it sets one) is valid. Checked once per document:
-/// its entities do not repeat the error, but are left out.
-fn namespace_ok(ns: Option<&str>, origin: &Origin, diags: &mut Diagnostics) -> bool {
-    ns.is_none_or(|ns| validate::Checker::new(diags).namespace(ns, &origin.child("namespace")))
+/// The namespace of a document's entities (unless they set their own).
+#[derive(Clone, Copy)]
+struct DocNamespace<'a> {
+    /// The document's `namespace`, else the project's default.
+    name: &'a str,
+    /// Whether the document's `namespace` (if it sets one) is valid. Checked once per
+    /// document: its entities do not repeat the error, but are left out.
+    ok: bool,
 }
 
-/// One entity of a document whose namespace is `ns`: its suppressions, patches and the
+impl<'a> DocNamespace<'a> {
+    fn of(written: Option<&'a str>, project: &'a Project, origin: &Origin, diags: &mut Diagnostics) -> Self {
+        let ok = written.is_none_or(|ns| validate::Checker::new(diags).namespace(ns, &origin.child("namespace")));
+        DocNamespace { name: written.unwrap_or(&project.defaults.namespace), ok }
+    }
+}
+
+/// One entity of a document whose namespace is `doc_ns`: its suppressions, patches and the
 /// validated entity (`raw` is `None` when it did not deserialise, already reported).
 fn entity(
     project: &Project,
-    ns: &str,
-    doc_ns_ok: bool,
+    doc_ns: DocNamespace<'_>,
     name: String,
     eorigin: Origin,
     raw: Option<RawEntity>,
+    shared: &mut Shared,
     diags: &mut Diagnostics,
 ) -> Read {
     let mut sup = Vec::new();
@@ -178,16 +189,18 @@ fn entity(
         Some(RawEntity::Service(mut r)) => {
             suppressions(&r.ignore.take().unwrap_or_default(), &eorigin, diags, &mut sup);
             patches = patch::build(r.patches.take().unwrap_or_default(), &eorigin, diags);
-            service::build(project, &name, ns, r, eorigin.clone(), diags).map(|s| Built::Service(Box::new(s)))
+            service::build(project, &name, doc_ns.name, r, eorigin.clone(), shared, diags)
+                .map(|s| Built::Service(Box::new(s)))
         }
         Some(RawEntity::External(mut r)) => {
             suppressions(&r.ignore.take().unwrap_or_default(), &eorigin, diags, &mut sup);
             patches = patch::build(r.patches.take().unwrap_or_default(), &eorigin, diags);
-            external::build(project, &name, ns, r, eorigin.clone(), diags).map(|e| Built::External(Box::new(e)))
+            external::build(project, &name, doc_ns.name, r, eorigin.clone(), shared, diags)
+                .map(|e| Built::External(Box::new(e)))
         }
         None => None,
     };
-    let built = built.filter(|_| doc_ns_ok);
+    let built = built.filter(|_| doc_ns.ok);
     let patches = if built.is_some() { patches } else { Vec::new() };
     Read { name, origin: eorigin, built, suppressions: sup, disabled: false, patches }
 }
@@ -198,6 +211,7 @@ fn entity(
 fn read_values(project: &Project, overlays: &Overlays, source: &Source, diags: &mut Diagnostics) -> Vec<Read> {
     let docs = crate::load::parse_documents(&source.text, &source.name, diags);
     let mut out = Vec::new();
+    let mut shared = Shared::default();
     for (i, doc) in docs.iter().enumerate() {
         if doc.is_null() {
             continue;
@@ -208,8 +222,7 @@ fn read_values(project: &Project, overlays: &Overlays, source: &Source, diags: &
             continue;
         }
         let Some(raw) = from_value::<RawDocument>(doc, &origin, diags) else { continue };
-        let doc_ns_ok = namespace_ok(raw.namespace.as_deref(), &origin, diags);
-        let ns = raw.namespace.as_deref().unwrap_or(&project.defaults.namespace);
+        let ns = DocNamespace::of(raw.namespace.as_deref(), project, &origin, diags);
         for kind in KINDS {
             for (key, value) in doc.get(kind).and_then(crate::yaml::Value::as_object).into_iter().flatten() {
                 let name = key.as_str();
@@ -243,7 +256,7 @@ fn read_values(project: &Project, overlays: &Overlays, source: &Source, diags: &
                 } else {
                     from_value::<raw::RawExternal>(value, &eorigin, diags).map(RawEntity::External)
                 };
-                out.push(entity(project, ns, doc_ns_ok, name.to_string(), eorigin, raw, diags));
+                out.push(entity(project, ns, name.to_string(), eorigin, raw, &mut shared, diags));
             }
         }
     }

@@ -3,13 +3,15 @@
 //! first to reject (see `istio-rules.md` §2.1: SE-09, SE-18, SE-21, SE-23/24, SE-28, SE-29,
 //! SE-32…35, SE-38) plus the DestinationRule TLS rules (DR-30…33).
 
+use std::sync::Arc;
+
 use super::egress::{self, Egress};
 use super::names::{self, AddressKind};
 use super::raw::{RawExternal, ShortOr};
 use super::routes;
 use super::tls::{self, Owner};
 use super::validate::{Checker, shown};
-use super::{ClientTls, External, Port, PortPolicy, Project, Resolution, Workload};
+use super::{ClientTls, External, Port, PortPolicy, Project, Resolution, Shared, Workload};
 use crate::diag::{Diagnostics, Origin};
 
 /// Validates one external API; `None` when it has errors (they are in `diags`).
@@ -19,6 +21,7 @@ pub(super) fn build(
     doc_ns: &str,
     raw: RawExternal,
     origin: Origin,
+    shared: &mut Shared,
     diags: &mut Diagnostics,
 ) -> Option<External> {
     let before = diags.counts().0;
@@ -128,12 +131,12 @@ pub(super) fn build(
             name: Box::from(""),
             address: e.address.as_str().into(),
             kind,
-            labels: std::sync::Arc::new(labels),
-            locality: e.locality.as_deref().map(Box::from),
-            network: e.network.as_deref().map(Box::from),
+            labels: Arc::new(labels),
+            locality: e.locality.as_deref().map(|l| shared.string(l)),
+            network: e.network.as_deref().map(|n| shared.string(n)),
             weight: e.weight,
-            ports: port_map,
-            service_account: e.service_account.as_deref().map(Box::from),
+            ports: (!port_map.is_empty()).then(|| Box::new(port_map)),
+            service_account: e.service_account.as_deref().map(|a| shared.string(a)),
             index: super::position(i),
         });
     }

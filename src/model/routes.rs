@@ -376,14 +376,16 @@ fn http_features(cx: &mut Checker<'_>, r: &RawRoute, scope: &Scope<'_>, stream: 
 }
 
 fn match_request(cx: &mut Checker<'_>, m: &mut HttpMatch, scope: &Scope<'_>, stream: bool, mo: &Origin) {
-    for (f, sm) in [("uri", &m.uri), ("scheme", &m.scheme), ("method", &m.method), ("authority", &m.authority)] {
+    let boxed = [("scheme", &m.scheme), ("method", &m.method), ("authority", &m.authority)];
+    let optional = boxed.into_iter().map(|(f, sm)| (f, sm.as_deref()));
+    for (f, sm) in [("uri", m.uri.as_ref())].into_iter().chain(optional) {
         if let Some(sm) = sm {
             cx.string_match(sm, &mo.child(f));
         }
     }
-    for (f, map) in [("headers", &m.headers), ("withoutHeaders", &m.without_headers), ("queryParams", &m.query_params)]
-    {
-        for (k, sm) in map.iter().flatten() {
+    let maps = [("headers", m.headers.as_ref()), ("withoutHeaders", m.without_headers.as_deref())];
+    for (f, map) in maps.into_iter().chain([("queryParams", m.query_params.as_deref())]) {
+        for (k, sm) in map.into_iter().flatten() {
             cx.string_match(sm, &mo.child(f).child(k));
             if f != "queryParams" && !header_name(k) {
                 cx.error(
@@ -434,7 +436,7 @@ fn match_request(cx: &mut Checker<'_>, m: &mut HttpMatch, scope: &Scope<'_>, str
     // VS-50: a TLS match names at least one SNI host; an empty `destinationSubnets`
     // would match every address (and `sniHosts: []` no connection at all).
     for (f, list) in [("sniHosts", &m.sni_hosts), ("destinationSubnets", &m.destination_subnets)] {
-        if list.as_ref().is_some_and(Vec::is_empty) {
+        if list.as_ref().is_some_and(|l| l.is_empty()) {
             let (why, what) = if f == "sniHosts" {
                 ("Istio refuses a TLS match without an SNI name", "SNI names")
             } else {
@@ -448,7 +450,7 @@ fn match_request(cx: &mut Checker<'_>, m: &mut HttpMatch, scope: &Scope<'_>, str
             );
         }
     }
-    for (i, h) in m.sni_hosts.iter_mut().flatten().enumerate() {
+    for (i, h) in m.sni_hosts.iter_mut().flat_map(|l| l.iter_mut()).enumerate() {
         if let Some(lower) = cx.host(h, true, &mo.child("sniHosts").index(i)) {
             *h = lower;
         }
@@ -461,7 +463,7 @@ fn match_request(cx: &mut Checker<'_>, m: &mut HttpMatch, scope: &Scope<'_>, str
             None,
         );
     }
-    for (i, s) in m.destination_subnets.iter().flatten().enumerate() {
+    for (i, s) in m.destination_subnets.iter().flat_map(|l| l.iter()).enumerate() {
         cx.ip_or_cidr(s, &mo.child("destinationSubnets").index(i));
     }
 }

@@ -9,7 +9,9 @@ use super::raw::{Labels, RawAuthorization, RawDependency, RawService, RawVm, Raw
 use super::routes;
 use super::tls::{self, Owner};
 use super::validate::{Checker, Place, shown};
-use super::{Caller, ClientTls, Dependency, Port, Project, Resolution, Service, Subset, Workload, WorkloadGroup};
+use super::{
+    Caller, ClientTls, Dependency, Port, Project, Resolution, Service, Shared, Subset, Workload, WorkloadGroup,
+};
 use crate::diag::{Diagnostics, Origin};
 
 /// Validates one service; `None` when it has errors (they are in `diags`).
@@ -19,6 +21,7 @@ pub(super) fn build(
     doc_ns: &str,
     mut raw: RawService,
     origin: Origin,
+    shared: &mut Shared,
     diags: &mut Diagnostics,
 ) -> Option<Service> {
     let before = diags.counts().0;
@@ -74,7 +77,7 @@ pub(super) fn build(
     let mut label_sets = Vec::new();
     for (i, vm) in raw_vms.into_iter().flatten().enumerate() {
         let at = |w: &Workload| w.origin_in(&vms_at.origin());
-        let labels = (&selector, &mut label_sets);
+        let labels = (&selector, &mut label_sets, &mut *shared);
         if let Some(w) = vm_workload(&mut cx, name, vm, &raw, labels, &ports, sidecar, &vms_at.nth(i), i) {
             if let Some(other) = by_address.find(&vms, &w.address, |o| &o.address) {
                 let d = crate::diag::Diagnostic::error(
@@ -146,7 +149,7 @@ pub(super) fn build(
 
     let own = raw.traffic.take().unwrap_or_default();
     cx.traffic(&own, &origin.at("traffic"), inherits_outlier);
-    let traffic = own.over(&project.defaults.traffic);
+    let traffic = shared.traffic(&own, &project.defaults.traffic);
     let traffic_written = super::traffic::Written::of(&own);
     let written_tls =
         raw.tls.as_ref().and_then(|ShortOr(t)| tls::client_tls(&mut cx, t, Owner::Service, &origin.at("tls")));
@@ -243,7 +246,7 @@ pub(super) fn build(
         sidecar,
         selector,
         vms,
-        pods: raw.pods,
+        pods: raw.pods.map(Box::new),
         subsets,
         addresses,
         subject_alt_names: subject_alt_names.into_boxed_slice(),
@@ -345,7 +348,7 @@ fn vm_workload(
     service: &str,
     vm: RawVm,
     raw: &RawService,
-    (selector, shared): (&Labels, &mut Vec<Arc<Labels>>),
+    (selector, label_sets, shared): (&Labels, &mut Vec<Arc<Labels>>, &mut Shared),
     ports: &[Port],
     sidecar: bool,
     vo: &dyn Place,
@@ -409,7 +412,7 @@ fn vm_workload(
     );
     let labels: Labels =
         selector.iter().chain(raw.labels.iter().flatten()).chain(vm.labels.iter().flatten()).chain(tls_mode).collect();
-    let labels = share(shared, labels);
+    let labels = share(label_sets, labels);
     if let Some(l) = &vm.locality {
         cx.locality(l, &vo.at("locality"));
     }
@@ -425,8 +428,8 @@ fn vm_workload(
             Some("weights start at 1; remove the VM to take it out of rotation".into()),
         );
     }
-    let port_overrides = vm.ports.unwrap_or_default();
-    cx.port_overrides(&port_overrides, ports, &vo.at("ports"));
+    let port_overrides = vm.ports.filter(|p| !p.is_empty());
+    cx.port_overrides(port_overrides.as_ref().unwrap_or(&BTreeMap::new()), ports, &vo.at("ports"));
     if let Some(sa) = &vm.service_account {
         cx.service_account(sa, &vo.at("serviceAccount"));
         if !sidecar {
@@ -444,17 +447,17 @@ fn vm_workload(
         }
     }
     let service_account = if sidecar { vm.service_account.as_deref().or(raw.service_account.as_deref()) } else { None };
-    let network = network.map(Box::from);
+    let mut string = |s: &str| shared.string(s);
     Some(Workload {
         name: name.into(),
         address: vm.address.into(),
         kind,
         labels,
-        locality: vm.locality.map(String::into_boxed_str),
-        network,
+        locality: vm.locality.as_deref().map(&mut string),
+        network: network.map(&mut string),
         weight: vm.weight,
-        ports: port_overrides,
-        service_account: service_account.map(Box::from),
+        ports: port_overrides.map(Box::new),
+        service_account: service_account.map(&mut string),
         index: super::position(index),
     })
 }

@@ -349,7 +349,7 @@ fn some_ports(ports: &BTreeMap<String, u32>) -> Option<&BTreeMap<String, u32>> {
 fn workload(w: &Workload) -> api::Workload<'_> {
     api::Workload {
         address: &w.address,
-        ports: some_ports(&w.ports),
+        ports: w.ports.as_deref(),
         labels: (!w.labels.is_empty()).then_some(&w.labels),
         locality: w.locality.as_deref(),
         network: w.network.as_deref(),
