@@ -289,19 +289,35 @@ pub fn compile_with(options: &Options, project_ready: impl FnOnce(&Project)) -> 
     timings.mark("model");
     let graph = crate::graph::build(&inventory, &mut diags);
     timings.mark("graph");
-    crate::check::run(&inventory, &graph, &mut diags);
+    // Overridden templates are rendered even for `check`: their output is verified.
+    let verified = project.templates.is_some() || (output == Goal::Stream && crds_dir.is_some());
+    let output = if verified { Goal::Manifests } else { output };
+    // Derived names are checked with or without rendering (rendering checks them itself,
+    // so there only when the checks find errors). Without rendering they are checked beside
+    // the cross-entity rules: both read the model and graph only, and together they keep
+    // both cores busier than one after the other (each alone leaves a core idle at times).
+    let mut analysed = Diagnostics::default();
+    let mut check = || {
+        crate::check::run(&inventory, &graph, &mut diags);
+        std::time::Instant::now()
+    };
+    let checked = if output != Goal::Manifests {
+        let (checked, found) = crate::par::join(check, || rendering::analyse(&inventory, &graph, &mut analysed));
+        found?;
+        checked
+    } else {
+        check()
+    };
     diags.suppress(&options.allow, &suppressions(&inventory, false));
     if options.deny_warnings {
         diags.deny_warnings();
     }
-    timings.mark("check");
-    // Overridden templates are rendered even for `check`: their output is verified.
-    let verified = project.templates.is_some() || (output == Goal::Stream && crds_dir.is_some());
-    let output = if verified { Goal::Manifests } else { output };
-    // Derived names are checked with or without rendering (rendering checks them itself).
-    if output != Goal::Manifests || diags.has_errors() {
-        rendering::analyse(&inventory, &graph, &mut diags)?;
+    timings.mark_at("check", checked);
+    if output == Goal::Manifests && diags.has_errors() {
+        rendering::analyse(&inventory, &graph, &mut analysed)?;
     }
+    // Errors only (collisions and invalid names), which nothing suppresses.
+    diags.extend(analysed);
     // Entities' `patches` are applied and checked before anything is rendered (a streamed
     // build cannot stop halfway), for `check` too; with CRDs, patched objects are validated
     // against them on every build.

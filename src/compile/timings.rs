@@ -28,9 +28,15 @@ impl Default for Timings {
 impl Timings {
     /// Ends the stage `name`: the time since the previous mark (or the start) is its own.
     pub fn mark(&mut self, name: &'static str) {
-        let now = Instant::now();
-        self.stages.push((name, now - self.last, status_kb("VmRSS:")));
-        self.last = now;
+        self.mark_at(name, Instant::now());
+    }
+
+    /// Ends the stage `name` at `end`, taken when it ended (on the thread that ran it, while
+    /// the next stage began beside it): the next stage's time starts there.
+    pub fn mark_at(&mut self, name: &'static str, end: Instant) {
+        let end = end.max(self.last);
+        self.stages.push((name, end - self.last, status_kb("VmRSS:")));
+        self.last = end;
     }
 
     /// Each stage so far, in order: its name and how long it took.
@@ -100,6 +106,24 @@ mod tests {
         let sum: Duration = t.stages.iter().map(|(_, d, _)| *d).sum();
         assert_eq!(sum, t.last - t.start);
         assert!(t.stages[0].1 >= Duration::from_millis(2));
+    }
+
+    #[test]
+    fn a_stage_ended_on_another_thread_hands_the_rest_to_the_next() {
+        let mut t = Timings::default();
+        let start = Instant::now();
+        std::thread::sleep(Duration::from_millis(3));
+        let check_ended = Instant::now();
+        std::thread::sleep(Duration::from_millis(3));
+        t.mark_at("check", check_ended);
+        t.mark("analyse");
+        assert!(t.stages[0].1 >= Duration::from_millis(3) && t.stages[0].1 <= check_ended - t.start);
+        assert!(t.stages[1].1 >= Duration::from_millis(3), "{:?}", t.stages);
+        // An end before the previous mark is that mark: no stage takes negative time.
+        t.mark_at("late", start);
+        assert_eq!(t.stages[2].1, Duration::ZERO);
+        let sum: Duration = t.stages.iter().map(|(_, d, _)| *d).sum();
+        assert_eq!(sum, t.total());
     }
 
     #[cfg(target_os = "linux")]

@@ -145,7 +145,7 @@ pub fn view(inv: &Inventory, graph: &MeshGraph, selection: &Selection) -> Result
             ViewEdge {
                 from: f.name.clone(),
                 to: t.name.clone(),
-                ports: dep.ports.as_deref().map(<[String]>::to_vec),
+                ports: dep.ports.as_deref().cloned(),
                 authorized: guarded,
             }
         })
