@@ -752,3 +752,34 @@ fn project_file_errors_name_no_rust_types() {
         assert_in_user_words(tmp.path());
     }
 }
+
+#[test]
+fn every_vm_repeating_a_bad_label_or_locality_is_reported_at_its_own_line() {
+    // VMs that write the same labels or locality are checked once when valid: what is
+    // invalid is still reported for each VM that writes it, each at its own line (and a
+    // valid value seen first does not vouch for another).
+    let vm = |i: u32, labels: &str, locality: &str| {
+        format!("      - {{address: 10.0.0.{i}, labels: {{version: {labels}}}, locality: \"{locality}\"}}\n")
+    };
+    let bad = format!(
+        "services:\n  api:\n    ports: {{http: 8080}}\n    vms:\n{}{}  db:\n    ports: {{tcp: 5432}}\n    vms:\n{}{}{}",
+        vm(1, "-v1", "eu/a"),
+        vm(2, "-v1", "eu/a"),
+        vm(3, "v1", "eu/a"),
+        vm(4, "v1", "eu/ a"),
+        vm(5, "v1", "eu/ a"),
+    );
+    let stderr = rejects(bad.as_bytes(), &[]);
+    let at = |line: u32| format!("--> inventory/bad.yaml:{line}:");
+    let findings: Vec<&str> = stderr.split("\n\n").collect();
+    for (line, what) in
+        [(5, "label value `-v1`"), (6, "label value `-v1`"), (11, "locality `eu/ a`"), (12, "locality `eu/ a`")]
+    {
+        assert!(
+            findings.iter().any(|f| f.contains(&at(line)) && f.contains(what)),
+            "no `{what}` at line {line}:\n{stderr}"
+        );
+    }
+    assert_eq!(stderr.matches("label value `-v1`").count(), 2, "{stderr}");
+    assert_eq!(stderr.matches("locality `eu/ a`").count(), 2, "{stderr}");
+}

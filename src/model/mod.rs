@@ -681,6 +681,8 @@ impl External {
 struct Shared {
     /// Localities, networks and service accounts of workloads.
     strings: foldhash::HashSet<Arc<str>>,
+    /// The localities among them found valid: each is checked once per file.
+    valid_localities: foldhash::HashSet<Arc<str>>,
     /// The traffic policy of a service that writes none: the project's defaults.
     defaults: Option<Arc<traffic::Traffic>>,
 }
@@ -694,6 +696,19 @@ impl Shared {
         let s: Arc<str> = Arc::from(s);
         self.strings.insert(Arc::clone(&s));
         s
+    }
+
+    /// The locality `l` written at `at`, checked unless an earlier workload of the file
+    /// wrote it (a file's hundreds of VMs name a few localities).
+    fn locality(&mut self, cx: &mut validate::Checker<'_>, l: &str, at: &dyn validate::Place) -> Arc<str> {
+        if let Some(valid) = self.valid_localities.get(l) {
+            return Arc::clone(valid);
+        }
+        let l = self.string(l);
+        if cx.locality(&l, at) {
+            self.valid_localities.insert(Arc::clone(&l));
+        }
+        l
     }
 
     /// The traffic policy of a service: `own` merged over the project's `defaults`, the

@@ -74,7 +74,7 @@ pub(super) fn build(
     // new one would be quadratic in a service's VMs.
     let (mut by_address, mut by_name) = (FirstOf::default(), FirstOf::default());
     let vms_at = origin.at("vms");
-    let mut label_sets = Vec::new();
+    let mut label_sets = LabelSets::new();
     for (i, vm) in raw_vms.into_iter().flatten().enumerate() {
         let at = |w: &Workload| w.origin_in(&vms_at.origin());
         let labels = (&selector, &mut label_sets, &mut *shared);
@@ -348,9 +348,9 @@ impl FirstOf {
 fn vm_workload(
     cx: &mut Checker<'_>,
     service: &str,
-    vm: RawVm,
+    mut vm: RawVm,
     raw: &RawService,
-    (selector, label_sets, shared): (&Labels, &mut Vec<Arc<Labels>>, &mut Shared),
+    (selector, label_sets, shared): (&Labels, &mut LabelSets, &mut Shared),
     ports: &[Port],
     sidecar: bool,
     vo: &dyn Place,
@@ -402,22 +402,32 @@ fn vm_workload(
             derived
         }
     };
-    if let Some(own) = &vm.labels
-        && !workload_labels(cx, own, selector, &vo.at("labels"))
-    {
-        return None;
-    }
-    // Packed once, from every source in order of precedence (a later pair wins).
-    let tls_mode = (!sidecar).then_some(
-        // Without this label, a WorkloadEntry with a service account is assumed to have a sidecar.
-        ("security.istio.io/tlsMode", "disabled"),
-    );
-    let labels: Labels =
-        selector.iter().chain(raw.labels.iter().flatten()).chain(vm.labels.iter().flatten()).chain(tls_mode).collect();
-    let labels = share(label_sets, labels);
-    if let Some(l) = &vm.locality {
-        cx.locality(l, &vo.at("locality"));
-    }
+    let labels = match label_sets.iter().rev().take(8).find(|(own, _)| *own == vm.labels) {
+        // Checked and packed for an earlier VM of the service.
+        Some((_, all)) => Arc::clone(all),
+        None => {
+            if let Some(own) = &vm.labels
+                && !workload_labels(cx, own, selector, &vo.at("labels"))
+            {
+                return None;
+            }
+            // Packed once, from every source in order of precedence (a later pair wins).
+            let tls_mode = (!sidecar).then_some(
+                // Without this label, a WorkloadEntry with a service account is assumed to have a sidecar.
+                ("security.istio.io/tlsMode", "disabled"),
+            );
+            let all: Labels = selector
+                .iter()
+                .chain(raw.labels.iter().flatten())
+                .chain(vm.labels.iter().flatten())
+                .chain(tls_mode)
+                .collect();
+            let all = share(label_sets, all);
+            label_sets.push((vm.labels.take(), Arc::clone(&all)));
+            all
+        }
+    };
+    let locality = vm.locality.as_deref().map(|l| shared.locality(cx, l, &vo.at("locality")));
     let network = vm.network.as_deref().or(raw.network.as_deref());
     if let Some(n) = &vm.network {
         cx.network(n, &vo.at("network"));
@@ -455,7 +465,7 @@ fn vm_workload(
         address: vm.address.into(),
         kind,
         labels,
-        locality: vm.locality.as_deref().map(&mut string),
+        locality,
         network: network.map(&mut string),
         weight: vm.weight,
         ports: port_overrides.map(Box::new),
@@ -545,16 +555,19 @@ fn client_tls(
     (sidecar && internal && !vms.is_empty() && raw.pods.is_none()).then(ClientTls::istio_mutual)
 }
 
-/// `labels`, or an equal set one of the service's VMs already holds: the VMs of a service
-/// nearly always have one set per version, and each set is two allocations. Only the last
-/// few sets are looked at, so that a service of many differently labelled VMs stays linear.
-fn share(shared: &mut Vec<Arc<Labels>>, labels: Labels) -> Arc<Labels> {
-    if let Some(same) = shared.iter().rev().take(8).find(|l| ***l == labels) {
-        return Arc::clone(same);
+/// The label sets of a service's VMs so far: each VM's own `labels` as written (valid) with
+/// the whole set it makes. The VMs of a service nearly always write one set per version:
+/// each is checked and packed once, and held once (a set is two allocations). Only the last
+/// few are looked at, so that a service of many differently labelled VMs stays linear.
+type LabelSets = Vec<(Option<Labels>, Arc<Labels>)>;
+
+/// `labels`, or an equal whole set a VM of the service already holds (two VMs may write
+/// different labels that make the same set).
+fn share(sets: &LabelSets, labels: Labels) -> Arc<Labels> {
+    match sets.iter().rev().take(8).find(|(_, all)| **all == labels) {
+        Some((_, same)) => Arc::clone(same),
+        None => Arc::new(labels),
     }
-    let labels = Arc::new(labels);
-    shared.push(Arc::clone(&labels));
-    labels
 }
 
 /// Labels a VM (or a registering one) adds to the selector: valid, and none contradicting the
