@@ -101,8 +101,8 @@ fn the_graph_finds_every_entity_by_name_and_nothing_else() {
 #[test]
 fn what_the_entities_of_a_file_hold_in_common_is_held_once() {
     // The model keeps one copy per inventory file of the defaults' traffic policy and of
-    // each locality, network and service account of its workloads (memory at 100,000
-    // services): equal values of one file must be one allocation.
+    // each locality, network, service account and pair of the two of its workloads (memory
+    // at 100,000 services): equal values of one file must be one allocation.
     let (inv, _) = generated_model(5);
     let defaults = meshgen::model::traffic::Traffic::default().over(&inv.project.defaults.traffic);
     let mut by_file: BTreeMap<&str, Vec<&meshgen::model::Service>> = BTreeMap::new();
@@ -118,11 +118,22 @@ fn what_the_entities_of_a_file_hold_in_common_is_held_once() {
             shared_policies += 1;
         }
         let mut first: BTreeMap<&str, &std::sync::Arc<str>> = BTreeMap::new();
-        let vms = services.iter().flat_map(|s| &s.vms);
-        for value in vms.flat_map(|vm| [&vm.locality, &vm.network, &vm.service_account].into_iter().flatten()) {
-            let one = first.entry(value).or_insert(value);
-            assert!(std::sync::Arc::ptr_eq(one, value), "{file}: `{value}` is held twice");
-            shared_strings += !std::ptr::eq(*one, value) as usize;
+        let mut identities: Vec<&std::sync::Arc<meshgen::model::Identity>> = Vec::new();
+        for vm in services.iter().flat_map(|s| &s.vms) {
+            let identity = vm.identity.as_ref();
+            let (network, account) =
+                (identity.and_then(|i| i.network.as_ref()), identity.and_then(|i| i.service_account.as_ref()));
+            for value in [vm.locality.as_ref(), network, account].into_iter().flatten() {
+                let one = first.entry(value).or_insert(value);
+                assert!(std::sync::Arc::ptr_eq(one, value), "{file}: `{value}` is held twice");
+                shared_strings += !std::ptr::eq(*one, value) as usize;
+            }
+            if let Some(identity) = identity {
+                match identities.iter().find(|i| **i == identity) {
+                    Some(one) => assert!(std::sync::Arc::ptr_eq(one, identity), "{file}: {identity:?} is held twice"),
+                    None => identities.push(identity),
+                }
+            }
         }
     }
     assert!(shared_policies > 100 && shared_strings > 1000, "{shared_policies} policies, {shared_strings} strings");

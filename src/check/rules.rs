@@ -188,7 +188,7 @@ pub(super) fn shared_instance_addresses(inv: &Inventory, diags: &mut Diagnostics
         places.len(),
         |i| {
             let (_, vm) = at(places[i]);
-            (vm.network.as_deref(), &*vm.address)
+            (vm.network(), &*vm.address)
         },
         |members| {
             // Every later VM of another service is reported against the first.
@@ -393,7 +393,7 @@ pub(super) fn subsets_and_splits(inv: &Inventory, diags: &mut Diagnostics) {
 pub(super) fn identities_and_tls(inv: &Inventory, diags: &mut Diagnostics) {
     for s in inv.services.iter() {
         // Counted, not collected: a vector per service for a rare finding.
-        let mut without = s.vms.iter().filter(|vm| vm.service_account.is_none()).map(|vm| &*vm.address);
+        let mut without = s.vms.iter().filter(|vm| vm.service_account().is_none()).map(|vm| &*vm.address);
         if s.sidecar
             && let Some(first) = without.next()
         {

@@ -133,10 +133,9 @@ pub(super) fn build(
             kind,
             labels: Arc::new(labels),
             locality: e.locality.as_deref().map(|l| shared.string(l)),
-            network: e.network.as_deref().map(|n| shared.string(n)),
+            identity: shared.identity(e.network.as_deref(), e.service_account.as_deref()),
             weight: e.weight,
             ports: (!port_map.is_empty()).then(|| Box::new(port_map)),
-            service_account: e.service_account.as_deref().map(|a| shared.string(a)),
             index: super::position(i),
         });
     }

@@ -459,17 +459,17 @@ fn vm_workload(
         }
     }
     let service_account = if sidecar { vm.service_account.as_deref().or(raw.service_account.as_deref()) } else { None };
-    let mut string = |s: &str| shared.string(s);
+    let identity = shared.identity(network, service_account);
     Some(Workload {
         name: name.into(),
         address: vm.address.into(),
         kind,
         labels,
         locality,
-        network: network.map(&mut string),
+        identity,
         weight: vm.weight,
         ports: port_overrides.map(Box::new),
-        service_account: service_account.map(&mut string),
+
         index: super::position(index),
     })
 }
@@ -634,7 +634,7 @@ fn workload_group(
             .network
             .clone()
             .or_else(|| raw.network.clone())
-            .or_else(|| vms.iter().find_map(|v| v.network.as_deref().map(String::from))),
+            .or_else(|| vms.iter().find_map(|v| v.network().map(String::from))),
         service_account: wg.service_account.clone().or_else(|| raw.service_account.clone()),
     }
 }

@@ -352,9 +352,9 @@ fn workload(w: &Workload) -> api::Workload<'_> {
         ports: w.ports.as_deref(),
         labels: (!w.labels.is_empty()).then_some(&w.labels),
         locality: w.locality.as_deref(),
-        network: w.network.as_deref(),
+        network: w.network(),
         weight: w.weight,
-        service_account: w.service_account.as_deref(),
+        service_account: w.service_account(),
     }
 }
 
