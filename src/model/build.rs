@@ -4,12 +4,14 @@
 //! types are in the parent module; this is the part that reads input.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
 use super::overlay::{self, Overlays};
 use super::raw::RawDocument;
-use super::{External, Inventory, Project, Service, Shared, Suppression, external, patch, raw, service, validate};
+use super::traffic::Traffic;
+use super::{External, Identity, Inventory, Project, Service, Suppression, external, patch, raw, service, validate};
 use crate::diag::codes::NotSuppressible;
 use crate::diag::{Diagnostic, Diagnostics, Origin};
 use crate::load::Source;
@@ -60,6 +62,71 @@ pub fn from_value<T: DeserializeOwned>(
             diags.push(super::shape::diagnostic(&e, value, origin));
             None
         }
+    }
+}
+
+/// What the entities of one inventory file hold in common, each kept once: the model stage
+/// reads a file with one of these.
+#[derive(Debug, Default)]
+pub(super) struct Shared {
+    /// Localities, networks and service accounts of workloads.
+    strings: foldhash::HashSet<Arc<str>>,
+    /// The pairs of network and service account of workloads.
+    identities: foldhash::HashSet<Arc<Identity>>,
+    /// The localities among them found valid: each is checked once per file.
+    valid_localities: foldhash::HashSet<Arc<str>>,
+    /// The traffic policy of a service that writes none: the project's defaults.
+    defaults: Option<Arc<Traffic>>,
+}
+
+impl Shared {
+    /// `s`, as the one copy of it.
+    pub(super) fn string(&mut self, s: &str) -> Arc<str> {
+        if let Some(same) = self.strings.get(s) {
+            return Arc::clone(same);
+        }
+        let s: Arc<str> = Arc::from(s);
+        self.strings.insert(Arc::clone(&s));
+        s
+    }
+
+    /// The identity of a workload with this network and service account (`None` for
+    /// neither), as the one copy of it.
+    pub(super) fn identity(&mut self, network: Option<&str>, service_account: Option<&str>) -> Option<Arc<Identity>> {
+        if network.is_none() && service_account.is_none() {
+            return None;
+        }
+        let network = network.map(|n| self.string(n));
+        let service_account = service_account.map(|a| self.string(a));
+        let identity = Identity { network, service_account };
+        if let Some(same) = self.identities.get(&identity) {
+            return Some(Arc::clone(same));
+        }
+        let identity = Arc::new(identity);
+        self.identities.insert(Arc::clone(&identity));
+        Some(identity)
+    }
+
+    /// The locality `l` written at `at`, checked unless an earlier workload of the file
+    /// wrote it (a file's hundreds of VMs name a few localities).
+    pub(super) fn locality(&mut self, cx: &mut validate::Checker<'_>, l: &str, at: &dyn validate::Place) -> Arc<str> {
+        if let Some(valid) = self.valid_localities.get(l) {
+            return Arc::clone(valid);
+        }
+        let l = self.string(l);
+        if cx.locality(&l, at) {
+            self.valid_localities.insert(Arc::clone(&l));
+        }
+        l
+    }
+
+    /// The traffic policy of a service: `own` merged over the project's `defaults`, the
+    /// one copy of the defaults when it writes nothing.
+    pub(super) fn traffic(&mut self, own: &Traffic, defaults: &Traffic) -> Arc<Traffic> {
+        if *own != Traffic::default() {
+            return Arc::new(own.over(defaults));
+        }
+        Arc::clone(self.defaults.get_or_insert_with(|| Arc::new(own.over(defaults))))
     }
 }
 

@@ -5,13 +5,14 @@
 
 use std::sync::Arc;
 
+use super::build::Shared;
 use super::egress::{self, Egress};
 use super::names::{self, AddressKind};
 use super::raw::{RawExternal, ShortOr};
 use super::routes;
 use super::tls::{self, Owner};
 use super::validate::{Checker, shown};
-use super::{ClientTls, External, Port, PortPolicy, Project, Resolution, Shared, Workload};
+use super::{ClientTls, External, Port, PortPolicy, Project, Resolution, Workload};
 use crate::diag::{Diagnostics, Origin};
 
 /// Validates one external API; `None` when it has errors (they are in `diags`).

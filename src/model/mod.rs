@@ -245,8 +245,8 @@ pub struct Workload {
     /// have the same (a service's VMs have one set per version, nearly always).
     pub labels: Arc<Labels>,
     /// Locality. This, the network and the service account are one copy for every workload
-    /// of an inventory file that has the same (the model stage's `Shared`): a file's VMs have a few
-    /// localities, and a service's one account (a copy each was 40 bytes a VM, 18 MB at
+    /// of an inventory file that has the same (`model::build::Shared`): a file's VMs have a
+    /// few localities, and a service's one account (a copy each was 40 bytes a VM, 18 MB at
     /// 100,000 services).
     pub locality: Option<Arc<str>>,
     /// Its network and service account, `None` when it has neither ([`Workload::network`],
@@ -425,8 +425,8 @@ pub struct Service {
     pub selector: Labels,
     /// VMs, by name.
     pub vms: Vec<Workload>,
-    /// Pod selector, when the service has pods (boxed, with the traffic policy shared, a
-    /// service is 512 bytes, not 640).
+    /// Pod selector, when the service has pods (boxed: with the traffic policy shared, a
+    /// service fits a 512-byte block, not a 640-byte one).
     pub pods: Option<Box<Labels>>,
     /// Subsets, by name.
     pub subsets: Vec<Subset>,
@@ -683,71 +683,6 @@ pub struct Identity {
     pub network: Option<Arc<str>>,
     /// Service account of the sidecar.
     pub service_account: Option<Arc<str>>,
-}
-
-/// What the entities of one inventory file hold in common, each kept once: the model stage
-/// reads a file with one of these.
-#[derive(Debug, Default)]
-struct Shared {
-    /// Localities, networks and service accounts of workloads.
-    strings: foldhash::HashSet<Arc<str>>,
-    /// The pairs of network and service account of workloads.
-    identities: foldhash::HashSet<Arc<Identity>>,
-    /// The localities among them found valid: each is checked once per file.
-    valid_localities: foldhash::HashSet<Arc<str>>,
-    /// The traffic policy of a service that writes none: the project's defaults.
-    defaults: Option<Arc<traffic::Traffic>>,
-}
-
-impl Shared {
-    /// `s`, as the one copy of it.
-    fn string(&mut self, s: &str) -> Arc<str> {
-        if let Some(same) = self.strings.get(s) {
-            return Arc::clone(same);
-        }
-        let s: Arc<str> = Arc::from(s);
-        self.strings.insert(Arc::clone(&s));
-        s
-    }
-
-    /// The identity of a workload with this network and service account (`None` for
-    /// neither), as the one copy of it.
-    fn identity(&mut self, network: Option<&str>, service_account: Option<&str>) -> Option<Arc<Identity>> {
-        if network.is_none() && service_account.is_none() {
-            return None;
-        }
-        let network = network.map(|n| self.string(n));
-        let service_account = service_account.map(|a| self.string(a));
-        let identity = Identity { network, service_account };
-        if let Some(same) = self.identities.get(&identity) {
-            return Some(Arc::clone(same));
-        }
-        let identity = Arc::new(identity);
-        self.identities.insert(Arc::clone(&identity));
-        Some(identity)
-    }
-
-    /// The locality `l` written at `at`, checked unless an earlier workload of the file
-    /// wrote it (a file's hundreds of VMs name a few localities).
-    fn locality(&mut self, cx: &mut validate::Checker<'_>, l: &str, at: &dyn validate::Place) -> Arc<str> {
-        if let Some(valid) = self.valid_localities.get(l) {
-            return Arc::clone(valid);
-        }
-        let l = self.string(l);
-        if cx.locality(&l, at) {
-            self.valid_localities.insert(Arc::clone(&l));
-        }
-        l
-    }
-
-    /// The traffic policy of a service: `own` merged over the project's `defaults`, the
-    /// one copy of the defaults when it writes nothing.
-    fn traffic(&mut self, own: &traffic::Traffic, defaults: &traffic::Traffic) -> Arc<traffic::Traffic> {
-        if *own != traffic::Traffic::default() {
-            return Arc::new(own.over(defaults));
-        }
-        Arc::clone(self.defaults.get_or_insert_with(|| Arc::new(own.over(defaults))))
-    }
 }
 
 impl Workload {

@@ -4,14 +4,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::build::Shared;
 use super::names::{self, AddressKind};
 use super::raw::{Labels, RawAuthorization, RawDependency, RawService, RawVm, RawWorkloadGroup, ShortOr};
 use super::routes;
 use super::tls::{self, Owner};
 use super::validate::{Checker, Place, shown};
-use super::{
-    Caller, ClientTls, Dependency, Port, Project, Resolution, Service, Shared, Subset, Workload, WorkloadGroup,
-};
+use super::{Caller, ClientTls, Dependency, Port, Project, Resolution, Service, Subset, Workload, WorkloadGroup};
 use crate::diag::{Diagnostics, Origin};
 
 /// Validates one service; `None` when it has errors (they are in `diags`).
