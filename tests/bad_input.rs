@@ -783,3 +783,11 @@ fn every_vm_repeating_a_bad_label_or_locality_is_reported_at_its_own_line() {
     assert_eq!(stderr.matches("label value `-v1`").count(), 2, "{stderr}");
     assert_eq!(stderr.matches("locality `eu/ a`").count(), 2, "{stderr}");
 }
+
+#[test]
+fn every_endpoint_repeating_a_bad_locality_is_reported_at_its_own_line() {
+    // An external API's endpoints go through the same once-per-file check as VMs.
+    let bad = "externals:\n  pay:\n    hosts: [pay.example.com]\n    ports: {https: 443}\n    resolution: STATIC\n    endpoints:\n      - {address: 203.0.113.1, locality: eu/a}\n      - {address: 203.0.113.2, locality: \"eu/ a\"}\n      - {address: 203.0.113.3, locality: \"eu/ a\"}\n";
+    let stderr = rejects(bad.as_bytes(), &["--> inventory/bad.yaml:8:", "--> inventory/bad.yaml:9:"]);
+    assert_eq!(stderr.matches("locality `eu/ a`").count(), 2, "{stderr}");
+}

@@ -81,7 +81,7 @@ pub(super) struct Shared {
 
 impl Shared {
     /// `s`, as the one copy of it.
-    pub(super) fn string(&mut self, s: &str) -> Arc<str> {
+    fn string(&mut self, s: &str) -> Arc<str> {
         if let Some(same) = self.strings.get(s) {
             return Arc::clone(same);
         }

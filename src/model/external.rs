@@ -95,9 +95,8 @@ pub(super) fn build(
         };
         let labels = e.labels.clone().unwrap_or_default();
         cx.labels(&labels, &eo.child("labels"));
-        if let Some(l) = &e.locality {
-            cx.locality(l, &eo.child("locality"));
-        }
+        // Checked once per file, as a VM's (an invalid one at every endpoint that writes it).
+        let locality = e.locality.as_deref().map(|l| shared.locality(&mut cx, l, &eo.child("locality")));
         if let Some(n) = &e.network {
             cx.network(n, &eo.child("network"));
         }
@@ -133,7 +132,7 @@ pub(super) fn build(
             address: e.address.as_str().into(),
             kind,
             labels: Arc::new(labels),
-            locality: e.locality.as_deref().map(|l| shared.string(l)),
+            locality,
             identity: shared.identity(e.network.as_deref(), e.service_account.as_deref()),
             weight: e.weight,
             ports: (!port_map.is_empty()).then(|| Box::new(port_map)),

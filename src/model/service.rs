@@ -76,8 +76,8 @@ pub(super) fn build(
     let mut label_sets = LabelSets::new();
     for (i, vm) in raw_vms.into_iter().flatten().enumerate() {
         let at = |w: &Workload| w.origin_in(&vms_at.origin());
-        let labels = (&selector, &mut label_sets, &mut *shared);
-        if let Some(w) = vm_workload(&mut cx, name, vm, &raw, labels, &ports, sidecar, &vms_at.nth(i), i) {
+        let common = (&selector, &mut label_sets, &mut *shared);
+        if let Some(w) = vm_workload(&mut cx, name, vm, &raw, common, &ports, sidecar, &vms_at.nth(i), i) {
             if let Some(other) = by_address.find(&vms, &w.address, |o| &o.address) {
                 let d = crate::diag::Diagnostic::error(
                     "duplicate-address",
