@@ -15,16 +15,16 @@ use crate::model::{ExportTo, External, Inventory};
 /// The namespaces that see an external API's objects: its ServiceEntry's, and, through the
 /// gateway, its VirtualService's (`egress.exportTo`), whose sidecars send its hosts to the
 /// gateway. A VirtualService cannot be hidden from its own namespace (`~` is `.` there).
-pub(super) fn visibility(e: &External, graph: &MeshGraph) -> Visibility {
-    let own = Visibility::of(&e.export_to, &e.namespace, &e.name, graph);
+pub(super) fn visibility<'a>(e: &'a External, graph: &'a MeshGraph) -> Visibility<'a> {
+    let own = Visibility::of(e.export_to.as_ref(), &e.namespace, &e.name, graph);
     let Some(routes) = e.egress.as_ref().and_then(|g| g.export_to.as_ref()) else { return own };
     let routes = match routes {
         ExportTo::Namespaces(list) => {
-            ExportTo::Namespaces(list.iter().map(|n| if n == "~" { ".".to_string() } else { n.clone() }).collect())
+            Visibility::listed(list.iter().map(|n| if n == "~" { "." } else { n.as_str() }), &e.namespace)
         }
-        ExportTo::Consumers => ExportTo::Consumers,
+        consumers => Visibility::of(Some(consumers), &e.namespace, &e.name, graph),
     };
-    match (own, Visibility::of(&Some(routes), &e.namespace, &e.name, graph)) {
+    match (own, routes) {
         (Visibility::Only(mut a), Visibility::Only(b)) => {
             a.extend(b);
             Visibility::Only(a)

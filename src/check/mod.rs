@@ -26,30 +26,30 @@ use crate::model::{ExportTo, Inventory};
 struct Cx<'a> {
     inv: &'a Inventory,
     graph: &'a MeshGraph,
-    vis: Visibilities,
+    vis: Visibilities<'a>,
 }
 
 /// Each entity's visibility, by its position in the inventory: an index, where a table
 /// keyed by name cost a cache miss per lookup at 100,000 services (and its memory, first
 /// touched, a page fault per few entries).
-pub(crate) struct Visibilities {
-    services: Vec<Visibility>,
-    externals: Vec<Visibility>,
+pub(crate) struct Visibilities<'a> {
+    services: Vec<Visibility<'a>>,
+    externals: Vec<Visibility<'a>>,
 }
 
-impl Visibilities {
+impl<'a> Visibilities<'a> {
     /// The visibility of service `i`.
-    pub(crate) fn service(&self, i: usize) -> &Visibility {
+    pub(crate) fn service(&self, i: usize) -> &Visibility<'a> {
         &self.services[i]
     }
 
     /// The visibility of external API `i`.
-    pub(crate) fn external(&self, i: usize) -> &Visibility {
+    pub(crate) fn external(&self, i: usize) -> &Visibility<'a> {
         &self.externals[i]
     }
 
     /// The visibility of the entity a graph node stands for.
-    pub(crate) fn of_node(&self, node: &crate::graph::Node) -> &Visibility {
+    pub(crate) fn of_node(&self, node: &crate::graph::Node) -> &Visibility<'a> {
         match node.kind {
             crate::graph::NodeKind::Service => self.service(node.entity),
             crate::graph::NodeKind::External => self.external(node.entity),
@@ -86,9 +86,12 @@ const RULES: &[Rule] = &[
 
 /// Runs every cross-entity rule.
 pub fn run(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) {
-    // Each entity's visibility, computed once (it asks the graph for consumers).
+    // Each entity's visibility, computed once (it asks the graph for consumers), on every
+    // core: at 100,000 services, a set per service built from its consumers' nodes.
     let vis = Visibilities {
-        services: inv.services.iter().map(|s| Visibility::of(&s.export_to, &s.namespace, &s.name, graph)).collect(),
+        services: crate::par::map_owned(inv.services.iter().collect(), |s| {
+            Visibility::of(s.export_to.as_ref(), &s.namespace, &s.name, graph)
+        }),
         externals: inv.externals.iter().map(|e| egress::visibility(e, graph)).collect(),
     };
     let cx = Cx { inv, graph, vis };
@@ -140,37 +143,42 @@ pub(crate) fn repeated_keys<K: std::hash::Hash + Ord>(
     }
 }
 
-/// The namespaces that can see an entity's objects.
+/// The namespaces that can see an entity's objects, borrowed from the inventory and its
+/// graph (a copy of each name per entity was most of the cost of computing them).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Visibility {
+pub(crate) enum Visibility<'a> {
     /// Every namespace (`*`, or no exportTo).
     All,
     /// These namespaces only (possibly none, for `~`).
-    Only(BTreeSet<String>),
+    Only(BTreeSet<&'a str>),
 }
 
-impl Visibility {
+impl<'a> Visibility<'a> {
     /// The visibility of an entity in `namespace` named `name`.
-    pub(crate) fn of(export_to: &Option<ExportTo>, namespace: &str, name: &str, graph: &MeshGraph) -> Visibility {
+    pub(crate) fn of(
+        export_to: Option<&'a ExportTo>,
+        namespace: &'a str,
+        name: &str,
+        graph: &'a MeshGraph,
+    ) -> Visibility<'a> {
         match export_to {
             None => Visibility::All,
             Some(ExportTo::Consumers) => {
                 let mut set = graph.consumer_namespaces(name);
-                set.insert(namespace.to_string());
+                set.insert(namespace);
                 Visibility::Only(set)
             }
-            Some(ExportTo::Namespaces(list)) => {
-                if list.iter().any(|n| n == "*") {
-                    return Visibility::All;
-                }
-                let set = list
-                    .iter()
-                    .filter(|n| *n != "~")
-                    .map(|n| if n == "." { namespace.to_string() } else { n.clone() })
-                    .collect();
-                Visibility::Only(set)
-            }
+            Some(ExportTo::Namespaces(list)) => Visibility::listed(list.iter().map(String::as_str), namespace),
         }
+    }
+
+    /// The namespaces of an exportTo list, as Istio reads them: `*` every one, `.` the
+    /// entity's own (`namespace`), `~` none.
+    pub(crate) fn listed(list: impl Iterator<Item = &'a str> + Clone, namespace: &'a str) -> Visibility<'a> {
+        if list.clone().any(|n| n == "*") {
+            return Visibility::All;
+        }
+        Visibility::Only(list.filter(|n| *n != "~").map(|n| if n == "." { namespace } else { n }).collect())
     }
 
     /// Whether `namespace` sees the entity.
@@ -182,7 +190,7 @@ impl Visibility {
     }
 
     /// Whether some namespace sees both.
-    pub(crate) fn overlaps(&self, other: &Visibility) -> bool {
+    pub(crate) fn overlaps(&self, other: &Visibility<'_>) -> bool {
         match (self, other) {
             (Visibility::All, Visibility::All) => true,
             (Visibility::All, Visibility::Only(s)) | (Visibility::Only(s), Visibility::All) => !s.is_empty(),
@@ -195,15 +203,15 @@ impl Visibility {
 /// time proportional to the namespaces involved, not to the length of the list: the
 /// earliest entry seen by all namespaces, and the earliest seen by each namespace.
 #[derive(Debug, Default)]
-pub(crate) struct OverlapIndex {
+pub(crate) struct OverlapIndex<'a> {
     first_all: Option<usize>,
     first_any: Option<usize>,
-    by_namespace: HashMap<String, usize>,
+    by_namespace: HashMap<&'a str, usize>,
 }
 
-impl OverlapIndex {
+impl<'a> OverlapIndex<'a> {
     /// The earliest inserted entry whose visibility overlaps `v`.
-    pub(crate) fn first_overlapping(&self, v: &Visibility) -> Option<usize> {
+    pub(crate) fn first_overlapping(&self, v: &Visibility<'_>) -> Option<usize> {
         match v {
             Visibility::All => self.first_any,
             Visibility::Only(set) if set.is_empty() => None,
@@ -215,7 +223,7 @@ impl OverlapIndex {
     }
 
     /// Adds entry `i` (entries are inserted in increasing order).
-    pub(crate) fn insert(&mut self, v: &Visibility, i: usize) {
+    pub(crate) fn insert(&mut self, v: &Visibility<'a>, i: usize) {
         match v {
             Visibility::All => {
                 self.first_all.get_or_insert(i);
@@ -223,7 +231,7 @@ impl OverlapIndex {
             }
             Visibility::Only(set) => {
                 for n in set {
-                    self.by_namespace.entry(n.clone()).or_insert(i);
+                    self.by_namespace.entry(n).or_insert(i);
                 }
                 if !set.is_empty() {
                     self.first_any.get_or_insert(i);
@@ -237,8 +245,8 @@ impl OverlapIndex {
 mod tests {
     use super::*;
 
-    fn only(v: &[&str]) -> Visibility {
-        Visibility::Only(v.iter().map(|s| s.to_string()).collect())
+    fn only<'a>(v: &[&'a str]) -> Visibility<'a> {
+        Visibility::Only(v.iter().copied().collect())
     }
 
     #[test]
@@ -248,10 +256,11 @@ mod tests {
         assert!(only(&["a", "b"]).overlaps(&only(&["b"])));
         assert!(!only(&["a"]).overlaps(&only(&["b"])));
         let g = MeshGraph::default();
-        let v = Visibility::of(&Some(ExportTo::Namespaces(vec![".".into(), "web".into()])), "shop", "x", &g);
+        let listed = ExportTo::Namespaces(vec![".".into(), "web".into()]);
+        let v = Visibility::of(Some(&listed), "shop", "x", &g);
         assert_eq!(v, only(&["shop", "web"]));
-        assert_eq!(Visibility::of(&Some(ExportTo::Namespaces(vec!["~".into()])), "shop", "x", &g), only(&[]));
-        assert_eq!(Visibility::of(&None, "shop", "x", &g), Visibility::All);
+        assert_eq!(Visibility::of(Some(&ExportTo::Namespaces(vec!["~".into()])), "shop", "x", &g), only(&[]));
+        assert_eq!(Visibility::of(None, "shop", "x", &g), Visibility::All);
     }
 
     #[test]

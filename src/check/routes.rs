@@ -29,7 +29,7 @@ struct Named<'a> {
     /// Why sending to it directly cannot work, if it cannot.
     unreachable: Option<&'static str>,
     /// Who may see it (a service's is the one computed for every rule).
-    visibility: Cow<'a, Visibility>,
+    visibility: Cow<'a, Visibility<'a>>,
     /// Where it is declared.
     origin: &'a Origin,
 }
@@ -77,7 +77,7 @@ fn named<'a>(inv: &'a Inventory, graph: &'a MeshGraph, vis: &'a Visibilities, na
                 routes: &e.routes,
                 unreachable,
                 // Its own exportTo, not the egress routes' that `vis` adds.
-                visibility: Cow::Owned(Visibility::of(&e.export_to, &e.namespace, name, graph)),
+                visibility: Cow::Owned(Visibility::of(e.export_to.as_ref(), &e.namespace, name, graph)),
                 origin: &e.origin,
             }
         }

@@ -16,7 +16,7 @@ struct Claim<'a> {
     entity: &'a str,
     what: &'static str,
     ports: &'a [crate::model::Port],
-    vis: &'a Visibility,
+    vis: &'a Visibility<'a>,
     /// Where the claim is: the entity, a field of it, and an index in that field. Built into
     /// an [`Origin`] only for a finding (allocating one per claim cost more than the rule).
     at: (&'a Origin, &'static str, Option<usize>),
@@ -257,7 +257,7 @@ pub(super) fn tcp_port_clashes<'a>(inv: &'a Inventory, vis: &'a Visibilities, di
             // Shared with someone else: an All entry sees every namespace a user is seen in.
             let shared = match v {
                 Visibility::All => visible > 1,
-                Visibility::Only(set) => all > 0 || set.iter().any(|n| per_ns[n.as_str()] > 1),
+                Visibility::Only(set) => all > 0 || set.iter().any(|n| per_ns[n] > 1),
             };
             if !shared {
                 alone.push((*port, name, at));
@@ -297,9 +297,10 @@ pub(super) fn tcp_port_clashes<'a>(inv: &'a Inventory, vis: &'a Visibilities, di
 /// `dependency-not-visible`: a consumer depends on an entity whose `exportTo` hides it from
 /// the consumer's namespace; the calls would bypass its routing and policy (or fail).
 pub(super) fn dependency_visibility(inv: &Inventory, graph: &MeshGraph, vis: &Visibilities, diags: &mut Diagnostics) {
-    for s in &inv.services {
-        for dep in &s.depends_on {
-            let Some(node) = graph.node(&dep.target) else { continue };
+    for (i, s) in inv.services.iter().enumerate() {
+        // The targets the graph resolved, rather than each name looked up again.
+        for (dep, node) in s.depends_on.iter().zip(graph.targets(i)) {
+            let Some(node) = node else { continue };
             // A pods-only service without a ServiceEntry is reached through its Kubernetes
             // Service, which exportTo does not hide.
             if node.service(inv).is_some_and(|t| !t.service_entry) {

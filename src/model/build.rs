@@ -142,6 +142,34 @@ struct Read {
     patches: Vec<patch::Patch>,
 }
 
+/// A [`Read`] with what ordering and deduplicating the entities of every file takes,
+/// computed on the core that read it, while its strings are still in that core's cache.
+struct Keyed {
+    read: Read,
+    /// [`name_hash`] of its name.
+    hash: u64,
+    /// Its namespace and name, as far as they sort by integers (services only; unused for
+    /// others).
+    prefix: crate::sort::Prefix,
+}
+
+impl Keyed {
+    fn new(read: Read) -> Keyed {
+        let prefix = match &read.built {
+            Some(Built::Service(s)) => crate::sort::Prefix::of(&s.namespace, &s.name),
+            _ => crate::sort::Prefix::of("", ""),
+        };
+        Keyed { hash: name_hash(&read.name), prefix, read }
+    }
+}
+
+/// The hash of an entity name, to find names declared twice: one fixed seed, so that every
+/// run does the same work.
+fn name_hash(name: &str) -> u64 {
+    use std::hash::BuildHasher as _;
+    foldhash::fast::FixedState::with_seed(0x6e61_6d65).hash_one(name)
+}
+
 /// A validated entity (or none, when it had errors). Boxed: the entities of every file wait
 /// until all files are read; inline, they took a second array's worth of memory that later
 /// stages did not reuse (the figure is in docs/performance.md). A service's box becomes the
@@ -378,36 +406,65 @@ impl File for &mut Source {
 }
 
 fn build_files<F: File>(project: &Project, files: Vec<F>, overlays: &Overlays, diags: &mut Diagnostics) -> Inventory {
-    let per_file: Vec<(Vec<Read>, Diagnostics)> = crate::par::map_owned(files, |f| {
+    let per_file: Vec<(Vec<Keyed>, Diagnostics)> = crate::par::map_owned(files, |f| {
         let mut d = Diagnostics::default();
         let read = read_file(project, overlays, f.source(), &mut d);
         f.done();
-        (read, d)
+        (read.into_iter().map(Keyed::new).collect(), d)
     });
 
     let entities = per_file.iter().map(|(reads, _)| reads.len()).sum();
+    // Which entities repeat a name declared before them (in file order), by reading the
+    // files' results in place: the table holds positions (file, entity) and each name's hash,
+    // computed where it was read, so that a name is compared only with another of the same
+    // hash. (A map of every name to its origin missed the cache on every insertion.)
+    let at = |&(f, k): &(u32, u32)| &per_file[f as usize].0[k as usize];
+    let mut firsts: hashbrown::HashTable<(u32, u32)> = hashbrown::HashTable::with_capacity(entities);
+    let mut repeats = Vec::new();
+    for (f, (reads, _)) in per_file.iter().enumerate() {
+        for (k, r) in reads.iter().enumerate() {
+            // Positions are 32 bits: an inventory of four billion files or entities is far
+            // beyond what `load::Limits` lets in.
+            let here = (f as u32, k as u32);
+            match firsts.entry(r.hash, |p| at(p).read.name == r.read.name, |p| at(p).hash) {
+                hashbrown::hash_table::Entry::Occupied(first) => {
+                    diags.push(
+                        Diagnostic::error(
+                            "duplicate-name",
+                            r.read.origin.clone().key(),
+                            format!("`{}` is declared twice", r.read.name),
+                        )
+                        .related(at(first.get()).read.origin.clone().key(), "first declared here")
+                        .help("names are unique across services and external APIs in the whole inventory; rename one"),
+                    );
+                    repeats.push(here);
+                }
+                hashbrown::hash_table::Entry::Vacant(slot) => {
+                    slot.insert(here);
+                }
+            }
+        }
+    }
+    // Overlays name the entities they patch: each declared name with where it is.
+    let declared: foldhash::HashMap<String, Origin> = if overlays.is_empty() {
+        foldhash::HashMap::default()
+    } else {
+        firsts.iter().map(|p| (at(p).read.name.clone(), at(p).read.origin.clone())).collect()
+    };
+    drop(firsts);
+
     let mut services = Vec::with_capacity(entities);
+    let mut prefixes = Vec::with_capacity(entities);
     let mut externals = Vec::new();
-    // name → origin of the first declaration, to report duplicates with both places.
-    let mut seen: foldhash::HashMap<String, Origin> = foldhash::HashMap::default();
-    seen.reserve(entities);
     let mut invalid = BTreeSet::new();
     let mut disabled = BTreeSet::new();
     let mut suppressed = Vec::new();
     let mut patches = BTreeMap::new();
-    for (reads, d) in per_file {
+    let mut repeats = repeats.into_iter().peekable();
+    for (f, (reads, d)) in per_file.into_iter().enumerate() {
         diags.extend(d);
-        for r in reads {
-            if let Some(first) = seen.get(&r.name) {
-                diags.push(
-                    Diagnostic::error(
-                        "duplicate-name",
-                        r.origin.clone().key(),
-                        format!("`{}` is declared twice", r.name),
-                    )
-                    .related(first.clone().key(), "first declared here")
-                    .help("names are unique across services and external APIs in the whole inventory; rename one"),
-                );
+        for (k, Keyed { read: r, prefix, .. }) in reads.into_iter().enumerate() {
+            if repeats.next_if_eq(&(f as u32, k as u32)).is_some() {
                 continue;
             }
             suppressed.extend(r.suppressions);
@@ -415,16 +472,18 @@ fn build_files<F: File>(project: &Project, files: Vec<F>, overlays: &Overlays, d
                 patches.insert(r.name.clone(), r.patches);
             }
             match r.built {
-                Some(Built::Service(s)) => services.push(s),
+                Some(Built::Service(s)) => {
+                    services.push(s);
+                    prefixes.push(prefix);
+                }
                 Some(Built::External(e)) => externals.push(*e),
                 None if r.disabled => {
-                    disabled.insert(r.name.clone());
+                    disabled.insert(r.name);
                 }
                 None => {
-                    invalid.insert(r.name.clone());
+                    invalid.insert(r.name);
                 }
             }
-            seen.insert(r.name, r.origin);
         }
     }
     // After other errors (a file that does not parse), emptiness is only their echo.
@@ -444,8 +503,8 @@ fn build_files<F: File>(project: &Project, files: Vec<F>, overlays: &Overlays, d
             ),
         ));
     }
-    // Through a permutation: an entity is over a kilobyte (see `crate::sort`).
-    let order = crate::sort::permutation(&services, |s| (&s.namespace, &s.name));
+    // Services through their prefixes (see `crate::sort`); the few externals as they are.
+    let order = crate::sort::permutation_by_prefix(&prefixes, |i| (&services[i].namespace, &services[i].name));
     crate::sort::apply(&mut services, &order);
     let order = crate::sort::permutation(&externals, |e| (&e.namespace, &e.name));
     crate::sort::apply(&mut externals, &order);
@@ -458,7 +517,7 @@ fn build_files<F: File>(project: &Project, files: Vec<F>, overlays: &Overlays, d
     }
     let mut trace = project.trace.clone();
     if !overlays.is_empty() {
-        overlays.finish(&seen, &mut trace, diags);
+        overlays.finish(&declared, &mut trace, diags);
     }
     let callers_read_secrets =
         services.iter().any(|s| s.callers_read_secret()) || externals.iter().any(External::callers_read_secret);

@@ -288,7 +288,9 @@ impl<'a> Builder<'a> {
             None => None,
             Some(ExportTo::Consumers) => {
                 let mut list = vec![".".to_string()];
-                list.extend(self.graph.consumer_namespaces(entity).into_iter().filter(|ns| ns != namespace));
+                list.extend(
+                    self.graph.consumer_namespaces(entity).into_iter().filter(|ns| *ns != namespace).map(String::from),
+                );
                 Some(list)
             }
             Some(ExportTo::Namespaces(list)) => {
