@@ -132,14 +132,30 @@ impl Shared {
 
 /// One entity as read from a file, before duplicates across files are known.
 struct Read {
-    name: String,
-    origin: Origin,
-    built: Option<Built>,
+    built: Built,
     suppressions: Vec<Suppression>,
-    /// `enabled: false` (as declared or as patched).
-    disabled: bool,
     /// Its `patches`, checked.
     patches: Vec<patch::Patch>,
+}
+
+impl Read {
+    /// The entity's name.
+    fn name(&self) -> &str {
+        match &self.built {
+            Built::Service(s) => &s.name,
+            Built::External(e) => &e.name,
+            Built::Not { name, .. } => name,
+        }
+    }
+
+    /// Where the entity is declared.
+    fn origin(&self) -> &Origin {
+        match &self.built {
+            Built::Service(s) => &s.origin,
+            Built::External(e) => &e.origin,
+            Built::Not { origin, .. } => origin,
+        }
+    }
 }
 
 /// A [`Read`] with what ordering and deduplicating the entities of every file takes,
@@ -156,10 +172,10 @@ struct Keyed {
 impl Keyed {
     fn new(read: Read) -> Keyed {
         let prefix = match &read.built {
-            Some(Built::Service(s)) => crate::sort::Prefix::of(&s.namespace, &s.name),
+            Built::Service(s) => crate::sort::Prefix::of(&s.namespace, &s.name),
             _ => crate::sort::Prefix::of("", ""),
         };
-        Keyed { hash: name_hash(&read.name), prefix, read }
+        Keyed { hash: name_hash(read.name()), prefix, read }
     }
 }
 
@@ -170,13 +186,22 @@ fn name_hash(name: &str) -> u64 {
     foldhash::fast::FixedState::with_seed(0x6e61_6d65).hash_one(name)
 }
 
-/// A validated entity (or none, when it had errors). Boxed: the entities of every file wait
+/// A validated entity, or its name and place only. Boxed: the entities of every file wait
 /// until all files are read; inline, they took a second array's worth of memory that later
 /// stages did not reuse (the figure is in docs/performance.md). A service's box becomes the
-/// inventory's own; the fewer externals are moved into their array.
+/// inventory's own; the fewer externals are moved into their array. A validated entity's
+/// name and origin are its own, not a second copy beside it: the copies, allocated on the
+/// core that read the file, were freed one by one on the core that gathers the files.
 enum Built {
     Service(Box<Service>),
     External(Box<External>),
+    /// Not validated: it had errors (reported), or is disabled (`enabled: false`, as
+    /// declared or as patched).
+    Not {
+        name: String,
+        origin: Origin,
+        disabled: bool,
+    },
 }
 
 /// An entity as read, before it is validated.
@@ -295,9 +320,14 @@ fn entity(
         }
         None => None,
     };
-    let built = built.filter(|_| doc_ns.ok);
-    let patches = if built.is_some() { patches } else { Vec::new() };
-    Read { name, origin: eorigin, built, suppressions: sup, disabled: false, patches }
+    match built.filter(|_| doc_ns.ok) {
+        Some(built) => Read { built, suppressions: sup, patches },
+        None => Read {
+            built: Built::Not { name, origin: eorigin, disabled: false },
+            suppressions: sup,
+            patches: Vec::new(),
+        },
+    }
 }
 
 /// [`read_file`] through the documents' YAML values, for every file the fast path does not
@@ -335,13 +365,9 @@ fn read_values(project: &Project, overlays: &Overlays, source: &Source, diags: &
                 let enabled = owned.as_mut().is_none_or(|v| overlay::take_enabled(v, &eorigin, diags));
                 let value = owned.as_ref().unwrap_or(value);
                 if !enabled {
-                    let (name, origin) = (name.to_string(), eorigin);
                     out.push(Read {
-                        name,
-                        origin,
-                        built: None,
+                        built: Built::Not { name: name.to_string(), origin: eorigin, disabled: true },
                         suppressions: Vec::new(),
-                        disabled: true,
                         patches: Vec::new(),
                     });
                     continue;
@@ -426,15 +452,15 @@ fn build_files<F: File>(project: &Project, files: Vec<F>, overlays: &Overlays, d
             // Positions are 32 bits: an inventory of four billion files or entities is far
             // beyond what `load::Limits` lets in.
             let here = (f as u32, k as u32);
-            match firsts.entry(r.hash, |p| at(p).read.name == r.read.name, |p| at(p).hash) {
+            match firsts.entry(r.hash, |p| at(p).read.name() == r.read.name(), |p| at(p).hash) {
                 hashbrown::hash_table::Entry::Occupied(first) => {
                     diags.push(
                         Diagnostic::error(
                             "duplicate-name",
-                            r.read.origin.clone().key(),
-                            format!("`{}` is declared twice", r.read.name),
+                            r.read.origin().clone().key(),
+                            format!("`{}` is declared twice", r.read.name()),
                         )
-                        .related(at(first.get()).read.origin.clone().key(), "first declared here")
+                        .related(at(first.get()).read.origin().clone().key(), "first declared here")
                         .help("names are unique across services and external APIs in the whole inventory; rename one"),
                     );
                     repeats.push(here);
@@ -449,7 +475,7 @@ fn build_files<F: File>(project: &Project, files: Vec<F>, overlays: &Overlays, d
     let declared: foldhash::HashMap<String, Origin> = if overlays.is_empty() {
         foldhash::HashMap::default()
     } else {
-        firsts.iter().map(|p| (at(p).read.name.clone(), at(p).read.origin.clone())).collect()
+        firsts.iter().map(|p| (at(p).read.name().to_string(), at(p).read.origin().clone())).collect()
     };
     drop(firsts);
 
@@ -467,21 +493,21 @@ fn build_files<F: File>(project: &Project, files: Vec<F>, overlays: &Overlays, d
             if repeats.next_if_eq(&(f as u32, k as u32)).is_some() {
                 continue;
             }
-            suppressed.extend(r.suppressions);
             if !r.patches.is_empty() {
-                patches.insert(r.name.clone(), r.patches);
+                patches.insert(r.name().to_string(), r.patches);
             }
+            suppressed.extend(r.suppressions);
             match r.built {
-                Some(Built::Service(s)) => {
+                Built::Service(s) => {
                     services.push(s);
                     prefixes.push(prefix);
                 }
-                Some(Built::External(e)) => externals.push(*e),
-                None if r.disabled => {
-                    disabled.insert(r.name);
+                Built::External(e) => externals.push(*e),
+                Built::Not { name, disabled: true, .. } => {
+                    disabled.insert(name);
                 }
-                None => {
-                    invalid.insert(r.name);
+                Built::Not { name, .. } => {
+                    invalid.insert(name);
                 }
             }
         }
