@@ -118,6 +118,8 @@ pub fn inventory(
                 display_name(root, dir)
             );
         }
+        // On every core (a large estate is thousands of directories, each listed and
+        // searched for ignore files); the order is the sort's below.
         let walker = ignore::WalkBuilder::new(dir)
             .standard_filters(true)
             .hidden(true)
@@ -126,17 +128,33 @@ pub fn inventory(
             .require_git(false)
             .follow_links(false)
             .add_custom_ignore_filename(".meshgenignore")
-            .sort_by_file_name(|a, b| a.cmp(b))
-            .build();
-        for entry in walker {
-            let entry = entry.with_context(|| format!("failed to walk `{}`", dir.display()))?;
-            let path = entry.path();
-            let is_file = entry.file_type().is_some_and(|t| t.is_file());
-            let yaml = matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
-            if is_file && yaml && !exclude.iter().any(|x| path.starts_with(x)) {
-                files.push(path.to_path_buf());
-            }
+            .threads(crate::par::threads())
+            .build_parallel();
+        let found = std::sync::Mutex::new((Vec::new(), Vec::new()));
+        walker.run(|| {
+            Box::new(|entry| {
+                let mut found = found.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                match entry {
+                    Ok(entry) => {
+                        let path = entry.path();
+                        let is_file = entry.file_type().is_some_and(|t| t.is_file());
+                        let yaml = matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
+                        if is_file && yaml && !exclude.iter().any(|x| path.starts_with(x)) {
+                            found.0.push(entry.into_path());
+                        }
+                    }
+                    Err(e) => found.1.push(e.to_string()),
+                }
+                ignore::WalkState::Continue
+            })
+        });
+        let (paths, mut errors) = found.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Of several, the same one every time.
+        errors.sort();
+        if let Some(first) = errors.into_iter().next() {
+            bail!("failed to walk `{}`: {first}", dir.display());
         }
+        files.extend(paths);
     }
     files.sort();
     files.dedup();
@@ -177,19 +195,34 @@ fn read_source(path: &Path, name: String, limits: Limits, parse: bool, diags: &m
         digest: Source::digest_of(""),
         released: false,
     };
-    let meta = std::fs::metadata(path).with_context(|| format!("failed to read `{}`", path.display()))?;
-    if meta.len() > limits.max_file_size {
+    // One open, its size from the open file, one read: no second lookup of the path (an
+    // estate is thousands of files).
+    let failed = || format!("failed to read `{}`", path.display());
+    let mut file = std::fs::File::open(path).with_context(failed)?;
+    let meta = file.metadata().with_context(failed)?;
+    let too_large = |size: u64, diags: &mut Diagnostics| {
         diags.push(
             Diagnostic::error(
                 "file-too-large",
                 Origin::new(&name, 0, ""),
-                format!("file is {} bytes, over the limit of {} bytes", meta.len(), limits.max_file_size),
+                format!("file is {size} bytes, over the limit of {} bytes", limits.max_file_size),
             )
             .help("split the inventory into several files, or raise `limits.maxFileSize` in meshgen.yaml"),
         );
+    };
+    if meta.len() > limits.max_file_size {
+        too_large(meta.len(), diags);
         return Ok(source);
     }
-    let bytes = std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+    // No further than one byte past the limit: a file that grew since its size was read is
+    // still refused, without reading all of it.
+    std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, limits.max_file_size + 1), &mut bytes)
+        .with_context(failed)?;
+    if bytes.len() as u64 > limits.max_file_size {
+        too_large(bytes.len() as u64, diags);
+        return Ok(source);
+    }
     match String::from_utf8(bytes) {
         Ok(text) => {
             source.digest = Source::digest_of(&text);
