@@ -33,7 +33,11 @@ const PREFIX: &str = "builtin/";
 
 /// The templates in use: built-ins plus overrides, ready to render.
 pub struct Templates {
-    tera: Tera,
+    /// Tera with every template. With overrides, parsed on loading (their errors are the
+    /// user's to see at once); with the built-ins alone, on first use: the compiled ones and
+    /// the typed writers (`render::direct`) answer nearly always, and parsing the built-ins
+    /// with Tera took longer than building 1,000 services.
+    tera: std::sync::OnceLock<std::result::Result<Tera, String>>,
     /// The built-ins compiled (see `compiled`), when nothing is overridden.
     program: Option<Program>,
     overridden: BTreeSet<String>,
@@ -42,17 +46,6 @@ pub struct Templates {
 impl Templates {
     /// Loads the built-ins and, when `dir` is given, the user's overrides from it.
     pub fn load(dir: Option<&Path>) -> Result<Templates> {
-        let mut tera = Tera::default();
-        tera.autoescape_on(vec![]);
-        tera.register_filter("q", filters::q_filter);
-        tera.register_filter("yaml", filters::yaml_filter);
-        // Templates come with the repository, which may be hostile: they see the context and
-        // nothing else. Tera's `get_env` would print any variable of the CI job or of Argo
-        // CD's sidecar (tokens) into the output.
-        tera.register_function("get_env", |_: &std::collections::HashMap<String, tera::Value>| {
-            Err(tera::Error::msg("`get_env` is disabled: templates see the inventory, not the environment"))
-        });
-        let builtins: Vec<(String, &str)> = BUILTINS.iter().map(|(n, t)| (format!("{PREFIX}{n}"), *t)).collect();
         let mut overridden = BTreeSet::new();
         let mut user: Vec<(String, String)> = Vec::new();
         if let Some(dir) = dir {
@@ -75,14 +68,10 @@ impl Templates {
                 user.push((name, text));
             }
         }
-        // Every built-in is reachable as `builtin/<name>` (for `extends`) and, unless the user
-        // overrides it, under its public name, which is what built-ins include and render.
-        let mut all: Vec<(String, &str)> = builtins.iter().map(|(n, t)| (n.clone(), *t)).collect();
-        all.extend(BUILTINS.iter().filter(|(n, _)| !overridden.contains(*n)).map(|(n, t)| (n.to_string(), *t)));
-        all.extend(user.iter().map(|(n, t)| (n.clone(), t.as_str())));
-        tera.add_raw_templates(all)
-            .map_err(|e| anyhow::anyhow!("{}", tera_chain(&e)))
-            .context("failed to parse templates")?;
+        let tera = std::sync::OnceLock::new();
+        if !user.is_empty() {
+            let _ = tera.set(Ok(parse(&user)?));
+        }
         // Overrides run on Tera alone: they may use the whole language, and a compiled
         // built-in could include an overridden one.
         let program = overridden.is_empty().then(|| Program::new(BUILTINS.iter().copied()));
@@ -129,11 +118,34 @@ impl Templates {
 
     /// Renders with Tera, whatever the templates are (the reference for the compiled ones).
     pub fn render_with_tera(&self, name: &str, context: serde_json::Value) -> Result<String> {
+        let tera = self.tera.get_or_init(|| parse(&[]).map_err(|e| format!("{e:#}")));
+        let tera = tera.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
         let ctx = tera::Context::from_value(context).map_err(|e| anyhow::anyhow!("{}", tera_chain(&e)))?;
-        self.tera
-            .render(name, &ctx)
-            .map_err(|e| anyhow::anyhow!("failed to render template `{name}`: {}", tera_chain(&e)))
+        tera.render(name, &ctx).map_err(|e| anyhow::anyhow!("failed to render template `{name}`: {}", tera_chain(&e)))
     }
+}
+
+/// Tera with the built-ins and the user's overrides (`user`, by public name): every
+/// built-in is reachable as `builtin/<name>` (for `extends`) and, unless overridden, under
+/// its public name, which is what built-ins include and render.
+fn parse(user: &[(String, String)]) -> Result<Tera> {
+    let mut tera = Tera::default();
+    tera.autoescape_on(vec![]);
+    tera.register_filter("q", filters::q_filter);
+    tera.register_filter("yaml", filters::yaml_filter);
+    // Templates come with the repository, which may be hostile: they see the context and
+    // nothing else. Tera's `get_env` would print any variable of the CI job or of Argo
+    // CD's sidecar (tokens) into the output.
+    tera.register_function("get_env", |_: &std::collections::HashMap<String, tera::Value>| {
+        Err(tera::Error::msg("`get_env` is disabled: templates see the inventory, not the environment"))
+    });
+    let mut all: Vec<(String, &str)> = BUILTINS.iter().map(|(n, t)| (format!("{PREFIX}{n}"), *t)).collect();
+    all.extend(BUILTINS.iter().filter(|(n, _)| !user.iter().any(|(u, _)| u == n)).map(|(n, t)| (n.to_string(), *t)));
+    all.extend(user.iter().map(|(n, t)| (n.clone(), t.as_str())));
+    tera.add_raw_templates(all)
+        .map_err(|e| anyhow::anyhow!("{}", tera_chain(&e)))
+        .context("failed to parse templates")?;
+    Ok(tera)
 }
 
 /// Tera nests the useful message in its error's sources; print them all.
