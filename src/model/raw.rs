@@ -57,7 +57,9 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for EntityMap<T> {
                 f.write_str("a YAML mapping")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EntityMap<T>, A::Error> {
-                let mut entities = Vec::new();
+                // Room for a file's usual share of entities up front: a raw entity is large, and
+                // growing from empty moved each several times (the fast reader gives no count).
+                let mut entities = Vec::with_capacity(map.size_hint().unwrap_or(16).min(64));
                 while let Some(entry) = map.next_entry::<String, T>()? {
                     entities.push(entry);
                 }

@@ -671,7 +671,11 @@ fn build_objects<'a>(
 ) -> Vec<Object> {
     let origin = crate::diag::Origin::new(&inv.project.file, 0, "");
     let (namespace, entity) = (Arc::from(""), Arc::from(""));
-    let mut b = Builder { inv, graph, out: Vec::new(), namespace, entity, origin, keep, names: None };
+    // Room for what the range's services make (a few objects each and one per VM), so that
+    // the objects of one service are not moved as the vector grows.
+    let services = inv.services.get(range.clone()).unwrap_or_default();
+    let room = range.len() * 4 + services.iter().map(|s| s.vms.len()).sum::<usize>();
+    let mut b = Builder { inv, graph, out: Vec::with_capacity(room), namespace, entity, origin, keep, names: None };
     let n = inv.services.len();
     for i in range {
         match inv.services.get(i) {
