@@ -2,6 +2,7 @@
 //! consumers matter) and reports through `diags`; none compares every pair of entities.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use foldhash::{HashMap, HashMapExt};
 
@@ -301,12 +302,10 @@ pub(super) fn dependency_visibility(inv: &Inventory, graph: &MeshGraph, vis: &Vi
         // The targets the graph resolved, rather than each name looked up again.
         for (dep, node) in s.depends_on.iter().zip(graph.targets(i)) {
             let Some(node) = node else { continue };
-            // A pods-only service without a ServiceEntry is reached through its Kubernetes
+            // Visible (the common case) decides without reading the target's entry. A
+            // pods-only service without a ServiceEntry is reached through its Kubernetes
             // Service, which exportTo does not hide.
-            if node.service(inv).is_some_and(|t| !t.service_entry) {
-                continue;
-            }
-            if !vis.of_node(node).includes(&s.namespace) {
+            if !vis.of_node(node).includes(&s.namespace) && node.service(inv).is_none_or(|t| t.service_entry) {
                 diags.push(
                     Diagnostic::error(
                         "dependency-not-visible",
@@ -355,7 +354,15 @@ pub(super) fn subsets_and_splits(inv: &Inventory, diags: &mut Diagnostics) {
         // known completely.
         if s.pods.is_none() {
             for sub in &s.subsets {
-                let selects = s.vms.iter().any(|vm| sub.labels.is_subset_of(&vm.labels));
+                // VMs written alike share one label set (`Workload::labels`): each set is
+                // compared once where they are next to each other.
+                let mut sets = s.vms.iter().map(|vm| &vm.labels).peekable();
+                let selects = std::iter::from_fn(|| {
+                    let set = sets.next()?;
+                    while sets.next_if(|next| Arc::ptr_eq(next, set)).is_some() {}
+                    Some(set)
+                })
+                .any(|set| sub.labels.is_subset_of(set));
                 if !selects {
                     diags.push(
                         Diagnostic::warning(
