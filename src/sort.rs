@@ -5,8 +5,10 @@
 //! once is what scales.
 
 /// The order that sorts `items` by `key`, as indices into `items`. Equal keys keep their
-/// input order (the index breaks ties), so the result is that of a stable sort.
-pub(crate) fn permutation<'a, T, K: Ord>(items: &'a [T], key: impl Fn(&'a T) -> K) -> Vec<usize> {
+/// input order (the index breaks ties), so the result is that of a stable sort. The
+/// reference [`permutation_by_prefix`] is tested against.
+#[cfg(test)]
+fn permutation<'a, T, K: Ord>(items: &'a [T], key: impl Fn(&'a T) -> K) -> Vec<usize> {
     let mut keyed: Vec<(K, usize)> = items.iter().enumerate().map(|(i, item)| (key(item), i)).collect();
     keyed.sort();
     keyed.into_iter().map(|(_, i)| i).collect()

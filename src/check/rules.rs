@@ -356,13 +356,10 @@ pub(super) fn subsets_and_splits(inv: &Inventory, diags: &mut Diagnostics) {
             for sub in &s.subsets {
                 // VMs written alike share one label set (`Workload::labels`): each set is
                 // compared once where they are next to each other.
-                let mut sets = s.vms.iter().map(|vm| &vm.labels).peekable();
-                let selects = std::iter::from_fn(|| {
-                    let set = sets.next()?;
-                    while sets.next_if(|next| Arc::ptr_eq(next, set)).is_some() {}
-                    Some(set)
-                })
-                .any(|set| sub.labels.is_subset_of(set));
+                let selects = s.vms.iter().enumerate().any(|(k, vm)| {
+                    let same_as_before = k > 0 && Arc::ptr_eq(&vm.labels, &s.vms[k - 1].labels);
+                    !same_as_before && sub.labels.is_subset_of(&vm.labels)
+                });
                 if !selects {
                     diags.push(
                         Diagnostic::warning(

@@ -8,6 +8,7 @@
 
 mod yaml;
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -198,7 +199,7 @@ fn read_source(path: &Path, name: String, limits: Limits, parse: bool, diags: &m
     // One open, its size from the open file, one read: no second lookup of the path (an
     // estate is thousands of files).
     let failed = || format!("failed to read `{}`", path.display());
-    let mut file = std::fs::File::open(path).with_context(failed)?;
+    let file = std::fs::File::open(path).with_context(failed)?;
     let meta = file.metadata().with_context(failed)?;
     let too_large = |size: u64, diags: &mut Diagnostics| {
         diags.push(
@@ -217,8 +218,7 @@ fn read_source(path: &Path, name: String, limits: Limits, parse: bool, diags: &m
     let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
     // No further than one byte past the limit: a file that grew since its size was read is
     // still refused, without reading all of it.
-    std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, limits.max_file_size + 1), &mut bytes)
-        .with_context(failed)?;
+    file.take(limits.max_file_size + 1).read_to_end(&mut bytes).with_context(failed)?;
     if bytes.len() as u64 > limits.max_file_size {
         too_large(bytes.len() as u64, diags);
         return Ok(source);

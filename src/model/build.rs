@@ -164,8 +164,7 @@ struct Keyed {
     read: Read,
     /// [`name_hash`] of its name.
     hash: u64,
-    /// Its namespace and name, as far as they sort by integers (services only; unused for
-    /// others).
+    /// Its namespace and name, as far as they sort by integers.
     prefix: crate::sort::Prefix,
 }
 
@@ -173,7 +172,9 @@ impl Keyed {
     fn new(read: Read) -> Keyed {
         let prefix = match &read.built {
             Built::Service(s) => crate::sort::Prefix::of(&s.namespace, &s.name),
-            _ => crate::sort::Prefix::of("", ""),
+            Built::External(e) => crate::sort::Prefix::of(&e.namespace, &e.name),
+            // Not ordered: it is in neither list.
+            Built::Not { .. } => crate::sort::Prefix::of("", ""),
         };
         Keyed { hash: name_hash(read.name()), prefix, read }
     }
@@ -481,7 +482,7 @@ fn build_files<F: File>(project: &Project, files: Vec<F>, overlays: &Overlays, d
 
     let mut services = Vec::with_capacity(entities);
     let mut prefixes = Vec::with_capacity(entities);
-    let mut externals = Vec::new();
+    let (mut externals, mut external_prefixes) = (Vec::new(), Vec::new());
     let mut invalid = BTreeSet::new();
     let mut disabled = BTreeSet::new();
     let mut suppressed = Vec::new();
@@ -502,7 +503,10 @@ fn build_files<F: File>(project: &Project, files: Vec<F>, overlays: &Overlays, d
                     services.push(s);
                     prefixes.push(prefix);
                 }
-                Built::External(e) => externals.push(*e),
+                Built::External(e) => {
+                    externals.push(*e);
+                    external_prefixes.push(prefix);
+                }
                 Built::Not { name, disabled: true, .. } => {
                     disabled.insert(name);
                 }
@@ -529,10 +533,11 @@ fn build_files<F: File>(project: &Project, files: Vec<F>, overlays: &Overlays, d
             ),
         ));
     }
-    // Services through their prefixes (see `crate::sort`); the few externals as they are.
+    // By namespace and name, through their prefixes (see `crate::sort`).
     let order = crate::sort::permutation_by_prefix(&prefixes, |i| (&services[i].namespace, &services[i].name));
     crate::sort::apply(&mut services, &order);
-    let order = crate::sort::permutation(&externals, |e| (&e.namespace, &e.name));
+    let order =
+        crate::sort::permutation_by_prefix(&external_prefixes, |i| (&externals[i].namespace, &externals[i].name));
     crate::sort::apply(&mut externals, &order);
     // A disabled entity is absent from this build, and so are the calls to it: the callers
     // are built as if they did not list it (docs/environments.md).

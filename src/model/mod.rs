@@ -200,8 +200,8 @@ impl Resolution {
 /// A dependency edge as written: the target's name and where it was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dependency {
-    /// Name of the service or external API depended on, as a boxed `str` (16 bytes, not 24): half a million
-    /// dependencies at 100,000 services.
+    /// Name of the service or external API depended on, as a boxed `str` (16 bytes, not
+    /// 24): half a million dependencies at 100,000 services.
     pub target: Box<str>,
     /// The target's ports the calls use, by name; `None` for every port. Behind one
     /// pointer: nearly every call uses every port, and a dependency is 32 bytes, not 40.

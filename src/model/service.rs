@@ -468,7 +468,6 @@ fn vm_workload(
         identity,
         weight: vm.weight,
         ports: port_overrides.map(Box::new),
-
         index: super::position(index),
     })
 }
