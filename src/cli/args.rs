@@ -198,7 +198,8 @@ pub struct CompileArgs {
     /// Suppress the (suppressible) finding CODE everywhere; repeatable.
     #[arg(long, value_name = "CODE")]
     pub allow: Vec<String>,
-    /// Print how long each stage took (and the peak memory) to stderr at the end (as `-vv`).
+    /// Print how long each stage took, the CPU time of all threads meanwhile, and the peak
+    /// memory, to stderr at the end (as `-vv`).
     #[arg(long)]
     pub timings: bool,
 }

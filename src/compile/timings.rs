@@ -3,8 +3,11 @@
 //!
 //! The benchmark script measures whole processes; this says where inside one the time went
 //! (load, model, graph, check, render, write...), on the user's own inventory, without a
-//! profiler. Marks are taken always (an `Instant::now` and a read of `/proc/self/status`
-//! each, tens of microseconds, a handful per run) and printed only when asked for.
+//! profiler. Beside each stage's wall time it gives the CPU time every thread of the process
+//! spent meanwhile: a stage whose CPU time is near twice its wall time kept two cores busy,
+//! one near its wall time ran on one core (or waited). Marks are taken always (an
+//! `Instant::now`, the process's CPU clock and a read of `/proc/self/status` each, tens of
+//! microseconds, a handful per run) and printed only when asked for.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -15,13 +18,26 @@ use std::time::{Duration, Instant};
 pub struct Timings {
     start: Instant,
     last: Instant,
-    stages: Vec<(&'static str, Duration, Option<u64>)>,
+    /// The process's CPU time at the start and at the last mark, where the system says it.
+    cpu_start: Option<Duration>,
+    cpu_last: Option<Duration>,
+    stages: Vec<Stage>,
+}
+
+/// One stage: its name, wall time, CPU time (all threads) and resident memory at its end.
+#[derive(Debug, Clone)]
+struct Stage {
+    name: &'static str,
+    took: Duration,
+    cpu: Option<Duration>,
+    rss_kb: Option<u64>,
 }
 
 impl Default for Timings {
     fn default() -> Self {
         let now = Instant::now();
-        Timings { start: now, last: now, stages: Vec::new() }
+        let cpu = process_cpu();
+        Timings { start: now, last: now, cpu_start: cpu, cpu_last: cpu, stages: Vec::new() }
     }
 }
 
@@ -33,15 +49,22 @@ impl Timings {
 
     /// Ends the stage `name` at `end`, taken when it ended (on the thread that ran it, while
     /// the next stage began beside it): the next stage's time starts there.
+    ///
+    /// The CPU clock is read now, not at `end`: the threads' time between the two counts
+    /// towards this stage (for `check`, the time of `analyse` beside it after it ended,
+    /// which leaves the `analyse` line little CPU time but the wall time it waited).
     pub fn mark_at(&mut self, name: &'static str, end: Instant) {
         let end = end.max(self.last);
-        self.stages.push((name, end - self.last, status_kb("VmRSS:")));
+        let cpu_now = process_cpu();
+        let cpu = cpu_now.zip(self.cpu_last).map(|(now, last)| now.saturating_sub(last));
+        self.stages.push(Stage { name, took: end - self.last, cpu, rss_kb: status_kb("VmRSS:") });
         self.last = end;
+        self.cpu_last = cpu_now;
     }
 
     /// Each stage so far, in order: its name and how long it took.
     pub fn stages(&self) -> impl Iterator<Item = (&'static str, Duration)> + '_ {
-        self.stages.iter().map(|(name, took, _)| (*name, *took))
+        self.stages.iter().map(|s| (s.name, s.took))
     }
 
     /// The time from the start to the last mark.
@@ -49,26 +72,51 @@ impl Timings {
         self.last - self.start
     }
 
-    /// The table printed by `--timings`: one line per stage with its share of the total and
-    /// the resident memory after it, and the process's peak resident memory.
+    /// The table printed by `--timings`: one line per stage with its share of the total,
+    /// the CPU time of all threads meanwhile and the resident memory after it, and the
+    /// process's peak resident memory.
     pub fn report(&self) -> String {
         let total = self.total();
         let mut out = String::from("timings:\n");
-        for (name, took, rss) in &self.stages {
-            let share = if total.is_zero() { 0.0 } else { took.as_secs_f64() / total.as_secs_f64() * 100.0 };
-            let _ = write!(out, "  {name:<11} {:>9.1} ms {share:>5.1}%", millis(*took));
-            if let Some(kb) = rss {
-                let _ = write!(out, "  {:>6} MB", mb(*kb));
+        for s in &self.stages {
+            let share = if total.is_zero() { 0.0 } else { s.took.as_secs_f64() / total.as_secs_f64() * 100.0 };
+            let _ = write!(out, "  {:<11} {:>9.1} ms {share:>5.1}%", s.name, millis(s.took));
+            cpu_column(&mut out, s.cpu);
+            if let Some(kb) = s.rss_kb {
+                let _ = write!(out, "  {:>6} MB", mb(kb));
             }
             out.push('\n');
         }
-        let _ = write!(out, "  {:<11} {:>9.1} ms", "total", millis(total));
+        let _ = write!(out, "  {:<11} {:>9.1} ms       ", "total", millis(total));
+        cpu_column(&mut out, self.cpu_last.zip(self.cpu_start).map(|(last, start)| last.saturating_sub(start)));
         if let Some(kb) = status_kb("VmHWM:") {
-            let _ = write!(out, "         peak {} MB", mb(kb));
+            let _ = write!(out, "  peak {} MB", mb(kb));
         }
         out.push('\n');
         out
     }
+}
+
+/// `  cpu N ms`, or nothing where the system gave no CPU clock.
+fn cpu_column(out: &mut String, cpu: Option<Duration>) {
+    if let Some(cpu) = cpu {
+        let _ = write!(out, "  cpu {:>7.1} ms", millis(cpu));
+    }
+}
+
+/// The CPU time of every thread of this process so far (user and system), from the
+/// process's CPU clock; `None` should the system not have one.
+#[cfg(unix)]
+fn process_cpu() -> Option<Duration> {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec for the call's duration.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
+#[cfg(not(unix))]
+fn process_cpu() -> Option<Duration> {
+    None
 }
 
 fn millis(d: Duration) -> f64 {
@@ -103,9 +151,9 @@ mod tests {
         assert!(lines[1].trim_start().starts_with("load "), "{report}");
         assert!(lines[2].trim_start().starts_with("render "), "{report}");
         assert!(lines[3].trim_start().starts_with("total "), "{report}");
-        let sum: Duration = t.stages.iter().map(|(_, d, _)| *d).sum();
+        let sum: Duration = t.stages.iter().map(|s| s.took).sum();
         assert_eq!(sum, t.last - t.start);
-        assert!(t.stages[0].1 >= Duration::from_millis(2));
+        assert!(t.stages[0].took >= Duration::from_millis(2));
     }
 
     #[test]
@@ -117,13 +165,35 @@ mod tests {
         std::thread::sleep(Duration::from_millis(3));
         t.mark_at("check", check_ended);
         t.mark("analyse");
-        assert!(t.stages[0].1 >= Duration::from_millis(3) && t.stages[0].1 <= check_ended - t.start);
-        assert!(t.stages[1].1 >= Duration::from_millis(3), "{:?}", t.stages);
+        assert!(t.stages[0].took >= Duration::from_millis(3) && t.stages[0].took <= check_ended - t.start);
+        assert!(t.stages[1].took >= Duration::from_millis(3), "{:?}", t.stages);
         // An end before the previous mark is that mark: no stage takes negative time.
         t.mark_at("late", start);
-        assert_eq!(t.stages[2].1, Duration::ZERO);
-        let sum: Duration = t.stages.iter().map(|(_, d, _)| *d).sum();
+        assert_eq!(t.stages[2].took, Duration::ZERO);
+        let sum: Duration = t.stages.iter().map(|s| s.took).sum();
         assert_eq!(sum, t.total());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn each_stage_reports_the_cpu_time_spent_in_it() {
+        let mut t = Timings::default();
+        // Work on this thread, not sleep: a sleeping stage costs wall time, no CPU time.
+        let spin = Instant::now();
+        let mut x = 0u64;
+        while spin.elapsed() < Duration::from_millis(20) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        t.mark("busy");
+        std::thread::sleep(Duration::from_millis(20));
+        t.mark("idle");
+        let (busy, idle) = (t.stages[0].cpu.expect("a CPU clock"), t.stages[1].cpu.expect("a CPU clock"));
+        // Other tests' threads run in this process too, so only bounds that they cannot
+        // break: the busy stage spent CPU time, and the report prints a column for it.
+        assert!(busy >= Duration::from_millis(10), "{busy:?}");
+        assert!(idle < busy + Duration::from_secs(60), "{idle:?}");
+        let report = t.report();
+        assert_eq!(report.lines().filter(|l| l.contains(" cpu ")).count(), 3, "{report}");
     }
 
     #[cfg(target_os = "linux")]

@@ -321,9 +321,11 @@ fn ports(ports: &[Port], target: impl Fn(&Port) -> Option<u32>) -> Vec<api::Serv
 }
 
 /// Istio's value as JSON, `None` when it says nothing (absent, or an empty list or map): a
-/// template tests a field's presence, and an empty one means nothing to Istio.
-pub(super) fn non_empty<T: Serialize>(v: &T) -> Option<Value> {
-    match serde_json::to_value(v).unwrap_or(Value::Null) {
+/// template tests a field's presence, and an empty one means nothing to Istio. An absent
+/// value is answered without serialising anything: most fields of most rules are absent, and
+/// serialising `None` to learn that it is null cost as much as a present value.
+pub(super) fn non_empty<T: Serialize + ?Sized>(v: Option<&T>) -> Option<Value> {
+    match serde_json::to_value(v?).unwrap_or(Value::Null) {
         Value::Null => None,
         Value::Array(a) if a.is_empty() => None,
         Value::Object(o) if o.is_empty() => None,

@@ -166,8 +166,8 @@ fn rules<'a>(
             matches: matching(json!({"gateways": ["mesh"], "port": p.number})),
             route: Some(to(destination(gw_host, subset, Some(gw_port)))),
             timeout: t.timeout.clone(),
-            retries: non_empty(&t.retries),
-            fault: non_empty(&t.fault),
+            retries: non_empty(t.retries.as_ref()),
+            fault: non_empty(t.fault.as_ref()),
             ..HttpRoute::default()
         });
         for (h, host) in &targets {

@@ -216,16 +216,16 @@ impl<'a> Routing<'a> {
             name,
             matches: (!matches.is_empty()).then_some(matches),
             route: (!dests.is_empty()).then(|| self.route(dests, p, port)),
-            redirect: non_empty(&extras.and_then(|x| x.redirect.as_ref())),
-            direct_response: non_empty(&extras.and_then(|x| x.direct_response.as_ref())),
+            redirect: non_empty(extras.and_then(|x| x.redirect.as_ref())),
+            direct_response: non_empty(extras.and_then(|x| x.direct_response.as_ref())),
             timeout,
-            retries: non_empty(&retries),
-            fault: non_empty(&fault),
+            retries: non_empty(retries.as_ref()),
+            fault: non_empty(fault),
             mirror: mirror.map(|m| self.destination(&m.target, m.subset.as_deref(), m.port, p, port)),
             mirror_percentage: mirror.and_then(|m| m.percentage).map(|value| Percent { value }),
-            rewrite: non_empty(&route.and_then(|r| r.rewrite.as_deref())),
-            cors_policy: non_empty(&extras.and_then(|x| x.cors_policy.as_ref())),
-            headers: non_empty(&extras.and_then(|x| x.headers.as_ref())),
+            rewrite: non_empty(route.and_then(|r| r.rewrite.as_deref())),
+            cors_policy: non_empty(extras.and_then(|x| x.cors_policy.as_ref())),
+            headers: non_empty(extras.and_then(|x| x.headers.as_ref())),
         })
     }
 

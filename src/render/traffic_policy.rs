@@ -113,9 +113,9 @@ impl EntityPolicy<'_> {
         };
         let sni_host = if http { self.host } else { "" };
         Settings {
-            connection_pool: non_empty(&t.connection_pool),
-            outlier_detection: non_empty(&t.outlier_detection),
-            load_balancer: non_empty(&t.load_balancer),
+            connection_pool: non_empty(t.connection_pool.as_ref()),
+            outlier_detection: non_empty(t.outlier_detection.as_ref()),
+            load_balancer: non_empty(t.load_balancer.as_ref()),
             tls: tls.map(|t| client_tls(t, sni_host, self.subject_alt_names)),
         }
     }
