@@ -15,6 +15,11 @@ use std::fmt;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use smallvec::SmallVec;
+
+/// How many pairs are gathered on the stack while a set is packed; more spill to the heap.
+/// Sets are nearly always of two to four labels.
+const INLINE: usize = 6;
 
 /// Labels (or a label selector), sorted by key, each key once. Reads and serialises as a
 /// mapping; iterates in key order, as the `BTreeMap` it replaces did.
@@ -160,7 +165,9 @@ impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Labels {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Labels {
         // One vector, sorted and deduplicated in place: every VM's labels are collected from
         // three sources, and `extend`'s three vectors per set were a tenth of building a VM.
-        let mut pairs: Vec<(K, V)> = iter.into_iter().collect();
+        // On the stack for the few pairs of nearly every set (a vector was one of the
+        // largest sources of allocations of the model stage).
+        let mut pairs: SmallVec<[(K, V); INLINE]> = iter.into_iter().collect();
         // Stable, so each key's pairs stay in the order given; reversed, the last of them
         // comes first, which is the one `dedup_by` keeps.
         pairs.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
@@ -239,7 +246,8 @@ impl<'de> Deserialize<'de> for Labels {
                 f.write_str("a map")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Labels, A::Error> {
-                let mut pairs: Vec<(Part<'de>, Part<'de>)> = Vec::new();
+                // On the stack for the few labels of nearly every set (see `from_iter`).
+                let mut pairs: SmallVec<[(Part<'de>, Part<'de>); INLINE]> = SmallVec::new();
                 while let Some(pair) = map.next_entry()? {
                     pairs.push(pair);
                 }
@@ -249,7 +257,7 @@ impl<'de> Deserialize<'de> for Labels {
                     .iter()
                     .enumerate()
                     .filter(|&(i, (k, _))| pairs.get(i + 1).is_none_or(|(next, _)| next.0 != k.0));
-                let unique: Vec<(&str, &str)> = last_of_each.map(|(_, (k, v))| (&*k.0, &*v.0)).collect();
+                let unique: SmallVec<[(&str, &str); INLINE]> = last_of_each.map(|(_, (k, v))| (&*k.0, &*v.0)).collect();
                 Ok(Labels::packed(unique.into_iter()))
             }
         }

@@ -21,8 +21,15 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::context::{Kind, ObjectLabels, SourceAnnotation};
+use crate::model::http::{CorsPolicy, DirectResponse, Headers, Redirect};
 use crate::model::labels::Labels;
-use crate::model::raw::Probe;
+use crate::model::raw::{Probe, Rewrite, ShortOr};
+use crate::model::traffic::{ConnectionPool, Fault, LoadBalancer, OutlierDetection, Retries};
+
+/// One of Istio's messages as the model holds it (its fields are Istio's), written as it
+/// serialises: borrowed from the model, or owned where it was merged for this object. Present
+/// only when it says something (`render::present`); a template sees an object.
+pub type Passed<'a, T> = Cow<'a, T>;
 
 /// A template context: the fields of one kind's template. The kind is part of the type, so
 /// an object cannot be given another kind's fields.
@@ -180,7 +187,7 @@ pub struct DestinationRule<'a> {
     pub workload_selector: Option<LabelSelector<'a>>,
     /// The policy of the host (optional).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub traffic_policy: Option<TrafficPolicy>,
+    pub traffic_policy: Option<TrafficPolicy<'a>>,
     /// The subsets (optional).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subsets: Option<Vec<Subset<'a>>>,
@@ -193,28 +200,28 @@ pub struct DestinationRule<'a> {
 /// it covers (see `render::traffic_policy`).
 #[derive(Serialize, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct TrafficPolicy {
+pub struct TrafficPolicy<'a> {
     /// Connection pool, outlier detection, load balancing and TLS of every port.
     #[serde(flatten)]
-    pub settings: PolicySettings,
+    pub settings: PolicySettings<'a>,
     /// The ports whose policy differs from the top level, each complete (optional).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub port_level_settings: Option<Vec<PortPolicy>>,
+    pub port_level_settings: Option<Vec<PortPolicy<'a>>>,
 }
 
 /// The settings of one level of a TrafficPolicy, each optional.
 #[derive(Serialize, Clone, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct PolicySettings {
+pub struct PolicySettings<'a> {
     /// Istio's ConnectionPoolSettings (optional).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub connection_pool: Option<Value>,
+    pub connection_pool: Option<Passed<'a, ConnectionPool>>,
     /// Istio's OutlierDetection (optional).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub outlier_detection: Option<Value>,
+    pub outlier_detection: Option<Passed<'a, OutlierDetection>>,
     /// Istio's LoadBalancerSettings (optional).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub load_balancer: Option<Value>,
+    pub load_balancer: Option<Passed<'a, ShortOr<LoadBalancer>>>,
     /// Client TLS (optional).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<ClientTls>,
@@ -222,12 +229,12 @@ pub struct PolicySettings {
 
 /// An entry of `portLevelSettings`.
 #[derive(Serialize, Clone, PartialEq)]
-pub struct PortPolicy {
+pub struct PortPolicy<'a> {
     /// The port.
     pub port: PortSelector,
     /// The port's complete policy.
     #[serde(flatten)]
-    pub settings: PolicySettings,
+    pub settings: PolicySettings<'a>,
 }
 
 /// Istio's ClientTLSSettings.
@@ -274,7 +281,7 @@ pub struct Subset<'a> {
     pub labels: Option<&'a Labels>,
     /// Its own policy (optional).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub traffic_policy: Option<TrafficPolicy>,
+    pub traffic_policy: Option<TrafficPolicy<'a>>,
 }
 
 /// A port by number (Istio's PortSelector).
@@ -379,19 +386,19 @@ pub struct HttpRoute<'a> {
     pub route: Option<Vec<RouteDestination<'a>>>,
     /// Istio's HTTPRedirect (optional).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub redirect: Option<Value>,
+    pub redirect: Option<Passed<'a, Redirect>>,
     /// Istio's HTTPDirectResponse (optional).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub direct_response: Option<Value>,
+    pub direct_response: Option<Passed<'a, DirectResponse>>,
     /// Request timeout, a Go duration (optional).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<String>,
     /// Istio's HTTPRetry (optional).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub retries: Option<Value>,
+    pub retries: Option<Passed<'a, Retries>>,
     /// Istio's HTTPFaultInjection (optional).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fault: Option<Value>,
+    pub fault: Option<Passed<'a, Fault>>,
     /// Where requests are mirrored (optional).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mirror: Option<Destination<'a>>,
@@ -400,13 +407,13 @@ pub struct HttpRoute<'a> {
     pub mirror_percentage: Option<Percent>,
     /// Istio's HTTPRewrite (optional).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rewrite: Option<Value>,
+    pub rewrite: Option<Passed<'a, Rewrite>>,
     /// Istio's CorsPolicy (optional).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cors_policy: Option<Value>,
+    pub cors_policy: Option<Passed<'a, CorsPolicy>>,
     /// Istio's Headers: changes to request and response headers (optional).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub headers: Option<Value>,
+    pub headers: Option<Passed<'a, Headers>>,
 }
 
 /// Istio's TLSRoute or TCPRoute: a rule for connections, matched by SNI, port or source.
@@ -431,7 +438,7 @@ pub struct RouteDestination<'a> {
     pub weight: Option<u32>,
     /// Istio's Headers: changes for this destination (optional; HTTP only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub headers: Option<Value>,
+    pub headers: Option<Passed<'a, Headers>>,
 }
 
 /// Istio's Destination: a host, a subset of it, a port.

@@ -164,6 +164,7 @@ fn show(ty: &str, items: &[Item]) -> String {
         "Labels" | "ObjectLabels<'a>" | "SourceAnnotation<'a>" => "map of string to string".into(),
         "BTreeMap<String, u32>" => "map of string to integer".into(),
         "Value" | "Map<String, Value>" | "Probe" => "object".into(),
+        t if t.starts_with("Passed<") => "object".into(),
         t => {
             let name = t.split('<').next().unwrap_or(t);
             assert!(items.iter().any(|i| i.name == name), "api.rs: the reference cannot show the type `{t}`");

@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
-use serde_json::Value;
 
 use super::api;
 use super::direct::{Head, Layout};
@@ -320,20 +319,7 @@ fn ports(ports: &[Port], target: impl Fn(&Port) -> Option<u32>) -> Vec<api::Serv
         .collect()
 }
 
-/// Istio's value as JSON, `None` when it says nothing (absent, or an empty list or map): a
-/// template tests a field's presence, and an empty one means nothing to Istio. An absent
-/// value is answered without serialising anything: most fields of most rules are absent, and
-/// serialising `None` to learn that it is null cost as much as a present value.
-pub(super) fn non_empty<T: Serialize + ?Sized>(v: Option<&T>) -> Option<Value> {
-    match serde_json::to_value(v?).unwrap_or(Value::Null) {
-        Value::Null => None,
-        Value::Array(a) if a.is_empty() => None,
-        Value::Object(o) if o.is_empty() => None,
-        other => Some(other),
-    }
-}
-
-/// The list, `None` when empty (see [`non_empty`]).
+/// The list, `None` when empty.
 pub(super) fn some<T>(items: &[T]) -> Option<&[T]> {
     (!items.is_empty()).then_some(items)
 }
@@ -470,7 +456,7 @@ fn service<'a>(b: &mut Builder<'a>, svc: &'a Service) {
 }
 
 /// A service's DestinationRule `trafficPolicy` and `subsets` (each `None` when empty).
-pub(super) fn service_destination(svc: &Service) -> (Option<api::TrafficPolicy>, Option<Vec<api::Subset<'_>>>) {
+pub(super) fn service_destination(svc: &Service) -> (Option<api::TrafficPolicy<'_>>, Option<Vec<api::Subset<'_>>>) {
     let policy = EntityPolicy {
         ports: &svc.ports,
         traffic: &svc.traffic,

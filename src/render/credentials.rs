@@ -57,7 +57,7 @@ pub(super) fn caller_rules<'a>(b: &mut Builder<'a>, caller: &'a Service) {
 fn rule<'a>(
     host: &'a str,
     selector: &'a Labels,
-    traffic_policy: Option<api::TrafficPolicy>,
+    traffic_policy: Option<api::TrafficPolicy<'a>>,
     subsets: Option<Vec<api::Subset<'a>>>,
 ) -> api::DestinationRule<'a> {
     api::DestinationRule {

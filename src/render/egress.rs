@@ -15,7 +15,8 @@ use std::borrow::Cow;
 use serde_json::{Map, Value, json};
 
 use super::api::{self, HttpRoute, RouteDestination, Server, ServerPort, ServerTls, StreamRoute};
-use super::context::{Builder, destination, non_empty};
+use super::context::{Builder, destination};
+use super::present::present;
 use crate::diag::Origin;
 use crate::model::egress::{Egress, ServerKind};
 use crate::model::{External, Inventory};
@@ -166,8 +167,8 @@ fn rules<'a>(
             matches: matching(json!({"gateways": ["mesh"], "port": p.number})),
             route: Some(to(destination(gw_host, subset, Some(gw_port)))),
             timeout: t.timeout.clone(),
-            retries: non_empty(t.retries.as_ref()),
-            fault: non_empty(t.fault.as_ref()),
+            retries: present(t.retries.as_ref().map(Cow::Borrowed)),
+            fault: present(t.fault.as_deref().map(Cow::Borrowed)),
             ..HttpRoute::default()
         });
         for (h, host) in &targets {

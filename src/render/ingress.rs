@@ -129,7 +129,7 @@ fn http_rules<'a>(svc: &'a Service, ing: &Ingress, rules: &[HttpRoute<'a>]) -> V
 /// rewrite replaces the matched prefix, so those get `rewrite.uri` with a `/` appended
 /// (`/p/x` becomes what `/p` made of it), in copies of their own, in the order written.
 fn copies<'a>(rule: &HttpRoute<'a>, matches: Vec<(Map<String, Value>, bool)>) -> Vec<HttpRoute<'a>> {
-    let rewrite = rule.rewrite.as_ref().and_then(|r| r.get("uri")).and_then(Value::as_str);
+    let rewrite = rule.rewrite.as_ref().and_then(|r| r.uri.as_deref());
     let mut groups: Vec<(bool, Vec<Map<String, Value>>)> = Vec::new();
     for (m, moved) in matches {
         let moved = moved && rewrite.is_some();
@@ -146,8 +146,8 @@ fn copies<'a>(rule: &HttpRoute<'a>, matches: Vec<(Map<String, Value>, bool)>) ->
         .map(|(moved, matches)| {
             let mut rule = rule.clone();
             rule.matches = (!matches.is_empty()).then_some(matches);
-            if let (true, Some(uri), Some(Value::Object(r))) = (moved, rewrite, &mut rule.rewrite) {
-                r.insert("uri".into(), json!(format!("{uri}/")));
+            if let (true, Some(uri), Some(r)) = (moved, rewrite, &mut rule.rewrite) {
+                r.to_mut().uri = Some(format!("{uri}/"));
             }
             rule
         })
@@ -254,7 +254,11 @@ fn tls_rules<'a>(svc: &'a Service, ing: &Ingress, rules: &[StreamRoute<'a>]) -> 
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
     use super::*;
+    use crate::model::raw::Rewrite;
+    use crate::model::traffic::Retries;
 
     fn maps(v: Value) -> Vec<Map<String, Value>> {
         v.as_array().unwrap().iter().map(|m| m.as_object().unwrap().clone()).collect()
@@ -309,7 +313,7 @@ mod tests {
     fn a_rewrite_of_a_moved_prefix_follows_it() {
         let rule = HttpRoute {
             name: Some("r".into()),
-            rewrite: Some(json!({"uri": "/v1"})),
+            rewrite: Some(Cow::Owned(Rewrite { uri: Some("/v1".into()), authority: None, uri_regex_rewrite: None })),
             route: Some(vec![]),
             ..HttpRoute::default()
         };
@@ -323,7 +327,7 @@ mod tests {
             ],
         );
         let summary: Vec<(Value, Value)> =
-            split.iter().map(|c| (json!(c.matches), c.rewrite.as_ref().unwrap()["uri"].clone())).collect();
+            split.iter().map(|c| (json!(c.matches), json!(c.rewrite.as_ref().unwrap().uri))).collect();
         assert_eq!(
             summary,
             [
@@ -346,7 +350,7 @@ mod tests {
             name: Some("r".into()),
             route: Some(vec![]),
             timeout: Some("5s".into()),
-            retries: Some(json!({"attempts": 2})),
+            retries: Some(Cow::Owned(Retries { attempts: Some(2), ..Retries::default() })),
             ..HttpRoute::default()
         };
         let gained = copies(&rule, vec![(maps(json!([{"uri": {"exact": "/v1"}}])).remove(0), false)]);

@@ -22,6 +22,7 @@ pub mod filters;
 mod ingress;
 pub mod patch;
 mod policy;
+mod present;
 mod routes;
 pub mod tape;
 pub mod templates;

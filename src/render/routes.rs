@@ -8,10 +8,13 @@
 //! `sniHosts` or `destinationSubnets`, become `tcp` and `tls` rules (a TLS rule must name
 //! the SNI hosts it matches; the entity's host unless the route says others).
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value, json};
 
 use super::api::{self, HttpRoute, Percent, RouteDestination, StreamRoute};
-use super::context::{destination, non_empty};
+use super::context::destination;
+use super::present::present;
 use crate::graph::{MeshGraph, NodeKind};
 use crate::model::raw::HttpMatch;
 use crate::model::traffic::{Retries, Traffic};
@@ -174,7 +177,7 @@ impl<'a> Routing<'a> {
             .map(|d| RouteDestination {
                 destination: self.destination(&d.target, d.subset.as_deref(), d.port, p, port),
                 weight: d.weight,
-                headers: d.headers.as_ref().and_then(|h| serde_json::to_value(h).ok()),
+                headers: d.headers.as_deref().map(Cow::Borrowed),
             })
             .collect()
     }
@@ -203,10 +206,10 @@ impl<'a> Routing<'a> {
         // A redirect or a direct response never reaches an upstream: no timeout, retries or
         // fault of the entity's apply to it.
         let answers = extras.is_some_and(|x| x.redirect.is_some() || x.direct_response.is_some());
-        let retries: Option<Retries> = match (route.and_then(|r| r.retries.as_deref()), t.retries.as_ref()) {
+        let retries: Option<Cow<'a, Retries>> = match (route.and_then(|r| r.retries.as_deref()), t.retries.as_ref()) {
             _ if answers => None,
-            (Some(r), Some(base)) => Some(r.over(base).normalized()),
-            (r, base) => r.or(base).cloned(),
+            (Some(r), Some(base)) => Some(Cow::Owned(r.over(base).normalized())),
+            (r, base) => r.or(base).map(Cow::Borrowed),
         };
         let name = route.and_then(|r| r.name.clone()).map(|n| if multi { format!("{n}-{}", p.number) } else { n });
         let mirror = route.and_then(|r| r.mirror.as_deref());
@@ -216,16 +219,16 @@ impl<'a> Routing<'a> {
             name,
             matches: (!matches.is_empty()).then_some(matches),
             route: (!dests.is_empty()).then(|| self.route(dests, p, port)),
-            redirect: non_empty(extras.and_then(|x| x.redirect.as_ref())),
-            direct_response: non_empty(extras.and_then(|x| x.direct_response.as_ref())),
+            redirect: present(extras.and_then(|x| x.redirect.as_ref()).map(Cow::Borrowed)),
+            direct_response: present(extras.and_then(|x| x.direct_response.as_ref()).map(Cow::Borrowed)),
             timeout,
-            retries: non_empty(retries.as_ref()),
-            fault: non_empty(fault),
+            retries: present(retries),
+            fault: present(fault.map(Cow::Borrowed)),
             mirror: mirror.map(|m| self.destination(&m.target, m.subset.as_deref(), m.port, p, port)),
             mirror_percentage: mirror.and_then(|m| m.percentage).map(|value| Percent { value }),
-            rewrite: non_empty(route.and_then(|r| r.rewrite.as_deref())),
-            cors_policy: non_empty(extras.and_then(|x| x.cors_policy.as_ref())),
-            headers: non_empty(extras.and_then(|x| x.headers.as_ref())),
+            rewrite: present(route.and_then(|r| r.rewrite.as_deref()).map(Cow::Borrowed)),
+            cors_policy: present(extras.and_then(|x| x.cors_policy.as_ref()).map(Cow::Borrowed)),
+            headers: present(extras.and_then(|x| x.headers.as_ref()).map(Cow::Borrowed)),
         })
     }
 

@@ -14,8 +14,10 @@
 //! entry with its complete policy. A subset with a policy of its own is laid out the same
 //! way in its `trafficPolicy`; one without inherits the top level, which Istio does right.
 
+use std::borrow::Cow;
+
 use super::api::{self, PolicySettings as Settings, PortPolicy as PortEntry, PortSelector, TrafficPolicy};
-use super::context::non_empty;
+use super::present::present;
 use crate::model::traffic::Traffic;
 use crate::model::{ClientTls, Port, PortPolicy, SubsetPolicy};
 
@@ -36,7 +38,7 @@ pub(super) struct EntityPolicy<'a> {
     pub subject_alt_names: &'a [String],
 }
 
-impl EntityPolicy<'_> {
+impl<'a> EntityPolicy<'a> {
     /// The TLS of a port: its own, else the entity's where that applies to it.
     fn port_tls(&self, p: &Port) -> Option<&ClientTls> {
         match self.own_policy(p).and_then(|o| o.tls.as_ref()) {
@@ -50,10 +52,10 @@ impl EntityPolicy<'_> {
     }
 
     /// The traffic of a port: its own merged over the entity's.
-    fn port_traffic(&self, p: &Port) -> Traffic {
+    fn port_traffic(&self, p: &Port) -> Cow<'a, Traffic> {
         match self.own_policy(p) {
-            Some(o) => o.traffic.over(self.traffic),
-            None => self.traffic.clone(),
+            Some(o) => Cow::Owned(o.traffic.over(self.traffic)),
+            None => Cow::Borrowed(self.traffic),
         }
     }
 
@@ -65,46 +67,48 @@ impl EntityPolicy<'_> {
     }
 
     /// The top-level `trafficPolicy`, or `None` when there is nothing to say.
-    pub(super) fn top(&self) -> Option<TrafficPolicy> {
+    pub(super) fn top(&self) -> Option<TrafficPolicy<'a>> {
         let all = self.tls.filter(|t| self.ports.iter().all(|p| t.applies_to(p, self.ports)));
-        let top = self.settings(self.traffic, all, None);
+        let top = self.settings(Cow::Borrowed(self.traffic), all, None);
         // Without policies of their own, every port has the entity's traffic; and the TLS of
         // each is the same as the top level's (none, or one for all that originates nothing,
         // so it names no host a port could change): the ports all agree with the top level,
-        // which is the layout. Most services are this, and each port's settings is a JSON
-        // value per field.
+        // which is the layout. Most services are this.
         if self.own.is_empty() && (self.tls.is_none() || all.is_some_and(|t| !t.originates())) {
             return lay_out(top, Vec::new());
         }
         let ports: Vec<(u32, Settings)> = self
             .ports
             .iter()
-            .map(|p| (p.number, self.settings(&self.port_traffic(p), self.port_tls(p), Some(p))))
+            .map(|p| (p.number, self.settings(self.port_traffic(p), self.port_tls(p), Some(p))))
             .collect();
         lay_out(top, ports)
     }
 
     /// A subset's `trafficPolicy`, when it has a policy of its own: its settings win over
     /// the port's, as Istio's subset level wins over the destination's port level.
-    pub(super) fn subset(&self, s: &SubsetPolicy) -> Option<TrafficPolicy> {
+    pub(super) fn subset(&self, s: &SubsetPolicy) -> Option<TrafficPolicy<'a>> {
         let tls_for = |p: Option<&Port>| match (&s.tls, p) {
             (Some(t), Some(p)) if t.applies_to(p, self.ports) => Some(t),
             (Some(t), None) if self.ports.iter().all(|p| t.applies_to(p, self.ports)) => Some(t),
             (_, Some(p)) => self.port_tls(p),
             (_, None) => self.tls.filter(|t| self.ports.iter().all(|p| t.applies_to(p, self.ports))),
         };
-        let top = self.settings(&s.traffic.over(self.traffic), tls_for(None), None);
+        let top = self.settings(Cow::Owned(s.traffic.over(self.traffic)), tls_for(None), None);
         let ports: Vec<(u32, Settings)> = self
             .ports
             .iter()
-            .map(|p| (p.number, self.settings(&s.traffic.over(&self.port_traffic(p)), tls_for(Some(p)), Some(p))))
+            .map(|p| {
+                (p.number, self.settings(Cow::Owned(s.traffic.over(&self.port_traffic(p))), tls_for(Some(p)), Some(p)))
+            })
             .collect();
         lay_out(top, ports)
     }
 
     /// One level: connection pool, outlier detection, load balancing, TLS; for one port, or
-    /// for all of them (`None`).
-    fn settings(&self, t: &Traffic, tls: Option<&ClientTls>, port: Option<&Port>) -> Settings {
+    /// for all of them (`None`). The policy fields are the traffic's own, borrowed from the
+    /// model where the traffic is, moved out of it where it was merged for this level.
+    fn settings(&self, t: Cow<'a, Traffic>, tls: Option<&ClientTls>, port: Option<&Port>) -> Settings<'a> {
         // The host is presented as SNI where it is an HTTP host; for opaque TCP (a database)
         // Istio sends none unless told, and the host may be a name nothing serves.
         let http = match port {
@@ -112,10 +116,22 @@ impl EntityPolicy<'_> {
             None => self.ports.iter().all(|p| p.protocol.is_http()),
         };
         let sni_host = if http { self.host } else { "" };
+        let (connection_pool, outlier_detection, load_balancer) = match t {
+            Cow::Borrowed(t) => (
+                t.connection_pool.as_deref().map(Cow::Borrowed),
+                t.outlier_detection.as_deref().map(Cow::Borrowed),
+                t.load_balancer.as_deref().map(Cow::Borrowed),
+            ),
+            Cow::Owned(t) => (
+                t.connection_pool.map(|v| Cow::Owned(*v)),
+                t.outlier_detection.map(|v| Cow::Owned(*v)),
+                t.load_balancer.map(|v| Cow::Owned(*v)),
+            ),
+        };
         Settings {
-            connection_pool: non_empty(t.connection_pool.as_ref()),
-            outlier_detection: non_empty(t.outlier_detection.as_ref()),
-            load_balancer: non_empty(t.load_balancer.as_ref()),
+            connection_pool: present(connection_pool),
+            outlier_detection: present(outlier_detection),
+            load_balancer: present(load_balancer),
             tls: tls.map(|t| client_tls(t, sni_host, self.subject_alt_names)),
         }
     }
@@ -123,7 +139,7 @@ impl EntityPolicy<'_> {
 
 /// The top level, and an entry for each port whose policy differs from it; when all ports
 /// agree, their policy is the top level.
-fn lay_out(top: Settings, ports: Vec<(u32, Settings)>) -> Option<TrafficPolicy> {
+fn lay_out<'a>(top: Settings<'a>, ports: Vec<(u32, Settings<'a>)>) -> Option<TrafficPolicy<'a>> {
     let same = ports.first().map(|(_, first)| ports.iter().all(|(_, p)| p == first)).unwrap_or(true);
     let policy = if same {
         TrafficPolicy { settings: ports.into_iter().next().map_or(top, |(_, p)| p), port_level_settings: None }
@@ -133,7 +149,7 @@ fn lay_out(top: Settings, ports: Vec<(u32, Settings)>) -> Option<TrafficPolicy> 
     (policy != TrafficPolicy { settings: Settings::default(), port_level_settings: None }).then_some(policy)
 }
 
-fn lay_out_ports(top: Settings, ports: Vec<(u32, Settings)>) -> TrafficPolicy {
+fn lay_out_ports<'a>(top: Settings<'a>, ports: Vec<(u32, Settings<'a>)>) -> TrafficPolicy<'a> {
     let entries: Vec<PortEntry> = ports
         .into_iter()
         .filter(|(_, p)| *p != top)
