@@ -77,7 +77,15 @@ pub(super) struct Shared {
     valid_localities: foldhash::HashSet<Arc<str>>,
     /// The traffic policy of a service that writes none: the project's defaults.
     defaults: Option<Arc<Traffic>>,
+    /// The identity asked for last: a service's VMs nearly always share one, and comparing
+    /// two short strings costs less than hashing them into both sets again.
+    last_identity: Option<Arc<Identity>>,
+    /// The valid localities asked for last, a few (a service's VMs go round its zones).
+    recent_localities: Vec<Arc<str>>,
 }
+
+/// How many valid localities [`Shared`] compares before it hashes.
+const RECENT_LOCALITIES: usize = 4;
 
 impl Shared {
     /// `s`, as the one copy of it.
@@ -96,28 +104,49 @@ impl Shared {
         if network.is_none() && service_account.is_none() {
             return None;
         }
+        if let Some(last) = &self.last_identity
+            && last.network.as_deref() == network
+            && last.service_account.as_deref() == service_account
+        {
+            return Some(Arc::clone(last));
+        }
         let network = network.map(|n| self.string(n));
         let service_account = service_account.map(|a| self.string(a));
         let identity = Identity { network, service_account };
-        if let Some(same) = self.identities.get(&identity) {
-            return Some(Arc::clone(same));
-        }
-        let identity = Arc::new(identity);
-        self.identities.insert(Arc::clone(&identity));
+        let identity = match self.identities.get(&identity) {
+            Some(same) => Arc::clone(same),
+            None => {
+                let identity = Arc::new(identity);
+                self.identities.insert(Arc::clone(&identity));
+                identity
+            }
+        };
+        self.last_identity = Some(Arc::clone(&identity));
         Some(identity)
     }
 
     /// The locality `l` written at `at`, checked unless an earlier workload of the file
     /// wrote it (a file's hundreds of VMs name a few localities).
     pub(super) fn locality(&mut self, cx: &mut validate::Checker<'_>, l: &str, at: &dyn validate::Place) -> Arc<str> {
-        if let Some(valid) = self.valid_localities.get(l) {
+        if let Some(valid) = self.recent_localities.iter().find(|v| ***v == *l) {
             return Arc::clone(valid);
         }
-        let l = self.string(l);
-        if cx.locality(&l, at) {
-            self.valid_localities.insert(Arc::clone(&l));
+        let valid = match self.valid_localities.get(l) {
+            Some(valid) => Arc::clone(valid),
+            None => {
+                let l = self.string(l);
+                if !cx.locality(&l, at) {
+                    return l;
+                }
+                self.valid_localities.insert(Arc::clone(&l));
+                l
+            }
+        };
+        if self.recent_localities.len() == RECENT_LOCALITIES {
+            self.recent_localities.remove(0);
         }
-        l
+        self.recent_localities.push(Arc::clone(&valid));
+        valid
     }
 
     /// The traffic policy of a service: `own` merged over the project's `defaults`, the

@@ -480,9 +480,18 @@ fn subsets(
     origin: &Origin,
 ) -> Vec<Subset> {
     let mut out: BTreeMap<String, Subset> = BTreeMap::new();
-    // One subset per `version` label value of the VMs, named after the version.
+    // One subset per `version` label value of the VMs, named after the version. A value
+    // seen before makes the same subset again: skipped (most VMs share a few versions). Only
+    // the first few values are remembered, so that a service of many versions stays linear.
+    let mut seen: Vec<&str> = Vec::new();
     for vm in vms {
         if let Some(v) = vm.labels.get("version") {
+            if seen.contains(&v) {
+                continue;
+            }
+            if seen.len() < 8 {
+                seen.push(v);
+            }
             let name = names::slug(v);
             if names::port_name(&name).is_ok() {
                 out.insert(name.clone(), Subset { name, labels: Labels::from([("version", v)]), policy: None });
