@@ -103,7 +103,8 @@ pub struct Object {
     pub namespace: Arc<str>,
     /// The inventory entity it comes from (shared by its objects).
     pub entity: Arc<str>,
-    /// The part of the inventory it comes from (the entity, or e.g. one of its VMs).
+    /// The part of the inventory it comes from (the entity, or e.g. one of its VMs); for an
+    /// identity alone ([`identities_in`]), the project file's, which nothing reads.
     pub origin: crate::diag::Origin,
     /// The template context: one of the [`super::api`] types, serialised (`null` for an
     /// identity alone, see [`identities_in`], and for an object whose `text` is written).
@@ -180,6 +181,10 @@ pub(super) struct Builder<'a> {
     namespace: Arc<str>,
     entity: Arc<str>,
     origin: crate::diag::Origin,
+    /// The origin an identity carries (the project file's, without a path, which clones
+    /// without an allocation): nothing reads an identity's origin, and a copy of the
+    /// entity's path for each of them was a fifth of deciding the identities.
+    blank: crate::diag::Origin,
     /// What to keep of each object.
     keep: Keep<'a>,
     /// The current entity's `names`: kind → the name of its object named after it.
@@ -226,7 +231,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Adds an object of the current entity that comes from one part of it (e.g. a VM). An
-    /// identity carries its entity's origin: nothing reads a part's from it.
+    /// identity carries no origin of its own (see [`Object::origin`]).
     pub(super) fn push_sourced<S: Layout>(
         &mut self,
         name: &str,
@@ -238,7 +243,7 @@ impl<'a> Builder<'a> {
         let chosen = self.names.filter(|_| name == &*self.entity).and_then(|n| n.get(kind.as_str()));
         let name = chosen.map_or(name, String::as_str);
         if let Keep::Identity = self.keep {
-            let (namespace, entity, origin) = (self.namespace.clone(), self.entity.clone(), self.origin.clone());
+            let (namespace, entity, origin) = (self.namespace.clone(), self.entity.clone(), self.blank.clone());
             let (context, text) = (Tape::default(), None);
             self.out.push(Object { kind, name: name.to_string(), namespace, entity, origin, context, text });
             return;
@@ -663,7 +668,9 @@ fn build_objects<'a>(
     // the objects of one service are not moved as the vector grows.
     let services = inv.services.get(range.clone()).unwrap_or_default();
     let room = range.len() * 4 + services.iter().map(|s| s.vms.len()).sum::<usize>();
-    let mut b = Builder { inv, graph, out: Vec::with_capacity(room), namespace, entity, origin, keep, names: None };
+    let blank = origin.clone();
+    let out = Vec::with_capacity(room);
+    let mut b = Builder { inv, graph, out, namespace, entity, origin, blank, keep, names: None };
     let n = inv.services.len();
     for i in range {
         match inv.services.get(i) {
