@@ -187,11 +187,12 @@ mod tests {
         t.mark("busy");
         std::thread::sleep(Duration::from_millis(20));
         t.mark("idle");
-        let (busy, idle) = (t.stages[0].cpu.expect("a CPU clock"), t.stages[1].cpu.expect("a CPU clock"));
-        // Other tests' threads run in this process too, so only bounds that they cannot
-        // break: the busy stage spent CPU time, and the report prints a column for it.
+        // Other tests' threads run in this process too and count in its CPU clock, so only
+        // what they cannot break: the busy stage spent CPU time, the idle one has a figure
+        // too, and the report prints a column for each stage and the total.
+        let busy = t.stages[0].cpu.expect("a CPU clock");
         assert!(busy >= Duration::from_millis(10), "{busy:?}");
-        assert!(idle < busy + Duration::from_secs(60), "{idle:?}");
+        assert!(t.stages[1].cpu.is_some());
         let report = t.report();
         assert_eq!(report.lines().filter(|l| l.contains(" cpu ")).count(), 3, "{report}");
     }

@@ -80,12 +80,7 @@ pub(super) struct Shared {
     /// The identity asked for last: a service's VMs nearly always share one, and comparing
     /// two short strings costs less than hashing them into both sets again.
     last_identity: Option<Arc<Identity>>,
-    /// The valid localities asked for last, a few (a service's VMs go round its zones).
-    recent_localities: Vec<Arc<str>>,
 }
-
-/// How many valid localities [`Shared`] compares before it hashes.
-const RECENT_LOCALITIES: usize = 4;
 
 impl Shared {
     /// `s`, as the one copy of it.
@@ -128,25 +123,14 @@ impl Shared {
     /// The locality `l` written at `at`, checked unless an earlier workload of the file
     /// wrote it (a file's hundreds of VMs name a few localities).
     pub(super) fn locality(&mut self, cx: &mut validate::Checker<'_>, l: &str, at: &dyn validate::Place) -> Arc<str> {
-        if let Some(valid) = self.recent_localities.iter().find(|v| ***v == *l) {
+        if let Some(valid) = self.valid_localities.get(l) {
             return Arc::clone(valid);
         }
-        let valid = match self.valid_localities.get(l) {
-            Some(valid) => Arc::clone(valid),
-            None => {
-                let l = self.string(l);
-                if !cx.locality(&l, at) {
-                    return l;
-                }
-                self.valid_localities.insert(Arc::clone(&l));
-                l
-            }
-        };
-        if self.recent_localities.len() == RECENT_LOCALITIES {
-            self.recent_localities.remove(0);
+        let l = self.string(l);
+        if cx.locality(&l, at) {
+            self.valid_localities.insert(Arc::clone(&l));
         }
-        self.recent_localities.push(Arc::clone(&valid));
-        valid
+        l
     }
 
     /// The traffic policy of a service: `own` merged over the project's `defaults`, the

@@ -50,8 +50,8 @@ pub fn dns_subdomain(s: &str) -> Result<(), String> {
 /// bytes of labels ([`dns_label_ok`]) joined by dots, in one pass.
 fn dns_subdomain_ok(s: &[u8]) -> bool {
     // Nearly every object name is one label (`web-10-0-1-11`): letters, digits and `-`
-    // throughout, tested without a branch per byte (the compiler makes it vector code);
-    // only the ends are then left to look at. Anything else takes the pass below.
+    // throughout, tested without a branch per byte; only the ends are then left to look
+    // at. Anything else takes the pass below.
     let label_byte = |b: u8| (b.wrapping_sub(b'a') < 26) | (b.wrapping_sub(b'0') < 10) | (b == b'-');
     if !s.is_empty() && s.len() <= 63 && s.iter().fold(true, |ok, &b| ok & label_byte(b)) {
         return s[0] != b'-' && s[s.len() - 1] != b'-';

@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 
 use super::api::{self, HttpRoute, RouteDestination, Server, ServerPort, ServerTls, StreamRoute};
 use super::context::{Builder, destination};
-use super::present::present;
+use super::present::borrowed;
 use crate::diag::Origin;
 use crate::model::egress::{Egress, ServerKind};
 use crate::model::{External, Inventory};
@@ -167,8 +167,8 @@ fn rules<'a>(
             matches: matching(json!({"gateways": ["mesh"], "port": p.number})),
             route: Some(to(destination(gw_host, subset, Some(gw_port)))),
             timeout: t.timeout.clone(),
-            retries: present(t.retries.as_ref().map(Cow::Borrowed)),
-            fault: present(t.fault.as_deref().map(Cow::Borrowed)),
+            retries: borrowed(t.retries.as_ref()),
+            fault: borrowed(t.fault.as_deref()),
             ..HttpRoute::default()
         });
         for (h, host) in &targets {

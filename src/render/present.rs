@@ -9,13 +9,22 @@
 //! at the first thing written, without building the value as JSON: building a JSON tree for
 //! every policy field of every rule was 4% of a build.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use serde::ser;
+
+use super::api::Passed;
 
 /// `v` where it says something (it serialises to anything but null, an empty list or an
 /// empty mapping, as its JSON would), else `None`.
 pub(super) fn present<T: Serialize>(v: Option<T>) -> Option<T> {
     v.filter(says_something)
+}
+
+/// [`present`] of a value the model holds, lent to the context.
+pub(super) fn borrowed<T: Serialize + Clone>(v: Option<&T>) -> Option<Passed<'_, T>> {
+    present(v.map(Cow::Borrowed))
 }
 
 /// Whether `v` serialises to something other than null, an empty list or an empty mapping.

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::api::{self, HttpRoute, Percent, RouteDestination, StreamRoute};
 use super::context::destination;
-use super::present::present;
+use super::present::{borrowed, present};
 use crate::graph::{MeshGraph, NodeKind};
 use crate::model::raw::HttpMatch;
 use crate::model::traffic::{Retries, Traffic};
@@ -219,16 +219,16 @@ impl<'a> Routing<'a> {
             name,
             matches: (!matches.is_empty()).then_some(matches),
             route: (!dests.is_empty()).then(|| self.route(dests, p, port)),
-            redirect: present(extras.and_then(|x| x.redirect.as_ref()).map(Cow::Borrowed)),
-            direct_response: present(extras.and_then(|x| x.direct_response.as_ref()).map(Cow::Borrowed)),
+            redirect: borrowed(extras.and_then(|x| x.redirect.as_ref())),
+            direct_response: borrowed(extras.and_then(|x| x.direct_response.as_ref())),
             timeout,
             retries: present(retries),
-            fault: present(fault.map(Cow::Borrowed)),
+            fault: borrowed(fault),
             mirror: mirror.map(|m| self.destination(&m.target, m.subset.as_deref(), m.port, p, port)),
             mirror_percentage: mirror.and_then(|m| m.percentage).map(|value| Percent { value }),
-            rewrite: present(route.and_then(|r| r.rewrite.as_deref()).map(Cow::Borrowed)),
-            cors_policy: present(extras.and_then(|x| x.cors_policy.as_ref()).map(Cow::Borrowed)),
-            headers: present(extras.and_then(|x| x.headers.as_ref()).map(Cow::Borrowed)),
+            rewrite: borrowed(route.and_then(|r| r.rewrite.as_deref())),
+            cors_policy: borrowed(extras.and_then(|x| x.cors_policy.as_ref())),
+            headers: borrowed(extras.and_then(|x| x.headers.as_ref())),
         })
     }
 
