@@ -15,7 +15,9 @@
 #   scripts/bench.sh --sizes 100 --runs 1 --cluster --busy   # a quick check of the script
 #
 # Modes, per size: `build --stdout >/dev/null`; `check`; for each layout a first build into
-# an empty directory and a rebuild with nothing changed (which must write no file); and
+# an empty directory, a rebuild with nothing changed (which must write no file, and finds
+# that from the inputs' fingerprint without compiling), and a rebuild after an edit that
+# changes no object (a comment: it compiles and compares every file, writing none); and
 # `diff --against` between that build and the inventory with 1% of its services changed
 # (every hundredth service gets another service account: its WorkloadEntries, WorkloadGroup
 # and the allow-lists that name it change). With --kustomize, `kubectl kustomize` of the
@@ -192,6 +194,16 @@ runs_beside() {
     printf '  %-34s %7.2f s %8.1f MB %7.2f s cpu   (runs: %s)\n' "$mode$([[ $neighbour == busy ]] && echo ' [busy]')" "$wall_med" "$(awk -v k="$rss_med" 'BEGIN {print k / 1024}')" "$cpu_med" "${walls[*]}" >&2
 }
 
+# written_nothing LAYOUT N: fails unless the last run (a rebuild that changed no object)
+# reported no file written or removed.
+written_nothing() {
+    if ! grep -q ': 0 written, 0 removed' "$work/stderr"; then
+        echo "rebuild $1 (N=$2) wrote files:" >&2
+        cat "$work/stderr" >&2
+        exit 1
+    fi
+}
+
 # floor N STAGE CMD...: one timed run of CMD (which prints "wall cpu" of the part it times
 # itself, or nothing: then the whole process is timed), to the floors file.
 floor() {
@@ -321,12 +333,12 @@ PY
         out="$work/out-$n-$layout"
         run "$n" "build $layout (fresh)" "rm -rf '$out'" "$bin" build -C "$proj" --layout "$layout" --out-dir "$out"
         run "$n" "rebuild $layout (unchanged)" ":" "$bin" build -C "$proj" --layout "$layout" --out-dir "$out"
-        # A rebuild with nothing changed must write no file.
-        if ! grep -q ': 0 written, 0 removed' "$work/stderr"; then
-            echo "rebuild $layout (N=$n) wrote files:" >&2
-            cat "$work/stderr" >&2
-            exit 1
-        fi
+        written_nothing "$layout" "$n"
+        # The same rebuild after an edit that changes no object (a comment, another each
+        # run): the inputs' fingerprint differs, so it compiles and compares every file.
+        run "$n" "rebuild $layout (comment edited)" "echo \"# edit \$RANDOM\" >'$proj/inventory/zz-bench-edit.yaml'" "$bin" build -C "$proj" --layout "$layout" --out-dir "$out"
+        written_nothing "$layout" "$n"
+        rm -f "$proj/inventory/zz-bench-edit.yaml"
         if [[ "$layout" != service ]]; then
             run "$n" "diff $layout (1% changed)" ":" sh -c '"$0" diff -C "$1" --against "$2" >/dev/null; test $? -eq 1' "$bin" "$proj-changed" "$out"
         fi

@@ -29,9 +29,10 @@ fn an_unchanged_rebuild_trusts_the_cache_and_an_edit_is_still_found() {
     let entries: Vec<_> = std::fs::read_dir(cache.join("meshgen")).unwrap().collect();
     assert_eq!(entries.len(), 1, "one cache file for the output directory");
     let recorded = std::fs::read_to_string(entries[0].as_ref().unwrap().path()).unwrap();
-    // A line of its format's version, then one per file.
+    // A line of its format's version, one of the build's inputs, then one per file.
     assert!(recorded.starts_with("meshgen output cache "), "{recorded}");
-    assert_eq!(recorded.lines().count() - 1, common::tree(&project.join("out")).len(), "every file is recorded");
+    assert!(recorded.lines().nth(1).is_some_and(|l| l.starts_with("inputs ")), "{recorded}");
+    assert_eq!(recorded.lines().count() - 2, common::tree(&project.join("out")).len(), "every file is recorded");
 
     // Nothing changed: no file is written, none is read (reading would change atimes only,
     // so this checks the outcome: the report and the untouched files).
@@ -126,4 +127,157 @@ fn diff_against_a_recorded_directory_pairs_unchanged_files_without_reading_them(
     let after = diff(&cache);
     assert_eq!(after, diff(&no_cache));
     assert_eq!(after["summary"]["update"].as_u64(), summary["update"].as_u64().map(|n| n + 1), "{}", after["summary"]);
+}
+
+/// Whether a build run with `-v` found its output directory as the last build of the same
+/// inputs left it, and compiled nothing.
+fn compiled_nothing(r: &common::Run) -> bool {
+    r.stderr.contains("nothing to compile")
+}
+
+#[test]
+fn a_build_of_the_same_inputs_compiles_nothing_until_an_input_or_a_file_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (project, cache) = (tmp.path().join("project"), tmp.path().join("cache"));
+    common::synth::generate(300, 7, &project).unwrap();
+    let out = project.join("out");
+    let build = |args: &[&str]| {
+        let r = meshgen(&project, &cache, &[&["build", "-v"], args].concat());
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r
+    };
+    let first = build(&[]);
+    assert!(!compiled_nothing(&first), "{}", first.stderr);
+    let before = common::tree(&out);
+    // Files written in the clock tick the cache is written in are not vouched for.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+
+    // The same inputs: nothing compiled, the same report, nothing touched.
+    let r = build(&[]);
+    assert!(compiled_nothing(&r), "{}", r.stderr);
+    let objects = first.stderr.lines().find(|l| l.starts_with("built ")).unwrap().split(' ').nth(1).unwrap();
+    assert!(r.stderr.contains(&format!("built {objects} objects into `out`: 0 written, 0 removed, ")), "{}", r.stderr);
+    assert_eq!(common::tree(&out), before);
+    let r = build(&["--check"]);
+    assert!(compiled_nothing(&r) && r.stderr.contains("`out` is up to date"), "{}", r.stderr);
+    // `-o json` prints the findings document a build without findings prints.
+    let json = build(&["-o", "json"]);
+    assert!(compiled_nothing(&json), "{}", json.stderr);
+    assert_eq!(json.stdout, build(&["-o", "json", "--out-dir", "elsewhere"]).stdout);
+
+    // An edit of an input that changes no object: compiled, nothing written; then recorded.
+    let file = project.join("inventory").join(common::tree(&project.join("inventory")).keys().next().unwrap());
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("{text}# a comment\n")).unwrap();
+    let r = build(&[]);
+    assert!(!compiled_nothing(&r) && r.stderr.contains(" 0 written, 0 removed"), "{}", r.stderr);
+    assert!(compiled_nothing(&build(&[])));
+
+    // Options are inputs: another label changes every object, and back.
+    let r = build(&["--label", "team=edge"]);
+    assert!(!compiled_nothing(&r) && !r.stderr.contains(" 0 written"), "{}", r.stderr);
+    let r = build(&[]);
+    assert!(!compiled_nothing(&r) && !r.stderr.contains(" 0 written"), "{}", r.stderr);
+    assert_eq!(common::tree(&out), before);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert!(compiled_nothing(&build(&[])));
+
+    // The output directory as the last build did not leave it: a hand edit of the same size,
+    // a file removed, a stale file of meshgen's added. Each is compiled and mended.
+    let victim = out.join(before.keys().find(|p| p.contains("serviceentry-")).unwrap());
+    let text = std::fs::read_to_string(&victim).unwrap();
+    std::fs::write(&victim, text.replacen("MESH_INTERNAL", "MESH_EXTERNAL", 1)).unwrap();
+    let r = build(&[]);
+    assert!(!compiled_nothing(&r) && r.stderr.contains(" 1 written, 0 removed"), "{}", r.stderr);
+    std::fs::remove_file(&victim).unwrap();
+    let r = build(&[]);
+    assert!(!compiled_nothing(&r) && r.stderr.contains(" 1 written, 0 removed"), "{}", r.stderr);
+    std::fs::write(victim.with_file_name("stale.yaml"), &text).unwrap();
+    let r = build(&[]);
+    assert!(!compiled_nothing(&r) && r.stderr.contains(" 0 written, 1 removed"), "{}", r.stderr);
+    assert_eq!(common::tree(&out), before);
+
+    // Another meshgen executable (here a copy of this one) is another input.
+    let copy = tmp.path().join("meshgen-copy");
+    std::fs::copy(env!("CARGO_BIN_EXE_meshgen"), &copy).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let run_copy = || {
+        let r: common::Run = std::process::Command::new(&copy)
+            .args(["build", "-v"])
+            .current_dir(&project)
+            .env("NO_COLOR", "1")
+            .env("XDG_CACHE_HOME", &cache)
+            .output()
+            .unwrap()
+            .into();
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r
+    };
+    let r = run_copy();
+    assert!(!compiled_nothing(&r) && r.stderr.contains(" 0 written, 0 removed"), "{}", r.stderr);
+    assert!(compiled_nothing(&run_copy()));
+    assert_eq!(common::tree(&out), before);
+}
+
+#[test]
+fn a_build_with_findings_compiles_every_time_and_reports_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (project, cache) = (tmp.path().join("project"), tmp.path().join("cache"));
+    common::synth::generate(300, 8, &project).unwrap();
+    std::fs::write(
+        project.join("inventory").join("zz-warned.yaml"),
+        "services:\n  zz-warned:\n    ports: {http: 80}\n    pods: {app: zz-warned}\n    ignore: [{code: self-dependency, reason: old}]\n",
+    )
+    .unwrap();
+    for _ in 0..3 {
+        let r = meshgen(&project, &cache, &["build", "-v"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(!compiled_nothing(&r), "{}", r.stderr);
+        assert!(r.stderr.contains("warning[unused-ignore]"), "{}", r.stderr);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn overridden_templates_and_the_vip_table_are_inputs_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (project, cache) = (tmp.path().join("project"), tmp.path().join("cache"));
+    common::synth::generate(300, 9, &project).unwrap();
+    let config = std::fs::read_to_string(project.join("meshgen.yaml")).unwrap();
+    std::fs::write(project.join("meshgen.yaml"), format!("{config}templates: tpl\nvipRange: 240.240.0.0/16\n"))
+        .unwrap();
+    let r = meshgen(&project, &cache, &["templates", "eject", "service-entry", "--to", "tpl"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let build = || {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let r = meshgen(&project, &cache, &["build", "-v"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r
+    };
+    let r = build();
+    assert!(!compiled_nothing(&r), "{}", r.stderr);
+    // The first build read no VIP table and wrote one; the next reads it (another input),
+    // writes nothing, and records what it read.
+    let r = build();
+    assert!(!compiled_nothing(&r) && r.stderr.contains(" 0 written, 0 removed"), "{}", r.stderr);
+    assert!(compiled_nothing(&build()));
+
+    let template = project.join("tpl/istio/service-entry.yaml");
+    let text = std::fs::read_to_string(&template).unwrap();
+    std::fs::write(&template, text.replace("kind: ServiceEntry\n", "kind: ServiceEntry\n# edited\n")).unwrap();
+    let r = build();
+    assert!(!compiled_nothing(&r) && !r.stderr.contains(" 0 written"), "{}", r.stderr);
+    assert!(compiled_nothing(&build()));
+
+    // The VIP table is read as an input and written as an output: a hand edit of it is
+    // compiled (and undone), like any output file's.
+    let table = project.join("out/vip-allocations.yaml");
+    let text = std::fs::read_to_string(&table).unwrap();
+    std::fs::write(&table, format!("{text}# edited\n")).unwrap();
+    let r = build();
+    assert!(!compiled_nothing(&r) && r.stderr.contains(" 1 written, 0 removed"), "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(&table).unwrap(), text);
+    let r = build();
+    assert!(!compiled_nothing(&r) && r.stderr.contains(" 0 written, 0 removed"), "{}", r.stderr);
+    assert!(compiled_nothing(&build()));
 }

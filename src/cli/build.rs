@@ -6,7 +6,9 @@ use anyhow::{Context as _, Result};
 
 use super::args::{BuildArgs, CheckArgs};
 use super::context::Context;
-use super::project::{compile_verbose, compile_verbose_with, options, print_diagnostics, print_timings, rendering};
+use super::project::{
+    compile_verbose, finish_verbose, options, print_diagnostics, print_stages, print_timings, rendering,
+};
 use super::{EXIT_FINDINGS, Leftovers};
 use crate::compile::{Goal, Rendered};
 use crate::diag::render::Format;
@@ -23,8 +25,8 @@ pub(super) fn run(cx: &Context, args: &BuildArgs, keep: &mut Leftovers) -> Resul
     // `vipRange`), nor when the directory is refused: then it is done, or refused, after
     // compiling, as before.
     let mut early: Option<crate::par::Pending<Result<emit::Output>>> = None;
-    let mut c =
-        compile_verbose_with(cx, &options, |project| {
+    let loaded =
+        crate::compile::load(&options, |project| {
             if args.stdout || project.vip_range.is_some() {
                 return;
             }
@@ -36,11 +38,35 @@ pub(super) fn run(cx: &Context, args: &BuildArgs, keep: &mut Leftovers) -> Resul
                 }));
             }
         })?;
+    // The output directory as the last build of these very inputs left it: nothing to
+    // compile (see `emit::Output::unchanged`). Otherwise the directory, if it was opened to
+    // find out, is the one the build goes on with.
+    let layout = args.layout.unwrap_or(loaded.project.layout);
+    let fingerprint = if args.stdout { None } else { loaded.fingerprint(&options, &format!("{layout:?}")) };
+    let mut opened: Option<Result<emit::Output>> = None;
+    // The directory is waited for only when its cache says it was made from these inputs:
+    // otherwise reading it goes on beside the compile.
+    let recorded = |fingerprint| {
+        let out = output_dir(args, &options, &loaded.project).0;
+        emit::recorded_inputs(&out).is_some_and(|i| i.fingerprint == fingerprint)
+    };
+    if let Some(fingerprint) = fingerprint.filter(|f| recorded(*f)) {
+        opened = match early.take() {
+            Some(pending) => Some(pending.wait()),
+            None => open_output(args, &options, &loaded.project),
+        };
+        if let Some(Ok(output)) = &opened
+            && let Some(done) = output.unchanged(fingerprint)
+        {
+            return unchanged(cx, args, &options, loaded, done);
+        }
+    }
+    let mut c = finish_verbose(cx, &options, loaded)?;
     // A JSON or SARIF document is the report `-o` asked for: on stdout, unless the manifests
     // are there (`--stdout`); text diagnostics are chatter beside the files, on stderr.
     let document = matches!(args.output, Format::Json | Format::Sarif) && !args.stdout;
     let color = if document { cx.color_stdout() } else { cx.color_stderr() };
-    print_diagnostics(&c, args.output, color, document, cx.quiet)?;
+    print_diagnostics(&c.diags, &c.sources, args.output, color, document, cx.quiet)?;
     if c.rendered.is_none() {
         print_timings(&mut c, cx, &args.compile, "diagnostics");
         // Machine-readable formats keep stderr parseable: the findings say it all.
@@ -66,17 +92,17 @@ pub(super) fn run(cx: &Context, args: &BuildArgs, keep: &mut Leftovers) -> Resul
         keep.keep(c);
         return Ok(0);
     }
-    let layout = args.layout.unwrap_or(c.project.layout);
     let (out, shown) = output_dir(args, &options, &c.project);
     // The output directory is read first (under its lock, when writing: `compare` in
     // `--timings`, what is left of it once the compile is done); then each namespace's files
     // are compared with it as they are rendered, and those that changed are staged at once
     // (`layout`), so that only a few namespaces' texts are ever held; the staged files are
     // swapped in last (`files`).
-    let mut output = match early {
-        // The directory passed `refuse_output_dir` before it was read (`early`).
-        Some(pending) => pending.wait()?,
-        None => {
+    let mut output = match (opened, early) {
+        // The directory passed `refuse_output_dir` before it was read.
+        (Some(opened), _) => opened?,
+        (None, Some(pending)) => pending.wait()?,
+        (None, None) => {
             emit::refuse_output_dir(&out, &c.project.root, &inputs(&c.project))?;
             if args.check { emit::Output::check(&out)? } else { emit::Output::write(&out)? }
         }
@@ -106,6 +132,12 @@ pub(super) fn run(cx: &Context, args: &BuildArgs, keep: &mut Leftovers) -> Resul
         report_drift(&shown, &checked);
         return Ok(EXIT_FINDINGS);
     }
+    // A build that reported nothing records its inputs: the next one of the same inputs
+    // then has nothing to compile. One that reported something compiles every time, to say
+    // it again.
+    let made =
+        fingerprint.filter(|_| c.diags.is_empty()).map(|fingerprint| emit::Inputs { fingerprint, objects: count });
+    output.record(made);
     let report = output.finish(|stage| c.timings.mark(stage))?;
     print_timings(&mut c, cx, &args.compile, "write");
     keep.keep(c);
@@ -113,6 +145,50 @@ pub(super) fn run(cx: &Context, args: &BuildArgs, keep: &mut Leftovers) -> Resul
         "built {} objects into `{shown}`: {} written, {} removed, {} unchanged",
         count, report.written, report.removed, report.unchanged
     ));
+    Ok(0)
+}
+
+/// Opens the output directory as a build does after compiling (under its lock, when
+/// writing), before compiling: `None` when the directory is refused (the build says so once
+/// it has compiled, as it would have).
+fn open_output(
+    args: &BuildArgs,
+    options: &crate::compile::Options,
+    project: &crate::model::Project,
+) -> Option<Result<emit::Output>> {
+    let out = output_dir(args, options, project).0;
+    emit::refuse_output_dir(&out, &project.root, &inputs(project)).ok()?;
+    Some(if args.check { emit::Output::check(&out) } else { emit::Output::write(&out) })
+}
+
+/// Ends a build whose output directory already holds what it would make (`done`): the same
+/// reports as a build that found every file unchanged, and nothing written.
+fn unchanged(
+    cx: &Context,
+    args: &BuildArgs,
+    options: &crate::compile::Options,
+    mut loaded: crate::compile::Loaded,
+    done: emit::Unchanged,
+) -> Result<u8> {
+    let shown = output_dir(args, options, &loaded.project).1;
+    // The findings document of `-o json` or `-o sarif` is printed, empty, as by any build
+    // without findings.
+    let document = matches!(args.output, Format::Json | Format::Sarif);
+    let color = if document { cx.color_stdout() } else { cx.color_stderr() };
+    print_diagnostics(&loaded.diags, &[], args.output, color, document, cx.quiet)?;
+    if cx.verbose > 0 {
+        cx.info(format!("`{shown}` holds what the last build of these same inputs wrote: nothing to compile"));
+    }
+    let layout = args.layout.unwrap_or(loaded.project.layout);
+    let (count, n) = (done.objects, done.files);
+    let files = if n == 1 { "1 file".to_string() } else { format!("{n} files") };
+    cx.info(format!("{count} objects in {files}, {layout:?} layout, for `{shown}`"));
+    print_stages(&mut loaded.timings, cx, &args.compile, "unchanged");
+    if args.check {
+        cx.note(format!("`{shown}` is up to date ({count} objects in {n} files)"));
+    } else {
+        cx.note(format!("built {count} objects into `{shown}`: 0 written, 0 removed, {n} unchanged"));
+    }
     Ok(0)
 }
 
@@ -169,7 +245,7 @@ pub(super) fn check(cx: &Context, args: &CheckArgs, keep: &mut Leftovers) -> Res
     super::project::namespace_names(&args.live.namespace)?;
     let mut c = compile_verbose(cx, &options)?;
     let server = if args.live.live && !c.diags.has_errors() { Some(live(&args.live, &options, &mut c)?) } else { None };
-    print_diagnostics(&c, args.output, cx.color_stdout(), true, cx.quiet)?;
+    print_diagnostics(&c.diags, &c.sources, args.output, cx.color_stdout(), true, cx.quiet)?;
     print_timings(&mut c, cx, &args.compile, "report");
     let (errors, warnings) = c.diags.counts();
     if errors > 0 {

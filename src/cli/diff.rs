@@ -43,7 +43,7 @@ pub(super) fn run(cx: &Context, args: &DiffArgs, keep: &mut Leftovers) -> Result
         })
     });
     let mut c = compile_verbose(cx, &options)?;
-    print_diagnostics(&c, args.diagnostics.format, cx.color_stderr(), false, cx.quiet)?;
+    print_diagnostics(&c.diags, &c.sources, args.diagnostics.format, cx.color_stderr(), false, cx.quiet)?;
     let Some(Rendered::Manifests(all)) = c.rendered.take() else {
         bail!("the inventory has errors, so there is nothing to compare: fix them first (`meshgen check` lists them)");
     };

@@ -58,7 +58,12 @@ pub(super) fn compile_verbose_with(
     options: &Options,
     project_ready: impl FnOnce(&crate::model::Project),
 ) -> Result<Compiled> {
-    let c = crate::compile::compile_with(options, project_ready)?;
+    finish_verbose(cx, options, crate::compile::load(options, project_ready)?)
+}
+
+/// [`crate::compile::finish`], saying with `-v` what was read.
+pub(super) fn finish_verbose(cx: &Context, options: &Options, loaded: crate::compile::Loaded) -> Result<Compiled> {
+    let c = crate::compile::finish(options, loaded)?;
     if cx.verbose > 0 {
         let files = c.sources.len().saturating_sub(1);
         let (services, externals) = c.inventory.as_ref().map_or((0, 0), |i| (i.services.len(), i.externals.len()));
@@ -82,13 +87,14 @@ pub(super) fn compile_verbose_with(
 /// With `errors_only` (`-q`), the formats read by people leave warnings out; the machine
 /// formats (JSON, SARIF, GitHub's workflow commands) are a payload and keep everything.
 pub(super) fn print_diagnostics(
-    c: &Compiled,
+    diags: &crate::diag::Diagnostics,
+    sources: &[Source],
     format: Format,
     color: bool,
     to_stdout: bool,
     errors_only: bool,
 ) -> Result<()> {
-    let mut sorted = c.diags.clone().sorted();
+    let mut sorted = diags.clone().sorted();
     if errors_only && matches!(format, Format::Human | Format::Concise) {
         sorted.retain(|d| d.severity == Severity::Error);
     }
@@ -103,12 +109,8 @@ pub(super) fn print_diagnostics(
         .flat_map(|d| std::iter::once(&d.origin).chain(d.related.iter().map(|(o, _)| o)))
         .map(|o| &*o.file)
         .collect();
-    let texts: Vec<(&str, std::borrow::Cow<'_, str>)> = c
-        .sources
-        .iter()
-        .filter(|s| cited.contains(&*s.name))
-        .filter_map(|s| Some((&*s.name, s.text_again()?)))
-        .collect();
+    let texts: Vec<(&str, std::borrow::Cow<'_, str>)> =
+        sources.iter().filter(|s| cited.contains(&*s.name)).filter_map(|s| Some((&*s.name, s.text_again()?))).collect();
     let mut map = SourceMap::new();
     for (name, text) in &texts {
         map.add(name, text);
@@ -147,7 +149,7 @@ pub(super) fn compile_clean(
     format: Format,
 ) -> Result<std::result::Result<Clean, u8>> {
     let mut c = compile_verbose(cx, &options)?;
-    print_diagnostics(&c, format, cx.color_stderr(), false, cx.quiet)?;
+    print_diagnostics(&c.diags, &c.sources, format, cx.color_stderr(), false, cx.quiet)?;
     match (c.diags.has_errors(), c.inventory.take(), c.graph.take()) {
         (false, Some(inventory), Some(graph)) => {
             c.timings.mark("diagnostics");

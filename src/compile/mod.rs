@@ -10,6 +10,7 @@
 //! are taken from [`Options::directory`] (what `meshgen -C DIR` sets), and those the project
 //! file writes from the project file's own directory ([`Project::root`]).
 
+mod fingerprint;
 mod timings;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ use crate::model::project::Selection;
 use crate::model::{self, ApiVersion, Inventory, Project};
 use crate::render::{self as rendering, Manifest, Templates};
 
+pub use fingerprint::Fingerprint;
 pub use timings::Timings;
 
 /// What to compile and how far: plain data, filled by the command line
@@ -212,12 +214,36 @@ pub fn compile(options: &Options) -> Result<Compiled> {
 /// without errors, before the inventory is: a caller can start what needs only the project
 /// (reading the output directory) while the rest compiles.
 pub fn compile_with(options: &Options, project_ready: impl FnOnce(&Project)) -> Result<Compiled> {
+    finish(options, load(options, project_ready)?)
+}
+
+/// What the load stage read, before anything is made of it: the project file, the inventory's
+/// and the selected overlays' files, and what was found wrong with them. [`finish`] compiles
+/// it; in between, a caller may decide from the inputs alone ([`Loaded::fingerprint`]) that
+/// it needs nothing more.
+pub struct Loaded {
+    /// The project file, parsed for the selected environment and cluster, with the
+    /// options' overrides applied.
+    pub project: Project,
+    /// Every file read: the project file first, then the inventory, then the overlays.
+    pub sources: Vec<Source>,
+    /// The findings so far.
+    pub diags: Diagnostics,
+    /// How long loading took.
+    pub timings: Timings,
+    /// How many of [`Loaded::sources`] after the project file are inventory files.
+    inventory_files: usize,
+    /// The overlays' patches; `None` when the project file has errors (nothing else was read).
+    overlays: Option<Overlays>,
+}
+
+/// Reads the project file and, when it has no errors, every file of the inventory and of
+/// the selected overlays (calling `project_ready` in between, as [`compile_with`] does).
+/// `Err` is a usage or I/O problem, as for [`compile`].
+pub fn load(options: &Options, project_ready: impl FnOnce(&Project)) -> Result<Loaded> {
     let mut timings = Timings::default();
     // A missing `-C DIR` is reported as such, first, as when meshgen changed into it.
     options.check_directory()?;
-    let output = options.goal;
-    // `crds` as given overrides the project file's `istio.crds`.
-    let crds_dir = options.crds.as_deref().map(|d| options.resolve(d));
     // A mistyped `--allow` is a usage error: say so before any work.
     for code in &options.allow {
         match crate::diag::codes::suppressible(code) {
@@ -260,9 +286,7 @@ pub fn compile_with(options: &Options, project_ready: impl FnOnce(&Project)) -> 
     exclude.extend(project.layer_dirs.iter().filter(|d| !project.inventory.contains(d)).cloned());
     let mut sources = vec![project_source];
     if diags.has_errors() {
-        project.trace.retrace(&mut diags);
-        let (inventory, graph, rendered, vip_file) = (None, None, None, None);
-        return Ok(Compiled { project, sources, diags, inventory, graph, rendered, vip_file, timings });
+        return Ok(Loaded { project, sources, diags, timings, inventory_files: 0, overlays: None });
     }
     project_ready(&project);
     sources.extend(load::inventory(&project.root, &project.inventory, &exclude, project.limits, &mut diags)?);
@@ -276,6 +300,20 @@ pub fn compile_with(options: &Options, project_ready: impl FnOnce(&Project)) -> 
     let overlays = Overlays::parse(&layers, &mut diags);
     sources.extend(layers.into_iter().flat_map(|l| l.sources));
     timings.mark("load");
+    Ok(Loaded { project, sources, diags, timings, inventory_files, overlays: Some(overlays) })
+}
+
+/// Compiles what [`load()`] read, as far as [`Options::goal`] asks (see [`compile`]).
+pub fn finish(options: &Options, loaded: Loaded) -> Result<Compiled> {
+    let Loaded { project, mut sources, mut diags, mut timings, inventory_files, overlays } = loaded;
+    let Some(overlays) = overlays else {
+        project.trace.retrace(&mut diags);
+        let (inventory, graph, rendered, vip_file) = (None, None, None, None);
+        return Ok(Compiled { project, sources, diags, inventory, graph, rendered, vip_file, timings });
+    };
+    let output = options.goal;
+    // `crds` as given overrides the project file's `istio.crds`.
+    let crds_dir = options.crds.as_deref().map(|d| options.resolve(d));
     let mut inventory = model::build_with(&project, &mut sources[1..=inventory_files], &overlays, &mut diags);
     // VIPs are allocated against the previous table, committed in the output directory.
     let vip_file = project.vip_range.map(|range| {

@@ -9,12 +9,19 @@
 //! cache's own: such "racy" entries are never trusted) and is read again. Anything unusual (no
 //! cache, a cache that does not parse, another directory) means reading the files.
 //!
+//! The cache also records what the files were made from ([`Inputs`]: the fingerprint of the
+//! build's inputs, when the build reported nothing): a build of the same inputs into a
+//! directory still holding exactly those files has nothing to compile
+//! ([`super::Output::unchanged`]).
+//!
 //! The cache lives outside the output directory (which is committed to Git, and must not
 //! carry inode numbers): under `$XDG_CACHE_HOME/meshgen` or `~/.cache/meshgen`, one file per
 //! output directory, named by a hash of its absolute path. Without a cache directory there is
 //! no cache, and nothing else changes.
 
 use foldhash::HashMap;
+
+use crate::compile::Fingerprint;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -44,19 +51,32 @@ struct Entry {
     hash: u64,
 }
 
+/// What a build's files were made from: recorded with them, for the next build to compare
+/// its own inputs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inputs {
+    /// The fingerprint of the build's inputs.
+    pub fingerprint: Fingerprint,
+    /// How many objects the files hold (for the next build's report).
+    pub objects: usize,
+}
+
 /// The recorded state of one output directory.
 #[derive(Debug, Default)]
 pub(super) struct Index {
     entries: HashMap<String, Entry>,
     /// When the cache was written: entries of files modified since are not trusted.
     written: Option<SystemTime>,
+    /// What the recorded files were made from, if the build that wrote them recorded it.
+    inputs: Option<Inputs>,
 }
 
 /// The first line of a cache file: the format's version. A cache of another version (or
 /// of none, before version 2) is no cache, so a change of format or of [`hash`] only costs
 /// one rebuild that reads the files. Version 2: XXH3 content hashes (version 1 used std's
-/// `DefaultHasher`, whose algorithm may change with any Rust release).
-const FORMAT: &str = "meshgen output cache 2";
+/// `DefaultHasher`, whose algorithm may change with any Rust release). Version 3: a second
+/// line, `inputs FINGERPRINT OBJECTS` (or `inputs -`), records [`Inputs`].
+const FORMAT: &str = "meshgen output cache 3";
 
 /// The hash of a file's content, as recorded: XXH3-64 with seed 0, an algorithm published
 /// and frozen by its authors (`xxhsum -H3` prints the same digests), so a cache written by
@@ -83,6 +103,17 @@ fn cache_file(out: &Path) -> Option<PathBuf> {
         .or_else(|| std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".cache")))?;
     let absolute = std::path::absolute(out).ok()?;
     Some(dir.join("meshgen").join(format!("out-{:016x}", hash(&absolute.to_string_lossy()))))
+}
+
+/// The inputs line of a cache file: `Some(None)` for `inputs -`, `None` when it is not one.
+fn parse_inputs(line: &str) -> Option<Option<Inputs>> {
+    match line.strip_prefix("inputs ")? {
+        "-" => Some(None),
+        recorded => {
+            let (fingerprint, objects) = recorded.split_once(' ')?;
+            Some(Some(Inputs { fingerprint: fingerprint.parse().ok()?, objects: objects.parse().ok()? }))
+        }
+    }
 }
 
 #[cfg(unix)]
@@ -122,6 +153,7 @@ impl Index {
         if lines.next() != Some(FORMAT) {
             return Index::default();
         }
+        let Some(inputs) = lines.next().and_then(parse_inputs) else { return Index::default() };
         let mut entries = HashMap::default();
         entries.reserve(text.len() / 96);
         for line in lines {
@@ -143,7 +175,33 @@ impl Index {
             let Some((path, entry)) = parsed else { return Index::default() };
             entries.insert(path, entry);
         }
-        Index { entries, written: meta.modified().ok() }
+        Index { entries, written: meta.modified().ok(), inputs }
+    }
+
+    /// What the cache of `out` says its files were made from, reading only the head of the
+    /// cache file: whether a build needs to wait for the whole directory to be read.
+    pub(super) fn recorded(out: &Path) -> Option<Inputs> {
+        Index::recorded_in(&cache_file(out)?)
+    }
+
+    fn recorded_in(file: &Path) -> Option<Inputs> {
+        use std::io::BufRead as _;
+        let file = std::io::BufReader::new(std::fs::File::open(file).ok()?);
+        let mut lines = file.lines();
+        if lines.next()?.ok()? != FORMAT {
+            return None;
+        }
+        parse_inputs(&lines.next()?.ok()?)?
+    }
+
+    /// What the recorded files were made from, if that was recorded.
+    pub(super) fn inputs(&self) -> Option<Inputs> {
+        self.inputs
+    }
+
+    /// How many files are recorded.
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
     }
 
     /// Whether `rel` has an entry.
@@ -162,18 +220,22 @@ impl Index {
     }
 
     /// Records `files` (relative path to the [`hash`] of the content meshgen wrote or found)
-    /// as they are now on disk in `out`. A cache that cannot be written is no error: the next
-    /// build reads the files instead.
-    pub(super) fn save(out: &Path, files: &std::collections::BTreeMap<String, u64>) {
+    /// as they are now on disk in `out`, made from `inputs`. A cache that cannot be written is
+    /// no error: the next build reads the files instead.
+    pub(super) fn save(out: &Path, files: &std::collections::BTreeMap<String, u64>, inputs: Option<Inputs>) {
         if let Some(file) = cache_file(out) {
-            Index::save_file(&file, out, files);
+            Index::save_file(&file, out, files, inputs);
         }
     }
 
-    fn save_file(file: &Path, out: &Path, files: &std::collections::BTreeMap<String, u64>) {
-        let mut text = String::with_capacity(FORMAT.len() + 1 + files.len() * 96);
+    fn save_file(file: &Path, out: &Path, files: &std::collections::BTreeMap<String, u64>, inputs: Option<Inputs>) {
+        let mut text = String::with_capacity(FORMAT.len() + 56 + files.len() * 96);
         text.push_str(FORMAT);
         text.push('\n');
+        match inputs {
+            Some(i) => text.push_str(&format!("inputs {} {}\n", i.fingerprint, i.objects)),
+            None => text.push_str("inputs -\n"),
+        }
         for (rel, &hash) in files {
             let Ok(meta) = std::fs::symlink_metadata(super::path_of(out, rel)) else { return };
             let e = entry_of(&meta, hash);
@@ -234,21 +296,50 @@ mod tests {
         assert_eq!(hash_parts(&[&long[..100], &long[100..300], &long[300..]]), hash(&long));
     }
 
-    #[test]
-    fn a_cache_of_another_format_is_no_cache() {
+    /// An output directory of one file, `a.yaml`, its hashes, and where its cache goes.
+    fn one_file() -> (tempfile::TempDir, PathBuf, BTreeMap<String, u64>, PathBuf) {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");
         std::fs::create_dir_all(&out).unwrap();
         std::fs::write(out.join("a.yaml"), "a\n").unwrap();
-        let files: BTreeMap<String, String> = [("a.yaml".to_string(), "a\n".to_string())].into();
+        let files = hashed(&[("a.yaml".to_string(), "a\n".to_string())].into());
         let cache = tmp.path().join("cache");
-        Index::save_file(&cache, &out, &hashed(&files));
+        (tmp, out, files, cache)
+    }
+
+    #[test]
+    fn a_cache_of_another_format_is_no_cache() {
+        let (_tmp, out, files, cache) = one_file();
+        Index::save_file(&cache, &out, &files, None);
         let written = std::fs::read_to_string(&cache).unwrap();
         assert!(written.starts_with(&format!("{FORMAT}\n")), "{written}");
         assert!(Index::load_file(&cache).records("a.yaml"));
         // The same entries without the version line: what version 1 wrote.
         std::fs::write(&cache, written.strip_prefix(&format!("{FORMAT}\n")).unwrap()).unwrap();
         assert!(!Index::load_file(&cache).records("a.yaml"));
+    }
+
+    #[test]
+    fn the_inputs_of_the_files_are_recorded_with_them() {
+        let (_tmp, out, files, cache) = one_file();
+        let inputs = Inputs { fingerprint: Fingerprint(u128::MAX - 7), objects: 12 };
+        Index::save_file(&cache, &out, &files, Some(inputs));
+        let index = Index::load_file(&cache);
+        assert_eq!((index.inputs(), index.len()), (Some(inputs), 1));
+        assert_eq!(Index::recorded_in(&cache), Some(inputs), "the head of the file says the same");
+        assert!(index.records("a.yaml"));
+        Index::save_file(&cache, &out, &files, None);
+        let index = Index::load_file(&cache);
+        assert_eq!((index.inputs(), index.len()), (None, 1));
+        assert_eq!(Index::recorded_in(&cache), None);
+        // A damaged inputs line (or none) makes the whole cache no cache.
+        let text = std::fs::read_to_string(&cache).unwrap();
+        for damaged in ["inputs xyz 12\n", "inputs 1f\n", ""] {
+            std::fs::write(&cache, text.replace("inputs -\n", damaged)).unwrap();
+            let index = Index::load_file(&cache);
+            assert_eq!((index.inputs(), index.len()), (None, 0), "{damaged:?}");
+            assert_eq!(Index::recorded_in(&cache), None);
+        }
     }
 
     #[test]
@@ -266,7 +357,7 @@ mod tests {
         let cache = tmp.path().join("cache");
         // Files written in the same clock tick as the cache are "racy": wait for a later one.
         std::thread::sleep(std::time::Duration::from_millis(20));
-        Index::save_file(&cache, &out, &hashed(&files));
+        Index::save_file(&cache, &out, &hashed(&files), None);
         let index = Index::load_file(&cache);
         let meta = |rel: &str| std::fs::metadata(super::super::path_of(&out, rel)).unwrap();
         assert_eq!(index.known("ns/a.yaml", &meta("ns/a.yaml")), Some(hash("a: 1\n")));
@@ -294,7 +385,7 @@ mod tests {
         let files: BTreeMap<String, String> = [("a.yaml".to_string(), "a\n".to_string())].into();
         std::fs::write(out.join("a.yaml"), "a\n").unwrap();
         let cache = tmp.path().join("cache");
-        Index::save_file(&cache, &out, &hashed(&files));
+        Index::save_file(&cache, &out, &hashed(&files), None);
         // A cache written in the same clock tick as the file: an edit then cannot be told
         // apart, so the entry is not trusted (here the cache is made to look that old).
         let changed = std::fs::metadata(out.join("a.yaml")).unwrap().modified().unwrap();

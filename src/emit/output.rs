@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 
+use super::index::Inputs;
 use super::{Drift, HEADER, Report, atomic, index, path_of};
+use crate::compile::Fingerprint;
 
 /// What is on disk in the output directory: meshgen's files, others by path.
 struct Existing {
@@ -25,6 +27,8 @@ struct Existing {
     symlinks: std::collections::BTreeSet<String>,
     /// Whether every file of meshgen's was known from the cache (then it needs no update).
     cached: bool,
+    /// What the cache says the files were made from, and how many files it records.
+    recorded: (Option<Inputs>, usize),
 }
 
 /// What is known of one of meshgen's files.
@@ -36,8 +40,13 @@ enum Known {
 }
 
 fn scan(out: &Path) -> Result<Existing> {
-    let mut existing =
-        Existing { owned: BTreeMap::new(), foreign: Default::default(), symlinks: Default::default(), cached: true };
+    let mut existing = Existing {
+        owned: BTreeMap::new(),
+        foreign: Default::default(),
+        symlinks: Default::default(),
+        cached: true,
+        recorded: (None, 0),
+    };
     // The output directory itself a symbolic link is refused rather than followed: the swap
     // would replace the link by a real directory (or write where the link points).
     if std::fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink()) {
@@ -58,6 +67,7 @@ fn scan(out: &Path) -> Result<Existing> {
     let (files, cache) =
         crate::par::join(|| list(out, &mut existing.foreign, &mut existing.symlinks), || index::Index::load(out));
     let files = files?;
+    existing.recorded = (cache.inputs(), cache.len());
     for (rel, known) in crate::par::map(&files, |(rel, path)| look(&cache, rel, path))? {
         match known {
             Some(k) => {
@@ -146,6 +156,16 @@ pub struct Checked {
     pub texts: BTreeMap<String, String>,
 }
 
+/// What an output directory holds when a build would change nothing in it
+/// ([`Output::unchanged`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unchanged {
+    /// The objects in its files.
+    pub objects: usize,
+    /// Its files (meshgen's).
+    pub files: usize,
+}
+
 /// An output directory being compared with a build's files, as they come; written to with
 /// [`Output::write`], only compared with [`Output::check`].
 pub struct Output {
@@ -171,6 +191,8 @@ pub struct Output {
     symlinked: Option<(String, String)>,
     /// A file's text, joined for writing: one buffer for all.
     buffer: Vec<u8>,
+    /// What the files given are made from, to record with them ([`Output::record`]).
+    inputs: Option<Inputs>,
 }
 
 impl Output {
@@ -202,7 +224,25 @@ impl Output {
             foreign: Vec::new(),
             symlinked: None,
             buffer: Vec::new(),
+            inputs: None,
         })
+    }
+
+    /// What the last build into this directory made, if it was made from inputs of
+    /// `fingerprint` and every file it wrote is still there as it wrote it (the cache vouches
+    /// for each; none is missing, none of meshgen's was added), so that a build of these
+    /// inputs would change nothing. Asked before any file is given.
+    pub fn unchanged(&self, fingerprint: Fingerprint) -> Option<Unchanged> {
+        let e = &self.existing;
+        let inputs = e.recorded.0.filter(|i| i.fingerprint == fingerprint)?;
+        let intact = e.cached && e.owned.len() == e.recorded.1 && self.planned.is_empty();
+        intact.then_some(Unchanged { objects: inputs.objects, files: e.owned.len() })
+    }
+
+    /// Records, with the files, what they are made from (`None`: nothing, the next build
+    /// compiles whatever its inputs); saved by [`Output::finish`] with the cache.
+    pub fn record(&mut self, inputs: Option<Inputs>) {
+        self.inputs = inputs;
     }
 
     /// Takes the file `path` (relative, `/`-separated), whose content is `parts` joined:
@@ -325,8 +365,9 @@ impl Output {
         // Small outputs are read back in no time: only large ones are worth a cache entry.
         let worth_caching = index::worth_caching(self.planned.len(), self.bytes);
         if self.changed.is_empty() && stale.is_empty() {
-            if !self.existing.cached && worth_caching {
-                index::Index::save(&self.out, &self.planned);
+            let recorded = self.existing.recorded.0 == self.inputs;
+            if !(self.existing.cached && recorded) && worth_caching {
+                index::Index::save(&self.out, &self.planned, self.inputs);
             }
             return Ok(report);
         }
@@ -338,7 +379,7 @@ impl Output {
         staging.swap(&self.out, &stale)?;
         mark("files");
         if worth_caching {
-            index::Index::save(&self.out, &self.planned);
+            index::Index::save(&self.out, &self.planned, self.inputs);
         }
         Ok(report)
     }

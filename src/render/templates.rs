@@ -160,7 +160,7 @@ fn tera_chain(e: &tera::Error) -> String {
 }
 
 /// The template files under `dir`, as (relative `/` name, path), sorted.
-fn user_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+pub fn user_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {

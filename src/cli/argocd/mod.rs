@@ -138,7 +138,7 @@ fn render(dir: &Path, s: &Settings) -> Result<std::result::Result<Vec<u8>, (u8, 
         )));
     }
     let mut c = compile(&options)?;
-    print_diagnostics(&c, Format::Human, false, false, false)?;
+    print_diagnostics(&c.diags, &c.sources, Format::Human, false, false, false)?;
     let Some(Rendered::Manifests(manifests)) = c.rendered.take() else {
         let sorted = c.diags.clone().sorted();
         let errors: Vec<_> = sorted.iter().filter(|d| d.severity == Severity::Error).collect();
