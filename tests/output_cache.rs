@@ -281,3 +281,41 @@ fn overridden_templates_and_the_vip_table_are_inputs_too() {
     assert!(!compiled_nothing(&r) && r.stderr.contains(" 0 written, 0 removed"), "{}", r.stderr);
     assert!(compiled_nothing(&build()));
 }
+
+#[test]
+fn the_overlays_of_an_environment_are_inputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (project, cache) = (tmp.path().join("project"), tmp.path().join("cache"));
+    common::synth::generate(300, 10, &project).unwrap();
+    // A service of the estate, patched by the environment's overlay.
+    let inventory = common::tree(&project.join("inventory"));
+    let text = String::from_utf8(inventory.values().next().unwrap().clone()).unwrap();
+    let service = text.lines().skip_while(|l| *l != "services:").nth(1).unwrap().trim().trim_end_matches(':');
+    let config = std::fs::read_to_string(project.join("meshgen.yaml")).unwrap();
+    std::fs::write(
+        project.join("meshgen.yaml"),
+        format!("{config}environments:\n  staging:\n    overlays: [staging]\n"),
+    )
+    .unwrap();
+    std::fs::create_dir(project.join("staging")).unwrap();
+    let overlay = |account: &str| {
+        let patch = format!("services:\n  {service}:\n    serviceAccount: {account}\n");
+        std::fs::write(project.join("staging/patch.yaml"), patch).unwrap();
+    };
+    overlay("staging-a");
+    let build = || {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let r = meshgen(&project, &cache, &["build", "-v", "--env", "staging"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r
+    };
+    let r = build();
+    assert!(!compiled_nothing(&r) && r.stderr.contains("into `out-staging`"), "{}", r.stderr);
+    assert!(compiled_nothing(&build()));
+    overlay("staging-b");
+    let r = build();
+    assert!(!compiled_nothing(&r) && !r.stderr.contains(" 0 written"), "{}", r.stderr);
+    let written = common::tree(&project.join("out-staging"));
+    assert!(written.values().any(|t| String::from_utf8_lossy(t).contains("staging-b")));
+    assert!(compiled_nothing(&build()));
+}
