@@ -110,10 +110,26 @@ pub(super) fn run(cx: &Context, args: &BuildArgs, keep: &mut Leftovers) -> Resul
     c.timings.mark("compare");
     let mut files = emit::Files::new(layout);
     let mut count = 0usize;
-    c.each_namespace(|ms| {
-        count += ms.len();
-        files.add(ms, |path, parts| output.file(path, parts))
-    })?;
+    // Each namespace's files are laid out, compared and staged on the thread that rendered
+    // them; this one takes them in order.
+    let (target, ledger) = output.split();
+    c.each_namespace_with(
+        |ms| {
+            let mut staged = Vec::new();
+            emit::lay_out(layout, ms, |path, parts| {
+                staged.push(target.stage(path, parts)?);
+                Ok(())
+            })?;
+            Ok((ms.len(), staged))
+        },
+        |(objects, staged)| {
+            count += objects;
+            staged.into_iter().try_for_each(|s| {
+                files.record(s.path());
+                ledger.take(s)
+            })
+        },
+    )?;
     output.file("kustomization.yaml".to_string(), &[&files.kustomization()])?;
     if let Some(table) = &c.vip_file {
         output.file(crate::model::vips::FILE.to_string(), &[emit::HEADER, table])?;

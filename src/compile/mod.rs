@@ -171,11 +171,37 @@ impl Compiled {
             None => Ok(()),
             Some(Rendered::Manifests(ms)) => ms.chunk_by(|a, b| a.namespace == b.namespace).try_for_each(each),
             Some(Rendered::Stream(templates)) => {
-                let (Some(inv), Some(graph)) = (&self.inventory, &self.graph) else {
-                    anyhow::bail!("internal error: compiled for streaming without an inventory")
-                };
+                let (inv, graph) = self.streamed()?;
                 rendering::stream(inv, graph, templates, |ms| each(&ms))
             }
+        }
+    }
+
+    /// [`Compiled::each_namespace`], with `prepare` run first on each namespace's manifests:
+    /// on the threads that render them, when they are streamed (see
+    /// [`rendering::stream_with`]); `each` gets what it made, in output order.
+    pub fn each_namespace_with<R: Send>(
+        &self,
+        prepare: impl Fn(&[Manifest]) -> Result<R> + Sync,
+        mut each: impl FnMut(R) -> Result<()>,
+    ) -> Result<()> {
+        match &self.rendered {
+            None => Ok(()),
+            Some(Rendered::Manifests(ms)) => {
+                ms.chunk_by(|a, b| a.namespace == b.namespace).try_for_each(|ms| each(prepare(ms)?))
+            }
+            Some(Rendered::Stream(templates)) => {
+                let (inv, graph) = self.streamed()?;
+                rendering::stream_with(inv, graph, templates, prepare, each)
+            }
+        }
+    }
+
+    /// The model a streamed rendering renders from.
+    fn streamed(&self) -> Result<(&Inventory, &crate::graph::MeshGraph)> {
+        match (&self.inventory, &self.graph) {
+            (Some(inv), Some(graph)) => Ok((inv, graph)),
+            _ => anyhow::bail!("internal error: compiled for streaming without an inventory"),
         }
     }
 }

@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use anyhow::{Context as _, Result, bail};
 
@@ -189,9 +190,11 @@ pub(super) struct Staging {
     /// Whether the directory at `path` is ours to remove when dropped.
     armed: bool,
     /// Directories of the staging tree known to be real directories (not symbolic links).
-    real_dirs: BTreeSet<PathBuf>,
-    /// The files written, relative to the output directory.
-    written: Vec<String>,
+    /// Files are written from several threads at once: each holds this while it makes the
+    /// directories of its file.
+    real_dirs: Mutex<BTreeSet<PathBuf>>,
+    /// The files written, relative to the output directory (in no particular order).
+    written: Mutex<Vec<String>>,
 }
 
 impl Drop for Staging {
@@ -210,8 +213,8 @@ impl Staging {
         let staging = Staging {
             path: parent.join(format!(".{base}.meshgen-staging-{}", std::process::id())),
             armed: true,
-            real_dirs: BTreeSet::new(),
-            written: Vec::new(),
+            real_dirs: Mutex::default(),
+            written: Mutex::default(),
         };
         if staging.path.exists() {
             fs::remove_dir_all(&staging.path)
@@ -221,10 +224,11 @@ impl Staging {
         Ok(staging)
     }
 
-    /// Writes the new file `rel` (relative to the output directory `out`) with `text`.
-    pub(super) fn write(&mut self, out: &Path, rel: &str, text: &[u8]) -> Result<()> {
+    /// Writes the new file `rel` (relative to the output directory `out`) with `text`; from
+    /// any thread.
+    pub(super) fn write(&self, out: &Path, rel: &str, text: &[u8]) -> Result<()> {
         let dest = super::path_of(&self.path, rel);
-        real_dir_of(&self.path, out, rel, &mut self.real_dirs)?;
+        real_dir_of(&self.path, out, rel, &mut self.real_dirs.lock().unwrap_or_else(PoisonError::into_inner))?;
         // `create_new` never follows a symbolic link in the file's place (it fails instead).
         let mut f = fs::File::options()
             .write(true)
@@ -233,14 +237,15 @@ impl Staging {
             .with_context(|| format!("failed to write `{}`", dest.display()))?;
         f.write_all(text).with_context(|| format!("failed to write `{}`", dest.display()))?;
         start_writeback(&f, text.len());
-        self.written.push(rel.to_string());
+        self.written.lock().unwrap_or_else(PoisonError::into_inner).push(rel.to_string());
         Ok(())
     }
 
     /// Makes the staging tree `out`'s content, less `remove` and the files written, plus the
     /// files written; then swaps it in.
     pub(super) fn swap(mut self, out: &Path, remove: &[&str]) -> Result<()> {
-        let skip: BTreeSet<&str> = remove.iter().copied().chain(self.written.iter().map(String::as_str)).collect();
+        let written = std::mem::take(self.written.get_mut().unwrap_or_else(PoisonError::into_inner));
+        let skip: BTreeSet<&str> = remove.iter().copied().chain(written.iter().map(String::as_str)).collect();
         if out.exists() {
             copy_tree(out, &self.path, out, &skip)?;
             keep_mode(out, &self.path)?;
@@ -248,7 +253,7 @@ impl Staging {
         // Everything must be on disk before the swap makes it the output. One filesystem-wide
         // sync costs about what one file's fsync does, instead of one each (the per-object
         // layout writes a file per object).
-        sync_tree(&self.path, self.written.iter().map(|rel| super::path_of(&self.path, rel)))?;
+        sync_tree(&self.path, written.iter().map(|rel| super::path_of(&self.path, rel)))?;
         if out.exists() {
             swap(&self.path, out)?;
             // The staging path now holds the old tree; the drop guard removes it.

@@ -14,7 +14,7 @@ mod index;
 mod output;
 
 pub use index::Inputs;
-pub use output::{Checked, Output, Unchanged};
+pub use output::{Checked, Ledger, Output, Staged, Target, Unchanged};
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -116,6 +116,60 @@ pub fn plan(manifests: &[Manifest], layout: Layout) -> Result<Plan> {
     Ok(plan)
 }
 
+/// Lays out `manifests` (all the manifests of the files they fall in: a namespace's, or all)
+/// in files of `layout` and hands each file to `each`: its path, and its content as parts
+/// (meshgen's header, then the manifests' texts with `---` between them) to join or hash in
+/// place. Keeps nothing, so that a namespace can be laid out on the thread that rendered it
+/// ([`Files::record`] then lists its files).
+pub fn lay_out(
+    layout: Layout,
+    manifests: &[Manifest],
+    mut each: impl FnMut(String, &[&str]) -> Result<()>,
+) -> Result<()> {
+    // The manifests (by index) of each file, grouped by what decides the file in this
+    // layout: a path is made once per file, not per manifest (making it was half of
+    // laying out the per-service layout).
+    let mut keyed: BTreeMap<(&str, &str, &str, &str), Vec<usize>> = BTreeMap::new();
+    for (i, m) in manifests.iter().enumerate() {
+        let key = match layout {
+            Layout::Namespace => (&*m.namespace, "", "", ""),
+            Layout::Service => (&*m.namespace, &*m.entity, "", ""),
+            Layout::Object => (&*m.namespace, "", m.kind.as_str(), &*m.name),
+        };
+        keyed.entry(key).or_default().push(i);
+    }
+    // In the order of their first manifests, so that a name refused is the first refused.
+    let mut keyed: Vec<Vec<usize>> = keyed.into_values().collect();
+    keyed.sort_unstable_by_key(|g| g[0]);
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for g in keyed {
+        let m = &manifests[g[0]];
+        match groups.entry(file_of(m.kind, &m.namespace, &m.name, &m.entity, layout)?) {
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(g);
+            }
+            // Two keys of one file: one file still, its manifests in their order.
+            std::collections::btree_map::Entry::Occupied(mut e) => {
+                e.get_mut().extend(g);
+                e.get_mut().sort_unstable();
+            }
+        }
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for (path, ms) in groups {
+        parts.clear();
+        parts.push(HEADER);
+        for (n, i) in ms.into_iter().enumerate() {
+            if n > 0 {
+                parts.push("---\n");
+            }
+            parts.push(&manifests[i].text);
+        }
+        each(path, &parts)?;
+    }
+    Ok(())
+}
+
 /// The files of a layout, formed as the manifests come: each namespace's files are complete
 /// once its manifests are (every layout puts a namespace's objects in files of its own), so a
 /// build hands them on namespace by namespace, as they are rendered.
@@ -135,49 +189,16 @@ impl Files {
     /// all) and hands each file to `each`: its path, and its content as parts (meshgen's
     /// header, then the manifests' texts with `---` between them) to join or hash in place.
     pub fn add(&mut self, manifests: &[Manifest], mut each: impl FnMut(String, &[&str]) -> Result<()>) -> Result<()> {
-        // The manifests (by index) of each file, grouped by what decides the file in this
-        // layout: a path is made once per file, not per manifest (making it was half of
-        // laying out the per-service layout).
-        let mut keyed: BTreeMap<(&str, &str, &str, &str), Vec<usize>> = BTreeMap::new();
-        for (i, m) in manifests.iter().enumerate() {
-            let key = match self.layout {
-                Layout::Namespace => (&*m.namespace, "", "", ""),
-                Layout::Service => (&*m.namespace, &*m.entity, "", ""),
-                Layout::Object => (&*m.namespace, "", m.kind.as_str(), &*m.name),
-            };
-            keyed.entry(key).or_default().push(i);
-        }
-        // In the order of their first manifests, so that a name refused is the first refused.
-        let mut keyed: Vec<Vec<usize>> = keyed.into_values().collect();
-        keyed.sort_unstable_by_key(|g| g[0]);
-        let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for g in keyed {
-            let m = &manifests[g[0]];
-            match groups.entry(file_of(m.kind, &m.namespace, &m.name, &m.entity, self.layout)?) {
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(g);
-                }
-                // Two keys of one file: one file still, its manifests in their order.
-                std::collections::btree_map::Entry::Occupied(mut e) => {
-                    e.get_mut().extend(g);
-                    e.get_mut().sort_unstable();
-                }
-            }
-        }
-        let mut parts: Vec<&str> = Vec::new();
-        for (path, ms) in groups {
-            parts.clear();
-            parts.push(HEADER);
-            for (n, i) in ms.into_iter().enumerate() {
-                if n > 0 {
-                    parts.push("---\n");
-                }
-                parts.push(&manifests[i].text);
-            }
+        lay_out(self.layout, manifests, |path, parts| {
             self.paths.push(path.clone());
-            each(path, &parts)?;
-        }
-        Ok(())
+            each(path, parts)
+        })
+    }
+
+    /// Records a file that [`lay_out`] formed elsewhere (on another thread), for the
+    /// kustomization.
+    pub fn record(&mut self, path: &str) {
+        self.paths.push(path.to_string());
     }
 
     /// The `kustomization.yaml` listing every file formed.

@@ -274,6 +274,22 @@ pub fn stream(
     each_namespace(inv, |g| rendered(inv, graph, g, templates, &patches, head.as_ref()), each)
 }
 
+/// [`stream`], with `prepare` run on each namespace's manifests on the thread that rendered
+/// them, before they are dropped there: what it makes of them (a layout's files, staged) is
+/// handed to `each`, in output order. The rendering threads then also do that work, instead
+/// of the one thread `each` runs on.
+pub fn stream_with<R: Send>(
+    inv: &Inventory,
+    graph: &MeshGraph,
+    templates: &Templates,
+    prepare: impl Fn(&[Manifest]) -> Result<R> + Sync,
+    each: impl FnMut(R) -> Result<()>,
+) -> Result<()> {
+    let patches = patch::Targets::new(inv, graph);
+    let head = direct_head(inv, templates);
+    each_namespace(inv, |g| prepare(&rendered(inv, graph, g, templates, &patches, head.as_ref())?), each)
+}
+
 /// A document as the output holds it, from what `write` renders into the calling thread's
 /// reused buffer: templates start and end with blank lines or not depending on taste (and on
 /// how their leading comment is closed); the output has none before and exactly one newline
