@@ -319,3 +319,32 @@ fn the_overlays_of_an_environment_are_inputs() {
     assert!(written.values().any(|t| String::from_utf8_lossy(t).contains("staging-b")));
     assert!(compiled_nothing(&build()));
 }
+
+#[test]
+fn a_build_renders_the_template_texts_its_fingerprint_covers() {
+    // Templates are read once, when the inputs are: a template edited while the build runs
+    // (a checkout, an editor's save) changes neither what this build renders nor the
+    // fingerprint it records, only the next build's.
+    let project = common::scratch_copy(&common::root());
+    let r = common::meshgen(project.path(), &["templates", "eject", "service-entry", "--to", "tpl"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let template = project.path().join("tpl/istio/service-entry.yaml");
+    let original = std::fs::read_to_string(&template).unwrap();
+    let options = meshgen::compile::Options {
+        templates: Some("tpl".into()),
+        goal: meshgen::compile::Goal::Manifests,
+        ..meshgen::compile::Options::new(project.path())
+    };
+    let loaded = meshgen::compile::load(&options, |_| {}).unwrap();
+    let before = loaded.fingerprint(&options, "Namespace").expect("a fingerprint");
+    std::fs::write(&template, original.replace("kind: ServiceEntry\n", "kind: ServiceEntry\n# edited meanwhile\n"))
+        .unwrap();
+    assert_eq!(loaded.fingerprint(&options, "Namespace"), Some(before));
+    let compiled = meshgen::compile::finish(&options, loaded).unwrap();
+    let Some(meshgen::compile::Rendered::Manifests(manifests)) = &compiled.rendered else { panic!("rendered") };
+    assert!(manifests.iter().any(|m| m.kind.as_str() == "ServiceEntry"));
+    assert!(manifests.iter().all(|m| !m.text.contains("# edited meanwhile")));
+    // The next build reads the edit, and its fingerprint differs.
+    let again = meshgen::compile::load(&options, |_| {}).unwrap();
+    assert_ne!(again.fingerprint(&options, "Namespace"), Some(before));
+}

@@ -25,19 +25,16 @@ pub(super) fn run(cx: &Context, args: &BuildArgs, keep: &mut Leftovers) -> Resul
     // `vipRange`), nor when the directory is refused: then it is done, or refused, after
     // compiling, as before.
     let mut early: Option<crate::par::Pending<Result<emit::Output>>> = None;
-    let loaded =
-        crate::compile::load(&options, |project| {
-            if args.stdout || project.vip_range.is_some() {
-                return;
-            }
-            let out = output_dir(args, &options, project).0;
-            if emit::refuse_output_dir(&out, &project.root, &inputs(project)).is_ok() {
-                let check = args.check;
-                early = Some(crate::par::background(move || {
-                    if check { emit::Output::check(&out) } else { emit::Output::write(&out) }
-                }));
-            }
-        })?;
+    let loaded = crate::compile::load(&options, |project| {
+        if args.stdout || project.vip_range.is_some() {
+            return;
+        }
+        let out = output_dir(args, &options, project).0;
+        if emit::refuse_output_dir(&out, &project.root, &inputs(project)).is_ok() {
+            let check = args.check;
+            early = Some(crate::par::background(move || open(&out, check)));
+        }
+    })?;
     // The output directory as the last build of these very inputs left it: nothing to
     // compile (see `emit::Output::unchanged`). Otherwise the directory, if it was opened to
     // find out, is the one the build goes on with.
@@ -104,7 +101,7 @@ pub(super) fn run(cx: &Context, args: &BuildArgs, keep: &mut Leftovers) -> Resul
         (None, Some(pending)) => pending.wait()?,
         (None, None) => {
             emit::refuse_output_dir(&out, &c.project.root, &inputs(&c.project))?;
-            if args.check { emit::Output::check(&out)? } else { emit::Output::write(&out)? }
+            open(&out, args.check)?
         }
     };
     c.timings.mark("compare");
@@ -136,13 +133,12 @@ pub(super) fn run(cx: &Context, args: &BuildArgs, keep: &mut Leftovers) -> Resul
     }
     c.timings.mark("layout");
     let n = output.files();
-    let files = if n == 1 { "1 file".to_string() } else { format!("{n} files") };
-    cx.info(format!("{count} objects in {files}, {layout:?} layout, for `{shown}`"));
+    laid_out(cx, &shown, layout, count, n);
     if args.check {
         let checked = output.drift()?;
         print_timings(&mut c, cx, &args.compile, "report");
         if checked.drift.is_empty() {
-            cx.note(format!("`{shown}` is up to date ({count} objects in {n} files)"));
+            up_to_date(cx, &shown, count, n);
             return Ok(0);
         }
         report_drift(&shown, &checked);
@@ -157,10 +153,7 @@ pub(super) fn run(cx: &Context, args: &BuildArgs, keep: &mut Leftovers) -> Resul
     let report = output.finish(|stage| c.timings.mark(stage))?;
     print_timings(&mut c, cx, &args.compile, "write");
     keep.keep(c);
-    cx.note(format!(
-        "built {} objects into `{shown}`: {} written, {} removed, {} unchanged",
-        count, report.written, report.removed, report.unchanged
-    ));
+    built(cx, &shown, count, &report);
     Ok(0)
 }
 
@@ -174,7 +167,32 @@ fn open_output(
 ) -> Option<Result<emit::Output>> {
     let out = output_dir(args, options, project).0;
     emit::refuse_output_dir(&out, &project.root, &inputs(project)).ok()?;
-    Some(if args.check { emit::Output::check(&out) } else { emit::Output::write(&out) })
+    Some(open(&out, args.check))
+}
+
+/// The output directory `out`, read to be written (under its lock), or only compared with
+/// (`check`).
+fn open(out: &std::path::Path, check: bool) -> Result<emit::Output> {
+    if check { emit::Output::check(out) } else { emit::Output::write(out) }
+}
+
+/// Says (with `-v`) how the objects were laid out.
+fn laid_out(cx: &Context, shown: &str, layout: crate::model::Layout, objects: usize, files: usize) {
+    let n = if files == 1 { "1 file".to_string() } else { format!("{files} files") };
+    cx.info(format!("{objects} objects in {n}, {layout:?} layout, for `{shown}`"));
+}
+
+/// Says that `build --check` found nothing out of date.
+fn up_to_date(cx: &Context, shown: &str, objects: usize, files: usize) {
+    cx.note(format!("`{shown}` is up to date ({objects} objects in {files} files)"));
+}
+
+/// Says what a build did to the output directory.
+fn built(cx: &Context, shown: &str, objects: usize, report: &emit::Report) {
+    let emit::Report { written, removed, unchanged } = report;
+    cx.note(format!(
+        "built {objects} objects into `{shown}`: {written} written, {removed} removed, {unchanged} unchanged"
+    ));
 }
 
 /// Ends a build whose output directory already holds what it would make (`done`): the same
@@ -192,18 +210,14 @@ fn unchanged(
     let document = matches!(args.output, Format::Json | Format::Sarif);
     let color = if document { cx.color_stdout() } else { cx.color_stderr() };
     print_diagnostics(&loaded.diags, &[], args.output, color, document, cx.quiet)?;
-    if cx.verbose > 0 {
-        cx.info(format!("`{shown}` holds what the last build of these same inputs wrote: nothing to compile"));
-    }
+    cx.info(format!("`{shown}` holds what the last build of these same inputs wrote: nothing to compile"));
     let layout = args.layout.unwrap_or(loaded.project.layout);
-    let (count, n) = (done.objects, done.files);
-    let files = if n == 1 { "1 file".to_string() } else { format!("{n} files") };
-    cx.info(format!("{count} objects in {files}, {layout:?} layout, for `{shown}`"));
+    laid_out(cx, &shown, layout, done.objects, done.files);
     print_stages(&mut loaded.timings, cx, &args.compile, "unchanged");
     if args.check {
-        cx.note(format!("`{shown}` is up to date ({count} objects in {n} files)"));
+        up_to_date(cx, &shown, done.objects, done.files);
     } else {
-        cx.note(format!("built {count} objects into `{shown}`: 0 written, 0 removed, {n} unchanged"));
+        built(cx, &shown, done.objects, &emit::Report { written: 0, removed: 0, unchanged: done.files });
     }
     Ok(0)
 }

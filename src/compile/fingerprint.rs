@@ -7,44 +7,60 @@
 //! command adds (the layout), and every file read, by name, path and text: the project file,
 //! the inventory and the selected overlays (the walk's result, so `.gitignore` changes count
 //! through the files they add or hide), overridden templates, and the committed VIP table a
-//! `vipRange` allocates against. Where an input cannot be read this way there is no
-//! fingerprint, and the build compiles: with CRDs to validate against (a directory the build
-//! reads only when it must), or when loading found anything to report.
+//! `vipRange` allocates against. Each of those files is read once, by [`super::load()`]: the
+//! build renders from the very texts its fingerprint covers, even if a file changes while it
+//! runs. Where an input cannot be read this way there is no fingerprint, and the build
+//! compiles: with CRDs to validate against (a directory the build reads only when it must),
+//! or when loading found anything to report.
 //!
-//! The digest is XXH3-128 over length-prefixed parts, so no two different sequences of
-//! inputs run together into the same bytes.
+//! The digest is SHA-256 over length-prefixed parts, each list preceded by its length, so no
+//! two different sequences of inputs run together into the same bytes. A cryptographic hash
+//! because the inventory may come from someone else (a pull request): nobody can make an
+//! inventory that passes for the one last built.
 
 use std::path::Path;
 
-use xxhash_rust::xxh3::Xxh3;
+use sha2::{Digest as _, Sha256};
 
 use super::{Loaded, Options};
 
 /// A digest of a build's inputs (see the module's documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Fingerprint(pub u128);
+pub struct Fingerprint(pub [u8; 32]);
 
 impl std::fmt::Display for Fingerprint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:032x}", self.0)
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
     }
 }
 
 impl std::str::FromStr for Fingerprint {
-    type Err = std::num::ParseIntError;
+    type Err = String;
 
-    fn from_str(s: &str) -> Result<Fingerprint, Self::Err> {
-        u128::from_str_radix(s, 16).map(Fingerprint)
+    fn from_str(s: &str) -> Result<Fingerprint, String> {
+        let bad = || format!("not a fingerprint: `{s}`");
+        if s.len() != 64 || !s.is_ascii() {
+            return Err(bad());
+        }
+        let mut out = [0u8; 32];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+        }
+        Ok(Fingerprint(out))
     }
 }
 
-/// The digest being made: each part is preceded by its length.
-struct Digest(Xxh3);
+/// The digest being made: each part is preceded by its length, each list by its count.
+struct Digest(Sha256);
 
 impl Digest {
     fn part(&mut self, bytes: &[u8]) {
-        self.0.update(&(bytes.len() as u64).to_le_bytes());
+        self.count(bytes.len());
         self.0.update(bytes);
+    }
+
+    fn count(&mut self, n: usize) {
+        self.0.update((n as u64).to_le_bytes());
     }
 
     fn path(&mut self, path: &Path) {
@@ -61,33 +77,41 @@ impl Loaded {
         if !self.diags.is_empty() || self.overlays.is_none() || options.crds.is_some() || self.project.crds.is_some() {
             return None;
         }
-        let mut d = Digest(Xxh3::new());
+        let mut d = Digest(Sha256::new());
         d.part(b"meshgen inputs 1");
         d.part(env!("CARGO_PKG_VERSION").as_bytes());
         d.part(&executable()?);
         d.path(&std::env::current_dir().ok()?);
         d.part(format!("{options:?}").as_bytes());
         d.part(command.as_bytes());
+        d.count(self.sources.len());
         for s in &self.sources {
             d.part(s.name.as_bytes());
             d.path(&s.path);
             d.part(s.text.as_bytes());
         }
-        if let Some(dir) = &self.project.templates {
-            let files = crate::render::templates::user_files(dir).ok()?;
-            for (name, path) in files {
-                d.part(name.as_bytes());
-                d.part(&std::fs::read(path).ok()?);
+        match &self.overrides {
+            None => d.count(0),
+            Some(Ok(overrides)) => {
+                // One more than the files, so that no overrides and none given differ.
+                d.count(overrides.files.len() + 1);
+                for (name, text) in &overrides.files {
+                    d.part(name.as_bytes());
+                    d.part(text.as_bytes());
+                }
             }
+            Some(Err(_)) => return None,
         }
-        if self.project.vip_range.is_some() {
-            match std::fs::read(self.project.output.join(crate::model::vips::FILE)) {
-                Ok(table) => d.part(&table),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => d.part(b"no VIP table"),
-                Err(_) => return None,
+        match &self.vip_table {
+            None => d.count(0),
+            Some(Ok(table)) => {
+                d.count(1);
+                d.part(table.as_bytes());
             }
+            Some(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => d.count(2),
+            Some(Err(_)) => return None,
         }
-        Some(Fingerprint(d.0.digest128()))
+        Some(Fingerprint(d.0.finalize().into()))
     }
 }
 
@@ -114,5 +138,20 @@ fn executable() -> Option<Vec<u8>> {
 #[cfg(not(unix))]
 fn executable() -> Option<Vec<u8>> {
     let bytes = std::fs::read(std::env::current_exe().ok()?).ok()?;
-    Some(xxhash_rust::xxh3::xxh3_128(&bytes).to_le_bytes().to_vec())
+    Some(Sha256::digest(&bytes).to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fingerprint_reads_back_as_written() {
+        let f = Fingerprint(std::array::from_fn(|i| (i * 37) as u8));
+        assert_eq!(f.to_string().parse::<Fingerprint>(), Ok(f));
+        assert_eq!(f.to_string().len(), 64);
+        for bad in ["", "00", &"g".repeat(64), &"0".repeat(63), &"é".repeat(32)] {
+            assert!(bad.parse::<Fingerprint>().is_err(), "{bad:?}");
+        }
+    }
 }

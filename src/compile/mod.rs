@@ -24,6 +24,7 @@ use crate::load::{self, Source};
 use crate::model::overlay::{Layer, Overlays};
 use crate::model::project::Selection;
 use crate::model::{self, ApiVersion, Inventory, Project};
+use crate::render::templates::Overrides;
 use crate::render::{self as rendering, Manifest, Templates};
 
 pub use fingerprint::Fingerprint;
@@ -259,6 +260,12 @@ pub struct Loaded {
     pub timings: Timings,
     /// How many of [`Loaded::sources`] after the project file are inventory files.
     inventory_files: usize,
+    /// The overriding templates (with `templates`), read here once: what the build renders
+    /// with is what its fingerprint covers. An error is reported where the templates are
+    /// needed, as when they were read there.
+    overrides: Option<Result<Overrides>>,
+    /// The committed VIP table (with `vipRange`), read here once for the same reason.
+    vip_table: Option<std::io::Result<String>>,
     /// The overlays' patches; `None` when the project file has errors (nothing else was read).
     overlays: Option<Overlays>,
 }
@@ -312,7 +319,8 @@ pub fn load(options: &Options, project_ready: impl FnOnce(&Project)) -> Result<L
     exclude.extend(project.layer_dirs.iter().filter(|d| !project.inventory.contains(d)).cloned());
     let mut sources = vec![project_source];
     if diags.has_errors() {
-        return Ok(Loaded { project, sources, diags, timings, inventory_files: 0, overlays: None });
+        let (overrides, vip_table, overlays) = (None, None, None);
+        return Ok(Loaded { project, sources, diags, timings, inventory_files: 0, overrides, vip_table, overlays });
     }
     project_ready(&project);
     sources.extend(load::inventory(&project.root, &project.inventory, &exclude, project.limits, &mut diags)?);
@@ -325,13 +333,17 @@ pub fn load(options: &Options, project_ready: impl FnOnce(&Project)) -> Result<L
     }
     let overlays = Overlays::parse(&layers, &mut diags);
     sources.extend(layers.into_iter().flat_map(|l| l.sources));
+    let overrides = project.templates.as_deref().map(Overrides::read);
+    let vip_table = project.vip_range.map(|_| std::fs::read_to_string(project.output.join(model::vips::FILE)));
     timings.mark("load");
-    Ok(Loaded { project, sources, diags, timings, inventory_files, overlays: Some(overlays) })
+    let overlays = Some(overlays);
+    Ok(Loaded { project, sources, diags, timings, inventory_files, overrides, vip_table, overlays })
 }
 
 /// Compiles what [`load()`] read, as far as [`Options::goal`] asks (see [`compile`]).
 pub fn finish(options: &Options, loaded: Loaded) -> Result<Compiled> {
-    let Loaded { project, mut sources, mut diags, mut timings, inventory_files, overlays } = loaded;
+    let Loaded { project, mut sources, mut diags, mut timings, inventory_files, mut overrides, vip_table, overlays } =
+        loaded;
     let Some(overlays) = overlays else {
         project.trace.retrace(&mut diags);
         let (inventory, graph, rendered, vip_file) = (None, None, None, None);
@@ -343,9 +355,7 @@ pub fn finish(options: &Options, loaded: Loaded) -> Result<Compiled> {
     let mut inventory = model::build_with(&project, &mut sources[1..=inventory_files], &overlays, &mut diags);
     // VIPs are allocated against the previous table, committed in the output directory.
     let vip_file = project.vip_range.map(|range| {
-        let previous = std::fs::read_to_string(project.output.join(model::vips::FILE))
-            .map(|t| model::vips::parse(&t))
-            .unwrap_or_default();
+        let previous = vip_table.and_then(Result::ok).map(|t| model::vips::parse(&t)).unwrap_or_default();
         let at = crate::diag::Origin::new(&project.file, 0, "");
         let table = model::vips::allocate(&mut inventory, range, &previous, &at, &mut diags);
         model::vips::render(range, &table)
@@ -388,7 +398,7 @@ pub fn finish(options: &Options, loaded: Loaded) -> Result<Compiled> {
     let mut templates = None;
     let mut crds = None;
     if !inventory.patches.is_empty() && !diags.has_errors() {
-        let t = Templates::load(project.templates.as_deref())?;
+        let t = Templates::with(overrides.take().transpose()?)?;
         if let Some(dir) = crds_dir.as_deref().or(project.crds.as_deref()) {
             crds = Some(load_crds(dir)?);
         }
@@ -404,7 +414,7 @@ pub fn finish(options: &Options, loaded: Loaded) -> Result<Compiled> {
         }
         let templates = match templates {
             Some(t) => t,
-            None => Templates::load(project.templates.as_deref())?,
+            None => Templates::with(overrides.take().transpose()?)?,
         };
         if output == Goal::Stream {
             rendered = Some(Rendered::Stream(Box::new(templates)));

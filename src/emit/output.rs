@@ -31,8 +31,10 @@ struct Existing {
     symlinks: std::collections::BTreeSet<String>,
     /// Whether every file of meshgen's was known from the cache (then it needs no update).
     cached: bool,
-    /// What the cache says the files were made from, and how many files it records.
-    recorded: (Option<Inputs>, usize),
+    /// What the cache says the files were made from.
+    recorded: Option<Inputs>,
+    /// How many files the cache records.
+    recorded_files: usize,
 }
 
 /// What is known of one of meshgen's files.
@@ -49,7 +51,8 @@ fn scan(out: &Path) -> Result<Existing> {
         foreign: Default::default(),
         symlinks: Default::default(),
         cached: true,
-        recorded: (None, 0),
+        recorded: None,
+        recorded_files: 0,
     };
     // The output directory itself a symbolic link is refused rather than followed: the swap
     // would replace the link by a real directory (or write where the link points).
@@ -71,7 +74,7 @@ fn scan(out: &Path) -> Result<Existing> {
     let (files, cache) =
         crate::par::join(|| list(out, &mut existing.foreign, &mut existing.symlinks), || index::Index::load(out));
     let files = files?;
-    existing.recorded = (cache.inputs(), cache.len());
+    (existing.recorded, existing.recorded_files) = (cache.inputs(), cache.len());
     for (rel, known) in crate::par::map(&files, |(rel, path)| look(&cache, rel, path))? {
         match known {
             Some(k) => {
@@ -276,8 +279,8 @@ impl Output {
     /// inputs would change nothing. Asked before any file is given.
     pub fn unchanged(&self, fingerprint: Fingerprint) -> Option<Unchanged> {
         let e = &self.target.existing;
-        let inputs = e.recorded.0.filter(|i| i.fingerprint == fingerprint)?;
-        let intact = e.cached && e.owned.len() == e.recorded.1 && self.ledger.planned.is_empty();
+        let inputs = e.recorded.filter(|i| i.fingerprint == fingerprint)?;
+        let intact = e.cached && e.owned.len() == e.recorded_files && self.ledger.planned.is_empty();
         intact.then_some(Unchanged { objects: inputs.objects, files: e.owned.len() })
     }
 
@@ -336,7 +339,7 @@ impl Output {
         let worth_caching = index::worth_caching(ledger.planned.len(), ledger.bytes);
         let out = &self.target.out;
         if ledger.changed.is_empty() && stale.is_empty() {
-            let recorded = self.target.existing.recorded.0 == ledger.inputs;
+            let recorded = self.target.existing.recorded == ledger.inputs;
             if !(self.target.existing.cached && recorded) && worth_caching {
                 index::Index::save(out, &ledger.planned, ledger.inputs);
             }

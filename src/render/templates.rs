@@ -43,31 +43,51 @@ pub struct Templates {
     overridden: BTreeSet<String>,
 }
 
+/// The templates of a directory that override built-ins, read: each one's name (as
+/// `user_files` gives it) and text. Read once per build, so that what a build renders with is
+/// what its fingerprint covers (`compile::Fingerprint`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overrides {
+    /// (name, text), sorted by name.
+    pub files: Vec<(String, String)>,
+}
+
+impl Overrides {
+    /// Reads the templates of `dir`; fails on a missing directory, a file that overrides no
+    /// built-in template, or a file that cannot be read.
+    pub fn read(dir: &Path) -> Result<Overrides> {
+        if !dir.is_dir() {
+            bail!(
+                "templates directory `{}` does not exist: fix `templates` in meshgen.yaml or `--templates`, or run `meshgen templates eject --to {}`",
+                dir.display(),
+                dir.display()
+            );
+        }
+        let mut files = Vec::new();
+        for (name, path) in user_files(dir)? {
+            if !BUILTINS.iter().any(|(b, _)| *b == name) {
+                let known: Vec<&str> = BUILTINS.iter().map(|(b, _)| *b).collect();
+                let hint = crate::diag::suggest::hint(&name, "templates", &known).unwrap_or_default();
+                bail!("template `{}` overrides no built-in template; {hint}", path.display());
+            }
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("failed to read template `{}`", path.display()))?;
+            files.push((name, text));
+        }
+        Ok(Overrides { files })
+    }
+}
+
 impl Templates {
     /// Loads the built-ins and, when `dir` is given, the user's overrides from it.
     pub fn load(dir: Option<&Path>) -> Result<Templates> {
-        let mut overridden = BTreeSet::new();
-        let mut user: Vec<(String, String)> = Vec::new();
-        if let Some(dir) = dir {
-            if !dir.is_dir() {
-                bail!(
-                    "templates directory `{}` does not exist: fix `templates` in meshgen.yaml or `--templates`, or run `meshgen templates eject --to {}`",
-                    dir.display(),
-                    dir.display()
-                );
-            }
-            for (name, path) in user_files(dir)? {
-                if !BUILTINS.iter().any(|(b, _)| *b == name) {
-                    let known: Vec<&str> = BUILTINS.iter().map(|(b, _)| *b).collect();
-                    let hint = crate::diag::suggest::hint(&name, "templates", &known).unwrap_or_default();
-                    bail!("template `{}` overrides no built-in template; {hint}", path.display());
-                }
-                let text = std::fs::read_to_string(&path)
-                    .with_context(|| format!("failed to read template `{}`", path.display()))?;
-                overridden.insert(name.clone());
-                user.push((name, text));
-            }
-        }
+        Templates::with(dir.map(Overrides::read).transpose()?)
+    }
+
+    /// The built-ins with `overrides`, read before ([`Overrides::read`]).
+    pub fn with(overrides: Option<Overrides>) -> Result<Templates> {
+        let user: Vec<(String, String)> = overrides.map(|o| o.files).unwrap_or_default();
+        let overridden: BTreeSet<String> = user.iter().map(|(name, _)| name.clone()).collect();
         let tera = std::sync::OnceLock::new();
         if !user.is_empty() {
             let _ = tera.set(Ok(parse(&user)?));
@@ -160,7 +180,7 @@ fn tera_chain(e: &tera::Error) -> String {
 }
 
 /// The template files under `dir`, as (relative `/` name, path), sorted.
-pub fn user_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+fn user_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
