@@ -129,6 +129,15 @@ fn diff_against_a_recorded_directory_pairs_unchanged_files_without_reading_them(
     assert_eq!(after["summary"]["update"].as_u64(), summary["update"].as_u64().map(|n| n + 1), "{}", after["summary"]);
 }
 
+/// A synthetic estate of 300 services (generated with `seed`) in a temporary directory: the
+/// directory, the project in it, and the cache directory beside it.
+fn synth(seed: u64) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (project, cache) = (tmp.path().join("project"), tmp.path().join("cache"));
+    common::synth::generate(300, seed, &project).unwrap();
+    (tmp, project, cache)
+}
+
 /// Whether a build run with `-v` found its output directory as the last build of the same
 /// inputs left it, and compiled nothing.
 fn compiled_nothing(r: &common::Run) -> bool {
@@ -137,9 +146,7 @@ fn compiled_nothing(r: &common::Run) -> bool {
 
 #[test]
 fn a_build_of_the_same_inputs_compiles_nothing_until_an_input_or_a_file_changes() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (project, cache) = (tmp.path().join("project"), tmp.path().join("cache"));
-    common::synth::generate(300, 7, &project).unwrap();
+    let (tmp, project, cache) = synth(7);
     let out = project.join("out");
     let build = |args: &[&str]| {
         let r = meshgen(&project, &cache, &[&["build", "-v"], args].concat());
@@ -221,9 +228,7 @@ fn a_build_of_the_same_inputs_compiles_nothing_until_an_input_or_a_file_changes(
 
 #[test]
 fn a_build_with_findings_compiles_every_time_and_reports_them() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (project, cache) = (tmp.path().join("project"), tmp.path().join("cache"));
-    common::synth::generate(300, 8, &project).unwrap();
+    let (_tmp, project, cache) = synth(8);
     std::fs::write(
         project.join("inventory").join("zz-warned.yaml"),
         "services:\n  zz-warned:\n    ports: {http: 80}\n    pods: {app: zz-warned}\n    ignore: [{code: self-dependency, reason: old}]\n",
@@ -240,9 +245,7 @@ fn a_build_with_findings_compiles_every_time_and_reports_them() {
 
 #[test]
 fn overridden_templates_and_the_vip_table_are_inputs_too() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (project, cache) = (tmp.path().join("project"), tmp.path().join("cache"));
-    common::synth::generate(300, 9, &project).unwrap();
+    let (_tmp, project, cache) = synth(9);
     let config = std::fs::read_to_string(project.join("meshgen.yaml")).unwrap();
     std::fs::write(project.join("meshgen.yaml"), format!("{config}templates: tpl\nvipRange: 240.240.0.0/16\n"))
         .unwrap();
@@ -284,9 +287,7 @@ fn overridden_templates_and_the_vip_table_are_inputs_too() {
 
 #[test]
 fn the_overlays_of_an_environment_are_inputs() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (project, cache) = (tmp.path().join("project"), tmp.path().join("cache"));
-    common::synth::generate(300, 10, &project).unwrap();
+    let (_tmp, project, cache) = synth(10);
     // A service of the estate, patched by the environment's overlay.
     let inventory = common::tree(&project.join("inventory"));
     let text = String::from_utf8(inventory.values().next().unwrap().clone()).unwrap();
@@ -347,4 +348,37 @@ fn a_build_renders_the_template_texts_its_fingerprint_covers() {
     // The next build reads the edit, and its fingerprint differs.
     let again = meshgen::compile::load(&options, |_| {}).unwrap();
     assert_ne!(again.fingerprint(&options, "Namespace"), Some(before));
+}
+
+#[test]
+fn what_the_fast_path_leaves_alone_and_what_it_never_takes() {
+    let (_tmp, project, cache) = synth(11);
+    let out = project.join("out");
+    let build = |args: &[&str]| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        meshgen(&project, &cache, &[&["build", "-v"], args].concat())
+    };
+    assert_eq!(build(&[]).code, 0);
+    // `-q`: nothing to say, and nothing said.
+    let r = meshgen(&project, &cache, &["build", "-q"]);
+    assert_eq!((r.code, r.stderr.as_str(), r.stdout.as_str()), (0, "", ""));
+    // A file of someone else's beside meshgen's is left alone by any build: no reason to
+    // compile.
+    std::fs::write(out.join("NOTES.md"), "ours\n").unwrap();
+    let r = build(&[]);
+    assert!(r.code == 0 && compiled_nothing(&r), "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(out.join("NOTES.md")).unwrap(), "ours\n");
+    // With CRDs to validate against, every build compiles.
+    if let Some(crds) = common::istio_crds::istio_crds_or_skip() {
+        let r = build(&["--crds", crds.to_str().unwrap()]);
+        assert!(r.code == 0 && !compiled_nothing(&r), "{}", r.stderr);
+        let r = build(&["--crds", crds.to_str().unwrap()]);
+        assert!(r.code == 0 && !compiled_nothing(&r), "{}", r.stderr);
+    }
+    // A file of meshgen's replaced by a symbolic link: compiled, and refused as always.
+    let victim = common::tree(&out).keys().find(|p| p.contains("serviceentry-")).unwrap().clone();
+    std::fs::remove_file(out.join(&victim)).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", out.join(&victim)).unwrap();
+    let r = build(&[]);
+    assert!(r.code != 0 && !compiled_nothing(&r) && r.stderr.contains("symbolic link"), "{}", r.stderr);
 }
