@@ -29,8 +29,7 @@ pub(super) fn run(cx: &Context, args: &BuildArgs, keep: &mut Leftovers) -> Resul
         if args.stdout || project.vip_range.is_some() {
             return;
         }
-        let out = output_dir(args, &options, project).0;
-        if emit::refuse_output_dir(&out, &project.root, &inputs(project)).is_ok() {
+        if let Some(out) = openable(args, &options, project) {
             let check = args.check;
             early = Some(crate::par::background(move || open(&out, check)));
         }
@@ -39,24 +38,21 @@ pub(super) fn run(cx: &Context, args: &BuildArgs, keep: &mut Leftovers) -> Resul
     // compile (see `emit::Output::unchanged`). Otherwise the directory, if it was opened to
     // find out, is the one the build goes on with.
     let layout = args.layout.unwrap_or(loaded.project.layout);
+    let (out, shown) = output_dir(args, &options, &loaded.project);
     let fingerprint = if args.stdout { None } else { loaded.fingerprint(&options, &format!("{layout:?}")) };
-    let mut opened: Option<Result<emit::Output>> = None;
     // The directory is waited for only when its cache says it was made from these inputs:
     // otherwise reading it goes on beside the compile.
-    let recorded = |fingerprint| {
-        let out = output_dir(args, &options, &loaded.project).0;
-        emit::recorded_inputs(&out).is_some_and(|i| i.fingerprint == fingerprint)
-    };
-    if let Some(fingerprint) = fingerprint.filter(|f| recorded(*f)) {
-        opened = match early.take() {
+    let opened = match fingerprint {
+        Some(f) if emit::recorded_inputs(&out).is_some_and(|i| i.fingerprint == f) => match early.take() {
             Some(pending) => Some(pending.wait()),
-            None => open_output(args, &options, &loaded.project),
-        };
-        if let Some(Ok(output)) = &opened
-            && let Some(done) = output.unchanged(fingerprint)
-        {
-            return unchanged(cx, args, &options, loaded, done);
-        }
+            None => openable(args, &options, &loaded.project).map(|out| open(&out, args.check)),
+        },
+        _ => None,
+    };
+    if let (Some(f), Some(Ok(output))) = (fingerprint, &opened)
+        && let Some(done) = output.unchanged(f)
+    {
+        return unchanged(cx, args, &shown, loaded, done);
     }
     let mut c = finish_verbose(cx, &options, loaded)?;
     // A JSON or SARIF document is the report `-o` asked for: on stdout, unless the manifests
@@ -89,7 +85,6 @@ pub(super) fn run(cx: &Context, args: &BuildArgs, keep: &mut Leftovers) -> Resul
         keep.keep(c);
         return Ok(0);
     }
-    let (out, shown) = output_dir(args, &options, &c.project);
     // The output directory is read first (under its lock, when writing: `compare` in
     // `--timings`, what is left of it once the compile is done); then each namespace's files
     // are compared with it as they are rendered, and those that changed are staged at once
@@ -157,17 +152,15 @@ pub(super) fn run(cx: &Context, args: &BuildArgs, keep: &mut Leftovers) -> Resul
     Ok(0)
 }
 
-/// Opens the output directory as a build does after compiling (under its lock, when
-/// writing), before compiling: `None` when the directory is refused (the build says so once
-/// it has compiled, as it would have).
-fn open_output(
+/// The output directory, if it may be opened before compiling: `None` when it is refused
+/// (the build says so once it has compiled, as it would have).
+fn openable(
     args: &BuildArgs,
     options: &crate::compile::Options,
     project: &crate::model::Project,
-) -> Option<Result<emit::Output>> {
+) -> Option<std::path::PathBuf> {
     let out = output_dir(args, options, project).0;
-    emit::refuse_output_dir(&out, &project.root, &inputs(project)).ok()?;
-    Some(open(&out, args.check))
+    emit::refuse_output_dir(&out, &project.root, &inputs(project)).is_ok().then_some(out)
 }
 
 /// The output directory `out`, read to be written (under its lock), or only compared with
@@ -200,11 +193,10 @@ fn built(cx: &Context, shown: &str, objects: usize, report: &emit::Report) {
 fn unchanged(
     cx: &Context,
     args: &BuildArgs,
-    options: &crate::compile::Options,
+    shown: &str,
     mut loaded: crate::compile::Loaded,
     done: emit::Unchanged,
 ) -> Result<u8> {
-    let shown = output_dir(args, options, &loaded.project).1;
     // The findings document of `-o json` or `-o sarif` is printed, empty, as by any build
     // without findings.
     let document = matches!(args.output, Format::Json | Format::Sarif);
@@ -212,12 +204,12 @@ fn unchanged(
     print_diagnostics(&loaded.diags, &[], args.output, color, document, cx.quiet)?;
     cx.info(format!("`{shown}` holds what the last build of these same inputs wrote: nothing to compile"));
     let layout = args.layout.unwrap_or(loaded.project.layout);
-    laid_out(cx, &shown, layout, done.objects, done.files);
+    laid_out(cx, shown, layout, done.objects, done.files);
     print_stages(&mut loaded.timings, cx, &args.compile, "unchanged");
     if args.check {
-        up_to_date(cx, &shown, done.objects, done.files);
+        up_to_date(cx, shown, done.objects, done.files);
     } else {
-        built(cx, &shown, done.objects, &emit::Report { written: 0, removed: 0, unchanged: done.files });
+        built(cx, shown, done.objects, &emit::Report { written: 0, removed: 0, unchanged: done.files });
     }
     Ok(0)
 }

@@ -49,16 +49,7 @@ pub(super) fn rendering(options: Options, args: &RenderArgs) -> Result<Options> 
 
 /// Compiles, saying with `-v` what was read.
 pub(super) fn compile_verbose(cx: &Context, options: &Options) -> Result<Compiled> {
-    compile_verbose_with(cx, options, |_| {})
-}
-
-/// [`compile_verbose`] with [`crate::compile::compile_with`]'s `project_ready`.
-pub(super) fn compile_verbose_with(
-    cx: &Context,
-    options: &Options,
-    project_ready: impl FnOnce(&crate::model::Project),
-) -> Result<Compiled> {
-    finish_verbose(cx, options, crate::compile::load(options, project_ready)?)
+    finish_verbose(cx, options, crate::compile::load(options, |_| {})?)
 }
 
 /// [`crate::compile::finish`], saying with `-v` what was read.

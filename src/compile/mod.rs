@@ -234,14 +234,7 @@ pub enum Goal {
 /// [`Options::goal`] asks. Findings are in [`Compiled::diags`]; `Err` is a usage or I/O
 /// problem (a mistyped `allow` code or label, an unknown environment, an unreadable file).
 pub fn compile(options: &Options) -> Result<Compiled> {
-    compile_with(options, |_| {})
-}
-
-/// [`compile`], calling `project_ready` with the project once the project file is read
-/// without errors, before the inventory is: a caller can start what needs only the project
-/// (reading the output directory) while the rest compiles.
-pub fn compile_with(options: &Options, project_ready: impl FnOnce(&Project)) -> Result<Compiled> {
-    finish(options, load(options, project_ready)?)
+    finish(options, load(options, |_| {})?)
 }
 
 /// What the load stage read, before anything is made of it: the project file, the inventory's
@@ -271,7 +264,9 @@ pub struct Loaded {
 }
 
 /// Reads the project file and, when it has no errors, every file of the inventory and of
-/// the selected overlays (calling `project_ready` in between, as [`compile_with`] does).
+/// the selected overlays, calling `project_ready` with the project in between: a caller can
+/// start what needs only the project (reading the output directory) while the rest loads
+/// and compiles.
 /// `Err` is a usage or I/O problem, as for [`compile`].
 pub fn load(options: &Options, project_ready: impl FnOnce(&Project)) -> Result<Loaded> {
     let mut timings = Timings::default();
