@@ -156,13 +156,11 @@ fn against(
     for &(i, _) in &pairs {
         matched[i] = true;
     }
-    let desired = (unpaired.iter().zip(matched))
-        .filter(|(_, matched)| !matched)
-        .map(|(&i, _)| read_back(manifests[i]))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(anyhow::Error::msg)?;
+    // The changed documents of both sides, parsed on the machine's cores.
+    let changed: Vec<usize> = unpaired.iter().zip(matched).filter(|(_, matched)| !matched).map(|(&i, _)| i).collect();
+    let desired = crate::par::map(&changed, |&i| read_back(manifests[i]).map_err(anyhow::Error::msg))?;
     let parsed: Vec<(Result<Object, String>, &str)> =
-        other.into_iter().map(|doc| (Object::from_yaml(doc.text), doc.file)).collect();
+        crate::par::map_owned(other, |doc| (Object::from_yaml(doc.text), doc.file));
     // Where each object of the other side was found, to name both files of a duplicate
     // (the first file wins: a second copy is not an object to prune). The objects paired
     // off above come first; of those (nearly all of them) only the ones whose identity a

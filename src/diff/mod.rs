@@ -455,8 +455,9 @@ fn digest(text: &str) -> u64 {
 
 /// Pairs byte-identical documents of both sides off: identical text is an identical object,
 /// so only the rest need parsing and comparing. Returns the unpaired documents of each side
-/// (in their original order) and the pairs, as (desired index, other index).
-pub fn split_identical<A: AsRef<str>, B: AsRef<str>>(
+/// (in their original order) and the pairs, as (desired index, other index): each document
+/// of the other side, in order, pairs with the first unpaired desired document of its text.
+pub fn split_identical<A: AsRef<str> + Sync, B: AsRef<str> + Sync>(
     desired: Vec<A>,
     other: Vec<B>,
 ) -> (Vec<A>, Vec<B>, Vec<(usize, usize)>) {
@@ -464,23 +465,41 @@ pub fn split_identical<A: AsRef<str>, B: AsRef<str>>(
     // the same digest (`NONE` ends a chain): one table entry per distinct digest and no
     // vector per document, which at 77,000 documents were a quarter of this function.
     const NONE: usize = usize::MAX;
+    // Digests and comparisons run on the machine's cores: most of their cost is reading
+    // texts that were written on other cores or read from files a while ago (each document
+    // is a few cache misses), not the hashing (a third of `diff --against` at 10,000
+    // services was this function on one core).
+    let digests = crate::par::map_owned(desired.iter().collect(), |t: &A| digest(t.as_ref()));
     let mut first: foldhash::HashMap<u64, usize> = foldhash::HashMap::default();
     first.reserve(desired.len());
     let mut next = vec![NONE; desired.len()];
     // Filled from the end, so that each chain runs in document order.
-    for (i, t) in desired.iter().enumerate().rev() {
-        if let Some(previous) = first.insert(digest(t.as_ref()), i) {
+    for (i, &d) in digests.iter().enumerate().rev() {
+        if let Some(previous) = first.insert(d, i) {
             next[i] = previous;
         }
     }
+    // Each other document's first identical desired one, paired or not: what the loop below
+    // starts from, so that only a text with several copies compares again there.
+    let identical = |t: &B| {
+        let text = t.as_ref();
+        let mut at = first.get(&digest(text)).copied().unwrap_or(NONE);
+        while at != NONE && desired[at].as_ref() != text {
+            at = next[at];
+        }
+        at
+    };
+    let found = crate::par::map_owned(other.iter().collect(), identical);
     let mut paired = vec![false; desired.len()];
     let mut pairs = Vec::new();
     let mut rest_other = Vec::new();
-    for (j, t) in other.into_iter().enumerate() {
-        let text = t.as_ref();
-        let mut at = first.get(&digest(text)).copied().unwrap_or(NONE);
-        while at != NONE && (paired[at] || desired[at].as_ref() != text) {
+    for ((j, t), mut at) in other.into_iter().enumerate().zip(found) {
+        // `at` is identical; a copy of a text already paired looks further along its chain.
+        while at != NONE && paired[at] {
             at = next[at];
+            while at != NONE && desired[at].as_ref() != t.as_ref() {
+                at = next[at];
+            }
         }
         if at == NONE {
             rest_other.push(t);

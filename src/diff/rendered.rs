@@ -10,14 +10,36 @@ use anyhow::{Context as _, Result, bail};
 /// Files in an output directory that hold no objects.
 const BOOKKEEPING: &[&str] = &["kustomization.yaml", "kustomization.yml", crate::model::vips::FILE];
 
-/// The YAML files of a directory: relative path (`/`-separated) and content, sorted by path.
+/// The YAML files of a directory, sorted by path.
 #[derive(Debug, Default)]
 pub struct Rendered {
     /// Files by relative path.
-    pub files: Vec<(String, String)>,
+    pub files: Vec<File>,
     /// Files not read because the caller already knew their content (see
     /// [`Listing::read_unless`]).
     pub known: Vec<String>,
+}
+
+/// One file read.
+#[derive(Debug)]
+pub struct File {
+    /// Relative path, `/`-separated.
+    pub rel: String,
+    /// Content.
+    pub text: String,
+    /// Where its documents are in `text` ([`split_documents`]): found as the file is read,
+    /// on the reading threads and while its text is in their cache, rather than by a walk
+    /// of every file's text on one core once the build is done.
+    docs: Vec<std::ops::Range<usize>>,
+}
+
+impl File {
+    fn new(rel: String, text: String) -> File {
+        let base = text.as_ptr() as usize;
+        let at = |d: &&str| d.as_ptr() as usize - base;
+        let docs = split_documents(&text).iter().map(|d| at(d)..at(d) + d.len()).collect();
+        File { rel, text, docs }
+    }
 }
 
 /// One document of a file.
@@ -40,7 +62,7 @@ impl Rendered {
     /// read.
     pub fn merge(mut self, other: Rendered) -> Rendered {
         self.files.extend(other.files);
-        self.files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.files.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
         self.known.extend(other.known);
         self.known.sort_unstable();
         self
@@ -50,7 +72,7 @@ impl Rendered {
     pub fn documents(&self) -> Vec<Document<'_>> {
         self.files
             .iter()
-            .flat_map(|(file, text)| split_documents(text).into_iter().map(|text| Document { file, text }))
+            .flat_map(|f| f.docs.iter().map(|d| Document { file: &f.rel, text: &f.text[d.clone()] }))
             .collect()
     }
 }
@@ -112,19 +134,20 @@ impl Listing {
     /// which are listed in [`Rendered::known`] instead.
     pub fn read_unless(&self, known: impl Fn(&str, Option<u64>) -> bool + Sync) -> Result<Rendered> {
         let known = &known;
+        // Each file read, or (known) its relative path.
         let read = crate::par::map(&self.files, |f| {
             if known(&f.rel, f.recorded) {
-                return Ok((f.rel.clone(), None));
+                return Ok(Err(f.rel.clone()));
             }
             let text =
                 std::fs::read_to_string(&f.path).with_context(|| format!("failed to read `{}`", f.path.display()))?;
-            Ok((f.rel.clone(), Some(text)))
+            Ok(Ok(File::new(f.rel.clone(), text)))
         })?;
         let mut rendered = Rendered { files: Vec::with_capacity(read.len()), known: Vec::new() };
-        for (rel, text) in read {
-            match text {
-                Some(text) => rendered.files.push((rel, text)),
-                None => rendered.known.push(rel),
+        for file in read {
+            match file {
+                Ok(file) => rendered.files.push(file),
+                Err(rel) => rendered.known.push(rel),
             }
         }
         Ok(rendered)
@@ -164,7 +187,7 @@ pub fn split_documents(text: &str) -> Vec<&str> {
     // three dashes after a line break, not by walking every line (a third of reading another
     // build was this loop).
     let candidates = text.starts_with("---").then_some(0).into_iter();
-    let candidates = candidates.chain(text.match_indices("\n---").map(|(at, _)| at + 1));
+    let candidates = candidates.chain(memchr::memmem::find_iter(text.as_bytes(), b"\n---").map(|at| at + 1));
     for at in candidates {
         let end = text[at..].find('\n').map_or(text.len(), |n| at + n + 1);
         let bare = text[at..end].trim_end_matches(['\n', '\r']);
@@ -199,10 +222,12 @@ mod tests {
         let second = listing.only(&first.known).read_unless(|rel, _| rel == "b/y.yaml").unwrap();
         let merged = Rendered { known: Vec::new(), ..first }.merge(second);
         assert_eq!(merged.known, ["b/y.yaml"]);
-        let files: Vec<&str> = merged.files.iter().map(|(rel, _)| rel.as_str()).collect();
+        let files: Vec<&str> = merged.files.iter().map(|f| f.rel.as_str()).collect();
         assert_eq!(files, ["a.yaml", "b/x.yaml", "c.yaml"]);
-        let expected: Vec<_> = whole.files.iter().filter(|(rel, _)| rel != "b/y.yaml").collect();
-        assert_eq!(merged.files.iter().collect::<Vec<_>>(), expected);
+        let texts = |r: &Rendered| r.files.iter().map(|f| (f.rel.clone(), f.text.clone())).collect();
+        let mut expected: Vec<(String, String)> = texts(&whole);
+        expected.retain(|(rel, _)| rel != "b/y.yaml");
+        assert_eq!(texts(&merged), expected);
     }
 
     #[test]

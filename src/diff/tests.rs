@@ -145,6 +145,33 @@ fn identical_texts_pair_off_without_parsing() {
 }
 
 #[test]
+fn identical_texts_pair_as_a_loop_over_the_other_side_would_pair_them() {
+    // Thousands of documents, so that the work is shared out between threads: copies on both
+    // sides, texts sharing a digest (first 512 bytes and length) but not their content, and
+    // the other side in another order. Each other document, in order, must take the first
+    // unpaired desired document of its text, as the loop this replaced did.
+    let text = |n: u64| format!("{}{}\n", "p".repeat(600), n % 700);
+    let desired: Vec<String> = (0..3000).map(|i| text(i * 7 % 1000)).collect();
+    let other: Vec<String> = (0..3000).map(|i| text(i * 13 % 1100)).rev().collect();
+    let mut paired = vec![false; desired.len()];
+    let mut expected = Vec::new();
+    for (j, t) in other.iter().enumerate() {
+        if let Some(i) = (0..desired.len()).find(|&i| !paired[i] && desired[i] == *t) {
+            paired[i] = true;
+            expected.push((i, j));
+        }
+    }
+    assert!(expected.len() > 1000 && expected.len() < 3000, "{}", expected.len());
+    let (rest_desired, rest_other, pairs) = split_identical(desired.clone(), other.clone());
+    assert_eq!(pairs, expected);
+    let unpaired = |side: &[String], taken: &dyn Fn(usize) -> bool| -> Vec<String> {
+        side.iter().enumerate().filter(|&(i, _)| !taken(i)).map(|(_, t)| t.clone()).collect()
+    };
+    assert_eq!(rest_desired, unpaired(&desired, &|i| paired[i]));
+    assert_eq!(rest_other, unpaired(&other, &|j| expected.iter().any(|&(_, o)| o == j)));
+}
+
+#[test]
 fn documents_without_identity_are_refused_with_the_reason() {
     assert_eq!(Object::from_yaml("kind: A\nmetadata: {name: a}\n").unwrap_err(), "it has no `apiVersion`");
     assert_eq!(Object::from_yaml("apiVersion: v1\nkind: A\n").unwrap_err(), "it has no `metadata.name`");
