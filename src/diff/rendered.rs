@@ -20,13 +20,12 @@ pub struct Rendered {
     pub known: Vec<String>,
 }
 
-/// One file read.
+/// One file read. Its fields are private: the positions of its documents hold for the text
+/// they were found in.
 #[derive(Debug)]
 pub struct File {
-    /// Relative path, `/`-separated.
-    pub rel: String,
-    /// Content.
-    pub text: String,
+    rel: String,
+    text: String,
     /// Where its documents are in `text` ([`split_documents`]): found as the file is read,
     /// on the reading threads and while its text is in their cache, rather than by a walk
     /// of every file's text on one core once the build is done.
@@ -39,6 +38,16 @@ impl File {
         let at = |d: &&str| d.as_ptr() as usize - base;
         let docs = split_documents(&text).iter().map(|d| at(d)..at(d) + d.len()).collect();
         File { rel, text, docs }
+    }
+
+    /// The path relative to the directory, `/`-separated.
+    pub fn rel(&self) -> &str {
+        &self.rel
+    }
+
+    /// The content.
+    pub fn text(&self) -> &str {
+        &self.text
     }
 }
 
@@ -222,9 +231,9 @@ mod tests {
         let second = listing.only(&first.known).read_unless(|rel, _| rel == "b/y.yaml").unwrap();
         let merged = Rendered { known: Vec::new(), ..first }.merge(second);
         assert_eq!(merged.known, ["b/y.yaml"]);
-        let files: Vec<&str> = merged.files.iter().map(|f| f.rel.as_str()).collect();
+        let files: Vec<&str> = merged.files.iter().map(File::rel).collect();
         assert_eq!(files, ["a.yaml", "b/x.yaml", "c.yaml"]);
-        let texts = |r: &Rendered| r.files.iter().map(|f| (f.rel.clone(), f.text.clone())).collect();
+        let texts = |r: &Rendered| r.files.iter().map(|f| (f.rel().to_string(), f.text().to_string())).collect();
         let mut expected: Vec<(String, String)> = texts(&whole);
         expected.retain(|(rel, _)| rel != "b/y.yaml");
         assert_eq!(texts(&merged), expected);
