@@ -194,6 +194,8 @@ fn stages(c: &mut Criterion) {
     }
     let base = tempfile::tempdir().expect("temporary directory");
     emit::write(&base.path().join("out"), &emit::plan(&older, Layout::Object).expect("plan")).expect("write");
+    // The steps of `meshgen diff --against` after the render, in order; the command parses
+    // the changed documents on every core, this one by one.
     g.bench_function("diff/against-1pct-object-layout", |b| {
         b.iter(|| {
             let rendered = diff::rendered::read(&base.path().join("out")).expect("read");

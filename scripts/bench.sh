@@ -113,21 +113,25 @@ api_pid=""
 cleanup() {
     [[ -n "$busy_pid" ]] && kill "$busy_pid" 2>/dev/null
     [[ -n "$api_pid" ]] && kill "$api_pid" 2>/dev/null
+    rm -rf "$work/trash"
     return 0
 }
 trap cleanup EXIT
 
-# set_aside DIR: moves DIR, if there is one, into "$work/trash", emptied once every run is
-# made. A fresh build's previous tree is set aside, not removed: on this project's VMs and
-# CI runners ext4, creating a file, steps over the inodes freed in the last minute or so
-# (`recently_deleted` in a profile) before it takes a free one, so a build right after
-# `rm -rf` of its last output paid for that removal, and more at every run: 10,000 services
-# in the service layout (10,000 files) took 0.47, 1.49, 2.79, 4.30 and 4.53 s in five runs
-# (run AL-1, docs/performance.md).
+# set_aside DIR: moves DIR, if there is one, into "$work/trash", which is emptied when the
+# script ends. Trees are set aside, not removed, while anything is measured: on ext4
+# without a journal (this VM's disk) the kernel, creating a file, steps over every inode
+# freed in the last minute (six while their inode table is unwritten) before it takes a
+# free one (`recently_deleted` in a profile), so a build right after `rm -rf` of its last
+# output paid for that removal, and more at every run: 10,000 services in the service
+# layout (10,000 files) took 0.47, 1.49, 2.79, 4.30 and 4.53 s in five runs (run AL-1,
+# docs/performance.md). Emptying it between sizes would bring that back for the next size.
+# The price is disk: every first build's tree stays until the end (with --full and the
+# per-object layout, 770,000 files and about 3 GB a tree, twice the runs with --busy).
 set_aside() {
     [[ -e "$1" ]] || return 0
     mkdir -p "$work/trash"
-    mv "$1" "$work/trash/$(date +%s%N)"
+    mv "$1" "$(mktemp -d "$work/trash/XXXXXX")/"
 }
 
 # measure OUT CMD...: runs CMD and writes "wall_seconds max_rss_kb cpu_seconds user_seconds"
@@ -280,14 +284,14 @@ PY
 declare -A manifests entities
 for n in $sizes; do
     proj="$work/inv-$n"
-    rm -rf "$proj"
+    set_aside "$proj"
     echo "N=$n: generating..." >&2
     "$gen" --services "$n" --seed "$seed" --out "$proj" 2>"$work/gen.log"
     sed 's/^/  /' "$work/gen.log" >&2
     entities[$n]=$(sed -n 's/^wrote \([0-9]*\) services.* and \([0-9]*\) external APIs.*/\1+\2/p' "$work/gen.log")
     manifests[$n]=$("$bin" build -C "$proj" --stdout | grep -c '^kind: ')
     # The same inventory with 1% of the services changed, for the diff modes.
-    rm -rf "$proj-changed"
+    set_aside "$proj-changed"
     cp -r "$proj" "$proj-changed"
     python3 - "$proj-changed/inventory" <<'PY'
 import pathlib, sys
@@ -317,10 +321,12 @@ PY
     "$bin" build -C "$proj" --stdout >"$built"
     floor "$n" "cat of the output ($(awk -v b="$(stat -c %s "$built")" 'BEGIN {printf "%.1f MB", b / 1e6}'))" sh -c 'cat "$0" >"$1"' "$built" "$work/floor-copy"
     floor "$n" "the output written from memory" python3 "$write_from_memory" "$built" "$work/floor-copy"
-    rm -rf "$work/floor-tree" "$work/floor-copy"
+    set_aside "$work/floor-tree"
+    set_aside "$work/floor-copy"
     "$bin" build -C "$proj" --layout namespace --out-dir "$work/floor-tree" -q
     floor "$n" "namespace layout written from memory" python3 "$write_from_memory" "$work/floor-tree" "$work/floor-copy"
-    rm -rf "$work/floor-tree" "$work/floor-copy"
+    set_aside "$work/floor-tree"
+    set_aside "$work/floor-copy"
     floor "$n" "inventory files read (yaml_throughput)" sh -c '"$0" --floor "$1" | cut -f2' "$yaml_floor" "$proj"
     floor "$n" "inventory parsed, YAML reader alone" sh -c '"$0" --floor "$1" | cut -f4' "$yaml_floor" "$proj"
 
@@ -344,7 +350,7 @@ PY
     rm -f "$built"
     for layout in $layouts; do
         out="$work/out-$n-$layout"
-        run "$n" "build $layout (fresh)" "set_aside '$out'" "$bin" build -C "$proj" --layout "$layout" --out-dir "$out"
+        run "$n" "build $layout (fresh)" "$(printf 'set_aside %q' "$out")" "$bin" build -C "$proj" --layout "$layout" --out-dir "$out"
         run "$n" "rebuild $layout (unchanged)" ":" "$bin" build -C "$proj" --layout "$layout" --out-dir "$out"
         written_nothing "$layout" "$n"
         # The same rebuild after an edit that changes no object (a comment, another each
@@ -357,7 +363,7 @@ PY
         fi
         set_aside "$out"
     done
-    rm -rf "$proj-changed"
+    set_aside "$proj-changed"
 done
 
 # Linearity, in rounds: each round builds every size once, back to back, and the ratio of

@@ -34,9 +34,7 @@ pub struct File {
 
 impl File {
     fn new(rel: String, text: String) -> File {
-        let base = text.as_ptr() as usize;
-        let at = |d: &&str| d.as_ptr() as usize - base;
-        let docs = split_documents(&text).iter().map(|d| at(d)..at(d) + d.len()).collect();
+        let docs = document_ranges(&text);
         File { rel, text, docs }
     }
 
@@ -143,24 +141,30 @@ impl Listing {
     /// which are listed in [`Rendered::known`] instead.
     pub fn read_unless(&self, known: impl Fn(&str, Option<u64>) -> bool + Sync) -> Result<Rendered> {
         let known = &known;
-        // Each file read, or (known) its relative path.
         let read = crate::par::map(&self.files, |f| {
             if known(&f.rel, f.recorded) {
-                return Ok(Err(f.rel.clone()));
+                return Ok(Taken::Known(f.rel.clone()));
             }
             let text =
                 std::fs::read_to_string(&f.path).with_context(|| format!("failed to read `{}`", f.path.display()))?;
-            Ok(Ok(File::new(f.rel.clone(), text)))
+            Ok(Taken::Read(File::new(f.rel.clone(), text)))
         })?;
         let mut rendered = Rendered { files: Vec::with_capacity(read.len()), known: Vec::new() };
-        for file in read {
-            match file {
-                Ok(file) => rendered.files.push(file),
-                Err(rel) => rendered.known.push(rel),
+        for taken in read {
+            match taken {
+                Taken::Read(file) => rendered.files.push(file),
+                Taken::Known(rel) => rendered.known.push(rel),
             }
         }
         Ok(rendered)
     }
+}
+
+/// What [`Listing::read_unless`] did with a file: read it, or left it to what the caller
+/// knows (its relative path).
+enum Taken {
+    Read(File),
+    Known(String),
 }
 
 /// Collects the YAML files below `dir` (whose path relative to the root is `rel`, `/`-separated)
@@ -189,24 +193,31 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, PathBuf)>) -> Result<()> {
 /// document (so a document meshgen wrote is exactly the text it rendered) and documents
 /// that hold nothing but comments and blank lines.
 pub fn split_documents(text: &str) -> Vec<&str> {
-    let text = text.strip_prefix(crate::emit::HEADER).unwrap_or(text);
+    document_ranges(text).into_iter().map(|d| &text[d]).collect()
+}
+
+/// Where the documents of [`split_documents`] are in `text`. Each range starts at the
+/// start of the text, after meshgen's header line or after a line break, and ends at the
+/// end of the text or after a line break: on character boundaries.
+fn document_ranges(text: &str) -> Vec<std::ops::Range<usize>> {
+    let body = text.strip_prefix(crate::emit::HEADER).map_or(0, |_| crate::emit::HEADER.len());
+    let mut start = body;
     let mut docs = Vec::new();
-    let mut start = 0;
     // Only lines that begin with `---` can be markers: those are found by searching for the
-    // three dashes after a line break, not by walking every line (a third of reading another
-    // build was this loop).
-    let candidates = text.starts_with("---").then_some(0).into_iter();
-    let candidates = candidates.chain(memchr::memmem::find_iter(text.as_bytes(), b"\n---").map(|at| at + 1));
-    for at in candidates {
+    // three dashes after a line break (with vector instructions), not by walking every line
+    // (a third of reading another build was this loop).
+    let candidates = text[body..].starts_with("---").then_some(body).into_iter();
+    let after_breaks = memchr::memmem::find_iter(&text.as_bytes()[body..], b"\n---").map(|at| body + at + 1);
+    for at in candidates.chain(after_breaks) {
         let end = text[at..].find('\n').map_or(text.len(), |n| at + n + 1);
         let bare = text[at..end].trim_end_matches(['\n', '\r']);
         if bare == "---" || bare.starts_with("--- ") {
-            docs.push(&text[start..at]);
+            docs.push(start..at);
             start = end;
         }
     }
-    docs.push(&text[start..]);
-    docs.retain(|d| d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')));
+    docs.push(start..text.len());
+    docs.retain(|d| text[d.clone()].lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')));
     docs
 }
 

@@ -146,10 +146,11 @@ fn identical_texts_pair_off_without_parsing() {
 
 #[test]
 fn identical_texts_pair_as_a_loop_over_the_other_side_would_pair_them() {
-    // Thousands of documents, so that the work is shared out between threads: copies on both
-    // sides, texts sharing a digest (first 512 bytes and length) but not their content, and
-    // the other side in another order. Each other document, in order, must take the first
-    // unpaired desired document of its text, as the loop this replaced did.
+    // Thousands of documents (on a machine with several cores, the work is shared out
+    // between threads; the answer must not depend on it): copies on both sides, texts
+    // sharing a digest (first 512 bytes and length) but not their content, and the other
+    // side in another order. Each other document, in order, must take the first unpaired
+    // desired document of its text, as the loop this replaced did.
     let text = |n: u64| format!("{}{}\n", "p".repeat(600), n % 700);
     let desired: Vec<String> = (0..3000).map(|i| text(i * 7 % 1000)).collect();
     let other: Vec<String> = (0..3000).map(|i| text(i * 13 % 1100)).rev().collect();
