@@ -26,7 +26,9 @@
 //! new work starts after it.
 //!
 //! The threads are plain scoped threads, started per call: a build makes about ten parallel
-//! calls, so a thread pool would save microseconds (docs/decisions.md, "Concurrency").
+//! calls, so a thread pool would save microseconds (docs/decisions.md, "Concurrency"). Each
+//! new thread moves itself once to a CPU of its own ([`Home`]), so that beside a busy
+//! neighbour meshgen's threads are not left sharing one core.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -116,7 +118,15 @@ fn run<O: Send>(
         worker(0)
     } else {
         std::thread::scope(|s| {
-            let helpers: Vec<_> = (1..threads).map(|t| s.spawn(move || worker(t))).collect();
+            let home = Home::here();
+            let helpers: Vec<_> = (1..threads)
+                .map(|t| {
+                    s.spawn(move || {
+                        home.spread(t - 1);
+                        worker(t)
+                    })
+                })
+                .collect();
             let mut done = worker(0);
             for h in helpers {
                 // `worker` catches every panic of `job`; the rest of it cannot panic.
@@ -244,9 +254,11 @@ fn stream_on<T: Sync, R: Send>(
     let (work, next, lock, moved) = (&work, &next, &lock, &moved);
     let outcome: std::result::Result<Result<()>, Panic> = std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::channel::<(usize, std::result::Result<Result<R>, Panic>)>();
-        for _ in 0..threads {
+        let home = Home::here();
+        for t in 0..threads {
             let tx = tx.clone();
             s.spawn(move || {
+                home.spread(t);
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(item) = items.get(i) else { break };
@@ -299,8 +311,12 @@ fn stream_on<T: Sync, R: Send>(
 /// Runs `a` on the calling thread and `b` on another, and returns both results; a panic in
 /// either is re-raised once both are done.
 pub(crate) fn join<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+    let home = Home::here();
     std::thread::scope(|s| {
-        let b = s.spawn(b);
+        let b = s.spawn(move || {
+            home.spread(0);
+            b()
+        });
         let a = catch(a);
         let b = b.join();
         (a.unwrap_or_else(|p| resume_unwind(p)), b.unwrap_or_else(|p| resume_unwind(p)))
@@ -334,6 +350,38 @@ mod tests {
 
     /// The thread counts every engine is tried with: one, the machine's, more than items.
     const THREADS: [usize; 4] = [1, 2, 3, 64];
+
+    /// The CPUs the calling thread may run on.
+    #[cfg(target_os = "linux")]
+    fn allowed() -> Vec<usize> {
+        // SAFETY: as in `Home::spread`.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            assert_eq!(libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set), 0);
+            (0..usize::try_from(libc::CPU_SETSIZE).unwrap()).filter(|&c| libc::CPU_ISSET(c, &set)).collect()
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_spread_thread_may_run_anywhere_it_could_before() {
+        // A placement, not a pinning: whatever slot a thread was moved to, it ends allowed
+        // every CPU the process is, on a machine of one CPU as on one of many.
+        let before = allowed();
+        let home = Home::here();
+        for slot in 0..4 {
+            let after = std::thread::scope(|s| {
+                s.spawn(move || {
+                    home.spread(slot);
+                    allowed()
+                })
+                .join()
+                .unwrap()
+            });
+            assert_eq!(after, before, "slot {slot}");
+        }
+        assert_eq!(allowed(), before);
+    }
 
     /// The message of a panic payload.
     fn message(p: Panic) -> String {
@@ -542,5 +590,61 @@ mod tests {
         assert_eq!(message(catch(|| join(|| panic!("a"), || 2)).unwrap_err()), "a");
         assert_eq!(background(|| 5).wait(), 5);
         assert_eq!(message(catch(|| background(|| panic!("bg")).wait()).unwrap_err()), "bg");
+    }
+}
+
+/// The CPU a parallel call starts on, from which its new threads are spread out.
+///
+/// Linux starts a new thread on its parent's CPU when no CPU is idle, and with one other
+/// CPU-bound process on a 2-core machine it then has no reason to move it: two of meshgen's
+/// threads on one core and the neighbour alone on the other is as balanced, by its count,
+/// as one of each. meshgen then ran on one core (`check` at 10,000 services: 105 ms of wall
+/// time for 113 ms of CPU in its model stage), where one thread on each core gives it one
+/// and a half. So each new thread first moves itself to a CPU of its own, around the
+/// machine from the starting one, and at once allows every CPU again: a placement, not a
+/// pinning, which the scheduler is free to change. Where every core is idle this is the
+/// placement the scheduler makes anyway (docs/performance.md, run AL-spread).
+#[derive(Clone, Copy)]
+struct Home(Option<usize>);
+
+impl Home {
+    fn here() -> Home {
+        #[cfg(target_os = "linux")]
+        {
+            // SAFETY: sched_getcpu has no preconditions; it returns -1 on failure.
+            Home(usize::try_from(unsafe { libc::sched_getcpu() }).ok())
+        }
+        #[cfg(not(target_os = "linux"))]
+        Home(None)
+    }
+
+    /// Moves the calling thread, just started, to the `slot`-th CPU counted from the one
+    /// after home (home itself last), among those the process may use, then lets it run on
+    /// any of those again. Nothing happens where the CPU is unknown, only one is allowed,
+    /// or a call fails: the thread stays where it was started.
+    fn spread(self, slot: usize) {
+        #[cfg(target_os = "linux")]
+        if let Some(home) = self.0 {
+            // SAFETY: `cpu_set_t` is plain data (all zeroes is the empty set), the size
+            // passed is its own, and pid 0 is the calling thread.
+            unsafe {
+                let size = std::mem::size_of::<libc::cpu_set_t>();
+                let mut allowed: libc::cpu_set_t = std::mem::zeroed();
+                if libc::sched_getaffinity(0, size, &mut allowed) == 0 {
+                    let cpus = usize::try_from(libc::CPU_SETSIZE).unwrap_or(0);
+                    let ring: Vec<usize> = (home + 1..cpus)
+                        .chain(0..=home)
+                        .filter(|&c| c < cpus && libc::CPU_ISSET(c, &allowed))
+                        .collect();
+                    if ring.len() > 1 {
+                        let mut one: libc::cpu_set_t = std::mem::zeroed();
+                        libc::CPU_SET(ring[slot % ring.len()], &mut one);
+                        if libc::sched_setaffinity(0, size, &one) == 0 {
+                            libc::sched_setaffinity(0, size, &allowed);
+                        }
+                    }
+                }
+            }
+        }
     }
 }
