@@ -255,10 +255,10 @@ fn stream_on<T: Sync, R: Send>(
     let outcome: std::result::Result<Result<()>, Panic> = std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::channel::<(usize, std::result::Result<Result<R>, Panic>)>();
         let home = Home::here();
-        for t in 0..threads {
+        for slot in 0..threads {
             let tx = tx.clone();
             s.spawn(move || {
-                home.spread(t);
+                home.spread(slot);
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(item) = items.get(i) else { break };
@@ -340,6 +340,122 @@ impl<T> Pending<T> {
     }
 }
 
+/// The CPU a parallel call starts on, from which the threads it starts are spread out.
+///
+/// Linux starts a thread on its parent's CPU when it finds no idle one, and beside one
+/// CPU-bound process on a 2-core machine it then has no reason to move it: two of meshgen's
+/// threads on one core and the neighbour alone on the other is as balanced, by its count, as
+/// one of each. Measured there, 21 of 40 new threads of `check` started on their parent's
+/// CPU (6 of 40 on an idle machine), and the model stage ran 105 ms for 113 ms of CPU: about
+/// one core where one thread on each would give up to one and a half. So a thread that
+/// starts on its parent's CPU moves itself once to another, counted around the machine from
+/// the parent's, and at once allows every CPU it could use before: a placement, not a
+/// pinning, which the scheduler is free to change. A thread the scheduler started anywhere
+/// else stays there (docs/performance.md, run AL-spread).
+#[derive(Clone, Copy)]
+struct Home(Option<usize>);
+
+impl Home {
+    /// The CPU the calling thread runs on, where the OS says (Linux).
+    fn here() -> Home {
+        Home(current_cpu())
+    }
+
+    /// Moves the calling thread, just started, off home if it started there: to the
+    /// `slot`-th other CPU the process may use ([`target`]), then lets it run on all of them
+    /// again. Nothing happens where a CPU number is unknown or only one CPU is allowed.
+    fn spread(self, slot: usize) {
+        if let Some(home) = self.0
+            && current_cpu() == Some(home)
+        {
+            place(home, slot);
+        }
+    }
+}
+
+/// Moves the calling thread to the `slot`-th CPU around from `home` ([`target`]) and lets
+/// it run on every CPU it could before; the CPU it was moved to, if it was.
+#[cfg_attr(not(target_os = "linux"), allow(unused_variables))]
+fn place(home: usize, slot: usize) -> Option<usize> {
+    #[cfg(target_os = "linux")]
+    {
+        let allowed = affinity::get()?;
+        let cpu = target(home, affinity::SIZE, slot, |c| affinity::has(&allowed, c))?;
+        if !affinity::set(&affinity::only(cpu)) {
+            return None;
+        }
+        // Cannot fail but for a CPU set changed meanwhile (a cgroup's, hotplug): then a
+        // second try, and at worst this one thread stays on one CPU until its call ends.
+        if !affinity::set(&allowed) {
+            affinity::set(&allowed);
+        }
+        Some(cpu)
+    }
+    #[cfg(not(target_os = "linux"))]
+    None
+}
+
+/// The CPU the calling thread runs on (Linux), or `None`.
+fn current_cpu() -> Option<usize> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: no preconditions; -1 on failure, which `try_from` turns into `None`.
+        usize::try_from(unsafe { libc::sched_getcpu() }).ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    None
+}
+
+/// The `slot`-th CPU below `cpus` that is `allowed`, counted from the one after `home`
+/// around to `home` itself, which comes last: the threads of a call go to other CPUs before
+/// one shares the caller's. `None` where fewer than two CPUs are allowed.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn target(home: usize, cpus: usize, slot: usize, allowed: impl Fn(usize) -> bool) -> Option<usize> {
+    // `c < cpus` also keeps a `home` beyond the set's size out of it.
+    let ring: Vec<usize> = (home + 1..cpus).chain(0..=home).filter(|&c| c < cpus && allowed(c)).collect();
+    (ring.len() > 1).then(|| ring[slot % ring.len()])
+}
+
+/// The calling thread's CPU affinity (Linux), the only unsafe code of [`Home`].
+#[cfg(target_os = "linux")]
+mod affinity {
+    /// How many CPUs a `cpu_set_t` holds (`CPU_SETSIZE` is smaller on some C libraries).
+    pub(super) const SIZE: usize = 8 * std::mem::size_of::<libc::cpu_set_t>();
+
+    /// The CPUs the calling thread may run on; `None` where the OS does not say (more
+    /// CPUs than a `cpu_set_t` holds).
+    pub(super) fn get() -> Option<libc::cpu_set_t> {
+        // SAFETY: all zeroes is the empty set; the size passed is the set's own and pid 0
+        // is the calling thread.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            (libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0).then_some(set)
+        }
+    }
+
+    /// Lets the calling thread run on `set`; whether the OS took it.
+    pub(super) fn set(set: &libc::cpu_set_t) -> bool {
+        // SAFETY: as in `get`.
+        unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) == 0 }
+    }
+
+    /// Whether `set` holds CPU `cpu` (below [`SIZE`]).
+    pub(super) fn has(set: &libc::cpu_set_t, cpu: usize) -> bool {
+        // SAFETY: `cpu` is below the set's size (the callers' ranges end at `SIZE`).
+        cpu < SIZE && unsafe { libc::CPU_ISSET(cpu, set) }
+    }
+
+    /// The set of CPU `cpu` alone (below [`SIZE`]).
+    pub(super) fn only(cpu: usize) -> libc::cpu_set_t {
+        // SAFETY: all zeroes is the empty set, and `cpu` is below its size.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu.min(SIZE - 1), &mut set);
+            set
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::AtomicBool;
@@ -351,36 +467,41 @@ mod tests {
     /// The thread counts every engine is tried with: one, the machine's, more than items.
     const THREADS: [usize; 4] = [1, 2, 3, 64];
 
-    /// The CPUs the calling thread may run on.
+    /// The CPUs the calling thread may run on; `None` where the OS does not say.
     #[cfg(target_os = "linux")]
-    fn allowed() -> Vec<usize> {
-        // SAFETY: as in `Home::spread`.
-        unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            assert_eq!(libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set), 0);
-            (0..usize::try_from(libc::CPU_SETSIZE).unwrap()).filter(|&c| libc::CPU_ISSET(c, &set)).collect()
-        }
+    fn allowed() -> Option<Vec<usize>> {
+        let set = affinity::get()?;
+        Some((0..affinity::SIZE).filter(|&c| affinity::has(&set, c)).collect())
     }
 
     #[cfg(target_os = "linux")]
     #[test]
-    fn a_spread_thread_may_run_anywhere_it_could_before() {
-        // A placement, not a pinning: whatever slot a thread was moved to, it ends allowed
-        // every CPU the process is, on a machine of one CPU as on one of many.
-        let before = allowed();
-        let home = Home::here();
+    fn a_placed_thread_may_run_anywhere_it_could_before() {
+        // A placement, not a pinning: a thread moved to any slot's CPU ends allowed every
+        // CPU the process is; on a machine of one allowed CPU nothing moves.
+        let Some(before) = allowed() else { return };
+        let home = current_cpu().expect("the CPU of this thread");
         for slot in 0..4 {
-            let after = std::thread::scope(|s| {
-                s.spawn(move || {
-                    home.spread(slot);
-                    allowed()
-                })
-                .join()
-                .unwrap()
-            });
-            assert_eq!(after, before, "slot {slot}");
+            let (moved, after) =
+                std::thread::scope(|s| s.spawn(move || (place(home, slot), allowed())).join().unwrap());
+            assert_eq!(after.as_ref(), Some(&before), "slot {slot}");
+            let expected = target(home, affinity::SIZE, slot, |c| before.contains(&c));
+            assert_eq!(moved, expected, "slot {slot}");
         }
-        assert_eq!(allowed(), before);
+        assert_eq!(allowed(), Some(before));
+    }
+
+    #[test]
+    fn threads_go_around_the_machine_from_the_callers_cpu_which_comes_last() {
+        let all = |_| true;
+        assert_eq!((0..5).map(|slot| target(1, 4, slot, all)).collect::<Vec<_>>(), [2, 3, 0, 1, 2].map(Some));
+        // CPUs not allowed are passed over; one allowed CPU is nowhere to go.
+        let odd = |c: usize| c % 2 == 1;
+        assert_eq!((0..3).map(|slot| target(3, 8, slot, odd)).collect::<Vec<_>>(), [5, 7, 1].map(Some));
+        assert_eq!(target(0, 4, 0, |c| c == 0), None);
+        assert_eq!(target(0, 1, 0, all), None);
+        // A caller's CPU beyond the set's size is not one of its CPUs.
+        assert_eq!((0..2).map(|slot| target(9, 2, slot, all)).collect::<Vec<_>>(), [0, 1].map(Some));
     }
 
     /// The message of a panic payload.
@@ -590,61 +711,5 @@ mod tests {
         assert_eq!(message(catch(|| join(|| panic!("a"), || 2)).unwrap_err()), "a");
         assert_eq!(background(|| 5).wait(), 5);
         assert_eq!(message(catch(|| background(|| panic!("bg")).wait()).unwrap_err()), "bg");
-    }
-}
-
-/// The CPU a parallel call starts on, from which its new threads are spread out.
-///
-/// Linux starts a new thread on its parent's CPU when no CPU is idle, and with one other
-/// CPU-bound process on a 2-core machine it then has no reason to move it: two of meshgen's
-/// threads on one core and the neighbour alone on the other is as balanced, by its count,
-/// as one of each. meshgen then ran on one core (`check` at 10,000 services: 105 ms of wall
-/// time for 113 ms of CPU in its model stage), where one thread on each core gives it one
-/// and a half. So each new thread first moves itself to a CPU of its own, around the
-/// machine from the starting one, and at once allows every CPU again: a placement, not a
-/// pinning, which the scheduler is free to change. Where every core is idle this is the
-/// placement the scheduler makes anyway (docs/performance.md, run AL-spread).
-#[derive(Clone, Copy)]
-struct Home(Option<usize>);
-
-impl Home {
-    fn here() -> Home {
-        #[cfg(target_os = "linux")]
-        {
-            // SAFETY: sched_getcpu has no preconditions; it returns -1 on failure.
-            Home(usize::try_from(unsafe { libc::sched_getcpu() }).ok())
-        }
-        #[cfg(not(target_os = "linux"))]
-        Home(None)
-    }
-
-    /// Moves the calling thread, just started, to the `slot`-th CPU counted from the one
-    /// after home (home itself last), among those the process may use, then lets it run on
-    /// any of those again. Nothing happens where the CPU is unknown, only one is allowed,
-    /// or a call fails: the thread stays where it was started.
-    fn spread(self, slot: usize) {
-        #[cfg(target_os = "linux")]
-        if let Some(home) = self.0 {
-            // SAFETY: `cpu_set_t` is plain data (all zeroes is the empty set), the size
-            // passed is its own, and pid 0 is the calling thread.
-            unsafe {
-                let size = std::mem::size_of::<libc::cpu_set_t>();
-                let mut allowed: libc::cpu_set_t = std::mem::zeroed();
-                if libc::sched_getaffinity(0, size, &mut allowed) == 0 {
-                    let cpus = usize::try_from(libc::CPU_SETSIZE).unwrap_or(0);
-                    let ring: Vec<usize> = (home + 1..cpus)
-                        .chain(0..=home)
-                        .filter(|&c| c < cpus && libc::CPU_ISSET(c, &allowed))
-                        .collect();
-                    if ring.len() > 1 {
-                        let mut one: libc::cpu_set_t = std::mem::zeroed();
-                        libc::CPU_SET(ring[slot % ring.len()], &mut one);
-                        if libc::sched_setaffinity(0, size, &one) == 0 {
-                            libc::sched_setaffinity(0, size, &allowed);
-                        }
-                    }
-                }
-            }
-        }
     }
 }
