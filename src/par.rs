@@ -26,9 +26,9 @@
 //! new work starts after it.
 //!
 //! The threads are plain scoped threads, started per call: a build makes about ten parallel
-//! calls, so a thread pool would save microseconds (docs/decisions.md, "Concurrency"). Each
-//! new thread moves itself once to a CPU of its own ([`Home`]), so that beside a busy
-//! neighbour meshgen's threads are not left sharing one core.
+//! calls, so a thread pool would save microseconds (docs/decisions.md, "Concurrency"). A
+//! new thread that starts on its caller's CPU moves itself once to another ([`Home`]), so
+//! that beside a busy neighbour meshgen's threads are not left sharing one core.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};

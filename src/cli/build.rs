@@ -100,7 +100,7 @@ pub(super) fn run(cx: &Context, args: &BuildArgs, keep: &mut Leftovers) -> Resul
         }
     };
     c.timings.mark("compare");
-    let mut files = emit::Files::new(layout);
+    let mut files = emit::Files::default();
     let mut count = 0usize;
     // Each namespace's files are laid out, compared and staged on the thread that rendered
     // them; this one takes them in order.

@@ -200,7 +200,7 @@ pub fn split_documents(text: &str) -> Vec<&str> {
 /// start of the text, after meshgen's header line or after a line break, and ends at the
 /// end of the text or after a line break: on character boundaries.
 fn document_ranges(text: &str) -> Vec<std::ops::Range<usize>> {
-    let body = text.strip_prefix(crate::emit::HEADER).map_or(0, |_| crate::emit::HEADER.len());
+    let body = if text.starts_with(crate::emit::HEADER) { crate::emit::HEADER.len() } else { 0 };
     let mut start = body;
     let mut docs = Vec::new();
     // Only lines that begin with `---` can be markers: those are found by searching for the

@@ -104,11 +104,13 @@ pub fn too_long(kind: Kind, namespace: &str, name: &str, entity: &str, layout: L
 }
 
 /// Lays manifests out in files, joined: for benchmarks and tests of a layout (a build lays
-/// them out with [`Files`] into an [`Output`], joining only the files it writes).
+/// each namespace out with [`lay_out`] on the thread that rendered it, records the files
+/// in [`Files`] and stages them into an [`Output`], joining only the files it writes).
 pub fn plan(manifests: &[Manifest], layout: Layout) -> Result<Plan> {
     let mut plan = Plan::default();
-    let mut files = Files::new(layout);
-    files.add(manifests, |path, parts| {
+    let mut files = Files::default();
+    lay_out(layout, manifests, |path, parts| {
+        files.record(&path);
         plan.files.insert(path, parts.concat());
         Ok(())
     })?;
@@ -170,33 +172,16 @@ pub fn lay_out(
     Ok(())
 }
 
-/// The files of a layout, formed as the manifests come: each namespace's files are complete
-/// once its manifests are (every layout puts a namespace's objects in files of its own), so a
-/// build hands them on namespace by namespace, as they are rendered.
+/// The files a build formed with [`lay_out`], namespace by namespace as they are rendered
+/// (every layout puts a namespace's objects in files of its own), for the kustomization.
+#[derive(Default)]
 pub struct Files {
-    layout: Layout,
-    /// The path of every file formed so far, for the kustomization.
+    /// The path of every file formed so far.
     paths: Vec<String>,
 }
 
 impl Files {
-    /// No files yet, in `layout`.
-    pub fn new(layout: Layout) -> Files {
-        Files { layout, paths: Vec::new() }
-    }
-
-    /// Lays out `manifests` (all the manifests of the files they fall in: a namespace's, or
-    /// all) and hands each file to `each`: its path, and its content as parts (meshgen's
-    /// header, then the manifests' texts with `---` between them) to join or hash in place.
-    pub fn add(&mut self, manifests: &[Manifest], mut each: impl FnMut(String, &[&str]) -> Result<()>) -> Result<()> {
-        lay_out(self.layout, manifests, |path, parts| {
-            self.paths.push(path.clone());
-            each(path, parts)
-        })
-    }
-
-    /// Records a file that [`lay_out`] formed elsewhere (on another thread), for the
-    /// kustomization.
+    /// Records a file that [`lay_out`] formed (on whichever thread), for the kustomization.
     pub fn record(&mut self, path: &str) {
         self.paths.push(path.to_string());
     }
@@ -439,15 +424,15 @@ mod tests {
         assert_eq!(plan.files["a/virtualservice-x.yaml"], joined(&[&ms[2]]));
         assert_eq!(plan.files.len(), 5);
         // A namespace at a time, the files are the same.
-        let mut files = Files::new(Layout::Service);
+        let mut files = Files::default();
         let mut each = BTreeMap::new();
         for ns in ms.chunk_by(|a, b| a.namespace == b.namespace) {
-            files
-                .add(ns, |path, parts| {
-                    each.insert(path, parts.concat());
-                    Ok(())
-                })
-                .unwrap();
+            lay_out(Layout::Service, ns, |path, parts| {
+                files.record(&path);
+                each.insert(path, parts.concat());
+                Ok(())
+            })
+            .unwrap();
         }
         each.insert("kustomization.yaml".into(), files.kustomization());
         assert_eq!(each, super::plan(&ms, Layout::Service).unwrap().files);

@@ -505,8 +505,9 @@ mod tests {
     fn files_staged_on_several_threads_are_taken_in_order() {
         let (tmp, out) =
             output_of(&[("same.yaml", &format!("{HEADER}a\n")), ("stale.yaml", &format!("{HEADER}gone\n"))]);
+        // Files of the same new directories, so that the threads race to make them.
         let mut files: Vec<(String, String)> =
-            (0..40).map(|i| (format!("ns-{i:02}/f.yaml"), format!("n{i}\n"))).collect();
+            (0..40).map(|i| (format!("ns-{}/sub-{}/f-{i:02}.yaml", i % 2, i % 4), format!("n{i}\n"))).collect();
         files.push(("same.yaml".into(), "a\n".into()));
         let mut o = Output::write(&out).unwrap();
         let (target, ledger) = o.split();
