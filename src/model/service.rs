@@ -117,7 +117,7 @@ pub(super) fn build(
         cx.error("invalid-value", origin.child("addresses"), "CIDR addresses need IP VMs", Some("VMs known by DNS name make the ServiceEntry use DNS resolution, which Istio allows only with single IP addresses".into()));
     }
 
-    let workload_group = raw.workload_group.as_ref().map(|ShortOr(wg)| {
+    let workload_group = raw.workload_group.as_deref().map(|ShortOr(wg)| {
         let wo = origin.at("workloadGroup");
         if let Some(p) = &wg.probe {
             probe(&mut cx, p, &wo.at("probe"));
@@ -146,12 +146,12 @@ pub(super) fn build(
         );
     }
 
-    let own = raw.traffic.take().unwrap_or_default();
+    let own = raw.traffic.take().map(|t| *t).unwrap_or_default();
     cx.traffic(&own, &origin.at("traffic"), inherits_outlier);
     let traffic = shared.traffic(&own, &project.defaults.traffic);
     let traffic_written = super::traffic::Written::of(&own);
     let written_tls =
-        raw.tls.as_ref().and_then(|ShortOr(t)| tls::client_tls(&mut cx, t, Owner::Service, &origin.at("tls")));
+        raw.tls.as_deref().and_then(|ShortOr(t)| tls::client_tls(&mut cx, t, Owner::Service, &origin.at("tls")));
     let port_policies =
         tls::port_policies(&mut cx, raw.ports.as_ref(), &ports, Owner::Service, inherits_outlier, &origin.at("ports"));
     let tls = client_tls(&mut cx, written_tls, &raw, &vms, sidecar, (&ports, &port_policies), &subsets, &origin);
@@ -169,7 +169,7 @@ pub(super) fn build(
         Some(e) => cx.export_to(&e.0, &origin.at("exportTo")),
         None => project.default_export_to(&namespace),
     };
-    let ingress = raw.ingress.as_ref().and_then(|ShortOr(i)| {
+    let ingress = raw.ingress.as_deref().and_then(|ShortOr(i)| {
         let exposed = super::ingress::Exposed { name, ports: &ports, routes: &routes };
         super::ingress::build(&mut cx, i, &exposed, &origin.child("ingress")).map(Box::new)
     });

@@ -4,10 +4,8 @@
 //! given is the render stage's business (`render::context`), since Istio does not inherit
 //! across levels the way the inventory does.
 
-use std::collections::BTreeMap;
-
 use super::names;
-use super::raw::{RawPort, RawSubset, RawTls, ShortOr};
+use super::raw::{RawPort, RawSubset, RawTls, ShortOr, SmallMap};
 use super::traffic::Traffic;
 use super::validate::{Checker, Place, shown};
 use super::{ClientTls, Port, PortPolicy, SubsetPolicy};
@@ -186,7 +184,7 @@ fn level_traffic(cx: &mut Checker<'_>, t: &Traffic, o: &dyn Place, inherits_outl
 /// The policies of the ports that have one of their own (`ports.<name>.traffic`, `.tls`).
 pub(super) fn port_policies(
     cx: &mut Checker<'_>,
-    raw: Option<&BTreeMap<String, ShortOr<RawPort>>>,
+    raw: Option<&SmallMap<ShortOr<RawPort>>>,
     ports: &[Port],
     owner: Owner,
     inherits_outlier: bool,

@@ -7,7 +7,7 @@ mod traffic;
 
 use std::collections::BTreeMap;
 
-use super::raw::{Labels, RawExportTo, RawPort, ShortOr, StringMatch};
+use super::raw::{Labels, RawExportTo, RawPort, ShortOr, SmallMap, StringMatch};
 use super::{ExportTo, Port, Protocol, names};
 use crate::diag::{Diagnostic, Diagnostics, Origin};
 
@@ -421,7 +421,7 @@ impl<'a> Checker<'a> {
     }
 
     /// Ports by name: names, numbers, protocols (inferred from the name when absent), unique numbers.
-    pub fn ports(&mut self, raw: Option<&BTreeMap<String, ShortOr<RawPort>>>, origin: &dyn Place) -> Vec<Port> {
+    pub fn ports(&mut self, raw: Option<&SmallMap<ShortOr<RawPort>>>, origin: &dyn Place) -> Vec<Port> {
         let Some(raw) = raw.filter(|r| !r.is_empty()) else {
             self.error(
                 "missing-field",
