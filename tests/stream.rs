@@ -128,11 +128,14 @@ fn identities_are_the_rendered_objects() {
         // The position after the last entity is the project's own objects (the shared egress
         // Gateway), which stream with the namespace they are in.
         let all = 0..inv.services.len() + inv.externals.len() + 1;
-        let key = |o: &meshgen::render::context::Object| {
-            (o.kind, o.namespace.to_string(), o.name.clone(), o.entity.to_string())
-        };
-        let objects: Vec<_> = objects_in(&inv, &graph, all.clone()).iter().map(key).collect();
-        let identities: Vec<_> = identities_in(&inv, &graph, all).iter().map(key).collect();
+        let objects: Vec<_> = objects_in(&inv, &graph, all.clone())
+            .iter()
+            .map(|o| (o.kind, o.namespace.to_string(), o.name.clone(), o.entity.to_string()))
+            .collect();
+        let identities: Vec<_> = identities_in(&inv, &graph, all)
+            .iter()
+            .map(|i| (i.kind, i.namespace.to_string(), i.name.clone(), i.entity.to_string()))
+            .collect();
         assert!(!objects.is_empty(), "{}", dir.display());
         assert_eq!(identities, objects, "{}", dir.display());
     }

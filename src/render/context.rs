@@ -103,15 +103,30 @@ pub struct Object {
     pub namespace: Arc<str>,
     /// The inventory entity it comes from (shared by its objects).
     pub entity: Arc<str>,
-    /// The part of the inventory it comes from (the entity, or e.g. one of its VMs); for an
-    /// identity alone ([`identities_in`]), the project file's, which nothing reads.
+    /// The part of the inventory it comes from (the entity, or e.g. one of its VMs).
     pub origin: crate::diag::Origin,
     /// The template context: one of the [`super::api`] types, serialised (`null` for an
-    /// identity alone, see [`identities_in`], and for an object whose `text` is written).
+    /// object whose `text` is written).
     pub context: Tape,
     /// The text, when the built-in templates wrote it straight from the typed context
     /// ([`super::direct`], see [`texts_in`]): the document as the output holds it.
     pub text: Option<String>,
+}
+
+/// What identifies an object, and no more ([`identities_in`]): what `check` compares, and
+/// what `patches` find their objects by. Its strings but the name are the inventory's: an
+/// [`Object`] made for this alone (two counted references and an origin each, 168 bytes
+/// moved three times) was most of the cost of deciding the identities.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity<'a> {
+    /// Kind.
+    pub kind: Kind,
+    /// metadata.name.
+    pub name: String,
+    /// metadata.namespace.
+    pub namespace: &'a str,
+    /// The inventory entity it comes from.
+    pub entity: &'a str,
 }
 
 /// The label every generated object carries.
@@ -176,15 +191,16 @@ pub(super) struct Builder<'a> {
     pub(super) inv: &'a Inventory,
     pub(super) graph: &'a MeshGraph,
     out: Vec<Object>,
-    /// Counted references, so that an entity's objects (and their manifests) share one copy:
-    /// a string each was 1.5 million allocations at 100,000 services.
+    /// The identities, when only they are kept ([`Keep::Identity`]).
+    ids: Vec<Identity<'a>>,
+    /// The current entity's namespace and name, as the inventory holds them.
+    here: (&'a str, &'a str),
+    /// The same as counted references, so that an entity's objects (and their manifests)
+    /// share one copy: a string each was 1.5 million allocations at 100,000 services. Made
+    /// only for objects (identities borrow `here`).
     namespace: Arc<str>,
     entity: Arc<str>,
     origin: crate::diag::Origin,
-    /// The origin an identity carries (the project file's, without a path, which clones
-    /// without an allocation): nothing reads an identity's origin, and a copy of the
-    /// entity's path for each of them was a fifth of deciding the identities.
-    blank: crate::diag::Origin,
     /// What to keep of each object.
     keep: Keep<'a>,
     /// The current entity's `names`: kind → the name of its object named after it.
@@ -194,7 +210,7 @@ pub(super) struct Builder<'a> {
 /// What a [`Builder`] keeps of each object.
 #[derive(Clone, Copy)]
 enum Keep<'a> {
-    /// What identifies it (for `check`): no metadata, no context.
+    /// Its [`Identity`] alone (for `check`): no metadata, no context.
     Identity,
     /// Its template context, for the general path of rendering.
     Context,
@@ -205,11 +221,15 @@ enum Keep<'a> {
 
 impl<'a> Builder<'a> {
     /// Starts the objects of another entity.
-    pub(super) fn entity(&mut self, namespace: &str, name: &str, origin: &crate::diag::Origin) {
+    pub(super) fn entity(&mut self, namespace: &'a str, name: &'a str, origin: &crate::diag::Origin) {
+        self.here = (namespace, name);
+        self.names = None;
+        if let Keep::Identity = self.keep {
+            return;
+        }
         self.namespace = Arc::from(namespace);
         self.entity = Arc::from(name);
         self.origin = origin.clone();
-        self.names = None;
     }
 
     /// The names the current entity chooses for its objects named after it (`names`).
@@ -240,12 +260,11 @@ impl<'a> Builder<'a> {
     ) {
         let kind = S::KIND;
         // An object named after its entity takes the name the entity chose for its kind.
-        let chosen = self.names.filter(|_| name == &*self.entity).and_then(|n| n.get(kind.as_str()));
+        let (namespace, entity) = self.here;
+        let chosen = self.names.filter(|_| name == entity).and_then(|n| n.get(kind.as_str()));
         let name = chosen.map_or(name, String::as_str);
         if let Keep::Identity = self.keep {
-            let (namespace, entity, origin) = (self.namespace.clone(), self.entity.clone(), self.blank.clone());
-            let (context, text) = (Tape::default(), None);
-            self.out.push(Object { kind, name: name.to_string(), namespace, entity, origin, context, text });
+            self.ids.push(Identity { kind, name: name.to_string(), namespace, entity });
             return;
         }
         let origin = origin();
@@ -650,10 +669,10 @@ pub fn texts_in(inv: &Inventory, graph: &MeshGraph, range: std::ops::Range<usize
     build_objects(inv, graph, range, Keep::Text(head))
 }
 
-/// [`objects_in`] without the template contexts (`null`): the identities `check`
-/// needs, at a fraction of the cost.
-pub fn identities_in(inv: &Inventory, graph: &MeshGraph, range: std::ops::Range<usize>) -> Vec<Object> {
-    build_objects(inv, graph, range, Keep::Identity)
+/// What identifies each object of [`objects_in`], and no more: what `check` needs, at a
+/// fraction of the cost.
+pub fn identities_in<'a>(inv: &'a Inventory, graph: &'a MeshGraph, range: std::ops::Range<usize>) -> Vec<Identity<'a>> {
+    build(inv, graph, range, Keep::Identity).ids
 }
 
 fn build_objects<'a>(
@@ -662,15 +681,23 @@ fn build_objects<'a>(
     range: std::ops::Range<usize>,
     keep: Keep<'a>,
 ) -> Vec<Object> {
+    build(inv, graph, range, keep).out
+}
+
+/// The builder, with what the entities at `range` make in it (see [`objects_in`]).
+fn build<'a>(inv: &'a Inventory, graph: &'a MeshGraph, range: std::ops::Range<usize>, keep: Keep<'a>) -> Builder<'a> {
     let origin = crate::diag::Origin::new(&inv.project.file, 0, "");
     let (namespace, entity) = (Arc::from(""), Arc::from(""));
     // Room for what the range's services make (a few objects each and one per VM), so that
     // the objects of one service are not moved as the vector grows.
     let services = inv.services.get(range.clone()).unwrap_or_default();
     let room = range.len() * 4 + services.iter().map(|s| s.vms.len()).sum::<usize>();
-    let blank = origin.clone();
-    let out = Vec::with_capacity(room);
-    let mut b = Builder { inv, graph, out, namespace, entity, origin, blank, keep, names: None };
+    let (out, ids) = match keep {
+        Keep::Identity => (Vec::new(), Vec::with_capacity(room)),
+        _ => (Vec::with_capacity(room), Vec::new()),
+    };
+    let here = ("", "");
+    let mut b = Builder { inv, graph, out, ids, here, namespace, entity, origin, keep, names: None };
     let n = inv.services.len();
     for i in range {
         match inv.services.get(i) {
@@ -681,5 +708,5 @@ fn build_objects<'a>(
             },
         }
     }
-    b.out
+    b
 }

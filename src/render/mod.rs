@@ -36,7 +36,7 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::graph::MeshGraph;
 use crate::model::Inventory;
 pub use context::Kind;
-use context::Object;
+use context::{Identity, Object};
 pub use templates::Templates;
 
 /// One rendered object.
@@ -60,17 +60,15 @@ pub struct Manifest {
 /// [`stream`]) must know before it writes its first byte.
 pub fn analyse(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) -> Result<()> {
     let origins = origins(inv);
-    // Keeping only the identities: the contexts are never all alive.
-    let identity = |o: Object| Ok((o.kind, o.name, o.entity));
     each_namespace(
         inv,
         |g| {
             let decide = |r| context::identities_in(inv, graph, r);
-            let keys = objects_of(inv, g, decide, identity, |(k, n, _)| (*k, n.as_str()))?;
+            let ids = objects_of(inv, g, decide, Ok, |i: &Identity| (i.kind, i.name.as_str()))?;
             let mut found = Diagnostics::default();
-            let objects = keys.iter().map(|(k, n, e)| (*k, g.name, n.as_str(), &**e));
+            let objects = ids.iter().map(|i| (i.kind, g.name, i.name.as_str(), i.entity));
             check_collisions(&origins, inv.project.layout, objects, &mut found);
-            check_names(inv, g, keys.iter().map(|(k, n, e)| (*k, n.as_str(), &**e)), &mut found);
+            check_names(inv, g, ids.iter().map(|i| (i.kind, i.name.as_str(), i.entity)), &mut found);
             Ok(found)
         },
         |found| {
@@ -133,14 +131,15 @@ fn namespaces(inv: &Inventory) -> Vec<Namespace<'_>> {
     out
 }
 
-/// Decides the objects of one namespace's entities, maps each through `f` and returns the
-/// results in the order of the output: by `key` (kind and name), objects with equal keys
-/// in entity order. Each object's context is dropped as soon as `f` is done with it.
-fn objects_of<T>(
+/// Decides the objects of one namespace's entities (or their identities), maps each through
+/// `f` and returns the results in the order of the output: by `key` (kind and name),
+/// objects with equal keys in entity order. Each object's context is dropped as soon as `f`
+/// is done with it.
+fn objects_of<O: InNamespace, T>(
     inv: &Inventory,
     g: &Namespace,
-    decide: impl Fn(std::ops::Range<usize>) -> Vec<Object>,
-    f: impl Fn(Object) -> Result<T>,
+    decide: impl Fn(std::ops::Range<usize>) -> Vec<O>,
+    f: impl Fn(O) -> Result<T>,
     key: for<'a> fn(&'a T) -> (Kind, &'a str),
 ) -> Result<Vec<T>> {
     let mut out = Vec::with_capacity(g.room(inv));
@@ -148,7 +147,7 @@ fn objects_of<T>(
     let project = inv.services.len() + inv.externals.len();
     for i in g.services.clone().chain(g.externals.clone()).chain(g.project.then_some(project)) {
         for o in decide(i..i + 1) {
-            if i == project && *o.namespace != *g.name {
+            if i == project && o.namespace() != g.name {
                 continue;
             }
             out.push(f(o)?);
@@ -167,6 +166,24 @@ fn objects_of<T>(
         out.append(&mut kind);
     }
     Ok(out)
+}
+
+/// What [`objects_of`] asks of what it is given: its namespace (the project's own objects
+/// are made for every namespace at once, and each namespace keeps its own).
+trait InNamespace {
+    fn namespace(&self) -> &str;
+}
+
+impl InNamespace for Object {
+    fn namespace(&self) -> &str {
+        &self.namespace
+    }
+}
+
+impl InNamespace for Identity<'_> {
+    fn namespace(&self) -> &str {
+        self.namespace
+    }
 }
 
 /// Runs `work` on every namespace on the machine's cores and hands the results to `consume`,
