@@ -276,9 +276,9 @@ fn read_fast(overlays: &Overlays, source: &Source) -> Option<Vec<Option<Document
 }
 
 /// The largest file [`read_fast`] takes. It holds all of a file's entities in their raw form
-/// until the first is validated, and a raw entity is several times its text (a map of ports
-/// allocates a tree node of kilobytes); the values path holds one at a time, so a large file
-/// goes there. Inventories are written as many small files (one per team or namespace).
+/// until the first is validated, and a raw entity takes more memory than its text (a raw
+/// service is 528 bytes before its strings and lists); the values path holds one at a time,
+/// so a large file goes there. Inventories are written as many small files (one per team or namespace).
 const READ_FAST_MAX: usize = 256 * 1024;
 
 /// An inventory document with its entities read.
