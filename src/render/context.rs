@@ -246,16 +246,15 @@ impl<'a> Builder<'a> {
     /// `check` needs the identities alone, and a streamed build (`render::stream`) checks
     /// them all before it renders anything.
     pub(super) fn push_with<S: Layout>(&mut self, name: &str, spec: impl FnOnce(&Self) -> S) {
-        let origin = self.origin.clone();
-        self.push_sourced(name, || origin, spec);
+        self.push_sourced(name, |b| b.origin.clone(), spec);
     }
 
-    /// Adds an object of the current entity that comes from one part of it (e.g. a VM). An
-    /// identity carries no origin of its own (see [`Object::origin`]).
+    /// Adds an object of the current entity that comes from one part of it (e.g. a VM). The
+    /// origin is made only for an object: an identity has none.
     pub(super) fn push_sourced<S: Layout>(
         &mut self,
         name: &str,
-        origin: impl FnOnce() -> crate::diag::Origin,
+        origin: impl FnOnce(&Self) -> crate::diag::Origin,
         spec: impl FnOnce(&Self) -> S,
     ) {
         let kind = S::KIND;
@@ -267,7 +266,7 @@ impl<'a> Builder<'a> {
             self.ids.push(Identity { kind, name: name.to_string(), namespace, entity });
             return;
         }
-        let origin = origin();
+        let origin = origin(self);
         // A part an overlay replaced (a VM of an environment) is traced to it.
         let located = self.inv.trace.locate(&origin);
         let context = api::Context {
@@ -407,7 +406,7 @@ fn service<'a>(b: &mut Builder<'a>, svc: &'a Service) {
         });
     }
     for vm in &svc.vms {
-        b.push_sourced(&vm.name, || svc.vm_origin(vm), |_| api::Workload { labels: Some(&vm.labels), ..workload(vm) });
+        b.push_sourced(&vm.name, |_| svc.vm_origin(vm), |_| api::Workload { labels: Some(&vm.labels), ..workload(vm) });
     }
 
     let own_policy = svc.port_policies.iter().any(|p| p.tls.is_some() || p.traffic.has_destination_policy());
@@ -460,7 +459,7 @@ fn service<'a>(b: &mut Builder<'a>, svc: &'a Service) {
     // Exposure through the ingress gateway: a Gateway and a gateway-bound copy of the rules.
     if let Some(ing) = svc.ingress.as_deref() {
         let name = crate::model::ingress::Ingress::object_name(&svc.name);
-        let origin = || svc.origin.child("ingress");
+        let origin = |_: &Builder<'_>| svc.origin.child("ingress");
         b.push_sourced(&name, origin, |b| super::ingress::gateway(&b.inv.project, ing));
         b.push_sourced(&name, origin, |b| {
             let export = b.export_to(&svc.export_to, ns, &svc.name, false);
@@ -471,7 +470,7 @@ fn service<'a>(b: &mut Builder<'a>, svc: &'a Service) {
     // The Sidecar follows from the dependency list, so that is where it points.
     let policy = &b.inv.project.policy;
     if policy.sidecar_for(svc) {
-        let origin = || svc.origin.child("dependsOn");
+        let origin = |_: &Builder<'_>| svc.origin.child("dependsOn");
         b.push_sourced(&svc.name, origin, |b| super::policy::sidecar(b.inv, b.graph, svc));
     }
     if policy.authorization_for(svc) {

@@ -23,7 +23,7 @@ pub(super) fn caller_rules<'a>(b: &mut Builder<'a>, caller: &'a Service) {
     let (inv, graph) = (b.inv, b.graph);
     for dep in &caller.depends_on {
         let Some(node) = graph.node(&dep.target) else { continue };
-        let origin = || dep.origin(caller);
+        let origin = |_: &Builder<'_>| dep.origin(caller);
         match node.kind {
             NodeKind::Service => {
                 let target = &inv.services[node.entity];
