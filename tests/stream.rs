@@ -134,7 +134,7 @@ fn identities_are_the_rendered_objects() {
             .collect();
         let identities: Vec<_> = identities_in(&inv, &graph, all)
             .iter()
-            .map(|i| (i.kind, i.namespace.to_string(), i.name.clone(), i.entity.to_string()))
+            .map(|i| (i.kind, i.namespace.to_string(), i.name.to_string(), i.entity.to_string()))
             .collect();
         assert!(!objects.is_empty(), "{}", dir.display());
         assert_eq!(identities, objects, "{}", dir.display());

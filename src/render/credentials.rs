@@ -31,7 +31,7 @@ pub(super) fn caller_rules<'a>(b: &mut Builder<'a>, caller: &'a Service) {
                     continue;
                 }
                 let name = format!("{}-{}", caller.name, target.name);
-                b.push_sourced(&name, origin, |_| {
+                b.push_sourced(name, origin, |_| {
                     let (policy, subsets) = service_destination(target);
                     rule(&target.host, &caller.selector, policy, subsets)
                 });
@@ -47,7 +47,7 @@ pub(super) fn caller_rules<'a>(b: &mut Builder<'a>, caller: &'a Service) {
                         _ => format!("{}-{}-{}", caller.name, target.name, host_slug(host)),
                     };
                     let policy = external_policy(target, host, true).top();
-                    b.push_sourced(&name, origin, |_| rule(host, &caller.selector, policy, None));
+                    b.push_sourced(name, origin, |_| rule(host, &caller.selector, policy, None));
                 }
             }
         }

@@ -86,13 +86,13 @@ fn with_gateway(b: &Builder<'_>, ext: &External, mut v: Option<Vec<String>>) -> 
 /// passed through untouched). With mutual TLS the sidecars send the HTTP port to the
 /// gateway's port 443, to the subset of the gateway's DestinationRule that presents the
 /// API's host as SNI.
-pub(super) fn routes(b: &mut Builder<'_>, ext: &External, g: &Egress) {
+pub(super) fn routes<'a>(b: &mut Builder<'a>, ext: &'a External, g: &Egress) {
     let ns = &ext.namespace;
     let gw_ref = match &b.inv.project.egress_gateway.shared {
         Some(s) => s.reference(),
         None => {
             let name = format!("{}-egress", ext.name);
-            b.push_with(&name, |b| {
+            b.push_with(name.clone(), |b| {
                 let servers: Vec<Server<'_>> = ext
                     .ports
                     .iter()
@@ -239,7 +239,7 @@ pub(super) fn project(b: &mut Builder<'_>) {
     let at = if gw.mtls { gw.origin.child("mtls") } else { gw.origin.clone() };
     b.entity(&gw.namespace, OWNER, &at);
     let name = gw.host.split('.').next().unwrap_or_default().to_string();
-    b.push_with(&name, |_| {
+    b.push_with(name, |_| {
         // Sorted by API name: the subsets do not move as APIs are added.
         let mut subsets: Vec<api::Subset<'_>> = mutual
             .iter()

@@ -64,11 +64,11 @@ pub fn analyse(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) -> R
         inv,
         |g| {
             let decide = |r| context::identities_in(inv, graph, r);
-            let ids = objects_of(inv, g, decide, Ok, |i: &Identity| (i.kind, i.name.as_str()))?;
+            let ids = objects_of(inv, g, decide, Ok, |i: &Identity| (i.kind, &i.name))?;
             let mut found = Diagnostics::default();
-            let objects = ids.iter().map(|i| (i.kind, g.name, i.name.as_str(), i.entity));
+            let objects = ids.iter().map(|i| (i.kind, g.name, &*i.name, i.entity));
             check_collisions(&origins, inv.project.layout, objects, &mut found);
-            check_names(inv, g, ids.iter().map(|i| (i.kind, i.name.as_str(), i.entity)), &mut found);
+            check_names(inv, g, ids.iter().map(|i| (i.kind, &*i.name, i.entity)), &mut found);
             Ok(found)
         },
         |found| {

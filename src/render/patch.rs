@@ -136,10 +136,10 @@ impl<'a> Targets<'a> {
         let mut by_entity = HashMap::new();
         for (i, entity, patches) in patched_entities(inv) {
             let objects = super::context::identities_in(inv, graph, i..i + 1);
-            let ids: Vec<(Kind, &str)> = objects.iter().map(|o| (o.kind, o.name.as_str())).collect();
+            let ids: Vec<(Kind, &str)> = objects.iter().map(|o| (o.kind, &*o.name)).collect();
             let list = by_object(patches, entity, &ids)
                 .into_iter()
-                .map(|(j, ps)| (objects[j].kind, objects[j].name.clone(), ps))
+                .map(|(j, ps)| (objects[j].kind, objects[j].name.to_string(), ps))
                 .collect();
             by_entity.insert(entity, list);
         }
