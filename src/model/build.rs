@@ -75,6 +75,9 @@ pub(super) struct Shared {
     identities: foldhash::HashSet<Arc<Identity>>,
     /// The localities among them found valid: each is checked once per file.
     valid_localities: foldhash::HashSet<Arc<str>>,
+    /// The last few of them asked for, newest last: a service's VMs nearly always rotate
+    /// among a few zones, and comparing with those costs less than hashing every VM's.
+    recent_localities: Vec<Arc<str>>,
     /// The traffic policy of a service that writes none: the project's defaults.
     defaults: Option<Arc<Traffic>>,
     /// The identity asked for last: a service's VMs nearly always share one, and comparing
@@ -123,14 +126,27 @@ impl Shared {
     /// The locality `l` written at `at`, checked unless an earlier workload of the file
     /// wrote it (a file's hundreds of VMs name a few localities).
     pub(super) fn locality(&mut self, cx: &mut validate::Checker<'_>, l: &str, at: &dyn validate::Place) -> Arc<str> {
-        if let Some(valid) = self.valid_localities.get(l) {
+        /// How many recent localities are compared before the hash set is asked.
+        const RECENT: usize = 4;
+        if let Some(valid) = self.recent_localities.iter().rev().find(|r| ***r == *l) {
             return Arc::clone(valid);
         }
-        let l = self.string(l);
-        if cx.locality(&l, at) {
-            self.valid_localities.insert(Arc::clone(&l));
+        let valid = match self.valid_localities.get(l) {
+            Some(valid) => Arc::clone(valid),
+            None => {
+                let l = self.string(l);
+                if !cx.locality(&l, at) {
+                    return l;
+                }
+                self.valid_localities.insert(Arc::clone(&l));
+                l
+            }
+        };
+        if self.recent_localities.len() == RECENT {
+            self.recent_localities.remove(0);
         }
-        l
+        self.recent_localities.push(Arc::clone(&valid));
+        valid
     }
 
     /// The traffic policy of a service: `own` merged over the project's `defaults`, the

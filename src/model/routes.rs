@@ -6,7 +6,7 @@
 use super::http::{CorsPolicy, DirectResponse, Headers, Redirect};
 use super::names;
 use super::raw::{HttpMatch, RawDestination, RawMirror, RawRoute};
-use super::validate::{Checker, shown};
+use super::validate::{Checker, Place, shown};
 use super::{Destination, HttpExtras, Mirror, Port, Route, Subset, Target};
 use crate::diag::suggest::hint;
 use crate::diag::{Diagnostic, Origin};
@@ -22,17 +22,18 @@ pub(super) struct Scope<'a> {
 }
 
 /// Validates the routes; a route with errors is left out (its errors are reported).
-pub(super) fn routes(cx: &mut Checker<'_>, raw: &[RawRoute], scope: &Scope<'_>, origin: &Origin) -> Vec<Route> {
+pub(super) fn routes(cx: &mut Checker<'_>, raw: Vec<RawRoute>, scope: &Scope<'_>, origin: &Origin) -> Vec<Route> {
     // At most one route per rule written: a route is over 400 bytes, and pushing two into
     // an empty vector reserves four.
     let mut out = Vec::with_capacity(raw.len());
-    for (i, r) in raw.iter().enumerate() {
+    // Each rule is checked as written, then its parts move into the route.
+    for (i, mut r) in raw.into_iter().enumerate() {
         let ro = origin.index(i);
         let before = cx.errors();
-        let Some(destinations) = destinations(cx, r, scope, &ro) else { continue };
-        let mut matches = r.matches.clone().unwrap_or_default();
-        let stream = matches.iter().any(|m| m.sni_hosts.is_some() || m.destination_subnets.is_some());
-        http_features(cx, r, scope, stream, &ro);
+        let Some(destinations) = destinations(cx, &r, scope, &ro) else { continue };
+        let stream = r.matches.iter().flatten().any(|m| m.sni_hosts.is_some() || m.destination_subnets.is_some());
+        http_features(cx, &r, scope, stream, &ro);
+        let mut matches = r.matches.take().unwrap_or_default();
         for (j, m) in matches.iter_mut().enumerate() {
             match_request(cx, m, scope, stream, &ro.child("match").index(j));
         }
@@ -45,22 +46,23 @@ pub(super) fn routes(cx: &mut Checker<'_>, raw: &[RawRoute], scope: &Scope<'_>, 
         if cx.errors() > before {
             continue;
         }
+        let weights_at = if r.to.is_some() { "to" } else { "split" };
         let extras = HttpExtras {
-            headers: r.headers.clone(),
-            cors_policy: r.cors_policy.clone(),
-            redirect: r.redirect.clone(),
-            direct_response: r.direct_response.clone(),
+            headers: r.headers,
+            cors_policy: r.cors_policy,
+            redirect: r.redirect,
+            direct_response: r.direct_response,
         };
         out.push(Route {
-            name: r.name.clone(),
+            name: r.name,
             matches,
             destinations,
-            weights_at: if r.to.is_some() { "to" } else { "split" },
-            timeout: r.timeout.clone(),
-            retries: r.retries.clone().map(Box::new),
-            fault: r.fault.clone().map(Box::new),
+            weights_at,
+            timeout: r.timeout,
+            retries: r.retries.map(Box::new),
+            fault: r.fault.map(Box::new),
             mirror: mirror.map(Box::new),
-            rewrite: r.rewrite.clone().map(Box::new),
+            rewrite: r.rewrite.map(Box::new),
             http: (extras != HttpExtras::default()).then(|| Box::new(extras)),
             origin: ro,
         });
@@ -78,9 +80,9 @@ pub(super) fn routes(cx: &mut Checker<'_>, raw: &[RawRoute], scope: &Scope<'_>, 
     out
 }
 
-fn check_subset(cx: &mut Checker<'_>, scope: &Scope<'_>, s: &str, at: Origin) {
-    let names: Vec<&str> = scope.subsets.iter().map(|s| s.name.as_str()).collect();
-    if !names.contains(&s) {
+fn check_subset(cx: &mut Checker<'_>, scope: &Scope<'_>, s: &str, at: &dyn Place) {
+    if !scope.subsets.iter().any(|known| known.name == s) {
+        let names: Vec<&str> = scope.subsets.iter().map(|s| s.name.as_str()).collect();
         let help = hint(s, "subsets", &names).or_else(|| {
             Some(if scope.subsets.is_empty() && scope.what == "API" {
                 "an external API has no subsets; name another entity's subset with `to: [{service: …, subset: …}]`"
@@ -89,7 +91,7 @@ fn check_subset(cx: &mut Checker<'_>, scope: &Scope<'_>, s: &str, at: Origin) {
                 "subsets come from the VMs' `version` labels or from `subsets`".into()
             })
         });
-        cx.error("unknown-subset", at, format!("route sends traffic to unknown subset `{}`", shown(s)), help);
+        cx.error("unknown-subset", at.origin(), format!("route sends traffic to unknown subset `{}`", shown(s)), help);
     }
 }
 
@@ -138,13 +140,13 @@ fn destinations(cx: &mut Checker<'_>, r: &RawRoute, scope: &Scope<'_>, ro: &Orig
     let out = match (&r.split, &r.subset, &r.to) {
         (Some(split), _, _) => {
             for s in split.keys() {
-                check_subset(cx, scope, s, ro.child("split").child(s).key());
+                check_subset(cx, scope, s, &ro.at("split").at(s).as_key());
             }
             weights(cx, split.iter().map(|(s, w)| (ro.child("split").child(s), Some(*w))), &ro.child("split"));
             split.iter().map(|(s, w)| own(Some(s.clone()), Some(*w))).collect()
         }
         (None, Some(s), _) => {
-            check_subset(cx, scope, s, ro.child("subset"));
+            check_subset(cx, scope, s, &ro.at("subset"));
             vec![own(Some(s.clone()), None)]
         }
         (None, None, Some(to)) => {
@@ -224,7 +226,7 @@ fn target(cx: &mut Checker<'_>, service: &Option<String>, host: &Option<String>,
 fn destination(cx: &mut Checker<'_>, d: &RawDestination, scope: &Scope<'_>, at: &Origin) -> Destination {
     let target = target(cx, &d.service, &d.host, at);
     if let (Target::Own, Some(s)) = (&target, &d.subset) {
-        check_subset(cx, scope, s, at.child("subset"));
+        check_subset(cx, scope, s, &at.at("subset"));
     }
     if let Some(p) = d.port {
         cx.port_number(p, &at.child("port"));
@@ -257,7 +259,7 @@ fn destination(cx: &mut Checker<'_>, d: &RawDestination, scope: &Scope<'_>, at: 
 fn mirror(cx: &mut Checker<'_>, m: &RawMirror, scope: &Scope<'_>, at: &Origin) -> Mirror {
     let target = target(cx, &m.service, &m.host, at);
     if let (Target::Own, Some(s)) = (&target, &m.subset) {
-        check_subset(cx, scope, s, at.child("subset"));
+        check_subset(cx, scope, s, &at.at("subset"));
     }
     if let Some(p) = m.percentage {
         cx.percent(p, &at.child("percentage"));
@@ -282,9 +284,8 @@ fn http_features(cx: &mut Checker<'_>, r: &RawRoute, scope: &Scope<'_>, stream: 
         ("redirect", r.redirect.is_some()),
         ("directResponse", r.direct_response.is_some()),
     ];
-    let used: Vec<&str> = features.iter().filter(|(_, s)| *s).map(|(f, _)| *f).collect();
     let has_http = scope.ports.iter().any(|p| p.protocol.is_http());
-    if let Some(f) = used.first() {
+    if let Some((f, _)) = features.iter().find(|(_, s)| *s) {
         if stream {
             cx.error(
                 "invalid-value",
@@ -350,7 +351,7 @@ fn http_features(cx: &mut Checker<'_>, r: &RawRoute, scope: &Scope<'_>, stream: 
         [("redirect", r.redirect.is_some()), ("directResponse", r.direct_response.is_some())].iter().find(|(_, s)| *s)
     {
         for f in ["timeout", "retries", "fault", "mirror"] {
-            if used.contains(&f) {
+            if features.iter().any(|&(used, set)| set && used == f) {
                 cx.error(
                     "invalid-value",
                     ro.child(f),

@@ -96,9 +96,9 @@ pub(super) fn build(
                 cx.push(d.help("set distinct `name`s"));
                 continue;
             }
-            by_address.add(&w.address, vms.len());
-            by_name.add(&w.name, vms.len());
             vms.push(w);
+            by_address.add(&vms, |o| &o.address);
+            by_name.add(&vms, |o| &o.name);
         }
     }
     vms.sort_by(|a, b| a.name.cmp(&b.name));
@@ -157,7 +157,7 @@ pub(super) fn build(
     let tls = client_tls(&mut cx, written_tls, &raw, &vms, sidecar, (&ports, &port_policies), &subsets, &origin);
 
     let scope = routes::Scope { subsets: &subsets, ports: &ports, what: "service" };
-    let routes = routes::routes(&mut cx, raw.routes.as_deref().unwrap_or_default(), &scope, &origin.child("routes"));
+    let routes = routes::routes(&mut cx, raw.routes.take().unwrap_or_default(), &scope, &origin.child("routes"));
 
     let mut subject_alt_names = raw.subject_alt_names.clone().unwrap_or_default();
     subject_alt_names.sort();
@@ -316,25 +316,45 @@ fn authorization(cx: &mut Checker<'_>, raw: Option<&RawAuthorization>, origin: &
     out
 }
 
-/// The first of a list's items with each value of one of their fields, indexed by the
-/// value's hash (the list owns the values, so they cannot be the keys).
+/// The first of a list's items with each value of one of their fields. A short list is
+/// scanned: nearly every service has a few VMs, and hashing each VM's address and name into
+/// two tables cost more than comparing them with a few others. Past [`FirstOf::SCAN`] items
+/// the values are indexed by hash (the list owns the values, so they cannot be the keys): a
+/// scan before each new item would be quadratic in a service's VMs.
 #[derive(Default)]
-struct FirstOf(foldhash::HashMap<u64, usize>);
+struct FirstOf(Option<foldhash::HashMap<u64, usize>>);
 
 impl FirstOf {
+    /// The most items scanned.
+    const SCAN: usize = 16;
+
     fn hash(value: &str) -> u64 {
         use std::hash::BuildHasher as _;
         foldhash::fast::FixedState::with_seed(0).hash_one(value)
     }
 
-    /// Records that `items[at]` has `value` (unless an earlier item has its hash).
-    fn add(&mut self, value: &str, at: usize) {
-        self.0.entry(FirstOf::hash(value)).or_insert(at);
+    /// Records that the last of `items` has its `field`'s value (unless an earlier item has
+    /// its hash).
+    fn add<T>(&mut self, items: &[T], field: impl Fn(&T) -> &str) {
+        match &mut self.0 {
+            Some(index) => {
+                index.entry(FirstOf::hash(field(&items[items.len() - 1]))).or_insert(items.len() - 1);
+            }
+            None if items.len() > FirstOf::SCAN => {
+                let mut index = foldhash::HashMap::default();
+                for (at, item) in items.iter().enumerate() {
+                    index.entry(FirstOf::hash(field(item))).or_insert(at);
+                }
+                self.0 = Some(index);
+            }
+            None => {}
+        }
     }
 
     /// The first item whose `field` is `value`.
     fn find<'a, T>(&self, items: &'a [T], value: &str, field: impl Fn(&T) -> &str) -> Option<&'a T> {
-        let &at = self.0.get(&FirstOf::hash(value))?;
+        let Some(index) = &self.0 else { return items.iter().find(|i| field(i) == value) };
+        let &at = index.get(&FirstOf::hash(value))?;
         if field(&items[at]) == value {
             return Some(&items[at]);
         }
@@ -696,20 +716,30 @@ mod tests {
     }
 
     #[test]
-    fn first_of_finds_the_first_item_with_a_value_even_when_hashes_collide() {
-        let items = ["a", "b", "a", "c"];
+    fn first_of_finds_the_first_item_with_a_value_scanned_indexed_or_when_hashes_collide() {
+        // Equal values are different items here; which one is found tells by address.
+        let few = ["a", "b", "a", "c"];
+        let many: Vec<String> = (0..40).map(|i| format!("v{}", i % 30)).collect();
+        let is = |found: Option<&String>, i: usize| found.is_some_and(|f| std::ptr::eq(f, &many[i]));
         let mut first = FirstOf::default();
-        for (i, v) in items.iter().enumerate() {
-            first.add(v, i);
+        let mut grown = Vec::new();
+        for v in &many {
+            grown.push(v.clone());
+            first.add(&grown, |s| s);
+            // Scanned while short, indexed once long: the same answers either way.
+            assert_eq!(first.0.is_some(), grown.len() > FirstOf::SCAN);
         }
-        // Which item was found, by address: equal values are different items here.
-        let is = |found: Option<&&str>, i: usize| found.is_some_and(|f| std::ptr::eq(f, &items[i]));
-        assert!(is(first.find(&items, "a", |s| s), 0));
-        assert!(is(first.find(&items, "c", |s| s), 3));
-        assert_eq!(first.find(&items, "d", |s| s), None);
+        assert!(is(first.find(&many, "v3", |s| s), 3));
+        assert!(is(first.find(&many, "v29", |s| s), 29));
+        assert_eq!(first.find(&many, "v30", |s| s), None);
+        let mut short = FirstOf::default();
+        for n in 1..=few.len() {
+            short.add(&few[..n], |s| s);
+        }
+        assert!(short.find(&few, "a", |s| s).is_some_and(|f| std::ptr::eq(f, &few[0])));
+        assert_eq!(short.find(&few, "d", |s| s), None);
         // A value whose hash leads to an item with another value (a collision) is still found.
-        let mut collided = FirstOf::default();
-        collided.0.insert(FirstOf::hash("b"), 0);
-        assert!(is(collided.find(&items, "b", |s| s), 1));
+        let collided = FirstOf(Some([(FirstOf::hash("v1"), 0)].into_iter().collect()));
+        assert!(is(collided.find(&many, "v1", |s| s), 1));
     }
 }
