@@ -517,3 +517,50 @@ fn diff_reads_rendered_objects_as_the_complete_reader_does() {
         assert!(got.contains(why), "{doc}: {got}");
     }
 }
+
+/// A struct that ignores keys it does not know (serde's default), beside one that refuses
+/// them: the fast reader does not record a struct's keys, so it must give up wherever a key
+/// is ignored or given twice, and read the rest as deserialising the value does.
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)] // read through Debug
+struct Lenient {
+    a: Option<u32>,
+    m: Option<BTreeMap<String, u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // read through Debug
+struct Strict {
+    a: Option<u32>,
+    inner: Option<Lenient>,
+}
+
+#[test]
+fn a_struct_given_a_key_twice_or_one_it_ignores_is_left_to_the_complete_reader() {
+    for text in ["a: 1\n", "{a: 1, m: {x: 2}}\n", "inner: {a: 1}\n", "m: {x: 1, y: 2}\na: 3\n"] {
+        assert!(typed_agrees::<Lenient>(text) || typed_agrees::<Strict>(text), "fast path refused:\n{text}");
+    }
+    // Each with whether the complete reader refuses it (a key given twice).
+    let given_up = [
+        // A field twice.
+        ("a: 1\na: 2\n", true),
+        ("{a: 1, a: 2}\n", true),
+        ("inner: {a: 1, a: 1}\n", true),
+        // A key the struct ignores, once or twice: only the complete reader can tell.
+        ("a: 1\nz: 2\n", false),
+        ("a: 1\nz: 2\nz: 3\n", true),
+        ("{z: 1, a: 2, z: 1}\n", true),
+        ("inner: {z: [1, 2]}\n", false),
+        // A map's keys are still recorded inside a struct.
+        ("m: {x: 1, x: 2}\n", true),
+    ];
+    for (text, repeated) in given_up {
+        assert!(from_documents::<Lenient>(text).is_none(), "fast path answered:\n{text}");
+        assert!(from_documents::<Strict>(text).is_none(), "fast path answered:\n{text}");
+        assert_eq!(parse_full(text).is_err(), repeated, "complete reader on:\n{text}");
+    }
+    // Ignored once, the complete path reads it.
+    let lenient: Lenient = meshgen::yaml::from_str("a: 1\nz: 2\n").unwrap();
+    assert_eq!(lenient.a, Some(1));
+}

@@ -62,7 +62,8 @@ pub(super) fn documents<'a, T: Deserialize<'a>>(text: &'a str) -> Option<Vec<T>>
     if !plain_characters(text) {
         return None;
     }
-    let mut r = Reader { s: text.as_bytes(), text, pos: 0, line_start: 0, depth: 0, keys: Vec::new() };
+    let mut r =
+        Reader { s: text.as_bytes(), text, pos: 0, line_start: 0, depth: 0, keys: Vec::new(), untracked_value: false };
     r.skip_blank_lines();
     let mut docs = Vec::new();
     loop {
@@ -146,6 +147,9 @@ struct Reader<'a> {
     /// The keys of the mappings being read, innermost last, for the duplicate check
     /// ([`Keys`]).
     keys: Vec<Cow<'a, str>>,
+    /// Set while the next node is the value of a struct's entry whose key was not recorded
+    /// (see [`Keys::tracked`]): the node gives up if the struct ignores it.
+    untracked_value: bool,
 }
 
 /// Where a node starts, as its context says how to read it.
@@ -532,15 +536,25 @@ struct Keys<'a> {
     /// Where this mapping's keys start on [`Reader::keys`].
     base: usize,
     many: Option<foldhash::HashSet<Cow<'a, str>>>,
+    /// Whether the keys are recorded. A struct's are not: a struct deserialised by serde's
+    /// derive refuses a field given twice itself (`duplicate_field`, a give-up like any
+    /// error of the type), and a key it does not know is refused (`deny_unknown_fields`,
+    /// as every struct of the inventory) or ignored, which gives up here (see
+    /// [`Reader::untracked_value`]), as an ignored key could be a repeated one. Recording
+    /// the keys of every VM and service was a twentieth of reading an inventory.
+    tracked: bool,
 }
 
 impl<'a> Keys<'a> {
-    fn new(r: &Reader<'a>) -> Keys<'a> {
-        Keys { base: r.keys.len(), many: None }
+    fn new(r: &Reader<'a>, want: Want) -> Keys<'a> {
+        Keys { base: r.keys.len(), many: None, tracked: want != Want::Struct }
     }
 
     /// Records `key` and hands it back; a give-up if it was already there.
     fn insert(&mut self, r: &mut Reader<'a>, key: Cow<'a, str>) -> Read<Cow<'a, str>> {
+        if !self.tracked {
+            return Ok(key);
+        }
         if let Some(set) = &mut self.many {
             require(set.insert(key.clone()))?;
             return Ok(key);
@@ -577,6 +591,8 @@ enum Want {
     Str,
     Seq,
     Map,
+    /// A mapping, for a struct ([`Keys::tracked`]).
+    Struct,
     Enum,
 }
 
@@ -590,6 +606,9 @@ impl<'a> Node<'_, 'a> {
     fn visit<V: Visitor<'a>>(self, want: Want, v: V) -> Read<V::Value> {
         let r = self.r;
         let depth = r.depth;
+        // A struct ignores this entry's value (its key is not a field): the key was not
+        // recorded, so it may be a repeated one, which the complete reader refuses.
+        require(!(std::mem::take(&mut r.untracked_value) && want == Want::Ignored))?;
         let start = r.start(self.at)?;
         let out = match (want, start) {
             (Want::Option, Start::Scalar(Scalar::Null)) => v.visit_none(),
@@ -605,13 +624,13 @@ impl<'a> Node<'_, 'a> {
                 let out = v.visit_seq(&mut items)?;
                 require(items.done).map(|()| out)
             }
-            (Want::Any | Want::Map, Start::BlockMap(c, first)) => {
-                let keys = Keys::new(r);
+            (Want::Any | Want::Map | Want::Struct, Start::BlockMap(c, first)) => {
+                let keys = Keys::new(r, want);
                 let mut entries = BlockMap { r: &mut *r, c, first: Some(first), keys, done: false };
                 let out = v.visit_map(&mut entries)?;
                 require(entries.done).map(|()| out)
             }
-            (Want::Any | Want::Seq | Want::Map, Start::Flow(parent)) => {
+            (Want::Any | Want::Seq | Want::Map | Want::Struct, Start::Flow(parent)) => {
                 let out = flow(r, want, v)?;
                 if let Some(parent) = parent {
                     r.scalar_line_end(parent)?;
@@ -652,13 +671,13 @@ fn flow<'a, V: Visitor<'a>>(r: &mut Reader<'a>, want: Want, v: V) -> Read<V::Val
         r.pos += 1;
     }
     if open == b'[' {
-        require(want != Want::Map)?;
+        require(want != Want::Map && want != Want::Struct)?;
         let mut items = FlowSeq { r, close, first: true, done: empty };
         let out = v.visit_seq(&mut items)?;
         require(items.done).map(|()| out)
     } else {
         require(want != Want::Seq)?;
-        let keys = Keys::new(r);
+        let keys = Keys::new(r, want);
         let mut entries = FlowMap { r, close, first: true, keys, done: empty };
         let out = v.visit_map(&mut entries)?;
         require(entries.done).map(|()| out)
@@ -707,7 +726,7 @@ impl<'a> Deserializer<'a> for Node<'_, 'a> {
         deserialize_tuple(len: usize) => Seq;
         deserialize_tuple_struct(name: &'static str, len: usize) => Seq;
         deserialize_map() => Map;
-        deserialize_struct(name: &'static str, fields: &'static [&'static str]) => Map;
+        deserialize_struct(name: &'static str, fields: &'static [&'static str]) => Struct;
         deserialize_enum(name: &'static str, variants: &'static [&'static str]) => Enum;
         deserialize_ignored_any() => Ignored;
     }
@@ -765,6 +784,7 @@ impl<'a> MapAccess<'a> for BlockMap<'_, 'a> {
 
     fn next_value_seed<V: DeserializeSeed<'a>>(&mut self, seed: V) -> Read<V::Value> {
         self.r.pos += 1; // the `:`
+        self.r.untracked_value = !self.keys.tracked;
         seed.deserialize(Node { r: &mut *self.r, at: At::AfterKey(self.c) })
     }
 }
@@ -827,6 +847,7 @@ impl<'a> MapAccess<'a> for FlowMap<'_, 'a> {
     fn next_value_seed<V: DeserializeSeed<'a>>(&mut self, seed: V) -> Read<V::Value> {
         self.r.pos += 1; // the `:`
         self.r.skip_spaces();
+        self.r.untracked_value = !self.keys.tracked;
         seed.deserialize(Node { r: &mut *self.r, at: At::Flow })
     }
 }
