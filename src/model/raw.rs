@@ -392,6 +392,9 @@ impl ShortForm for RawExportTo {
     }
 }
 
+// What few rules write is boxed: a rule was 992 bytes, moved several times while it is
+// read, and the model keeps those parts boxed anyway. (A doc comment here is the schema's
+// description.)
 /// A routing rule of a service.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -413,23 +416,23 @@ pub struct RawRoute {
     #[schemars(extend("examples" = ["5s"]))]
     pub timeout: Option<String>,
     /// Retry policy for this rule.
-    pub retries: Option<Retries>,
+    pub retries: Option<Box<Retries>>,
     /// Fault injection for this rule.
-    pub fault: Option<Fault>,
+    pub fault: Option<Box<Fault>>,
     /// Mirror a share of the traffic to a subset or another host.
-    pub mirror: Option<RawMirror>,
+    pub mirror: Option<Box<RawMirror>>,
     /// Rewrite the URI or authority.
-    pub rewrite: Option<Rewrite>,
+    pub rewrite: Option<Box<Rewrite>>,
     /// Weighted destinations on this host or others (instead of `subset` and `split`).
     pub to: Option<Vec<RawDestination>>,
     /// Header changes of the rule's requests and responses.
-    pub headers: Option<Headers>,
+    pub headers: Option<Box<Headers>>,
     /// CORS policy.
-    pub cors_policy: Option<CorsPolicy>,
+    pub cors_policy: Option<Box<CorsPolicy>>,
     /// Answer with a redirect instead of routing.
-    pub redirect: Option<Redirect>,
+    pub redirect: Option<Box<Redirect>>,
     /// Answer directly instead of routing.
-    pub direct_response: Option<DirectResponse>,
+    pub direct_response: Option<Box<DirectResponse>>,
 }
 
 /// One destination of a route: the entity's own host, another inventory entity (by name)

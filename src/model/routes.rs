@@ -48,10 +48,10 @@ pub(super) fn routes(cx: &mut Checker<'_>, raw: Vec<RawRoute>, scope: &Scope<'_>
         }
         let weights_at = if r.to.is_some() { "to" } else { "split" };
         let extras = HttpExtras {
-            headers: r.headers,
-            cors_policy: r.cors_policy,
-            redirect: r.redirect,
-            direct_response: r.direct_response,
+            headers: r.headers.map(|h| *h),
+            cors_policy: r.cors_policy.map(|c| *c),
+            redirect: r.redirect.map(|d| *d),
+            direct_response: r.direct_response.map(|d| *d),
         };
         out.push(Route {
             name: r.name,
@@ -59,10 +59,10 @@ pub(super) fn routes(cx: &mut Checker<'_>, raw: Vec<RawRoute>, scope: &Scope<'_>
             destinations,
             weights_at,
             timeout: r.timeout,
-            retries: r.retries.map(Box::new),
-            fault: r.fault.map(Box::new),
+            retries: r.retries,
+            fault: r.fault,
             mirror: mirror.map(Box::new),
-            rewrite: r.rewrite.map(Box::new),
+            rewrite: r.rewrite,
             http: (extras != HttpExtras::default()).then(|| Box::new(extras)),
             origin: ro,
         });
