@@ -73,6 +73,8 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for EntityMap<T> {
     }
 }
 
+// Its TLS and traffic settings are boxed: few ports write them, and a port was 368 bytes,
+// read for every port of every service. (A doc comment here is the schema's description.)
 /// A port: `http: 8080` or `http: {number: 8080, protocol: HTTP, targetPort: 9080}`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -88,9 +90,9 @@ pub struct RawPort {
     #[schemars(extend("examples" = [9080]))]
     pub target_port: Option<u32>,
     /// Client TLS towards this port, replacing the entity's `tls` here.
-    pub tls: Option<ShortOr<RawTls>>,
+    pub tls: Option<Box<ShortOr<RawTls>>>,
     /// DestinationRule-side traffic policy of this port, merged over the entity's.
-    pub traffic: Option<Traffic>,
+    pub traffic: Option<Box<Traffic>>,
 }
 
 impl ShortForm for RawPort {

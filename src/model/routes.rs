@@ -34,6 +34,9 @@ pub(super) fn routes(cx: &mut Checker<'_>, raw: Vec<RawRoute>, scope: &Scope<'_>
         let stream = r.matches.iter().flatten().any(|m| m.sni_hosts.is_some() || m.destination_subnets.is_some());
         http_features(cx, &r, scope, stream, &ro);
         let mut matches = r.matches.take().unwrap_or_default();
+        // Kept in the model: without the room the reader grew the list by (a copy, as the
+        // rule's match used to be, was exactly its size).
+        matches.shrink_to_fit();
         for (j, m) in matches.iter_mut().enumerate() {
             match_request(cx, m, scope, stream, &ro.child("match").index(j));
         }

@@ -198,10 +198,10 @@ pub(super) fn port_policies(
         // A port with errors of its own was already reported and left out.
         let Some(port) = ports.iter().find(|x| x.name == *name) else { continue };
         let at = o.at(name);
-        let traffic = p.traffic.clone().unwrap_or_default();
+        let traffic = p.traffic.as_deref().cloned().unwrap_or_default();
         let hint = format!("write a route with `match: [{{port: {}}}]` for this port", port.number);
         level_traffic(cx, &traffic, &at.at("traffic"), inherits_outlier, &hint);
-        let tls = p.tls.as_ref().and_then(|ShortOr(t)| client_tls(cx, t, owner, &at.at("tls")));
+        let tls = p.tls.as_deref().and_then(|ShortOr(t)| client_tls(cx, t, owner, &at.at("tls")));
         if let Some(t) = &tls
             && t.port.is_some()
             && !port.protocol.is_http()
