@@ -200,7 +200,7 @@ pub(super) fn build(
     let own = raw.traffic.clone().unwrap_or_default();
     cx.traffic(&own, &origin.child("traffic"), inherits_outlier);
     let scope = routes::Scope { subsets: &[], ports: &ports, what: "API" };
-    let routes = routes::routes(&mut cx, raw.routes.take().unwrap_or_default(), &scope, &origin.child("routes"));
+    let routes = routes::routes(&mut cx, raw.routes.take().unwrap_or_default(), &scope, &origin);
     if !routes.is_empty() && raw.egress.is_some() {
         cx.error(
             "invalid-value",

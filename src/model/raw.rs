@@ -514,7 +514,8 @@ pub struct StringMatch {
 /// A string-keyed map of a few entries (a port map, a route's header and query matches), read
 /// and written as a mapping, kept as a vector sorted by key. A `BTreeMap` node has room for
 /// eleven entries whatever the map holds: over a kilobyte for the one header a route usually
-/// matches, over four for a service's one port (a raw port is 368 bytes).
+/// matches, and most of one for a service's one port (eleven 24-byte names and 56-byte
+/// raw ports).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmallMap<V>(Vec<(String, V)>);
 

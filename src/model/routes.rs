@@ -21,10 +21,16 @@ pub(super) struct Scope<'a> {
     pub what: &'static str,
 }
 
-/// Validates the routes; a route with errors is left out (its errors are reported).
-pub(super) fn routes(cx: &mut Checker<'_>, raw: Vec<RawRoute>, scope: &Scope<'_>, origin: &Origin) -> Vec<Route> {
-    // At most one route per rule written: a route is over 400 bytes, and pushing two into
-    // an empty vector reserves four.
+/// Validates the routes of the entity at `entity`; a route with errors is left out (its
+/// errors are reported).
+pub(super) fn routes(cx: &mut Checker<'_>, raw: Vec<RawRoute>, scope: &Scope<'_>, entity: &Origin) -> Vec<Route> {
+    // Most entities write no routes: their `routes` origin is not made.
+    if raw.is_empty() {
+        return Vec::new();
+    }
+    let origin = entity.child("routes");
+    // At most one route per rule written: a route is 200 bytes, and pushing two into an
+    // empty vector reserves four.
     let mut out = Vec::with_capacity(raw.len());
     // Each rule is checked as written, then its parts move into the route.
     for (i, mut r) in raw.into_iter().enumerate() {

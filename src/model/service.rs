@@ -157,7 +157,7 @@ pub(super) fn build(
     let tls = client_tls(&mut cx, written_tls, &raw, &vms, sidecar, (&ports, &port_policies), &subsets, &origin);
 
     let scope = routes::Scope { subsets: &subsets, ports: &ports, what: "service" };
-    let routes = routes::routes(&mut cx, raw.routes.take().unwrap_or_default(), &scope, &origin.child("routes"));
+    let routes = routes::routes(&mut cx, raw.routes.take().unwrap_or_default(), &scope, &origin);
 
     let mut subject_alt_names = raw.subject_alt_names.clone().unwrap_or_default();
     subject_alt_names.sort();
