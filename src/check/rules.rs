@@ -2,7 +2,6 @@
 //! consumers matter) and reports through `diags`; none compares every pair of entities.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use foldhash::{HashMap, HashMapExt};
 
@@ -354,13 +353,7 @@ pub(super) fn subsets_and_splits(inv: &Inventory, diags: &mut Diagnostics) {
         // known completely.
         if s.pods.is_none() {
             for sub in &s.subsets {
-                // VMs written alike share one label set (`Workload::labels`): each set is
-                // compared once where they are next to each other.
-                let selects = s.vms.iter().enumerate().any(|(k, vm)| {
-                    let same_as_before = k > 0 && Arc::ptr_eq(&vm.labels, &s.vms[k - 1].labels);
-                    !same_as_before && sub.labels.is_subset_of(&vm.labels)
-                });
-                if !selects {
+                if !sub.selects_a_vm {
                     diags.push(
                         Diagnostic::warning(
                             "subset-selects-nothing",

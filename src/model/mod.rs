@@ -294,6 +294,11 @@ pub struct Subset {
     pub labels: Labels,
     /// Its own policy, when it has one: boxed, since nearly every subset has none.
     pub policy: Option<Box<SubsetPolicy>>,
+    /// Whether its labels select one of the service's VMs (`subset-selects-nothing`).
+    /// Decided while the service is built, when its VMs' labels are at hand: the rule that
+    /// looked them up afterwards, reading labels scattered over the whole model, was a
+    /// quarter of the cross-entity checks.
+    pub selects_a_vm: bool,
 }
 
 /// A subset's DestinationRule-side policy of its own (`subsets.<name>.traffic`, `.tls`).

@@ -514,7 +514,9 @@ fn subsets(
             }
             let name = names::slug(v);
             if names::port_name(&name).is_ok() {
-                out.insert(name.clone(), Subset { name, labels: Labels::from([("version", v)]), policy: None });
+                // Made from a VM's own label: it selects that VM.
+                let labels = Labels::from([("version", v)]);
+                out.insert(name.clone(), Subset { name, labels, policy: None, selects_a_vm: true });
             }
         }
     }
@@ -534,7 +536,14 @@ fn subsets(
         let labels_at = so.at("labels");
         let at: &dyn Place = if written.traffic.is_some() || written.tls.is_some() { &labels_at } else { &so };
         if cx.selector(&written.labels, at) {
-            out.insert(name.clone(), Subset { name: name.clone(), labels: written.labels.clone(), policy });
+            // VMs written alike share one label set (`Workload::labels`): each set is
+            // compared once where they are next to each other.
+            let selects_a_vm = vms.iter().enumerate().any(|(k, vm)| {
+                let same_as_before = k > 0 && Arc::ptr_eq(&vm.labels, &vms[k - 1].labels);
+                !same_as_before && written.labels.is_subset_of(&vm.labels)
+            });
+            let labels = written.labels.clone();
+            out.insert(name.clone(), Subset { name: name.clone(), labels, policy, selects_a_vm });
         }
     }
     out.into_values().collect()
