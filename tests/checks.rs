@@ -294,3 +294,33 @@ fn retries_outlast_timeout_is_reported_where_the_rule_is_written() {
         ]
     );
 }
+
+/// `duplicate-instance-address` groups VMs by network and address: one address on two
+/// networks is two machines; a VM's network is its own, else its service's.
+#[test]
+fn duplicate_instance_address_is_per_network() {
+    let findings = |inventory: &str| {
+        let tmp = project(&[("meshgen.yaml", PROJECT), (EXAMPLE, inventory)]);
+        let r = meshgen(tmp.path(), &["check", "--format", "concise"]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        let lines = r.stdout.lines().filter(|l| l.contains("[duplicate-instance-address]"));
+        lines.map(|l| l.split(": warning").next().unwrap_or_default().to_string()).collect::<Vec<_>>()
+    };
+    let service = |name: &str, network: &str, vm: &str| {
+        format!("  {name}:\n    host: {name}.apps.internal\n    ports: {{http: 8080}}\n{network}    vms: [{vm}]\n")
+    };
+    // Two networks: no finding.
+    let apart = format!(
+        "services:\n{}{}",
+        service("invoices", "    network: east\n", "{address: 10.1.0.10}"),
+        service("reports", "    network: west\n", "{address: 10.1.0.10}"),
+    );
+    assert_eq!(findings(&apart), Vec::<String>::new());
+    // The same network, once the service's and once the VM's own: one machine.
+    let together = format!(
+        "services:\n{}{}",
+        service("invoices", "    network: east\n", "{address: 10.1.0.10}"),
+        service("reports", "", "{address: 10.1.0.10, network: east}"),
+    );
+    assert_eq!(findings(&together), ["inventory/example.yaml:10:21"]);
+}

@@ -110,14 +110,19 @@ pub fn run(inv: &Inventory, graph: &MeshGraph, diags: &mut Diagnostics) {
 /// VM address (half a million entries, each with its key) no longer fits any cache, and its
 /// fresh memory is zeroed page by page; the vector is 16 bytes an entry, sorted in place,
 /// and keys are compared only where hashes are equal (the same key, or a rare collision).
-pub(crate) fn repeated_keys<K: std::hash::Hash + Ord>(
-    n: usize,
+pub(crate) fn repeated_keys<K: std::hash::Hash + Ord>(n: usize, key: impl Fn(usize) -> K, group: impl FnMut(&[usize])) {
+    use std::hash::BuildHasher;
+    let state = foldhash::fast::FixedState::with_seed(0x6d65_7368);
+    repeated_hashed((0..n).map(|i| (state.hash_one(key(i)), i as u32)).collect(), key, group);
+}
+
+/// [`repeated_keys`] where the keys' hashes are already made: `hashes` holds `(hash, i)`
+/// for every position `i`, in increasing `i`, equal keys having equal hashes.
+pub(crate) fn repeated_hashed<K: Ord>(
+    mut hashes: Vec<(u64, u32)>,
     key: impl Fn(usize) -> K,
     mut group: impl FnMut(&[usize]),
 ) {
-    use std::hash::BuildHasher;
-    let state = foldhash::fast::FixedState::with_seed(0x6d65_7368);
-    let mut hashes: Vec<(u64, u32)> = (0..n).map(|i| (state.hash_one(key(i)), i as u32)).collect();
     // Integers only: equal hashes end up adjacent, in input order.
     hashes.sort_unstable();
     let mut run = Vec::new();

@@ -184,8 +184,10 @@ pub(super) fn shared_instance_addresses(inv: &Inventory, diags: &mut Diagnostics
         let s = &inv.services[s as usize];
         (s, &s.vms[k as usize])
     };
-    super::repeated_keys(
-        places.len(),
+    // Hashed while the VMs were built (`Workload::address_hash`).
+    let hashes = places.iter().enumerate().map(|(i, &p)| (at(p).1.address_hash, i as u32)).collect();
+    super::repeated_hashed(
+        hashes,
         |i| {
             let (_, vm) = at(places[i]);
             (vm.network(), &*vm.address)

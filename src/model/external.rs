@@ -129,6 +129,7 @@ pub(super) fn build(
         }
         endpoints.push(Workload {
             name: Box::from(""),
+            address_hash: super::address_hash(e.network.as_deref(), &e.address),
             address: e.address.as_str().into(),
             kind,
             labels: Arc::new(labels),

@@ -481,6 +481,7 @@ fn vm_workload(
     let identity = shared.identity(network, service_account);
     Some(Workload {
         name: name.into(),
+        address_hash: super::address_hash(network, &vm.address),
         address: vm.address.into(),
         kind,
         labels,
