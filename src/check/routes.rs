@@ -331,11 +331,10 @@ pub(super) fn retry_timeouts(inv: &Inventory, diags: &mut Diagnostics) {
         // rule (its catch-all) when none does.
         let answers =
             |r: &Route| r.http.as_deref().is_some_and(|x| x.redirect.is_some() || x.direct_response.is_some());
-        let http: Vec<&Route> = routes.iter().filter(|r| !r.is_stream()).collect();
-        let catch_all = http.iter().position(|r| r.matches.is_empty());
-        let end = catch_all.map_or(http.len(), |i| i + 1);
+        let http = routes.iter().filter(|r| !r.is_stream());
+        let catch_all = http.clone().position(|r| r.matches.is_empty());
         let own = catch_all.is_none().then_some(None);
-        let rules = http[..end].iter().filter(|r| !answers(r)).map(|r| Some(*r)).chain(own);
+        let rules = http.take(catch_all.map_or(usize::MAX, |i| i + 1)).filter(|r| !answers(r)).map(Some).chain(own);
         let mut reported: Vec<Origin> = Vec::new();
         for route in rules {
             let written_retries = route.and_then(|r| r.retries.as_deref());
