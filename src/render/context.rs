@@ -208,6 +208,10 @@ pub(super) struct Builder<'a> {
     keep: Keep<'a>,
     /// The current entity's `names`: kind → the name of its object named after it.
     names: Option<&'a BTreeMap<String, String>>,
+    /// The current entity's exportTo for `consumers` ([`Builder::export_to`]), once made:
+    /// each of its objects asks for it, and it walks the graph for every consumer's
+    /// namespace.
+    consumers: std::cell::OnceCell<Vec<String>>,
 }
 
 /// What a [`Builder`] keeps of each object.
@@ -227,6 +231,7 @@ impl<'a> Builder<'a> {
     pub(super) fn entity(&mut self, namespace: &'a str, name: &'a str, origin: &crate::diag::Origin) {
         self.here = (namespace, name);
         self.names = None;
+        self.consumers.take();
         if let Keep::Identity = self.keep {
             return;
         }
@@ -313,11 +318,17 @@ impl<'a> Builder<'a> {
         match e {
             None => None,
             Some(ExportTo::Consumers) => {
-                let mut list = vec![".".to_string()];
-                list.extend(
-                    self.graph.consumer_namespaces(entity).into_iter().filter(|ns| *ns != namespace).map(String::from),
-                );
-                Some(list)
+                let make = || {
+                    let mut list = vec![".".to_string()];
+                    let consumers = self.graph.consumer_namespaces(entity).into_iter();
+                    list.extend(consumers.filter(|ns| *ns != namespace).map(String::from));
+                    list
+                };
+                if (namespace, entity) == self.here {
+                    Some(self.consumers.get_or_init(make).clone())
+                } else {
+                    Some(make())
+                }
             }
             Some(ExportTo::Namespaces(list)) => {
                 // The own namespace is written `.`; Istio refuses both together.
@@ -704,7 +715,8 @@ fn build<'a>(inv: &'a Inventory, graph: &'a MeshGraph, range: std::ops::Range<us
         _ => (Vec::with_capacity(room), Vec::new()),
     };
     let here = ("", "");
-    let mut b = Builder { inv, graph, out, ids, here, namespace, entity, origin, keep, names: None };
+    let consumers = std::cell::OnceCell::new();
+    let mut b = Builder { inv, graph, out, ids, here, namespace, entity, origin, keep, names: None, consumers };
     let n = inv.services.len();
     for i in range {
         match inv.services.get(i) {
