@@ -259,11 +259,11 @@ pub struct Workload {
     /// Port name to number overrides, `None` when there are none (boxed: nearly every VM
     /// has none, and an empty map took 24 bytes of each).
     pub ports: Option<Box<BTreeMap<String, u32>>>,
-    /// A hash of its network and address, made while it is built: the
-    /// check for two services' VMs at one address (`duplicate-instance-address`) groups the
-    /// VMs by it and compares their strings only where hashes are equal. Reading every VM's
-    /// strings again there, scattered over the whole model, was a quarter of the time of the
-    /// cross-entity checks.
+    /// A hash of its network and address, made while it is built: the check for two
+    /// services' VMs at one address (`duplicate-instance-address`) groups the VMs by it and
+    /// compares their strings only where hashes are equal. Reading every VM's strings again
+    /// there, scattered over the whole model, was a quarter of the time of the cross-entity
+    /// checks.
     pub address_hash: u64,
     /// Its position in the list it was written in (`vms` or `endpoints`; the list is
     /// sorted since). Its origin is derived from its entity's ([`Service::vm_origin`],
