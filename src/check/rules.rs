@@ -185,7 +185,7 @@ pub(super) fn shared_instance_addresses(inv: &Inventory, diags: &mut Diagnostics
         (s, &s.vms[k as usize])
     };
     // Hashed while the VMs were built (`Workload::address_hash`).
-    let hashes = places.iter().enumerate().map(|(i, &p)| (at(p).1.address_hash, i as u32)).collect();
+    let hashes = places.iter().enumerate().map(|(i, &p)| (u64::from(at(p).1.address_hash), i as u32)).collect();
     super::repeated_hashed(
         hashes,
         |i| {

@@ -135,7 +135,7 @@ pub(super) fn build(
             labels: Arc::new(labels),
             locality,
             identity: shared.identity(e.network.as_deref(), e.service_account.as_deref()),
-            weight: e.weight,
+            weight: e.weight.and_then(std::num::NonZeroU32::new),
             ports: (!port_map.is_empty()).then(|| Box::new(port_map)),
             index: super::position(i),
         });

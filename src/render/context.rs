@@ -381,7 +381,7 @@ fn workload(w: &Workload) -> api::Workload<'_> {
         labels: (!w.labels.is_empty()).then_some(&w.labels),
         locality: w.locality.as_deref(),
         network: w.network(),
-        weight: w.weight,
+        weight: w.weight.map(std::num::NonZeroU32::get),
         service_account: w.service_account(),
     }
 }
