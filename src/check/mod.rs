@@ -117,7 +117,7 @@ pub(crate) fn repeated_keys<K: std::hash::Hash + Ord>(n: usize, key: impl Fn(usi
 }
 
 /// [`repeated_keys`] where the keys' hashes are already made: `hashes` holds `(hash, i)`
-/// for every position `i`, in increasing `i`, equal keys having equal hashes.
+/// for every position `i` (in any order), equal keys having equal hashes.
 pub(crate) fn repeated_hashed<K: Ord>(
     mut hashes: Vec<(u64, u32)>,
     key: impl Fn(usize) -> K,

@@ -699,10 +699,11 @@ pub struct Identity {
 }
 
 /// The hash of a workload's network and address ([`Workload::address_hash`]): equal pairs
-/// have equal hashes.
+/// have equal hashes. Only these hashes are compared with each other, so the seed is this
+/// function's own.
 pub(crate) fn address_hash(network: Option<&str>, address: &str) -> u32 {
     use std::hash::BuildHasher;
-    foldhash::fast::FixedState::with_seed(0x6d65_7368).hash_one((network, address)) as u32
+    foldhash::fast::FixedState::with_seed(0x6164_6472).hash_one((network, address)) as u32
 }
 
 impl Workload {
