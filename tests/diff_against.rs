@@ -192,3 +192,31 @@ fn an_object_twice_in_the_directory_is_compared_once_with_a_warning_naming_both_
         assert!(warning.contains(&format!("`{rel}`")) && warning.contains("`base/copy.yaml`"), "{layout}: {warning}");
     }
 }
+
+/// Against another build, this build's objects are compared as they are rendered, and held
+/// until the end only where they must be, as with overridden templates (whose output is
+/// verified before anything is compared). Both ways report the same, duplicates included.
+#[test]
+fn streamed_and_held_comparisons_report_the_same() {
+    let tmp = drifted_base();
+    let base = tmp.path().join("base");
+    // A second copy of a changed object, and one of an unchanged one, which the first copy
+    // (in the directory's order) is paired with.
+    fs::copy(base.join("shop/destinationrule-catalog.yaml"), base.join("copy.yaml")).unwrap();
+    fs::copy(base.join("shop/gateway-cdn-assets-egress.yaml"), base.join("a-copy.yaml")).unwrap();
+    let r = meshgen(tmp.path(), &["templates", "eject", "--to", "same-templates"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for output in [&[][..], &["-o", "json"], &["-n", "shop"]] {
+        let streamed = diff(tmp.path(), &[&["--timings"], output].concat());
+        let held = diff(tmp.path(), &[&["--timings", "--templates", "same-templates"], output].concat());
+        assert_eq!(streamed.code, 1, "{output:?}: {}{}", streamed.stdout, streamed.stderr);
+        assert_eq!((streamed.code, &streamed.stdout), (held.code, &held.stdout), "{output:?}");
+        // The same warnings; the stages differ: rendered while compared, or before.
+        let warnings = |r: &Run| r.stderr.lines().filter(|l| l.starts_with("warning:")).collect::<Vec<_>>().join("\n");
+        assert_eq!(warnings(&streamed).matches("the second copy is ignored").count(), 2, "{}", streamed.stderr);
+        assert!(warnings(&streamed).contains("`base/a-copy.yaml` and `base/shop/gateway-cdn-assets-egress.yaml`"));
+        assert_eq!(warnings(&streamed), warnings(&held), "{output:?}");
+        assert!(streamed.stderr.contains("  stream ") && !streamed.stderr.contains("  render "), "{}", streamed.stderr);
+        assert!(held.stderr.contains("  render ") && held.stderr.contains("  compare "), "{}", held.stderr);
+    }
+}

@@ -4,8 +4,9 @@
 //! Exit codes follow `kubectl diff`: 0 nothing would change, 1 something would, 2 on any
 //! error (including an inventory with errors: there is nothing to compare then).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Write as _;
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 
@@ -13,11 +14,11 @@ use super::Leftovers;
 use super::args::DiffArgs;
 use super::context::Context;
 use super::project::{compile_verbose, options, print_diagnostics, print_timings, rendering};
-use crate::compile::{Goal, Options, Rendered};
+use crate::compile::{Compiled, Goal, Options, Rendered};
 use crate::diff::report::{self, Sides, Style};
 use crate::diff::{self, Key, Normalizer, Object, Plan};
 use crate::model::Layout;
-use crate::render::Manifest;
+use crate::render::{Kind, Manifest};
 
 /// Exit code: something would change.
 const EXIT_CHANGES: u8 = 1;
@@ -28,7 +29,11 @@ pub(super) fn run(cx: &Context, args: &DiffArgs, keep: &mut Leftovers) -> Result
     let mut compile = args.compile.clone();
     compile.cluster = compile.cluster.filter(|name| !name.is_empty());
     super::project::namespace_names(&args.namespace)?;
-    let options = rendering(options(cx, &compile, Goal::Manifests)?, &args.render)?;
+    // Against another build, this build's manifests are compared as they are rendered
+    // ([`against_streamed`]); compile keeps them all where that cannot be (overridden
+    // templates, whose output is verified first).
+    let goal = if args.against.is_some() { Goal::Stream } else { Goal::Manifests };
+    let options = rendering(options(cx, &compile, goal)?, &args.render)?;
     // The other build's files are listed and read while this build compiles: neither needs
     // the other. Only a file that meshgen's cache vouches for and that is named as the
     // per-object layout names its objects waits for the build, which may show it unchanged
@@ -44,27 +49,42 @@ pub(super) fn run(cx: &Context, args: &DiffArgs, keep: &mut Leftovers) -> Result
     });
     let mut c = compile_verbose(cx, &options)?;
     print_diagnostics(&c.diags, &c.sources, args.diagnostics.format, cx.color_stderr(), false, cx.quiet)?;
-    let Some(Rendered::Manifests(all)) = c.rendered.take() else {
+    if c.rendered.is_none() {
         bail!("the inventory has errors, so there is nothing to compare: fix them first (`meshgen check` lists them)");
-    };
+    }
     let scope = Scope(&args.namespace);
-    let manifests: Vec<&Manifest> = all.iter().filter(|m| scope.holds(&m.namespace)).collect();
     // `diff.ignore` of meshgen.yaml (checked with the project file), then `--ignore`.
     let normalizer = Normalizer::new(c.project.diff_ignore.iter().chain(&args.ignore).cloned().collect());
     let mut cluster_id = None;
-    let (plan, before) = match (&args.against, listing) {
+    let mut streamed = false;
+    let (plan, before, namespaces) = match (&args.against, listing) {
         // Named as it was given.
         (Some(dir), Some(listing)) => {
-            let listing = listing.wait()?;
-            (against(cx, dir, listing, &manifests, scope, &normalizer, keep)?, dir.display().to_string())
+            let (listing, read) = listing.wait()?;
+            let (plan, namespaces) = if read.known.is_empty() {
+                streamed = matches!(c.rendered, Some(Rendered::Stream(_)));
+                against_streamed(cx, dir, read, &c, scope, &normalizer, keep)?
+            } else {
+                let all = held(&mut c)?;
+                let manifests: Vec<&Manifest> = all.iter().filter(|m| scope.holds(&m.namespace)).collect();
+                let plan = against(cx, dir, (listing, read), &manifests, scope, &normalizer, keep)?;
+                let namespaces = all.iter().map(|m| Arc::clone(&m.namespace)).collect();
+                keep.keep(all);
+                (plan, namespaces)
+            };
+            (plan, dir.display().to_string(), namespaces)
         }
         _ => {
+            let all = held(&mut c)?;
+            let manifests: Vec<&Manifest> = all.iter().filter(|m| scope.holds(&m.namespace)).collect();
             let (plan, id) = cluster(cx, args, &options, &c.project, &manifests, &normalizer, &mut c.timings)?;
             cluster_id = Some(id);
-            (plan, "live".to_string())
+            let namespaces = all.iter().map(|m| Arc::clone(&m.namespace)).collect();
+            keep.keep(all);
+            (plan, "live".to_string(), namespaces)
         }
     };
-    scope.check_found(&all, &plan)?;
+    scope.check_found(&namespaces, &plan)?;
     for path in normalizer.unmatched() {
         cx.note(format!(
             "warning: ignore path `{path}` matched no field of any object compared: check its spelling (paths look like `spec.exportTo` or `metadata.annotations[\"example.com/owner\"]`)"
@@ -74,7 +94,8 @@ pub(super) fn run(cx: &Context, args: &DiffArgs, keep: &mut Leftovers) -> Result
         Some(_) => ("build", format!("`{before}`")),
         None => ("desired", "the live cluster".to_string()),
     };
-    c.timings.mark("compare");
+    // Streamed, rendering and comparing are one stage, as rendering and writing are for `build`.
+    c.timings.mark(if streamed { "stream" } else { "compare" });
     let sides = Sides {
         before: &before,
         after,
@@ -89,7 +110,7 @@ pub(super) fn run(cx: &Context, args: &DiffArgs, keep: &mut Leftovers) -> Result
     print_timings(&mut c, cx, &compile, "report");
     let code = if plan.has_changes() { EXIT_CHANGES } else { 0 };
     // Freeing every manifest one by one would cost more than the comparison (see `Leftovers`).
-    keep.keep((c, all, plan));
+    keep.keep((c, plan));
     Ok(code)
 }
 
@@ -104,13 +125,13 @@ impl Scope<'_> {
 
     /// A namespace of `-n` that holds no desired and no other-side object is a typo until
     /// shown otherwise: comparing nothing and passing would keep a drift check green forever.
-    fn check_found(self, all: &[Manifest], plan: &Plan) -> Result<()> {
-        let desired: std::collections::BTreeSet<&str> = all.iter().map(|m| &*m.namespace).collect();
+    /// `desired`: the namespaces of every object of this build, in `-n` or not.
+    fn check_found(self, desired: &BTreeSet<Arc<str>>, plan: &Plan) -> Result<()> {
         for ns in self.0 {
             if desired.contains(ns.as_str()) || plan.changes.iter().any(|c| &c.key.namespace == ns) {
                 continue;
             }
-            let known: Vec<&str> = desired.iter().copied().collect();
+            let known: Vec<&str> = desired.iter().map(|n| &**n).collect();
             let hint = crate::diag::suggest::hint(ns, "namespace", &known).map_or(String::new(), |h| format!(" ({h})"));
             bail!("namespace `{ns}` of `-n` holds no object of this inventory and none on the other side{hint}");
         }
@@ -159,6 +180,91 @@ fn against(
     // The changed documents of both sides, parsed on the machine's cores.
     let changed: Vec<usize> = unpaired.iter().zip(matched).filter(|(_, matched)| !matched).map(|(&i, _)| i).collect();
     let desired = crate::par::map(&changed, |&i| read_back(manifests[i]).map_err(anyhow::Error::msg))?;
+    let known = rendered.known.iter().map(|rel| (by_file[rel.as_str()], rel.as_str()));
+    let paired = known.chain(pairs.iter().map(|&(i, j)| (unpaired[i], files[j])));
+    let paired = paired.map(|(i, file)| (KeyRef::of_manifest(manifests[i]), file));
+    let plan = compare_with(cx, dir, (desired, other), paired, identical, scope, normalizer);
+    // Tens of thousands of file contents, about to be freed with the process anyway.
+    keep.keep(rendered);
+    Ok(plan)
+}
+
+/// [`against`] for a directory whose every file was read (none that meshgen's cache vouches
+/// for is named as the per-object layout names its objects, which `against` pairs by hash):
+/// each namespace's manifests are paired with the other side's identical documents on the
+/// thread that rendered them, as they are rendered, and only those that differ are kept.
+/// Holding every manifest until the end was about 45 MB at 10,000 services, and the first
+/// touch of that memory a third of the command's CPU time (docs/performance.md, AP-diff).
+/// Returns the plan and the namespaces of every object of this build.
+fn against_streamed(
+    cx: &Context,
+    dir: &std::path::Path,
+    read: diff::rendered::Rendered,
+    c: &Compiled,
+    scope: Scope<'_>,
+    normalizer: &Normalizer,
+    keep: &mut Leftovers,
+) -> Result<(Plan, BTreeSet<Arc<str>>)> {
+    /// An object of this build identical to the other side's document at this position: its
+    /// identity, for the warning about a second copy on the other side.
+    type Pair = (usize, Kind, Arc<str>, Box<str>);
+    let docs = read.documents();
+    let index = diff::TextIndex::new(&docs);
+    let (mut namespaces, mut pairs, mut changed) = (BTreeSet::new(), Vec::new(), Vec::new());
+    let mut paired = vec![false; docs.len()];
+    c.each_namespace_with(
+        |ms| {
+            let (mut pairs, mut changed): (Vec<Pair>, Vec<Manifest>) = (Vec::new(), Vec::new());
+            for m in ms.iter().filter(|m| scope.holds(&m.namespace)) {
+                match index.first_identical(&m.text) {
+                    Some(j) => pairs.push((j, m.kind, Arc::clone(&m.namespace), m.name.clone())),
+                    None => changed.push(m.clone()),
+                }
+            }
+            Ok((ms.first().map(|m| Arc::clone(&m.namespace)), pairs, changed))
+        },
+        |(namespace, some, differ)| {
+            namespaces.extend(namespace);
+            // This build's texts are distinct (two equal ones would be one object, which
+            // the collision check refuses before anything is rendered), so each pairs with
+            // the first identical document of the other side, as `split_identical` pairs.
+            for pair in some {
+                if std::mem::replace(&mut paired[pair.0], true) {
+                    bail!("internal error: two objects of this build rendered the same text; please report it");
+                }
+                pairs.push(pair);
+            }
+            changed.extend(differ);
+            Ok(())
+        },
+    )?;
+    drop(index);
+    // In the other side's order, as `against` finds its pairs.
+    pairs.sort_unstable_by_key(|p| p.0);
+    let files: Vec<&str> = docs.iter().map(|d| d.file).collect();
+    let other: Vec<_> = docs.into_iter().zip(paired).filter(|(_, p)| !p).map(|(d, _)| d).collect();
+    let desired = crate::par::map(&changed, |m| read_back(m).map_err(anyhow::Error::msg))?;
+    let identical = pairs.len();
+    let paired = pairs.iter().map(|(j, kind, ns, name)| (KeyRef(kind.as_str(), ns, name), files[*j]));
+    let plan = compare_with(cx, dir, (desired, other), paired, identical, scope, normalizer);
+    drop(files);
+    keep.keep(read);
+    Ok((plan, namespaces))
+}
+
+/// What both ways of comparing with another build share once identical documents are
+/// paired off: `desired`, this build's changed objects (parsed), and `other`, the other
+/// side's unpaired documents; `paired`, the identities of the objects paired off with the
+/// file each was found in, in the other side's order; `identical`, how many.
+fn compare_with<'d>(
+    cx: &Context,
+    dir: &std::path::Path,
+    (desired, other): (Vec<Object>, Vec<diff::rendered::Document<'d>>),
+    paired: impl Iterator<Item = (KeyRef<'d>, &'d str)>,
+    identical: usize,
+    scope: Scope<'_>,
+    normalizer: &Normalizer,
+) -> Plan {
     let parsed: Vec<(Result<Object, String>, &str)> =
         crate::par::map_owned(other, |doc| (Object::from_yaml(doc.text), doc.file));
     // Where each object of the other side was found, to name both files of a duplicate
@@ -168,9 +274,7 @@ fn against(
     let repeated: foldhash::HashSet<KeyRef<'_>> =
         parsed.iter().filter_map(|(o, _)| o.as_ref().ok()).map(|o| KeyRef::of_key(&o.key)).collect();
     let mut first_paired: foldhash::HashMap<KeyRef<'_>, &str> = foldhash::HashMap::default();
-    let known = rendered.known.iter().map(|rel| (by_file[rel.as_str()], rel.as_str()));
-    for (i, file) in known.chain(pairs.iter().map(|&(i, j)| (unpaired[i], files[j]))) {
-        let key = KeyRef::of_manifest(manifests[i]);
+    for (key, file) in paired {
         if repeated.contains(&key) {
             first_paired.entry(key).or_insert(file);
         }
@@ -200,9 +304,23 @@ fn against(
     }
     let mut plan = diff::compare(desired, others, normalizer);
     plan.unchanged += identical;
-    // Tens of thousands of file contents, about to be freed with the process anyway.
-    keep.keep(rendered);
-    Ok(plan)
+    plan
+}
+
+/// Every manifest of the compile, held: compiled for [`Goal::Stream`], rendered now.
+fn held(c: &mut Compiled) -> Result<Vec<Manifest>> {
+    if let Some(Rendered::Manifests(all)) = &mut c.rendered {
+        return Ok(std::mem::take(all));
+    }
+    let mut all = Vec::new();
+    c.each_namespace_with(
+        |ms| Ok(ms.to_vec()),
+        |ms| {
+            all.extend(ms);
+            Ok(())
+        },
+    )?;
+    Ok(all)
 }
 
 /// A rendered manifest parsed back, to compare: the rendered text is what a sync applies,

@@ -453,6 +453,57 @@ fn digest(text: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64_with_seed(&bytes[..bytes.len().min(512)], bytes.len() as u64)
 }
 
+/// Documents by text, to find a text's byte-identical copies among them: the first document
+/// of each digest, and for each document the next one with the same digest (`NONE` ends a
+/// chain), so one table entry per distinct digest and no vector per document (one per
+/// document was a quarter of the pairing at 77,000 documents).
+pub struct TextIndex<'t, T> {
+    texts: &'t [T],
+    first: foldhash::HashMap<u64, usize>,
+    next: Vec<usize>,
+}
+
+impl<'t, T: AsRef<str> + Sync> TextIndex<'t, T> {
+    const NONE: usize = usize::MAX;
+
+    /// Indexes `texts`. Digests run on the machine's cores: most of their cost is reading
+    /// texts that were written on other cores or read from files a while ago (each document
+    /// is a few cache misses), not the hashing (on one core the pairing was a third of
+    /// `diff --against`'s comparison stage at 10,000 services).
+    pub fn new(texts: &'t [T]) -> TextIndex<'t, T> {
+        let digests = crate::par::map_owned(texts.iter().collect(), |t: &T| digest(t.as_ref()));
+        let mut first: foldhash::HashMap<u64, usize> = foldhash::HashMap::default();
+        first.reserve(texts.len());
+        let mut next = vec![Self::NONE; texts.len()];
+        // Filled from the end, so that each chain runs in document order.
+        for (i, &d) in digests.iter().enumerate().rev() {
+            if let Some(previous) = first.insert(d, i) {
+                next[i] = previous;
+            }
+        }
+        TextIndex { texts, first, next }
+    }
+
+    /// The first document whose text is `text`.
+    pub fn first_identical(&self, text: &str) -> Option<usize> {
+        let at = self.first.get(&digest(text)).copied().unwrap_or(Self::NONE);
+        self.identical_from(at, text)
+    }
+
+    /// The next document after `at` with the same text as `at`.
+    pub fn next_identical(&self, at: usize) -> Option<usize> {
+        self.identical_from(self.next[at], self.texts[at].as_ref())
+    }
+
+    /// The first document from `at` on along its digest's chain whose text is `text`.
+    fn identical_from(&self, mut at: usize, text: &str) -> Option<usize> {
+        while at != Self::NONE && self.texts[at].as_ref() != text {
+            at = self.next[at];
+        }
+        (at != Self::NONE).then_some(at)
+    }
+}
+
 /// Pairs byte-identical documents of both sides off: identical text is an identical object,
 /// so only the rest need parsing and comparing. Returns the unpaired documents of each side
 /// (in their original order) and the pairs, as (desired index, other index): each document
@@ -461,53 +512,29 @@ pub fn split_identical<A: AsRef<str> + Sync, B: AsRef<str> + Sync>(
     desired: Vec<A>,
     other: Vec<B>,
 ) -> (Vec<A>, Vec<B>, Vec<(usize, usize)>) {
-    // The first desired document of each digest, and for each document the next one with
-    // the same digest (`NONE` ends a chain): one table entry per distinct digest and no
-    // vector per document, which at 77,000 documents were a quarter of this function.
-    const NONE: usize = usize::MAX;
-    // Digests and comparisons run on the machine's cores: most of their cost is reading
-    // texts that were written on other cores or read from files a while ago (each document
-    // is a few cache misses), not the hashing (on one core this function was a third of
-    // `diff --against`'s comparison stage at 10,000 services).
-    let digests = crate::par::map_owned(desired.iter().collect(), |t: &A| digest(t.as_ref()));
-    let mut first: foldhash::HashMap<u64, usize> = foldhash::HashMap::default();
-    first.reserve(desired.len());
-    let mut next = vec![NONE; desired.len()];
-    // Filled from the end, so that each chain runs in document order.
-    for (i, &d) in digests.iter().enumerate().rev() {
-        if let Some(previous) = first.insert(d, i) {
-            next[i] = previous;
-        }
-    }
+    let index = TextIndex::new(&desired);
     // Each other document's first identical desired one, paired or not: what the loop below
-    // starts from, so that only a text with several copies compares again there.
-    let identical = |t: &B| {
-        let text = t.as_ref();
-        let mut at = first.get(&digest(text)).copied().unwrap_or(NONE);
-        while at != NONE && desired[at].as_ref() != text {
-            at = next[at];
-        }
-        at
-    };
-    let found = crate::par::map_owned(other.iter().collect(), identical);
+    // starts from, so that only a text with several copies looks further.
+    let found = crate::par::map_owned(other.iter().collect(), |t: &B| index.first_identical(t.as_ref()));
     let mut paired = vec![false; desired.len()];
     let mut pairs = Vec::new();
     let mut rest_other = Vec::new();
     for ((j, t), mut at) in other.into_iter().enumerate().zip(found) {
-        // `at` is identical; a copy of a text already paired looks further along its chain.
-        while at != NONE && paired[at] {
-            at = next[at];
-            while at != NONE && desired[at].as_ref() != t.as_ref() {
-                at = next[at];
+        // A copy of a text already paired looks further along its chain.
+        while let Some(i) = at
+            && paired[i]
+        {
+            at = index.next_identical(i);
+        }
+        match at {
+            None => rest_other.push(t),
+            Some(i) => {
+                paired[i] = true;
+                pairs.push((i, j));
             }
         }
-        if at == NONE {
-            rest_other.push(t);
-        } else {
-            paired[at] = true;
-            pairs.push((at, j));
-        }
     }
+    drop(index);
     let rest_desired = desired.into_iter().zip(paired).filter(|(_, p)| !p).map(|(t, _)| t).collect();
     (rest_desired, rest_other, pairs)
 }
