@@ -31,7 +31,7 @@ pub(super) fn run(cx: &Context, args: &DiffArgs, keep: &mut Leftovers) -> Result
     super::project::namespace_names(&args.namespace)?;
     // Against another build, this build's manifests are compared as they are rendered
     // ([`against_streamed`]); compile keeps them all where that cannot be (overridden
-    // templates, whose output is verified first).
+    // templates or `--crds`: the output is verified first).
     let goal = if args.against.is_some() { Goal::Stream } else { Goal::Manifests };
     let options = rendering(options(cx, &compile, goal)?, &args.render)?;
     // The other build's files are listed and read while this build compiles: neither needs
@@ -193,8 +193,9 @@ fn against(
 /// for is named as the per-object layout names its objects, which `against` pairs by hash):
 /// each namespace's manifests are paired with the other side's identical documents on the
 /// thread that rendered them, as they are rendered, and only those that differ are kept.
-/// Holding every manifest until the end was about 45 MB at 10,000 services, and the first
-/// touch of that memory a third of the command's CPU time (docs/performance.md, AP-diff).
+/// Holding every manifest until the end was about 45 MB at 10,000 services, of a peak of
+/// 155 MB whose first touch was most of the command's system time, a third of its CPU
+/// (docs/performance.md, AP-diff).
 /// Returns the plan and the namespaces of every object of this build.
 fn against_streamed(
     cx: &Context,
