@@ -120,7 +120,7 @@ pub struct Object {
 /// 184 bytes, where this is 64) was most of the cost of deciding the identities. The name
 /// is borrowed too where the inventory holds it (an entity's or a VM's name, nearly every
 /// object's): a string each was 74,000 allocations at 10,000 services.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Identity<'a> {
     /// Kind.
     pub kind: Kind,
