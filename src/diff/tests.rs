@@ -144,6 +144,24 @@ fn identical_texts_pair_off_without_parsing() {
     assert_eq!(b, vec![long("z"), long("x")]);
 }
 
+/// What `diff --against` pairs this build's objects with, as they are rendered: the first
+/// identical document of the other side, past documents of the same digest (the first 512
+/// bytes and the length) whose content differs.
+#[test]
+fn a_text_is_found_at_its_first_identical_document() {
+    let long = |tail: &str| format!("{}{tail}", "a".repeat(600));
+    let texts = vec![long("y"), "q\n".to_string(), long("x"), long("y"), long("x")];
+    let index = TextIndex::new(&texts);
+    assert_eq!(index.first_identical(&long("x")), Some(2));
+    assert_eq!(index.next_identical(2), Some(4));
+    assert_eq!(index.next_identical(4), None);
+    assert_eq!(index.first_identical(&long("y")), Some(0));
+    assert_eq!(index.next_identical(0), Some(3));
+    assert_eq!(index.first_identical(&long("z")), None);
+    assert_eq!(index.first_identical("q\n"), Some(1));
+    assert_eq!(index.first_identical("r\n"), None);
+}
+
 #[test]
 fn identical_texts_pair_as_a_loop_over_the_other_side_would_pair_them() {
     // Thousands of documents (on a machine with several cores, the work is shared out
