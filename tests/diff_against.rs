@@ -220,3 +220,37 @@ fn streamed_and_held_comparisons_report_the_same() {
         assert!(held.stderr.contains("  render ") && held.stderr.contains("  compare "), "{}", held.stderr);
     }
 }
+
+/// Names are checked as the objects are rendered for the comparison: a collision is the
+/// same error, with the same exit code and nothing compared, as where every object is
+/// rendered first (overridden templates), and as `check` reports it.
+#[test]
+fn a_name_collision_found_while_comparing_is_reported_as_where_all_is_rendered_first() {
+    let inventory = |second: &str| {
+        format!(
+            "services:\n  api:\n    namespace: zz-last\n    host: api.apps.internal\n    ports: {{http: 8080}}\n    vms: [{{address: 10.4.0.1, name: web-1}}]\n  web:\n    namespace: zz-last\n    host: web.apps.internal\n    ports: {{http: 8080}}\n    vms: [{{address: 10.4.0.2, name: {second}}}]\n  first:\n    namespace: aa-first\n    host: first.apps.internal\n    ports: {{http: 8080}}\n    vms: [{{address: 10.4.0.3}}]\n"
+        )
+    };
+    let tmp = common::project(&[
+        ("meshgen.yaml", "inventory: [inventory]\ndefaults: {namespace: apps}\n"),
+        ("inventory/example.yaml", &inventory("web-2")),
+    ]);
+    let r = meshgen(tmp.path(), &["build", "--out-dir", "base", "-q"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = meshgen(tmp.path(), &["templates", "eject", "--to", "same-templates"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    fs::write(tmp.path().join("inventory/example.yaml"), inventory("web-1")).unwrap();
+    let streamed = diff(tmp.path(), &[]);
+    let held = diff(tmp.path(), &["--templates", "same-templates"]);
+    assert_eq!(streamed.code, 2, "{}{}", streamed.stdout, streamed.stderr);
+    assert!(streamed.stderr.contains("error[name-collision]: WorkloadEntry `zz-last/web-1`"), "{}", streamed.stderr);
+    assert!(
+        streamed.stderr.contains("the inventory has errors, so there is nothing to compare"),
+        "{}",
+        streamed.stderr
+    );
+    assert_eq!((streamed.code, &streamed.stdout, &streamed.stderr), (held.code, &held.stdout, &held.stderr));
+    let check = meshgen(tmp.path(), &["check"]);
+    let said = format!("{}{}", check.stdout, check.stderr);
+    assert!(check.code != 0 && said.contains("error[name-collision]: WorkloadEntry `zz-last/web-1`"), "{said}");
+}

@@ -15,6 +15,7 @@ use super::args::DiffArgs;
 use super::context::Context;
 use super::project::{compile_verbose, options, print_diagnostics, print_timings, rendering};
 use crate::compile::{Compiled, Goal, Options, Rendered};
+use crate::diag::Diagnostics;
 use crate::diff::report::{self, Sides, Style};
 use crate::diff::{self, Key, Normalizer, Object, Plan};
 use crate::model::Layout;
@@ -30,9 +31,9 @@ pub(super) fn run(cx: &Context, args: &DiffArgs, keep: &mut Leftovers) -> Result
     compile.cluster = compile.cluster.filter(|name| !name.is_empty());
     super::project::namespace_names(&args.namespace)?;
     // Against another build, this build's manifests are compared as they are rendered
-    // ([`against_streamed`]); compile keeps them all where that cannot be (overridden
-    // templates or `--crds`: the output is verified first).
-    let goal = if args.against.is_some() { Goal::Stream } else { Goal::Manifests };
+    // ([`against_streamed`]), their names checked on the way; compile keeps them all where
+    // that cannot be (overridden templates or `--crds`: the output is verified first).
+    let goal = if args.against.is_some() { Goal::Compare } else { Goal::Manifests };
     let options = rendering(options(cx, &compile, goal)?, &args.render)?;
     // The other build's files are listed and read while this build compiles: neither needs
     // the other. Only a file that meshgen's cache vouches for and that is named as the
@@ -48,9 +49,22 @@ pub(super) fn run(cx: &Context, args: &DiffArgs, keep: &mut Leftovers) -> Result
         })
     });
     let mut c = compile_verbose(cx, &options)?;
-    print_diagnostics(&c.diags, &c.sources, args.diagnostics.format, cx.color_stderr(), false, cx.quiet)?;
+    let print = |c: &Compiled| {
+        print_diagnostics(&c.diags, &c.sources, args.diagnostics.format, cx.color_stderr(), false, cx.quiet)
+    };
+    let has_errors = || {
+        anyhow::anyhow!(
+            "the inventory has errors, so there is nothing to compare: fix them first (`meshgen check` lists them)"
+        )
+    };
+    // Compiled for a comparison, the objects' names are checked as they are rendered: the
+    // findings are printed once that is done, all together.
+    let deferred = matches!(c.rendered, Some(Rendered::Compare(_)));
+    if !deferred {
+        print(&c)?;
+    }
     if c.rendered.is_none() {
-        bail!("the inventory has errors, so there is nothing to compare: fix them first (`meshgen check` lists them)");
+        return Err(has_errors());
     }
     let scope = Scope(&args.namespace);
     // `diff.ignore` of meshgen.yaml (checked with the project file), then `--ignore`.
@@ -60,22 +74,35 @@ pub(super) fn run(cx: &Context, args: &DiffArgs, keep: &mut Leftovers) -> Result
     let (plan, before, namespaces) = match (&args.against, listing) {
         // Named as it was given.
         (Some(dir), Some(listing)) => {
-            let (listing, read) = listing.wait()?;
-            let (plan, namespaces) = if read.known.is_empty() {
-                streamed = matches!(c.rendered, Some(Rendered::Stream(_)));
+            let waited = listing.wait();
+            if deferred && waited.is_err() {
+                print(&c)?;
+            }
+            let (listing, read) = waited?;
+            let (compared, found) = if read.known.is_empty() {
+                streamed = deferred;
                 against_streamed(cx, dir, read, &c, scope, &normalizer, keep)?
             } else {
-                let all = held(&mut c)?;
-                let manifests: Vec<&Manifest> = all.iter().filter(|m| scope.holds(&m.namespace)).collect();
-                let plan = against(cx, dir, (listing, read), &manifests, scope, &normalizer, keep)?;
-                let namespaces = all.iter().map(|m| Arc::clone(&m.namespace)).collect();
+                let (all, found) = held(&mut c)?;
+                let compared = (!found.has_errors())
+                    .then(|| {
+                        let manifests: Vec<&Manifest> = all.iter().filter(|m| scope.holds(&m.namespace)).collect();
+                        let plan = against(cx, dir, (listing, read), &manifests, scope, &normalizer, keep)?;
+                        Ok::<_, anyhow::Error>((plan, all.iter().map(|m| Arc::clone(&m.namespace)).collect()))
+                    })
+                    .transpose()?;
                 keep.keep(all);
-                (plan, namespaces)
+                (compared, found)
             };
+            if deferred {
+                c.diags.extend(found);
+                print(&c)?;
+            }
+            let Some((plan, namespaces)) = compared else { return Err(has_errors()) };
             (plan, dir.display().to_string(), namespaces)
         }
         _ => {
-            let all = held(&mut c)?;
+            let (all, _) = held(&mut c)?;
             let manifests: Vec<&Manifest> = all.iter().filter(|m| scope.holds(&m.namespace)).collect();
             let (plan, id) = cluster(cx, args, &options, &c.project, &manifests, &normalizer, &mut c.timings)?;
             cluster_id = Some(id);
@@ -189,6 +216,9 @@ fn against(
     Ok(plan)
 }
 
+/// A comparison's plan, and the namespaces of every object of this build.
+type Compared = (Plan, BTreeSet<Arc<str>>);
+
 /// [`against`] for a directory whose every file was read (none that meshgen's cache vouches
 /// for is named as the per-object layout names its objects, which `against` pairs by hash):
 /// each namespace's manifests are paired with the other side's identical documents on the
@@ -196,7 +226,8 @@ fn against(
 /// Holding every manifest until the end was about 45 MB at 10,000 services, of a peak of
 /// 155 MB whose first touch was most of the command's system time, a third of its CPU
 /// (docs/performance.md, AP-diff).
-/// Returns the plan and the namespaces of every object of this build.
+/// Returns the plan and the namespaces of every object of this build (none when rendering
+/// found an object's name wrong), and what rendering found wrong.
 fn against_streamed(
     cx: &Context,
     dir: &std::path::Path,
@@ -205,7 +236,7 @@ fn against_streamed(
     scope: Scope<'_>,
     normalizer: &Normalizer,
     keep: &mut Leftovers,
-) -> Result<(Plan, BTreeSet<Arc<str>>)> {
+) -> Result<(Option<Compared>, Diagnostics)> {
     /// An object of this build identical to the other side's document at this position: its
     /// identity, for the warning about a second copy on the other side.
     type Pair = (usize, Kind, Arc<str>, Box<str>);
@@ -213,7 +244,8 @@ fn against_streamed(
     let index = diff::TextIndex::new(&docs);
     let (mut namespaces, mut pairs, mut changed) = (BTreeSet::new(), Vec::new(), Vec::new());
     let mut paired = vec![false; docs.len()];
-    c.each_namespace_with(
+    let mut twice = false;
+    let found = c.each_namespace_checked(
         |ms| {
             let (mut pairs, mut changed): (Vec<Pair>, Vec<Manifest>) = (Vec::new(), Vec::new());
             for m in ms.iter().filter(|m| scope.holds(&m.namespace)) {
@@ -227,18 +259,23 @@ fn against_streamed(
         |(namespace, some, differ)| {
             namespaces.extend(namespace);
             // This build's texts are distinct (two equal ones would be one object, which
-            // the collision check refuses before anything is rendered), so each pairs with
-            // the first identical document of the other side, as `split_identical` pairs.
+            // the name checks refuse), so each pairs with the first identical document of
+            // the other side, as `split_identical` pairs.
             for pair in some {
-                if std::mem::replace(&mut paired[pair.0], true) {
-                    bail!("internal error: two objects of this build rendered the same text; please report it");
-                }
+                twice |= std::mem::replace(&mut paired[pair.0], true);
                 pairs.push(pair);
             }
             changed.extend(differ);
             Ok(())
         },
     )?;
+    if found.has_errors() {
+        keep.keep(read);
+        return Ok((None, found));
+    }
+    if twice {
+        bail!("internal error: two objects of this build rendered the same text; please report it");
+    }
     drop(index);
     // In the other side's order, as `against` finds its pairs.
     pairs.sort_unstable_by_key(|p| p.0);
@@ -250,7 +287,7 @@ fn against_streamed(
     let plan = compare_with(cx, dir, (desired, other), paired, identical, scope, normalizer);
     drop(files);
     keep.keep(read);
-    Ok((plan, namespaces))
+    Ok((Some((plan, namespaces)), found))
 }
 
 /// What both ways of comparing with another build share once identical documents are
@@ -308,20 +345,21 @@ fn compare_with<'d>(
     plan
 }
 
-/// Every manifest of the compile, held: compiled for [`Goal::Stream`], rendered now.
-fn held(c: &mut Compiled) -> Result<Vec<Manifest>> {
+/// Every manifest of the compile, held (compiled for [`Goal::Compare`], rendered now), with
+/// what rendering found wrong with their names: they may be compared only without errors.
+fn held(c: &mut Compiled) -> Result<(Vec<Manifest>, Diagnostics)> {
     if let Some(Rendered::Manifests(all)) = &mut c.rendered {
-        return Ok(std::mem::take(all));
+        return Ok((std::mem::take(all), Diagnostics::default()));
     }
     let mut all = Vec::new();
-    c.each_namespace_with(
+    let found = c.each_namespace_checked(
         |ms| Ok(ms.to_vec()),
         |ms| {
             all.extend(ms);
             Ok(())
         },
     )?;
-    Ok(all)
+    Ok((all, found))
 }
 
 /// A rendered manifest parsed back, to compare: the rendered text is what a sync applies,

@@ -175,6 +175,7 @@ impl Compiled {
                 let (inv, graph) = self.streamed()?;
                 rendering::stream(inv, graph, templates, |ms| each(&ms))
             }
+            Some(Rendered::Compare(_)) => unchecked(),
         }
     }
 
@@ -195,9 +196,32 @@ impl Compiled {
                 let (inv, graph) = self.streamed()?;
                 rendering::stream_with(inv, graph, templates, prepare, each)
             }
+            Some(Rendered::Compare(_)) => unchecked(),
         }
     }
 
+    /// [`Compiled::each_namespace_with`] for any compile, [`Goal::Compare`]'s included:
+    /// returns what rendering found wrong with the objects' names, moved to the overlays that
+    /// set them as the compile's own findings are. What `each` got may be used only when that
+    /// holds no error.
+    pub fn each_namespace_checked<R: Send>(
+        &self,
+        prepare: impl Fn(&[Manifest]) -> Result<R> + Sync,
+        mut each: impl FnMut(R) -> Result<()>,
+    ) -> Result<Diagnostics> {
+        let Some(Rendered::Compare(templates)) = &self.rendered else {
+            self.each_namespace_with(prepare, each)?;
+            return Ok(Diagnostics::default());
+        };
+        let (inv, graph) = self.streamed()?;
+        let mut found = Diagnostics::default();
+        rendering::stream_checked(inv, graph, templates, prepare, |made, names| {
+            found.extend(names);
+            each(made)
+        })?;
+        inv.trace.retrace(&mut found);
+        Ok(found)
+    }
     /// The model a streamed rendering renders from.
     fn streamed(&self) -> Result<(&Inventory, &crate::graph::MeshGraph)> {
         match (&self.inventory, &self.graph) {
@@ -207,6 +231,11 @@ impl Compiled {
     }
 }
 
+/// What reading a [`Goal::Compare`] rendering without its name checks answers: a bug.
+fn unchecked() -> Result<()> {
+    anyhow::bail!("internal error: a comparison's rendering was read without checking its names")
+}
+
 /// The rendering a compile ends with.
 pub enum Rendered {
     /// Every manifest ([`Goal::Manifests`]).
@@ -214,6 +243,8 @@ pub enum Rendered {
     /// The templates to render with while writing ([`Goal::Stream`]); boxed, as Tera's
     /// state is far larger than a vector.
     Stream(Box<Templates>),
+    /// The templates to render with while comparing ([`Goal::Compare`]): names not checked yet.
+    Compare(Box<Templates>),
 }
 
 /// How far [`compile`] goes.
@@ -228,6 +259,11 @@ pub enum Goal {
     /// Overridden templates and `crds` need every manifest checked first, so they get
     /// [`Goal::Manifests`] instead.
     Stream,
+    /// [`Goal::Stream`] for a caller that writes nothing (`diff --against`): the objects'
+    /// names are checked as they are rendered ([`Compiled::each_namespace_checked`]), as
+    /// [`Goal::Manifests`] checks them, not by a pass of their own before, which only a
+    /// writer that must not stop halfway needs.
+    Compare,
 }
 
 /// Loads, validates, graphs and (when there are no errors) renders, as far as
@@ -359,7 +395,8 @@ pub fn finish(options: &Options, loaded: Loaded) -> Result<Compiled> {
     let graph = crate::graph::build(&inventory, &mut diags);
     timings.mark("graph");
     // Overridden templates are rendered even for `check`: their output is verified.
-    let verified = project.templates.is_some() || (output == Goal::Stream && crds_dir.is_some());
+    let streamed = matches!(output, Goal::Stream | Goal::Compare);
+    let verified = project.templates.is_some() || (streamed && crds_dir.is_some());
     let output = if verified { Goal::Manifests } else { output };
     // Derived names are checked with or without rendering (rendering checks them itself,
     // so there only when the checks find errors). Without rendering they are checked beside
@@ -370,7 +407,9 @@ pub fn finish(options: &Options, loaded: Loaded) -> Result<Compiled> {
         crate::check::run(&inventory, &graph, &mut diags);
         std::time::Instant::now()
     };
-    let checked = if output != Goal::Manifests {
+    // Rendering all at once, or while comparing, checks the names itself.
+    let renders_checked = matches!(output, Goal::Manifests | Goal::Compare);
+    let checked = if !renders_checked {
         let (checked, found) = crate::par::join(check, || rendering::analyse(&inventory, &graph, &mut analysed));
         found?;
         checked
@@ -382,7 +421,7 @@ pub fn finish(options: &Options, loaded: Loaded) -> Result<Compiled> {
         diags.deny_warnings();
     }
     timings.mark_at("check", checked);
-    if output == Goal::Manifests && diags.has_errors() {
+    if renders_checked && diags.has_errors() {
         rendering::analyse(&inventory, &graph, &mut analysed)?;
     }
     // Errors only (collisions and invalid names), which nothing suppresses.
@@ -413,6 +452,8 @@ pub fn finish(options: &Options, loaded: Loaded) -> Result<Compiled> {
         };
         if output == Goal::Stream {
             rendered = Some(Rendered::Stream(Box::new(templates)));
+        } else if output == Goal::Compare {
+            rendered = Some(Rendered::Compare(Box::new(templates)));
         } else {
             let m = rendering::render(&inventory, &graph, &templates, &mut diags)?;
             if let Some(dir) = &crds_dir {
@@ -427,7 +468,12 @@ pub fn finish(options: &Options, loaded: Loaded) -> Result<Compiled> {
     }
     // Last, once every stage has reported: problems with values an overlay set move there.
     inventory.trace.retrace(&mut diags);
-    timings.mark(if output == Goal::Manifests { "render" } else { "analyse" });
+    timings.mark(match output {
+        Goal::Manifests => "render",
+        // The patches and templates: names are checked while the caller renders.
+        Goal::Compare => "prepare",
+        Goal::Analyse | Goal::Stream => "analyse",
+    });
     let (inventory, graph) = (Some(inventory), Some(graph));
     Ok(Compiled { project, sources, diags, inventory, graph, rendered, vip_file, timings })
 }

@@ -232,10 +232,7 @@ pub fn render(
         inv,
         |g| {
             let ms = rendered(inv, graph, g, templates, &patches, head.as_ref())?;
-            let mut found = Diagnostics::default();
-            let objects = ms.iter().map(|m| (m.kind, g.name, &*m.name, &*m.entity));
-            check_collisions(&origins, inv.project.layout, objects, &mut found);
-            check_names(inv, g, ms.iter().map(|m| (m.kind, &*m.name, &*m.entity)), &mut found);
+            let found = checked(inv, &origins, g, &ms);
             Ok((ms, found))
         },
         |(mut ms, found)| {
@@ -245,6 +242,16 @@ pub fn render(
         },
     )?;
     Ok(out)
+}
+
+/// What [`render`] finds wrong with one namespace's rendered objects: names that collide or
+/// are invalid.
+fn checked(inv: &Inventory, origins: &Origins, g: &Namespace, ms: &[Manifest]) -> Diagnostics {
+    let mut found = Diagnostics::default();
+    let objects = ms.iter().map(|m| (m.kind, g.name, &*m.name, &*m.entity));
+    check_collisions(origins, inv.project.layout, objects, &mut found);
+    check_names(inv, g, ms.iter().map(|m| (m.kind, &*m.name, &*m.entity)), &mut found);
+    found
 }
 
 /// The manifests of one namespace, in output order, with their entities' `patches` applied;
@@ -305,6 +312,27 @@ pub fn stream_with<R: Send>(
     let patches = patch::Targets::new(inv, graph);
     let head = direct_head(inv, templates);
     each_namespace(inv, |g| prepare(&rendered(inv, graph, g, templates, &patches, head.as_ref())?), each)
+}
+
+/// [`stream_with`] without [`analyse`] first: each namespace's names are checked as [`render`]
+/// checks them, on the thread that rendered it, and `each` gets what they found beside what
+/// `prepare` made. For a caller that writes nothing: it may use what it gets only once the
+/// whole stream found no error.
+pub fn stream_checked<R: Send>(
+    inv: &Inventory,
+    graph: &MeshGraph,
+    templates: &Templates,
+    prepare: impl Fn(&[Manifest]) -> Result<R> + Sync,
+    mut each: impl FnMut(R, Diagnostics) -> Result<()>,
+) -> Result<()> {
+    let origins = origins(inv);
+    let patches = patch::Targets::new(inv, graph);
+    let head = direct_head(inv, templates);
+    let work = |g: &Namespace| {
+        let ms = rendered(inv, graph, g, templates, &patches, head.as_ref())?;
+        Ok((prepare(&ms)?, checked(inv, &origins, g, &ms)))
+    };
+    each_namespace(inv, work, |(made, found)| each(made, found))
 }
 
 /// A document as the output holds it, from what `write` renders into the calling thread's
