@@ -79,8 +79,9 @@ pub(super) fn run(cx: &Context, args: &DiffArgs, keep: &mut Leftovers) -> Result
                 print(&c)?;
             }
             let (listing, read) = waited?;
+            // Rendered while comparing, either way, when compiled for it.
+            streamed = deferred;
             let (compared, found) = if read.known.is_empty() {
-                streamed = deferred;
                 against_streamed(cx, dir, read, &c, scope, &normalizer, keep)?
             } else {
                 let (all, found) = held(&mut c)?;
@@ -121,7 +122,8 @@ pub(super) fn run(cx: &Context, args: &DiffArgs, keep: &mut Leftovers) -> Result
         Some(_) => ("build", format!("`{before}`")),
         None => ("desired", "the live cluster".to_string()),
     };
-    // Streamed, rendering and comparing are one stage, as rendering and writing are for `build`.
+    // Rendered while comparing, rendering and comparing are one stage, as rendering and
+    // writing are for `build`.
     c.timings.mark(if streamed { "stream" } else { "compare" });
     let sides = Sides {
         before: &before,
