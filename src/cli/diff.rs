@@ -84,7 +84,7 @@ pub(super) fn run(cx: &Context, args: &DiffArgs, keep: &mut Leftovers) -> Result
             let (compared, found) = if read.known.is_empty() {
                 against_streamed(cx, dir, read, &c, scope, &normalizer, keep)?
             } else {
-                let (all, found) = held(&mut c)?;
+                let (all, found) = c.take_manifests()?;
                 let compared = (!found.has_errors())
                     .then(|| {
                         let manifests: Vec<&Manifest> = all.iter().filter(|m| scope.holds(&m.namespace)).collect();
@@ -103,7 +103,7 @@ pub(super) fn run(cx: &Context, args: &DiffArgs, keep: &mut Leftovers) -> Result
             (plan, dir.display().to_string(), namespaces)
         }
         _ => {
-            let (all, _) = held(&mut c)?;
+            let (all, _) = c.take_manifests()?;
             let manifests: Vec<&Manifest> = all.iter().filter(|m| scope.holds(&m.namespace)).collect();
             let (plan, id) = cluster(cx, args, &options, &c.project, &manifests, &normalizer, &mut c.timings)?;
             cluster_id = Some(id);
@@ -345,23 +345,6 @@ fn compare_with<'d>(
     let mut plan = diff::compare(desired, others, normalizer);
     plan.unchanged += identical;
     plan
-}
-
-/// Every manifest of the compile, held (compiled for [`Goal::Compare`], rendered now), with
-/// what rendering found wrong with their names: they may be compared only without errors.
-fn held(c: &mut Compiled) -> Result<(Vec<Manifest>, Diagnostics)> {
-    if let Some(Rendered::Manifests(all)) = &mut c.rendered {
-        return Ok((std::mem::take(all), Diagnostics::default()));
-    }
-    let mut all = Vec::new();
-    let found = c.each_namespace_checked(
-        |ms| Ok(ms.to_vec()),
-        |ms| {
-            all.extend(ms);
-            Ok(())
-        },
-    )?;
-    Ok((all, found))
 }
 
 /// A rendered manifest parsed back, to compare: the rendered text is what a sync applies,

@@ -215,13 +215,38 @@ impl Compiled {
         };
         let (inv, graph) = self.streamed()?;
         let mut found = Diagnostics::default();
-        rendering::stream_checked(inv, graph, templates, prepare, |made, names| {
-            found.extend(names);
-            each(made)
-        })?;
+        rendering::stream_checked(
+            inv,
+            graph,
+            templates,
+            |ms| prepare(&ms),
+            |made, names| {
+                found.extend(names);
+                each(made)
+            },
+        )?;
         inv.trace.retrace(&mut found);
         Ok(found)
     }
+
+    /// Every manifest, taken out of the compile (which keeps no rendering after), with what
+    /// rendering found wrong with their names as [`Compiled::each_namespace_checked`] says:
+    /// the held ones as they are, a [`Goal::Compare`] compile's rendered now, all at once.
+    pub fn take_manifests(&mut self) -> Result<(Vec<Manifest>, Diagnostics)> {
+        let mut found = Diagnostics::default();
+        let all = match self.rendered.take() {
+            None => Vec::new(),
+            Some(Rendered::Manifests(all)) => all,
+            Some(Rendered::Stream(templates) | Rendered::Compare(templates)) => {
+                let (inv, graph) = self.streamed()?;
+                let all = rendering::render(inv, graph, &templates, &mut found)?;
+                inv.trace.retrace(&mut found);
+                all
+            }
+        };
+        Ok((all, found))
+    }
+
     /// The model a streamed rendering renders from.
     fn streamed(&self) -> Result<(&Inventory, &crate::graph::MeshGraph)> {
         match (&self.inventory, &self.graph) {

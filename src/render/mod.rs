@@ -223,24 +223,13 @@ pub fn render(
     templates: &Templates,
     diags: &mut Diagnostics,
 ) -> Result<Vec<Manifest>> {
-    let origins = origins(inv);
-    let patches = patch::Targets::new(inv, graph);
-    let head = direct_head(inv, templates);
     // Room for all, reserved once, so that no array of every object grows by copying.
     let mut out = Vec::with_capacity(namespaces(inv).iter().map(|g| g.room(inv)).sum());
-    each_namespace(
-        inv,
-        |g| {
-            let ms = rendered(inv, graph, g, templates, &patches, head.as_ref())?;
-            let found = checked(inv, &origins, g, &ms);
-            Ok((ms, found))
-        },
-        |(mut ms, found)| {
-            out.append(&mut ms);
-            diags.extend(found);
-            Ok(())
-        },
-    )?;
+    stream_checked(inv, graph, templates, Ok, |mut ms, found| {
+        out.append(&mut ms);
+        diags.extend(found);
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -314,15 +303,15 @@ pub fn stream_with<R: Send>(
     each_namespace(inv, |g| prepare(&rendered(inv, graph, g, templates, &patches, head.as_ref())?), each)
 }
 
-/// [`stream_with`] without [`analyse`] first: each namespace's names are checked as [`render`]
-/// checks them, on the thread that rendered it, and `each` gets what they found beside what
-/// `prepare` made. For a caller that writes nothing: it may use what it gets only once the
-/// whole stream found no error.
+/// [`stream_with`] without [`analyse`] first: each namespace's names are checked on the
+/// thread that rendered it, and `each` gets what they found beside what `prepare` made of
+/// the namespace's manifests (its own). [`render`] is this, keeping them all; a caller that
+/// writes nothing may use what it gets only once the whole stream found no error.
 pub fn stream_checked<R: Send>(
     inv: &Inventory,
     graph: &MeshGraph,
     templates: &Templates,
-    prepare: impl Fn(&[Manifest]) -> Result<R> + Sync,
+    prepare: impl Fn(Vec<Manifest>) -> Result<R> + Sync,
     mut each: impl FnMut(R, Diagnostics) -> Result<()>,
 ) -> Result<()> {
     let origins = origins(inv);
@@ -330,7 +319,8 @@ pub fn stream_checked<R: Send>(
     let head = direct_head(inv, templates);
     let work = |g: &Namespace| {
         let ms = rendered(inv, graph, g, templates, &patches, head.as_ref())?;
-        Ok((prepare(&ms)?, checked(inv, &origins, g, &ms)))
+        let found = checked(inv, &origins, g, &ms);
+        Ok((prepare(ms)?, found))
     };
     each_namespace(inv, work, |(made, found)| each(made, found))
 }
